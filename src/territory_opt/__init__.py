@@ -1,0 +1,103 @@
+"""territory_opt: balanced, compact, contiguous sales territories and fair quotas.
+
+The Python API, in pipeline order::
+
+    scenario = load_scenario("scenarios/georgia.yaml")
+    inputs = load_inputs(scenario)                # read + validate
+    problem = Problem.from_inputs(inputs)         # arrays
+    plan = solve(problem, balance=scenario.balance, ...)   # or: solve_scenario(scenario)
+"""
+
+__version__ = "0.1.0"
+
+from pathlib import Path
+from typing import Any
+
+from .datasets import generate_book, us_counties
+from .errors import DataError, InfeasibleError, ScenarioError, SolverError, TerritoryOptError
+from .io import Inputs, load_inputs
+from .plan import Plan, Status
+from .problem import Problem
+from .scenario import Scenario, load_scenario, scenario_from_dict
+from .solve import Progress, solve
+
+__all__ = [
+    "DataError",
+    "InfeasibleError",
+    "Inputs",
+    "Plan",
+    "Problem",
+    "Scenario",
+    "ScenarioError",
+    "SolverError",
+    "Status",
+    "TerritoryOptError",
+    "__version__",
+    "generate_book",
+    "load_inputs",
+    "load_scenario",
+    "problem_from_scenario",
+    "scenario_from_dict",
+    "solve",
+    "solve_scenario",
+    "us_counties",
+    "write_plan",
+]
+
+
+def problem_from_scenario(scenario: Scenario) -> tuple[Problem, Inputs]:
+    """Read, validate and build the problem a scenario describes."""
+    inputs = load_inputs(scenario)
+    c = scenario.constraints
+    problem = Problem.from_inputs(
+        inputs,
+        exclusions=[(e.unit, e.seat) for e in c.exclusions],
+        skills=c.skills,
+        locks=c.locks,
+        families=c.families,
+    )
+    return problem, inputs
+
+
+def solve_scenario(
+    scenario: Scenario | str | Path,
+    *,
+    time_limit: float | None = None,
+    progress: Progress | None = None,
+) -> Plan:
+    """Load (if a path), validate and solve a scenario."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if time_limit is not None:
+        scenario = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"time_limit": time_limit})})
+    problem, inputs = problem_from_scenario(scenario)
+    plan = solve(
+        problem,
+        balance=dict(scenario.balance),
+        constraints=scenario.constraints,
+        objective=scenario.objective,
+        candidates=scenario.candidates,
+        solver=scenario.solver,
+        progress=progress,
+        scenario=scenario.name,
+    )
+    if inputs.notes:
+        from dataclasses import replace
+
+        plan = replace(plan, notes=plan.notes + inputs.notes)
+    return plan
+
+
+def write_plan(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``assignments.csv``, ``territories.csv`` and ``summary.json``, each atomically."""
+    import json
+
+    from .io import write_csv, write_text
+
+    out = Path(out_dir)
+    summary: dict[str, Any] = plan.summary()
+    return {
+        "assignments": write_csv(out / "assignments.csv", plan.assignment),
+        "territories": write_csv(out / "territories.csv", plan.territories),
+        "summary": write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n"),
+    }

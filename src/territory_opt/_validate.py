@@ -1,0 +1,215 @@
+"""Boundary validation: every check appends :class:`~territory_opt.errors.Problem` items.
+
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is
+row 2 (for a CSV file that is also its line number).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import Problem
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+def row_number(index: int) -> int:
+    """Spreadsheet row of the 0-based data row ``index`` (the header is row 1)."""
+    return index + 2
+
+
+def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse a column to float, tolerating thousands separators (``1,234.5``) and blanks.
+
+    Returns the parsed floats (NaN where empty or unparsable) and a mask of the cells that
+    were non-empty but not numbers.
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype(float)
+        return numbers, pd.Series(False, index=values.index)
+    text = values.astype("string").str.strip().fillna("")
+    text = text.where(~text.str.match(_THOUSANDS), text.str.replace(",", "", regex=False))
+    numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
+    bad = (text != "") & numbers.isna()
+    return numbers, bad
+
+
+def missing_columns(
+    frame: pd.DataFrame, source: str, wanted: dict[str, str], *, key_hint: str
+) -> list[Problem]:
+    """Columns we need (our name -> file's name) that the file lacks."""
+    problems = []
+    have = ", ".join(map(str, frame.columns[:15])) + (" ..." if len(frame.columns) > 15 else "")
+    for ours, theirs in wanted.items():
+        if theirs not in frame.columns:
+            problems.append(
+                Problem(
+                    source,
+                    f"missing column {theirs!r} (needed as {ours!r}); the file has: {have}. "
+                    f"Add it, or map it in the scenario under {key_hint}.columns.{ours}",
+                )
+            )
+    return problems
+
+
+def empty_file(frame: pd.DataFrame, source: str, what: str) -> list[Problem]:
+    if len(frame) == 0:
+        return [Problem(source, f"the file has no data rows; it must list at least one {what}")]
+    return []
+
+
+def duplicate_ids(ids: pd.Series, source: str, column: str) -> list[Problem]:
+    text = ids.astype("string").str.strip()
+    problems = []
+    blank = text.isna() | (text == "")
+    for i in np.flatnonzero(blank.to_numpy()):
+        problems.append(Problem(source, "empty id; every row needs a unique id", row_number(i), column))
+    first_row: dict[str, int] = {}
+    for i, value in enumerate(text.to_numpy()):
+        if value is pd.NA or value == "":
+            continue
+        if value in first_row:
+            problems.append(
+                Problem(
+                    source,
+                    f"duplicate id {value!r} (first seen in row {row_number(first_row[value])}); "
+                    "ids must be unique: remove or rename the duplicate",
+                    row_number(i),
+                    column,
+                )
+            )
+        else:
+            first_row[value] = i
+    return problems
+
+
+def measure_values(
+    values: pd.Series, source: str, column: str, *, required: bool = True
+) -> tuple[np.ndarray, list[Problem]]:
+    """A non-negative numeric measure; empty cells are errors when ``required``."""
+    numbers, bad = to_number(values)
+    problems = []
+    raw = values.astype("string")
+    for i in np.flatnonzero(bad.to_numpy()):
+        problems.append(
+            Problem(
+                source,
+                f"not a number: {raw.iloc[i]!r}; write a plain number such as 1234.5",
+                row_number(i),
+                column,
+            )
+        )
+    empty = numbers.isna() & ~bad
+    if required:
+        for i in np.flatnonzero(empty.to_numpy()):
+            problems.append(Problem(source, "empty value; enter 0 if there is none", row_number(i), column))
+    negative = numbers < 0
+    for i in np.flatnonzero(negative.to_numpy()):
+        problems.append(
+            Problem(source, f"negative value {numbers.iloc[i]:g}; measures must be >= 0", row_number(i), column)
+        )
+    infinite = np.isinf(numbers.to_numpy())
+    for i in np.flatnonzero(infinite):
+        problems.append(Problem(source, "infinite value; enter a finite number", row_number(i), column))
+    return numbers.fillna(0.0).to_numpy(dtype=float), problems
+
+
+def coordinates(
+    lat: pd.Series, lon: pd.Series, source: str, lat_col: str, lon_col: str
+) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
+    """Latitude in [-90, 90], longitude in [-180, 180], both present."""
+    problems: list[Problem] = []
+    out = []
+    for values, column, limit in ((lat, lat_col, 90.0), (lon, lon_col, 180.0)):
+        numbers, bad = to_number(values)
+        for i in np.flatnonzero(bad.to_numpy() | numbers.isna().to_numpy()):
+            found = values.astype("string").iloc[i]
+            found_text = "empty" if found is pd.NA or str(found).strip() == "" else repr(found)
+            problems.append(
+                Problem(
+                    source,
+                    f"coordinate is {found_text}; give decimal degrees (WGS 84) for every row",
+                    row_number(i),
+                    column,
+                )
+            )
+        arr = numbers.to_numpy(dtype=float)
+        outside = np.abs(arr) > limit
+        for i in np.flatnonzero(outside):
+            hint = " (latitude and longitude swapped?)" if column == lat_col else ""
+            problems.append(
+                Problem(
+                    source,
+                    f"coordinate {arr[i]:g} is outside [-{limit:g}, {limit:g}]{hint}",
+                    row_number(i),
+                    column,
+                )
+            )
+        out.append(arr)
+    return out[0], out[1], problems
+
+
+def references(
+    values: pd.Series, known: set[str], source: str, column: str, *, what: str
+) -> list[Problem]:
+    """Every non-empty cell names a known rep (owner, lock)."""
+    text = values.astype("string").str.strip().fillna("")
+    problems = []
+    for i in np.flatnonzero(((text != "") & ~text.isin(known)).to_numpy()):
+        problems.append(
+            Problem(
+                source,
+                f"{what} {text.iloc[i]!r} is not a rep in the roster; fix the id or add the rep",
+                row_number(i),
+                column,
+            )
+        )
+    return problems
+
+
+def split_skills(values: pd.Series) -> list[frozenset[str]]:
+    text = values.astype("string").fillna("")
+    return [frozenset(s.strip() for s in re.split(r"[;|]", str(v)) if s.strip()) for v in text]
+
+
+def skill_coverage(
+    required: list[frozenset[str]], offered: Iterable[frozenset[str]], source: str, column: str
+) -> list[Problem]:
+    """A skill some account requires must be offered by at least one rep."""
+    have = set().union(*offered) if offered else set()
+    problems = []
+    reported: set[str] = set()
+    for i, skills in enumerate(required):
+        for skill in sorted(skills - have):
+            if skill in reported:
+                continue
+            reported.add(skill)
+            count = sum(skill in s for s in required)
+            problems.append(
+                Problem(
+                    source,
+                    f"skill {skill!r} is required by {count} row(s) but no rep has it; "
+                    "add it to a rep's skills or remove the requirement",
+                    row_number(i),
+                    column,
+                )
+            )
+    return problems
+
+
+def isolated_units(ids: np.ndarray, degree: np.ndarray, source: str) -> list[Problem]:
+    problems = []
+    for i in np.flatnonzero(degree == 0):
+        problems.append(
+            Problem(
+                source,
+                f"unit {ids[i]!r} has no neighbour, so no contiguous territory can hold it with "
+                "others; add an edge for it, or set constraints.contiguity.islands: link",
+                row_number(int(i)),
+            )
+        )
+    return problems

@@ -1,0 +1,208 @@
+"""A seeded generator of a realistic sales book on real US geography.
+
+The accounts are **synthetic** (invented names, potentials, workloads) but placed on real
+counties in proportion to their 2019 population; reps live at real population centres.
+Every place that shows a generated book says so (:data:`SYNTHETIC_NOTE`).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+SYNTHETIC_NOTE = "synthetic accounts on real US Census geography (seeded generator)"
+
+SKILLS = ("healthcare", "public-sector", "enterprise")
+INDUSTRIES = ("healthcare", "public-sector", "manufacturing", "retail", "finance", "technology")
+SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+
+
+def _points_in_polygons(
+    geoms: np.ndarray, county_of: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform random points inside each account's county polygon (rejection sampling)."""
+    lon = np.empty(len(county_of))
+    lat = np.empty(len(county_of))
+    order = np.argsort(county_of, kind="stable")
+    bounds = shapely.bounds(geoms)
+    starts = np.searchsorted(county_of[order], np.arange(len(geoms) + 1))
+    for c in np.flatnonzero(np.diff(starts)):
+        idx = order[starts[c] : starts[c + 1]]
+        need = len(idx)
+        x0, y0, x1, y1 = bounds[c]
+        got_x: list[np.ndarray] = []
+        got_y: list[np.ndarray] = []
+        found = 0
+        for _ in range(50):
+            m = max(8, 3 * (need - found))
+            xs = rng.uniform(x0, x1, m)
+            ys = rng.uniform(y0, y1, m)
+            inside = shapely.contains_xy(geoms[c], xs, ys)
+            got_x.append(xs[inside])
+            got_y.append(ys[inside])
+            found += int(inside.sum())
+            if found >= need:
+                break
+        xs_all = np.concatenate(got_x)[:need]
+        ys_all = np.concatenate(got_y)[:need]
+        if len(xs_all) < need:  # a sliver polygon: fall back to its representative point
+            point = shapely.point_on_surface(geoms[c])
+            pad = need - len(xs_all)
+            xs_all = np.concatenate([xs_all, np.full(pad, shapely.get_x(point))])
+            ys_all = np.concatenate([ys_all, np.full(pad, shapely.get_y(point))])
+        lon[idx] = xs_all
+        lat[idx] = ys_all
+    return lon, lat
+
+
+def generate_book(
+    counties: gpd.GeoDataFrame,
+    *,
+    accounts: int = 2000,
+    reps: int = 10,
+    seed: int = 0,
+    skill_share: float = 0.2,
+    family_share: float = 0.1,
+    lock_share: float = 0.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Generate accounts and reps on real counties.
+
+    Parameters
+    ----------
+    counties : GeoDataFrame
+        From :func:`territory_opt.datasets.us_counties` (``fips``, ``population``, polygons).
+    accounts, reps : int
+        How many of each.
+    seed : int
+        Same seed, same book.
+    skill_share : float
+        Share of accounts that require a skill.
+    family_share : float
+        Share of accounts that are children of a parent account (same family).
+    lock_share : float
+        Share of accounts locked to their current owner.
+
+    Returns
+    -------
+    accounts : DataFrame
+        ``id``, ``name``, ``lat``, ``lon`` [degrees], ``county`` (FIPS), ``state``,
+        ``industry``, ``segment``, ``potential`` [USD/yr], ``workload`` [hours/yr],
+        ``skills`` (``;``-separated, may be empty), ``family`` (parent id, may be empty),
+        ``owner`` (current rep id), ``lock`` (rep id or empty), ``synthetic`` (True).
+    reps : DataFrame
+        ``id``, ``name``, ``lat``, ``lon`` (home base at a populous county's centre),
+        ``county``, ``skills`` (``;``-separated), ``capacity`` [FTE].
+    """
+    rng = np.random.default_rng(seed)
+    pop = counties["population"].to_numpy(dtype=float)
+    weights = pop / pop.sum()
+    geoms = counties.geometry.to_numpy()
+
+    # Reps: home bases drawn among counties proportionally to population, without repeats
+    # while possible (the largest metros get several reps only when reps > counties).
+    n_home = min(reps, len(counties))
+    homes = rng.choice(len(counties), size=n_home, replace=False, p=weights)
+    if reps > n_home:
+        homes = np.concatenate([homes, rng.choice(len(counties), reps - n_home, p=weights)])
+    rep_ids = np.array([f"R{i + 1:03d}" for i in range(reps)], dtype=object)
+    rep_skill_sets = []
+    for i in range(reps):
+        has = [s for s in SKILLS if rng.random() < 0.45]
+        if i < len(SKILLS):  # every skill is covered by at least one rep
+            has = sorted(set(has) | {SKILLS[i]})
+        rep_skill_sets.append(";".join(has))
+    capacity = rng.choice([1.0, 1.0, 1.0, 1.0, 0.8, 0.5], size=reps)
+    rep_frame = pd.DataFrame(
+        {
+            "id": rep_ids,
+            "name": [f"Rep {i + 1:03d} (synthetic)" for i in range(reps)],
+            "lat": counties["lat"].to_numpy()[homes],
+            "lon": counties["lon"].to_numpy()[homes],
+            "county": counties["fips"].to_numpy()[homes],
+            "skills": rep_skill_sets,
+            "capacity": capacity,
+        }
+    )
+
+    county_of = rng.choice(len(counties), size=accounts, p=weights)
+    lon, lat = _points_in_polygons(geoms, county_of, rng)
+    potential = np.round(rng.lognormal(mean=np.log(40_000.0), sigma=1.0, size=accounts), -2)
+    q = np.quantile(potential, [0.7, 0.95])
+    segment_idx = np.searchsorted(q, potential)
+    segment = np.array(SEGMENTS, dtype=object)[segment_idx]
+    industry = rng.choice(np.array(INDUSTRIES, dtype=object), size=accounts)
+    base_hours = np.array([12.0, 30.0, 80.0])[segment_idx]
+    workload = np.round(base_hours * rng.lognormal(0.0, 0.3, accounts) + potential / 5000.0, 1)
+
+    needs_skill = rng.random(accounts) < skill_share
+    skill = np.where(
+        segment == "Enterprise",
+        "enterprise",
+        np.where(np.isin(industry, SKILLS), industry, "enterprise"),
+    )
+    skills = np.where(needs_skill, skill, "")
+
+    ids = np.array([f"A{i + 1:06d}" for i in range(accounts)], dtype=object)
+    family = np.full(accounts, "", dtype=object)
+    n_children = int(family_share * accounts)
+    if n_children and accounts > 1:
+        # children sit in the same county as a parent: pick parents among accounts of the
+        # child's county when there are any (branches of one company in one metro).
+        children = rng.choice(accounts, size=n_children, replace=False)
+        by_county = pd.Series(np.arange(accounts)).groupby(county_of).agg(list)
+        child_set = set(children.tolist())
+        for c in children:
+            peers = [a for a in by_county[county_of[c]] if a != c and a not in child_set]
+            if peers:
+                family[c] = ids[peers[int(rng.integers(len(peers)))]]
+        parents = set(family[family != ""])
+        for p in parents:  # a parent names its own family so the group is explicit
+            family[int(p[1:]) - 1] = p
+
+    # Current owner: the nearest rep with the required skill, a tenth of accounts drift to
+    # another close rep (history is never perfectly tidy).
+    acc_xy = np.column_stack([lon * np.cos(np.radians(lat)), lat])
+    rep_xy = np.column_stack(
+        [rep_frame["lon"] * np.cos(np.radians(rep_frame["lat"])), rep_frame["lat"]]
+    )
+    dist = np.linalg.norm(acc_xy[:, None, :] - rep_xy[None, :, :], axis=2) if reps <= 600 else None
+    owner = np.empty(accounts, dtype=object)
+    rep_skill_arr = [set(s.split(";")) if s else set() for s in rep_skill_sets]
+    for a in range(accounts):
+        d = dist[a] if dist is not None else np.linalg.norm(rep_xy - acc_xy[a], axis=1)
+        order = np.argsort(d, kind="stable")
+        if skills[a]:
+            order = np.array([r for r in order if skills[a] in rep_skill_arr[r]])
+        pick = order[0] if rng.random() > 0.1 or len(order) < 3 else order[rng.integers(1, 3)]
+        owner[a] = rep_ids[pick]
+    lock = np.where(rng.random(accounts) < lock_share, owner, "")
+    if family.any():  # a family shares its parent's owner and lock
+        fam = pd.Series(family)
+        has_fam = fam != ""
+        parent_idx = fam[has_fam].str[1:].astype(int).to_numpy() - 1
+        owner[has_fam.to_numpy()] = owner[parent_idx]
+        lock[has_fam.to_numpy()] = lock[parent_idx]
+        skills[has_fam.to_numpy()] = skills[parent_idx]
+
+    account_frame = pd.DataFrame(
+        {
+            "id": ids,
+            "name": [f"Account {i + 1:06d} (synthetic)" for i in range(accounts)],
+            "lat": np.round(lat, 5),
+            "lon": np.round(lon, 5),
+            "county": counties["fips"].to_numpy()[county_of],
+            "state": counties["state"].to_numpy()[county_of],
+            "industry": industry,
+            "segment": segment,
+            "potential": potential,
+            "workload": workload,
+            "skills": skills,
+            "family": family,
+            "owner": owner,
+            "lock": lock,
+            "synthetic": True,
+        }
+    )
+    return account_frame, rep_frame

@@ -1,0 +1,263 @@
+"""Why a scenario is infeasible, in business words, with the figures.
+
+Three steps: arithmetic pre-checks (fast, exact figures: "accounts locked to R7 carry
+1,240 h of workload; R7's cap is 1,100 h"); then, if the solver still proves the model
+infeasible, an *elastic* solve that lets balance, capacity and disruption stretch and
+reports by how much each must be relaxed; and if that is infeasible too, a solve with one
+guard literal per constraint family whose infeasible core names the families in conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.sat.python import cp_model
+
+from .model import Candidates, Contiguity, ModelSpec, build, targets
+from .problem import Problem
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One reason for infeasibility.
+
+    Attributes
+    ----------
+    family : str
+        Constraint family (``balance``, ``capacity``, ``locks``, ``skills``, ``families``,
+        ``disruption``, ``contiguity``, ``oversized``).
+    message : str
+        The reason in business words, with figures.
+    relax_to : float or None
+        The smallest setting that would be feasible, when known (a tolerance share, a
+        budget share, a cap).
+    """
+
+    family: str
+    message: str
+    relax_to: float | None = None
+
+    def __str__(self) -> str:
+        return f"[{self.family}] {self.message}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    conflicts: tuple[Conflict, ...]
+
+    def __str__(self) -> str:
+        return "\n".join(f"  - {c}" for c in self.conflicts)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.family for c in self.conflicts))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def oversized_units(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.bool_], list[tuple[int, int, float, float, int]]]:
+    """Units larger than the upper band of any seat for a hard measure.
+
+    Returns the seats to stand alone (one per oversized unit) and, per unit, ``(unit,
+    measure, value, upper band, seat)`` (seat -1 when no seat is left for it). Targets are recomputed after each exemption, since a
+    unit standing alone takes its activity and its seat out of the split.
+    """
+    exempt = np.zeros(problem.n_seats, dtype=bool)
+    found: list[tuple[int, int, float, float, int]] = []
+    hard = [r for r in spec.balance if r.hard]
+    taken: set[int] = set()
+    lock = problem.lock.copy()
+    while True:
+        target = targets(replace(problem, lock=lock), exempt)
+        worst = None
+        for rule in hard:
+            hi = (1 + rule.tolerance) * target[~exempt, rule.measure].max(initial=0.0)
+            values = problem.measures[:, rule.measure].copy()
+            values[list(taken)] = 0.0
+            u = int(np.argmax(values))
+            if values[u] > hi and (worst is None or values[u] / hi > worst[2] / worst[3]):
+                worst = (u, rule.measure, float(values[u]), float(hi), -1)
+        if worst is None or exempt.sum() >= problem.n_seats - 1:
+            return exempt, found
+        u = worst[0]
+        seat = _standalone_seat(problem, u, exempt)
+        if seat < 0:
+            return exempt, [*found, worst]
+        exempt[seat] = True
+        lock[u] = seat
+        taken.add(u)
+        found.append((*worst[:4], seat))
+
+
+def _standalone_seat(problem: Problem, unit: int, exempt: NDArray[np.bool_]) -> int:
+    """The seat an oversized unit stands alone with: its lock, its owner, else the
+    nearest seat (a seat without home base first)."""
+    for seat in (problem.lock[unit], problem.owner[unit]):
+        if seat >= 0 and not exempt[seat]:
+            return int(seat)
+    free = np.flatnonzero(~problem.has_home & ~exempt)
+    if len(free):
+        return int(free[0])
+    d = np.linalg.norm(problem.seat_xy - problem.unit_xy[unit], axis=1)
+    d[exempt] = np.inf
+    return int(np.argmin(d)) if np.isfinite(d).any() else -1
+
+
+def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | None = None, disruption_share: float | None = None) -> list[Conflict]:
+    """Arithmetic conflicts found without solving (each with figures)."""
+    out: list[Conflict] = []
+    k = problem.n_seats
+    target = targets(problem, spec.exempt)
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+    names = problem.measure_names
+    caps = {m: cap for m, cap in spec.capacity}
+
+    # units with no legal seat at all
+    seats = np.arange(k)
+    for u in range(problem.n_units):
+        ok = problem.eligible(np.full(k, u), seats)
+        if spec.locks and problem.lock[u] >= 0:
+            ok &= seats == problem.lock[u]
+        if not ok.any():
+            out.append(Conflict("skills", f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat"))
+            if len(out) > 20:
+                break
+
+    if spec.locks:
+        locked = problem.lock >= 0
+        for rule in spec.balance:
+            if not rule.hard:
+                continue
+            m = rule.measure
+            load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
+            hi = (1 + rule.tolerance) * target[:, m]
+            for t in np.flatnonzero((load > hi + 1e-9) & ~exempt):
+                need = load[t] / target[t, m] - 1
+                out.append(Conflict("locks", f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; the balance band allows at most {_fmt(hi[t])} (±{100 * rule.tolerance:g}%)", need))
+        for m, cap in spec.capacity:
+            load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
+            limit = cap * problem.seat_capacity
+            for t in np.flatnonzero(load > limit + 1e-9):
+                out.append(Conflict("capacity", f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; {problem.seat_ids[t]}'s cap is {_fmt(limit[t])}", float(load[t] / problem.seat_capacity[t])))
+
+    for m, cap in caps.items():
+        total = problem.measures[:, m].sum()
+        room = float((cap * problem.seat_capacity).sum())
+        if total > room + 1e-9:
+            out.append(Conflict("capacity", f"total {names[m]} is {_fmt(total)} but the team's capacity is {_fmt(room)} ({_fmt(cap)} per FTE × {problem.seat_capacity.sum():g} FTE); add seats or raise the cap to {_fmt(total / problem.seat_capacity.sum())} per FTE", float(total / problem.seat_capacity.sum())))
+        for rule in spec.balance:
+            if rule.hard and rule.measure == m:
+                lo = (1 - rule.tolerance) * target[:, m]
+                limit = cap * problem.seat_capacity
+                for t in np.flatnonzero((lo > limit + 1e-9) & ~exempt)[:5]:
+                    out.append(Conflict("capacity", f"balance asks {problem.seat_ids[t]} for at least {_fmt(lo[t])} of {names[m]} but its cap is {_fmt(limit[t])}"))
+
+    # skill groups: what needs skill S against what the seats with S can take
+    for b, skill in enumerate(problem.skill_names):
+        need = (problem.unit_skills >> b) & 1 == 1
+        if not need.any():
+            continue
+        have = ((problem.seat_skills >> b) & 1 == 1) & ~exempt
+        for rule in spec.balance:
+            if not rule.hard:
+                continue
+            m = rule.measure
+            demand = problem.measures[need, m].sum()
+            supply = ((1 + rule.tolerance) * target[have, m]).sum()
+            if demand > supply + 1e-9:
+                out.append(Conflict("skills", f"units needing skill {skill!r} carry {_fmt(demand)} of {names[m]}, but the {int(have.sum())} rep(s) with that skill can hold at most {_fmt(supply)} within ±{100 * rule.tolerance:g}%"))
+
+    if spec.families and (problem.family >= 0).any() and spec.locks:
+        for f in np.unique(problem.family[problem.family >= 0]):
+            members = problem.family == f
+            locks = np.unique(problem.lock[members & (problem.lock >= 0)])
+            if len(locks) > 1:
+                ids = ", ".join(map(str, problem.seat_ids[locks]))
+                out.append(Conflict("families", f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} has members locked to different reps ({ids})"))
+            need = np.bitwise_or.reduce(problem.unit_skills[members])
+            if not ((need & ~problem.seat_skills) == 0).any():
+                out.append(Conflict("families", f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} needs skills no single rep has together"))
+
+    if disruption_share is not None and spec.disruption_value is not None:
+        has = problem.owner >= 0
+        forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
+        if spec.locks:
+            forced |= has & (problem.lock >= 0) & (problem.lock != problem.owner)
+        total = float(spec.disruption_value[has].sum())
+        moved = float(spec.disruption_value[forced].sum())
+        if total > 0 and moved / total > disruption_share + 1e-9:
+            out.append(Conflict("disruption", f"{100 * moved / total:.1f}% of {disruption_measure} must move (locks to new reps, owners lacking a required skill) but the budget is {100 * disruption_share:g}%", moved / total))
+    return out
+
+
+def _solve_quick(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp_model.CpSolver, int]:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.num_workers = 2
+    solver.parameters.random_seed = seed
+    status = solver.Solve(model)
+    return solver, status
+
+
+def explain(
+    problem: Problem,
+    cand: Candidates,
+    spec: ModelSpec,
+    contiguity: Contiguity | None,
+    *,
+    time_limit: float = 20.0,
+    seed: int = 0,
+) -> Explanation:
+    """Relaxation amounts (elastic solve), else the families of an infeasible core."""
+    conflicts: list[Conflict] = []
+    built = build(problem, cand, spec, contiguity, objective_terms=set(), elastic=True)
+    vars_, coefs, _ = built.terms.get("elastic", ([], [], 0.0))
+    if vars_:
+        scale = 1e6 / max(max(coefs), 1e-12)
+        built.model.Minimize(cp_model.LinearExpr.WeightedSum(vars_, [round(c * scale) for c in coefs]))
+    solver, status = _solve_quick(built.model, time_limit / 2, seed)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        target = built.targets if built.targets is not None else targets(problem, spec.exempt)
+        need: dict[int, float] = {}
+        cap_over: dict[tuple[int, int], float] = {}
+        moved_over = 0.0
+        for kind, t, m, var, unit in built.slack_vars:
+            value = solver.Value(var) * unit
+            if value <= 1e-9:
+                continue
+            if kind == "disruption":
+                moved_over = value
+            elif kind == "capacity":
+                cap_over[(t, m)] = value
+            elif any(r.measure == m and r.hard for r in spec.balance):
+                rel = value / max(target[t, m], 1e-12)
+                rule = next(r for r in spec.balance if r.measure == m)
+                need[m] = max(need.get(m, 0.0), rule.tolerance + rel)
+        for m, tol in need.items():
+            asked = next(r.tolerance for r in spec.balance if r.measure == m)
+            conflicts.append(Conflict("balance", f"balance of {problem.measure_names[m]} cannot hold ±{100 * asked:g}% with the other constraints; the best plan needs about ±{100 * tol:.1f}%", round(tol + 0.0005, 3)))
+        for (t, m), over in cap_over.items():
+            conflicts.append(Conflict("capacity", f"{problem.seat_ids[t]} must exceed its {problem.measure_names[m]} cap by {_fmt(over)}"))
+        if moved_over > 0 and spec.disruption_max is not None:
+            total = float(spec.disruption_value[problem.owner >= 0].sum()) if spec.disruption_value is not None else 1.0
+            share = (spec.disruption_max + moved_over) / max(total, 1e-12)
+            conflicts.append(Conflict("disruption", f"the disruption budget must grow to about {100 * share:.1f}% of the book", share))
+        if conflicts:
+            return Explanation(tuple(conflicts))
+    # guarded solve: an infeasible core over the families
+    built = build(problem, cand, spec, contiguity, objective_terms=set(), guarded=True)
+    guards = list(built.guards.values())
+    built.model.AddAssumptions(guards)
+    solver, status = _solve_quick(built.model, time_limit / 2, seed)
+    if status == cp_model.INFEASIBLE:
+        core = {built.model.GetBoolVarFromProtoIndex(i).Name() for i in solver.SufficientAssumptionsForInfeasibility()}
+        families = sorted(name.removeprefix("guard_") for name in core)
+        if families:
+            conflicts.append(Conflict(families[0], f"these constraint families conflict: {', '.join(families)}; relax or switch off one of them"))
+            return Explanation(tuple(conflicts))
+    conflicts.append(Conflict("model", "no single family could be named; the candidate pruning may be too tight: raise candidates.nearest"))
+    return Explanation(tuple(conflicts))

@@ -1,0 +1,553 @@
+"""Data in and files out: the only module that touches the file system.
+
+:func:`load_inputs` reads what a scenario names (built-in data, a synthetic book, or the
+user's CSV / Parquet / GeoPackage / GeoJSON / Shapefile files), validates it all at once
+(:mod:`territory_opt._validate`) and returns :class:`Inputs`, plain frames with our column
+names. Inputs are never modified. :func:`write_atomic` writes outputs through a temporary
+file and an atomic rename, so a killed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import _validate as v
+from . import geo
+from .datasets import SYNTHETIC_NOTE, generate_book, us_counties
+from .errors import DataError, Problem
+from .scenario import FileSource, Scenario
+
+GEO_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb"}
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq"}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Validated inputs with our column names.
+
+    Attributes
+    ----------
+    units : DataFrame
+        One row per unit to assign: ``id``, ``name``, ``lon``, ``lat`` [degrees], one
+        column per measure, ``owner``, ``lock``, ``family`` (strings, ``""`` when none),
+        ``skills`` (frozenset of required skills).
+    reps : DataFrame
+        One row per seat: ``id``, ``name``, ``lon``, ``lat`` (NaN: no home base, the centre
+        is chosen), ``skills`` (frozenset), ``capacity`` [FTE].
+    edges : ndarray of int, shape (E, 3) or None
+        Adjacency between units (row indices), third column 1 for added island links.
+    geometry : GeoSeries or None
+        Unit polygons (EPSG:4326) when the units are geographic.
+    measures : tuple of str
+        Measure columns in ``units``.
+    unit_kind : str
+        ``accounts`` or ``geography``.
+    accounts : DataFrame or None
+        The account book behind geographic units (with a ``unit`` column), when there is one.
+    notes : tuple of str
+        Facts a planner should see (synthetic data, islands linked, ...).
+    """
+
+    units: pd.DataFrame
+    reps: pd.DataFrame
+    edges: np.ndarray | None
+    geometry: gpd.GeoSeries | None
+    measures: tuple[str, ...]
+    unit_kind: str
+    accounts: pd.DataFrame | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def read_table(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
+    """Read CSV, Parquet (Geo or plain), GeoPackage, GeoJSON or Shapefile.
+
+    CSV cells are read as text (so validation can report the exact cell), with a UTF-8
+    byte-order mark tolerated, Windows-1252 as the fallback encoding and ``;`` or tab
+    detected as the delimiter.
+
+    Raises
+    ------
+    DataError
+        The file is missing, empty or unreadable.
+    """
+    path = Path(path)
+    source = path.name
+    if not path.exists():
+        raise DataError([Problem(str(path), "file not found; check the path in the scenario")])
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".tsv"):
+            return _read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            try:
+                return gpd.read_parquet(path)
+            except (ValueError, KeyError):
+                return pd.read_parquet(path)
+        if suffix in GEO_SUFFIXES:
+            return gpd.read_file(path, layer=layer, engine="pyogrio")
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one clear message
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError([Problem(source, f"cannot read the file: {first}")]) from None
+    kinds = ", ".join(sorted(TABLE_SUFFIXES | GEO_SUFFIXES))
+    raise DataError([Problem(source, f"unknown file type {suffix!r}; use one of {kinds}")])
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError([Problem(path.name, "the file is empty; it needs a header row and data rows")])
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    header = text.splitlines()[0] if text else ""
+    sep = max([",", ";", "\t"], key=header.count)
+    from io import StringIO
+
+    frame = pd.read_csv(
+        StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True
+    )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+# ------------------------------------------------------------------------------ writers
+
+
+def write_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Write a file via ``writer(tmp_path)`` then rename it over ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        writer(tmp_path)
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+    return write_atomic(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n"))
+
+
+# --------------------------------------------------------------------------- assembling
+
+
+def _measure_names(scenario: Scenario) -> list[str]:
+    names: list[str] = list(scenario.balance)
+    names += [m for m in scenario.constraints.capacity if m not in names]
+    disruption = scenario.constraints.disruption
+    if disruption is not None and disruption.measure not in names:
+        names.append(disruption.measure)
+    return names
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, problems: list[Problem]) -> None:
+        self.problems.extend(problems)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise DataError(self.problems)
+
+
+@contextlib.contextmanager
+def _collecting() -> Iterator[_Collector]:
+    collector = _Collector()
+    try:
+        yield collector
+    except DataError as exc:
+        collector.problems.extend(exc.problems)
+    collector.raise_if_any()
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    return frame[column].astype("string").fillna("").str.strip().astype(object)
+
+
+def _points_of(
+    frame: pd.DataFrame, source: str, spec: FileSource | None, out: _Collector
+) -> tuple[np.ndarray, np.ndarray]:
+    lat_col = spec.column("lat") if spec else "lat"
+    lon_col = spec.column("lon") if spec else "lon"
+    if lat_col in frame.columns and lon_col in frame.columns:
+        lat, lon, problems = v.coordinates(frame[lat_col], frame[lon_col], source, lat_col, lon_col)
+        out.add(problems)
+        return lon, lat
+    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns:
+        if frame.crs is None:
+            out.add([Problem(source, "the geometry has no CRS; save the file with one (e.g. EPSG:4326)")])
+            return np.zeros(len(frame)), np.zeros(len(frame))
+        pts = frame.geometry.to_crs("EPSG:4326")
+        empty = pts.is_empty.to_numpy() | pts.isna().to_numpy()
+        for i in np.flatnonzero(empty):
+            out.add([Problem(source, "missing geometry; give a point or a polygon", v.row_number(int(i)))])
+        reps = pts.where(~empty, None).representative_point()
+        return reps.x.fillna(0).to_numpy(), reps.y.fillna(0).to_numpy()
+    out.add(
+        [
+            Problem(
+                source,
+                f"no location: expected columns {lat_col!r} and {lon_col!r} (decimal degrees) or "
+                "a geometry; map them in the scenario under columns.lat / columns.lon",
+            )
+        ]
+    )
+    return np.zeros(len(frame)), np.zeros(len(frame))
+
+
+def _units_from_frame(
+    frame: pd.DataFrame, source: str, spec: FileSource | None, measures: list[str], out: _Collector
+) -> pd.DataFrame:
+    """Our unit columns from a user's (or generated) frame, every problem collected."""
+    col = spec.column if spec else (lambda name: name)
+    out.add(v.empty_file(frame, source, "row"))
+    id_col = col("id")
+    needed = {"id": id_col} | {m: col(m) for m in measures if m != "units"}
+    missing = v.missing_columns(frame, source, needed, key_hint="data.accounts")
+    out.add(missing)
+    if id_col in frame.columns:
+        out.add(v.duplicate_ids(frame[id_col], source, id_col))
+    lon, lat = _points_of(frame, source, spec, out)
+    units = pd.DataFrame(
+        {
+            "id": _text(frame, id_col),
+            "name": _text(frame, col("name")) if col("name") in frame.columns else _text(frame, id_col),
+            "lon": lon,
+            "lat": lat,
+        }
+    )
+    for measure in measures:
+        if measure == "units":
+            units["units"] = (
+                v.to_number(frame[col("units")])[0].fillna(1.0).to_numpy()
+                if col("units") in frame.columns
+                else 1.0
+            )
+            continue
+        if col(measure) in frame.columns:
+            values, problems = v.measure_values(frame[col(measure)], source, col(measure))
+            out.add(problems)
+            units[measure] = values
+    for name in ("owner", "lock", "family"):
+        units[name] = _text(frame, col(name))
+    units["skills"] = v.split_skills(_text(frame, col("skills")))
+    return units
+
+
+def _reps_from_frame(
+    frame: pd.DataFrame, source: str, spec: FileSource | None, out: _Collector
+) -> pd.DataFrame:
+    col = spec.column if spec else (lambda name: name)
+    out.add(v.empty_file(frame, source, "rep"))
+    id_col = col("id")
+    out.add(v.missing_columns(frame, source, {"id": id_col}, key_hint="data.reps"))
+    if id_col in frame.columns:
+        out.add(v.duplicate_ids(frame[id_col], source, id_col))
+    has_home = (col("lat") in frame.columns and col("lon") in frame.columns) or isinstance(
+        frame, gpd.GeoDataFrame
+    )
+    if has_home:
+        lon, lat = _points_of(frame, source, spec, out)
+    else:
+        lon = lat = np.full(len(frame), np.nan)
+    capacity = np.ones(len(frame))
+    if col("capacity") in frame.columns:
+        capacity, problems = v.measure_values(frame[col("capacity")], source, col("capacity"), required=False)
+        out.add(problems)
+        capacity = np.where(capacity > 0, capacity, 1.0)
+    return pd.DataFrame(
+        {
+            "id": _text(frame, id_col),
+            "name": _text(frame, col("name")) if col("name") in frame.columns else _text(frame, id_col),
+            "lon": lon,
+            "lat": lat,
+            "skills": v.split_skills(_text(frame, col("skills"))),
+            "capacity": capacity,
+        }
+    )
+
+
+def _add_vacancies(reps: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    seats = scenario.seats
+    extra = seats.vacancies
+    if len(reps) == 0 and seats.count:
+        extra += seats.count
+    if extra == 0 and seats.use_home_bases:
+        return reps
+    if not seats.use_home_bases:
+        reps = reps.assign(lon=np.nan, lat=np.nan)
+    all_skills = frozenset().union(*reps["skills"]) if len(reps) else frozenset()
+    label = "Seat" if len(reps) == 0 else "Vacancy"
+    vacancies = pd.DataFrame(
+        {
+            "id": [f"{label[0]}{i + 1:03d}" if label == "Seat" else f"V{i + 1:03d}" for i in range(extra)],
+            "name": [f"{label} {i + 1}" for i in range(extra)],
+            "lon": np.nan,
+            "lat": np.nan,
+            "skills": [all_skills] * extra,
+            "capacity": 1.0,
+        }
+    )
+    return pd.concat([reps, vacancies], ignore_index=True) if len(reps) else vacancies
+
+
+def _edges_from_ids(
+    ids: np.ndarray, a: pd.Series, b: pd.Series, source: str, cols: tuple[str, str], out: _Collector
+) -> np.ndarray:
+    index = {u: i for i, u in enumerate(ids)}
+    rows = []
+    for r, (x, y) in enumerate(zip(a.astype(str).str.strip(), b.astype(str).str.strip(), strict=True)):
+        bad = [(c, val) for c, val in zip(cols, (x, y), strict=True) if val not in index]
+        for column, value in bad:
+            out.add([Problem(source, f"unit {value!r} is not among the units; fix the id", v.row_number(r), column)])
+        if not bad and x != y:
+            rows.append(sorted((index[x], index[y])))
+    if not rows:
+        return np.zeros((0, 3), dtype=np.int64)
+    pairs = np.unique(np.array(rows, dtype=np.int64), axis=0)
+    return np.column_stack([pairs, np.zeros(len(pairs), dtype=np.int64)])
+
+
+def _aggregate(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
+    """Geographic units carrying the accounts inside them (sums; majority owner)."""
+    by = accounts.groupby(unit_col, sort=False)
+    agg = units[["id", "name", "lon", "lat"]].copy()
+    for measure in measures:
+        if measure in units.columns and measure not in accounts.columns:
+            agg[measure] = units[measure].to_numpy()
+        elif measure == "units":
+            agg["units"] = agg["id"].map(by.size()).fillna(0).to_numpy(dtype=float)
+        else:
+            agg[measure] = agg["id"].map(by[measure].sum()).fillna(0.0).to_numpy(dtype=float)
+    weight = "potential" if "potential" in accounts.columns else None
+    owners = accounts[accounts["owner"] != ""]
+    if weight:
+        owner_of = owners.groupby([unit_col, "owner"])[weight].sum().reset_index()
+        owner_of = owner_of.sort_values([unit_col, weight], ascending=[True, False])
+    else:
+        owner_of = owners.groupby([unit_col, "owner"]).size().reset_index(name="n")
+        owner_of = owner_of.sort_values([unit_col, "n"], ascending=[True, False])
+    agg["owner"] = agg["id"].map(owner_of.drop_duplicates(unit_col).set_index(unit_col)["owner"]).fillna("")
+    locks = accounts[accounts["lock"] != ""].groupby(unit_col)["lock"].agg(lambda s: s.iloc[0] if s.nunique() == 1 else "")
+    agg["lock"] = agg["id"].map(locks).fillna("")
+    agg["family"] = ""
+    skills = by["skills"].agg(lambda s: frozenset().union(*s))
+    agg["skills"] = [skills.get(u, frozenset()) for u in agg["id"]]
+    return agg
+
+
+def load_inputs(scenario: Scenario) -> Inputs:
+    """Read and validate everything a scenario names.
+
+    Raises
+    ------
+    DataError
+        Listing every problem found (file, row, column, what was found, what to do).
+    """
+    spec = scenario.data
+    measures = _measure_names(scenario)
+    notes: list[str] = []
+    geometry: gpd.GeoSeries | None = None
+    edges: np.ndarray | None = None
+    accounts: pd.DataFrame | None = None
+    geo_units: pd.DataFrame | None = None
+
+    with _collecting() as out:
+        counties = adjacency = None
+        if spec.dataset == "us-counties" or spec.synthetic is not None:
+            try:
+                counties, adjacency = us_counties(spec.states)
+            except ValueError as exc:
+                out.add([Problem("scenario data.states", str(exc))])
+                out.raise_if_any()
+            assert counties is not None and adjacency is not None
+            source = "builtin:us-counties"
+            frame = pd.DataFrame(counties.drop(columns="geometry")).rename(columns={"fips": "id"})
+            geo_units = _units_from_frame(frame, source, None, [m for m in measures if m in frame.columns or m == "units"], out)
+            geo_units["state"] = counties["state"].to_numpy()
+            for m in measures:
+                if m not in geo_units.columns and spec.synthetic is None:
+                    out.add([Problem(source, f"measure {m!r} is not in this dataset; it has: population")])
+            geometry = counties.geometry.reset_index(drop=True)
+            index = pd.Series(np.arange(len(geo_units)), index=geo_units["id"].to_numpy())
+            edges = np.column_stack(
+                [
+                    index[adjacency["fips_a"]].to_numpy(),
+                    index[adjacency["fips_b"]].to_numpy(),
+                    (adjacency["kind"] == "link").to_numpy(dtype=np.int64),
+                ]
+            ).astype(np.int64)
+            notes.append("US counties: Census cartographic boundaries 2016 and 2019 population estimates")
+
+        if spec.geography is not None:
+            source = Path(spec.geography.path).name
+            frame = read_table(scenario.resolve(spec.geography.path), layer=spec.geography.layer)
+            if not isinstance(frame, gpd.GeoDataFrame):
+                out.add([Problem(source, "no geometry column; geography must be polygons (GeoPackage, GeoJSON, Shapefile, GeoParquet)")])
+                out.raise_if_any()
+            assert isinstance(frame, gpd.GeoDataFrame)
+            if frame.crs is None:
+                out.add([Problem(source, "the geometry has no CRS; save the file with one (e.g. EPSG:4326)")])
+                out.raise_if_any()
+            geo_measures = [m for m in measures if m in frame.columns or m == "units" or spec.accounts is None]
+            geo_units = _units_from_frame(frame, source, spec.geography, geo_measures, out)
+            geometry = frame.geometry.to_crs("EPSG:4326").reset_index(drop=True)
+
+        rep_frame = pd.DataFrame(columns=["id", "name", "lon", "lat", "skills", "capacity"])
+        if spec.synthetic is not None:
+            assert counties is not None
+            book = spec.synthetic
+            acc, reps = generate_book(
+                counties, accounts=book.accounts, reps=book.reps, seed=book.seed,
+                skill_share=book.skill_share, family_share=book.family_share, lock_share=book.lock_share,
+            )
+            accounts = _units_from_frame(acc, "builtin:synthetic-book", None, measures, out)
+            accounts["unit"] = acc["county"].to_numpy()
+            rep_frame = _reps_from_frame(reps, "builtin:synthetic-book", None, out)
+            notes.append(f"the book is {SYNTHETIC_NOTE}")
+        if spec.accounts is not None:
+            source = Path(spec.accounts.path).name
+            frame = read_table(scenario.resolve(spec.accounts.path), layer=spec.accounts.layer)
+            accounts = _units_from_frame(frame, source, spec.accounts, measures, out)
+            unit_col = spec.accounts.column("unit")
+            if unit_col in frame.columns:
+                accounts["unit"] = _text(frame, unit_col)
+        if spec.reps is not None:
+            source = Path(spec.reps.path).name
+            frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer)
+            rep_frame = _reps_from_frame(frame, source, spec.reps, out)
+        out.raise_if_any()
+        rep_frame = _add_vacancies(rep_frame, scenario)
+        if len(rep_frame) == 0:
+            out.add([Problem("scenario seats", "there are no seats: give a reps file, a synthetic book, or seats.count")])
+            out.raise_if_any()
+
+        unit_kind = spec.units or ("accounts" if accounts is not None else "geography")
+        if unit_kind == "accounts" and accounts is None:
+            out.add([Problem("scenario data.units", "units: accounts needs an accounts file or a synthetic book")])
+            out.raise_if_any()
+        if unit_kind == "geography":
+            if geo_units is None:
+                out.add([Problem("scenario data.units", "units: geography needs a geography file or a built-in dataset")])
+                out.raise_if_any()
+            assert geo_units is not None
+            if accounts is not None:
+                if "unit" not in accounts.columns:
+                    accounts = accounts.assign(unit=_spatial_unit(accounts, geometry, geo_units))
+                unknown = ~accounts["unit"].isin(set(geo_units["id"]))
+                for i in np.flatnonzero(unknown.to_numpy())[:50]:
+                    out.add([Problem("accounts", f"account {accounts['id'].iloc[i]!r} lies in no geographic unit ({accounts['unit'].iloc[i]!r})", v.row_number(int(i)), "unit")])
+                units = _aggregate(accounts, "unit", geo_units, measures)
+            else:
+                units = geo_units
+        else:
+            assert accounts is not None
+            units = accounts
+            geometry = None
+            edges = None
+
+        known = set(rep_frame["id"])
+        src = "units"
+        if spec.accounts is not None:
+            src = Path(spec.accounts.path).name
+        elif spec.geography is not None:
+            src = Path(spec.geography.path).name
+        elif spec.synthetic is not None:
+            src = "builtin:synthetic-book"
+        out.add(v.references(units["owner"], known, src, "owner", what="current owner"))
+        if scenario.constraints.locks:
+            out.add(v.references(units["lock"], known, src, "lock", what="lock target"))
+        if scenario.constraints.skills:
+            out.add(v.skill_coverage(list(units["skills"]), list(rep_frame["skills"]), src, "skills"))
+        seat_ids = set(rep_frame["id"])
+        unit_ids = set(units["id"])
+        for k, exclusion in enumerate(scenario.constraints.exclusions):
+            if exclusion.unit not in unit_ids:
+                out.add([Problem("scenario", f"constraints.exclusions.{k}.unit: {exclusion.unit!r} is not a unit id")])
+            if exclusion.seat not in seat_ids:
+                out.add([Problem("scenario", f"constraints.exclusions.{k}.seat: {exclusion.seat!r} is not a rep id")])
+
+        contiguity = scenario.constraints.contiguity
+        if contiguity is not None and contiguity.enabled:
+            if unit_kind != "geography":
+                out.add([Problem("scenario constraints.contiguity", "contiguity needs geographic units (data.units: geography)")])
+                out.raise_if_any()
+            if spec.adjacency is not None:
+                source = Path(spec.adjacency.path).name
+                frame = read_table(scenario.resolve(spec.adjacency.path))
+                a_col, b_col = spec.adjacency.column("source"), spec.adjacency.column("target")
+                out.add(v.missing_columns(frame, source, {"source": a_col, "target": b_col}, key_hint="data.adjacency"))
+                out.raise_if_any()
+                edges = _edges_from_ids(units["id"].to_numpy(), frame[a_col], frame[b_col], source, (a_col, b_col), out)
+            elif edges is None:
+                if geometry is None:
+                    out.add([Problem("scenario data.adjacency", "contiguity needs polygons or an adjacency edge list")])
+                    out.raise_if_any()
+                assert geometry is not None
+                projected = geometry.to_crs(geo.choose_metric_crs(units["lon"].to_numpy(), units["lat"].to_numpy()))
+                edges = geo.queen_edges(projected.to_numpy())
+            assert edges is not None
+            degree = np.bincount(edges[:, :2].ravel(), minlength=len(units))
+            if contiguity.islands == "link" and geometry is not None:
+                before = len(edges)
+                projected = geometry.to_crs(geo.choose_metric_crs(units["lon"].to_numpy(), units["lat"].to_numpy()))
+                edges = geo.connect_components(projected.to_numpy(), edges)
+                if len(edges) > before:
+                    notes.append(f"{len(edges) - before} island link(s) added to connect the adjacency graph")
+            elif contiguity.islands == "error":
+                src_adj = Path(spec.adjacency.path).name if spec.adjacency else src
+                out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
+
+    return Inputs(
+        units=units.reset_index(drop=True),
+        reps=rep_frame.reset_index(drop=True),
+        edges=edges,
+        geometry=geometry,
+        measures=tuple(m for m in measures),
+        unit_kind=unit_kind,
+        accounts=accounts if unit_kind == "geography" else None,
+        notes=tuple(notes),
+    )
+
+
+def _spatial_unit(accounts: pd.DataFrame, geometry: gpd.GeoSeries | None, geo_units: pd.DataFrame) -> np.ndarray:
+    """The geographic unit each account lies in (point in polygon)."""
+    assert geometry is not None
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(accounts["lon"], accounts["lat"]), crs="EPSG:4326")
+    polygons = gpd.GeoDataFrame({"unit": geo_units["id"].to_numpy()}, geometry=geometry.to_numpy(), crs="EPSG:4326")
+    joined = gpd.sjoin(points, polygons, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    return joined["unit"].fillna("").to_numpy(dtype=object)

@@ -1,0 +1,373 @@
+r"""The CP-SAT formulation: one function per constraint family.
+
+Sets
+----
+U units (accounts or geographic units), T seats, M measures, P ⊆ U×T candidate pairs
+(:mod:`.candidates`), E ⊆ U×U adjacency edges, F families (groups of units kept together).
+
+Data
+----
+a[u,m]   activity of unit u in measure m (integer-scaled)            [measure unit]
+T[t,m]   target of seat t: (Σ_u a[u,m]) · FTE_t / Σ FTE  (exempt seats excluded)
+τ_m      tolerance of measure m;  lo = (1-τ_m)·T,  hi = (1+τ_m)·T
+d[u,t]   distance from unit u to seat t's home base or chosen centre   [km]
+w[u]     travel weight of unit u (the first balanced measure, else 1)
+o(u)     current owner of u;  v[u]  its disruption value (a measure, or 1 per unit)
+C[t,m]   capacity cap of seat t in measure m (cap per FTE · FTE_t)
+r_t      root unit of seat t; h_t(u) hop distance from r_t (:mod:`.contiguity`)
+
+Variables
+---------
+x[u,t] ∈ {0,1} for (u,t) ∈ P: unit u is assigned to seat t.
+s⁺[t,m], s⁻[t,m] ≥ 0 (soft balance only): deviation beyond the tolerance band.
+c[e] ∈ {0,1} (cut-edge objective only): edge e joins two territories.
+
+Constraints (each family a function below, each switchable, each optionally enforced by a
+literal so that :mod:`territory_opt.diagnose` can ask which families conflict)
+---------------------------------------------------------------------------------------
+assignment   Σ_t x[u,t] = 1                                         ∀u
+balance      lo[t,m] ≤ Σ_u a[u,m]·x[u,t] ≤ hi[t,m]                  ∀t, hard m
+             lo - s⁻ ≤ Σ_u a[u,m]·x[u,t] ≤ hi + s⁺                   ∀t, soft m
+capacity     Σ_u a[u,m]·x[u,t] ≤ C[t,m]                             ∀t, capped m
+skills       x[u,t] = 0 when u requires a skill t lacks (pairs pruned; checked here)
+locks        x[u,lock(u)] = 1
+families     x[u,t] = x[f(u),t] where f(u) is the first unit of u's family
+disruption   Σ_u v[u]·(1 - x[u,o(u)]) ≤ D;  per rep r: Σ_{o(u)=r} v[u]·(1 - x[u,r]) ≤ D_r
+contiguity   x[r_t,t] = 1;  x[u,t] ≤ Σ_{v∈N(u), h_t(v)=h_t(u)-1} x[v,t]   ∀(u,t)∈P, u≠r_t
+
+Objective terms (natural units; combined by weights or lexicographically)
+--------------------------------------------------------------------------
+travel       Σ w[u]·d[u,t]·x[u,t] / Σ_u w[u]          weighted mean distance [km]
+cut_edges    Σ_e c[e],  c[e] ≥ x[u,t] - x[v,t]  ∀t                       [edges]
+disruption   100 · Σ_u v[u]·(1 - x[u,o(u)]) / Σ_u v[u]       share moved    [%]
+balance      100 · Σ_{t,m soft} weight_m·(s⁺ + s⁻)/T[t,m]     deviation     [%]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.sat.python import cp_model
+
+from ..problem import Problem
+from .candidates import Candidates
+from .contiguity import Contiguity
+
+#: Measures are scaled so that each one's total is about this many integer units.
+MEASURE_SCALE_TOTAL = 1e9
+
+
+@dataclass(frozen=True)
+class BalanceRule:
+    measure: int
+    tolerance: float
+    hard: bool
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the formulation needs besides the problem and the candidate pairs."""
+
+    balance: tuple[BalanceRule, ...] = ()
+    capacity: tuple[tuple[int, float], ...] = ()  # (measure index, cap per FTE)
+    disruption_value: NDArray[np.float64] | None = None  # v[u]
+    disruption_max: float | None = None  # D, in the measure's units
+    disruption_per_rep: float | None = None  # share of each rep's current book
+    contiguity: bool = False
+    locks: bool = True
+    families: bool = True
+    travel_weight: NDArray[np.float64] | None = None
+    exempt: NDArray[np.bool_] | None = None  # seats standing alone (no balance)
+
+
+@dataclass
+class Built:
+    """A built CP-SAT model and handles on its parts (mutable: owned by one solve)."""
+
+    model: cp_model.CpModel
+    x: list[cp_model.IntVar]
+    terms: dict[str, tuple[list[cp_model.IntVar], list[float], float]] = field(default_factory=dict)
+    guards: dict[str, cp_model.IntVar] = field(default_factory=dict)
+    targets: NDArray[np.float64] | None = None
+    slack_vars: list[tuple[str, int, int, cp_model.IntVar, float]] = field(default_factory=list)
+
+
+def targets(problem: Problem, exempt: NDArray[np.bool_] | None) -> NDArray[np.float64]:
+    """T[t,m]: totals of the non-exempt units split by FTE over non-exempt seats."""
+    k = problem.n_seats
+    exempt = np.zeros(k, dtype=bool) if exempt is None else exempt
+    fte = np.where(exempt, 0.0, problem.seat_capacity)
+    total = problem.measures.sum(axis=0)
+    if exempt.any():
+        # units standing alone are locked to their exempt seat
+        alone = np.isin(problem.lock, np.flatnonzero(exempt))
+        total = total - problem.measures[alone].sum(axis=0)
+    return np.outer(fte / fte.sum(), total)
+
+
+def _scale(problem: Problem) -> NDArray[np.float64]:
+    total = problem.measures.sum(axis=0)
+    return np.where(total > 0, MEASURE_SCALE_TOTAL / np.maximum(total, 1e-300), 1.0)
+
+
+def _guard(built: Built, name: str, guarded: bool) -> cp_model.IntVar | None:
+    if not guarded:
+        return None
+    if name not in built.guards:
+        built.guards[name] = built.model.NewBoolVar(f"guard_{name}")
+    return built.guards[name]
+
+
+def _enforce(ct: cp_model.Constraint, lit: cp_model.IntVar | None) -> None:
+    if lit is not None:
+        ct.OnlyEnforceIf(lit)
+
+
+def add_assignment(built: Built, problem: Problem, cand: Candidates) -> None:
+    """Every unit to exactly one seat."""
+    for u in range(problem.n_units):
+        lo, hi = cand.indptr[u], cand.indptr[u + 1]
+        built.model.AddExactlyOne(built.x[lo:hi])
+
+
+def _seat_pairs(cand: Candidates) -> list[NDArray[np.int64]]:
+    order = np.argsort(cand.seat, kind="stable")
+    bounds = np.searchsorted(cand.seat[order], np.arange(cand.n_seats + 1))
+    return [order[bounds[t] : bounds[t + 1]] for t in range(cand.n_seats)]
+
+
+def add_balance(
+    built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False
+) -> None:
+    """Each seat's load of each balanced measure within its tolerance band.
+
+    ``elastic``: hard rules get slack too (for diagnosis and for finding a first plan).
+    """
+    if not spec.balance:
+        return
+    lit = _guard(built, "balance", guarded)
+    target = targets(problem, spec.exempt)
+    built.targets = target
+    scale = _scale(problem)
+    by_seat = _seat_pairs(cand)
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    for rule in spec.balance:
+        m = rule.measure
+        coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
+        for t in range(problem.n_seats):
+            if exempt[t]:
+                continue
+            pairs = by_seat[t]
+            expr = cp_model.LinearExpr.WeightedSum([built.x[p] for p in pairs], coef[pairs].tolist())
+            lo = int(np.ceil((1 - rule.tolerance) * target[t, m] * scale[m]))
+            hi = int(np.floor((1 + rule.tolerance) * target[t, m] * scale[m]))
+            if rule.hard and not elastic:
+                _enforce(built.model.Add(expr >= lo), lit)
+                _enforce(built.model.Add(expr <= hi), lit)
+                continue
+            ub = int(coef.sum()) + 1
+            over = built.model.NewIntVar(0, ub, f"over_{t}_{m}")
+            under = built.model.NewIntVar(0, ub, f"under_{t}_{m}")
+            _enforce(built.model.Add(expr - over <= hi), lit)
+            _enforce(built.model.Add(expr + under >= lo), lit)
+            norm = 100.0 * rule.weight / max(target[t, m] * scale[m], 1e-9)
+            key = "balance" if not rule.hard else "elastic"
+            vars_, coefs, const = built.terms.setdefault(key, ([], [], 0.0))
+            vars_ += [over, under]
+            coefs += [norm, norm]
+            built.slack_vars += [("balance", t, m, over, 1 / scale[m]), ("balance", t, m, under, 1 / scale[m])]
+
+
+def add_capacity(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False) -> None:
+    """Each seat's load of a capped measure at most cap per FTE times its FTE."""
+    if not spec.capacity:
+        return
+    lit = _guard(built, "capacity", guarded)
+    scale = _scale(problem)
+    by_seat = _seat_pairs(cand)
+    for m, cap in spec.capacity:
+        coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
+        for t in range(problem.n_seats):
+            pairs = by_seat[t]
+            expr = cp_model.LinearExpr.WeightedSum([built.x[p] for p in pairs], coef[pairs].tolist())
+            limit = int(np.floor(cap * problem.seat_capacity[t] * scale[m]))
+            if elastic:
+                over = built.model.NewIntVar(0, int(coef.sum()) + 1, f"capover_{t}_{m}")
+                _enforce(built.model.Add(expr - over <= limit), lit)
+                vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
+                vars_.append(over)
+                coefs.append(100.0 / max(limit, 1))
+                built.slack_vars.append(("capacity", t, m, over, 1 / scale[m]))
+            else:
+                _enforce(built.model.Add(expr <= limit), lit)
+
+
+def add_skills(built: Built, problem: Problem, cand: Candidates, *, guarded: bool = False) -> None:
+    """Skill-ineligible pairs are pruned from P; any left (skills off in pruning) are fixed to 0."""
+    bad = np.flatnonzero(~problem.eligible(cand.unit, cand.seat))
+    lit = _guard(built, "skills", guarded and len(bad) > 0)
+    for p in bad:
+        _enforce(built.model.Add(built.x[p] == 0), lit)
+
+
+def add_locks(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False) -> None:
+    """A locked unit keeps its seat."""
+    if not spec.locks:
+        return
+    locked = np.flatnonzero(problem.lock >= 0)
+    lit = _guard(built, "locks", guarded and len(locked) > 0)
+    pairs = cand.index(locked, problem.lock[locked])
+    for u, p in zip(locked, pairs, strict=True):
+        if p < 0:
+            _enforce(built.model.AddBoolOr([]), lit)  # the lock's pair was removed: infeasible
+            continue
+        _enforce(built.model.Add(built.x[p] == 1), lit)
+
+
+def add_families(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False) -> None:
+    """Units of one family go to the same seat."""
+    if not spec.families or (problem.family < 0).all():
+        return
+    lit = _guard(built, "families", guarded)
+    members = np.flatnonzero(problem.family >= 0)
+    first: dict[int, int] = {}
+    for u in members:
+        f = int(problem.family[u])
+        if f not in first:
+            first[f] = int(u)
+            continue
+        head = first[f]
+        seats = np.union1d(cand.seats_of(head), cand.seats_of(int(u)))
+        pu = cand.index(np.full(len(seats), u), seats)
+        ph = cand.index(np.full(len(seats), head), seats)
+        for a, b in zip(pu, ph, strict=True):
+            left = built.x[a] if a >= 0 else 0
+            right = built.x[b] if b >= 0 else 0
+            _enforce(built.model.Add(left == right), lit)
+
+
+def _moved_terms(problem: Problem, cand: Candidates, spec: ModelSpec) -> tuple[NDArray[np.int64], NDArray[np.float64], float]:
+    """Pairs (u, owner(u)) and values: moved value = Σ v[u] - Σ v[u]·x[u,o(u)]."""
+    value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
+    has = problem.owner >= 0
+    units = np.flatnonzero(has)
+    stay = cand.index(units, problem.owner[units])
+    return stay, value[units], float(value[has].sum())
+
+
+def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False) -> None:
+    """Value moved away from current owners within the budget, overall and per rep."""
+    if spec.disruption_max is None and spec.disruption_per_rep is None:
+        return
+    lit = _guard(built, "disruption", guarded)
+    stay, value, total = _moved_terms(problem, cand, spec)
+    scale = 1e9 / max(total, 1e-9)
+    coef = np.round(value * scale).astype(np.int64)
+    ok = stay >= 0
+    kept = cp_model.LinearExpr.WeightedSum([built.x[p] for p in stay[ok]], coef[ok].tolist())
+    total_int = int(coef.sum())
+    if spec.disruption_max is not None:
+        budget = int(np.floor(spec.disruption_max * scale))
+        if elastic:
+            over = built.model.NewIntVar(0, total_int, "disruption_over")
+            _enforce(built.model.Add(total_int - kept - over <= budget), lit)
+            vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
+            vars_.append(over)
+            coefs.append(100.0 / max(total_int, 1))
+            built.slack_vars.append(("disruption", -1, -1, over, 1 / scale))
+        else:
+            _enforce(built.model.Add(total_int - kept <= budget), lit)
+    if spec.disruption_per_rep is not None:
+        owners = problem.owner[problem.owner >= 0]
+        for r in np.unique(owners):
+            mine = owners == r
+            sub_ok = ok & mine
+            book = int(coef[mine].sum())
+            kept_r = cp_model.LinearExpr.WeightedSum([built.x[p] for p in stay[sub_ok]], coef[sub_ok].tolist())
+            _enforce(built.model.Add(book - kept_r <= int(np.floor(spec.disruption_per_rep * book))), lit)
+
+
+def add_contiguity(built: Built, problem: Problem, cand: Candidates, contiguity: Contiguity | None, *, guarded: bool = False) -> None:
+    """Roots held, and every other unit supported by a neighbour one hop closer to the root."""
+    if contiguity is None:
+        return
+    lit = _guard(built, "contiguity", guarded)
+    roots = cand.index(contiguity.roots, np.arange(problem.n_seats))
+    for p in roots:
+        if p >= 0:
+            _enforce(built.model.Add(built.x[p] == 1), lit)
+    is_root = np.zeros(len(cand), dtype=bool)
+    is_root[roots[roots >= 0]] = True
+    order = np.argsort(contiguity.pair, kind="stable")
+    pair, pred = contiguity.pair[order], contiguity.pred[order]
+    bounds = np.searchsorted(pair, np.arange(len(cand) + 1))
+    for p in range(len(cand)):
+        if is_root[p]:
+            continue
+        preds = pred[bounds[p] : bounds[p + 1]]
+        if len(preds) == 0:
+            _enforce(built.model.Add(built.x[p] == 0), lit)
+        else:
+            _enforce(built.model.AddBoolOr([built.x[p].Not(), *[built.x[q] for q in preds]]), lit)
+
+
+def add_objective_terms(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, wanted: set[str]) -> None:
+    """Register objective terms (natural units, see the module docstring)."""
+    if "travel" in wanted:
+        w = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+        coef = w[cand.unit] * cand.distance / max(float(w.sum()), 1e-12)
+        built.terms["travel"] = (list(built.x), coef.tolist(), 0.0)
+    if "disruption" in wanted and (problem.owner >= 0).any():
+        stay, value, total = _moved_terms(problem, cand, spec)
+        ok = stay >= 0
+        coef = -100.0 * value[ok] / max(total, 1e-12)
+        built.terms["disruption"] = ([built.x[p] for p in stay[ok]], coef.tolist(), 100.0)
+    if "cut_edges" in wanted and problem.edges is not None and len(problem.edges):
+        cuts = []
+        for e, (u, v) in enumerate(problem.edges):
+            c = built.model.NewBoolVar(f"cut_{e}")
+            seats = np.union1d(cand.seats_of(int(u)), cand.seats_of(int(v)))
+            pu = cand.index(np.full(len(seats), u), seats)
+            pv = cand.index(np.full(len(seats), v), seats)
+            for a, b in zip(pu, pv, strict=True):
+                if a >= 0 and b >= 0:
+                    built.model.Add(c >= built.x[a] - built.x[b])
+                elif a >= 0:
+                    built.model.AddImplication(built.x[a], c)
+                elif b >= 0:
+                    built.model.AddImplication(built.x[b], c)
+            cuts.append(c)
+        built.terms["cut_edges"] = (cuts, [1.0] * len(cuts), 0.0)
+
+
+def build(
+    problem: Problem,
+    cand: Candidates,
+    spec: ModelSpec,
+    contiguity: Contiguity | None,
+    *,
+    objective_terms: set[str],
+    guarded: bool = False,
+    elastic: bool = False,
+) -> Built:
+    """Data → variables → constraints → objective terms (the objective is set by the solver stage)."""
+    model = cp_model.CpModel()
+    x = [model.NewBoolVar(f"x_{u}_{t}") for u, t in zip(cand.unit.tolist(), cand.seat.tolist(), strict=True)]
+    built = Built(model=model, x=x)
+    add_assignment(built, problem, cand)
+    add_balance(built, problem, cand, spec, guarded=guarded, elastic=elastic)
+    add_capacity(built, problem, cand, spec, guarded=guarded, elastic=elastic)
+    add_skills(built, problem, cand, guarded=guarded)
+    add_locks(built, problem, cand, spec, guarded=guarded)
+    add_families(built, problem, cand, spec, guarded=guarded)
+    add_disruption(built, problem, cand, spec, guarded=guarded, elastic=elastic)
+    add_contiguity(built, problem, cand, contiguity, guarded=guarded)
+    add_objective_terms(built, problem, cand, spec, objective_terms)
+    if built.targets is None:
+        built.targets = targets(problem, spec.exempt)
+    return built
+
+

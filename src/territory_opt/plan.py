@@ -1,0 +1,144 @@
+"""The result of a solve: an immutable :class:`Plan`."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .audit import Finding
+from .problem import Problem
+
+
+class Status(str, enum.Enum):
+    """Our statuses. ``optimal`` only when the solver proved it for the exact problem;
+    a time-limited or restricted answer is ``feasible`` with its bound and gap."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    UNKNOWN = "unknown"  # no plan satisfying every hard constraint was found in time
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """An alignment with the figures that prove its quality.
+
+    Attributes
+    ----------
+    status : Status
+    problem : Problem
+        The problem solved (arrays; inputs are never modified).
+    seat_of : (n,) int
+        Territory (seat index) of each unit; read-only.
+    objective : float
+        Value of the final objective in its natural units (see
+        :mod:`territory_opt.model.formulation`).
+    objective_terms : dict
+        Each term's value: ``travel`` [km, weighted mean], ``disruption`` [% moved],
+        ``cut_edges`` [edges], ``balance`` [% soft deviation].
+    bound : float or None
+        Best lower bound the solver proved for the model it solved (same units).
+    gap : float or None
+        ``(objective - bound) / objective``, a share (0.02 = 2 %).
+    bound_scope : str
+        What the bound is valid for (the restricted model, or the full problem).
+    restrictions : tuple of str
+        Where the model is narrower than the problem (pruning, contiguity condition,
+        heuristic centres); an empty tuple means the model is exact.
+    wall_time : float
+        Seconds from the call to the returned plan [s].
+    method : str
+        Which pipeline ran (e.g. ``warm start + CP-SAT``, ``location-allocation``).
+    seed : int
+    deterministic : bool
+        Whether the run was in deterministic mode (same inputs + seed → same plan).
+    settings : dict
+        Solver settings used.
+    findings : tuple of Finding
+        The independent audit (:mod:`territory_opt.audit`).
+    territories : DataFrame
+        Per-territory metrics (a copy is returned each time).
+    centres : (k,) int
+        Centre unit of each seat (root unit for seats with a home base).
+    exempt : (k,) bool
+        Seats that stand alone (a unit larger than any target), exempt from balance.
+    notes : tuple of str
+        Facts the planner should see (pruning figures, treatments applied, data notes).
+    """
+
+    status: Status
+    problem: Problem
+    seat_of: NDArray[np.int64]
+    objective: float
+    objective_terms: dict[str, float]
+    bound: float | None
+    gap: float | None
+    bound_scope: str
+    restrictions: tuple[str, ...]
+    wall_time: float
+    method: str
+    seed: int
+    deterministic: bool
+    settings: dict[str, Any]
+    findings: tuple[Finding, ...]
+    _territories: pd.DataFrame
+    centres: NDArray[np.int64]
+    exempt: NDArray[np.bool_]
+    scenario: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """A usable plan: feasible or optimal and the audit found nothing wrong."""
+        return self.status in (Status.OPTIMAL, Status.FEASIBLE) and all(f.ok for f in self.findings)
+
+    @property
+    def territories(self) -> pd.DataFrame:
+        return self._territories.copy()
+
+    @property
+    def assignment(self) -> pd.DataFrame:
+        """CRM-ready: ``unit_id``, ``territory_id``, ``previous_territory_id``, ``moved``."""
+        p = self.problem
+        prev = np.where(p.owner >= 0, p.seat_ids[np.maximum(p.owner, 0)], "")
+        return pd.DataFrame(
+            {
+                "unit_id": p.unit_ids,
+                "territory_id": p.seat_ids[self.seat_of],
+                "previous_territory_id": prev,
+                "moved": (p.owner >= 0) & (p.owner != self.seat_of),
+            }
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready figures: status, objective, bound, gap, time, method, audit."""
+        moved = (self.problem.owner >= 0) & (self.problem.owner != self.seat_of)
+        return {
+            "scenario": self.scenario,
+            "status": self.status.value,
+            "objective": self.objective,
+            "objective_terms": self.objective_terms,
+            "bound": self.bound,
+            "gap": self.gap,
+            "bound_scope": self.bound_scope,
+            "restrictions": list(self.restrictions),
+            "wall_time_s": round(self.wall_time, 3),
+            "method": self.method,
+            "seed": self.seed,
+            "deterministic": self.deterministic,
+            "settings": self.settings,
+            "units": self.problem.n_units,
+            "territories": self.problem.n_seats,
+            "units_moved": int(moved.sum()),
+            "stand_alone": [str(s) for s in self.problem.seat_ids[self.exempt]],
+            "audit": [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in self.findings],
+            "audit_ok": all(f.ok for f in self.findings),
+            "notes": list(self.notes),
+            "versions": self.versions,
+        }

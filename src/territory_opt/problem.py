@@ -1,0 +1,236 @@
+"""The optimisation problem as frozen numpy arrays: no files, no geodata.
+
+Build it from validated frames with :meth:`Problem.from_inputs` (the data layer's output)
+or directly from arrays with :meth:`Problem.from_arrays` (notebooks, tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import geo
+
+if TYPE_CHECKING:
+    from .io import Inputs
+
+
+def _readonly(array: ArrayLike, dtype: type | None = None) -> NDArray:
+    out = np.array(array, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Units to assign to seats, as arrays.
+
+    Attributes
+    ----------
+    unit_ids : (n,) object
+        Unit ids (accounts or geographic units).
+    seat_ids : (k,) object
+        Seat ids (reps or vacancies).
+    measures : (n, M) float
+        Activity measures per unit, columns named by ``measure_names`` [the measure's unit].
+    measure_names : tuple of str
+    unit_xy : (n, 2) float
+        Unit locations in a metric projection [km].
+    seat_xy : (k, 2) float
+        Seat home bases [km]; NaN rows are seats without a home (the centre is chosen).
+    seat_capacity : (k,) float
+        Seat size [FTE]; targets scale with it.
+    edges : (E, 2) int or None
+        Undirected adjacency between units (``i < j``), for contiguity and cut edges.
+    unit_skills, seat_skills : (n,), (k,) int64
+        Bit masks of required / offered skills (bit i is ``skill_names[i]``).
+    skill_names : tuple of str
+    lock : (n,) int
+        Seat index a unit must keep, -1 when free.
+    owner : (n,) int
+        Current seat index (the alignment being changed), -1 when none.
+    family : (n,) int
+        Family (account group kept together) index, -1 when none.
+    exclusions : (P, 2) int
+        ``(unit, seat)`` pairs that are forbidden.
+    unit_names, seat_names : (n,), (k,) object
+        Display names (untrusted text: escape before putting in HTML).
+    """
+
+    unit_ids: NDArray[np.object_]
+    seat_ids: NDArray[np.object_]
+    measures: NDArray[np.float64]
+    measure_names: tuple[str, ...]
+    unit_xy: NDArray[np.float64]
+    seat_xy: NDArray[np.float64]
+    seat_capacity: NDArray[np.float64]
+    edges: NDArray[np.int64] | None
+    unit_skills: NDArray[np.int64]
+    seat_skills: NDArray[np.int64]
+    skill_names: tuple[str, ...]
+    lock: NDArray[np.int64]
+    owner: NDArray[np.int64]
+    family: NDArray[np.int64]
+    exclusions: NDArray[np.int64]
+    unit_names: NDArray[np.object_]
+    seat_names: NDArray[np.object_]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_units(self) -> int:
+        return len(self.unit_ids)
+
+    @property
+    def n_seats(self) -> int:
+        return len(self.seat_ids)
+
+    @property
+    def has_home(self) -> NDArray[np.bool_]:
+        """Seats with a fixed home base (others get a chosen centre)."""
+        return ~np.isnan(self.seat_xy[:, 0])
+
+    def measure(self, name: str) -> NDArray[np.float64]:
+        """Values of one measure per unit; ``units`` is 1 per unit unless given."""
+        if name in self.measure_names:
+            return self.measures[:, self.measure_names.index(name)]
+        if name == "units":
+            return np.ones(self.n_units)
+        msg = f"unknown measure {name!r}; this problem has {list(self.measure_names)}"
+        raise KeyError(msg)
+
+    def eligible(self, units: NDArray[np.int64], seats: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether each (unit, seat) pair respects skills (elementwise)."""
+        return (self.unit_skills[units] & ~self.seat_skills[seats]) == 0
+
+    def neighbours(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """CSR adjacency: ``indptr`` (n+1,), ``indices`` — neighbours of u are
+        ``indices[indptr[u]:indptr[u+1]]``."""
+        n = self.n_units
+        if self.edges is None or len(self.edges) == 0:
+            return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        src = np.concatenate([self.edges[:, 0], self.edges[:, 1]])
+        dst = np.concatenate([self.edges[:, 1], self.edges[:, 0]])
+        order = np.lexsort((dst, src))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))]).astype(np.int64)
+        return indptr, dst[order].astype(np.int64)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        measures: ArrayLike,
+        unit_xy: ArrayLike,
+        seat_xy: ArrayLike | None = None,
+        n_seats: int | None = None,
+        measure_names: tuple[str, ...] | list[str] | None = None,
+        unit_ids: ArrayLike | None = None,
+        seat_ids: ArrayLike | None = None,
+        seat_capacity: ArrayLike | None = None,
+        edges: ArrayLike | None = None,
+        unit_skills: ArrayLike | None = None,
+        seat_skills: ArrayLike | None = None,
+        skill_names: tuple[str, ...] = (),
+        lock: ArrayLike | None = None,
+        owner: ArrayLike | None = None,
+        family: ArrayLike | None = None,
+        exclusions: ArrayLike | None = None,
+        unit_names: ArrayLike | None = None,
+        seat_names: ArrayLike | None = None,
+    ) -> Problem:
+        """Build a problem from plain arrays; everything but measures and locations is optional.
+
+        ``seat_xy`` gives home bases [km]; omit it (and give ``n_seats``) for seats whose
+        centres the model chooses.
+        """
+        values = np.asarray(measures, dtype=float)
+        if values.ndim == 1:
+            values = values[:, None]
+        n = values.shape[0]
+        if seat_xy is None:
+            if n_seats is None:
+                msg = "give seat_xy (home bases) or n_seats (centres chosen)"
+                raise ValueError(msg)
+            seat_pos = np.full((n_seats, 2), np.nan)
+        else:
+            seat_pos = np.asarray(seat_xy, dtype=float).reshape(-1, 2)
+        k = len(seat_pos)
+        names = tuple(measure_names) if measure_names else tuple(f"m{i}" for i in range(values.shape[1]))
+        ids = np.asarray(unit_ids if unit_ids is not None else [f"U{i}" for i in range(n)], dtype=object)
+        sids = np.asarray(seat_ids if seat_ids is not None else [f"T{i}" for i in range(k)], dtype=object)
+        edge_arr = None
+        if edges is not None:
+            edge_arr = np.sort(np.asarray(edges, dtype=np.int64).reshape(-1, 2)[:, :2], axis=1)
+            edge_arr = np.unique(edge_arr[edge_arr[:, 0] != edge_arr[:, 1]], axis=0)
+        return cls(
+            unit_ids=_readonly(ids),
+            seat_ids=_readonly(sids),
+            measures=_readonly(values, float),
+            measure_names=names,
+            unit_xy=_readonly(np.asarray(unit_xy, dtype=float).reshape(n, 2)),
+            seat_xy=_readonly(seat_pos),
+            seat_capacity=_readonly(seat_capacity if seat_capacity is not None else np.ones(k), float),
+            edges=None if edge_arr is None else _readonly(edge_arr),
+            unit_skills=_readonly(unit_skills if unit_skills is not None else np.zeros(n), np.int64),
+            seat_skills=_readonly(seat_skills if seat_skills is not None else np.zeros(k), np.int64),
+            skill_names=tuple(skill_names),
+            lock=_readonly(lock if lock is not None else np.full(n, -1), np.int64),
+            owner=_readonly(owner if owner is not None else np.full(n, -1), np.int64),
+            family=_readonly(family if family is not None else np.full(n, -1), np.int64),
+            exclusions=_readonly(
+                np.asarray(exclusions if exclusions is not None else np.zeros((0, 2)), dtype=np.int64).reshape(-1, 2)
+            ),
+            unit_names=_readonly(unit_names if unit_names is not None else ids, object),
+            seat_names=_readonly(seat_names if seat_names is not None else sids, object),
+        )
+
+    @classmethod
+    def from_inputs(
+        cls, inputs: Inputs, *, exclusions: list[tuple[str, str]] | None = None, skills: bool = True, locks: bool = True, families: bool = True
+    ) -> Problem:
+        """Project, measure and hand over the validated frames of :func:`territory_opt.io.load_inputs`."""
+        units, reps = inputs.units, inputs.reps
+        lon = np.concatenate([units["lon"].to_numpy(float), reps["lon"].dropna().to_numpy(float)])
+        lat = np.concatenate([units["lat"].to_numpy(float), reps["lat"].dropna().to_numpy(float)])
+        crs = geo.choose_metric_crs(lon, lat)
+        unit_xy = geo.project_km(units["lon"].to_numpy(float), units["lat"].to_numpy(float), crs)
+        seat_xy = np.full((len(reps), 2), np.nan)
+        home = reps["lon"].notna().to_numpy()
+        if home.any():
+            seat_xy[home] = geo.project_km(reps["lon"].to_numpy(float)[home], reps["lat"].to_numpy(float)[home], crs)
+        seat_index = {s: i for i, s in enumerate(reps["id"])}
+        unit_index = {u: i for i, u in enumerate(units["id"])}
+        skill_names = sorted(set().union(*units["skills"], *reps["skills"]))
+        bit = {s: 1 << i for i, s in enumerate(skill_names)}
+
+        def mask(sets: object) -> np.ndarray:
+            return np.array([sum(bit[s] for s in ss) for ss in sets], dtype=np.int64)  # type: ignore[attr-defined]
+
+        fam = units["family"].to_numpy(object)
+        fam_codes = np.full(len(units), -1, dtype=np.int64)
+        if families:
+            has = fam != ""
+            if has.any():
+                fam_codes[has] = np.unique(fam[has], return_inverse=True)[1]
+        pairs = [(unit_index[u], seat_index[s]) for u, s in (exclusions or [])]
+        return cls.from_arrays(
+            measures=units[list(inputs.measures)].to_numpy(float) if inputs.measures else np.zeros((len(units), 0)),
+            measure_names=inputs.measures,
+            unit_xy=unit_xy,
+            seat_xy=seat_xy,
+            unit_ids=units["id"].to_numpy(object),
+            seat_ids=reps["id"].to_numpy(object),
+            seat_capacity=reps["capacity"].to_numpy(float),
+            edges=None if inputs.edges is None else inputs.edges[:, :2],
+            unit_skills=mask(units["skills"]) if skills else np.zeros(len(units), dtype=np.int64),
+            seat_skills=mask(reps["skills"]),
+            skill_names=tuple(skill_names),
+            lock=np.array([seat_index.get(s, -1) for s in units["lock"]]) if locks else None,
+            owner=np.array([seat_index.get(s, -1) for s in units["owner"]]),
+            family=fam_codes,
+            exclusions=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+            unit_names=units["name"].to_numpy(object),
+            seat_names=reps["name"].to_numpy(object),
+        )

@@ -1,0 +1,526 @@
+"""The solve pipeline: pre-checks → centres → candidates → warm start → CP-SAT → Plan.
+
+1. **Pre-checks** (:mod:`.diagnose`): a unit larger than any seat's balance band is
+   treated up front (``standalone``: it becomes its own territory, exempt from balance and
+   reported; ``fail``: the scenario is refused with the figures), then arithmetic conflicts.
+2. **Centres** for seats without a home base: population-weighted k-means++ seeding and
+   Lloyd steps, snapped to units.
+3. **Candidates** (:mod:`.model.candidates`), pruned further by the contiguity condition.
+4. **Warm start** (:mod:`.model.heuristics`): region growing / greedy, then local search.
+5. **CP-SAT** with the warm start as a hint and a time limit; objective terms weighted or
+   lexicographic (solve, keep the first within ``slack``, re-solve).
+6. For seats without a home: **location-allocation**: move each centre to the weighted
+   medoid of its territory and re-solve, until the centres stop moving (p-median style).
+7. **Plan** with metrics and the independent audit.
+
+Determinism: with ``solver.deterministic`` CP-SAT runs one worker with the fixed seed
+and a deterministic time limit (``max_deterministic_time``) instead of a wall clock, and
+the local search stops by a move count, not a clock, so the same inputs and seed give
+the same plan (OR-Tools issues #1145, #4195, #2159 explain why multi-worker or
+wall-clock-limited runs are not repeatable).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.sat.python import cp_model
+
+from . import __version__
+from .audit import Rules, audit
+from .diagnose import Explanation, explain, oversized_units, prechecks
+from .errors import InfeasibleError, SolverError
+from .metrics import territory_table
+from .model import (
+    BalanceRule,
+    Built,
+    ModelSpec,
+    build,
+    build_candidates,
+    choose_roots,
+    conditions,
+    prune,
+    seat_positions,
+    targets,
+)
+from .model.candidates import Candidates
+from .model.heuristics import warm_start
+from .plan import Plan, Status
+from .problem import Problem
+from .scenario import Candidates as CandidateSettings
+from .scenario import Constraints, Measure, Objective, SolverSettings
+
+Progress = Callable[[dict[str, Any]], None]
+
+_STATUS = {
+    cp_model.OPTIMAL: "OPTIMAL",
+    cp_model.FEASIBLE: "FEASIBLE",
+    cp_model.INFEASIBLE: "INFEASIBLE",
+    cp_model.MODEL_INVALID: "MODEL_INVALID",
+    cp_model.UNKNOWN: "UNKNOWN",
+}
+
+
+class _Callback(cp_model.CpSolverSolutionCallback):
+    def __init__(self, progress: Progress | None, stage: str, scale: float, offset: float, t0: float) -> None:
+        super().__init__()
+        self.progress, self.stage, self.scale, self.offset, self.t0 = progress, stage, scale, offset, t0
+
+    def on_solution_callback(self) -> None:
+        if self.progress is None:
+            return
+        obj = self.ObjectiveValue() / self.scale + self.offset
+        bound = self.BestObjectiveBound() / self.scale + self.offset
+        gap = (obj - bound) / abs(obj) if obj else 0.0
+        self.progress({"stage": self.stage, "elapsed": time.perf_counter() - self.t0, "objective": obj, "bound": bound, "gap": max(gap, 0.0)})
+
+
+def _spec(problem: Problem, balance: dict[str, Measure], constraints: Constraints, objective: Objective) -> ModelSpec:
+    names = problem.measure_names
+    rules = []
+    for name, m in balance.items():
+        rules.append(BalanceRule(names.index(name), m.tolerance, m.mode == "hard", m.weight))
+    capacity = tuple((names.index(name), cap) for name, cap in constraints.capacity.items())
+    disruption = constraints.disruption
+    value = None
+    dmax = dper = None
+    if disruption is not None:
+        value = problem.measure(disruption.measure)
+        total = float(value[problem.owner >= 0].sum())
+        dmax = disruption.max_share * total if disruption.max_share < 1 else None
+        dper = disruption.per_rep_share
+    elif "disruption" in objective.priorities:
+        value = problem.measure(names[0]) if names else np.ones(problem.n_units)
+    weight_name = next(iter(balance), None)
+    weight = problem.measure(weight_name) if weight_name else np.ones(problem.n_units)
+    contiguity = constraints.contiguity is not None and constraints.contiguity.enabled
+    return ModelSpec(
+        balance=tuple(rules),
+        capacity=capacity,
+        disruption_value=value,
+        disruption_max=dmax,
+        disruption_per_rep=dper,
+        contiguity=contiguity,
+        locks=constraints.locks,
+        families=constraints.families,
+        travel_weight=weight,
+    )
+
+
+def initial_centres(problem: Problem, weight: NDArray[np.float64], seed: int, *, exclude: NDArray[np.bool_] | None = None) -> NDArray[np.int64]:
+    """Centre unit per seat: seats with a home get the unit nearest it; the others are
+    seeded by weighted k-means++ and a few Lloyd steps, then snapped to distinct units."""
+    rng = np.random.default_rng(seed)
+    xy = problem.unit_xy
+    k = problem.n_seats
+    centres = np.full(k, -1, dtype=np.int64)
+    home = problem.has_home
+    taken = set()
+    for t in np.flatnonzero(home):
+        centres[t] = int(np.argmin(np.linalg.norm(xy - problem.seat_xy[t], axis=1)))
+    free = np.flatnonzero(~home)
+    if len(free) == 0:
+        return centres
+    w = np.maximum(weight, 0) + 1e-12
+    if exclude is not None:
+        w = np.where(exclude, 1e-12, w)
+    chosen: list[NDArray[np.float64]] = [problem.seat_xy[t] for t in np.flatnonzero(home)]
+    pts: list[NDArray[np.float64]] = []
+    for _ in free:
+        if not chosen:
+            i = rng.choice(len(xy), p=w / w.sum())
+        else:
+            d2 = np.min(np.stack([((xy - c) ** 2).sum(axis=1) for c in chosen]), axis=0)
+            p = w * d2
+            i = rng.choice(len(xy), p=p / p.sum()) if p.sum() > 0 else rng.integers(len(xy))
+        chosen.append(xy[i])
+        pts.append(xy[i])
+    cent = np.array(pts)
+    fixed = problem.seat_xy[home]
+    for _ in range(10):  # Lloyd steps on the free centres, fixed homes attract too
+        allc = np.vstack([fixed, cent]) if len(fixed) else cent
+        lab = np.argmin(((xy[:, None, :] - allc[None, :, :]) ** 2).sum(axis=2), axis=1) - len(fixed)
+        for j in range(len(cent)):
+            mine = lab == j
+            if mine.any():
+                cent[j] = (xy[mine] * w[mine, None]).sum(axis=0) / w[mine].sum()
+    for j, t in enumerate(free):
+        d = np.linalg.norm(xy - cent[j], axis=1)
+        for u in np.argsort(d, kind="stable"):
+            if int(u) not in taken and (exclude is None or not exclude[u]):
+                centres[t] = u
+                taken.add(int(u))
+                break
+    return centres
+
+
+def medoids(problem: Problem, assign: NDArray[np.int64], centres: NDArray[np.int64], weight: NDArray[np.float64], exempt: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Move each free seat's centre to the weighted medoid of its territory."""
+    new = centres.copy()
+    for t in np.flatnonzero(~problem.has_home & ~exempt):
+        units = np.flatnonzero(assign == t)
+        if len(units) == 0:
+            continue
+        if len(units) > 2000:
+            units_c = units[np.argsort(-weight[units], kind="stable")[:2000]]
+        else:
+            units_c = units
+        xy = problem.unit_xy
+        cost = np.array([(weight[units] * np.linalg.norm(xy[units] - xy[c], axis=1)).sum() for c in units_c])
+        new[t] = units_c[int(np.argmin(cost))]
+    return new
+
+
+def _exempt_filter(problem: Problem, cand: Candidates, exempt: NDArray[np.bool_]) -> Candidates:
+    """An exempt seat holds only its standing unit, and nothing else goes there."""
+    if not exempt.any():
+        return cand
+    keep = ~exempt[cand.seat] | (problem.lock[cand.unit] == cand.seat)
+    return _subset(problem, cand, cand.unit[keep], cand.seat[keep], cand.exact)
+
+
+def _subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray[np.int64], exact: bool) -> Candidates:
+    k = cand.n_seats
+    order = np.argsort(u * k + s, kind="stable")
+    u, s = u[order], s[order]
+    keys = cand.unit * k + cand.seat
+    pos = np.searchsorted(keys, u * k + s)
+    dist = np.where(pos < len(keys), cand.distance[np.minimum(pos, len(keys) - 1)], 0.0)
+    fix = (pos >= len(keys)) | (keys[np.minimum(pos, len(keys) - 1)] != u * k + s)
+    if fix.any():
+        dist = dist.copy()
+        dist[fix] = np.nan
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=problem.n_units))]).astype(np.int64)
+    return Candidates(unit=u, seat=s, distance=dist, indptr=indptr, n_seats=k, pruned=problem.n_units * k - len(u), exact=exact and len(u) == len(cand.unit))
+
+
+def _with_distances(problem: Problem, cand: Candidates, centres: NDArray[np.int64]) -> Candidates:
+    pos = seat_positions(problem, centres)
+    dist = np.linalg.norm(problem.unit_xy[cand.unit] - pos[cand.seat], axis=1)
+    return replace(cand, distance=dist)
+
+
+def _set_objective(built: Built, terms: dict[str, float]) -> tuple[float, float]:
+    """Weighted sum of the named terms; returns (scale, constant offset) of the integer objective."""
+    coef_of: dict[int, float] = {}
+    var_of: dict[int, cp_model.IntVar] = {}
+    offset = 0.0
+    for name, weight in terms.items():
+        if name not in built.terms or weight == 0:
+            continue
+        vars_, coefs, const = built.terms[name]
+        offset += weight * const
+        for var, c in zip(vars_, coefs, strict=True):
+            key = var.Index()
+            var_of[key] = var
+            coef_of[key] = coef_of.get(key, 0.0) + weight * c
+    if not coef_of:
+        built.model.Minimize(0)
+        return 1.0, offset
+    biggest = max(abs(c) for c in coef_of.values())
+    scale = 1e7 / biggest if biggest > 0 else 1.0
+    keys = list(coef_of)
+    ints = [round(coef_of[k] * scale) for k in keys]
+    built.model.Minimize(cp_model.LinearExpr.WeightedSum([var_of[k] for k in keys], ints))
+    return scale, offset
+
+
+def _params(settings: SolverSettings, time_limit: float, workers: int) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    p = solver.parameters
+    p.random_seed = settings.seed
+    p.log_search_progress = settings.log
+    if settings.deterministic:
+        p.num_workers = 1
+        p.max_deterministic_time = max(time_limit, 0.5)
+    else:
+        p.num_workers = workers
+        p.max_time_in_seconds = max(time_limit, 0.5)
+    return solver
+
+
+def _hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> None:
+    chosen = np.zeros(len(cand), dtype=bool)
+    idx = cand.index(np.arange(len(assign)), assign)
+    chosen[idx[idx >= 0]] = True
+    for p, var in enumerate(built.x):
+        built.model.AddHint(var, bool(chosen[p]))
+
+
+def _extract(solver: cp_model.CpSolver, built: Built, cand: Candidates, n: int) -> NDArray[np.int64]:
+    values = np.array([solver.BooleanValue(v) for v in built.x], dtype=bool)
+    assign = np.full(n, -1, dtype=np.int64)
+    assign[cand.unit[values]] = cand.seat[values]
+    return assign
+
+
+def solve(
+    problem: Problem,
+    *,
+    balance: dict[str, Measure] | None = None,
+    constraints: Constraints | None = None,
+    objective: Objective | None = None,
+    candidates: CandidateSettings | None = None,
+    solver: SolverSettings | None = None,
+    progress: Progress | None = None,
+    scenario: str = "",
+) -> Plan:
+    """Solve a territory alignment; returns an immutable :class:`~territory_opt.plan.Plan`.
+
+    Parameters
+    ----------
+    problem : Problem
+    balance : dict of str to Measure
+        Measures to balance, each with its tolerance and hard/soft mode.
+    constraints, objective, candidates, solver
+        As in a scenario file (:mod:`territory_opt.scenario`); defaults otherwise.
+    progress : callable, optional
+        Called with ``{"stage", "elapsed", "objective", "bound", "gap"}`` on each
+        improving solution and each stage.
+
+    Raises
+    ------
+    InfeasibleError
+        The scenario cannot be satisfied; ``explanation`` names the conflicting families
+        and how far to relax them.
+    """
+    t0 = time.perf_counter()
+    balance = balance or {}
+    constraints = constraints or Constraints()
+    objective = objective or Objective()
+    cand_set = candidates or CandidateSettings()
+    settings = solver or SolverSettings()
+    workers = settings.workers or 8
+    deadline = t0 + settings.time_limit
+    notes: list[str] = []
+    restrictions: list[str] = []
+
+    def report(stage: str, **extra: Any) -> None:
+        if progress is not None:
+            progress({"stage": stage, "elapsed": time.perf_counter() - t0, **extra})
+
+    spec = _spec(problem, balance, constraints, objective)
+    # 1. oversized units
+    exempt, oversized = oversized_units(problem, spec)
+    if oversized:
+        lines = [
+            f"{problem.unit_ids[u]} ({problem.unit_names[u]}) has {v:,.0f} of {problem.measure_names[m]}, above the largest balance band {hi:,.0f}"
+            for u, m, v, hi, _ in oversized
+        ]
+        if constraints.oversized == "fail" or any(seat < 0 for *_, seat in oversized):
+            msg = ("a unit is larger than any territory's balance band, so no plan can balance it: " + "; ".join(lines) + ". Treatments: constraints.oversized: standalone (the unit becomes its own territory, exempt from balance), split the unit into its accounts (data.units: accounts), or change the number of seats.")
+            raise InfeasibleError(msg, Explanation(tuple()))
+        lock = problem.lock.copy()
+        for u, *_, seat in oversized:
+            lock[u] = seat
+        problem = replace(problem, lock=lock)
+        spec = replace(spec, exempt=exempt)
+        notes += [f"stands alone (exempt from balance): {line}" for line in lines]
+    else:
+        spec = replace(spec, exempt=exempt)
+
+    disruption = constraints.disruption
+    conflicts = prechecks(problem, spec, disruption_measure=disruption.measure if disruption else None, disruption_share=disruption.max_share if disruption and disruption.max_share < 1 else None)
+    if conflicts:
+        explanation = Explanation(tuple(conflicts))
+        msg = f"the scenario is infeasible:\n{explanation}"
+        raise InfeasibleError(msg, explanation)
+    report("pre-checks")
+
+    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    standing = np.isin(problem.lock, np.flatnonzero(exempt)) & (problem.lock >= 0)
+    centres = initial_centres(problem, weight, settings.seed, exclude=standing)
+    for t in np.flatnonzero(exempt):
+        centres[t] = int(np.flatnonzero(problem.lock == t)[0])
+    free_centres = bool((~problem.has_home & ~exempt).any())
+    terms_wanted = set(objective.priorities) | ({"balance"} if any(not r.hard for r in spec.balance) else set())
+    if objective.mode == "weighted":
+        stages = [{name: objective.weights.get(name, 1.0) for name in terms_wanted}]
+    else:
+        stages = [{name: 1.0} for name in objective.priorities]
+        if "balance" in terms_wanted and "balance" not in objective.priorities:
+            stages[0]["balance"] = objective.weights.get("balance", 1.0)
+
+    assign: NDArray[np.int64] | None = None
+    best_obj = bound = None
+    last_status = cp_model.UNKNOWN
+    iteration = 0
+    max_iter = 12 if free_centres else 1
+    history: list[float] = []
+    final = False
+    last_cand: Candidates | None = None
+    pruning_exact = True
+    while True:
+        iteration += 1
+        extra = None if assign is None else np.column_stack([np.arange(problem.n_units), assign])
+        cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=extra)
+        cand = _exempt_filter(problem, cand, exempt)
+        pruning_exact = cand.exact
+        contiguity = None
+        if spec.contiguity:
+            roots = choose_roots(problem, centres)
+            roots[exempt] = centres[exempt]
+            ku, ks, hops, _ = prune(problem, cand, roots)
+            cand = _subset(problem, cand, ku, ks, False)
+            cand = _with_distances(problem, cand, centres)
+            contiguity = conditions(cand, roots, hops, problem)
+        last_cand = cand
+        remaining = deadline - time.perf_counter()
+        ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
+        start = assign if assign is not None else None
+        hint, violation = warm_start(problem, cand, spec, contiguity, time_limit=ws_limit if not settings.deterministic else 1e9, start=start, max_moves=20000 if settings.deterministic else None)
+        report("warm start", violation=violation)
+        built = build(problem, cand, spec, contiguity, objective_terms=terms_wanted)
+        remaining = deadline - time.perf_counter()
+        if free_centres and not final:
+            slice_ = max(1.0, min(0.12 * settings.time_limit, remaining * 0.5))
+        else:
+            slice_ = max(1.0, remaining)
+        per_stage = slice_ / len(stages)
+        stage_assign = hint
+        stage_status = cp_model.UNKNOWN
+        for si, weights_ in enumerate(stages):
+            scale, offset = _set_objective(built, weights_)
+            _hint(built, cand, stage_assign)
+            cp = _params(settings, per_stage, workers)
+            cb = _Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
+            stage_status = cp.Solve(built.model, cb)
+            if stage_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                stage_assign = _extract(cp, built, cand, problem.n_units)
+                best_obj = cp.ObjectiveValue() / scale + offset
+                bound = cp.BestObjectiveBound() / scale + offset
+                if si < len(stages) - 1:
+                    vars_ = built.model.Proto().objective
+                    expr = cp_model.LinearExpr.WeightedSum([built.model.GetIntVarFromProtoIndex(i) for i in vars_.vars], list(vars_.coeffs))
+                    limit = cp.ObjectiveValue() + abs(cp.ObjectiveValue()) * objective.slack
+                    built.model.Add(expr <= int(np.floor(limit)))
+                    built.model.ClearHints()
+            elif stage_status == cp_model.INFEASIBLE:
+                break
+            else:
+                break
+        last_status = stage_status
+        if stage_status == cp_model.INFEASIBLE:
+            if assign is not None:  # a later location-allocation step: keep the last plan
+                break
+            explanation = explain(problem, cand, spec, contiguity, time_limit=min(30.0, max(5.0, settings.time_limit / 4)), seed=settings.seed)
+            msg = f"the scenario is infeasible:\n{explanation}"
+            raise InfeasibleError(msg, explanation)
+        if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            if violation <= 1e-9 and assign is None:
+                assign = hint  # the warm start satisfied balance and capacity: audited below
+            break
+        assign = stage_assign
+        history.append(float(best_obj if best_obj is not None else 0.0))
+        if not free_centres or final:
+            break
+        new_centres = medoids(problem, assign, centres, weight, exempt)
+        if np.array_equal(new_centres, centres) or iteration >= max_iter or deadline - time.perf_counter() < 0.25 * settings.time_limit:
+            if np.array_equal(new_centres, centres) and last_status == cp_model.OPTIMAL:
+                break
+            centres = new_centres
+            final = True
+            continue
+        centres = new_centres
+        report("centres moved", iteration=iteration)
+
+    if assign is None:
+        msg = f"no plan found within the time limit ({settings.time_limit:g} s): raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
+        raise SolverError(msg)
+    assert last_cand is not None
+
+    # status and honesty
+    if not pruning_exact:
+        restrictions.append(f"candidate pruning: each unit may go to its {cand_set.nearest} nearest seats (plus owner and lock); {last_cand.pruned:,} of {problem.n_units * problem.n_seats:,} pairs pruned")
+    if spec.contiguity:
+        restrictions.append("contiguity by the shortest-path neighbour condition around each root (sufficient, not necessary)")
+    if free_centres:
+        restrictions.append(f"centres of seats without a home chosen by location-allocation ({iteration} iteration(s)); the bound holds for the final centres")
+    if len(stages) > 1:
+        restrictions.append(f"lexicographic priorities {objective.priorities} with {100 * objective.slack:g}% slack; bound and gap are those of the last priority")
+    solved_model = last_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    if not solved_model:
+        best_obj, bound = None, None
+    if last_status == cp_model.OPTIMAL and not restrictions:
+        status = Status.OPTIMAL
+    else:
+        status = Status.FEASIBLE
+    gap = None
+    if best_obj is not None and bound is not None:
+        gap = max(0.0, (best_obj - bound) / abs(best_obj)) if best_obj else 0.0
+    if last_status == cp_model.OPTIMAL and restrictions:
+        notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
+    target = targets(problem, exempt)
+    tolerance = {problem.measure_names[r.measure]: r.tolerance for r in spec.balance if r.hard}
+    rules = Rules(
+        tolerance=tolerance,
+        targets=target,
+        exempt=exempt,
+        capacity={problem.measure_names[m]: cap for m, cap in spec.capacity},
+        disruption_measure=disruption.measure if disruption else None,
+        disruption_max_share=disruption.max_share if disruption and disruption.max_share < 1 else None,
+        disruption_per_rep_share=disruption.per_rep_share if disruption else None,
+        contiguity=spec.contiguity,
+        locks=spec.locks,
+        skills=constraints.skills,
+        families=spec.families,
+    )
+    findings = audit(problem, assign, rules)
+    if not all(f.ok for f in findings):
+        status = Status.UNKNOWN
+    pos = seat_positions(problem, centres)
+    table = territory_table(problem, assign, target=target, tolerance={problem.measure_names[r.measure]: r.tolerance for r in spec.balance}, seat_pos=pos, weight=weight, exempt=exempt)
+    terms = _term_values(problem, assign, pos, weight, spec)
+    method = "warm start + CP-SAT" + (" + location-allocation" if free_centres else "")
+    if not solved_model:
+        method = "warm start only (CP-SAT found nothing better in time)"
+    report("done", objective=best_obj, bound=bound, gap=gap)
+    import ortools
+
+    return Plan(
+        status=status,
+        problem=problem,
+        seat_of=_ro(assign),
+        objective=float(best_obj) if best_obj is not None else float(sum(terms.get(k, 0.0) * w for k, w in stages[-1].items())),
+        objective_terms=terms,
+        bound=bound,
+        gap=gap,
+        bound_scope="the model as solved (with the restrictions listed)" if restrictions else "the exact problem",
+        restrictions=tuple(restrictions),
+        wall_time=time.perf_counter() - t0,
+        method=method,
+        seed=settings.seed,
+        deterministic=settings.deterministic,
+        settings=settings.model_dump(),
+        findings=findings,
+        _territories=table,
+        centres=_ro(centres),
+        exempt=_ro(exempt),
+        scenario=scenario,
+        notes=tuple(notes + [f"candidate pairs: {len(last_cand):,} kept, {last_cand.pruned:,} pruned"]),
+        versions={"territory_opt": __version__, "ortools": ortools.__version__},
+    )
+
+
+def _ro(array: NDArray[Any]) -> NDArray[Any]:
+    out = np.array(array, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _term_values(problem: Problem, assign: NDArray[np.int64], pos: NDArray[np.float64], weight: NDArray[np.float64], spec: ModelSpec) -> dict[str, float]:
+    d = np.linalg.norm(problem.unit_xy - pos[assign], axis=1)
+    out = {"travel": float((weight * d).sum() / max(weight.sum(), 1e-12))}
+    if problem.edges is not None:
+        out["cut_edges"] = float((assign[problem.edges[:, 0]] != assign[problem.edges[:, 1]]).sum())
+    has = problem.owner >= 0
+    if has.any():
+        value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
+        moved = has & (assign != problem.owner)
+        out["disruption"] = 100.0 * float(value[moved].sum()) / max(float(value[has].sum()), 1e-12)
+    return out
