@@ -44,12 +44,13 @@ from .model import (
     build_candidates,
     choose_roots,
     conditions,
+    plan_distances,
     prune,
     seat_positions,
     targets,
 )
 from .model.candidates import Candidates
-from .model.heuristics import warm_start
+from .model.heuristics import bisection_partition, warm_start
 from .plan import Plan, Status
 from .problem import Problem
 from .scenario import Candidates as CandidateSettings
@@ -199,6 +200,34 @@ def _subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray
     return Candidates(unit=u, seat=s, distance=dist, indptr=indptr, n_seats=k, pruned=problem.n_units * k - len(u), exact=exact and len(u) == len(cand.unit))
 
 
+def _limits(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unit values (n, H) and each seat's upper limits (k, H) for hard balance and caps."""
+    target = targets(problem, spec.exempt)
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    cols, lims = [], []
+    for rule in spec.balance:
+        if rule.hard:
+            cols.append(problem.measures[:, rule.measure])
+            lims.append(np.where(exempt, np.inf, (1 + rule.tolerance) * target[:, rule.measure]))
+    for m, cap in spec.capacity:
+        cols.append(problem.measures[:, m])
+        lims.append(cap * problem.seat_capacity)
+    if not cols:
+        return np.zeros((problem.n_units, 0)), np.zeros((problem.n_seats, 0))
+    return np.column_stack(cols), np.column_stack(lims)
+
+
+def _fit_filter(problem: Problem, cand: Candidates, values: NDArray[np.float64], limits: NDArray[np.float64]) -> Candidates:
+    """Drop pairs whose unit alone exceeds the seat's upper limit (they are infeasible)."""
+    if values.shape[1] == 0:
+        return cand
+    keep = np.all(values[cand.unit] <= limits[cand.seat] * (1 + 1e-9), axis=1)
+    keep |= problem.lock[cand.unit] == cand.seat
+    if keep.all():
+        return cand
+    return _subset(problem, cand, cand.unit[keep], cand.seat[keep], cand.exact)
+
+
 def _with_distances(problem: Problem, cand: Candidates, centres: NDArray[np.int64]) -> Candidates:
     pos = seat_positions(problem, centres)
     dist = np.linalg.norm(problem.unit_xy[cand.unit] - pos[cand.seat], axis=1)
@@ -346,101 +375,122 @@ def solve(
         if "balance" in terms_wanted and "balance" not in objective.priorities:
             stages[0]["balance"] = objective.weights.get("balance", 1.0)
 
-    assign: NDArray[np.int64] | None = None
-    best_obj = bound = None
-    last_status = cp_model.UNKNOWN
+    values, limits = _limits(problem, spec)
+    best: dict[str, Any] | None = None  # the best plan satisfying every hard constraint
+    start: NDArray[np.int64] | None = None  # a plan to start from (may violate balance)
+    if free_centres and spec.contiguity and not problem.has_home.any() and problem.edges is not None:
+        # seats without homes on a graph: a balanced connected start by tree bisection
+        free_units = np.flatnonzero(~standing)
+        start = bisection_partition(problem, weight, np.flatnonzero(~exempt), free_units, seed=settings.seed)
+        start[standing] = problem.lock[standing]
+        centres = medoids(problem, start, centres, weight, exempt)
+        report("bisection start")
     iteration = 0
     max_iter = 12 if free_centres else 1
-    history: list[float] = []
     final = False
-    last_cand: Candidates | None = None
-    pruning_exact = True
     while True:
         iteration += 1
-        extra = None if assign is None else np.column_stack([np.arange(problem.n_units), assign])
+        extra = None if start is None else np.column_stack([np.arange(problem.n_units), start])
         cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=extra)
         cand = _exempt_filter(problem, cand, exempt)
         pruning_exact = cand.exact
-        contiguity = None
+        cand = _fit_filter(problem, cand, values, limits)
+        roots = None
         if spec.contiguity:
-            roots = choose_roots(problem, centres)
+            roots = choose_roots(problem, centres, values=values, limits=limits)
             roots[exempt] = centres[exempt]
-            ku, ks, hops, _ = prune(problem, cand, roots)
+        ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
+        hint, violation = warm_start(
+            problem, cand, spec, roots,
+            time_limit=ws_limit if not settings.deterministic else 1e9,
+            start=start, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
+        )
+        report("warm start", violation=violation, iteration=iteration)
+        contiguity = None
+        if roots is not None:
+            dist, pred = plan_distances(problem, roots, hint)
+            ku, ks = prune(problem, cand, roots, dist, pred)
             cand = _subset(problem, cand, ku, ks, False)
             cand = _with_distances(problem, cand, centres)
-            contiguity = conditions(cand, roots, hops, problem)
-        last_cand = cand
+            contiguity = conditions(cand, roots, dist, problem)
         remaining = deadline - time.perf_counter()
-        ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
-        start = assign if assign is not None else None
-        hint, violation = warm_start(problem, cand, spec, contiguity, time_limit=ws_limit if not settings.deterministic else 1e9, start=start, max_moves=20000 if settings.deterministic else None)
-        report("warm start", violation=violation)
+        slice_ = max(1.0, remaining) if (final or not free_centres) else max(1.0, min((0.25 if best is None else 0.12) * settings.time_limit, remaining * 0.5))
+
         built = build(problem, cand, spec, contiguity, objective_terms=terms_wanted)
-        remaining = deadline - time.perf_counter()
-        if free_centres and not final:
-            slice_ = max(1.0, min(0.12 * settings.time_limit, remaining * 0.5))
-        else:
-            slice_ = max(1.0, remaining)
         per_stage = slice_ / len(stages)
         stage_assign = hint
         stage_status = cp_model.UNKNOWN
+        obj = bnd = None
         for si, weights_ in enumerate(stages):
             scale, offset = _set_objective(built, weights_)
             _hint(built, cand, stage_assign)
             cp = _params(settings, per_stage, workers)
             cb = _Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
             stage_status = cp.Solve(built.model, cb)
-            if stage_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                stage_assign = _extract(cp, built, cand, problem.n_units)
-                best_obj = cp.ObjectiveValue() / scale + offset
-                bound = cp.BestObjectiveBound() / scale + offset
-                if si < len(stages) - 1:
-                    vars_ = built.model.Proto().objective
-                    expr = cp_model.LinearExpr.WeightedSum([built.model.GetIntVarFromProtoIndex(i) for i in vars_.vars], list(vars_.coeffs))
-                    limit = cp.ObjectiveValue() + abs(cp.ObjectiveValue()) * objective.slack
-                    built.model.Add(expr <= int(np.floor(limit)))
-                    built.model.ClearHints()
-            elif stage_status == cp_model.INFEASIBLE:
+            if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 break
-            else:
-                break
-        last_status = stage_status
-        if stage_status == cp_model.INFEASIBLE:
-            if assign is not None:  # a later location-allocation step: keep the last plan
-                break
+            stage_assign = _extract(cp, built, cand, problem.n_units)
+            obj = cp.ObjectiveValue() / scale + offset
+            bnd = cp.BestObjectiveBound() / scale + offset
+            if si < len(stages) - 1:
+                proto = built.model.Proto().objective
+                expr = cp_model.LinearExpr.WeightedSum([built.model.GetIntVarFromProtoIndex(i) for i in proto.vars], list(proto.coeffs))
+                built.model.Add(expr <= int(np.floor(cp.ObjectiveValue() + abs(cp.ObjectiveValue()) * objective.slack)))
+                built.model.ClearHints()
+        if stage_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            if best is None or obj is None or best["objective"] is None or obj <= best["objective"] + 1e-9:
+                best = {"assign": stage_assign, "centres": centres.copy(), "objective": obj, "bound": bnd, "status": stage_status, "cand": cand, "exact": pruning_exact, "iteration": iteration}
+            start = stage_assign
+        elif stage_status == cp_model.INFEASIBLE:
+            if best is not None:
+                break  # a later location-allocation step: keep the best plan
+            if free_centres and deadline - time.perf_counter() > 0.3 * settings.time_limit:
+                start = hint
+                centres = medoids(problem, hint, centres, weight, exempt)
+                continue
             explanation = explain(problem, cand, spec, contiguity, time_limit=min(30.0, max(5.0, settings.time_limit / 4)), seed=settings.seed)
-            msg = f"the scenario is infeasible:\n{explanation}"
-            raise InfeasibleError(msg, explanation)
-        if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            if violation <= 1e-9 and assign is None:
-                assign = hint  # the warm start satisfied balance and capacity: audited below
+            raise InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
+        elif best is None and violation > 1e-9 and free_centres and deadline - time.perf_counter() > 0.3 * settings.time_limit:
+            # no plan yet: let CP-SAT shrink the balance violation, then move the centres
+            elastic = build(problem, cand, spec, contiguity, objective_terms={"travel"}, elastic=True)
+            scale, offset = _set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
+            _hint(elastic, cand, hint)
+            cp = _params(settings, slice_, workers)
+            status_e = cp.Solve(elastic.model, _Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0))
+            if status_e in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                start = _extract(cp, elastic, cand, problem.n_units)
+            centres = medoids(problem, start if start is not None else hint, centres, weight, exempt)
+            continue
+        else:
+            if best is None and violation <= 1e-9:
+                # the warm start satisfies balance and capacity; the audit below checks the rest
+                best = {"assign": hint, "centres": centres.copy(), "objective": None, "bound": None, "status": cp_model.UNKNOWN, "cand": cand, "exact": pruning_exact, "iteration": iteration}
             break
-        assign = stage_assign
-        history.append(float(best_obj if best_obj is not None else 0.0))
         if not free_centres or final:
             break
-        new_centres = medoids(problem, assign, centres, weight, exempt)
-        if np.array_equal(new_centres, centres) or iteration >= max_iter or deadline - time.perf_counter() < 0.25 * settings.time_limit:
-            if np.array_equal(new_centres, centres) and last_status == cp_model.OPTIMAL:
-                break
-            centres = new_centres
+        new_centres = medoids(problem, start, centres, weight, exempt)
+        converged = np.array_equal(new_centres, centres)
+        if converged and stage_status == cp_model.OPTIMAL:
+            break
+        if converged or iteration >= max_iter or deadline - time.perf_counter() < 0.25 * settings.time_limit:
             final = True
-            continue
         centres = new_centres
         report("centres moved", iteration=iteration)
 
-    if assign is None:
+    if best is None:
         msg = f"no plan found within the time limit ({settings.time_limit:g} s): raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
         raise SolverError(msg)
-    assert last_cand is not None
+    assign = best["assign"]
+    centres = best["centres"]
+    best_obj, bound, last_status, last_cand, pruning_exact = best["objective"], best["bound"], best["status"], best["cand"], best["exact"]
 
     # status and honesty
     if not pruning_exact:
         restrictions.append(f"candidate pruning: each unit may go to its {cand_set.nearest} nearest seats (plus owner and lock); {last_cand.pruned:,} of {problem.n_units * problem.n_seats:,} pairs pruned")
     if spec.contiguity:
-        restrictions.append("contiguity by the shortest-path neighbour condition around each root (sufficient, not necessary)")
+        restrictions.append("contiguity by the descending-distance neighbour condition around each root (sufficient, not necessary)")
     if free_centres:
-        restrictions.append(f"centres of seats without a home chosen by location-allocation ({iteration} iteration(s)); the bound holds for the final centres")
+        restrictions.append(f"centres of seats without a home chosen by location-allocation ({iteration} iteration(s)); the bound holds for the plan's centres")
     if len(stages) > 1:
         restrictions.append(f"lexicographic priorities {objective.priorities} with {100 * objective.slack:g}% slack; bound and gap are those of the last priority")
     solved_model = last_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)

@@ -1,7 +1,7 @@
 """The CP-SAT model: candidate pairs, contiguity, and the formulation (see formulation.py)."""
 
 from .candidates import Candidates, build_candidates, seat_positions
-from .contiguity import Contiguity, choose_roots, conditions, prune
+from .contiguity import Contiguity, choose_roots, conditions, plan_distances, prune
 from .formulation import BalanceRule, Built, ModelSpec, build, targets
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "build_candidates",
     "choose_roots",
     "conditions",
+    "plan_distances",
     "prune",
     "seat_positions",
     "targets",

@@ -1,15 +1,18 @@
-"""Contiguity by the shortest-path neighbour condition (a linear sufficient condition).
+"""Contiguity by a descending-distance neighbour condition (linear, sufficient).
 
 Each seat t has a root unit r_t (the unit at its home base, or its chosen centre) that it
-always holds. Let h_t(u) be the hop distance from r_t to u in the adjacency graph. Then
+always holds, and a distance d_t(u) ≥ 0 with d_t(u) = 0 only at the root. Then
 
-    x[u,t] <= sum of x[v,t] over neighbours v of u with h_t(v) = h_t(u) - 1     (u != r_t)
+    x[u,t] <= sum of x[v,t] over neighbours v of u with d_t(v) < d_t(u)      (u != r_t)
 
-so every unit of territory t has a neighbour in t one step closer to r_t, hence a path to
-r_t inside t: every territory is connected. The condition is sufficient, not necessary
-(territories are "star-shaped" around their root in hop distance), which is why it stays
-compact and linear at county scale. A pair with no possible predecessor is pruned; pruning
-never leaves a unit without an option (the shortest path to a root is added back).
+so every unit of territory t has a neighbour in t strictly closer to r_t, hence a
+descending path to r_t inside t: every territory is connected. Any such d_t works. With
+d_t = hop distance from r_t this is the shortest-path condition of the literature; we
+build d_t around a connected warm-start plan instead (hops inside the plan's territory t,
+and ``n`` per step outside it), so the warm start always satisfies the condition and the
+model may move units anywhere along t's boundary. The condition is sufficient, not
+necessary. A pair with no possible predecessor is pruned; pruning never leaves a unit
+without an option (its path back to a root is added).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
+from scipy.sparse.csgraph import dijkstra
 
 from ..problem import Problem
 from .candidates import Candidates, seat_positions
@@ -45,24 +48,35 @@ class Contiguity:
     pred: NDArray[np.int64]
 
 
-def choose_roots(problem: Problem, centres: NDArray[np.int64]) -> NDArray[np.int64]:
+def choose_roots(
+    problem: Problem,
+    centres: NDArray[np.int64],
+    *,
+    values: NDArray[np.float64] | None = None,
+    limits: NDArray[np.float64] | None = None,
+) -> NDArray[np.int64]:
     """Root unit per seat: the chosen centre, or the unit nearest the home base.
 
     Two seats never share a root: a later seat takes its next-nearest free unit. Units
-    locked to another seat, or that the seat lacks the skills for, are not roots.
+    locked to another seat, that the seat lacks the skills for, or whose activity
+    (``values``, (n, H)) alone exceeds the seat's upper limits (``limits``, (k, H)) are
+    not roots: a part-time rep living in the largest county roots in a smaller one.
     """
     pos = seat_positions(problem, centres)
     roots = np.full(problem.n_seats, -1, dtype=np.int64)
     taken: set[int] = set()
     order = np.argsort(~problem.has_home, kind="stable")  # free centres are already units
     for t in order:
-        if not problem.has_home[t] and int(centres[t]) not in taken and _can_root(problem, int(centres[t]), t):
+        def fits(u: int, t: int = int(t)) -> bool:
+            return values is None or limits is None or bool(np.all(values[u] <= limits[t]))
+
+        if not problem.has_home[t] and int(centres[t]) not in taken and _can_root(problem, int(centres[t]), t) and fits(int(centres[t])):
             roots[t] = centres[t]
             taken.add(int(centres[t]))
             continue
         d = np.linalg.norm(problem.unit_xy - pos[t], axis=1)
         for u in np.argsort(d, kind="stable"):
-            if int(u) not in taken and _can_root(problem, int(u), int(t)):
+            if int(u) not in taken and _can_root(problem, int(u), int(t)) and fits(int(u)):
                 roots[t] = u
                 taken.add(int(u))
                 break
@@ -85,46 +99,67 @@ def graph(problem: Problem) -> csr_matrix:
     return csr_matrix((data, (rows, cols)), shape=(n, n))
 
 
-def hop_distances(problem: Problem, roots: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Hop distance and BFS predecessor from every root, shapes (k, n)."""
-    dist, pred = shortest_path(graph(problem), unweighted=True, indices=roots, return_predecessors=True)
-    return np.atleast_2d(dist), np.atleast_2d(pred).astype(np.int64)
+def plan_distances(
+    problem: Problem, roots: NDArray[np.int64], assign: NDArray[np.int64] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """d_t for every seat, shape (k, n), and the shortest-path predecessors.
+
+    Without a plan: hop distance from each root. With a plan: steps inside t's territory
+    cost 1, steps elsewhere cost n, so d_t orders t's own units by hops from the root
+    inside the territory, then the rest of the map by how far it lies from t.
+    """
+    g = graph(problem)
+    if assign is None:
+        dist, pred = dijkstra(g, unweighted=True, indices=roots, return_predecessors=True)
+        return np.atleast_2d(dist), np.atleast_2d(pred).astype(np.int64)
+    n = problem.n_units
+    coo = g.tocoo()
+    k = len(roots)
+    dist = np.empty((k, n))
+    pred = np.empty((k, n), dtype=np.int64)
+    for t in range(k):
+        inside = (assign[coo.row] == t) & (assign[coo.col] == t)
+        weights = np.where(inside, 1.0, float(n))
+        gt = csr_matrix((weights, (coo.row, coo.col)), shape=(n, n))
+        d, p_ = dijkstra(gt, indices=int(roots[t]), return_predecessors=True)
+        dist[t], pred[t] = d, p_
+    return dist, pred
 
 
 def prune(
-    problem: Problem, cand: Candidates, roots: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
-    """Pairs that can satisfy the condition, option-less units given their path back.
+    problem: Problem, cand: Candidates, roots: NDArray[np.int64], dist: NDArray[np.float64], pred: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pairs that can satisfy the condition; option-less units get their path back.
 
-    Returns the kept ``(unit, seat)`` arrays plus hop distances and BFS predecessors.
+    A pair (u, t) is kept when u is t's root, or some neighbour v with d_t(v) < d_t(u)
+    has a kept pair (v, t) (a fixed point, computed level by level).
     """
-    hops, preds = hop_distances(problem, roots)
     indptr, indices = problem.neighbours()
     u, s = cand.unit, cand.seat
-    alive = np.isfinite(hops[s, u])
-    # roots are forced to their seat: drop other seats' pairs on a root
+    k = cand.n_seats
+    alive = np.isfinite(dist[s, u])
     root_of = np.full(problem.n_units, -1)
     root_of[roots] = np.arange(len(roots))
     alive &= (root_of[u] == -1) | (root_of[u] == s)
-    keys = u * cand.n_seats + s
-    h = hops[s, u]
-    max_h = int(np.nanmax(np.where(np.isfinite(h), h, 0))) if len(h) else 0
-    support = np.zeros(len(u), dtype=bool)
-    support[(h == 0)] = True
-    for level in range(1, max_h + 1):
-        at = np.flatnonzero(alive & (h == level))
-        if len(at) == 0:
-            continue
-        deg = indptr[u[at] + 1] - indptr[u[at]]
-        rep_pair = np.repeat(at, deg)
-        nbr = indices[np.concatenate([np.arange(indptr[x], indptr[x + 1]) for x in u[at]])] if len(at) else np.zeros(0, np.int64)
-        want = nbr * cand.n_seats + s[rep_pair]
-        pos = np.searchsorted(keys, want)
-        pos = np.minimum(pos, len(keys) - 1)
-        ok = (keys[pos] == want) & support[pos] & alive[pos] & (hops[s[rep_pair], nbr] == level - 1)
-        support[np.unique(rep_pair[ok])] = True
-    alive &= support
-    ku, ks = u[alive], s[alive]
+    keys = u * k + s
+    deg = indptr[u + 1] - indptr[u]
+    rep = np.repeat(np.arange(len(u)), deg)
+    starts = np.repeat(indptr[u], deg)
+    offsets = np.arange(len(rep)) - np.repeat(np.cumsum(deg) - deg, deg)
+    nbr = indices[starts + offsets]
+    want = nbr * k + s[rep]
+    pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    exists = (keys[pos] == want) & (dist[s[rep], nbr] < dist[s[rep], u[rep]])
+    rep, pos = rep[exists], pos[exists]
+    support = alive & (root_of[u] == s)
+    while True:
+        ok = support[pos] & alive[rep]
+        new = support.copy()
+        new[rep[ok]] = True
+        if np.array_equal(new, support):
+            break
+        support = new
+    ku, ks = u[support], s[support]
     lonely = np.flatnonzero(np.bincount(ku, minlength=problem.n_units) == 0)
     if len(lonely):
         add_u, add_s = [ku], [ks]
@@ -132,14 +167,16 @@ def prune(
             options = cand.seats_of(int(unit))
             if len(options) == 0:
                 continue
-            t = options[np.argmin(hops[options, unit])]
+            t = options[np.argmin(dist[options, unit])]
             path = [int(unit)]
-            while path[-1] != roots[t] and preds[t, path[-1]] >= 0:
-                path.append(int(preds[t, path[-1]]))
+            while path[-1] != roots[t] and pred[t, path[-1]] >= 0:
+                path.append(int(pred[t, path[-1]]))
             add_u.append(np.array(path, dtype=np.int64))
             add_s.append(np.full(len(path), t, dtype=np.int64))
         ku, ks = np.concatenate(add_u), np.concatenate(add_s)
-    return ku, ks, hops, preds
+        keys2 = np.unique(ku * k + ks)
+        ku, ks = keys2 // k, keys2 % k
+    return ku, ks
 
 
 def conditions(cand: Candidates, roots: NDArray[np.int64], hops: NDArray[np.float64], problem: Problem) -> Contiguity:
@@ -152,8 +189,8 @@ def conditions(cand: Candidates, roots: NDArray[np.int64], hops: NDArray[np.floa
     offsets = np.arange(len(rep_pair)) - np.repeat(np.cumsum(deg) - deg, deg)
     nbr = indices[starts + offsets]
     q = cand.index(nbr, s[rep_pair])
-    ok = (q >= 0) & (hops[s[rep_pair], nbr] == hops[s[rep_pair], u[rep_pair]] - 1)
+    ok = (q >= 0) & (hops[s[rep_pair], nbr] < hops[s[rep_pair], u[rep_pair]])
     return Contiguity(roots=roots, hops=hops, pair=rep_pair[ok], pred=q[ok])
 
 
-__all__ = ["Contiguity", "choose_roots", "conditions", "hop_distances", "prune", "seat_positions"]
+__all__ = ["Contiguity", "choose_roots", "conditions", "plan_distances", "prune", "seat_positions"]

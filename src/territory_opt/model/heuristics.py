@@ -1,12 +1,11 @@
 """Warm start: a fast heuristic plan handed to CP-SAT as a hint.
 
-* With contiguity: region growing from each seat's root, always adding a unit next to a
-  unit of the territory one hop closer to the root (so the plan satisfies the contiguity
-  condition of :mod:`.contiguity`), the least-loaded territory growing first.
+* With contiguity: region growing from each seat's root (the least-loaded territory grows
+  first, by its nearest frontier unit), so every territory is connected.
 * Without: a greedy assignment of the largest units first to the nearest seat with room.
 
 Then a local search moves single units (whole families) between territories to remove
-balance and capacity violations, keeping the contiguity condition.
+balance and capacity violations, keeping every territory connected.
 """
 
 from __future__ import annotations
@@ -19,15 +18,14 @@ from numpy.typing import NDArray
 
 from ..problem import Problem
 from .candidates import Candidates
-from .contiguity import Contiguity
 from .formulation import ModelSpec, targets
 
 
 class _State:
-    def __init__(self, problem: Problem, cand: Candidates, spec: ModelSpec, contiguity: Contiguity | None) -> None:
+    def __init__(self, problem: Problem, cand: Candidates, spec: ModelSpec, roots: NDArray[np.int64] | None) -> None:
         self.problem = problem
         self.cand = cand
-        self.contiguity = contiguity
+        self.contiguity = roots
         k = problem.n_seats
         exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
         target = targets(problem, spec.exempt)
@@ -65,8 +63,8 @@ class _State:
             self.dist[(int(cand.unit[p]), int(cand.seat[p]))] = float(cand.distance[p])
         self.weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
         self.is_root = np.zeros(problem.n_units, dtype=bool)
-        if contiguity is not None:
-            self.is_root[contiguity.roots] = True
+        if roots is not None:
+            self.is_root[roots] = True
 
     def members(self, u: int) -> list[int]:
         f = int(self.fam[u])
@@ -85,14 +83,14 @@ class _State:
         under = np.maximum(self.lo[t] - load, 0.0)
         return float(((over + under) / self.norm[t]).sum())
 
-    # contiguity condition checks -------------------------------------------------------
+    # contiguity checks: territories stay connected (the model's condition is then built
+    # around this plan, see contiguity.plan_distances) ------------------------------------
     def can_join(self, u: int, t: int) -> bool:
         if t not in self.cand_sets[u]:
             return False
         if self.contiguity is None:
             return True
-        h = self.contiguity.hops[t]
-        return any(self.assign[z] == t and h[z] == h[u] - 1 for z in self.nbrs[u])
+        return any(self.assign[z] == t for z in self.nbrs[u])
 
     def can_leave(self, u: int) -> bool:
         if self.locked[u] or self.is_root[u]:
@@ -100,21 +98,32 @@ class _State:
         if self.contiguity is None:
             return True
         s = int(self.assign[u])
-        h = self.contiguity.hops[s]
-        for w in self.nbrs[u]:
-            if self.assign[w] == s and h[w] == h[u] + 1:
-                if not any(z != u and self.assign[z] == s and h[z] == h[w] - 1 for z in self.nbrs[w]):
-                    return False
-        return True
+        inside = [z for z in self.nbrs[u] if self.assign[z] == s]
+        if len(inside) <= 1:
+            return True
+        # is s minus u still connected? search from one neighbour until all others are seen
+        targets_left = set(inside[1:])
+        seen = {u, inside[0]}
+        stack = [inside[0]]
+        assign = self.assign
+        nbrs = self.nbrs
+        while stack and targets_left:
+            z = stack.pop()
+            for y in nbrs[z]:
+                if y not in seen and assign[y] == s:
+                    seen.add(y)
+                    targets_left.discard(y)
+                    stack.append(y)
+        return not targets_left
 
 
 def _grow(state: _State) -> None:
-    problem, cont = state.problem, state.contiguity
-    assert cont is not None
+    problem, roots = state.problem, state.contiguity
+    assert roots is not None
     k = problem.n_seats
     for u in np.flatnonzero(state.locked):
         state.put([int(u)], int(problem.lock[u]))
-    for t, r in enumerate(cont.roots):
+    for t, r in enumerate(roots):
         if state.assign[r] < 0:
             state.put([int(r)], t)
     heaps: list[list[tuple[float, int]]] = [[] for _ in range(k)]
@@ -173,62 +182,76 @@ def _greedy(state: _State) -> None:
         state.put(group, int(best))
 
 
-def _improve(state: _State, deadline: float, max_moves: int | None) -> None:
-    """Move single units (families whole) to reduce the total balance/capacity violation."""
-    k = state.problem.n_seats
+def _improve(state: _State, deadline: float, max_moves: int | None, rng: np.random.Generator) -> None:
+    """Local search on boundary moves (families whole).
+
+    The search minimises the sum of squared relative deviations from target, which spreads
+    load along chains of territories (a plain "violation" objective stalls when the
+    neighbours of an overloaded territory are full too), and stops as soon as every
+    territory sits inside its band.
+    """
+    problem = state.problem
+    k = problem.n_seats
     if state.values.shape[1] == 0:
         return
-    stuck: set[int] = set()
+    tgt = state.norm
+    mid = np.where(np.isfinite(state.lo), (state.lo + state.hi) / 2, np.minimum(state.hi, tgt))
+    finite = np.isfinite(state.hi) & np.isfinite(state.lo)
+    cap_only = ~np.isfinite(state.lo) & np.isfinite(state.hi)
+
+    def cost(t: int, load: NDArray[np.float64]) -> float:
+        dev = np.where(finite[t], (load - mid[t]) / tgt[t], 0.0)
+        over = np.where(cap_only[t], np.maximum(load - state.hi[t], 0.0) / tgt[t], 0.0)
+        return float((dev * dev).sum() + 10.0 * (over * over).sum())
+
     moves = 0
+    units = np.arange(problem.n_units)
     while time.perf_counter() < deadline and (max_moves is None or moves < max_moves):
-        moves += 1
-        viol = np.array([state.violation(t, state.load[t]) for t in range(k)])
-        viol[list(stuck)] = 0.0
-        t = int(np.argmax(viol))
-        if viol[t] <= 1e-12:
+        if sum(state.violation(t, state.load[t]) for t in range(k)) <= 1e-12:
             return
-        over = bool(np.any(state.load[t] > state.hi[t]))
-        best = None
-        best_gain = 1e-12
-        if over:
-            movers = [int(u) for u in np.flatnonzero(state.assign == t)]
-        else:
-            inside = np.flatnonzero(state.assign == t)
-            if state.contiguity is not None:
-                movers = sorted({z for u in inside for z in state.nbrs[u] if state.assign[z] != t})
-            else:
-                movers = [int(u) for u in np.flatnonzero(state.assign != t) if t in state.cand_sets[u]]
-        for u in movers:
-            group = state.members(u)
+        improved = False
+        rng.shuffle(units)
+        for u in units.tolist():
             src = int(state.assign[u])
+            if state.contiguity is not None:
+                dests = {int(state.assign[z]) for z in state.nbrs[u]} - {src}
+            else:
+                dests = set(state.cand_sets[u]) - {src}
+            if not dests:
+                continue
+            group = state.members(u)
             if not all(state.can_leave(g) for g in group):
                 continue
             delta = state.values[group].sum(axis=0)
-            dests = [s for s in state.cand_sets[u] if s != src] if over else [t]
+            base_src = cost(src, state.load[src])
+            new_src = cost(src, state.load[src] - delta)
+            best, best_gain = -1, 1e-12
             for dst in dests:
                 if not all(state.can_join(g, dst) for g in group):
                     continue
-                before = state.violation(src, state.load[src]) + state.violation(dst, state.load[dst])
-                after = state.violation(src, state.load[src] - delta) + state.violation(dst, state.load[dst] + delta)
-                gain = before - after
+                gain = base_src + cost(dst, state.load[dst]) - new_src - cost(dst, state.load[dst] + delta)
                 if gain > best_gain:
-                    best, best_gain = (group, dst), gain
-        if best is None:
-            stuck.add(t)
-            continue
-        stuck.clear()
-        state.put(best[0], best[1])
+                    best, best_gain = dst, gain
+            if best >= 0:
+                state.put(group, best)
+                moves += 1
+                improved = True
+                if time.perf_counter() > deadline or (max_moves is not None and moves >= max_moves):
+                    return
+        if not improved:
+            return
 
 
 def warm_start(
     problem: Problem,
     cand: Candidates,
     spec: ModelSpec,
-    contiguity: Contiguity | None,
+    roots: NDArray[np.int64] | None,
     *,
     time_limit: float = 10.0,
     start: NDArray[np.int64] | None = None,
     max_moves: int | None = None,
+    seed: int = 0,
 ) -> tuple[NDArray[np.int64], float]:
     """A heuristic assignment and its remaining violation (0 when balance and capacity hold).
 
@@ -236,7 +259,7 @@ def warm_start(
     ``max_moves``: stop the local search by a move count (deterministic mode).
     """
     deadline = time.perf_counter() + time_limit
-    state = _State(problem, cand, spec, contiguity)
+    state = _State(problem, cand, spec, roots)
     if start is not None and all(int(start[u]) in state.cand_sets[u] for u in range(problem.n_units)):
         state.put(list(range(problem.n_units)), 0)
         state.load[:] = 0
@@ -244,10 +267,108 @@ def warm_start(
             state.assign[u] = -1
         for u in range(problem.n_units):
             state.put([u], int(start[u]))
-    elif contiguity is not None:
+        if roots is not None:  # roots belong to their seats (a moved centre may sit elsewhere)
+            for t, r in enumerate(roots):
+                state.put([int(r)], t)
+    elif roots is not None:
         _grow(state)
     else:
         _greedy(state)
-    _improve(state, deadline, max_moves)
+    _improve(state, deadline, max_moves, np.random.default_rng(seed))
     total = sum(state.violation(t, state.load[t]) for t in range(problem.n_seats))
     return state.assign.copy(), float(total)
+
+
+def bisection_partition(
+    problem: Problem,
+    weight: NDArray[np.float64],
+    seats: NDArray[np.int64],
+    units: NDArray[np.int64],
+    *,
+    seed: int = 0,
+    trees: int = 24,
+) -> NDArray[np.int64]:
+    """Balanced connected partition by recursive spanning-tree bisection.
+
+    The units are split into two connected parts by cutting one edge of a random
+    spanning tree, choosing the cut whose weight share best matches the seats' FTE share
+    (as GerryChain's ``bipartition_tree`` does), then each part recursively. Returns the
+    seat of each unit in ``units`` (-1 elsewhere).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+    rng = np.random.default_rng(seed)
+    n = problem.n_units
+    out = np.full(n, -1, dtype=np.int64)
+    edges = problem.edges if problem.edges is not None else np.zeros((0, 2), dtype=np.int64)
+    fte = problem.seat_capacity
+
+    def split(group: NDArray[np.int64], group_seats: NDArray[np.int64]) -> None:
+        if len(group_seats) == 1 or len(group) <= 1:
+            out[group] = group_seats[0]
+            return
+        half = len(group_seats) // 2
+        left_seats, right_seats = group_seats[:half], group_seats[half:]
+        share = fte[left_seats].sum() / fte[group_seats].sum()
+        local = np.full(n, -1, dtype=np.int64)
+        local[group] = np.arange(len(group))
+        inside = (local[edges[:, 0]] >= 0) & (local[edges[:, 1]] >= 0)
+        e = local[edges[inside]]
+        m = len(group)
+        xy = problem.unit_xy[group]
+        # join components by their nearest units so a spanning tree exists
+        comp = _components(m, e)
+        extra = []
+        if comp.max() > 0:
+            for c in range(1, comp.max() + 1):
+                a = np.flatnonzero(comp == c)
+                b = np.flatnonzero(comp < c)
+                d = np.linalg.norm(xy[a][:, None, :] - xy[b][None, :, :], axis=2) if len(a) * len(b) < 4e6 else None
+                if d is None:
+                    extra.append((a[0], b[0]))
+                else:
+                    i, j = np.unravel_index(np.argmin(d), d.shape)
+                    extra.append((a[i], b[j]))
+        if extra:
+            e = np.vstack([e, np.array(extra)]) if len(e) else np.array(extra)
+        w = weight[group]
+        total = w.sum()
+        best_err, best_side = np.inf, None
+        for _ in range(trees):
+            rnd = rng.random(len(e)) + 1e-9
+            tree = minimum_spanning_tree(coo_matrix((rnd, (e[:, 0], e[:, 1])), shape=(m, m)).tocsr())
+            order, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+            sub = w.copy()
+            for v in order[::-1][:-1]:
+                sub[parent[v]] += sub[v]
+            err = np.abs(sub / total - share)
+            err[0] = np.inf
+            v = int(np.argmin(err))
+            if err[v] < best_err:
+                mask = np.zeros(m, dtype=bool)
+                # the subtree below v: walk the BFS order, marking children of marked nodes
+                mask[v] = True
+                for x in order:
+                    if x != v and parent[x] >= 0 and mask[parent[x]]:
+                        mask[x] = True
+                best_err, best_side = err[v], mask
+            if best_err < 0.002:
+                break
+        assert best_side is not None
+        split(group[best_side], left_seats)
+        split(group[~best_side], right_seats)
+
+    # order seats along the main axis of the units so halves are geographic
+    split(np.asarray(units, dtype=np.int64), np.asarray(seats, dtype=np.int64))
+    return out
+
+
+def _components(m: int, e: NDArray[np.int64]) -> NDArray[np.int64]:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(e) == 0:
+        return np.arange(m)
+    _, labels = connected_components(coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(m, m)), directed=False)
+    return labels
