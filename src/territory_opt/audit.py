@@ -78,7 +78,8 @@ def audit(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> tuple[Fi
         slack = BALANCE_EPS * np.maximum(target, 1.0)
         lo, hi = (1 - tol) * target - slack, (1 + tol) * target + slack
         bad = np.flatnonzero(((load < lo) | (load > hi)) & ~rules.exempt)
-        dev = np.where(target > 0, 100 * (load / np.maximum(target, 1e-300) - 1), 0.0)
+        safe = np.where(target > 0, target, 1.0)
+        dev = np.where(target > 0, 100 * (load / safe - 1), 0.0)
         dev[rules.exempt] = 0.0
         worst = float(np.abs(dev).max()) if k else 0.0
         out.append(Finding(f"balance:{name}", len(bad) == 0, f"worst deviation {worst:.2f}% vs tolerance ±{100 * tol:g}%" + (f"; outside: {', '.join(map(str, problem.seat_ids[bad][:5]))}" if len(bad) else "")))

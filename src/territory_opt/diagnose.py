@@ -182,6 +182,26 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
             if not ((need & ~problem.seat_skills) == 0).any():
                 out.append(Conflict("families", f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} needs skills no single rep has together"))
 
+    if spec.disruption_value is not None and (disruption_share is not None or spec.disruption_per_rep is not None):
+        # a rep whose current book exceeds their balance band must give the excess away
+        value = spec.disruption_value
+        has = problem.owner >= 0
+        book_total = float(value[has].sum())
+        forced_total = 0.0
+        for rule in spec.balance:
+            if not rule.hard or not np.allclose(problem.measures[:, rule.measure], value):
+                continue
+            hi = (1 + rule.tolerance) * target[:, rule.measure]
+            book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+            excess = np.where(exempt, 0.0, np.maximum(book - hi, 0.0))
+            forced_total = max(forced_total, float(excess.sum()))
+            if spec.disruption_per_rep is not None:
+                for t in np.flatnonzero(book > 0):
+                    share = excess[t] / book[t]
+                    if share > spec.disruption_per_rep + 1e-9:
+                        out.append(Conflict("disruption", f"{problem.seat_ids[t]} holds {_fmt(book[t])} of {problem.measure_names[rule.measure]} today but the balance band allows {_fmt(hi[t])}, so {100 * share:.1f}% of the book must move; the per-rep budget is {100 * spec.disruption_per_rep:g}%", share))
+        if disruption_share is not None and book_total > 0 and forced_total / book_total > disruption_share + 1e-9:
+            out.append(Conflict("disruption", f"reps above their balance band hold {100 * forced_total / book_total:.1f}% of {disruption_measure} more than the band allows, which must move; the budget is {100 * disruption_share:g}%", forced_total / book_total))
     if disruption_share is not None and spec.disruption_value is not None:
         has = problem.owner >= 0
         forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
@@ -231,6 +251,9 @@ def explain(
                 continue
             if kind == "disruption":
                 moved_over = value
+            elif kind == "disruption_rep":
+                share = (spec.disruption_per_rep or 0.0) + value
+                conflicts.append(Conflict("disruption", f"{problem.seat_ids[t]} must give away about {100 * share:.1f}% of today's book; the per-rep budget is {100 * (spec.disruption_per_rep or 0):g}%", share))
             elif kind == "capacity":
                 cap_over[(t, m)] = value
             elif any(r.measure == m and r.hard for r in spec.balance):

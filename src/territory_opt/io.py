@@ -263,6 +263,10 @@ def _units_from_frame(
             units[measure] = values
     for name in ("owner", "lock", "family"):
         units[name] = _text(frame, col(name))
+    # a family is named by its parent's id: a parent that others name joins its own family
+    parents = set(units["family"]) - {""}
+    is_parent = (units["family"] == "") & units["id"].isin(parents)
+    units.loc[is_parent, "family"] = units.loc[is_parent, "id"]
     units["skills"] = v.split_skills(_text(frame, col("skills")))
     return units
 

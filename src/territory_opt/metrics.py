@@ -66,8 +66,8 @@ def territory_table(
         load = np.bincount(assign, weights=problem.measures[:, j], minlength=k)
         rows[name] = load
         rows[f"{name}_target"] = target[:, j]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rows[f"{name}_dev_pct"] = np.where(target[:, j] > 0, 100 * (load / target[:, j] - 1), 0.0)
+        safe = np.where(target[:, j] > 0, target[:, j], 1.0)
+        rows[f"{name}_dev_pct"] = np.where(target[:, j] > 0, 100 * (load / safe - 1), 0.0)
     wsum = np.bincount(assign, weights=weight, minlength=k)
     wd = np.bincount(assign, weights=weight * dist, minlength=k)
     rows["travel_km"] = np.where(wsum > 0, wd / np.maximum(wsum, 1e-12), 0.0)

@@ -200,6 +200,42 @@ def _subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray
     return Candidates(unit=u, seat=s, distance=dist, indptr=indptr, n_seats=k, pruned=problem.n_units * k - len(u), exact=exact and len(u) == len(cand.unit))
 
 
+def _reseed(
+    problem: Problem,
+    assign: NDArray[np.int64],
+    centres: NDArray[np.int64],
+    values: NDArray[np.float64],
+    limits: NDArray[np.float64],
+    exempt: NDArray[np.bool_],
+) -> NDArray[np.int64]:
+    """Move the centre of each under-filled free seat into the most over-filled territory
+    (its unit farthest from that territory's centre), as k-means does with empty clusters."""
+    if values.shape[1] == 0:
+        return centres
+    k = problem.n_seats
+    load = np.stack([np.bincount(assign, weights=values[:, j], minlength=k) for j in range(values.shape[1])], axis=1)
+    fill = (load / np.maximum(limits, 1e-12)).max(axis=1)
+    fill[exempt] = 1.0
+    centres = centres.copy()
+    taken = set(centres.tolist())
+    for t in np.argsort(fill, kind="stable"):
+        if problem.has_home[t] or exempt[t] or fill[t] > 0.8:
+            continue
+        donor = int(np.argmax(fill))
+        if fill[donor] <= 1.0:
+            break
+        units = np.flatnonzero(assign == donor)
+        d = np.linalg.norm(problem.unit_xy[units] - problem.unit_xy[centres[donor]], axis=1)
+        for u in units[np.argsort(-d, kind="stable")]:
+            if int(u) not in taken and problem.lock[u] < 0:
+                taken.discard(int(centres[t]))
+                centres[t] = u
+                taken.add(int(u))
+                fill[donor] = 1.0  # one re-seed per donor per round
+                break
+    return centres
+
+
 def _limits(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Unit values (n, H) and each seat's upper limits (k, H) for hard balance and caps."""
     target = targets(problem, spec.exempt)
@@ -386,6 +422,7 @@ def solve(
         centres = medoids(problem, start, centres, weight, exempt)
         report("bisection start")
     iteration = 0
+    infeasible_rounds = 0
     max_iter = 12 if free_centres else 1
     final = False
     while True:
@@ -444,9 +481,10 @@ def solve(
         elif stage_status == cp_model.INFEASIBLE:
             if best is not None:
                 break  # a later location-allocation step: keep the best plan
-            if free_centres and deadline - time.perf_counter() > 0.3 * settings.time_limit:
-                start = hint
-                centres = medoids(problem, hint, centres, weight, exempt)
+            infeasible_rounds += 1
+            if free_centres and infeasible_rounds < 4 and deadline - time.perf_counter() > 0.3 * settings.time_limit:
+                centres = _reseed(problem, hint, medoids(problem, hint, centres, weight, exempt), values, limits, exempt)
+                start = None  # regrow from the new centres
                 continue
             explanation = explain(problem, cand, spec, contiguity, time_limit=min(30.0, max(5.0, settings.time_limit / 4)), seed=settings.seed)
             raise InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)

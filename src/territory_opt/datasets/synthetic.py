@@ -113,7 +113,7 @@ def generate_book(
         if i < len(SKILLS):  # every skill is covered by at least one rep
             has = sorted(set(has) | {SKILLS[i]})
         rep_skill_sets.append(";".join(has))
-    capacity = rng.choice([1.0, 1.0, 1.0, 1.0, 0.8, 0.5], size=reps)
+    capacity = rng.choice([1.0] * 9 + [0.8], size=reps)  # a few reps work reduced hours
     rep_frame = pd.DataFrame(
         {
             "id": rep_ids,
@@ -161,22 +161,32 @@ def generate_book(
         for p in parents:  # a parent names its own family so the group is explicit
             family[int(p[1:]) - 1] = p
 
-    # Current owner: the nearest rep with the required skill, a tenth of accounts drift to
-    # another close rep (history is never perfectly tidy).
+    # Current owner: last year's alignment, roughly balanced but drifted. Accounts, in
+    # random order, go to the nearest rep with the required skill whose book is below
+    # 115 % of its FTE share of potential (else the least-loaded of the near ones), and a
+    # tenth drift to another near rep (history is never perfectly tidy).
+    from scipy.spatial import cKDTree
+
     acc_xy = np.column_stack([lon * np.cos(np.radians(lat)), lat])
-    rep_xy = np.column_stack(
-        [rep_frame["lon"] * np.cos(np.radians(rep_frame["lat"])), rep_frame["lat"]]
-    )
-    dist = np.linalg.norm(acc_xy[:, None, :] - rep_xy[None, :, :], axis=2) if reps <= 600 else None
-    owner = np.empty(accounts, dtype=object)
+    rep_xy = np.column_stack([rep_frame["lon"] * np.cos(np.radians(rep_frame["lat"])), rep_frame["lat"]])
+    near_k = min(reps, 12)
+    _, near = cKDTree(rep_xy).query(acc_xy, k=near_k)
+    near = np.asarray(near).reshape(accounts, near_k)
     rep_skill_arr = [set(s.split(";")) if s else set() for s in rep_skill_sets]
-    for a in range(accounts):
-        d = dist[a] if dist is not None else np.linalg.norm(rep_xy - acc_xy[a], axis=1)
-        order = np.argsort(d, kind="stable")
-        if skills[a]:
-            order = np.array([r for r in order if skills[a] in rep_skill_arr[r]])
-        pick = order[0] if rng.random() > 0.1 or len(order) < 3 else order[rng.integers(1, 3)]
-        owner[a] = rep_ids[pick]
+    share = capacity / capacity.sum() * potential.sum() * 1.15
+    book = np.zeros(reps)
+    owner_idx = np.full(accounts, -1, dtype=np.int64)
+    for a in rng.permutation(accounts):
+        options = [r for r in near[a] if not skills[a] or skills[a] in rep_skill_arr[r]]
+        if not options:
+            options = [r for r in range(reps) if skills[a] in rep_skill_arr[r]]
+        fits = [r for r in options if book[r] + potential[a] <= share[r]]
+        pick = fits[0] if fits else min(options[:3], key=lambda r: book[r] / capacity[r])
+        if rng.random() < 0.1 and len(options) > 1:
+            pick = options[1]
+        owner_idx[a] = pick
+        book[pick] += potential[a]
+    owner = rep_ids[owner_idx]
     lock = np.where(rng.random(accounts) < lock_share, owner, "")
     if family.any():  # a family shares its parent's owner and lock
         fam = pd.Series(family)

@@ -287,7 +287,16 @@ def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: Model
             sub_ok = ok & mine
             book = int(coef[mine].sum())
             kept_r = cp_model.LinearExpr.WeightedSum([built.x[p] for p in stay[sub_ok]], coef[sub_ok].tolist())
-            _enforce(built.model.Add(book - kept_r <= int(np.floor(spec.disruption_per_rep * book))), lit)
+            limit = int(np.floor(spec.disruption_per_rep * book))
+            if elastic:
+                over = built.model.NewIntVar(0, book, f"reppover_{r}")
+                _enforce(built.model.Add(book - kept_r - over <= limit), lit)
+                vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
+                vars_.append(over)
+                coefs.append(100.0 / max(book, 1))
+                built.slack_vars.append(("disruption_rep", int(r), -1, over, 1.0 / max(book, 1)))
+            else:
+                _enforce(built.model.Add(book - kept_r <= limit), lit)
 
 
 def add_contiguity(built: Built, problem: Problem, cand: Candidates, contiguity: Contiguity | None, *, guarded: bool = False) -> None:

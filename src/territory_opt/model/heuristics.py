@@ -161,6 +161,48 @@ def _grow(state: _State) -> None:
         state.put([int(u)], min(state.cand_sets[u], key=lambda t: state.dist[(int(u), t)]))
 
 
+def _from_owners(state: _State) -> None:
+    """Start from the current alignment (units without a usable owner go to the nearest
+    candidate), then, with contiguity, give every detached piece of a territory to the
+    neighbouring territory it shares most edges with."""
+    problem = state.problem
+    for u in range(problem.n_units):
+        seat = int(problem.lock[u]) if state.locked[u] else int(problem.owner[u])
+        if seat < 0 or seat not in state.cand_sets[u]:
+            seat = min(state.cand_sets[u], key=lambda t: state.dist[(u, t)])
+        state.put([u], seat)
+    roots = state.contiguity
+    if roots is None:
+        return
+    for t, r in enumerate(roots):
+        state.put([int(r)], t)
+    for _ in range(50):
+        moved = False
+        for t, r in enumerate(roots):
+            members = set(np.flatnonzero(state.assign == t).tolist())
+            seen = {int(r)}
+            stack = [int(r)]
+            while stack:
+                z = stack.pop()
+                for y in state.nbrs[z]:
+                    if y in members and y not in seen:
+                        seen.add(y)
+                        stack.append(y)
+            for u in members - seen:
+                if state.locked[u]:
+                    continue
+                counts: dict[int, int] = {}
+                for y in state.nbrs[u]:
+                    a = int(state.assign[y])
+                    if a != t and a in state.cand_sets[u]:
+                        counts[a] = counts.get(a, 0) + 1
+                if counts:
+                    state.put([u], max(counts, key=lambda a: (counts[a], -a)))
+                    moved = True
+        if not moved:
+            return
+
+
 def _greedy(state: _State) -> None:
     problem = state.problem
     for u in np.flatnonzero(state.locked):
@@ -270,6 +312,8 @@ def warm_start(
         if roots is not None:  # roots belong to their seats (a moved centre may sit elsewhere)
             for t, r in enumerate(roots):
                 state.put([int(r)], t)
+    elif spec.disruption_max is not None or spec.disruption_per_rep is not None:
+        _from_owners(state)  # a realignment starts from today's territories
     elif roots is not None:
         _grow(state)
     else:

@@ -1,0 +1,175 @@
+"""The ``territory-opt`` command line: thin wrappers over the Python API.
+
+Every error class becomes one clear paragraph and its exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import problem_from_scenario, solve_scenario, write_plan
+from .datasets import DATASETS
+from .errors import InfeasibleError, TerritoryOptError
+from .scenario import load_scenario
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Balanced sales territories and fair quotas.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _run(action: Callable[[], Any]) -> Any:  # noqa: ANN401
+    try:
+        return action()
+    except InfeasibleError as exc:
+        err.print(f"[bold red]Infeasible scenario[/]\n{exc}", highlight=False, markup=True)
+        raise typer.Exit(exc.exit_code) from None
+    except TerritoryOptError as exc:
+        err.print(f"[bold red]{type(exc).__name__}[/]: ", end="", markup=True)
+        err.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def datasets() -> None:
+    """List the built-in data with source and size."""
+    table = Table(title="Built-in data")
+    for column in ("name", "units", "size", "description", "source"):
+        table.add_column(column, overflow="fold")
+    for info in DATASETS.values():
+        size = f"{info.size_bytes / 1e6:.1f} MB" if info.files else "generated"
+        table.add_row(info.name, f"{info.units:,}" if info.units else "any", size, info.description, info.source)
+    console.print(table)
+
+
+@app.command()
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")]) -> None:
+    """Read and check everything a scenario names; print a summary of the data."""
+
+    def action() -> None:
+        sc = load_scenario(scenario)
+        problem, inputs = problem_from_scenario(sc)
+        console.print(f"[bold green]valid[/]: {scenario} ({sc.name})")
+        console.print(f"units: {problem.n_units:,} ({inputs.unit_kind}); seats: {problem.n_seats:,} ({int(problem.has_home.sum())} with a home base)")
+        table = Table(title="Totals per measure")
+        table.add_column("measure")
+        table.add_column("total", justify="right")
+        table.add_column("per seat (FTE-weighted)", justify="right")
+        for j, name in enumerate(problem.measure_names):
+            total = float(problem.measures[:, j].sum())
+            table.add_row(name, f"{total:,.1f}", f"{total / problem.seat_capacity.sum():,.1f}")
+        console.print(table)
+        if problem.skill_names:
+            skills = Table(title="Skills coverage")
+            skills.add_column("skill")
+            skills.add_column("units requiring", justify="right")
+            skills.add_column("reps offering", justify="right")
+            for b, name in enumerate(problem.skill_names):
+                need = int(((problem.unit_skills >> b) & 1).sum())
+                have = int(((problem.seat_skills >> b) & 1).sum())
+                skills.add_row(name, f"{need:,}", f"{have:,}")
+            console.print(skills)
+        if problem.edges is not None:
+            console.print(f"adjacency: {len(problem.edges):,} edges")
+        for note in inputs.notes:
+            console.print(f"note: {note}")
+
+    _run(action)
+
+
+def _progress_printer() -> Callable[[dict[str, Any]], None]:
+    last = [0.0]
+
+    def show(event: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        stage = event.get("stage", "")
+        if stage.startswith("CP-SAT") and now - last[0] < 1.0:
+            return
+        last[0] = now
+        parts = [f"[{event.get('elapsed', 0):6.1f} s] {stage}"]
+        if event.get("objective") is not None:
+            parts.append(f"objective {event['objective']:,.4g}")
+        if event.get("bound") is not None:
+            parts.append(f"bound {event['bound']:,.4g}")
+        if event.get("gap") is not None:
+            parts.append(f"gap {100 * event['gap']:.2f}%")
+        err.print("  ".join(parts), highlight=False)
+
+    return show
+
+
+def _print_plan(plan: Any, written: dict[str, Path]) -> None:  # noqa: ANN401
+    table = Table(title=f"{plan.scenario}: {plan.problem.n_seats} territories")
+    frame = plan.territories
+    columns = ["territory_id", "units"] + [c for c in frame.columns if c.endswith("_dev_pct")] + ["travel_km", "contiguous"]
+    for c in columns:
+        table.add_column(c, justify="right")
+    for _, row in frame.iterrows():
+        cells = []
+        for c in columns:
+            v = row[c]
+            cells.append(f"{v:+.2f}" if c.endswith("_dev_pct") else f"{v:,.1f}" if isinstance(v, float) else str(v))
+        table.add_row(*cells)
+    console.print(table)
+    gap = "n/a" if plan.gap is None else f"{100 * plan.gap:.2f}%"
+    bound = "n/a" if plan.bound is None else f"{plan.bound:,.4g}"
+    console.print(f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  bound {bound}  gap {gap}  ({plan.bound_scope})")
+    console.print(f"method: {plan.method}; wall time {plan.wall_time:.1f} s; seed {plan.seed}; deterministic {plan.deterministic}")
+    for r in plan.restrictions:
+        console.print(f"restriction: {r}", highlight=False)
+    for f in plan.findings:
+        console.print(f"audit {f}", highlight=False, markup=False)
+    for note in plan.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(f"[bold]outputs[/] in {written['summary'].parent.resolve()}:")
+    for path in written.values():
+        console.print(f"  {path}", highlight=False)
+
+
+def _solve(path: Path, out: Path | None, time_limit: float | None) -> None:
+    def action() -> None:
+        sc = load_scenario(path)
+        plan = solve_scenario(sc, time_limit=time_limit, progress=_progress_printer())
+        written = write_plan(plan, sc.output_dir(out))
+        _print_plan(plan, written)
+        if not plan.ok:
+            err.print("[bold red]the plan failed its audit[/]: see the audit lines above")
+            raise typer.Exit(6)
+
+    _run(action)
+
+
+@app.command()
+def solve(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: the scenario's output.dir or out/<name>)")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
+) -> None:
+    """Solve a scenario; write assignments.csv, territories.csv and summary.json."""
+    _solve(scenario, out, time_limit)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder")] = Path("out/demo"),
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
+) -> None:
+    """Run the demo: Georgia's 159 real counties, 8 reps, a synthetic book of accounts."""
+    path = Path(str(files("territory_opt") / "scenarios" / "demo.yaml"))
+    console.print("demo: Georgia counties (US Census 2016 boundaries, 2019 population) with synthetic accounts on real geography")
+    _solve(path, out, time_limit)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
