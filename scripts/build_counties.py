@@ -98,7 +98,7 @@ def build() -> None:
     print(f"{len(out)} counties, {len(edges)} edges -> {OUT}")
 
 
-def edges_kind(edges):  # noqa: ANN001, ANN201
+def edges_kind(edges):
     return ["link" if k else "queen" for k in edges[:, 2]]
 
 

@@ -17,9 +17,9 @@ from .errors import Problem
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
-def row_number(index: int) -> int:
+def row_number(index: int | np.integer) -> int:
     """Spreadsheet row of the 0-based data row ``index`` (the header is row 1)."""
-    return index + 2
+    return int(index) + 2
 
 
 def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -66,10 +66,10 @@ def duplicate_ids(ids: pd.Series, source: str, column: str) -> list[Problem]:
     text = ids.astype("string").str.strip()
     problems = []
     blank = text.isna() | (text == "")
-    for i in np.flatnonzero(blank.to_numpy()):
+    for i in np.flatnonzero(blank.to_numpy()).tolist():
         problems.append(Problem(source, "empty id; every row needs a unique id", row_number(i), column))
     first_row: dict[str, int] = {}
-    for i, value in enumerate(text.to_numpy()):
+    for i, value in enumerate(text.to_numpy().tolist()):
         if value is pd.NA or value == "":
             continue
         if value in first_row:

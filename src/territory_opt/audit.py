@@ -108,6 +108,6 @@ def audit(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> tuple[Fi
     if rules.contiguity:
         connected = territory_connected(problem, assign)
         ok = connected is not None and bool(connected.all())
-        bad = [] if connected is None else list(problem.seat_ids[~connected])
-        out.append(Finding("contiguity", ok, "every territory is one connected piece" if ok else f"not connected: {', '.join(map(str, bad[:5]))}"))
+        broken = [] if connected is None else [str(s) for s in problem.seat_ids[~connected]]
+        out.append(Finding("contiguity", ok, "every territory is one connected piece" if ok else f"not connected: {', '.join(broken[:5])}"))
     return tuple(out)

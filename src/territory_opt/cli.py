@@ -26,7 +26,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _run(action: Callable[[], Any]) -> Any:  # noqa: ANN401
+def _run(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except InfeasibleError as exc:
@@ -109,7 +109,7 @@ def _progress_printer() -> Callable[[dict[str, Any]], None]:
     return show
 
 
-def _print_plan(plan: Any, written: dict[str, Path]) -> None:  # noqa: ANN401
+def _print_plan(plan: Any, written: dict[str, Path]) -> None:
     table = Table(title=f"{plan.scenario}: {plan.problem.n_seats} territories")
     frame = plan.territories
     columns = ["territory_id", "units"] + [c for c in frame.columns if c.endswith("_dev_pct")] + ["travel_km", "contiguous"]

@@ -114,7 +114,7 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
     target = targets(problem, spec.exempt)
     exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
     names = problem.measure_names
-    caps = {m: cap for m, cap in spec.capacity}
+    caps = dict(spec.capacity)
 
     # units with no legal seat at all
     seats = np.arange(k)
@@ -214,12 +214,12 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
     return out
 
 
-def _solve_quick(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp_model.CpSolver, int]:
+def _solve_quick(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp_model.CpSolver, object]:
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 2
     solver.parameters.random_seed = seed
-    status = solver.Solve(model)
+    status = solver.solve(model)
     return solver, status
 
 
@@ -238,7 +238,7 @@ def explain(
     vars_, coefs, _ = built.terms.get("elastic", ([], [], 0.0))
     if vars_:
         scale = 1e6 / max(max(coefs), 1e-12)
-        built.model.Minimize(cp_model.LinearExpr.WeightedSum(vars_, [round(c * scale) for c in coefs]))
+        built.model.minimize(cp_model.LinearExpr.weighted_sum(vars_, [round(c * scale) for c in coefs]))
     solver, status = _solve_quick(built.model, time_limit / 2, seed)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         target = built.targets if built.targets is not None else targets(problem, spec.exempt)
@@ -246,7 +246,7 @@ def explain(
         cap_over: dict[tuple[int, int], float] = {}
         moved_over = 0.0
         for kind, t, m, var, unit in built.slack_vars:
-            value = solver.Value(var) * unit
+            value = solver.value(var) * unit
             if value <= 1e-9:
                 continue
             if kind == "disruption":
@@ -274,10 +274,10 @@ def explain(
     # guarded solve: an infeasible core over the families
     built = build(problem, cand, spec, contiguity, objective_terms=set(), guarded=True)
     guards = list(built.guards.values())
-    built.model.AddAssumptions(guards)
+    built.model.add_assumptions(guards)
     solver, status = _solve_quick(built.model, time_limit / 2, seed)
     if status == cp_model.INFEASIBLE:
-        core = {built.model.GetBoolVarFromProtoIndex(i).Name() for i in solver.SufficientAssumptionsForInfeasibility()}
+        core = {built.model.get_bool_var_from_proto_index(i).name for i in solver.sufficient_assumptions_for_infeasibility()}
         families = sorted(name.removeprefix("guard_") for name in core)
         if families:
             conflicts.append(Conflict(families[0], f"these constraint families conflict: {', '.join(families)}; relax or switch off one of them"))

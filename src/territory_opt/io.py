@@ -172,12 +172,14 @@ def _measure_names(scenario: Scenario) -> list[str]:
 class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.raised = False
 
     def add(self, problems: list[Problem]) -> None:
         self.problems.extend(problems)
 
     def raise_if_any(self) -> None:
         if self.problems:
+            self.raised = True
             raise DataError(self.problems)
 
 
@@ -187,6 +189,8 @@ def _collecting() -> Iterator[_Collector]:
     try:
         yield collector
     except DataError as exc:
+        if collector.raised:
+            raise
         collector.problems.extend(exc.problems)
     collector.raise_if_any()
 
@@ -267,7 +271,7 @@ def _units_from_frame(
     parents = set(units["family"]) - {""}
     is_parent = (units["family"] == "") & units["id"].isin(parents)
     units.loc[is_parent, "family"] = units.loc[is_parent, "id"]
-    units["skills"] = v.split_skills(_text(frame, col("skills")))
+    units["skills"] = pd.Series(v.split_skills(_text(frame, col("skills"))), index=units.index, dtype=object)
     return units
 
 
@@ -364,12 +368,12 @@ def _aggregate(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measu
     else:
         owner_of = owners.groupby([unit_col, "owner"]).size().reset_index(name="n")
         owner_of = owner_of.sort_values([unit_col, "n"], ascending=[True, False])
-    agg["owner"] = agg["id"].map(owner_of.drop_duplicates(unit_col).set_index(unit_col)["owner"]).fillna("")
-    locks = accounts[accounts["lock"] != ""].groupby(unit_col)["lock"].agg(lambda s: s.iloc[0] if s.nunique() == 1 else "")
-    agg["lock"] = agg["id"].map(locks).fillna("")
+    agg["owner"] = agg["id"].map(owner_of.drop_duplicates(unit_col).set_index(unit_col)["owner"]).astype(object).fillna("")
+    locks = accounts[accounts["lock"] != ""].groupby(unit_col)["lock"].agg(lambda s: s.iloc[0] if (s == s.iloc[0]).all() else "")
+    agg["lock"] = agg["id"].map(locks).astype(object).fillna("")
     agg["family"] = ""
-    skills = by["skills"].agg(lambda s: frozenset().union(*s))
-    agg["skills"] = [skills.get(u, frozenset()) for u in agg["id"]]
+    skills = {key: frozenset().union(*group) for key, group in by["skills"]}
+    agg["skills"] = pd.Series([skills.get(u, frozenset()) for u in agg["id"]], index=agg.index, dtype=object)
     return agg
 
 
@@ -397,7 +401,8 @@ def load_inputs(scenario: Scenario) -> Inputs:
             except ValueError as exc:
                 out.add([Problem("scenario data.states", str(exc))])
                 out.raise_if_any()
-            assert counties is not None and adjacency is not None
+            assert counties is not None
+            assert adjacency is not None
             source = "builtin:us-counties"
             frame = pd.DataFrame(counties.drop(columns="geometry")).rename(columns={"fips": "id"})
             geo_units = _units_from_frame(frame, source, None, [m for m in measures if m in frame.columns or m == "units"], out)
@@ -453,6 +458,11 @@ def load_inputs(scenario: Scenario) -> Inputs:
             source = Path(spec.reps.path).name
             frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer)
             rep_frame = _reps_from_frame(frame, source, spec.reps, out)
+        references_checked = False
+        if out.problems and accounts is not None and len(rep_frame):
+            # report bad references with the other problems of the same files
+            _check_references(accounts, rep_frame, scenario, out)
+            references_checked = True
         out.raise_if_any()
         rep_frame = _add_vacancies(rep_frame, scenario)
         if len(rep_frame) == 0:
@@ -483,19 +493,8 @@ def load_inputs(scenario: Scenario) -> Inputs:
             geometry = None
             edges = None
 
-        known = set(rep_frame["id"])
-        src = "units"
-        if spec.accounts is not None:
-            src = Path(spec.accounts.path).name
-        elif spec.geography is not None:
-            src = Path(spec.geography.path).name
-        elif spec.synthetic is not None:
-            src = "builtin:synthetic-book"
-        out.add(v.references(units["owner"], known, src, "owner", what="current owner"))
-        if scenario.constraints.locks:
-            out.add(v.references(units["lock"], known, src, "lock", what="lock target"))
-        if scenario.constraints.skills:
-            out.add(v.skill_coverage(list(units["skills"]), list(rep_frame["skills"]), src, "skills"))
+        if not references_checked:
+            _check_references(units, rep_frame, scenario, out)
         seat_ids = set(rep_frame["id"])
         unit_ids = set(units["id"])
         for k, exclusion in enumerate(scenario.constraints.exclusions):
@@ -532,7 +531,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
                 if len(edges) > before:
                     notes.append(f"{len(edges) - before} island link(s) added to connect the adjacency graph")
             elif contiguity.islands == "error":
-                src_adj = Path(spec.adjacency.path).name if spec.adjacency else src
+                src_adj = Path(spec.adjacency.path).name if spec.adjacency else (Path(spec.geography.path).name if spec.geography else "units")
                 out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
 
     return Inputs(
@@ -547,6 +546,23 @@ def load_inputs(scenario: Scenario) -> Inputs:
     )
 
 
+def _check_references(units: pd.DataFrame, reps: pd.DataFrame, scenario: Scenario, out: _Collector) -> None:
+    spec = scenario.data
+    src = "units"
+    if spec.accounts is not None:
+        src = Path(spec.accounts.path).name
+    elif spec.geography is not None:
+        src = Path(spec.geography.path).name
+    elif spec.synthetic is not None:
+        src = "builtin:synthetic-book"
+    known = set(reps["id"])
+    out.add(v.references(units["owner"], known, src, "owner", what="current owner"))
+    if scenario.constraints.locks:
+        out.add(v.references(units["lock"], known, src, "lock", what="lock target"))
+    if scenario.constraints.skills:
+        out.add(v.skill_coverage(list(units["skills"]), list(reps["skills"]), src, "skills"))
+
+
 def _spatial_unit(accounts: pd.DataFrame, geometry: gpd.GeoSeries | None, geo_units: pd.DataFrame) -> np.ndarray:
     """The geographic unit each account lies in (point in polygon)."""
     assert geometry is not None
@@ -554,4 +570,4 @@ def _spatial_unit(accounts: pd.DataFrame, geometry: gpd.GeoSeries | None, geo_un
     polygons = gpd.GeoDataFrame({"unit": geo_units["id"].to_numpy()}, geometry=geometry.to_numpy(), crs="EPSG:4326")
     joined = gpd.sjoin(points, polygons, how="left", predicate="within")
     joined = joined[~joined.index.duplicated()]
-    return joined["unit"].fillna("").to_numpy(dtype=object)
+    return joined["unit"].astype(object).fillna("").to_numpy(dtype=object)

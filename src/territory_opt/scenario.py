@@ -71,10 +71,9 @@ class DataSpec(_Frozen):
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
-        if self.dataset is None and self.synthetic is None and self.accounts is None:
-            if self.geography is None:
-                msg = "name a built-in 'dataset', a 'synthetic' book, or 'accounts' / 'geography' files"
-                raise ValueError(msg)
+        if self.dataset is None and self.synthetic is None and self.accounts is None and self.geography is None:
+            msg = "name a built-in 'dataset', a 'synthetic' book, or 'accounts' / 'geography' files"
+            raise ValueError(msg)
         if self.synthetic is not None and self.accounts is not None:
             msg = "give either 'synthetic' or 'accounts', not both"
             raise ValueError(msg)
@@ -220,7 +219,7 @@ class Scenario(_Frozen):
 class _NoAliasLoader(yaml.SafeLoader):
     """Safe loader that refuses anchors/aliases (no 'billion laughs' expansion)."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             msg = f"YAML aliases (*name) are not allowed (line {event.start_mark.line + 1})"
@@ -316,7 +315,7 @@ def scenario_from_dict(raw: dict[str, Any], *, source: str = "<dict>", base_dir:
         raise ScenarioError(_format_validation(source, exc)) from None
 
 
-def load_scenario(path: str | Path, **overrides: Any) -> Scenario:  # noqa: ANN401
+def load_scenario(path: str | Path, **overrides: Any) -> Scenario:
     """Read, merge (``extends``) and validate a scenario file.
 
     Parameters

@@ -75,8 +75,8 @@ class _Callback(cp_model.CpSolverSolutionCallback):
     def on_solution_callback(self) -> None:
         if self.progress is None:
             return
-        obj = self.ObjectiveValue() / self.scale + self.offset
-        bound = self.BestObjectiveBound() / self.scale + self.offset
+        obj = self.objective_value / self.scale + self.offset
+        bound = self.best_objective_bound / self.scale + self.offset
         gap = (obj - bound) / abs(obj) if obj else 0.0
         self.progress({"stage": self.stage, "elapsed": time.perf_counter() - self.t0, "objective": obj, "bound": bound, "gap": max(gap, 0.0)})
 
@@ -134,11 +134,11 @@ def initial_centres(problem: Problem, weight: NDArray[np.float64], seed: int, *,
     pts: list[NDArray[np.float64]] = []
     for _ in free:
         if not chosen:
-            i = rng.choice(len(xy), p=w / w.sum())
+            i = int(rng.choice(len(xy), p=w / w.sum()))
         else:
             d2 = np.min(np.stack([((xy - c) ** 2).sum(axis=1) for c in chosen]), axis=0)
             p = w * d2
-            i = rng.choice(len(xy), p=p / p.sum()) if p.sum() > 0 else rng.integers(len(xy))
+            i = int(rng.choice(len(xy), p=p / p.sum())) if p.sum() > 0 else int(rng.integers(len(xy)))
         chosen.append(xy[i])
         pts.append(xy[i])
     cent = np.array(pts)
@@ -167,10 +167,7 @@ def medoids(problem: Problem, assign: NDArray[np.int64], centres: NDArray[np.int
         units = np.flatnonzero(assign == t)
         if len(units) == 0:
             continue
-        if len(units) > 2000:
-            units_c = units[np.argsort(-weight[units], kind="stable")[:2000]]
-        else:
-            units_c = units
+        units_c = units[np.argsort(-weight[units], kind="stable")[:2000]] if len(units) > 2000 else units
         xy = problem.unit_xy
         cost = np.array([(weight[units] * np.linalg.norm(xy[units] - xy[c], axis=1)).sum() for c in units_c])
         new[t] = units_c[int(np.argmin(cost))]
@@ -281,17 +278,17 @@ def _set_objective(built: Built, terms: dict[str, float]) -> tuple[float, float]
         vars_, coefs, const = built.terms[name]
         offset += weight * const
         for var, c in zip(vars_, coefs, strict=True):
-            key = var.Index()
+            key = var.index
             var_of[key] = var
             coef_of[key] = coef_of.get(key, 0.0) + weight * c
     if not coef_of:
-        built.model.Minimize(0)
+        built.model.minimize(0)
         return 1.0, offset
     biggest = max(abs(c) for c in coef_of.values())
     scale = 1e7 / biggest if biggest > 0 else 1.0
     keys = list(coef_of)
     ints = [round(coef_of[k] * scale) for k in keys]
-    built.model.Minimize(cp_model.LinearExpr.WeightedSum([var_of[k] for k in keys], ints))
+    built.model.minimize(cp_model.LinearExpr.weighted_sum([var_of[k] for k in keys], ints))
     return scale, offset
 
 
@@ -314,11 +311,11 @@ def _hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> None:
     idx = cand.index(np.arange(len(assign)), assign)
     chosen[idx[idx >= 0]] = True
     for p, var in enumerate(built.x):
-        built.model.AddHint(var, bool(chosen[p]))
+        built.model.add_hint(var, bool(chosen[p]))
 
 
 def _extract(solver: cp_model.CpSolver, built: Built, cand: Candidates, n: int) -> NDArray[np.int64]:
-    values = np.array([solver.BooleanValue(v) for v in built.x], dtype=bool)
+    values = np.array([solver.boolean_value(v) for v in built.x], dtype=bool)
     assign = np.full(n, -1, dtype=np.int64)
     assign[cand.unit[values]] = cand.seat[values]
     return assign
@@ -379,7 +376,7 @@ def solve(
         ]
         if constraints.oversized == "fail" or any(seat < 0 for *_, seat in oversized):
             msg = ("a unit is larger than any territory's balance band, so no plan can balance it: " + "; ".join(lines) + ". Treatments: constraints.oversized: standalone (the unit becomes its own territory, exempt from balance), split the unit into its accounts (data.units: accounts), or change the number of seats.")
-            raise InfeasibleError(msg, Explanation(tuple()))
+            raise InfeasibleError(msg, Explanation(()))
         lock = problem.lock.copy()
         for u, *_, seat in oversized:
             lock[u] = seat
@@ -405,7 +402,7 @@ def solve(
     free_centres = bool((~problem.has_home & ~exempt).any())
     terms_wanted = set(objective.priorities) | ({"balance"} if any(not r.hard for r in spec.balance) else set())
     if objective.mode == "weighted":
-        stages = [{name: objective.weights.get(name, 1.0) for name in terms_wanted}]
+        stages = [{name: objective.weights.get(name, 1.0) for name in terms_wanted}]  # type: ignore[arg-type]
     else:
         stages = [{name: 1.0} for name in objective.priorities]
         if "balance" in terms_wanted and "balance" not in objective.priorities:
@@ -463,17 +460,17 @@ def solve(
             _hint(built, cand, stage_assign)
             cp = _params(settings, per_stage, workers)
             cb = _Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
-            stage_status = cp.Solve(built.model, cb)
+            stage_status = cp.solve(built.model, cb)
             if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 break
             stage_assign = _extract(cp, built, cand, problem.n_units)
-            obj = cp.ObjectiveValue() / scale + offset
-            bnd = cp.BestObjectiveBound() / scale + offset
+            obj = cp.objective_value / scale + offset
+            bnd = cp.best_objective_bound / scale + offset
             if si < len(stages) - 1:
-                proto = built.model.Proto().objective
-                expr = cp_model.LinearExpr.WeightedSum([built.model.GetIntVarFromProtoIndex(i) for i in proto.vars], list(proto.coeffs))
-                built.model.Add(expr <= int(np.floor(cp.ObjectiveValue() + abs(cp.ObjectiveValue()) * objective.slack)))
-                built.model.ClearHints()
+                proto = built.model.proto.objective
+                expr = cp_model.LinearExpr.weighted_sum([built.model.get_int_var_from_proto_index(i) for i in proto.vars], list(proto.coeffs))
+                built.model.add(expr <= int(np.floor(cp.objective_value + abs(cp.objective_value) * objective.slack)))
+                built.model.clear_hints()
         if stage_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             if best is None or obj is None or best["objective"] is None or obj <= best["objective"] + 1e-9:
                 best = {"assign": stage_assign, "centres": centres.copy(), "objective": obj, "bound": bnd, "status": stage_status, "cand": cand, "exact": pruning_exact, "iteration": iteration}
@@ -494,7 +491,7 @@ def solve(
             scale, offset = _set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
             _hint(elastic, cand, hint)
             cp = _params(settings, slice_, workers)
-            status_e = cp.Solve(elastic.model, _Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0))
+            status_e = cp.solve(elastic.model, _Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0))
             if status_e in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 start = _extract(cp, elastic, cand, problem.n_units)
             centres = medoids(problem, start if start is not None else hint, centres, weight, exempt)
@@ -534,10 +531,7 @@ def solve(
     solved_model = last_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if not solved_model:
         best_obj, bound = None, None
-    if last_status == cp_model.OPTIMAL and not restrictions:
-        status = Status.OPTIMAL
-    else:
-        status = Status.FEASIBLE
+    status = Status.OPTIMAL if last_status == cp_model.OPTIMAL and not restrictions else Status.FEASIBLE
     gap = None
     if best_obj is not None and bound is not None:
         gap = max(0.0, (best_obj - bound) / abs(best_obj)) if best_obj else 0.0
@@ -568,7 +562,7 @@ def solve(
     if not solved_model:
         method = "warm start only (CP-SAT found nothing better in time)"
     report("done", objective=best_obj, bound=bound, gap=gap)
-    import ortools
+    from importlib.metadata import version
 
     return Plan(
         status=status,
@@ -590,8 +584,8 @@ def solve(
         centres=_ro(centres),
         exempt=_ro(exempt),
         scenario=scenario,
-        notes=tuple(notes + [f"candidate pairs: {len(last_cand):,} kept, {last_cand.pruned:,} pruned"]),
-        versions={"territory_opt": __version__, "ortools": ortools.__version__},
+        notes=(*notes, f"candidate pairs: {len(last_cand):,} kept, {last_cand.pruned:,} pruned"),
+        versions={"territory_opt": __version__, "ortools": version("ortools")},
     )
 
 

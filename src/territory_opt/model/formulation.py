@@ -117,20 +117,20 @@ def _guard(built: Built, name: str, guarded: bool) -> cp_model.IntVar | None:
     if not guarded:
         return None
     if name not in built.guards:
-        built.guards[name] = built.model.NewBoolVar(f"guard_{name}")
+        built.guards[name] = built.model.new_bool_var(f"guard_{name}")
     return built.guards[name]
 
 
 def _enforce(ct: cp_model.Constraint, lit: cp_model.IntVar | None) -> None:
     if lit is not None:
-        ct.OnlyEnforceIf(lit)
+        ct.only_enforce_if(lit)
 
 
 def add_assignment(built: Built, problem: Problem, cand: Candidates) -> None:
     """Every unit to exactly one seat."""
     for u in range(problem.n_units):
         lo, hi = cand.indptr[u], cand.indptr[u + 1]
-        built.model.AddExactlyOne(built.x[lo:hi])
+        built.model.add_exactly_one(built.x[lo:hi])
 
 
 def _seat_pairs(cand: Candidates) -> list[NDArray[np.int64]]:
@@ -161,21 +161,24 @@ def add_balance(
             if exempt[t]:
                 continue
             pairs = by_seat[t]
-            expr = cp_model.LinearExpr.WeightedSum([built.x[p] for p in pairs], coef[pairs].tolist())
-            lo = int(np.ceil((1 - rule.tolerance) * target[t, m] * scale[m]))
-            hi = int(np.floor((1 + rule.tolerance) * target[t, m] * scale[m]))
+            expr = cp_model.LinearExpr.weighted_sum([built.x[p] for p in pairs], coef[pairs].tolist())
+            # rounding of the scaled coefficients errs by at most 1/2 per term: widen the
+            # integer band by that much so a plan exactly on the band is not cut off
+            err = 0.5 * len(pairs)
+            lo = int(np.ceil((1 - rule.tolerance) * target[t, m] * scale[m] - err))
+            hi = int(np.floor((1 + rule.tolerance) * target[t, m] * scale[m] + err))
             if rule.hard and not elastic:
-                _enforce(built.model.Add(expr >= lo), lit)
-                _enforce(built.model.Add(expr <= hi), lit)
+                _enforce(built.model.add(expr >= lo), lit)
+                _enforce(built.model.add(expr <= hi), lit)
                 continue
             ub = int(coef.sum()) + 1
-            over = built.model.NewIntVar(0, ub, f"over_{t}_{m}")
-            under = built.model.NewIntVar(0, ub, f"under_{t}_{m}")
-            _enforce(built.model.Add(expr - over <= hi), lit)
-            _enforce(built.model.Add(expr + under >= lo), lit)
+            over = built.model.new_int_var(0, ub, f"over_{t}_{m}")
+            under = built.model.new_int_var(0, ub, f"under_{t}_{m}")
+            _enforce(built.model.add(expr - over <= hi), lit)
+            _enforce(built.model.add(expr + under >= lo), lit)
             norm = 100.0 * rule.weight / max(target[t, m] * scale[m], 1e-9)
             key = "balance" if not rule.hard else "elastic"
-            vars_, coefs, const = built.terms.setdefault(key, ([], [], 0.0))
+            vars_, coefs, _const = built.terms.setdefault(key, ([], [], 0.0))
             vars_ += [over, under]
             coefs += [norm, norm]
             built.slack_vars += [("balance", t, m, over, 1 / scale[m]), ("balance", t, m, under, 1 / scale[m])]
@@ -192,17 +195,17 @@ def add_capacity(built: Built, problem: Problem, cand: Candidates, spec: ModelSp
         coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
         for t in range(problem.n_seats):
             pairs = by_seat[t]
-            expr = cp_model.LinearExpr.WeightedSum([built.x[p] for p in pairs], coef[pairs].tolist())
-            limit = int(np.floor(cap * problem.seat_capacity[t] * scale[m]))
+            expr = cp_model.LinearExpr.weighted_sum([built.x[p] for p in pairs], coef[pairs].tolist())
+            limit = int(np.floor(cap * problem.seat_capacity[t] * scale[m] + 0.5 * len(pairs)))
             if elastic:
-                over = built.model.NewIntVar(0, int(coef.sum()) + 1, f"capover_{t}_{m}")
-                _enforce(built.model.Add(expr - over <= limit), lit)
+                over = built.model.new_int_var(0, int(coef.sum()) + 1, f"capover_{t}_{m}")
+                _enforce(built.model.add(expr - over <= limit), lit)
                 vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
                 vars_.append(over)
                 coefs.append(100.0 / max(limit, 1))
                 built.slack_vars.append(("capacity", t, m, over, 1 / scale[m]))
             else:
-                _enforce(built.model.Add(expr <= limit), lit)
+                _enforce(built.model.add(expr <= limit), lit)
 
 
 def add_skills(built: Built, problem: Problem, cand: Candidates, *, guarded: bool = False) -> None:
@@ -210,7 +213,7 @@ def add_skills(built: Built, problem: Problem, cand: Candidates, *, guarded: boo
     bad = np.flatnonzero(~problem.eligible(cand.unit, cand.seat))
     lit = _guard(built, "skills", guarded and len(bad) > 0)
     for p in bad:
-        _enforce(built.model.Add(built.x[p] == 0), lit)
+        _enforce(built.model.add(built.x[p] == 0), lit)
 
 
 def add_locks(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False) -> None:
@@ -220,11 +223,11 @@ def add_locks(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec,
     locked = np.flatnonzero(problem.lock >= 0)
     lit = _guard(built, "locks", guarded and len(locked) > 0)
     pairs = cand.index(locked, problem.lock[locked])
-    for u, p in zip(locked, pairs, strict=True):
+    for _u, p in zip(locked, pairs, strict=True):
         if p < 0:
-            _enforce(built.model.AddBoolOr([]), lit)  # the lock's pair was removed: infeasible
+            _enforce(built.model.add_bool_or([]), lit)  # the lock's pair was removed: infeasible
             continue
-        _enforce(built.model.Add(built.x[p] == 1), lit)
+        _enforce(built.model.add(built.x[p] == 1), lit)
 
 
 def add_families(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False) -> None:
@@ -246,7 +249,7 @@ def add_families(built: Built, problem: Problem, cand: Candidates, spec: ModelSp
         for a, b in zip(pu, ph, strict=True):
             left = built.x[a] if a >= 0 else 0
             right = built.x[b] if b >= 0 else 0
-            _enforce(built.model.Add(left == right), lit)
+            _enforce(built.model.add(left == right), lit)
 
 
 def _moved_terms(problem: Problem, cand: Candidates, spec: ModelSpec) -> tuple[NDArray[np.int64], NDArray[np.float64], float]:
@@ -267,36 +270,36 @@ def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: Model
     scale = 1e9 / max(total, 1e-9)
     coef = np.round(value * scale).astype(np.int64)
     ok = stay >= 0
-    kept = cp_model.LinearExpr.WeightedSum([built.x[p] for p in stay[ok]], coef[ok].tolist())
+    kept = cp_model.LinearExpr.weighted_sum([built.x[p] for p in stay[ok]], coef[ok].tolist())
     total_int = int(coef.sum())
     if spec.disruption_max is not None:
-        budget = int(np.floor(spec.disruption_max * scale))
+        budget = int(np.floor(spec.disruption_max * scale + 0.5 * len(coef)))
         if elastic:
-            over = built.model.NewIntVar(0, total_int, "disruption_over")
-            _enforce(built.model.Add(total_int - kept - over <= budget), lit)
+            over = built.model.new_int_var(0, total_int, "disruption_over")
+            _enforce(built.model.add(total_int - kept - over <= budget), lit)
             vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
             vars_.append(over)
             coefs.append(100.0 / max(total_int, 1))
             built.slack_vars.append(("disruption", -1, -1, over, 1 / scale))
         else:
-            _enforce(built.model.Add(total_int - kept <= budget), lit)
+            _enforce(built.model.add(total_int - kept <= budget), lit)
     if spec.disruption_per_rep is not None:
         owners = problem.owner[problem.owner >= 0]
         for r in np.unique(owners):
             mine = owners == r
             sub_ok = ok & mine
             book = int(coef[mine].sum())
-            kept_r = cp_model.LinearExpr.WeightedSum([built.x[p] for p in stay[sub_ok]], coef[sub_ok].tolist())
-            limit = int(np.floor(spec.disruption_per_rep * book))
+            kept_r = cp_model.LinearExpr.weighted_sum([built.x[p] for p in stay[sub_ok]], coef[sub_ok].tolist())
+            limit = int(np.floor(spec.disruption_per_rep * book + 0.5 * int(mine.sum())))
             if elastic:
-                over = built.model.NewIntVar(0, book, f"reppover_{r}")
-                _enforce(built.model.Add(book - kept_r - over <= limit), lit)
+                over = built.model.new_int_var(0, book, f"reppover_{r}")
+                _enforce(built.model.add(book - kept_r - over <= limit), lit)
                 vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
                 vars_.append(over)
                 coefs.append(100.0 / max(book, 1))
                 built.slack_vars.append(("disruption_rep", int(r), -1, over, 1.0 / max(book, 1)))
             else:
-                _enforce(built.model.Add(book - kept_r <= limit), lit)
+                _enforce(built.model.add(book - kept_r <= limit), lit)
 
 
 def add_contiguity(built: Built, problem: Problem, cand: Candidates, contiguity: Contiguity | None, *, guarded: bool = False) -> None:
@@ -307,7 +310,7 @@ def add_contiguity(built: Built, problem: Problem, cand: Candidates, contiguity:
     roots = cand.index(contiguity.roots, np.arange(problem.n_seats))
     for p in roots:
         if p >= 0:
-            _enforce(built.model.Add(built.x[p] == 1), lit)
+            _enforce(built.model.add(built.x[p] == 1), lit)
     is_root = np.zeros(len(cand), dtype=bool)
     is_root[roots[roots >= 0]] = True
     order = np.argsort(contiguity.pair, kind="stable")
@@ -318,9 +321,9 @@ def add_contiguity(built: Built, problem: Problem, cand: Candidates, contiguity:
             continue
         preds = pred[bounds[p] : bounds[p + 1]]
         if len(preds) == 0:
-            _enforce(built.model.Add(built.x[p] == 0), lit)
+            _enforce(built.model.add(built.x[p] == 0), lit)
         else:
-            _enforce(built.model.AddBoolOr([built.x[p].Not(), *[built.x[q] for q in preds]]), lit)
+            _enforce(built.model.add_bool_or([built.x[p].negated(), *[built.x[q] for q in preds]]), lit)
 
 
 def add_objective_terms(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, wanted: set[str]) -> None:
@@ -337,17 +340,17 @@ def add_objective_terms(built: Built, problem: Problem, cand: Candidates, spec: 
     if "cut_edges" in wanted and problem.edges is not None and len(problem.edges):
         cuts = []
         for e, (u, v) in enumerate(problem.edges):
-            c = built.model.NewBoolVar(f"cut_{e}")
+            c = built.model.new_bool_var(f"cut_{e}")
             seats = np.union1d(cand.seats_of(int(u)), cand.seats_of(int(v)))
             pu = cand.index(np.full(len(seats), u), seats)
             pv = cand.index(np.full(len(seats), v), seats)
             for a, b in zip(pu, pv, strict=True):
                 if a >= 0 and b >= 0:
-                    built.model.Add(c >= built.x[a] - built.x[b])
+                    built.model.add(c >= built.x[a] - built.x[b])
                 elif a >= 0:
-                    built.model.AddImplication(built.x[a], c)
+                    built.model.add_implication(built.x[a], c)
                 elif b >= 0:
-                    built.model.AddImplication(built.x[b], c)
+                    built.model.add_implication(built.x[b], c)
             cuts.append(c)
         built.terms["cut_edges"] = (cuts, [1.0] * len(cuts), 0.0)
 
@@ -364,7 +367,7 @@ def build(
 ) -> Built:
     """Data → variables → constraints → objective terms (the objective is set by the solver stage)."""
     model = cp_model.CpModel()
-    x = [model.NewBoolVar(f"x_{u}_{t}") for u, t in zip(cand.unit.tolist(), cand.seat.tolist(), strict=True)]
+    x = [model.new_bool_var(f"x_{u}_{t}") for u, t in zip(cand.unit.tolist(), cand.seat.tolist(), strict=True)]
     built = Built(model=model, x=x)
     add_assignment(built, problem, cand)
     add_balance(built, problem, cand, spec, guarded=guarded, elastic=elastic)

@@ -237,7 +237,8 @@ def _improve(state: _State, deadline: float, max_moves: int | None, rng: np.rand
     if state.values.shape[1] == 0:
         return
     tgt = state.norm
-    mid = np.where(np.isfinite(state.lo), (state.lo + state.hi) / 2, np.minimum(state.hi, tgt))
+    both = np.isfinite(state.lo) & np.isfinite(state.hi)
+    mid = np.where(both, (np.where(both, state.lo, 0.0) + np.where(both, state.hi, 0.0)) / 2, np.minimum(state.hi, tgt))
     finite = np.isfinite(state.hi) & np.isfinite(state.lo)
     cap_only = ~np.isfinite(state.lo) & np.isfinite(state.hi)
 

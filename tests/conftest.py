@@ -1,0 +1,78 @@
+"""Small hand-checkable instances (six accounts on a line, a 3x3 grid) and shared helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from territory_opt import Problem
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="run large cases")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="large case: use --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def line6() -> Problem:
+    """Six unit accounts at x = 0..5 km on a line (a path graph), reps at x = 0 and x = 5."""
+    return Problem.from_arrays(
+        measures=np.ones((6, 1)),
+        measure_names=["potential"],
+        unit_xy=[[float(i), 0.0] for i in range(6)],
+        seat_xy=[[0.0, 0.0], [5.0, 0.0]],
+        edges=[[i, i + 1] for i in range(5)],
+        seat_ids=["west", "east"],
+    )
+
+
+@pytest.fixture
+def grid3() -> Problem:
+    """A 3x3 grid of units 1 km apart (rook adjacency), potential 1 each; 3 seats, no homes."""
+    xy = [[float(c), float(r)] for r in range(3) for c in range(3)]
+    edges = []
+    for r in range(3):
+        for c in range(3):
+            i = 3 * r + c
+            if c < 2:
+                edges.append([i, i + 1])
+            if r < 2:
+                edges.append([i, i + 3])
+    return Problem.from_arrays(measures=np.ones((9, 1)), measure_names=["potential"], unit_xy=xy, n_seats=3, edges=edges)
+
+
+def accounts_scenario(accounts: str = "accounts.csv", **extra: object) -> dict:
+    """A scenario mapping tests/data CRM-style files (their own column names)."""
+    raw = {
+        "name": "test",
+        "data": {
+            "accounts": {
+                "path": str(DATA / accounts),
+                "columns": {
+                    "id": "Account ID", "name": "Account Name", "lat": "Latitude", "lon": "Longitude",
+                    "potential": "Annual Potential", "workload": "Workload Hours", "owner": "Owner",
+                    "lock": "Lock", "skills": "Skills", "family": "Parent",
+                },
+            },
+            "reps": {
+                "path": str(DATA / "reps.csv"),
+                "columns": {"id": "Rep ID", "name": "Rep Name", "lat": "Latitude", "lon": "Longitude", "skills": "Skills", "capacity": "FTE"},
+            },
+        },
+        "balance": {"potential": {"tolerance": 0.3}},
+    }
+    raw.update(extra)
+    return raw

@@ -1,0 +1,22 @@
+"""Every scenario in scenarios/ solves with a clean audit."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from territory_opt import load_scenario, solve_scenario
+
+SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_scenario_solves_with_clean_audit(path):
+    scenario = load_scenario(path)
+    plan = solve_scenario(scenario, time_limit=min(scenario.solver.time_limit, 15))
+    bad = [str(f) for f in plan.findings if not f.ok]
+    assert not bad, bad
+    assert plan.status.value in {"optimal", "feasible"}
+    assert np.all((plan.seat_of >= 0) & (plan.seat_of < plan.problem.n_seats))
+    if plan.gap is not None:
+        assert plan.bound is not None and plan.bound <= plan.objective + 1e-6
