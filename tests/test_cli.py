@@ -88,3 +88,24 @@ def test_demo_runs_and_prints_outputs(tmp_path, time_limit):
     assert "synthetic accounts on real geography" in plain(result.output)
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["audit_ok"] and summary["territories"] == 8 and summary["units"] == 159
+
+
+def test_quotas_command_on_a_plan(tmp_path):
+    out = tmp_path / "demo"
+    first = runner.invoke(app, ["demo", "--out", str(out), "--time-limit", "10"], terminal_width=200)
+    assert first.exit_code == 0, first.output
+    (out / "quotas.csv").unlink()
+    scenario = ROOT / "scenarios" / "demo.yaml"
+    result = runner.invoke(app, ["quotas", str(scenario), "--plan", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    quotas = pd.read_csv(out / "quotas.csv")
+    assert quotas["quota"].sum() == 64_000_000
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["quotas"]["total"] == 64_000_000
+    assert "fairness" in summary["quotas"]
+
+
+def test_quotas_command_without_quota_section(tmp_path):
+    result = runner.invoke(app, ["quotas", str(ROOT / "scenarios" / "crm-export.yaml"), "--plan", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 2
+    assert "quotas: the scenario has no quotas section" in plain(result.output)

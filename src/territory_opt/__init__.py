@@ -18,6 +18,7 @@ from .errors import DataError, InfeasibleError, ScenarioError, SolverError, Terr
 from .io import Inputs, load_inputs
 from .plan import Plan, Status
 from .problem import Problem
+from .quota import QuotaResult, set_quotas
 from .scenario import Scenario, load_scenario, scenario_from_dict
 from .solve import Progress, solve
 
@@ -27,6 +28,7 @@ __all__ = [
     "Inputs",
     "Plan",
     "Problem",
+    "QuotaResult",
     "Scenario",
     "ScenarioError",
     "SolverError",
@@ -38,6 +40,7 @@ __all__ = [
     "load_scenario",
     "problem_from_scenario",
     "scenario_from_dict",
+    "set_quotas",
     "solve",
     "solve_scenario",
     "us_counties",
@@ -88,16 +91,21 @@ def solve_scenario(
     return plan
 
 
-def write_plan(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``assignments.csv``, ``territories.csv`` and ``summary.json``, each atomically."""
+def write_plan(plan: Plan, out_dir: str | Path, *, quotas: QuotaResult | None = None) -> dict[str, Path]:
+    """Write ``assignments.csv``, ``territories.csv``, ``summary.json`` (and ``quotas.csv``),
+    each atomically."""
     import json
 
     from .io import write_csv, write_text
 
     out = Path(out_dir)
     summary: dict[str, Any] = plan.summary()
-    return {
+    written = {
         "assignments": write_csv(out / "assignments.csv", plan.assignment),
         "territories": write_csv(out / "territories.csv", plan.territories),
-        "summary": write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n"),
     }
+    if quotas is not None:
+        written["quotas"] = write_csv(out / "quotas.csv", quotas.table)
+        summary["quotas"] = {"total": float(quotas.table["quota"].sum()), "fairness": quotas.fairness, "binding": list(quotas.binding)}
+    written["summary"] = write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    return written

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import problem_from_scenario, solve_scenario, write_plan
+from . import problem_from_scenario, set_quotas, solve_scenario, write_plan
 from .datasets import DATASETS
 from .errors import InfeasibleError, TerritoryOptError
 from .scenario import load_scenario
@@ -137,12 +137,30 @@ def _print_plan(plan: Any, written: dict[str, Path]) -> None:
         console.print(f"  {path}", highlight=False)
 
 
+def _print_quotas(quotas: Any) -> None:
+    table = Table(title="Quotas")
+    frame = quotas.table
+    columns = [c for c in frame.columns if c not in ("rep_id",)]
+    for c in columns:
+        table.add_column(c, justify="right")
+    for _, row in frame.iterrows():
+        table.add_row(*[f"{row[c]:,.2f}" if c == "quota_per_potential" else f"{row[c]:,.0f}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+    console.print(table)
+    f = quotas.fairness
+    console.print(f"fairness: quota/potential CV {f['quota_per_potential_cv']:.3f}, Gini {f['quota_per_potential_gini']:.3f}, max/min {f['quota_per_potential_max_min']:.2f}; expected attainment {f['expected_attainment_min']:.2f}-{f['expected_attainment_max']:.2f}")
+    for b in quotas.binding:
+        console.print(f"binding: {b}", highlight=False, markup=False)
+
+
 def _solve(path: Path, out: Path | None, time_limit: float | None) -> None:
     def action() -> None:
         sc = load_scenario(path)
         plan = solve_scenario(sc, time_limit=time_limit, progress=_progress_printer())
-        written = write_plan(plan, sc.output_dir(out))
+        quotas = set_quotas(plan, sc.quotas) if sc.quotas is not None else None
+        written = write_plan(plan, sc.output_dir(out), quotas=quotas)
         _print_plan(plan, written)
+        if quotas is not None:
+            _print_quotas(quotas)
         if not plan.ok:
             err.print("[bold red]the plan failed its audit[/]: see the audit lines above")
             raise typer.Exit(6)
@@ -158,6 +176,57 @@ def solve(
 ) -> None:
     """Solve a scenario; write assignments.csv, territories.csv and summary.json."""
     _solve(scenario, out, time_limit)
+
+
+@app.command()
+def quotas(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with a quotas section")],
+    plan: Annotated[Path, typer.Option(help="Folder of a plan made by solve (its assignments.csv)")],
+    out: Annotated[Path | None, typer.Option(help="Where to write quotas.csv (default: the plan folder)")] = None,
+) -> None:
+    """Compute quotas for a plan already made; write quotas.csv."""
+
+    def action() -> None:
+        import json
+
+        from .errors import ScenarioError
+        from .io import read_assignment, write_csv, write_text
+
+        sc = load_scenario(scenario)
+        if sc.quotas is None:
+            raise ScenarioError(f"{scenario}: quotas: the scenario has no quotas section")
+        problem, _ = problem_from_scenario(sc)
+        frame = read_assignment(plan)
+        seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
+        unit_index = {str(u): i for i, u in enumerate(problem.unit_ids)}
+        seat_of = [-1] * problem.n_units
+        unknown = []
+        for u, t in zip(frame["unit_id"].astype(str), frame["territory_id"].astype(str), strict=True):
+            if u not in unit_index or t not in seat_index:
+                unknown.append(f"{u}->{t}")
+                continue
+            seat_of[unit_index[u]] = seat_index[t]
+        if unknown or -1 in seat_of:
+            from .errors import DataError, Problem
+
+            msg = f"the plan does not match the scenario's data ({len(unknown)} unknown rows, {seat_of.count(-1)} units unassigned); solve the scenario again"
+            raise DataError([Problem(str(Path(plan) / "assignments.csv"), msg)])
+        from types import SimpleNamespace
+
+        import numpy as np
+
+        result = set_quotas(SimpleNamespace(problem=problem, seat_of=np.array(seat_of)), sc.quotas)
+        folder = out or plan
+        path = write_csv(Path(folder) / "quotas.csv", result.table)
+        summary_path = Path(plan) / "summary.json"
+        if summary_path.exists() and out is None:
+            summary = json.loads(summary_path.read_text())
+            summary["quotas"] = {"total": float(result.table["quota"].sum()), "fairness": result.fairness, "binding": list(result.binding)}
+            write_text(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
+        _print_quotas(result)
+        console.print(f"quotas written to {path}")
+
+    _run(action)
 
 
 @app.command()

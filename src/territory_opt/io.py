@@ -157,6 +157,16 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     return write_atomic(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n"))
 
 
+def read_assignment(folder: str | Path) -> pd.DataFrame:
+    """A plan's ``assignments.csv`` (unit_id, territory_id, ...), as written by ``solve``."""
+    path = Path(folder) / "assignments.csv"
+    frame = read_table(path)
+    missing = {"unit_id", "territory_id"} - set(frame.columns)
+    if missing:
+        raise DataError([Problem(path.name, f"missing column(s) {sorted(missing)}; is this a territory-opt plan folder?")])
+    return frame
+
+
 # --------------------------------------------------------------------------- assembling
 
 
@@ -166,6 +176,8 @@ def _measure_names(scenario: Scenario) -> list[str]:
     disruption = scenario.constraints.disruption
     if disruption is not None and disruption.measure not in names:
         names.append(disruption.measure)
+    if scenario.quotas is not None:
+        names += [m for m in scenario.quotas.measures() if m not in names]
     return names
 
 

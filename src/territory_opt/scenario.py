@@ -184,6 +184,57 @@ class SolverSettings(_Frozen):
     log: bool = False
 
 
+class Product(_Frozen):
+    """A product line with its own target, potential and history measures."""
+
+    target: Annotated[float, Field(gt=0)]
+    potential: str = "potential"
+    history: str = "history"
+
+
+class Quotas(_Frozen):
+    """Quota setting (see :mod:`territory_opt.quota`): a company ``target`` [currency/yr]
+    split by a blend of potential (weight ``alpha``) and history, within growth bounds,
+    floors and caps, with a ``ramp`` for open seats, ``relief`` for moved accounts, rounded
+    to ``unit`` and split into periods by ``seasonality``."""
+
+    target: Annotated[float, Field(gt=0)]
+    potential: str = "potential"
+    history: str = "history"
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+    method: Literal["top_down", "bottom_up"] = "top_down"
+    growth: float = 0.0
+    attrition: Annotated[float, Field(ge=0, le=1)] = 0.0
+    growth_min: float | None = None
+    growth_max: float | None = None
+    floor: Annotated[float, Field(ge=0)] | None = None
+    cap: Annotated[float, Field(gt=0)] | None = None
+    ramp: Annotated[float, Field(gt=0, le=1)] = 1.0
+    relief: Annotated[float, Field(ge=0, le=1)] = 0.0
+    unit: Annotated[float, Field(ge=0)] = 1000.0
+    seasonality: list[Annotated[float, Field(ge=0)]] | None = None
+    products: dict[str, Product] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Quotas:
+        if self.growth_min is not None and self.growth_max is not None and self.growth_min > self.growth_max:
+            msg = f"growth_min ({self.growth_min}) must not exceed growth_max ({self.growth_max})"
+            raise ValueError(msg)
+        if self.seasonality is not None and sum(self.seasonality) <= 0:
+            msg = "seasonality needs at least one positive share"
+            raise ValueError(msg)
+        if self.products and abs(sum(p.target for p in self.products.values()) - self.target) > 1e-6 * self.target:
+            msg = f"product targets add up to {sum(p.target for p in self.products.values()):,.0f}, not the target {self.target:,.0f}"
+            raise ValueError(msg)
+        return self
+
+    def measures(self) -> list[str]:
+        names = [self.potential, self.history]
+        for product in (self.products or {}).values():
+            names += [product.potential, product.history]
+        return list(dict.fromkeys(names))
+
+
 class Output(_Frozen):
     dir: str | None = None
 
@@ -200,6 +251,7 @@ class Scenario(_Frozen):
     objective: Objective = Objective()
     candidates: Candidates = Candidates()
     solver: SolverSettings = SolverSettings()
+    quotas: Quotas | None = None
     output: Output = Output()
     #: Folder the scenario's relative paths are resolved against (set by the loader).
     base_dir: str = "."

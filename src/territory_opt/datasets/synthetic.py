@@ -89,6 +89,7 @@ def generate_book(
     accounts : DataFrame
         ``id``, ``name``, ``lat``, ``lon`` [degrees], ``county`` (FIPS), ``state``,
         ``industry``, ``segment``, ``potential`` [USD/yr], ``workload`` [hours/yr],
+        ``history`` (last year's sales) [USD/yr],
         ``skills`` (``;``-separated, may be empty), ``family`` (parent id, may be empty),
         ``owner`` (current rep id), ``lock`` (rep id or empty), ``synthetic`` (True).
     reps : DataFrame
@@ -135,6 +136,7 @@ def generate_book(
     industry = rng.choice(np.array(INDUSTRIES, dtype=object), size=accounts)
     base_hours = np.array([12.0, 30.0, 80.0])[segment_idx]
     workload = np.round(base_hours * rng.lognormal(0.0, 0.3, accounts) + potential / 5000.0, 1)
+    history = np.round(potential * rng.uniform(0.15, 0.45, accounts), -2)  # last year's sales
 
     needs_skill = rng.random(accounts) < skill_share
     skill = np.where(
@@ -208,6 +210,7 @@ def generate_book(
             "segment": segment,
             "potential": potential,
             "workload": workload,
+            "history": history,
             "skills": skills,
             "family": family,
             "owner": owner,

@@ -1,0 +1,74 @@
+"""Engine targets of issue 3, each in its own process (wall time, first feasible, gap, memory).
+
+Run: ``python bench/run_targets.py [name ...]``; appends a table to bench/out/targets.json
+and prints Markdown rows for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+TARGETS = {
+    "us-50-pmedian": (HERE / "scenarios" / "us-50-pmedian.yaml", 120.0),
+    "us-50-reps-realign": (HERE / "scenarios" / "us-50-reps-realign.yaml", 60.0),
+    "accounts-100k": (HERE / "scenarios" / "accounts-100k.yaml", 300.0),
+}
+
+
+def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
+    from territory_opt import load_scenario, solve_scenario
+
+    t0 = time.perf_counter()
+    first: list[float] = []
+
+    def progress(event: dict) -> None:
+        if event.get("objective") is not None and not first:
+            first.append(event["elapsed"])
+
+    scenario = load_scenario(path)
+    try:
+        plan = solve_scenario(scenario, time_limit=limit, progress=progress)
+        row = {
+            "status": plan.status.value,
+            "objective": plan.objective,
+            "bound": plan.bound,
+            "gap": plan.gap,
+            "first_feasible_s": first[0] if first else None,
+            "audit_ok": all(f.ok for f in plan.findings),
+            "worst_dev_pct": {c: float(plan.territories[c].abs().max()) for c in plan.territories if c.endswith("_dev_pct")},
+            "moved_pct": plan.objective_terms.get("disruption"),
+            "notes": list(plan.notes[:3]),
+        }
+    except Exception as exc:  # noqa: BLE001 - recorded as the result
+        row = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    row["wall_s"] = time.perf_counter() - t0
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(row)
+
+
+def main(names: list[str]) -> None:
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    results = {}
+    for name in names or list(TARGETS):
+        path, limit = TARGETS[name]
+        queue: mp.Queue = mp.Queue()
+        proc = mp.Process(target=_one, args=(name, str(path), limit, queue))
+        proc.start()
+        row = queue.get()
+        proc.join()
+        results[name] = row
+        print(name, json.dumps(row, default=str), flush=True)
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {mp.cpu_count()} cores, Python {platform.python_version()}"}
+    (out / "targets.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
