@@ -287,9 +287,9 @@ def set_quotas(plan: Any, settings: Any, *, ramp_seats: NDArray[np.bool_] | None
         target = product.target if product is not None else settings.target
         pot_name = product.potential if product is not None else settings.potential
         hist_name = product.history if product is not None else settings.history
-        potential = np.bincount(seat_of, weights=problem.measure(pot_name), minlength=k)
+        potential = np.bincount(seat_of, weights=problem.measure(pot_name), minlength=k).astype(float)
         hist_units = problem.measure(hist_name) * np.where(moved, 1 - settings.relief, 1.0)
-        history = np.bincount(seat_of, weights=hist_units, minlength=k)
+        history = np.bincount(seat_of, weights=hist_units, minlength=k).astype(float)
         rounded, _, binding = set_quotas_arrays(
             target=target, potential=potential, history=history, alpha=settings.alpha, method=settings.method,
             growth=settings.growth, attrition=settings.attrition, growth_min=settings.growth_min,
@@ -306,7 +306,7 @@ def set_quotas(plan: Any, settings: Any, *, ramp_seats: NDArray[np.bool_] | None
         periods = split_periods(table["quota"].to_numpy(float), np.asarray(settings.seasonality, float), settings.unit)
         for p in range(periods.shape[1]):
             table[f"p{p + 1}"] = periods[:, p]
-    pot_total = np.bincount(seat_of, weights=problem.measure(settings.potential), minlength=k)
+    pot_total = np.bincount(seat_of, weights=problem.measure(settings.potential), minlength=k).astype(float)
     table["potential"] = pot_total
     table["quota_per_potential"] = np.where(pot_total > 0, table["quota"] / np.where(pot_total > 0, pot_total, 1.0), 0.0)
     return QuotaResult(_table=table, fairness=fairness(table["quota"].to_numpy(float), pot_total), binding=tuple(binding_all))
