@@ -22,6 +22,26 @@ TARGETS = {
 }
 
 
+def _realign(scenario, limit, progress):
+    """The current alignment is a plan made earlier under looser rules (potential ±20 %,
+    no workload balance, least travel); the target run must tighten it to ±5 % / ±10 %
+    moving at most 15 % of potential."""
+    from dataclasses import replace
+
+    from territory_opt import problem_from_scenario, solve
+    from territory_opt.scenario import Measure
+
+    problem, _ = problem_from_scenario(scenario)
+    earlier = solve(problem, balance={"potential": Measure(tolerance=0.20)}, constraints=scenario.constraints.model_copy(update={"disruption": None}), solver=scenario.solver.model_copy(update={"time_limit": 30.0}))
+    problem = replace(problem, owner=earlier.seat_of.copy())
+    t0 = time.perf_counter()
+
+    def shifted(event: dict) -> None:
+        progress({**event, "elapsed": time.perf_counter() - t0})
+
+    return solve(problem, balance=dict(scenario.balance), constraints=scenario.constraints, objective=scenario.objective, candidates=scenario.candidates, solver=scenario.solver.model_copy(update={"time_limit": limit}), progress=shifted, scenario=scenario.name)
+
+
 def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
     from territory_opt import load_scenario, solve_scenario
 
@@ -34,7 +54,10 @@ def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
 
     scenario = load_scenario(path)
     try:
-        plan = solve_scenario(scenario, time_limit=limit, progress=progress)
+        if name == "us-50-reps-realign":
+            plan = _realign(scenario, limit, progress)
+        else:
+            plan = solve_scenario(scenario, time_limit=limit, progress=progress)
         row = {
             "status": plan.status.value,
             "objective": plan.objective,
@@ -48,7 +71,7 @@ def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
         }
     except Exception as exc:  # noqa: BLE001 - recorded as the result
         row = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
-    row["wall_s"] = time.perf_counter() - t0
+    row["wall_s"] = time.perf_counter() - t0  # includes data loading (and, for realign, the earlier plan)
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(row)
 

@@ -237,7 +237,7 @@ def explain(
     built = build(problem, cand, spec, contiguity, objective_terms=set(), elastic=True)
     vars_, coefs, _ = built.terms.get("elastic", ([], [], 0.0))
     if vars_:
-        scale = 1e6 / max(max(coefs), 1e-12)
+        scale = 1e4 / max(max(coefs), 1e-12)
         built.model.minimize(cp_model.LinearExpr.weighted_sum(vars_, [round(c * scale) for c in coefs]))
     solver, status = _solve_quick(built.model, time_limit / 2, seed)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):

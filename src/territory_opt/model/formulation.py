@@ -55,8 +55,12 @@ from ..problem import Problem
 from .candidates import Candidates
 from .contiguity import Contiguity
 
-#: Measures are scaled so that each one's total is about this many integer units.
-MEASURE_SCALE_TOTAL = 1e9
+#: Measures are scaled so that each one's total is about this many integer units; rounding
+#: then moves a territory's load by at most 0.5 per unit, ~1e-8 of a target at US scale.
+MEASURE_SCALE_TOTAL = 1e12
+#: Slack variables (soft balance, elastic diagnosis) count in steps of this many scaled
+#: units (1e-8 of a measure's total), so objective coefficients stay far from int64 limits.
+SLACK_STEP = 10_000
 
 
 @dataclass(frozen=True)
@@ -171,17 +175,18 @@ def add_balance(
                 _enforce(built.model.add(expr >= lo), lit)
                 _enforce(built.model.add(expr <= hi), lit)
                 continue
-            ub = int(coef.sum()) + 1
+            # slack counted in steps of SLACK_STEP scaled units keeps the objective in int64
+            ub = int(coef.sum()) // SLACK_STEP + 1
             over = built.model.new_int_var(0, ub, f"over_{t}_{m}")
             under = built.model.new_int_var(0, ub, f"under_{t}_{m}")
-            _enforce(built.model.add(expr - over <= hi), lit)
-            _enforce(built.model.add(expr + under >= lo), lit)
-            norm = 100.0 * rule.weight / max(target[t, m] * scale[m], 1e-9)
+            _enforce(built.model.add(expr - SLACK_STEP * over <= hi), lit)
+            _enforce(built.model.add(expr + SLACK_STEP * under >= lo), lit)
+            norm = 100.0 * rule.weight * SLACK_STEP / max(target[t, m] * scale[m], 1e-9)
             key = "balance" if not rule.hard else "elastic"
-            vars_, coefs, _const = built.terms.setdefault(key, ([], [], 0.0))
+            vars_, coefs, _ = built.terms.setdefault(key, ([], [], 0.0))
             vars_ += [over, under]
             coefs += [norm, norm]
-            built.slack_vars += [("balance", t, m, over, 1 / scale[m]), ("balance", t, m, under, 1 / scale[m])]
+            built.slack_vars += [("balance", t, m, over, SLACK_STEP / scale[m]), ("balance", t, m, under, SLACK_STEP / scale[m])]
 
 
 def add_capacity(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False) -> None:
@@ -198,12 +203,12 @@ def add_capacity(built: Built, problem: Problem, cand: Candidates, spec: ModelSp
             expr = cp_model.LinearExpr.weighted_sum([built.x[p] for p in pairs], coef[pairs].tolist())
             limit = int(np.floor(cap * problem.seat_capacity[t] * scale[m] + 0.5 * len(pairs)))
             if elastic:
-                over = built.model.new_int_var(0, int(coef.sum()) + 1, f"capover_{t}_{m}")
-                _enforce(built.model.add(expr - over <= limit), lit)
+                over = built.model.new_int_var(0, int(coef.sum()) // SLACK_STEP + 1, f"capover_{t}_{m}")
+                _enforce(built.model.add(expr - SLACK_STEP * over <= limit), lit)
                 vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
                 vars_.append(over)
-                coefs.append(100.0 / max(limit, 1))
-                built.slack_vars.append(("capacity", t, m, over, 1 / scale[m]))
+                coefs.append(100.0 * SLACK_STEP / max(limit, 1))
+                built.slack_vars.append(("capacity", t, m, over, SLACK_STEP / scale[m]))
             else:
                 _enforce(built.model.add(expr <= limit), lit)
 
@@ -267,7 +272,7 @@ def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: Model
         return
     lit = _guard(built, "disruption", guarded)
     stay, value, total = _moved_terms(problem, cand, spec)
-    scale = 1e9 / max(total, 1e-9)
+    scale = MEASURE_SCALE_TOTAL / max(total, 1e-9)
     coef = np.round(value * scale).astype(np.int64)
     ok = stay >= 0
     kept = cp_model.LinearExpr.weighted_sum([built.x[p] for p in stay[ok]], coef[ok].tolist())
@@ -275,12 +280,12 @@ def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: Model
     if spec.disruption_max is not None:
         budget = int(np.floor(spec.disruption_max * scale + 0.5 * len(coef)))
         if elastic:
-            over = built.model.new_int_var(0, total_int, "disruption_over")
-            _enforce(built.model.add(total_int - kept - over <= budget), lit)
+            over = built.model.new_int_var(0, total_int // SLACK_STEP + 1, "disruption_over")
+            _enforce(built.model.add(total_int - kept - SLACK_STEP * over <= budget), lit)
             vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
             vars_.append(over)
-            coefs.append(100.0 / max(total_int, 1))
-            built.slack_vars.append(("disruption", -1, -1, over, 1 / scale))
+            coefs.append(100.0 * SLACK_STEP / max(total_int, 1))
+            built.slack_vars.append(("disruption", -1, -1, over, SLACK_STEP / scale))
         else:
             _enforce(built.model.add(total_int - kept <= budget), lit)
     if spec.disruption_per_rep is not None:
@@ -292,12 +297,12 @@ def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: Model
             kept_r = cp_model.LinearExpr.weighted_sum([built.x[p] for p in stay[sub_ok]], coef[sub_ok].tolist())
             limit = int(np.floor(spec.disruption_per_rep * book + 0.5 * int(mine.sum())))
             if elastic:
-                over = built.model.new_int_var(0, book, f"reppover_{r}")
-                _enforce(built.model.add(book - kept_r - over <= limit), lit)
+                over = built.model.new_int_var(0, book // SLACK_STEP + 1, f"reppover_{r}")
+                _enforce(built.model.add(book - kept_r - SLACK_STEP * over <= limit), lit)
                 vars_, coefs, _ = built.terms.setdefault("elastic", ([], [], 0.0))
                 vars_.append(over)
-                coefs.append(100.0 / max(book, 1))
-                built.slack_vars.append(("disruption_rep", int(r), -1, over, 1.0 / max(book, 1)))
+                coefs.append(100.0 * SLACK_STEP / max(book, 1))
+                built.slack_vars.append(("disruption_rep", int(r), -1, over, SLACK_STEP / max(book, 1)))
             else:
                 _enforce(built.model.add(book - kept_r <= limit), lit)
 
