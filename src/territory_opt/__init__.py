@@ -39,6 +39,7 @@ __all__ = [
     "load_inputs",
     "load_scenario",
     "problem_from_scenario",
+    "run_scenario",
     "scenario_from_dict",
     "set_quotas",
     "solve",
@@ -89,6 +90,57 @@ def solve_scenario(
 
         plan = replace(plan, notes=plan.notes + inputs.notes)
     return plan
+
+
+def run_scenario(
+    scenario: Scenario | str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    time_limit: float | None = None,
+    progress: Progress | None = None,
+    maps: bool = True,
+    tiles: bool = True,
+) -> tuple[Plan, QuotaResult | None, dict[str, Path]]:
+    """Everything ``territory-opt solve`` does: solve, quotas (if the scenario has a quotas
+    section), and write the outputs (CSV, JSON, GeoJSON, map.html, report.html)."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if time_limit is not None:
+        scenario = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"time_limit": time_limit})})
+    problem, inputs = problem_from_scenario(scenario)
+    plan = solve(
+        problem,
+        balance=dict(scenario.balance),
+        constraints=scenario.constraints,
+        objective=scenario.objective,
+        candidates=scenario.candidates,
+        solver=scenario.solver,
+        progress=progress,
+        scenario=scenario.name,
+    )
+    from dataclasses import replace
+
+    plan = replace(plan, notes=plan.notes + inputs.notes)
+    quotas = set_quotas(plan, scenario.quotas) if scenario.quotas is not None else None
+    written = write_plan(plan, scenario.output_dir(out_dir), quotas=quotas)
+    if maps:
+        from .io import write_text
+        from .maps import map_html, plan_map
+        from .report import plan_report
+
+        out = scenario.output_dir(out_dir)
+        page = map_html(plan_map(plan, geometry=inputs.geometry, quotas=quotas, tiles=tiles))
+        written["map"] = write_text(out / "map.html", page)
+        description = scenario.description + (" " + " ".join(inputs.notes) if inputs.notes else "")
+        tolerances = {name: m.tolerance for name, m in scenario.balance.items()}
+        written["report"] = write_text(out / "report.html", plan_report(plan, map_html=page, quotas=quotas, description=description, tolerances=tolerances))
+        if inputs.geometry is not None:
+            import geopandas as gpd
+
+            frame = gpd.GeoDataFrame({"territory_id": plan.problem.seat_ids[plan.seat_of]}, geometry=inputs.geometry.to_numpy(), crs="EPSG:4326")
+            territories = frame.dissolve(by="territory_id").reset_index()
+            written["territories_geojson"] = write_text(out / "territories.geojson", territories.to_json())
+    return plan, quotas, written
 
 
 def write_plan(plan: Plan, out_dir: str | Path, *, quotas: QuotaResult | None = None) -> dict[str, Path]:

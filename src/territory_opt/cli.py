@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import problem_from_scenario, set_quotas, solve_scenario, write_plan
+from . import problem_from_scenario, run_scenario, set_quotas
 from .datasets import DATASETS
 from .errors import InfeasibleError, TerritoryOptError
 from .scenario import load_scenario
@@ -152,12 +152,10 @@ def _print_quotas(quotas: Any) -> None:
         console.print(f"binding: {b}", highlight=False, markup=False)
 
 
-def _solve(path: Path, out: Path | None, time_limit: float | None) -> None:
+def _solve(path: Path, out: Path | None, time_limit: float | None, tiles: bool = True) -> None:
     def action() -> None:
         sc = load_scenario(path)
-        plan = solve_scenario(sc, time_limit=time_limit, progress=_progress_printer())
-        quotas = set_quotas(plan, sc.quotas) if sc.quotas is not None else None
-        written = write_plan(plan, sc.output_dir(out), quotas=quotas)
+        plan, quotas, written = run_scenario(sc, out, time_limit=time_limit, progress=_progress_printer(), tiles=tiles)
         _print_plan(plan, written)
         if quotas is not None:
             _print_quotas(quotas)
@@ -173,9 +171,11 @@ def solve(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: the scenario's output.dir or out/<name>)")] = None,
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
+    tiles: Annotated[bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")] = True,
 ) -> None:
-    """Solve a scenario; write assignments.csv, territories.csv and summary.json."""
-    _solve(scenario, out, time_limit)
+    """Solve a scenario; write assignments.csv, territories.csv, summary.json, quotas.csv,
+    territories.geojson, map.html and report.html."""
+    _solve(scenario, out, time_limit, tiles)
 
 
 @app.command()
@@ -233,11 +233,12 @@ def quotas(
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder")] = Path("out/demo"),
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
+    tiles: Annotated[bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")] = True,
 ) -> None:
     """Run the demo: Georgia's 159 real counties, 8 reps, a synthetic book of accounts."""
     path = Path(str(files("territory_opt") / "scenarios" / "demo.yaml"))
     console.print("demo: Georgia counties (US Census 2016 boundaries, 2019 population) with synthetic accounts on real geography")
-    _solve(path, out, time_limit)
+    _solve(path, out, time_limit, tiles)
 
 
 def main() -> None:  # pragma: no cover

@@ -142,6 +142,9 @@ def write_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
         writer(tmp_path)
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp_path, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

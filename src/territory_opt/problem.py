@@ -78,6 +78,9 @@ class Problem:
     unit_names: NDArray[np.object_]
     seat_names: NDArray[np.object_]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Unit and seat locations in degrees (lon, lat), for maps; None when built from km only.
+    unit_lonlat: NDArray[np.float64] | None = None
+    seat_lonlat: NDArray[np.float64] | None = None
 
     @property
     def n_units(self) -> int:
@@ -215,7 +218,7 @@ class Problem:
             if has.any():
                 fam_codes[has] = np.unique(fam[has], return_inverse=True)[1]
         pairs = [(unit_index[u], seat_index[s]) for u, s in (exclusions or [])]
-        return cls.from_arrays(
+        made = cls.from_arrays(
             measures=units[list(inputs.measures)].to_numpy(float) if inputs.measures else np.zeros((len(units), 0)),
             measure_names=inputs.measures,
             unit_xy=unit_xy,
@@ -233,4 +236,11 @@ class Problem:
             exclusions=np.array(pairs, dtype=np.int64).reshape(-1, 2),
             unit_names=units["name"].to_numpy(object),
             seat_names=reps["name"].to_numpy(object),
+        )
+        from dataclasses import replace
+
+        return replace(
+            made,
+            unit_lonlat=_readonly(units[["lon", "lat"]].to_numpy(float)),
+            seat_lonlat=_readonly(reps[["lon", "lat"]].to_numpy(float)),
         )

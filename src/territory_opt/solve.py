@@ -197,6 +197,30 @@ def _subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray
     return Candidates(unit=u, seat=s, distance=dist, indptr=indptr, n_seats=k, pruned=problem.n_units * k - len(u), exact=exact and len(u) == len(cand.unit))
 
 
+def _elastic_repair(
+    problem: Problem,
+    cand: Candidates,
+    spec: ModelSpec,
+    contiguity: Any,
+    hint: NDArray[np.int64],
+    settings: SolverSettings,
+    time_limit: float,
+    workers: int,
+    progress: Progress | None,
+    t0: float,
+    iteration: int,
+) -> NDArray[np.int64] | None:
+    """The plan closest to balance (least stretch of bands, caps, budgets) from ``hint``."""
+    elastic = build(problem, cand, spec, contiguity, objective_terms={"travel"}, elastic=True)
+    scale, offset = _set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
+    _hint(elastic, cand, hint)
+    cp = _params(settings, time_limit, workers)
+    status = cp.solve(elastic.model, _Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0))
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return _extract(cp, elastic, cand, problem.n_units)
+    return None
+
+
 def _reseed(
     problem: Problem,
     assign: NDArray[np.int64],
@@ -475,27 +499,31 @@ def solve(
             if best is None or obj is None or best["objective"] is None or obj <= best["objective"] + 1e-9:
                 best = {"assign": stage_assign, "centres": centres.copy(), "objective": obj, "bound": bnd, "status": stage_status, "cand": cand, "exact": pruning_exact, "iteration": iteration}
             start = stage_assign
-        elif stage_status == cp_model.INFEASIBLE:
-            if best is not None:
-                break  # a later location-allocation step: keep the best plan
+        elif best is None and (stage_status == cp_model.INFEASIBLE or violation > 1e-9):
+            # no plan yet. The model is narrower than the problem (pruning, the contiguity
+            # condition built around the warm start, chosen centres), so an infeasible or
+            # empty answer may be the restriction's fault: repair the start with an elastic
+            # solve (balance may stretch, the stretch is minimised) and try again.
             infeasible_rounds += 1
-            if free_centres and infeasible_rounds < 4 and deadline - time.perf_counter() > 0.3 * settings.time_limit:
-                centres = _reseed(problem, hint, medoids(problem, hint, centres, weight, exempt), values, limits, exempt)
-                start = None  # regrow from the new centres
+            restricted = (not pruning_exact) or spec.contiguity or free_centres
+            if restricted and infeasible_rounds < 4 and deadline - time.perf_counter() > 0.3 * settings.time_limit:
+                repaired = _elastic_repair(problem, cand, spec, contiguity, hint, settings, min(slice_, 0.15 * settings.time_limit), workers, progress, t0, iteration)
+                start = repaired if repaired is not None else hint
+                if free_centres:
+                    centres = _reseed(problem, start, medoids(problem, start, centres, weight, exempt), values, limits, exempt)
+                    if repaired is None:
+                        start = None  # regrow from the new centres
+                report("repair", iteration=iteration)
                 continue
-            explanation = explain(problem, cand, spec, contiguity, time_limit=min(30.0, max(5.0, settings.time_limit / 4)), seed=settings.seed)
-            raise InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
-        elif best is None and violation > 1e-9 and free_centres and deadline - time.perf_counter() > 0.3 * settings.time_limit:
-            # no plan yet: let CP-SAT shrink the balance violation, then move the centres
-            elastic = build(problem, cand, spec, contiguity, objective_terms={"travel"}, elastic=True)
-            scale, offset = _set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
-            _hint(elastic, cand, hint)
-            cp = _params(settings, slice_, workers)
-            status_e = cp.solve(elastic.model, _Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0))
-            if status_e in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                start = _extract(cp, elastic, cand, problem.n_units)
-            centres = medoids(problem, start if start is not None else hint, centres, weight, exempt)
-            continue
+            if stage_status == cp_model.INFEASIBLE:
+                explanation = explain(problem, cand, spec, contiguity, time_limit=min(30.0, max(5.0, settings.time_limit / 4)), seed=settings.seed)
+                scope = ""
+                if restricted:
+                    scope = "\n(found for the model as restricted by candidate pruning, the contiguity condition and chosen centres; raising candidates.nearest or solver.time_limit may help)"
+                raise InfeasibleError(f"the scenario is infeasible:\n{explanation}{scope}", explanation)
+            break
+        elif stage_status == cp_model.INFEASIBLE:
+            break  # a later location-allocation step: keep the best plan
         else:
             if best is None and violation <= 1e-9:
                 # the warm start satisfies balance and capacity; the audit below checks the rest
