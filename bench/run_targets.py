@@ -53,9 +53,15 @@ def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
             first.append(event["elapsed"])
 
     scenario = load_scenario(path)
+    sizes: dict[str, float] = {}
     try:
         if name == "us-50-reps-realign":
             plan = _realign(scenario, limit, progress)
+        elif name == "us-50-pmedian":
+            from territory_opt import run_scenario
+
+            plan, _, written = run_scenario(scenario, HERE / "out" / name, time_limit=limit, progress=progress)
+            sizes = {k: round(v.stat().st_size / 1e6, 2) for k, v in written.items() if k in ("map", "report")}
         else:
             plan = solve_scenario(scenario, time_limit=limit, progress=progress)
         row = {
@@ -68,6 +74,7 @@ def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
             "worst_dev_pct": {c: float(plan.territories[c].abs().max()) for c in plan.territories if c.endswith("_dev_pct")},
             "moved_pct": plan.objective_terms.get("disruption"),
             "notes": list(plan.notes[:3]),
+            "html_mb": sizes,
         }
     except Exception as exc:  # noqa: BLE001 - recorded as the result
         row = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}

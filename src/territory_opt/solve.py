@@ -197,6 +197,31 @@ def _subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray
     return Candidates(unit=u, seat=s, distance=dist, indptr=indptr, n_seats=k, pruned=problem.n_units * k - len(u), exact=exact and len(u) == len(cand.unit))
 
 
+def _bisection_for_homes(problem: Problem, weight: NDArray[np.float64], exempt: NDArray[np.bool_], standing: NDArray[np.bool_], seed: int) -> NDArray[np.int64]:
+    """A balanced connected partition (tree bisection) whose parts are matched to seats of
+    equal FTE by the distance from each home base to each part's weighted centre."""
+    from scipy.optimize import linear_sum_assignment
+
+    seats = np.flatnonzero(~exempt)
+    # bisect seats in geographic order so halves of the seat list are halves of the map
+    pos = problem.seat_xy[seats]
+    order = np.lexsort((pos[:, 1], pos[:, 0])) if problem.has_home[seats].all() else np.arange(len(seats))
+    parts = bisection_partition(problem, weight, seats[order], np.flatnonzero(~standing), seed=seed)
+    out = parts.copy()
+    xy, w = problem.unit_xy, np.maximum(weight, 1e-12)
+    for fte in np.unique(problem.seat_capacity[seats]):
+        group = seats[(problem.seat_capacity[seats] == fte) & problem.has_home[seats]]
+        if len(group) < 2:
+            continue
+        centre = np.array([(xy[parts == t] * w[parts == t, None]).sum(axis=0) / w[parts == t].sum() if (parts == t).any() else problem.seat_xy[t] for t in group])
+        cost = np.linalg.norm(problem.seat_xy[group][:, None, :] - centre[None, :, :], axis=2)
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows, cols, strict=True):
+            out[parts == group[c]] = group[r]
+    out[standing] = problem.lock[standing]
+    return out
+
+
 def _elastic_repair(
     problem: Problem,
     cand: Candidates,
@@ -455,7 +480,7 @@ def solve(
         cand = _fit_filter(problem, cand, values, limits)
         roots = None
         if spec.contiguity:
-            roots = choose_roots(problem, centres, values=values, limits=limits)
+            roots = choose_roots(problem, centres, values=values, limits=limits, plan=start)
             roots[exempt] = centres[exempt]
         ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
         hint, violation = warm_start(
@@ -463,6 +488,21 @@ def solve(
             time_limit=ws_limit if not settings.deterministic else 1e9,
             start=start, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
         )
+        if violation > 1e-9 and start is None and roots is not None and problem.has_home.any() and spec.disruption_max is None and spec.disruption_per_rep is None:
+            # region growing from the homes left territories off balance: try a balanced
+            # connected partition by tree bisection, matched to the reps by distance
+            alt = _bisection_for_homes(problem, weight, exempt, standing, settings.seed)
+            alt_roots = choose_roots(problem, centres, values=values, limits=limits, plan=alt)
+            alt_roots[exempt] = centres[exempt]
+            alt_cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=np.column_stack([np.arange(problem.n_units), alt]))
+            alt_cand = _fit_filter(problem, _exempt_filter(problem, alt_cand, exempt), values, limits)
+            alt_hint, alt_violation = warm_start(
+                problem, alt_cand, spec, alt_roots,
+                time_limit=ws_limit if not settings.deterministic else 1e9,
+                start=alt, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
+            )
+            if alt_violation < violation:
+                hint, violation, roots, cand = alt_hint, alt_violation, alt_roots, alt_cand
         report("warm start", violation=violation, iteration=iteration)
         contiguity = None
         if roots is not None:

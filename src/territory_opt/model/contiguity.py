@@ -54,8 +54,10 @@ def choose_roots(
     *,
     values: NDArray[np.float64] | None = None,
     limits: NDArray[np.float64] | None = None,
+    plan: NDArray[np.int64] | None = None,
 ) -> NDArray[np.int64]:
-    """Root unit per seat: the chosen centre, or the unit nearest the home base.
+    """Root unit per seat: the chosen centre, or the unit nearest the home base (within
+    the seat's territory in ``plan`` when a plan is given).
 
     Two seats never share a root: a later seat takes its next-nearest free unit. Units
     locked to another seat, that the seat lacks the skills for, or whose activity
@@ -75,7 +77,10 @@ def choose_roots(
             taken.add(int(centres[t]))
             continue
         d = np.linalg.norm(problem.unit_xy - pos[t], axis=1)
-        for u in np.argsort(d, kind="stable"):
+        order_u = np.argsort(d, kind="stable")
+        if plan is not None and (plan == t).any():
+            order_u = np.concatenate([order_u[plan[order_u] == t], order_u[plan[order_u] != t]])
+        for u in order_u:
             if int(u) not in taken and _can_root(problem, int(u), int(t)) and fits(int(u)):
                 roots[t] = u
                 taken.add(int(u))
