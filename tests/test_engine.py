@@ -162,3 +162,17 @@ def test_audit_catches_broken_invariants(line6):
     findings = {f.check: f.ok for f in audit(line6, np.array([0, 0, 0, 0, 1, 1]), rules)}
     assert findings["balance:potential"] is False
     assert {f.check: f.ok for f in audit(line6, np.array([0, 0, 0, -1, 1, 1]), rules)}["assignment"] is False
+
+
+def test_deterministic_mode_repeats_on_real_counties(tmp_path):
+    """Location-allocation on North Carolina's 100 counties: byte-identical assignments.csv."""
+    from territory_opt import load_scenario, solve_scenario, write_plan
+
+    base = load_scenario("scenarios/north-carolina-pmedian.yaml")
+    scenario = base.model_copy(update={"solver": base.solver.model_copy(update={"deterministic": True, "time_limit": 4.0})})
+    a = solve_scenario(scenario)
+    b = solve_scenario(scenario)
+    write_plan(a, tmp_path / "a")
+    write_plan(b, tmp_path / "b")
+    assert (tmp_path / "a" / "assignments.csv").read_bytes() == (tmp_path / "b" / "assignments.csv").read_bytes()
+    assert a.deterministic and a.ok

@@ -234,7 +234,7 @@ def _elastic_repair(
     progress: Progress | None,
     t0: float,
     iteration: int,
-) -> NDArray[np.int64] | None:
+) -> tuple[NDArray[np.int64] | None, float]:
     """The plan closest to balance (least stretch of bands, caps, budgets) from ``hint``."""
     elastic = build(problem, cand, spec, contiguity, objective_terms={"travel"}, elastic=True)
     scale, offset = _set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
@@ -242,8 +242,8 @@ def _elastic_repair(
     cp = _params(settings, time_limit, workers)
     status = cp.solve(elastic.model, _Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0))
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return _extract(cp, elastic, cand, problem.n_units)
-    return None
+        return _extract(cp, elastic, cand, problem.n_units), cp.deterministic_time
+    return None, cp.deterministic_time
 
 
 def _reseed(
@@ -401,6 +401,13 @@ def solve(
         and how far to relax them.
     """
     t0 = time.perf_counter()
+    # In deterministic mode the pipeline's own decisions (time slices, when to stop moving
+    # centres) run on CP-SAT's deterministic time, never on the wall clock.
+    det_used = [0.0]
+
+    def now() -> float:
+        return t0 + det_used[0] if (solver is not None and solver.deterministic) else time.perf_counter()
+
     balance = balance or {}
     constraints = constraints or Constraints()
     objective = objective or Objective()
@@ -458,6 +465,11 @@ def solve(
             stages[0]["balance"] = objective.weights.get("balance", 1.0)
 
     values, limits = _limits(problem, spec)
+    need = None
+    hard = [r for r in spec.balance if r.hard]
+    if hard and hard[0].measure == 0:
+        # each seat must be able to reach its lower band of the first measure
+        need = np.where(exempt, 0.0, (1 - hard[0].tolerance) * targets(problem, exempt)[:, 0])
     best: dict[str, Any] | None = None  # the best plan satisfying every hard constraint
     start: NDArray[np.int64] | None = None  # a plan to start from (may violate balance)
     if free_centres and spec.contiguity and not problem.has_home.any() and problem.edges is not None:
@@ -474,7 +486,7 @@ def solve(
     while True:
         iteration += 1
         extra = None if start is None else np.column_stack([np.arange(problem.n_units), start])
-        cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=extra)
+        cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=extra, need=need)
         cand = _exempt_filter(problem, cand, exempt)
         pruning_exact = cand.exact
         cand = _fit_filter(problem, cand, values, limits)
@@ -511,7 +523,7 @@ def solve(
             cand = _subset(problem, cand, ku, ks, False)
             cand = _with_distances(problem, cand, centres)
             contiguity = conditions(cand, roots, dist, problem)
-        remaining = deadline - time.perf_counter()
+        remaining = deadline - now()
         slice_ = max(1.0, remaining) if (final or not free_centres) else max(1.0, min((0.25 if best is None else 0.12) * settings.time_limit, remaining * 0.5))
 
         built = build(problem, cand, spec, contiguity, objective_terms=terms_wanted)
@@ -525,6 +537,7 @@ def solve(
             cp = _params(settings, per_stage, workers)
             cb = _Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
             stage_status = cp.solve(built.model, cb)
+            det_used[0] += cp.deterministic_time
             if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 break
             stage_assign = _extract(cp, built, cand, problem.n_units)
@@ -546,8 +559,9 @@ def solve(
             # solve (balance may stretch, the stretch is minimised) and try again.
             infeasible_rounds += 1
             restricted = (not pruning_exact) or spec.contiguity or free_centres
-            if restricted and infeasible_rounds < 4 and deadline - time.perf_counter() > 0.3 * settings.time_limit:
-                repaired = _elastic_repair(problem, cand, spec, contiguity, hint, settings, min(slice_, 0.15 * settings.time_limit), workers, progress, t0, iteration)
+            if restricted and infeasible_rounds < 4 and deadline - now() > 0.3 * settings.time_limit:
+                repaired, used = _elastic_repair(problem, cand, spec, contiguity, hint, settings, min(slice_, 0.15 * settings.time_limit), workers, progress, t0, iteration)
+                det_used[0] += used
                 start = repaired if repaired is not None else hint
                 if free_centres:
                     centres = _reseed(problem, start, medoids(problem, start, centres, weight, exempt), values, limits, exempt)
@@ -559,7 +573,8 @@ def solve(
                 explanation = explain(problem, cand, spec, contiguity, time_limit=min(30.0, max(5.0, settings.time_limit / 4)), seed=settings.seed)
                 scope = ""
                 if restricted:
-                    scope = "\n(found for the model as restricted by candidate pruning, the contiguity condition and chosen centres; raising candidates.nearest or solver.time_limit may help)"
+                    parts = [name for name, on in (("candidate pruning", not pruning_exact), ("the contiguity condition", spec.contiguity), ("chosen centres", free_centres)) if on]
+                    scope = f"\n(found for the model as restricted by {', '.join(parts)}; raising candidates.nearest or solver.time_limit may help)"
                 raise InfeasibleError(f"the scenario is infeasible:\n{explanation}{scope}", explanation)
             break
         elif stage_status == cp_model.INFEASIBLE:
@@ -575,7 +590,7 @@ def solve(
         converged = np.array_equal(new_centres, centres)
         if converged and stage_status == cp_model.OPTIMAL:
             break
-        if converged or iteration >= max_iter or deadline - time.perf_counter() < 0.25 * settings.time_limit:
+        if converged or iteration >= max_iter or deadline - now() < 0.25 * settings.time_limit:
             final = True
         centres = new_centres
         report("centres moved", iteration=iteration)

@@ -74,6 +74,7 @@ def build_candidates(
     nearest: int = 8,
     radius_km: float | None = None,
     extra: NDArray[np.int64] | None = None,
+    need: NDArray[np.float64] | None = None,
 ) -> Candidates:
     """Prune the (unit, seat) pairs; see the module docstring.
 
@@ -83,6 +84,10 @@ def build_candidates(
         Centre unit of each seat without a home (ignored for seats with one).
     extra : (Q, 2) int, optional
         Pairs to keep whatever their distance (e.g. a warm start's assignment).
+    need : (k,) float, optional
+        Activity (of the first balanced measure) each seat must be able to reach: a seat
+        whose candidate units hold less than twice that gets its nearest eligible units
+        added until they do (an isolated rep is never starved by the pruning).
     """
     n, k = problem.n_units, problem.n_seats
     pos = seat_positions(problem, centres)
@@ -128,6 +133,8 @@ def build_candidates(
     u, s = keys // k, keys % k
     u, s = _filter(problem, u, s)
     u, s = _rescue(problem, u, s, pos)
+    if need is not None:
+        u, s = _feed_seats(problem, u, s, pos, need)
     keys = u * k + s
     order = np.argsort(keys, kind="stable")
     u, s = u[order], s[order]
@@ -189,6 +196,37 @@ def _rescue(
         add_u.append(np.full(len(pick), unit))
         add_s.append(pick)
     return np.concatenate(add_u), np.concatenate(add_s)
+
+
+def _feed_seats(
+    problem: Problem, u: NDArray[np.int64], s: NDArray[np.int64], pos: NDArray[np.float64], need: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    k = problem.n_seats
+    value = problem.measures[:, 0] if problem.measures.shape[1] else np.ones(problem.n_units)
+    have = np.bincount(s, weights=value[u], minlength=k)
+    short = np.flatnonzero(have < 2.0 * need)
+    if len(short) == 0:
+        return u, s
+    tree = cKDTree(problem.unit_xy)
+    add_u, add_s = [u], [s]
+    for t in short:
+        count = 64
+        while True:
+            count = min(count, problem.n_units)
+            _, idx = tree.query(pos[t], k=count)
+            idx = np.atleast_1d(idx)
+            ok = problem.eligible(idx, np.full(len(idx), t)) & ((problem.lock[idx] < 0) | (problem.lock[idx] == t))
+            picked = idx[ok]
+            cum = np.cumsum(value[picked])
+            if (len(cum) and cum[-1] >= 2.0 * need[t]) or count >= problem.n_units:
+                stop = int(np.searchsorted(cum, 2.0 * need[t])) + 1 if len(cum) else 0
+                add_u.append(picked[:stop])
+                add_s.append(np.full(min(stop, len(picked)), t))
+                break
+            count *= 4
+    u, s = np.concatenate(add_u), np.concatenate(add_s)
+    keys = np.unique(u * k + s)
+    return keys // k, keys % k
 
 
 def _count_feasible_pairs(problem: Problem) -> int:
