@@ -282,5 +282,8 @@ def explain(
         if families:
             conflicts.append(Conflict(families[0], f"these constraint families conflict: {', '.join(families)}; relax or switch off one of them"))
             return Explanation(tuple(conflicts))
-    conflicts.append(Conflict("model", "no single family could be named; the candidate pruning may be too tight: raise candidates.nearest"))
+    if status == cp_model.UNKNOWN:
+        conflicts.append(Conflict("model", f"the solver proved the model infeasible but could not tell within {time_limit:g} s which constraint family is to blame; raise solver.time_limit or candidates.nearest"))
+    else:
+        conflicts.append(Conflict("model", "no single family could be named; the candidate pruning may be too tight: raise candidates.nearest"))
     return Explanation(tuple(conflicts))

@@ -93,7 +93,7 @@ def generate_book(
         ``skills`` (``;``-separated, may be empty), ``family`` (parent id, may be empty),
         ``owner`` (current rep id), ``lock`` (rep id or empty), ``synthetic`` (True).
     reps : DataFrame
-        ``id``, ``name``, ``lat``, ``lon`` (home base at a populous county's centre),
+        ``id``, ``name``, ``lat``, ``lon`` (home base in a county drawn by population),
         ``county``, ``skills`` (``;``-separated), ``capacity`` [FTE].
     """
     rng = np.random.default_rng(seed)
@@ -101,12 +101,10 @@ def generate_book(
     weights = pop / pop.sum()
     geoms = counties.geometry.to_numpy()
 
-    # Reps: home bases drawn among counties proportionally to population, without repeats
-    # while possible (the largest metros get several reps only when reps > counties).
-    n_home = min(reps, len(counties))
-    homes = rng.choice(len(counties), size=n_home, replace=False, p=weights)
-    if reps > n_home:
-        homes = np.concatenate([homes, rng.choice(len(counties), reps - n_home, p=weights)])
+    # Reps: home bases drawn among counties proportionally to population (a big county
+    # gets several reps), each at a random place inside that county.
+    homes = rng.choice(len(counties), size=reps, replace=True, p=weights)
+    home_lon, home_lat = _points_in_polygons(geoms, homes, rng)
     rep_ids = np.array([f"R{i + 1:03d}" for i in range(reps)], dtype=object)
     rep_skill_sets = []
     for i in range(reps):
@@ -119,8 +117,8 @@ def generate_book(
         {
             "id": rep_ids,
             "name": [f"Rep {i + 1:03d} (synthetic)" for i in range(reps)],
-            "lat": counties["lat"].to_numpy()[homes],
-            "lon": counties["lon"].to_numpy()[homes],
+            "lat": np.round(home_lat, 5),
+            "lon": np.round(home_lon, 5),
             "county": counties["fips"].to_numpy()[homes],
             "skills": rep_skill_sets,
             "capacity": capacity,
