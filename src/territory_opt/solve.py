@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from . import __version__
+from . import __version__, geo
 from .audit import Rules, audit
 from .diagnose import Explanation, explain, oversized_units, prechecks
 from .errors import InfeasibleError, SolverError
@@ -413,7 +413,9 @@ def solve(
     objective = objective or Objective()
     cand_set = candidates or CandidateSettings()
     settings = solver or SolverSettings()
-    workers = settings.workers or 8
+    import os
+
+    workers = settings.workers or min(8, os.cpu_count() or 1)
     deadline = t0 + settings.time_limit
     notes: list[str] = []
     restrictions: list[str] = []
@@ -500,12 +502,16 @@ def solve(
             time_limit=ws_limit if not settings.deterministic else 1e9,
             start=start, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
         )
-        if violation > 1e-9 and start is None and roots is not None and problem.has_home.any() and spec.disruption_max is None and spec.disruption_per_rep is None:
-            # region growing from the homes left territories off balance: try a balanced
-            # connected partition by tree bisection, matched to the reps by distance
-            alt = _bisection_for_homes(problem, weight, exempt, standing, settings.seed)
-            alt_roots = choose_roots(problem, centres, values=values, limits=limits, plan=alt)
-            alt_roots[exempt] = centres[exempt]
+        if violation > 1e-9 and start is None and problem.has_home.any() and spec.disruption_max is None and spec.disruption_per_rep is None:
+            # region growing / greedy left territories off balance: try a balanced connected
+            # partition by tree bisection (on a nearest-neighbour graph for accounts),
+            # matched to the reps by distance
+            graph_problem = problem if problem.edges is not None else replace(problem, edges=geo.edges_from_points(problem.unit_xy, k=6)[:, :2])
+            alt = _bisection_for_homes(graph_problem, weight, exempt, standing, settings.seed)
+            alt_roots = None
+            if roots is not None:
+                alt_roots = choose_roots(problem, centres, values=values, limits=limits, plan=alt)
+                alt_roots[exempt] = centres[exempt]
             alt_cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=np.column_stack([np.arange(problem.n_units), alt]))
             alt_cand = _fit_filter(problem, _exempt_filter(problem, alt_cand, exempt), values, limits)
             alt_hint, alt_violation = warm_start(

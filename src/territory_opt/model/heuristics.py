@@ -161,6 +161,24 @@ def _grow(state: _State) -> None:
         state.put([int(u)], min(state.cand_sets[u], key=lambda t: state.dist[(int(u), t)]))
 
 
+def _from_plan(state: _State, start: NDArray[np.int64]) -> None:
+    """Start from a given plan; a unit whose seat there is not allowed (skills, lock,
+    pruning) goes to its nearest allowed seat, and families follow their first member."""
+    problem = state.problem
+    for u in range(problem.n_units):
+        seat = int(problem.lock[u]) if state.locked[u] else int(start[u])
+        if seat < 0 or seat not in state.cand_sets[u]:
+            seat = min(state.cand_sets[u], key=lambda t: state.dist[(u, t)])
+        state.put([u], seat)
+    for members in state.group.values():
+        head_seat = int(state.assign[members[0]])
+        locked = [m for m in members if state.locked[m]]
+        if locked:
+            head_seat = int(problem.lock[locked[0]])
+        if all(head_seat in state.cand_sets[m] for m in members):
+            state.put(members, head_seat)
+
+
 def _from_owners(state: _State) -> None:
     """Start from the current alignment (units without a usable owner go to the nearest
     candidate), then, with contiguity, give every detached piece of a territory to the
@@ -303,13 +321,8 @@ def warm_start(
     """
     deadline = time.perf_counter() + time_limit
     state = _State(problem, cand, spec, roots)
-    if start is not None and all(int(start[u]) in state.cand_sets[u] for u in range(problem.n_units)):
-        state.put(list(range(problem.n_units)), 0)
-        state.load[:] = 0
-        for u in range(problem.n_units):
-            state.assign[u] = -1
-        for u in range(problem.n_units):
-            state.put([u], int(start[u]))
+    if start is not None:
+        _from_plan(state, start)
         if roots is not None:  # roots belong to their seats (a moved centre may sit elsewhere)
             for t, r in enumerate(roots):
                 state.put([int(r)], t)
@@ -380,7 +393,7 @@ def bisection_partition(
         w = weight[group]
         total = w.sum()
         best_err, best_side = np.inf, None
-        for _ in range(trees):
+        for _ in range(trees if m <= 5000 else max(2, trees // 6)):
             rnd = rng.random(len(e)) + 1e-9
             tree = minimum_spanning_tree(coo_matrix((rnd, (e[:, 0], e[:, 1])), shape=(m, m)).tocsr())
             order, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
