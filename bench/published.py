@@ -45,7 +45,7 @@ def sjc(time_limit: float) -> list[dict]:
     return rows
 
 
-def validi(time_limit: float, limit_n: int = 110) -> list[dict]:
+def validi(time_limit: float, limit_n: int = 70) -> list[dict]:
     rows = []
     table = list(csv.DictReader((DATA / "validi-buchanan-cut-edges" / "optimal_cut_edges.csv").read_text().splitlines()))
     for row in table:

@@ -63,46 +63,9 @@ def problem_from_scenario(scenario: Scenario) -> tuple[Problem, Inputs]:
     return problem, inputs
 
 
-def solve_scenario(
-    scenario: Scenario | str | Path,
-    *,
-    time_limit: float | None = None,
-    progress: Progress | None = None,
-) -> Plan:
-    """Load (if a path), validate and solve a scenario."""
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    if time_limit is not None:
-        scenario = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"time_limit": time_limit})})
-    problem, inputs = problem_from_scenario(scenario)
-    plan = solve(
-        problem,
-        balance=dict(scenario.balance),
-        constraints=scenario.constraints,
-        objective=scenario.objective,
-        candidates=scenario.candidates,
-        solver=scenario.solver,
-        progress=progress,
-        scenario=scenario.name,
-    )
-    if inputs.notes:
-        from dataclasses import replace
-
-        plan = replace(plan, notes=plan.notes + inputs.notes)
-    return plan
-
-
-def run_scenario(
-    scenario: Scenario | str | Path,
-    out_dir: str | Path | None = None,
-    *,
-    time_limit: float | None = None,
-    progress: Progress | None = None,
-    maps: bool = True,
-    tiles: bool = True,
-) -> tuple[Plan, QuotaResult | None, dict[str, Path]]:
-    """Everything ``territory-opt solve`` does: solve, quotas (if the scenario has a quotas
-    section), and write the outputs (CSV, JSON, GeoJSON, map.html, report.html)."""
+def _solve_loaded(
+    scenario: Scenario | str | Path, time_limit: float | None, progress: Progress | None
+) -> tuple[Scenario, Plan, Inputs]:
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if time_limit is not None:
@@ -120,7 +83,31 @@ def run_scenario(
     )
     from dataclasses import replace
 
-    plan = replace(plan, notes=plan.notes + inputs.notes)
+    return scenario, replace(plan, notes=plan.notes + inputs.notes), inputs
+
+
+def solve_scenario(
+    scenario: Scenario | str | Path,
+    *,
+    time_limit: float | None = None,
+    progress: Progress | None = None,
+) -> Plan:
+    """Load (if a path), validate and solve a scenario."""
+    return _solve_loaded(scenario, time_limit, progress)[1]
+
+
+def run_scenario(
+    scenario: Scenario | str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    time_limit: float | None = None,
+    progress: Progress | None = None,
+    maps: bool = True,
+    tiles: bool = True,
+) -> tuple[Plan, QuotaResult | None, dict[str, Path]]:
+    """Everything ``territory-opt solve`` does: solve, quotas (if the scenario has a quotas
+    section), and write the outputs (CSV, JSON, GeoJSON, map.html, report.html)."""
+    scenario, plan, inputs = _solve_loaded(scenario, time_limit, progress)
     quotas = set_quotas(plan, scenario.quotas) if scenario.quotas is not None else None
     written = write_plan(plan, scenario.output_dir(out_dir), quotas=quotas)
     if maps:
