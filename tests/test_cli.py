@@ -109,3 +109,10 @@ def test_quotas_command_without_quota_section(tmp_path):
     result = runner.invoke(app, ["quotas", str(ROOT / "scenarios" / "crm-export.yaml"), "--plan", str(tmp_path)], terminal_width=200)
     assert result.exit_code == 2
     assert "quotas: the scenario has no quotas section" in plain(result.output)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+def test_validate_passes_on_every_scenario(path):
+    result = runner.invoke(app, ["validate", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout

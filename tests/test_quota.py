@@ -100,3 +100,28 @@ def test_plan_quotas_from_demo_scenario():
     assert (table[["p1", "p2", "p3", "p4"]].sum(axis=1) == table["quota"]).all()
     assert set(table["territory_id"]) == set(plan.problem.seat_ids)
     assert result.fairness["quota_per_potential_max_min"] < 1.5
+
+
+def test_products_each_get_their_target():
+    from types import SimpleNamespace
+
+    from territory_opt import Problem, set_quotas
+    from territory_opt.scenario import Quotas
+
+    p = Problem.from_arrays(
+        measures=[[100, 30, 10, 5], [200, 50, 20, 10], [300, 90, 30, 20]], measure_names=["potential", "history", "services", "services_history"],
+        unit_xy=[[0, 0], [1, 0], [2, 0]], seat_xy=[[0, 0], [1, 0], [2, 0]],
+    )
+    settings = Quotas.model_validate({"target": 330, "unit": 1, "products": {"licences": {"target": 300}, "services": {"target": 30, "potential": "services", "history": "services_history"}}})
+    result = set_quotas(SimpleNamespace(problem=p, seat_of=np.array([0, 1, 2])), settings)
+    table = result.table
+    assert table["quota_licences"].sum() == 300
+    assert table["quota_services"].sum() == 30
+    assert (table["quota"] == table["quota_licences"] + table["quota_services"]).all()
+
+
+def test_product_targets_must_add_up():
+    from territory_opt.scenario import Quotas
+
+    with pytest.raises(ValueError, match="product targets add up to 310, not the target 330"):
+        Quotas.model_validate({"target": 330, "products": {"a": {"target": 300}, "b": {"target": 10}}})
