@@ -93,3 +93,20 @@ def test_user_text_is_inert(tmp_path):
         title = re.search(r"<title>(.*?)</title>", dom)
         assert title is None or "PWNED" not in title.group(1)
         assert not js_errors(log), js_errors(log)
+
+
+def test_comparison_map_side_by_side(tmp_path):
+    from territory_opt import problem_from_scenario, solve_scenario
+    from territory_opt.maps import compare_map, map_html
+
+    base = load_scenario(ROOT / "scenarios" / "demo.yaml")
+    tight = load_scenario(ROOT / "scenarios" / "demo-tight-balance.yaml")
+    a = solve_scenario(base, time_limit=8)
+    b = solve_scenario(tight, time_limit=8)
+    _, inputs = problem_from_scenario(base)
+    page = tmp_path / "compare.html"
+    page.write_text(map_html(compare_map(a, b, geometry=inputs.geometry, tiles=False)))
+    dom, log = browse(page, tmp_path)
+    assert not js_errors(log), js_errors(log)
+    assert dom.count("leaflet-container") >= 2
+    assert 'data-side="left"' in dom and "demo-tight-balance" in dom

@@ -99,12 +99,32 @@ def plan_map(
         Simplification of territory outlines [m]; by default scaled to the map's extent so
         that a 3,100-county plan stays a few MB.
     """
+    colours = territory_colours(plan.problem, np.asarray(plan.seat_of))
+    m = folium.Map(tiles="OpenStreetMap" if tiles else None, control_scale=True, prefer_canvas=True, max_zoom=18, maxZoom=18)  # the map needs maxZoom without tiles (marker clusters)
+    bounds, dev, first = _plan_layers(m, plan, colours, geometry=geometry, quotas=quotas, max_points=max_points, simplify_m=simplify_m)
+    _legend(m, plan.problem, colours, dev, first)
+    folium.LayerControl(collapsed=False).add_to(m)
+    if bounds is not None:
+        m.fit_bounds(bounds)
+    return m
+
+
+def _plan_layers(
+    m: folium.Map,
+    plan: Plan,
+    colours: list[str],
+    *,
+    geometry: gpd.GeoSeries | None,
+    quotas: Any | None,
+    max_points: int,
+    simplify_m: float | None,
+    gradient: bool = True,
+) -> tuple[list[list[float]] | None, NDArray[np.float64], str | None]:
+    """Territory, deviation, moved-unit and home-base layers of one plan on ``m``."""
     problem = plan.problem
     seat_of = np.asarray(plan.seat_of)
-    colours = territory_colours(problem, seat_of)
     rows = _territory_rows(plan, quotas)
     fields = list(rows[0].keys()) if rows else []
-    m = folium.Map(tiles="OpenStreetMap" if tiles else None, control_scale=True, prefer_canvas=True, max_zoom=18, maxZoom=18)  # the map needs maxZoom without tiles (marker clusters)
     first = problem.measure_names[0] if problem.measure_names else None
     dev = plan.territories[f"{first}_dev_pct"].to_numpy(float) if first else np.zeros(problem.n_seats)
     bounds = None
@@ -143,7 +163,8 @@ def plan_map(
             style_function=lambda f: {"fillColor": scale(f["properties"]["dev"]), "color": "#555555", "weight": 1, "fillOpacity": 0.75},
             tooltip=folium.GeoJsonTooltip(fields=["territory", "dev"], aliases=["territory:", "deviation %:"]),
         ).add_to(m)
-        _gradient_legend(m, scale, f"{first} deviation from target [%]")
+        if gradient:
+            _gradient_legend(m, scale, f"{first} deviation from target [%]")
         moved = np.flatnonzero((problem.owner >= 0) & (problem.owner != seat_of))
         if len(moved):
             moved_frame = gpd.GeoDataFrame(
@@ -191,8 +212,36 @@ def plan_map(
                 location=[float(lat), float(lon)], radius=7, color="#000000", weight=2, fill=True, fill_color=colours[t], fill_opacity=1.0,
                 tooltip=f"home of {_e(problem.seat_names[t])} ({_e(problem.seat_ids[t])})",
             ).add_to(homes)
-    _legend(m, problem, colours, dev, first)
-    folium.LayerControl(collapsed=False).add_to(m)
+    return bounds, dev, first
+
+
+def compare_map(
+    before: Plan,
+    after: Plan,
+    *,
+    geometry: gpd.GeoSeries | None = None,
+    tiles: bool = True,
+    max_points: int = 2000,
+) -> folium.plugins.DualMap:
+    """Two plans side by side on synchronised maps (pan and zoom together), for what-ifs.
+
+    Both sides use the first plan's colours so a territory keeps its colour across them.
+    """
+    from folium.plugins import DualMap
+
+    colours = territory_colours(before.problem, np.asarray(before.seat_of))
+    m = DualMap(tiles="OpenStreetMap" if tiles else None, max_zoom=18, maxZoom=18)
+    bounds = None
+    for side, plan in ((m.m1, before), (m.m2, after)):
+        b, _, _ = _plan_layers(side, plan, colours, geometry=geometry, quotas=None, max_points=max_points, simplify_m=None, gradient=False)
+        bounds = bounds or b
+    titles = (
+        '<div id="to-compare" style="position:absolute;top:8px;left:0;width:100%;z-index:1000;pointer-events:none;font:13px sans-serif">'
+        f'<span data-side="left" style="position:absolute;left:25%;background:white;padding:2px 6px;border:1px solid #999">{_e(before.scenario)}</span>'
+        f'<span data-side="right" style="position:absolute;left:75%;background:white;padding:2px 6px;border:1px solid #999">{_e(after.scenario)}</span></div>'
+    )
+    m.get_root().html.add_child(branca.element.Element(titles))  # type: ignore[attr-defined]
+    folium.LayerControl(collapsed=True).add_to(m)
     if bounds is not None:
         m.fit_bounds(bounds)
     return m
@@ -231,12 +280,13 @@ def _vendor(name: str) -> str:
     return (files("territory_opt") / "_vendor" / name).read_text(encoding="utf-8")
 
 
-def map_html(m: folium.Map) -> str:
+def map_html(m: folium.Map | folium.plugins.DualMap) -> str:
     """The map as one self-contained HTML page (Leaflet inlined, no CDN needed)."""
     page = m.get_root().render()
     inline_js = {
         "leaflet.js": _vendor("leaflet.js"),
         "leaflet.markercluster.js": _vendor("leaflet.markercluster.js"),
+        "L.Map.Sync.min.js": _vendor("L.Map.Sync.js"),
     }
     inline_css = {
         "leaflet.css": _vendor("leaflet.css"),
