@@ -176,3 +176,15 @@ def test_deterministic_mode_repeats_on_real_counties(tmp_path):
     write_plan(b, tmp_path / "b")
     assert (tmp_path / "a" / "assignments.csv").read_bytes() == (tmp_path / "b" / "assignments.csv").read_bytes()
     assert a.deterministic and a.ok
+
+
+def test_global_bound_is_a_valid_lower_bound(grid3):
+    """Fixed homes + contiguity: the LP bound (no contiguity) never exceeds the plan."""
+    from dataclasses import replace
+
+    homes = replace(grid3, seat_xy=np.array([[0.0, 0.0], [2.0, 2.0], [0.0, 2.0]]))
+    plan = solve(homes, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=FAST)
+    assert plan.global_bound is not None
+    assert plan.global_bound <= plan.objective + 1e-9
+    assert plan.global_gap == pytest.approx((plan.objective - plan.global_bound) / plan.objective)
+    assert_clean(plan)

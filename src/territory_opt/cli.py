@@ -125,6 +125,8 @@ def _print_plan(plan: Any, written: dict[str, Path]) -> None:
     gap = "n/a" if plan.gap is None else f"{100 * plan.gap:.2f}%"
     bound = "n/a" if plan.bound is None else f"{plan.bound:,.4g}"
     console.print(f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  bound {bound}  gap {gap}  ({plan.bound_scope})")
+    if plan.global_bound is not None:
+        console.print(f"bound valid for the unrestricted problem (LP relaxation): {plan.global_bound:,.4g}, gap {100 * (plan.global_gap or 0):.2f}%")
     console.print(f"method: {plan.method}; wall time {plan.wall_time:.1f} s; seed {plan.seed}; deterministic {plan.deterministic}")
     for r in plan.restrictions:
         console.print(f"restriction: {r}", highlight=False)

@@ -45,6 +45,8 @@ class Plan:
         Best lower bound the solver proved for the model it solved (same units).
     gap : float or None
         ``(objective - bound) / objective``, a share (0.02 = 2 %).
+    global_bound, global_gap : float or None
+        A bound valid for the unrestricted problem and the gap to it (see below).
     bound_scope : str
         What the bound is valid for (the restricted model, or the full problem).
     restrictions : tuple of str
@@ -92,6 +94,11 @@ class Plan:
     scenario: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     versions: dict[str, str] = field(default_factory=dict)
+    #: A lower bound valid for the unrestricted problem (LP relaxation without pruning,
+    #: contiguity, families or disruption), when one was computed; same units as objective.
+    global_bound: float | None = None
+    #: ``(objective - global_bound) / objective``, a share.
+    global_gap: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,6 +134,8 @@ class Plan:
             "bound": self.bound,
             "gap": self.gap,
             "bound_scope": self.bound_scope,
+            "global_bound": self.global_bound,
+            "global_gap": self.global_gap,
             "restrictions": list(self.restrictions),
             "wall_time_s": round(self.wall_time, 3),
             "method": self.method,

@@ -62,6 +62,7 @@ def plan_report(plan: Plan, *, map_html: str | None = None, quotas: Any | None =
             ["bound", _e(bound)],
             ["gap", _e(gap)],
             ["bound valid for", _e(plan.bound_scope)],
+            ["bound for the unrestricted problem (LP relaxation)", "n/a" if plan.global_bound is None else f"{plan.global_bound:,.4g} (gap {100 * (plan.global_gap or 0):.2f}%)"],
             ["method", _e(plan.method)],
             ["wall time", f"{plan.wall_time:.1f} s"],
             ["seed / deterministic", f"{plan.seed} / {plan.deterministic}"],

@@ -222,6 +222,59 @@ def _bisection_for_homes(problem: Problem, weight: NDArray[np.float64], exempt: 
     return out
 
 
+def lp_travel_bound(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], *, time_limit: float = 30.0, max_pairs: int = 600_000) -> float | None:
+    """A lower bound on the travel objective valid for the unrestricted problem.
+
+    LP relaxation (GLOP) over every skill-eligible (unit, seat) pair, with assignment, hard
+    balance, capacity and locks; pruning, contiguity, families and disruption are dropped,
+    which can only lower the optimum. Only for seats with fixed home bases (with chosen
+    centres the distances are not data). None when too large or not solved in time.
+    """
+    from ortools.linear_solver import pywraplp
+
+    n, k = problem.n_units, problem.n_seats
+    if not problem.has_home[~exempt].all() or n * k > max_pairs:
+        return None
+    u = np.repeat(np.arange(n), k)
+    t = np.tile(np.arange(k), n)
+    ok = problem.eligible(u, t)
+    locked = problem.lock[u] >= 0
+    ok &= ~locked | (problem.lock[u] == t)
+    ok &= ~exempt[t] | (problem.lock[u] == t)
+    u, t = u[ok], t[ok]
+    pos = problem.seat_xy.copy()
+    for seat in np.flatnonzero(exempt & ~problem.has_home):  # a standing unit is its own centre
+        pos[seat] = problem.unit_xy[int(np.flatnonzero(problem.lock == seat)[0])]
+    w = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
+    cost = w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t], axis=1) / max(float(w.sum()), 1e-12)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return None
+    lp.SetTimeLimit(int(time_limit * 1000))
+    x = [lp.NumVar(0.0, 1.0, "") for _ in range(len(u))]
+    by_unit = np.argsort(u, kind="stable")
+    starts = np.searchsorted(u[by_unit], np.arange(n + 1))
+    for i in range(n):
+        idx = by_unit[starts[i] : starts[i + 1]]
+        lp.Add(lp.Sum([x[j] for j in idx]) == 1)
+    target = targets(problem, exempt)
+    by_seat = np.argsort(t, kind="stable")
+    seat_starts = np.searchsorted(t[by_seat], np.arange(k + 1))
+    rows = [(r.measure, (1 - r.tolerance), (1 + r.tolerance)) for r in spec.balance if r.hard]
+    for seat in np.flatnonzero(~exempt):
+        idx = by_seat[seat_starts[seat] : seat_starts[seat + 1]]
+        for m, lo, hi in rows:
+            expr = lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
+            lp.Add(expr >= lo * float(target[seat, m]))
+            lp.Add(expr <= hi * float(target[seat, m]))
+        for m, cap in spec.capacity:
+            lp.Add(lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx]) <= cap * float(problem.seat_capacity[seat]))
+    lp.Minimize(lp.Sum([float(c) * v for c, v in zip(cost, x, strict=True)]))
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    return float(lp.Objective().Value())
+
+
 def _elastic_repair(
     problem: Problem,
     cand: Candidates,
@@ -626,6 +679,13 @@ def solve(
         gap = max(0.0, (best_obj - bound) / abs(best_obj)) if best_obj else 0.0
     if last_status == cp_model.OPTIMAL and restrictions:
         notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
+    global_bound = global_gap = None
+    travel_only = [set(stage) for stage in stages] == [{"travel"}]
+    if travel_only and best_obj is not None and restrictions and not free_centres:
+        global_bound = lp_travel_bound(problem, spec, exempt, time_limit=min(30.0, max(5.0, settings.time_limit / 2)))
+        if global_bound is not None:
+            global_bound = min(global_bound, float(best_obj))
+            global_gap = max(0.0, (best_obj - global_bound) / abs(best_obj)) if best_obj else 0.0
     target = targets(problem, exempt)
     tolerance = {problem.measure_names[r.measure]: r.tolerance for r in spec.balance if r.hard}
     rules = Rules(
@@ -675,6 +735,8 @@ def solve(
         scenario=scenario,
         notes=(*notes, f"candidate pairs: {len(last_cand):,} kept, {last_cand.pruned:,} pruned"),
         versions={"territory_opt": __version__, "ortools": version("ortools")},
+        global_bound=global_bound,
+        global_gap=global_gap,
     )
 
 
