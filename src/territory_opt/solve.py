@@ -409,9 +409,30 @@ def _params(settings: SolverSettings, time_limit: float, workers: int) -> cp_mod
 
 
 def _hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> None:
+    """Hint the assignment and, when it fits the model, every other variable too.
+
+    CP-SAT uses a hint far better when it is complete: the values of the slack, cut-edge
+    and other auxiliary variables are found by solving a copy of the model with the
+    assignment fixed (instant), then all of them are hinted.
+    """
     chosen = np.zeros(len(cand), dtype=bool)
     idx = cand.index(np.arange(len(assign)), assign)
     chosen[idx[idx >= 0]] = True
+    fixed = built.model.clone()
+    fixed.clear_hints()
+    fixed.clear_objective()
+    for p, var in enumerate(built.x):
+        fixed.add(fixed.get_bool_var_from_proto_index(var.index) == int(chosen[p]))
+    completion = cp_model.CpSolver()
+    completion.parameters.max_time_in_seconds = 5.0
+    completion.parameters.num_workers = 1
+    status = completion.solve(fixed)
+    built.model.clear_hints()
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        values = completion.response_proto.solution
+        for i in range(len(built.model.proto.variables)):
+            built.model.add_hint(built.model.get_int_var_from_proto_index(i), int(values[i]))
+        return
     for p, var in enumerate(built.x):
         built.model.add_hint(var, bool(chosen[p]))
 
@@ -547,7 +568,10 @@ def solve(
         cand = _fit_filter(problem, cand, values, limits)
         roots = None
         if spec.contiguity:
-            roots = choose_roots(problem, centres, values=values, limits=limits, plan=start)
+            # roots inside the plan we start from; a realignment starts from today's owners
+            realign = spec.disruption_max is not None or spec.disruption_per_rep is not None
+            root_plan = start if start is not None else (problem.owner if realign else None)
+            roots = choose_roots(problem, centres, values=values, limits=limits, plan=root_plan)
             roots[exempt] = centres[exempt]
         ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
         hint, violation = warm_start(
