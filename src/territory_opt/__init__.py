@@ -39,6 +39,7 @@ __all__ = [
     "load_inputs",
     "load_scenario",
     "problem_from_scenario",
+    "quotas_for_plan",
     "run_scenario",
     "scenario_from_dict",
     "set_quotas",
@@ -130,6 +131,51 @@ def run_scenario(
     return plan, quotas, written
 
 
+def quotas_for_plan(
+    scenario: Scenario | str | Path, plan_dir: str | Path, out_dir: str | Path | None = None
+) -> tuple[QuotaResult, Path]:
+    """Quotas for a plan already made (its ``assignments.csv``); writes ``quotas.csv`` and,
+    when writing into the plan folder, adds the figures to its ``summary.json``."""
+    import json
+
+    import numpy as np
+
+    from .errors import Problem as Finding
+    from .io import read_assignment, read_json, write_csv, write_text
+    from .plan import assignment_view
+
+    if not isinstance(scenario, Scenario):
+        path = scenario
+        scenario = load_scenario(scenario)
+    else:
+        path = scenario.name
+    if scenario.quotas is None:
+        raise ScenarioError(f"{path}: quotas: the scenario has no quotas section")
+    problem, _ = problem_from_scenario(scenario)
+    frame = read_assignment(plan_dir)
+    seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
+    unit_index = {str(u): i for i, u in enumerate(problem.unit_ids)}
+    seat_of = np.full(problem.n_units, -1, dtype=np.int64)
+    unknown = 0
+    for u, t in zip(frame["unit_id"].astype(str), frame["territory_id"].astype(str), strict=True):
+        if u in unit_index and t in seat_index:
+            seat_of[unit_index[u]] = seat_index[t]
+        else:
+            unknown += 1
+    unassigned = int((seat_of < 0).sum())
+    if unknown or unassigned:
+        msg = f"the plan does not match the scenario's data ({unknown} unknown rows, {unassigned} units unassigned); solve the scenario again"
+        raise DataError([Finding(str(Path(plan_dir) / "assignments.csv"), msg)])
+    result = set_quotas(assignment_view(problem, seat_of), scenario.quotas)
+    written = write_csv(Path(out_dir or plan_dir) / "quotas.csv", result.table)
+    summary_path = Path(plan_dir) / "summary.json"
+    if out_dir is None and summary_path.exists():
+        summary = read_json(summary_path)
+        summary["quotas"] = result.summary()
+        write_text(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
+    return result, written
+
+
 def write_plan(plan: Plan, out_dir: str | Path, *, quotas: QuotaResult | None = None) -> dict[str, Path]:
     """Write ``assignments.csv``, ``territories.csv``, ``summary.json`` (and ``quotas.csv``),
     each atomically."""
@@ -145,6 +191,6 @@ def write_plan(plan: Plan, out_dir: str | Path, *, quotas: QuotaResult | None = 
     }
     if quotas is not None:
         written["quotas"] = write_csv(out / "quotas.csv", quotas.table)
-        summary["quotas"] = {"total": float(quotas.table["quota"].sum()), "fairness": quotas.fairness, "binding": list(quotas.binding)}
+        summary["quotas"] = quotas.summary()
     written["summary"] = write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return written

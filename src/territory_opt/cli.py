@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import problem_from_scenario, run_scenario, set_quotas
+from . import problem_from_scenario, quotas_for_plan, run_scenario
 from .datasets import DATASETS
 from .errors import InfeasibleError, TerritoryOptError
 from .scenario import load_scenario
@@ -189,42 +189,7 @@ def quotas(
     """Compute quotas for a plan already made; write quotas.csv."""
 
     def action() -> None:
-        import json
-
-        from .errors import ScenarioError
-        from .io import read_assignment, write_csv, write_text
-
-        sc = load_scenario(scenario)
-        if sc.quotas is None:
-            raise ScenarioError(f"{scenario}: quotas: the scenario has no quotas section")
-        problem, _ = problem_from_scenario(sc)
-        frame = read_assignment(plan)
-        seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
-        unit_index = {str(u): i for i, u in enumerate(problem.unit_ids)}
-        seat_of = [-1] * problem.n_units
-        unknown = []
-        for u, t in zip(frame["unit_id"].astype(str), frame["territory_id"].astype(str), strict=True):
-            if u not in unit_index or t not in seat_index:
-                unknown.append(f"{u}->{t}")
-                continue
-            seat_of[unit_index[u]] = seat_index[t]
-        if unknown or -1 in seat_of:
-            from .errors import DataError, Problem
-
-            msg = f"the plan does not match the scenario's data ({len(unknown)} unknown rows, {seat_of.count(-1)} units unassigned); solve the scenario again"
-            raise DataError([Problem(str(Path(plan) / "assignments.csv"), msg)])
-        from types import SimpleNamespace
-
-        import numpy as np
-
-        result = set_quotas(SimpleNamespace(problem=problem, seat_of=np.array(seat_of)), sc.quotas)
-        folder = out or plan
-        path = write_csv(Path(folder) / "quotas.csv", result.table)
-        summary_path = Path(plan) / "summary.json"
-        if summary_path.exists() and out is None:
-            summary = json.loads(summary_path.read_text())
-            summary["quotas"] = {"total": float(result.table["quota"].sum()), "fairness": result.fairness, "binding": list(result.binding)}
-            write_text(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
+        result, path = quotas_for_plan(scenario, plan, out)
         _print_quotas(result)
         console.print(f"quotas written to {path}")
 

@@ -116,16 +116,14 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
     names = problem.measure_names
     caps = dict(spec.capacity)
 
-    # units with no legal seat at all
-    seats = np.arange(k)
-    for u in range(problem.n_units):
-        ok = problem.eligible(np.full(k, u), seats)
-        if spec.locks and problem.lock[u] >= 0:
-            ok &= seats == problem.lock[u]
-        if not ok.any():
-            out.append(Conflict("skills", f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat"))
-            if len(out) > 20:
-                break
+    # units with no legal seat at all (checked once per distinct skill set)
+    masks, inverse = np.unique(problem.unit_skills, return_inverse=True)
+    servable = np.array([((m & ~problem.seat_skills) == 0).any() for m in masks])[inverse]
+    if spec.locks:
+        locked = problem.lock >= 0
+        servable[locked] = problem.eligible(np.flatnonzero(locked), problem.lock[locked])
+    for u in np.flatnonzero(~servable)[:21]:
+        out.append(Conflict("skills", f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat"))
 
     if spec.locks:
         locked = problem.lock >= 0

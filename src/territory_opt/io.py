@@ -160,6 +160,12 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     return write_atomic(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n"))
 
 
+def read_json(path: str | Path) -> Any:
+    import json
+
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def read_assignment(folder: str | Path) -> pd.DataFrame:
     """A plan's ``assignments.csv`` (unit_id, territory_id, ...), as written by ``solve``."""
     path = Path(folder) / "assignments.csv"

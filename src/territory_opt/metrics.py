@@ -71,7 +71,9 @@ def territory_table(
     wsum = np.bincount(assign, weights=weight, minlength=k)
     wd = np.bincount(assign, weights=weight * dist, minlength=k)
     rows["travel_km"] = np.where(wsum > 0, wd / np.maximum(wsum, 1e-12), 0.0)
-    rows["max_distance_km"] = [float(dist[assign == t].max()) if (assign == t).any() else 0.0 for t in range(k)]
+    farthest = np.zeros(k)
+    np.maximum.at(farthest, assign, dist)
+    rows["max_distance_km"] = farthest
     connected = territory_connected(problem, assign)
     rows["contiguous"] = connected if connected is not None else [None] * k
     rows["stands_alone"] = exempt

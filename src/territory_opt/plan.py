@@ -24,6 +24,18 @@ class Status(str, enum.Enum):
     UNKNOWN = "unknown"  # no plan satisfying every hard constraint was found in time
 
 
+@dataclass(frozen=True)
+class AssignmentView:
+    """A problem and an assignment without the solver's proof (a plan read back from disk)."""
+
+    problem: Problem
+    seat_of: NDArray[np.int64]
+
+
+def assignment_view(problem: Problem, seat_of: NDArray[np.int64]) -> AssignmentView:
+    return AssignmentView(problem=problem, seat_of=np.asarray(seat_of, dtype=np.int64))
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """An alignment with the figures that prove its quality.

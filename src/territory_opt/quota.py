@@ -56,6 +56,10 @@ class QuotaResult:
     def table(self) -> pd.DataFrame:
         return self._table.copy()
 
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: total, fairness figures, binding bounds."""
+        return {"total": float(self._table["quota"].sum()), "fairness": self.fairness, "binding": list(self.binding)}
+
 
 def ideal_shares(potential: NDArray[np.float64], history: NDArray[np.float64], alpha: float) -> NDArray[np.float64]:
     """α · P/ΣP + (1 − α) · H/ΣH (a share per territory, summing to 1)."""

@@ -555,6 +555,16 @@ def solve(
         start[standing] = problem.lock[standing]
         centres = medoids(problem, start, centres, weight, exempt)
         report("bisection start")
+    ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
+
+    def heuristic(cand: Candidates, roots: NDArray[np.int64] | None, start: NDArray[np.int64] | None) -> tuple[NDArray[np.int64], float]:
+        # deterministic mode bounds the local search by moves, never by the clock
+        return warm_start(
+            problem, cand, spec, roots,
+            time_limit=ws_limit if not settings.deterministic else 1e9,
+            start=start, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
+        )
+
     iteration = 0
     infeasible_rounds = 0
     max_iter = 12 if free_centres else 1
@@ -573,12 +583,7 @@ def solve(
             root_plan = start if start is not None else (problem.owner if realign else None)
             roots = choose_roots(problem, centres, values=values, limits=limits, plan=root_plan)
             roots[exempt] = centres[exempt]
-        ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
-        hint, violation = warm_start(
-            problem, cand, spec, roots,
-            time_limit=ws_limit if not settings.deterministic else 1e9,
-            start=start, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
-        )
+        hint, violation = heuristic(cand, roots, start)
         if violation > 1e-9 and start is None and problem.has_home.any() and spec.disruption_max is None and spec.disruption_per_rep is None:
             # region growing / greedy left territories off balance: try a balanced connected
             # partition by tree bisection (on a nearest-neighbour graph for accounts),
@@ -591,11 +596,7 @@ def solve(
                 alt_roots[exempt] = centres[exempt]
             alt_cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=np.column_stack([np.arange(problem.n_units), alt]))
             alt_cand = _fit_filter(problem, _exempt_filter(problem, alt_cand, exempt), values, limits)
-            alt_hint, alt_violation = warm_start(
-                problem, alt_cand, spec, alt_roots,
-                time_limit=ws_limit if not settings.deterministic else 1e9,
-                start=alt, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
-            )
+            alt_hint, alt_violation = heuristic(alt_cand, alt_roots, alt)
             if alt_violation < violation:
                 hint, violation, roots, cand = alt_hint, alt_violation, alt_roots, alt_cand
         report("warm start", violation=violation, iteration=iteration)

@@ -96,6 +96,7 @@ class Built:
     terms: dict[str, tuple[list[cp_model.IntVar], list[float], float]] = field(default_factory=dict)
     guards: dict[str, cp_model.IntVar] = field(default_factory=dict)
     targets: NDArray[np.float64] | None = None
+    by_seat: list[NDArray[np.int64]] = field(default_factory=list)
     slack_vars: list[tuple[str, int, int, cp_model.IntVar, float]] = field(default_factory=list)
 
 
@@ -156,7 +157,7 @@ def add_balance(
     target = targets(problem, spec.exempt)
     built.targets = target
     scale = _scale(problem)
-    by_seat = _seat_pairs(cand)
+    by_seat = built.by_seat
     exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
     for rule in spec.balance:
         m = rule.measure
@@ -195,7 +196,7 @@ def add_capacity(built: Built, problem: Problem, cand: Candidates, spec: ModelSp
         return
     lit = _guard(built, "capacity", guarded)
     scale = _scale(problem)
-    by_seat = _seat_pairs(cand)
+    by_seat = built.by_seat
     for m, cap in spec.capacity:
         coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
         for t in range(problem.n_seats):
@@ -373,7 +374,7 @@ def build(
     """Data → variables → constraints → objective terms (the objective is set by the solver stage)."""
     model = cp_model.CpModel()
     x = [model.new_bool_var(f"x_{u}_{t}") for u, t in zip(cand.unit.tolist(), cand.seat.tolist(), strict=True)]
-    built = Built(model=model, x=x)
+    built = Built(model=model, x=x, by_seat=_seat_pairs(cand))
     add_assignment(built, problem, cand)
     add_balance(built, problem, cand, spec, guarded=guarded, elastic=elastic)
     add_capacity(built, problem, cand, spec, guarded=guarded, elastic=elastic)

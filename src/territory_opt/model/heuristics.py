@@ -58,9 +58,7 @@ class _State:
         self.fam = fam
         self.locked = problem.lock >= 0 if spec.locks else np.zeros(problem.n_units, dtype=bool)
         self.cand_sets = [set(cand.seats_of(u).tolist()) for u in range(problem.n_units)]
-        self.dist = {}
-        for p in range(len(cand)):
-            self.dist[(int(cand.unit[p]), int(cand.seat[p]))] = float(cand.distance[p])
+        self.dist = dict(zip(zip(cand.unit.tolist(), cand.seat.tolist(), strict=True), cand.distance.tolist(), strict=True))
         self.weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
         self.is_root = np.zeros(problem.n_units, dtype=bool)
         if roots is not None:
