@@ -51,7 +51,9 @@ def grid3() -> Problem:
                 edges.append([i, i + 1])
             if r < 2:
                 edges.append([i, i + 3])
-    return Problem.from_arrays(measures=np.ones((9, 1)), measure_names=["potential"], unit_xy=xy, n_seats=3, edges=edges)
+    return Problem.from_arrays(
+        measures=np.ones((9, 1)), measure_names=["potential"], unit_xy=xy, n_seats=3, edges=edges
+    )
 
 
 def accounts_scenario(accounts: str = "accounts.csv", **extra: object) -> dict:
@@ -62,14 +64,28 @@ def accounts_scenario(accounts: str = "accounts.csv", **extra: object) -> dict:
             "accounts": {
                 "path": str(DATA / accounts),
                 "columns": {
-                    "id": "Account ID", "name": "Account Name", "lat": "Latitude", "lon": "Longitude",
-                    "potential": "Annual Potential", "workload": "Workload Hours", "owner": "Owner",
-                    "lock": "Lock", "skills": "Skills", "family": "Parent",
+                    "id": "Account ID",
+                    "name": "Account Name",
+                    "lat": "Latitude",
+                    "lon": "Longitude",
+                    "potential": "Annual Potential",
+                    "workload": "Workload Hours",
+                    "owner": "Owner",
+                    "lock": "Lock",
+                    "skills": "Skills",
+                    "family": "Parent",
                 },
             },
             "reps": {
                 "path": str(DATA / "reps.csv"),
-                "columns": {"id": "Rep ID", "name": "Rep Name", "lat": "Latitude", "lon": "Longitude", "skills": "Skills", "capacity": "FTE"},
+                "columns": {
+                    "id": "Rep ID",
+                    "name": "Rep Name",
+                    "lat": "Latitude",
+                    "lon": "Longitude",
+                    "skills": "Skills",
+                    "capacity": "FTE",
+                },
             },
         },
         "balance": {"potential": {"tolerance": 0.3}},

@@ -30,7 +30,13 @@ def browse(page: Path, tmp_path: Path, *extra: str) -> tuple[str, str]:
     assert CHROMIUM is not None
     profile = tmp_path / f"profile-{page.stem}-{len(extra)}"
     action = list(extra) or ["--dump-dom"]
-    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *action, page.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *action, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     return result.stdout, result.stderr
 
 
@@ -41,7 +47,9 @@ def js_errors(log: str) -> list[str]:
 @pytest.fixture(scope="module")
 def demo_outputs(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    plan, _quotas, written = run_scenario(load_scenario(ROOT / "scenarios" / "demo.yaml"), out, time_limit=10, tiles=False)
+    plan, _quotas, written = run_scenario(
+        load_scenario(ROOT / "scenarios" / "demo.yaml"), out, time_limit=10, tiles=False
+    )
     return plan, written
 
 

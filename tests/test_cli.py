@@ -58,7 +58,9 @@ def test_validate_bad_scenario_key(tmp_path):
 
 def test_solve_writes_outputs_atomically(tmp_path):
     out = tmp_path / "plan"
-    result = runner.invoke(app, ["solve", str(ROOT / "scenarios" / "crm-export.yaml"), "--out", str(out)], terminal_width=200)
+    result = runner.invoke(
+        app, ["solve", str(ROOT / "scenarios" / "crm-export.yaml"), "--out", str(out)], terminal_width=200
+    )
     assert result.exit_code == 0, result.output
     assignments = pd.read_csv(out / "assignments.csv", keep_default_na=False)
     assert list(assignments.columns) == ["unit_id", "territory_id", "previous_territory_id", "moved"]
@@ -73,7 +75,10 @@ def test_solve_writes_outputs_atomically(tmp_path):
 
 def test_infeasible_scenario_exit_code_and_explanation(tmp_path):
     scenario = tmp_path / "tight.yaml"
-    scenario.write_text((ROOT / "scenarios" / "demo.yaml").read_text().replace("../src", str(ROOT / "src")) + "constraints:\n  capacity: {workload: 100}\n")
+    scenario.write_text(
+        (ROOT / "scenarios" / "demo.yaml").read_text().replace("../src", str(ROOT / "src"))
+        + "constraints:\n  capacity: {workload: 100}\n"
+    )
     result = runner.invoke(app, ["solve", str(scenario), "--out", str(tmp_path / "o")], terminal_width=200)
     assert result.exit_code == 4
     assert "total workload is" in plain(result.output) and "capacity" in result.output
@@ -82,7 +87,9 @@ def test_infeasible_scenario_exit_code_and_explanation(tmp_path):
 
 @pytest.mark.parametrize("time_limit", ["15"])
 def test_demo_runs_and_prints_outputs(tmp_path, time_limit):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--time-limit", time_limit], terminal_width=200)
+    result = runner.invoke(
+        app, ["demo", "--out", str(tmp_path / "demo"), "--time-limit", time_limit], terminal_width=200
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "demo" / "assignments.csv").exists()
     assert "synthetic accounts on real geography" in plain(result.output)
@@ -106,7 +113,9 @@ def test_quotas_command_on_a_plan(tmp_path):
 
 
 def test_quotas_command_without_quota_section(tmp_path):
-    result = runner.invoke(app, ["quotas", str(ROOT / "scenarios" / "crm-export.yaml"), "--plan", str(tmp_path)], terminal_width=200)
+    result = runner.invoke(
+        app, ["quotas", str(ROOT / "scenarios" / "crm-export.yaml"), "--plan", str(tmp_path)], terminal_width=200
+    )
     assert result.exit_code == 2
     assert "quotas: the scenario has no quotas section" in plain(result.output)
 

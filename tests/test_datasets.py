@@ -61,7 +61,10 @@ def test_generated_book_is_seeded_and_realistic():
     import shapely
 
     sample = a1.sample(200, random_state=1)
-    inside = [shapely.contains_xy(poly[c], x, y) for c, x, y in zip(sample["county"], sample["lon"], sample["lat"], strict=True)]
+    inside = [
+        shapely.contains_xy(poly[c], x, y)
+        for c, x, y in zip(sample["county"], sample["lon"], sample["lat"], strict=True)
+    ]
     assert np.mean(inside) == 1.0
     # owners are reps; families share one owner
     assert set(a1["owner"]) <= set(r1["id"])

@@ -52,8 +52,12 @@ def test_locks_are_kept(line6):
 
 def test_skills_are_respected():
     p = Problem.from_arrays(
-        measures=np.ones(4), unit_xy=[[0, 0], [1, 0], [9, 0], [10, 0]], seat_xy=[[0, 0], [10, 0]],
-        unit_skills=[0, 1, 0, 0], seat_skills=[0, 1], skill_names=("healthcare",),
+        measures=np.ones(4),
+        unit_xy=[[0, 0], [1, 0], [9, 0], [10, 0]],
+        seat_xy=[[0, 0], [10, 0]],
+        unit_skills=[0, 1, 0, 0],
+        seat_skills=[0, 1],
+        skill_names=("healthcare",),
     )
     plan = solve(p, balance={"m0": Measure(tolerance=0.01)}, solver=FAST)
     assert plan.seat_of[1] == 1  # the healthcare account goes to the only rep with the skill
@@ -70,7 +74,12 @@ def test_families_stay_together(line6):
 
 
 def test_capacity_caps_hold():
-    p = Problem.from_arrays(measures=[[5.0], [5.0], [5.0], [1.0]], measure_names=["workload"], unit_xy=[[0, 0], [0.1, 0], [0.2, 0], [10, 0]], seat_xy=[[0, 0], [10, 0]])
+    p = Problem.from_arrays(
+        measures=[[5.0], [5.0], [5.0], [1.0]],
+        measure_names=["workload"],
+        unit_xy=[[0, 0], [0.1, 0], [0.2, 0], [10, 0]],
+        seat_xy=[[0, 0], [10, 0]],
+    )
     plan = solve(p, constraints=Constraints(capacity={"workload": 10.0}), solver=FAST)
     load = np.bincount(plan.seat_of, weights=p.measures[:, 0], minlength=2)
     assert load.max() <= 10.0
@@ -82,25 +91,45 @@ def test_disruption_budget_limits_moves(line6):
 
     # today the west rep owns everything; balance needs 3 moves, the budget allows them
     today = replace(line6, owner=np.zeros(6, dtype=np.int64))
-    plan = solve(today, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(disruption=Disruption(measure="units", max_share=0.5)), solver=FAST)
+    plan = solve(
+        today,
+        balance={"potential": Measure(tolerance=0.01)},
+        constraints=Constraints(disruption=Disruption(measure="units", max_share=0.5)),
+        solver=FAST,
+    )
     assert int((plan.seat_of != 0).sum()) == 3
     assert_clean(plan)
-    with pytest.raises(InfeasibleError, match=r"reps above their balance band hold 49\.5% of units more than the band allows, which must move; the budget is 40%"):
-        solve(today, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(disruption=Disruption(measure="units", max_share=0.4)), solver=FAST)
+    with pytest.raises(
+        InfeasibleError,
+        match=r"reps above their balance band hold 49\.5% of units more than the band allows, which must move; the budget is 40%",
+    ):
+        solve(
+            today,
+            balance={"potential": Measure(tolerance=0.01)},
+            constraints=Constraints(disruption=Disruption(measure="units", max_share=0.4)),
+            solver=FAST,
+        )
 
 
 def test_disruption_objective_keeps_owners_when_free(line6):
     from dataclasses import replace
 
     today = replace(line6, owner=np.array([0, 0, 0, 0, 1, 1]))
-    plan = solve(today, balance={"potential": Measure(tolerance=0.5)}, objective=Objective(priorities=["disruption", "travel"], mode="lexicographic", slack=0.0), solver=FAST)
+    plan = solve(
+        today,
+        balance={"potential": Measure(tolerance=0.5)},
+        objective=Objective(priorities=["disruption", "travel"], mode="lexicographic", slack=0.0),
+        solver=FAST,
+    )
     assert plan.seat_of.tolist() == [0, 0, 0, 0, 1, 1]
     assert plan.objective_terms["disruption"] == 0.0
     assert_clean(plan)
 
 
 def test_grid_pmedian_contiguous(grid3):
-    plan = solve(grid3, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=FAST)
+    plan = solve(
+        grid3, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=FAST
+    )
     assert np.bincount(plan.seat_of).tolist() == [3, 3, 3]
     assert_clean(plan)
     # three straight rows or columns: mean distance to a middle centre is 2/3 km
@@ -110,7 +139,12 @@ def test_grid_pmedian_contiguous(grid3):
 
 
 def test_soft_balance_reports_deviation():
-    p = Problem.from_arrays(measures=[[1.0], [1.0], [4.0]], unit_xy=[[0, 0], [1, 0], [10, 0]], seat_xy=[[0, 0], [10, 0]], measure_names=["potential"])
+    p = Problem.from_arrays(
+        measures=[[1.0], [1.0], [4.0]],
+        unit_xy=[[0, 0], [1, 0], [10, 0]],
+        seat_xy=[[0, 0], [10, 0]],
+        measure_names=["potential"],
+    )
     plan = solve(p, balance={"potential": Measure(tolerance=0.05, mode="soft")}, solver=FAST)
     assert plan.ok  # soft balance is not audited as a hard rule
     dev = plan.territories["potential_dev_pct"].abs().max()
@@ -120,43 +154,81 @@ def test_soft_balance_reports_deviation():
 def test_oversized_unit_stands_alone_and_is_reported():
     measures = [[10.0]] + [[1.0]] * 10
     xy = [[0.0, 0.0]] + [[float(i), 1.0] for i in range(10)]
-    p = Problem.from_arrays(measures=measures, measure_names=["population"], unit_xy=xy, n_seats=3, edges=[[0, 1]] + [[i, i + 1] for i in range(1, 10)])
-    plan = solve(p, balance={"population": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+    p = Problem.from_arrays(
+        measures=measures,
+        measure_names=["population"],
+        unit_xy=xy,
+        n_seats=3,
+        edges=[[0, 1]] + [[i, i + 1] for i in range(1, 10)],
+    )
+    plan = solve(
+        p, balance={"population": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST
+    )
     assert plan.exempt.sum() == 1
     alone = int(np.flatnonzero(plan.exempt)[0])
     assert np.flatnonzero(plan.seat_of == alone).tolist() == [0]
     assert any("stands alone" in n for n in plan.notes)
     assert_clean(plan)
-    with pytest.raises(InfeasibleError, match=r"U0 \(U0\) has 10 of population, above the largest balance band 7.*Treatments: constraints.oversized: standalone"):
-        solve(p, balance={"population": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True, oversized="fail"), solver=FAST)
+    with pytest.raises(
+        InfeasibleError,
+        match=r"U0 \(U0\) has 10 of population, above the largest balance band 7.*Treatments: constraints.oversized: standalone",
+    ):
+        solve(
+            p,
+            balance={"population": Measure(tolerance=0.05)},
+            constraints=Constraints(contiguity=True, oversized="fail"),
+            solver=FAST,
+        )
 
 
 def test_infeasible_locks_explained_with_figures(line6):
     from dataclasses import replace
 
     locked = replace(line6, lock=np.array([0, 0, 0, 0, -1, -1]))
-    with pytest.raises(InfeasibleError, match=r"units locked to west carry 4\.00 of potential; the balance band allows at most 3\.30 \(±10%\)") as info:
+    with pytest.raises(
+        InfeasibleError,
+        match=r"units locked to west carry 4\.00 of potential; the balance band allows at most 3\.30 \(±10%\)",
+    ) as info:
         solve(locked, balance={"potential": Measure(tolerance=0.1)}, solver=FAST)
     assert info.value.explanation.families == ("locks",)
 
 
 def test_infeasible_balance_says_how_far_to_relax():
     # two reps, three equal accounts, contiguity on a path: the best split is 2 vs 1
-    p = Problem.from_arrays(measures=np.ones(3), measure_names=["potential"], unit_xy=[[0, 0], [1, 0], [2, 0]], seat_xy=[[0, 0], [2, 0]], edges=[[0, 1], [1, 2]])
-    with pytest.raises(InfeasibleError, match=r"balance of potential cannot hold ±10% with the other constraints; the best plan needs about ±33\.3%"):
+    p = Problem.from_arrays(
+        measures=np.ones(3),
+        measure_names=["potential"],
+        unit_xy=[[0, 0], [1, 0], [2, 0]],
+        seat_xy=[[0, 0], [2, 0]],
+        edges=[[0, 1], [1, 2]],
+    )
+    with pytest.raises(
+        InfeasibleError,
+        match=r"balance of potential cannot hold ±10% with the other constraints; the best plan needs about ±33\.3%",
+    ):
         solve(p, balance={"potential": Measure(tolerance=0.1)}, constraints=Constraints(contiguity=True), solver=FAST)
 
 
 def test_deterministic_mode_repeats(grid3):
     settings = SolverSettings(time_limit=5, seed=3, deterministic=True)
-    a = solve(grid3, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=settings)
-    b = solve(grid3, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=settings)
+    a = solve(
+        grid3, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=settings
+    )
+    b = solve(
+        grid3, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=settings
+    )
     assert a.deterministic and a.seat_of.tolist() == b.seat_of.tolist()
     assert a.assignment.equals(b.assignment)
 
 
 def test_audit_catches_broken_invariants(line6):
-    rules = Rules(tolerance={"potential": 0.01}, targets=np.full((2, 1), 3.0), exempt=np.zeros(2, bool), capacity={}, contiguity=True)
+    rules = Rules(
+        tolerance={"potential": 0.01},
+        targets=np.full((2, 1), 3.0),
+        exempt=np.zeros(2, bool),
+        capacity={},
+        contiguity=True,
+    )
     findings = {f.check: f.ok for f in audit(line6, np.array([0, 1, 0, 1, 0, 1]), rules)}
     assert findings["contiguity"] is False
     findings = {f.check: f.ok for f in audit(line6, np.array([0, 0, 0, 0, 1, 1]), rules)}
@@ -169,7 +241,9 @@ def test_deterministic_mode_repeats_on_real_counties(tmp_path):
     from territory_opt import load_scenario, solve_scenario, write_plan
 
     base = load_scenario("scenarios/north-carolina-pmedian.yaml")
-    scenario = base.model_copy(update={"solver": base.solver.model_copy(update={"deterministic": True, "time_limit": 4.0})})
+    scenario = base.model_copy(
+        update={"solver": base.solver.model_copy(update={"deterministic": True, "time_limit": 4.0})}
+    )
     a = solve_scenario(scenario)
     b = solve_scenario(scenario)
     write_plan(a, tmp_path / "a")
@@ -183,7 +257,9 @@ def test_global_bound_is_a_valid_lower_bound(grid3):
     from dataclasses import replace
 
     homes = replace(grid3, seat_xy=np.array([[0.0, 0.0], [2.0, 2.0], [0.0, 2.0]]))
-    plan = solve(homes, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=FAST)
+    plan = solve(
+        homes, balance={"potential": Measure(tolerance=0.01)}, constraints=Constraints(contiguity=True), solver=FAST
+    )
     assert plan.global_bound is not None
     assert plan.global_bound <= plan.objective + 1e-9
     assert plan.global_gap == pytest.approx((plan.objective - plan.global_bound) / plan.objective)

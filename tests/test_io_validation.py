@@ -12,15 +12,39 @@ from .conftest import DATA, accounts_scenario
 
 CASES = [
     ("bad_missing_column.csv", "bad_missing_column.csv: missing column 'Annual Potential' (needed as 'potential')"),
-    ("bad_duplicate_id.csv", "bad_duplicate_id.csv, row 5, column 'Account ID': duplicate id 'A2' (first seen in row 3); ids must be unique"),
-    ("bad_non_numeric.csv", "bad_non_numeric.csv, row 3, column 'Annual Potential': not a number: 'lots'; write a plain number"),
-    ("bad_negative.csv", "bad_negative.csv, row 4, column 'Annual Potential': negative value -500; measures must be >= 0"),
-    ("bad_empty_measure.csv", "bad_empty_measure.csv, row 5, column 'Annual Potential': empty value; enter 0 if there is none"),
-    ("bad_missing_coordinate.csv", "bad_missing_coordinate.csv, row 6, column 'Latitude': coordinate is empty; give decimal degrees (WGS 84) for every row"),
-    ("bad_out_of_range.csv", "bad_out_of_range.csv, row 2, column 'Latitude': coordinate -184.388 is outside [-90, 90] (latitude and longitude swapped?)"),
-    ("bad_unknown_owner.csv", "bad_unknown_owner.csv, row 7, column 'owner': current owner 'R9' is not a rep in the roster; fix the id or add the rep"),
+    (
+        "bad_duplicate_id.csv",
+        "bad_duplicate_id.csv, row 5, column 'Account ID': duplicate id 'A2' (first seen in row 3); ids must be unique",
+    ),
+    (
+        "bad_non_numeric.csv",
+        "bad_non_numeric.csv, row 3, column 'Annual Potential': not a number: 'lots'; write a plain number",
+    ),
+    (
+        "bad_negative.csv",
+        "bad_negative.csv, row 4, column 'Annual Potential': negative value -500; measures must be >= 0",
+    ),
+    (
+        "bad_empty_measure.csv",
+        "bad_empty_measure.csv, row 5, column 'Annual Potential': empty value; enter 0 if there is none",
+    ),
+    (
+        "bad_missing_coordinate.csv",
+        "bad_missing_coordinate.csv, row 6, column 'Latitude': coordinate is empty; give decimal degrees (WGS 84) for every row",
+    ),
+    (
+        "bad_out_of_range.csv",
+        "bad_out_of_range.csv, row 2, column 'Latitude': coordinate -184.388 is outside [-90, 90] (latitude and longitude swapped?)",
+    ),
+    (
+        "bad_unknown_owner.csv",
+        "bad_unknown_owner.csv, row 7, column 'owner': current owner 'R9' is not a rep in the roster; fix the id or add the rep",
+    ),
     ("bad_unknown_lock.csv", "bad_unknown_lock.csv, row 2, column 'lock': lock target 'R7' is not a rep in the roster"),
-    ("bad_unknown_skill.csv", "bad_unknown_skill.csv, row 3, column 'skills': skill 'nuclear' is required by 1 row(s) but no rep has it"),
+    (
+        "bad_unknown_skill.csv",
+        "bad_unknown_skill.csv, row 3, column 'skills': skill 'nuclear' is required by 1 row(s) but no rep has it",
+    ),
     ("bad_empty.csv", "bad_empty.csv: the file is empty; it needs a header row and data rows"),
     ("bad_header_only.csv", "bad_header_only.csv: the file has no data rows; it must list at least one row"),
     ("missing.csv", "missing.csv: file not found; check the path in the scenario"),
@@ -84,7 +108,12 @@ def geo_scenario(geography: str, adjacency: str | None, islands: str = "error") 
 
 
 def test_unit_without_neighbour_when_contiguity_is_asked():
-    with pytest.raises(DataError, match=re.escape("zip_edges.csv, row 5: unit 'Z4' has no neighbour, so no contiguous territory can hold it with others; add an edge for it, or set constraints.contiguity.islands: link")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "zip_edges.csv, row 5: unit 'Z4' has no neighbour, so no contiguous territory can hold it with others; add an edge for it, or set constraints.contiguity.islands: link"
+        ),
+    ):
         load_inputs(scenario_from_dict(geo_scenario("zips.geojson", "zip_edges.csv")))
 
 
@@ -95,13 +124,18 @@ def test_island_is_linked_on_request_from_polygons():
 
 
 def test_edge_list_with_unknown_unit():
-    with pytest.raises(DataError, match=re.escape("bad_zip_edges.csv, row 3, column 'to': unit 'Z9' is not among the units; fix the id")):
+    with pytest.raises(
+        DataError,
+        match=re.escape("bad_zip_edges.csv, row 3, column 'to': unit 'Z9' is not among the units; fix the id"),
+    ):
         load_inputs(scenario_from_dict(geo_scenario("zips.geojson", "bad_zip_edges.csv")))
 
 
 def test_geometry_without_crs():
     raw = geo_scenario("nocrs/zips.shp", None)
-    with pytest.raises(DataError, match=re.escape("zips.shp: the geometry has no CRS; save the file with one (e.g. EPSG:4326)")):
+    with pytest.raises(
+        DataError, match=re.escape("zips.shp: the geometry has no CRS; save the file with one (e.g. EPSG:4326)")
+    ):
         load_inputs(scenario_from_dict(raw))
 
 

@@ -21,7 +21,9 @@ def test_three_territories_match_closed_form():
 
 
 def test_bounds_are_honoured_and_reported():
-    _rounded, exact, binding = set_quotas_arrays(target=1200.0, potential=P, history=H, alpha=0.5, cap=600.0, unit=0, ids=np.array(["A", "B", "C"], dtype=object))
+    _rounded, exact, binding = set_quotas_arrays(
+        target=1200.0, potential=P, history=H, alpha=0.5, cap=600.0, unit=0, ids=np.array(["A", "B", "C"], dtype=object)
+    )
     assert exact.sum() == pytest.approx(1200.0)
     assert exact.max() <= 600.0 + 1e-6
     assert exact[2] == pytest.approx(600.0)  # the ideal 675 is capped
@@ -30,16 +32,30 @@ def test_bounds_are_honoured_and_reported():
 
 
 def test_floors_and_growth_min():
-    _, exact, binding = set_quotas_arrays(target=1000.0, potential=P, history=H, alpha=1.0, growth_min=0.0, floor=200.0, unit=0, ids=np.array(["A", "B", "C"], dtype=object))
+    _, exact, binding = set_quotas_arrays(
+        target=1000.0,
+        potential=P,
+        history=H,
+        alpha=1.0,
+        growth_min=0.0,
+        floor=200.0,
+        unit=0,
+        ids=np.array(["A", "B", "C"], dtype=object),
+    )
     assert np.all(exact >= np.maximum(H, 200.0) - 1e-6)
     assert exact.sum() == pytest.approx(1000.0)
     assert any(b.startswith("A: held up at its lower bound 200") for b in binding)
 
 
 def test_unreachable_target_gives_figures():
-    with pytest.raises(InfeasibleError, match=r"the caps and maximum growth add up to 480, below the target 1,200 by 720; raise g_max or the caps, or lower the target"):
+    with pytest.raises(
+        InfeasibleError,
+        match=r"the caps and maximum growth add up to 480, below the target 1,200 by 720; raise g_max or the caps, or lower the target",
+    ):
         set_quotas_arrays(target=1200.0, potential=P, history=H, growth_max=0.2, unit=0)
-    with pytest.raises(InfeasibleError, match=r"the floors and minimum growth already add up to 1,300, above the target 1,000 by 300"):
+    with pytest.raises(
+        InfeasibleError, match=r"the floors and minimum growth already add up to 1,300, above the target 1,000 by 300"
+    ):
         set_quotas_arrays(target=1000.0, potential=P, history=np.array([300.0, 400.0, 600.0]), growth_min=0.0, unit=0)
 
 
@@ -71,13 +87,21 @@ def test_seasonality_rows_and_columns_exact():
 
 
 def test_bottom_up_reconciles_to_target():
-    _, exact, _ = set_quotas_arrays(target=500.0, potential=P, history=H, method="bottom_up", growth=0.1, attrition=0.02, unit=0)
+    _, exact, _ = set_quotas_arrays(
+        target=500.0, potential=P, history=H, method="bottom_up", growth=0.1, attrition=0.02, unit=0
+    )
     assert exact.sum() == pytest.approx(500.0)
     assert exact / exact.sum() == pytest.approx(H / H.sum())  # same growth for all: proportional
 
 
 def test_ramp_lowers_new_seat():
-    _, exact, _ = set_quotas_arrays(target=600.0, potential=np.array([100.0, 100.0]), history=np.array([100.0, 100.0]), ramp=np.array([1.0, 0.5]), unit=0)
+    _, exact, _ = set_quotas_arrays(
+        target=600.0,
+        potential=np.array([100.0, 100.0]),
+        history=np.array([100.0, 100.0]),
+        ramp=np.array([1.0, 0.5]),
+        unit=0,
+    )
     assert exact[1] == pytest.approx(exact[0] / 2)
 
 
@@ -109,10 +133,21 @@ def test_products_each_get_their_target():
     from territory_opt.scenario import Quotas
 
     p = Problem.from_arrays(
-        measures=[[100, 30, 10, 5], [200, 50, 20, 10], [300, 90, 30, 20]], measure_names=["potential", "history", "services", "services_history"],
-        unit_xy=[[0, 0], [1, 0], [2, 0]], seat_xy=[[0, 0], [1, 0], [2, 0]],
+        measures=[[100, 30, 10, 5], [200, 50, 20, 10], [300, 90, 30, 20]],
+        measure_names=["potential", "history", "services", "services_history"],
+        unit_xy=[[0, 0], [1, 0], [2, 0]],
+        seat_xy=[[0, 0], [1, 0], [2, 0]],
     )
-    settings = Quotas.model_validate({"target": 330, "unit": 1, "products": {"licences": {"target": 300}, "services": {"target": 30, "potential": "services", "history": "services_history"}}})
+    settings = Quotas.model_validate(
+        {
+            "target": 330,
+            "unit": 1,
+            "products": {
+                "licences": {"target": 300},
+                "services": {"target": 30, "potential": "services", "history": "services_history"},
+            },
+        }
+    )
     result = set_quotas(SimpleNamespace(problem=p, seat_of=np.array([0, 1, 2])), settings)
     table = result.table
     assert table["quota_licences"].sum() == 300

@@ -41,8 +41,14 @@ def test_missing_data_source(tmp_path):
 
 
 def test_extends_overrides_a_few_keys(tmp_path):
-    write(tmp_path, "base.yaml", "name: base\ndata: {dataset: us-counties, states: [ga]}\nbalance:\n  population: {tolerance: 0.05}\nsolver: {time_limit: 9}\n")
-    child = write(tmp_path, "child.yaml", "extends: base.yaml\nname: child\nbalance:\n  population: {tolerance: 0.03}\n")
+    write(
+        tmp_path,
+        "base.yaml",
+        "name: base\ndata: {dataset: us-counties, states: [ga]}\nbalance:\n  population: {tolerance: 0.05}\nsolver: {time_limit: 9}\n",
+    )
+    child = write(
+        tmp_path, "child.yaml", "extends: base.yaml\nname: child\nbalance:\n  population: {tolerance: 0.03}\n"
+    )
     scenario = load_scenario(child)
     assert scenario.name == "child"
     assert scenario.balance["population"].tolerance == 0.03
@@ -75,5 +81,7 @@ def test_missing_file():
 
 
 def test_contiguity_shorthand_and_api_dict():
-    scenario = scenario_from_dict({"name": "x", "data": {"dataset": "us-counties"}, "constraints": {"contiguity": True}})
+    scenario = scenario_from_dict(
+        {"name": "x", "data": {"dataset": "us-counties"}, "constraints": {"contiguity": True}}
+    )
     assert scenario.constraints.contiguity is not None and scenario.constraints.contiguity.enabled

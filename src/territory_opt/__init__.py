@@ -121,11 +121,18 @@ def run_scenario(
         written["map"] = write_text(out / "map.html", page)
         description = scenario.description + (" " + " ".join(inputs.notes) if inputs.notes else "")
         tolerances = {name: m.tolerance for name, m in scenario.balance.items()}
-        written["report"] = write_text(out / "report.html", plan_report(plan, map_html=page, quotas=quotas, description=description, tolerances=tolerances))
+        written["report"] = write_text(
+            out / "report.html",
+            plan_report(plan, map_html=page, quotas=quotas, description=description, tolerances=tolerances),
+        )
         if inputs.geometry is not None:
             import geopandas as gpd
 
-            frame = gpd.GeoDataFrame({"territory_id": plan.problem.seat_ids[plan.seat_of]}, geometry=inputs.geometry.to_numpy(), crs="EPSG:4326")
+            frame = gpd.GeoDataFrame(
+                {"territory_id": plan.problem.seat_ids[plan.seat_of]},
+                geometry=inputs.geometry.to_numpy(),
+                crs="EPSG:4326",
+            )
             territories = frame.dissolve(by="territory_id").reset_index()
             written["territories_geojson"] = write_text(out / "territories.geojson", territories.to_json())
     return plan, quotas, written

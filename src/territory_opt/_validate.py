@@ -38,9 +38,7 @@ def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers, bad
 
 
-def missing_columns(
-    frame: pd.DataFrame, source: str, wanted: dict[str, str], *, key_hint: str
-) -> list[Problem]:
+def missing_columns(frame: pd.DataFrame, source: str, wanted: dict[str, str], *, key_hint: str) -> list[Problem]:
     """Columns we need (our name -> file's name) that the file lacks."""
     problems = []
     have = ", ".join(map(str, frame.columns[:15])) + (" ..." if len(frame.columns) > 15 else "")
@@ -153,9 +151,7 @@ def coordinates(
     return out[0], out[1], problems
 
 
-def references(
-    values: pd.Series, known: set[str], source: str, column: str, *, what: str
-) -> list[Problem]:
+def references(values: pd.Series, known: set[str], source: str, column: str, *, what: str) -> list[Problem]:
     """Every non-empty cell names a known rep (owner, lock)."""
     text = values.astype("string").str.strip().fillna("")
     problems = []

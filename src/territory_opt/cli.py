@@ -61,7 +61,9 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")
         sc = load_scenario(scenario)
         problem, inputs = problem_from_scenario(sc)
         console.print(f"[bold green]valid[/]: {scenario} ({sc.name})")
-        console.print(f"units: {problem.n_units:,} ({inputs.unit_kind}); seats: {problem.n_seats:,} ({int(problem.has_home.sum())} with a home base)")
+        console.print(
+            f"units: {problem.n_units:,} ({inputs.unit_kind}); seats: {problem.n_seats:,} ({int(problem.has_home.sum())} with a home base)"
+        )
         table = Table(title="Totals per measure")
         table.add_column("measure")
         table.add_column("total", justify="right")
@@ -112,7 +114,9 @@ def _progress_printer() -> Callable[[dict[str, Any]], None]:
 def _print_plan(plan: Any, written: dict[str, Path]) -> None:
     table = Table(title=f"{plan.scenario}: {plan.problem.n_seats} territories")
     frame = plan.territories
-    columns = ["territory_id", "units"] + [c for c in frame.columns if c.endswith("_dev_pct")] + ["travel_km", "contiguous"]
+    columns = (
+        ["territory_id", "units"] + [c for c in frame.columns if c.endswith("_dev_pct")] + ["travel_km", "contiguous"]
+    )
     for c in columns:
         table.add_column(c, justify="right")
     for _, row in frame.iterrows():
@@ -124,10 +128,16 @@ def _print_plan(plan: Any, written: dict[str, Path]) -> None:
     console.print(table)
     gap = "n/a" if plan.gap is None else f"{100 * plan.gap:.2f}%"
     bound = "n/a" if plan.bound is None else f"{plan.bound:,.4g}"
-    console.print(f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  bound {bound}  gap {gap}  ({plan.bound_scope})")
+    console.print(
+        f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  bound {bound}  gap {gap}  ({plan.bound_scope})"
+    )
     if plan.global_bound is not None:
-        console.print(f"bound valid for the unrestricted problem (LP relaxation): {plan.global_bound:,.4g}, gap {100 * (plan.global_gap or 0):.2f}%")
-    console.print(f"method: {plan.method}; wall time {plan.wall_time:.1f} s; seed {plan.seed}; deterministic {plan.deterministic}")
+        console.print(
+            f"bound valid for the unrestricted problem (LP relaxation): {plan.global_bound:,.4g}, gap {100 * (plan.global_gap or 0):.2f}%"
+        )
+    console.print(
+        f"method: {plan.method}; wall time {plan.wall_time:.1f} s; seed {plan.seed}; deterministic {plan.deterministic}"
+    )
     for r in plan.restrictions:
         console.print(f"restriction: {r}", highlight=False)
     for f in plan.findings:
@@ -146,10 +156,21 @@ def _print_quotas(quotas: Any) -> None:
     for c in columns:
         table.add_column(c, justify="right")
     for _, row in frame.iterrows():
-        table.add_row(*[f"{row[c]:,.2f}" if c == "quota_per_potential" else f"{row[c]:,.0f}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+        table.add_row(
+            *[
+                f"{row[c]:,.2f}"
+                if c == "quota_per_potential"
+                else f"{row[c]:,.0f}"
+                if isinstance(row[c], float)
+                else str(row[c])
+                for c in columns
+            ]
+        )
     console.print(table)
     f = quotas.fairness
-    console.print(f"fairness: quota/potential CV {f['quota_per_potential_cv']:.3f}, Gini {f['quota_per_potential_gini']:.3f}, max/min {f['quota_per_potential_max_min']:.2f}; expected attainment {f['expected_attainment_min']:.2f}-{f['expected_attainment_max']:.2f}")
+    console.print(
+        f"fairness: quota/potential CV {f['quota_per_potential_cv']:.3f}, Gini {f['quota_per_potential_gini']:.3f}, max/min {f['quota_per_potential_max_min']:.2f}; expected attainment {f['expected_attainment_min']:.2f}-{f['expected_attainment_max']:.2f}"
+    )
     for b in quotas.binding:
         console.print(f"binding: {b}", highlight=False, markup=False)
 
@@ -171,9 +192,13 @@ def _solve(path: Path, out: Path | None, time_limit: float | None, tiles: bool =
 @app.command()
 def solve(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")],
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: the scenario's output.dir or out/<name>)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: the scenario's output.dir or out/<name>)")
+    ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
-    tiles: Annotated[bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")] = True,
+    tiles: Annotated[
+        bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")
+    ] = True,
 ) -> None:
     """Solve a scenario; write assignments.csv, territories.csv, summary.json, quotas.csv,
     territories.geojson, map.html and report.html."""
@@ -200,11 +225,15 @@ def quotas(
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder")] = Path("out/demo"),
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
-    tiles: Annotated[bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")] = True,
+    tiles: Annotated[
+        bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")
+    ] = True,
 ) -> None:
     """Run the demo: Georgia's 159 real counties, 8 reps, a synthetic book of accounts."""
     path = Path(str(files("territory_opt") / "scenarios" / "demo.yaml"))
-    console.print("demo: Georgia counties (US Census 2016 boundaries, 2019 population) with synthetic accounts on real geography")
+    console.print(
+        "demo: Georgia counties (US Census 2016 boundaries, 2019 population) with synthetic accounts on real geography"
+    )
     _solve(path, out, time_limit, tiles)
 
 

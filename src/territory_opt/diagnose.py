@@ -59,7 +59,9 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
-def oversized_units(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.bool_], list[tuple[int, int, float, float, int]]]:
+def oversized_units(
+    problem: Problem, spec: ModelSpec
+) -> tuple[NDArray[np.bool_], list[tuple[int, int, float, float, int]]]:
     """Units larger than the upper band of any seat for a hard measure.
 
     Returns the seats to stand alone (one per oversized unit) and, per unit, ``(unit,
@@ -107,7 +109,9 @@ def _standalone_seat(problem: Problem, unit: int, exempt: NDArray[np.bool_]) -> 
     return int(np.argmin(d)) if np.isfinite(d).any() else -1
 
 
-def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | None = None, disruption_share: float | None = None) -> list[Conflict]:
+def prechecks(
+    problem: Problem, spec: ModelSpec, *, disruption_measure: str | None = None, disruption_share: float | None = None
+) -> list[Conflict]:
     """Arithmetic conflicts found without solving (each with figures)."""
     out: list[Conflict] = []
     k = problem.n_seats
@@ -123,7 +127,12 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
         locked = problem.lock >= 0
         servable[locked] = problem.eligible(np.flatnonzero(locked), problem.lock[locked])
     for u in np.flatnonzero(~servable)[:21]:
-        out.append(Conflict("skills", f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat"))
+        out.append(
+            Conflict(
+                "skills",
+                f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat",
+            )
+        )
 
     if spec.locks:
         locked = problem.lock >= 0
@@ -135,24 +144,47 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
             hi = (1 + rule.tolerance) * target[:, m]
             for t in np.flatnonzero((load > hi + 1e-9) & ~exempt):
                 need = load[t] / target[t, m] - 1
-                out.append(Conflict("locks", f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; the balance band allows at most {_fmt(hi[t])} (±{100 * rule.tolerance:g}%)", need))
+                out.append(
+                    Conflict(
+                        "locks",
+                        f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; the balance band allows at most {_fmt(hi[t])} (±{100 * rule.tolerance:g}%)",
+                        need,
+                    )
+                )
         for m, cap in spec.capacity:
             load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
             limit = cap * problem.seat_capacity
             for t in np.flatnonzero(load > limit + 1e-9):
-                out.append(Conflict("capacity", f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; {problem.seat_ids[t]}'s cap is {_fmt(limit[t])}", float(load[t] / problem.seat_capacity[t])))
+                out.append(
+                    Conflict(
+                        "capacity",
+                        f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; {problem.seat_ids[t]}'s cap is {_fmt(limit[t])}",
+                        float(load[t] / problem.seat_capacity[t]),
+                    )
+                )
 
     for m, cap in caps.items():
         total = problem.measures[:, m].sum()
         room = float((cap * problem.seat_capacity).sum())
         if total > room + 1e-9:
-            out.append(Conflict("capacity", f"total {names[m]} is {_fmt(total)} but the team's capacity is {_fmt(room)} ({_fmt(cap)} per FTE × {problem.seat_capacity.sum():g} FTE); add seats or raise the cap to {_fmt(total / problem.seat_capacity.sum())} per FTE", float(total / problem.seat_capacity.sum())))
+            out.append(
+                Conflict(
+                    "capacity",
+                    f"total {names[m]} is {_fmt(total)} but the team's capacity is {_fmt(room)} ({_fmt(cap)} per FTE × {problem.seat_capacity.sum():g} FTE); add seats or raise the cap to {_fmt(total / problem.seat_capacity.sum())} per FTE",
+                    float(total / problem.seat_capacity.sum()),
+                )
+            )
         for rule in spec.balance:
             if rule.hard and rule.measure == m:
                 lo = (1 - rule.tolerance) * target[:, m]
                 limit = cap * problem.seat_capacity
                 for t in np.flatnonzero((lo > limit + 1e-9) & ~exempt)[:5]:
-                    out.append(Conflict("capacity", f"balance asks {problem.seat_ids[t]} for at least {_fmt(lo[t])} of {names[m]} but its cap is {_fmt(limit[t])}"))
+                    out.append(
+                        Conflict(
+                            "capacity",
+                            f"balance asks {problem.seat_ids[t]} for at least {_fmt(lo[t])} of {names[m]} but its cap is {_fmt(limit[t])}",
+                        )
+                    )
 
     # skill groups: what needs skill S against what the seats with S can take
     for b, skill in enumerate(problem.skill_names):
@@ -167,7 +199,12 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
             demand = problem.measures[need, m].sum()
             supply = ((1 + rule.tolerance) * target[have, m]).sum()
             if demand > supply + 1e-9:
-                out.append(Conflict("skills", f"units needing skill {skill!r} carry {_fmt(demand)} of {names[m]}, but the {int(have.sum())} rep(s) with that skill can hold at most {_fmt(supply)} within ±{100 * rule.tolerance:g}%"))
+                out.append(
+                    Conflict(
+                        "skills",
+                        f"units needing skill {skill!r} carry {_fmt(demand)} of {names[m]}, but the {int(have.sum())} rep(s) with that skill can hold at most {_fmt(supply)} within ±{100 * rule.tolerance:g}%",
+                    )
+                )
 
     if spec.families and (problem.family >= 0).any() and spec.locks:
         for f in np.unique(problem.family[problem.family >= 0]):
@@ -175,10 +212,20 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
             locks = np.unique(problem.lock[members & (problem.lock >= 0)])
             if len(locks) > 1:
                 ids = ", ".join(map(str, problem.seat_ids[locks]))
-                out.append(Conflict("families", f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} has members locked to different reps ({ids})"))
+                out.append(
+                    Conflict(
+                        "families",
+                        f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} has members locked to different reps ({ids})",
+                    )
+                )
             need = np.bitwise_or.reduce(problem.unit_skills[members])
             if not ((need & ~problem.seat_skills) == 0).any():
-                out.append(Conflict("families", f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} needs skills no single rep has together"))
+                out.append(
+                    Conflict(
+                        "families",
+                        f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} needs skills no single rep has together",
+                    )
+                )
 
     if spec.disruption_value is not None and (disruption_share is not None or spec.disruption_per_rep is not None):
         # a rep whose current book exceeds their balance band must give the excess away
@@ -197,9 +244,21 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
                 for t in np.flatnonzero(book > 0):
                     share = excess[t] / book[t]
                     if share > spec.disruption_per_rep + 1e-9:
-                        out.append(Conflict("disruption", f"{problem.seat_ids[t]} holds {_fmt(book[t])} of {problem.measure_names[rule.measure]} today but the balance band allows {_fmt(hi[t])}, so {100 * share:.1f}% of the book must move; the per-rep budget is {100 * spec.disruption_per_rep:g}%", share))
+                        out.append(
+                            Conflict(
+                                "disruption",
+                                f"{problem.seat_ids[t]} holds {_fmt(book[t])} of {problem.measure_names[rule.measure]} today but the balance band allows {_fmt(hi[t])}, so {100 * share:.1f}% of the book must move; the per-rep budget is {100 * spec.disruption_per_rep:g}%",
+                                share,
+                            )
+                        )
         if disruption_share is not None and book_total > 0 and forced_total / book_total > disruption_share + 1e-9:
-            out.append(Conflict("disruption", f"reps above their balance band hold {100 * forced_total / book_total:.1f}% of {disruption_measure} more than the band allows, which must move; the budget is {100 * disruption_share:g}%", forced_total / book_total))
+            out.append(
+                Conflict(
+                    "disruption",
+                    f"reps above their balance band hold {100 * forced_total / book_total:.1f}% of {disruption_measure} more than the band allows, which must move; the budget is {100 * disruption_share:g}%",
+                    forced_total / book_total,
+                )
+            )
     if disruption_share is not None and spec.disruption_value is not None:
         has = problem.owner >= 0
         forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
@@ -208,7 +267,13 @@ def prechecks(problem: Problem, spec: ModelSpec, *, disruption_measure: str | No
         total = float(spec.disruption_value[has].sum())
         moved = float(spec.disruption_value[forced].sum())
         if total > 0 and moved / total > disruption_share + 1e-9:
-            out.append(Conflict("disruption", f"{100 * moved / total:.1f}% of {disruption_measure} must move (locks to new reps, owners lacking a required skill) but the budget is {100 * disruption_share:g}%", moved / total))
+            out.append(
+                Conflict(
+                    "disruption",
+                    f"{100 * moved / total:.1f}% of {disruption_measure} must move (locks to new reps, owners lacking a required skill) but the budget is {100 * disruption_share:g}%",
+                    moved / total,
+                )
+            )
     return out
 
 
@@ -251,7 +316,13 @@ def explain(
                 moved_over = value
             elif kind == "disruption_rep":
                 share = (spec.disruption_per_rep or 0.0) + value
-                conflicts.append(Conflict("disruption", f"{problem.seat_ids[t]} must give away about {100 * share:.1f}% of today's book; the per-rep budget is {100 * (spec.disruption_per_rep or 0):g}%", share))
+                conflicts.append(
+                    Conflict(
+                        "disruption",
+                        f"{problem.seat_ids[t]} must give away about {100 * share:.1f}% of today's book; the per-rep budget is {100 * (spec.disruption_per_rep or 0):g}%",
+                        share,
+                    )
+                )
             elif kind == "capacity":
                 cap_over[(t, m)] = value
             elif any(r.measure == m and r.hard for r in spec.balance):
@@ -260,13 +331,27 @@ def explain(
                 need[m] = max(need.get(m, 0.0), rule.tolerance + rel)
         for m, tol in need.items():
             asked = next(r.tolerance for r in spec.balance if r.measure == m)
-            conflicts.append(Conflict("balance", f"balance of {problem.measure_names[m]} cannot hold ±{100 * asked:g}% with the other constraints; the best plan needs about ±{100 * tol:.1f}%", round(tol + 0.0005, 3)))
+            conflicts.append(
+                Conflict(
+                    "balance",
+                    f"balance of {problem.measure_names[m]} cannot hold ±{100 * asked:g}% with the other constraints; the best plan needs about ±{100 * tol:.1f}%",
+                    round(tol + 0.0005, 3),
+                )
+            )
         for (t, m), over in cap_over.items():
-            conflicts.append(Conflict("capacity", f"{problem.seat_ids[t]} must exceed its {problem.measure_names[m]} cap by {_fmt(over)}"))
+            conflicts.append(
+                Conflict(
+                    "capacity", f"{problem.seat_ids[t]} must exceed its {problem.measure_names[m]} cap by {_fmt(over)}"
+                )
+            )
         if moved_over > 0 and spec.disruption_max is not None:
             total = float(spec.disruption_value[problem.owner >= 0].sum()) if spec.disruption_value is not None else 1.0
             share = (spec.disruption_max + moved_over) / max(total, 1e-12)
-            conflicts.append(Conflict("disruption", f"the disruption budget must grow to about {100 * share:.1f}% of the book", share))
+            conflicts.append(
+                Conflict(
+                    "disruption", f"the disruption budget must grow to about {100 * share:.1f}% of the book", share
+                )
+            )
         if conflicts:
             return Explanation(tuple(conflicts))
     # guarded solve: an infeasible core over the families
@@ -275,13 +360,30 @@ def explain(
     built.model.add_assumptions(guards)
     solver, status = _solve_quick(built.model, time_limit / 2, seed)
     if status == cp_model.INFEASIBLE:
-        core = {built.model.get_bool_var_from_proto_index(i).name for i in solver.sufficient_assumptions_for_infeasibility()}
+        core = {
+            built.model.get_bool_var_from_proto_index(i).name for i in solver.sufficient_assumptions_for_infeasibility()
+        }
         families = sorted(name.removeprefix("guard_") for name in core)
         if families:
-            conflicts.append(Conflict(families[0], f"these constraint families conflict: {', '.join(families)}; relax or switch off one of them"))
+            conflicts.append(
+                Conflict(
+                    families[0],
+                    f"these constraint families conflict: {', '.join(families)}; relax or switch off one of them",
+                )
+            )
             return Explanation(tuple(conflicts))
     if status == cp_model.UNKNOWN:
-        conflicts.append(Conflict("model", f"the solver proved the model infeasible but could not tell within {time_limit:g} s which constraint family is to blame; raise solver.time_limit or candidates.nearest"))
+        conflicts.append(
+            Conflict(
+                "model",
+                f"the solver proved the model infeasible but could not tell within {time_limit:g} s which constraint family is to blame; raise solver.time_limit or candidates.nearest",
+            )
+        )
     else:
-        conflicts.append(Conflict("model", "no single family could be named; the candidate pruning may be too tight: raise candidates.nearest"))
+        conflicts.append(
+            Conflict(
+                "model",
+                "no single family could be named; the candidate pruning may be too tight: raise candidates.nearest",
+            )
+        )
     return Explanation(tuple(conflicts))

@@ -35,9 +35,7 @@ def choose_metric_crs(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> CRS
     return CRS.from_epsg(epsg)
 
 
-def project_km(
-    lon: NDArray[np.float64], lat: NDArray[np.float64], crs: CRS
-) -> NDArray[np.float64]:
+def project_km(lon: NDArray[np.float64], lat: NDArray[np.float64], crs: CRS) -> NDArray[np.float64]:
     """Project WGS 84 degrees to planar coordinates in kilometres, shape (n, 2) [km]."""
     transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     x, y = transformer.transform(np.asarray(lon, float), np.asarray(lat, float))

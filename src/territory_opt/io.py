@@ -121,9 +121,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     sep = max([",", ";", "\t"], key=header.count)
     from io import StringIO
 
-    frame = pd.read_csv(
-        StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True
-    )
+    frame = pd.read_csv(StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -172,7 +170,9 @@ def read_assignment(folder: str | Path) -> pd.DataFrame:
     frame = read_table(path)
     missing = {"unit_id", "territory_id"} - set(frame.columns)
     if missing:
-        raise DataError([Problem(path.name, f"missing column(s) {sorted(missing)}; is this a territory-opt plan folder?")])
+        raise DataError(
+            [Problem(path.name, f"missing column(s) {sorted(missing)}; is this a territory-opt plan folder?")]
+        )
     return frame
 
 
@@ -277,9 +277,7 @@ def _units_from_frame(
     for measure in measures:
         if measure == "units":
             units["units"] = (
-                v.to_number(frame[col("units")])[0].fillna(1.0).to_numpy()
-                if col("units") in frame.columns
-                else 1.0
+                v.to_number(frame[col("units")])[0].fillna(1.0).to_numpy() if col("units") in frame.columns else 1.0
             )
             continue
         if col(measure) in frame.columns:
@@ -296,18 +294,14 @@ def _units_from_frame(
     return units
 
 
-def _reps_from_frame(
-    frame: pd.DataFrame, source: str, spec: FileSource | None, out: _Collector
-) -> pd.DataFrame:
+def _reps_from_frame(frame: pd.DataFrame, source: str, spec: FileSource | None, out: _Collector) -> pd.DataFrame:
     col = spec.column if spec else (lambda name: name)
     out.add(v.empty_file(frame, source, "rep"))
     id_col = col("id")
     out.add(v.missing_columns(frame, source, {"id": id_col}, key_hint="data.reps"))
     if id_col in frame.columns:
         out.add(v.duplicate_ids(frame[id_col], source, id_col))
-    has_home = (col("lat") in frame.columns and col("lon") in frame.columns) or isinstance(
-        frame, gpd.GeoDataFrame
-    )
+    has_home = (col("lat") in frame.columns and col("lon") in frame.columns) or isinstance(frame, gpd.GeoDataFrame)
     if has_home:
         lon, lat = _points_of(frame, source, spec, out)
     else:
@@ -389,8 +383,14 @@ def _aggregate(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measu
     else:
         owner_of = owners.groupby([unit_col, "owner"]).size().reset_index(name="n")
         owner_of = owner_of.sort_values([unit_col, "n"], ascending=[True, False])
-    agg["owner"] = agg["id"].map(owner_of.drop_duplicates(unit_col).set_index(unit_col)["owner"]).astype(object).fillna("")
-    locks = accounts[accounts["lock"] != ""].groupby(unit_col)["lock"].agg(lambda s: s.iloc[0] if (s == s.iloc[0]).all() else "")
+    agg["owner"] = (
+        agg["id"].map(owner_of.drop_duplicates(unit_col).set_index(unit_col)["owner"]).astype(object).fillna("")
+    )
+    locks = (
+        accounts[accounts["lock"] != ""]
+        .groupby(unit_col)["lock"]
+        .agg(lambda s: s.iloc[0] if (s == s.iloc[0]).all() else "")
+    )
     agg["lock"] = agg["id"].map(locks).astype(object).fillna("")
     agg["family"] = ""
     skills = {key: frozenset().union(*group) for key, group in by["skills"]}
@@ -426,7 +426,9 @@ def load_inputs(scenario: Scenario) -> Inputs:
             assert adjacency is not None
             source = "builtin:us-counties"
             frame = pd.DataFrame(counties.drop(columns="geometry")).rename(columns={"fips": "id"})
-            geo_units = _units_from_frame(frame, source, None, [m for m in measures if m in frame.columns or m == "units"], out)
+            geo_units = _units_from_frame(
+                frame, source, None, [m for m in measures if m in frame.columns or m == "units"], out
+            )
             geo_units["state"] = counties["state"].to_numpy()
             for m in measures:
                 if m not in geo_units.columns and spec.synthetic is None:
@@ -446,7 +448,14 @@ def load_inputs(scenario: Scenario) -> Inputs:
             source = Path(spec.geography.path).name
             frame = read_table(scenario.resolve(spec.geography.path), layer=spec.geography.layer)
             if not isinstance(frame, gpd.GeoDataFrame):
-                out.add([Problem(source, "no geometry column; geography must be polygons (GeoPackage, GeoJSON, Shapefile, GeoParquet)")])
+                out.add(
+                    [
+                        Problem(
+                            source,
+                            "no geometry column; geography must be polygons (GeoPackage, GeoJSON, Shapefile, GeoParquet)",
+                        )
+                    ]
+                )
                 out.raise_if_any()
             assert isinstance(frame, gpd.GeoDataFrame)
             if frame.crs is None:
@@ -461,8 +470,13 @@ def load_inputs(scenario: Scenario) -> Inputs:
             assert counties is not None
             book = spec.synthetic
             acc, reps = generate_book(
-                counties, accounts=book.accounts, reps=book.reps, seed=book.seed,
-                skill_share=book.skill_share, family_share=book.family_share, lock_share=book.lock_share,
+                counties,
+                accounts=book.accounts,
+                reps=book.reps,
+                seed=book.seed,
+                skill_share=book.skill_share,
+                family_share=book.family_share,
+                lock_share=book.lock_share,
             )
             accounts = _units_from_frame(acc, "builtin:synthetic-book", None, measures, out)
             accounts["unit"] = acc["county"].to_numpy()
@@ -487,7 +501,9 @@ def load_inputs(scenario: Scenario) -> Inputs:
         out.raise_if_any()
         rep_frame = _add_vacancies(rep_frame, scenario)
         if len(rep_frame) == 0:
-            out.add([Problem("scenario seats", "there are no seats: give a reps file, a synthetic book, or seats.count")])
+            out.add(
+                [Problem("scenario seats", "there are no seats: give a reps file, a synthetic book, or seats.count")]
+            )
             out.raise_if_any()
 
         unit_kind = spec.units or ("accounts" if accounts is not None else "geography")
@@ -496,7 +512,9 @@ def load_inputs(scenario: Scenario) -> Inputs:
             out.raise_if_any()
         if unit_kind == "geography":
             if geo_units is None:
-                out.add([Problem("scenario data.units", "units: geography needs a geography file or a built-in dataset")])
+                out.add(
+                    [Problem("scenario data.units", "units: geography needs a geography file or a built-in dataset")]
+                )
                 out.raise_if_any()
             assert geo_units is not None
             if accounts is not None:
@@ -504,7 +522,16 @@ def load_inputs(scenario: Scenario) -> Inputs:
                     accounts = accounts.assign(unit=_spatial_unit(accounts, geometry, geo_units))
                 unknown = ~accounts["unit"].isin(set(geo_units["id"]))
                 for i in np.flatnonzero(unknown.to_numpy())[:50]:
-                    out.add([Problem("accounts", f"account {accounts['id'].iloc[i]!r} lies in no geographic unit ({accounts['unit'].iloc[i]!r})", v.row_number(int(i)), "unit")])
+                    out.add(
+                        [
+                            Problem(
+                                "accounts",
+                                f"account {accounts['id'].iloc[i]!r} lies in no geographic unit ({accounts['unit'].iloc[i]!r})",
+                                v.row_number(int(i)),
+                                "unit",
+                            )
+                        ]
+                    )
                 units = _aggregate(accounts, "unit", geo_units, measures)
             else:
                 units = geo_units
@@ -527,7 +554,14 @@ def load_inputs(scenario: Scenario) -> Inputs:
         contiguity = scenario.constraints.contiguity
         if contiguity is not None and contiguity.enabled:
             if unit_kind != "geography":
-                out.add([Problem("scenario constraints.contiguity", "contiguity needs geographic units (data.units: geography)")])
+                out.add(
+                    [
+                        Problem(
+                            "scenario constraints.contiguity",
+                            "contiguity needs geographic units (data.units: geography)",
+                        )
+                    ]
+                )
                 out.raise_if_any()
             if spec.adjacency is not None:
                 source = Path(spec.adjacency.path).name
@@ -552,7 +586,11 @@ def load_inputs(scenario: Scenario) -> Inputs:
                 if len(edges) > before:
                     notes.append(f"{len(edges) - before} island link(s) added to connect the adjacency graph")
             elif contiguity.islands == "error":
-                src_adj = Path(spec.adjacency.path).name if spec.adjacency else (Path(spec.geography.path).name if spec.geography else "units")
+                src_adj = (
+                    Path(spec.adjacency.path).name
+                    if spec.adjacency
+                    else (Path(spec.geography.path).name if spec.geography else "units")
+                )
                 out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
 
     return Inputs(

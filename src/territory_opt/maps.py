@@ -100,8 +100,12 @@ def plan_map(
         that a 3,100-county plan stays a few MB.
     """
     colours = territory_colours(plan.problem, np.asarray(plan.seat_of))
-    m = folium.Map(tiles="OpenStreetMap" if tiles else None, control_scale=True, prefer_canvas=True, max_zoom=18, maxZoom=18)  # the map needs maxZoom without tiles (marker clusters)
-    bounds, dev, first = _plan_layers(m, plan, colours, geometry=geometry, quotas=quotas, max_points=max_points, simplify_m=simplify_m)
+    m = folium.Map(
+        tiles="OpenStreetMap" if tiles else None, control_scale=True, prefer_canvas=True, max_zoom=18, maxZoom=18
+    )  # the map needs maxZoom without tiles (marker clusters)
+    bounds, dev, first = _plan_layers(
+        m, plan, colours, geometry=geometry, quotas=quotas, max_points=max_points, simplify_m=simplify_m
+    )
     _legend(m, plan.problem, colours, dev, first)
     folium.LayerControl(collapsed=False).add_to(m)
     if bounds is not None:
@@ -151,16 +155,31 @@ def _plan_layers(
         folium.GeoJson(
             collection,
             name="Territories",
-            style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#333333", "weight": 1, "fillOpacity": 0.6},
+            style_function=lambda f: {
+                "fillColor": f["properties"]["colour"],
+                "color": "#333333",
+                "weight": 1,
+                "fillOpacity": 0.6,
+            },
             highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.8},
             tooltip=folium.GeoJsonTooltip(fields=fields, aliases=[f"{f}:" for f in fields], sticky=True),
         ).add_to(m)
-        scale = branca.colormap.LinearColormap(["#2166AC", "#F7F7F7", "#B2182B"], vmin=-max(abs(dev).max(), 1e-9), vmax=max(abs(dev).max(), 1e-9), caption=f"{first} deviation from target [%]")
+        scale = branca.colormap.LinearColormap(
+            ["#2166AC", "#F7F7F7", "#B2182B"],
+            vmin=-max(abs(dev).max(), 1e-9),
+            vmax=max(abs(dev).max(), 1e-9),
+            caption=f"{first} deviation from target [%]",
+        )
         folium.GeoJson(
             collection,
             name=f"Balance deviation ({first})",
             show=False,
-            style_function=lambda f: {"fillColor": scale(f["properties"]["dev"]), "color": "#555555", "weight": 1, "fillOpacity": 0.75},
+            style_function=lambda f: {
+                "fillColor": scale(f["properties"]["dev"]),
+                "color": "#555555",
+                "weight": 1,
+                "fillOpacity": 0.75,
+            },
             tooltip=folium.GeoJsonTooltip(fields=["territory", "dev"], aliases=["territory:", "deviation %:"]),
         ).add_to(m)
         if gradient:
@@ -188,7 +207,11 @@ def _plan_layers(
     elif problem.unit_lonlat is not None:
         lonlat = problem.unit_lonlat
         rng = np.random.default_rng(0)
-        shown = np.arange(problem.n_units) if problem.n_units <= max_points else np.sort(rng.choice(problem.n_units, max_points, replace=False))
+        shown = (
+            np.arange(problem.n_units)
+            if problem.n_units <= max_points
+            else np.sort(rng.choice(problem.n_units, max_points, replace=False))
+        )
         cluster = MarkerCluster(name=f"Accounts ({len(shown):,} of {problem.n_units:,})").add_to(m)
         for u in shown.tolist():
             t = int(seat_of[u])
@@ -196,7 +219,12 @@ def _plan_layers(
             if problem.owner[u] >= 0 and problem.owner[u] != t:
                 moved_txt = f"<br>moved from {_e(problem.seat_ids[problem.owner[u]])}"
             folium.CircleMarker(
-                location=[float(lonlat[u, 1]), float(lonlat[u, 0])], radius=4, color=colours[t], fill=True, fill_opacity=0.8, weight=1,
+                location=[float(lonlat[u, 1]), float(lonlat[u, 0])],
+                radius=4,
+                color=colours[t],
+                fill=True,
+                fill_opacity=0.8,
+                weight=1,
                 tooltip=f"{_e(problem.unit_names[u])} → {_e(problem.seat_ids[t])}{moved_txt}",
             ).add_to(cluster)
         lo, hi = lonlat[shown].min(axis=0), lonlat[shown].max(axis=0)
@@ -209,7 +237,13 @@ def _plan_layers(
             if np.isnan(lon):
                 continue
             folium.CircleMarker(
-                location=[float(lat), float(lon)], radius=7, color="#000000", weight=2, fill=True, fill_color=colours[t], fill_opacity=1.0,
+                location=[float(lat), float(lon)],
+                radius=7,
+                color="#000000",
+                weight=2,
+                fill=True,
+                fill_color=colours[t],
+                fill_opacity=1.0,
                 tooltip=f"home of {_e(problem.seat_names[t])} ({_e(problem.seat_ids[t])})",
             ).add_to(homes)
     return bounds, dev, first
@@ -233,7 +267,9 @@ def compare_map(
     m = DualMap(tiles="OpenStreetMap" if tiles else None, max_zoom=18, maxZoom=18)
     bounds = None
     for side, plan in ((m.m1, before), (m.m2, after)):
-        b, _, _ = _plan_layers(side, plan, colours, geometry=geometry, quotas=None, max_points=max_points, simplify_m=None, gradient=False)
+        b, _, _ = _plan_layers(
+            side, plan, colours, geometry=geometry, quotas=None, max_points=max_points, simplify_m=None, gradient=False
+        )
         bounds = bounds or b
     titles = (
         '<div id="to-compare" style="position:absolute;top:8px;left:0;width:100%;z-index:1000;pointer-events:none;font:13px sans-serif">'
@@ -253,7 +289,7 @@ def _gradient_legend(m: folium.Map, scale: branca.colormap.LinearColormap, capti
     bar = (
         '<div id="to-scale" style="position:absolute;top:10px;left:60px;z-index:1000;background:white;padding:4px 8px;'
         'border:1px solid #999;border-radius:4px;font:11px sans-serif">'
-        f"{_e(caption)}<div style=\"width:200px;height:10px;background:linear-gradient(to right, {stops})\"></div>"
+        f'{_e(caption)}<div style="width:200px;height:10px;background:linear-gradient(to right, {stops})"></div>'
         f'<span>{scale.vmin:+.1f}</span><span style="float:right">{scale.vmax:+.1f}</span></div>'
     )
     m.get_root().html.add_child(branca.element.Element(bar))  # type: ignore[attr-defined]
@@ -269,7 +305,7 @@ def _legend(m: folium.Map, problem: Problem, colours: list[str], dev: NDArray[np
     )
     legend = (
         '<div id="to-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;background:white;'
-        "padding:6px 8px;border:1px solid #999;border-radius:4px;max-height:40%;overflow:auto;font:12px sans-serif\">"
+        'padding:6px 8px;border:1px solid #999;border-radius:4px;max-height:40%;overflow:auto;font:12px sans-serif">'
         "<b>Territories</b>" + items + "</div>"
         "<style>.to-legend-item span{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}</style>"
     )

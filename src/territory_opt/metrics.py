@@ -37,7 +37,9 @@ def cut_edges(problem: Problem, assign: NDArray[np.int64]) -> int:
     return int((assign[problem.edges[:, 0]] != assign[problem.edges[:, 1]]).sum())
 
 
-def travel(problem: Problem, assign: NDArray[np.int64], seat_pos: NDArray[np.float64], weight: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
+def travel(
+    problem: Problem, assign: NDArray[np.int64], seat_pos: NDArray[np.float64], weight: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float]:
     """Distance of each unit to its seat's home or centre [km], and the weighted mean [km]."""
     d = np.linalg.norm(problem.unit_xy - seat_pos[assign], axis=1)
     return d, float((weight * d).sum() / max(weight.sum(), 1e-12))

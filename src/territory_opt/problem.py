@@ -191,7 +191,13 @@ class Problem:
 
     @classmethod
     def from_inputs(
-        cls, inputs: Inputs, *, exclusions: list[tuple[str, str]] | None = None, skills: bool = True, locks: bool = True, families: bool = True
+        cls,
+        inputs: Inputs,
+        *,
+        exclusions: list[tuple[str, str]] | None = None,
+        skills: bool = True,
+        locks: bool = True,
+        families: bool = True,
     ) -> Problem:
         """Project, measure and hand over the validated frames of :func:`territory_opt.io.load_inputs`."""
         units, reps = inputs.units, inputs.reps

@@ -87,10 +87,10 @@ def allocate(
     ids = ids if ids is not None else np.array([str(i) for i in range(k)], dtype=object)
     lo_sum, hi_sum = float(lower.sum()), float(upper.sum())
     if lo_sum > target * (1 + 1e-12):
-        msg = (f"the quota bounds cannot reach the target: the floors and minimum growth already add up to {lo_sum:,.0f}, above the target {target:,.0f} by {lo_sum - target:,.0f}; lower g_min or the floors, or raise the target")
+        msg = f"the quota bounds cannot reach the target: the floors and minimum growth already add up to {lo_sum:,.0f}, above the target {target:,.0f} by {lo_sum - target:,.0f}; lower g_min or the floors, or raise the target"
         raise InfeasibleError(msg)
     if hi_sum < target * (1 - 1e-12):
-        msg = (f"the quota bounds cannot reach the target: the caps and maximum growth add up to {hi_sum:,.0f}, below the target {target:,.0f} by {target - hi_sum:,.0f}; raise g_max or the caps, or lower the target")
+        msg = f"the quota bounds cannot reach the target: the caps and maximum growth add up to {hi_sum:,.0f}, below the target {target:,.0f} by {target - hi_sum:,.0f}; raise g_max or the caps, or lower the target"
         raise InfeasibleError(msg)
     solver = pywraplp.Solver.CreateSolver("GLOP")
     assert solver is not None
@@ -112,9 +112,13 @@ def allocate(
     tol = 1e-6 * max(target, 1.0)
     for t in range(k):
         if values[t] <= lower[t] + tol and lower[t] > 0 and ideal[t] < lower[t] - tol:
-            binding.append(f"{ids[t]}: held up at its lower bound {lower[t]:,.0f} (ideal {ideal[t]:,.0f}, +{lower[t] - ideal[t]:,.0f})")
+            binding.append(
+                f"{ids[t]}: held up at its lower bound {lower[t]:,.0f} (ideal {ideal[t]:,.0f}, +{lower[t] - ideal[t]:,.0f})"
+            )
         elif np.isfinite(upper[t]) and values[t] >= upper[t] - tol and ideal[t] > upper[t] + tol:
-            binding.append(f"{ids[t]}: held down at its upper bound {upper[t]:,.0f} (ideal {ideal[t]:,.0f}, −{ideal[t] - upper[t]:,.0f})")
+            binding.append(
+                f"{ids[t]}: held down at its upper bound {upper[t]:,.0f} (ideal {ideal[t]:,.0f}, −{ideal[t] - upper[t]:,.0f})"
+            )
     return values, tuple(binding)
 
 
@@ -135,7 +139,7 @@ def round_to_unit(values: NDArray[np.float64], total: float, unit: float) -> NDA
     if short > 0:
         base[order[:short]] += 1
     elif short < 0:
-        for i in np.argsort(frac, kind="stable")[: -short]:
+        for i in np.argsort(frac, kind="stable")[:-short]:
             base[i] -= 1
     out = base * unit
     leftover = total - out.sum()
@@ -295,9 +299,19 @@ def set_quotas(plan: Any, settings: Any, *, ramp_seats: NDArray[np.bool_] | None
         hist_units = problem.measure(hist_name) * np.where(moved, 1 - settings.relief, 1.0)
         history = np.bincount(seat_of, weights=hist_units, minlength=k).astype(float)
         rounded, _, binding = set_quotas_arrays(
-            target=target, potential=potential, history=history, alpha=settings.alpha, method=settings.method,
-            growth=settings.growth, attrition=settings.attrition, growth_min=settings.growth_min,
-            growth_max=settings.growth_max, floor=settings.floor, cap=settings.cap, ramp=ramp, unit=settings.unit,
+            target=target,
+            potential=potential,
+            history=history,
+            alpha=settings.alpha,
+            method=settings.method,
+            growth=settings.growth,
+            attrition=settings.attrition,
+            growth_min=settings.growth_min,
+            growth_max=settings.growth_max,
+            floor=settings.floor,
+            cap=settings.cap,
+            ramp=ramp,
+            unit=settings.unit,
             ids=problem.seat_ids,
         )
         col = f"quota_{name}" if name else "quota"
@@ -312,5 +326,9 @@ def set_quotas(plan: Any, settings: Any, *, ramp_seats: NDArray[np.bool_] | None
             table[f"p{p + 1}"] = periods[:, p]
     pot_total = np.bincount(seat_of, weights=problem.measure(settings.potential), minlength=k).astype(float)
     table["potential"] = pot_total
-    table["quota_per_potential"] = np.where(pot_total > 0, table["quota"] / np.where(pot_total > 0, pot_total, 1.0), 0.0)
-    return QuotaResult(_table=table, fairness=fairness(table["quota"].to_numpy(float), pot_total), binding=tuple(binding_all))
+    table["quota_per_potential"] = np.where(
+        pot_total > 0, table["quota"] / np.where(pot_total > 0, pot_total, 1.0), 0.0
+    )
+    return QuotaResult(
+        _table=table, fairness=fairness(table["quota"].to_numpy(float), pot_total), binding=tuple(binding_all)
+    )

@@ -42,14 +42,25 @@ def balance_chart(plan: Plan, measure: str, tolerance: float | None) -> str:
         x0 = mid if d >= 0 else mid + d * scale
         colour = "#B2182B" if tolerance and abs(d) > 100 * tolerance + 1e-6 else "#2166AC"
         parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" font-size="11">{_e(tid)}</text>')
-        parts.append(f'<rect x="{x0:.1f}" y="{y + 3}" width="{abs(d) * scale:.1f}" height="{row_h - 6}" fill="{colour}"><title>{_e(tid)}: {d:+.2f}%</title></rect>')
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{y + 3}" width="{abs(d) * scale:.1f}" height="{row_h - 6}" fill="{colour}"><title>{_e(tid)}: {d:+.2f}%</title></rect>'
+        )
     if tolerance:
-        parts.append(f'<text x="{mid}" y="{row_h * k + 20}" text-anchor="middle" font-size="11">shaded: ±{100 * tolerance:g}% tolerance band</text>')
+        parts.append(
+            f'<text x="{mid}" y="{row_h * k + 20}" text-anchor="middle" font-size="11">shaded: ±{100 * tolerance:g}% tolerance band</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def plan_report(plan: Plan, *, map_html: str | None = None, quotas: Any | None = None, description: str = "", tolerances: dict[str, float] | None = None) -> str:
+def plan_report(
+    plan: Plan,
+    *,
+    map_html: str | None = None,
+    quotas: Any | None = None,
+    description: str = "",
+    tolerances: dict[str, float] | None = None,
+) -> str:
     """The report as one HTML string."""
     tolerances = tolerances or {}
     gap = "n/a" if plan.gap is None else f"{100 * plan.gap:.2f}%"
@@ -62,7 +73,12 @@ def plan_report(plan: Plan, *, map_html: str | None = None, quotas: Any | None =
             ["bound", _e(bound)],
             ["gap", _e(gap)],
             ["bound valid for", _e(plan.bound_scope)],
-            ["bound for the unrestricted problem (LP relaxation)", "n/a" if plan.global_bound is None else f"{plan.global_bound:,.4g} (gap {100 * (plan.global_gap or 0):.2f}%)"],
+            [
+                "bound for the unrestricted problem (LP relaxation)",
+                "n/a"
+                if plan.global_bound is None
+                else f"{plan.global_bound:,.4g} (gap {100 * (plan.global_gap or 0):.2f}%)",
+            ],
             ["method", _e(plan.method)],
             ["wall time", f"{plan.wall_time:.1f} s"],
             ["seed / deterministic", f"{plan.seed} / {plan.deterministic}"],
@@ -72,7 +88,11 @@ def plan_report(plan: Plan, *, map_html: str | None = None, quotas: Any | None =
     )
     restrictions = "".join(f"<li>{_e(r)}</li>" for r in plan.restrictions) or "<li>none: the model is exact</li>"
     frame = plan.territories
-    cols = ["territory_id", "name", "units"] + [c for c in frame.columns if c in plan.problem.measure_names or c.endswith(("_target", "_dev_pct"))] + ["travel_km", "contiguous", "stands_alone"]
+    cols = (
+        ["territory_id", "name", "units"]
+        + [c for c in frame.columns if c in plan.problem.measure_names or c.endswith(("_target", "_dev_pct"))]
+        + ["travel_km", "contiguous", "stands_alone"]
+    )
     rows = []
     for _, row in frame.iterrows():
         cells = []
@@ -86,14 +106,29 @@ def plan_report(plan: Plan, *, map_html: str | None = None, quotas: Any | None =
                 cells.append(_e(v))
         rows.append(cells)
     territories = _table(cols, rows, cls="num")
-    charts = "".join(f"<h3>{_e(m)}</h3>" + balance_chart(plan, m, tolerances.get(m)) for m in plan.problem.measure_names if f"{m}_dev_pct" in frame)
-    audit = "".join(f'<li class="{"ok" if f.ok else "fail"}">{"✔" if f.ok else "✘"} <b>{_e(f.check)}</b>: {_e(f.detail)}</li>' for f in plan.findings)
+    charts = "".join(
+        f"<h3>{_e(m)}</h3>" + balance_chart(plan, m, tolerances.get(m))
+        for m in plan.problem.measure_names
+        if f"{m}_dev_pct" in frame
+    )
+    audit = "".join(
+        f'<li class="{"ok" if f.ok else "fail"}">{"✔" if f.ok else "✘"} <b>{_e(f.check)}</b>: {_e(f.detail)}</li>'
+        for f in plan.findings
+    )
     notes = "".join(f"<li>{_e(n)}</li>" for n in plan.notes)
     quota_html = ""
     if quotas is not None:
         q = quotas.table
         qcols = [c for c in q.columns if c != "rep_id"]
-        qrows = [[_e(r[c]) if isinstance(r[c], str) else (f"{r[c]:,.3f}" if c == "quota_per_potential" else f"{r[c]:,.0f}") for c in qcols] for _, r in q.iterrows()]
+        qrows = [
+            [
+                _e(r[c])
+                if isinstance(r[c], str)
+                else (f"{r[c]:,.3f}" if c == "quota_per_potential" else f"{r[c]:,.0f}")
+                for c in qcols
+            ]
+            for _, r in q.iterrows()
+        ]
         fair = "".join(f"<li>{_e(k)}: {v:.3f}</li>" for k, v in quotas.fairness.items())
         binding = "".join(f"<li>{_e(b)}</li>" for b in quotas.binding) or "<li>no bound is binding</li>"
         quota_html = f"<h2>Quotas</h2>{_table(qcols, qrows, cls='num')}<h3>Fairness</h3><ul>{fair}</ul><h3>Binding bounds</h3><ul>{binding}</ul>"

@@ -180,7 +180,7 @@ class SolverSettings(_Frozen):
     workers: Annotated[int, Field(ge=0)] = 0
     seed: int = 0
     deterministic: bool = False
-    method: Literal["auto", "exact", "alternate"] = "auto"
+    method: Literal["auto", "exact", "lns"] = "auto"
     log: bool = False
 
 

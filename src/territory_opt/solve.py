@@ -23,7 +23,6 @@ wall-clock-limited runs are not repeatable).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -35,10 +34,10 @@ from . import __version__, geo
 from .audit import Rules, audit
 from .diagnose import Explanation, explain, oversized_units, prechecks
 from .errors import InfeasibleError, SolverError
+from .large import LargeResult, solve_large, use_large
 from .metrics import territory_table
 from .model import (
     BalanceRule,
-    Built,
     ModelSpec,
     build,
     build_candidates,
@@ -50,35 +49,13 @@ from .model import (
     targets,
 )
 from .model.candidates import Candidates
+from .model.cpsat import Callback, Progress, extract, params, set_objective
+from .model.cpsat import hint as cp_hint
 from .model.heuristics import bisection_partition, warm_start
 from .plan import Plan, Status
 from .problem import Problem
 from .scenario import Candidates as CandidateSettings
 from .scenario import Constraints, Measure, Objective, SolverSettings
-
-Progress = Callable[[dict[str, Any]], None]
-
-_STATUS = {
-    cp_model.OPTIMAL: "OPTIMAL",
-    cp_model.FEASIBLE: "FEASIBLE",
-    cp_model.INFEASIBLE: "INFEASIBLE",
-    cp_model.MODEL_INVALID: "MODEL_INVALID",
-    cp_model.UNKNOWN: "UNKNOWN",
-}
-
-
-class _Callback(cp_model.CpSolverSolutionCallback):
-    def __init__(self, progress: Progress | None, stage: str, scale: float, offset: float, t0: float) -> None:
-        super().__init__()
-        self.progress, self.stage, self.scale, self.offset, self.t0 = progress, stage, scale, offset, t0
-
-    def on_solution_callback(self) -> None:
-        if self.progress is None:
-            return
-        obj = self.objective_value / self.scale + self.offset
-        bound = self.best_objective_bound / self.scale + self.offset
-        gap = (obj - bound) / abs(obj) if obj else 0.0
-        self.progress({"stage": self.stage, "elapsed": time.perf_counter() - self.t0, "objective": obj, "bound": bound, "gap": max(gap, 0.0)})
 
 
 def _spec(problem: Problem, balance: dict[str, Measure], constraints: Constraints, objective: Objective) -> ModelSpec:
@@ -113,7 +90,9 @@ def _spec(problem: Problem, balance: dict[str, Measure], constraints: Constraint
     )
 
 
-def initial_centres(problem: Problem, weight: NDArray[np.float64], seed: int, *, exclude: NDArray[np.bool_] | None = None) -> NDArray[np.int64]:
+def initial_centres(
+    problem: Problem, weight: NDArray[np.float64], seed: int, *, exclude: NDArray[np.bool_] | None = None
+) -> NDArray[np.int64]:
     """Centre unit per seat: seats with a home get the unit nearest it; the others are
     seeded by weighted k-means++ and a few Lloyd steps, then snapped to distinct units."""
     rng = np.random.default_rng(seed)
@@ -160,7 +139,13 @@ def initial_centres(problem: Problem, weight: NDArray[np.float64], seed: int, *,
     return centres
 
 
-def medoids(problem: Problem, assign: NDArray[np.int64], centres: NDArray[np.int64], weight: NDArray[np.float64], exempt: NDArray[np.bool_]) -> NDArray[np.int64]:
+def medoids(
+    problem: Problem,
+    assign: NDArray[np.int64],
+    centres: NDArray[np.int64],
+    weight: NDArray[np.float64],
+    exempt: NDArray[np.bool_],
+) -> NDArray[np.int64]:
     """Move each free seat's centre to the weighted medoid of its territory."""
     new = centres.copy()
     for t in np.flatnonzero(~problem.has_home & ~exempt):
@@ -194,10 +179,20 @@ def _subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray
         dist = dist.copy()
         dist[fix] = np.nan
     indptr = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=problem.n_units))]).astype(np.int64)
-    return Candidates(unit=u, seat=s, distance=dist, indptr=indptr, n_seats=k, pruned=problem.n_units * k - len(u), exact=exact and len(u) == len(cand.unit))
+    return Candidates(
+        unit=u,
+        seat=s,
+        distance=dist,
+        indptr=indptr,
+        n_seats=k,
+        pruned=problem.n_units * k - len(u),
+        exact=exact and len(u) == len(cand.unit),
+    )
 
 
-def _bisection_for_homes(problem: Problem, weight: NDArray[np.float64], exempt: NDArray[np.bool_], standing: NDArray[np.bool_], seed: int) -> NDArray[np.int64]:
+def _bisection_for_homes(
+    problem: Problem, weight: NDArray[np.float64], exempt: NDArray[np.bool_], standing: NDArray[np.bool_], seed: int
+) -> NDArray[np.int64]:
     """A balanced connected partition (tree bisection) whose parts are matched to seats of
     equal FTE by the distance from each home base to each part's weighted centre."""
     from scipy.optimize import linear_sum_assignment
@@ -213,7 +208,14 @@ def _bisection_for_homes(problem: Problem, weight: NDArray[np.float64], exempt: 
         group = seats[(problem.seat_capacity[seats] == fte) & problem.has_home[seats]]
         if len(group) < 2:
             continue
-        centre = np.array([(xy[parts == t] * w[parts == t, None]).sum(axis=0) / w[parts == t].sum() if (parts == t).any() else problem.seat_xy[t] for t in group])
+        centre = np.array(
+            [
+                (xy[parts == t] * w[parts == t, None]).sum(axis=0) / w[parts == t].sum()
+                if (parts == t).any()
+                else problem.seat_xy[t]
+                for t in group
+            ]
+        )
         cost = np.linalg.norm(problem.seat_xy[group][:, None, :] - centre[None, :, :], axis=2)
         rows, cols = linear_sum_assignment(cost)
         for r, c in zip(rows, cols, strict=True):
@@ -222,7 +224,9 @@ def _bisection_for_homes(problem: Problem, weight: NDArray[np.float64], exempt: 
     return out
 
 
-def lp_travel_bound(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], *, time_limit: float = 30.0, max_pairs: int = 600_000) -> float | None:
+def lp_travel_bound(
+    problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], *, time_limit: float = 30.0, max_pairs: int = 600_000
+) -> float | None:
     """A lower bound on the travel objective valid for the unrestricted problem.
 
     LP relaxation (GLOP) over every skill-eligible (unit, seat) pair, with assignment, hard
@@ -268,7 +272,10 @@ def lp_travel_bound(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]
             lp.Add(expr >= lo * float(target[seat, m]))
             lp.Add(expr <= hi * float(target[seat, m]))
         for m, cap in spec.capacity:
-            lp.Add(lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx]) <= cap * float(problem.seat_capacity[seat]))
+            lp.Add(
+                lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
+                <= cap * float(problem.seat_capacity[seat])
+            )
     lp.Minimize(lp.Sum([float(c) * v for c, v in zip(cost, x, strict=True)]))
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return None
@@ -290,12 +297,14 @@ def _elastic_repair(
 ) -> tuple[NDArray[np.int64] | None, float]:
     """The plan closest to balance (least stretch of bands, caps, budgets) from ``hint``."""
     elastic = build(problem, cand, spec, contiguity, objective_terms={"travel"}, elastic=True)
-    scale, offset = _set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
-    _hint(elastic, cand, hint)
-    cp = _params(settings, time_limit, workers)
-    status = cp.solve(elastic.model, _Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0))
+    scale, offset = set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
+    cp_hint(elastic, cand, hint)
+    cp = params(settings, time_limit, workers)
+    status = cp.solve(
+        elastic.model, Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0)
+    )
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return _extract(cp, elastic, cand, problem.n_units), cp.deterministic_time
+        return extract(cp, elastic, cand, problem.n_units), cp.deterministic_time
     return None, cp.deterministic_time
 
 
@@ -352,7 +361,9 @@ def _limits(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.float64], NDA
     return np.column_stack(cols), np.column_stack(lims)
 
 
-def _fit_filter(problem: Problem, cand: Candidates, values: NDArray[np.float64], limits: NDArray[np.float64]) -> Candidates:
+def _fit_filter(
+    problem: Problem, cand: Candidates, values: NDArray[np.float64], limits: NDArray[np.float64]
+) -> Candidates:
     """Drop pairs whose unit alone exceeds the seat's upper limit (they are infeasible)."""
     if values.shape[1] == 0:
         return cand
@@ -367,81 +378,6 @@ def _with_distances(problem: Problem, cand: Candidates, centres: NDArray[np.int6
     pos = seat_positions(problem, centres)
     dist = np.linalg.norm(problem.unit_xy[cand.unit] - pos[cand.seat], axis=1)
     return replace(cand, distance=dist)
-
-
-def _set_objective(built: Built, terms: dict[str, float]) -> tuple[float, float]:
-    """Weighted sum of the named terms; returns (scale, constant offset) of the integer objective."""
-    coef_of: dict[int, float] = {}
-    var_of: dict[int, cp_model.IntVar] = {}
-    offset = 0.0
-    for name, weight in terms.items():
-        if name not in built.terms or weight == 0:
-            continue
-        vars_, coefs, const = built.terms[name]
-        offset += weight * const
-        for var, c in zip(vars_, coefs, strict=True):
-            key = var.index
-            var_of[key] = var
-            coef_of[key] = coef_of.get(key, 0.0) + weight * c
-    if not coef_of:
-        built.model.minimize(0)
-        return 1.0, offset
-    biggest = max(abs(c) for c in coef_of.values())
-    scale = 1e7 / biggest if biggest > 0 else 1.0
-    keys = list(coef_of)
-    ints = [round(coef_of[k] * scale) for k in keys]
-    built.model.minimize(cp_model.LinearExpr.weighted_sum([var_of[k] for k in keys], ints))
-    return scale, offset
-
-
-def _params(settings: SolverSettings, time_limit: float, workers: int) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    p = solver.parameters
-    p.random_seed = settings.seed
-    p.log_search_progress = settings.log
-    if settings.deterministic:
-        p.num_workers = 1
-        p.max_deterministic_time = max(time_limit, 0.5)
-    else:
-        p.num_workers = workers
-        p.max_time_in_seconds = max(time_limit, 0.5)
-    return solver
-
-
-def _hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> None:
-    """Hint the assignment and, when it fits the model, every other variable too.
-
-    CP-SAT uses a hint far better when it is complete: the values of the slack, cut-edge
-    and other auxiliary variables are found by solving a copy of the model with the
-    assignment fixed (instant), then all of them are hinted.
-    """
-    chosen = np.zeros(len(cand), dtype=bool)
-    idx = cand.index(np.arange(len(assign)), assign)
-    chosen[idx[idx >= 0]] = True
-    fixed = built.model.clone()
-    fixed.clear_hints()
-    fixed.clear_objective()
-    for p, var in enumerate(built.x):
-        fixed.add(fixed.get_bool_var_from_proto_index(var.index) == int(chosen[p]))
-    completion = cp_model.CpSolver()
-    completion.parameters.max_time_in_seconds = 5.0
-    completion.parameters.num_workers = 1
-    status = completion.solve(fixed)
-    built.model.clear_hints()
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        values = completion.response_proto.solution
-        for i in range(len(built.model.proto.variables)):
-            built.model.add_hint(built.model.get_int_var_from_proto_index(i), int(values[i]))
-        return
-    for p, var in enumerate(built.x):
-        built.model.add_hint(var, bool(chosen[p]))
-
-
-def _extract(solver: cp_model.CpSolver, built: Built, cand: Candidates, n: int) -> NDArray[np.int64]:
-    values = np.array([solver.boolean_value(v) for v in built.x], dtype=bool)
-    assign = np.full(n, -1, dtype=np.int64)
-    assign[cand.unit[values]] = cand.seat[values]
-    return assign
 
 
 def solve(
@@ -507,7 +443,11 @@ def solve(
             for u, m, v, hi, _ in oversized
         ]
         if constraints.oversized == "fail" or any(seat < 0 for *_, seat in oversized):
-            msg = ("a unit is larger than any territory's balance band, so no plan can balance it: " + "; ".join(lines) + ". Treatments: constraints.oversized: standalone (the unit becomes its own territory, exempt from balance), split the unit into its accounts (data.units: accounts), or change the number of seats.")
+            msg = (
+                "a unit is larger than any territory's balance band, so no plan can balance it: "
+                + "; ".join(lines)
+                + ". Treatments: constraints.oversized: standalone (the unit becomes its own territory, exempt from balance), split the unit into its accounts (data.units: accounts), or change the number of seats."
+            )
             raise InfeasibleError(msg, Explanation(()))
         lock = problem.lock.copy()
         for u, *_, seat in oversized:
@@ -519,7 +459,12 @@ def solve(
         spec = replace(spec, exempt=exempt)
 
     disruption = constraints.disruption
-    conflicts = prechecks(problem, spec, disruption_measure=disruption.measure if disruption else None, disruption_share=disruption.max_share if disruption and disruption.max_share < 1 else None)
+    conflicts = prechecks(
+        problem,
+        spec,
+        disruption_measure=disruption.measure if disruption else None,
+        disruption_share=disruption.max_share if disruption and disruption.max_share < 1 else None,
+    )
     if conflicts:
         explanation = Explanation(tuple(conflicts))
         msg = f"the scenario is infeasible:\n{explanation}"
@@ -557,144 +502,290 @@ def solve(
         report("bisection start")
     ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
 
-    def heuristic(cand: Candidates, roots: NDArray[np.int64] | None, start: NDArray[np.int64] | None) -> tuple[NDArray[np.int64], float]:
+    def heuristic(
+        cand: Candidates, roots: NDArray[np.int64] | None, start: NDArray[np.int64] | None
+    ) -> tuple[NDArray[np.int64], float]:
         # deterministic mode bounds the local search by moves, never by the clock
         return warm_start(
-            problem, cand, spec, roots,
+            problem,
+            cand,
+            spec,
+            roots,
             time_limit=ws_limit if not settings.deterministic else 1e9,
-            start=start, max_moves=200_000 if settings.deterministic else None, seed=settings.seed,
+            start=start,
+            max_moves=200_000 if settings.deterministic else None,
+            seed=settings.seed,
         )
 
+    large = use_large(problem, spec, settings)
+    large_result: LargeResult | None = None
     iteration = 0
-    infeasible_rounds = 0
-    max_iter = 12 if free_centres else 1
-    final = False
-    while True:
-        iteration += 1
-        extra = None if start is None else np.column_stack([np.arange(problem.n_units), start])
-        cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=extra, need=need)
-        cand = _exempt_filter(problem, cand, exempt)
-        pruning_exact = cand.exact
-        cand = _fit_filter(problem, cand, values, limits)
-        roots = None
-        if spec.contiguity:
-            # roots inside the plan we start from; a realignment starts from today's owners
-            realign = spec.disruption_max is not None or spec.disruption_per_rep is not None
-            root_plan = start if start is not None else (problem.owner if realign else None)
-            roots = choose_roots(problem, centres, values=values, limits=limits, plan=root_plan)
-            roots[exempt] = centres[exempt]
-        hint, violation = heuristic(cand, roots, start)
-        if violation > 1e-9 and start is None and problem.has_home.any() and spec.disruption_max is None and spec.disruption_per_rep is None:
-            # region growing / greedy left territories off balance: try a balanced connected
-            # partition by tree bisection (on a nearest-neighbour graph for accounts),
-            # matched to the reps by distance
-            graph_problem = problem if problem.edges is not None else replace(problem, edges=geo.edges_from_points(problem.unit_xy, k=6)[:, :2])
-            alt = _bisection_for_homes(graph_problem, weight, exempt, standing, settings.seed)
-            alt_roots = None
-            if roots is not None:
-                alt_roots = choose_roots(problem, centres, values=values, limits=limits, plan=alt)
-                alt_roots[exempt] = centres[exempt]
-            alt_cand = build_candidates(problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=np.column_stack([np.arange(problem.n_units), alt]))
-            alt_cand = _fit_filter(problem, _exempt_filter(problem, alt_cand, exempt), values, limits)
-            alt_hint, alt_violation = heuristic(alt_cand, alt_roots, alt)
-            if alt_violation < violation:
-                hint, violation, roots, cand = alt_hint, alt_violation, alt_roots, alt_cand
-        report("warm start", violation=violation, iteration=iteration)
-        contiguity = None
-        if roots is not None:
-            dist, pred = plan_distances(problem, roots, hint)
-            ku, ks = prune(problem, cand, roots, dist, pred)
-            cand = _subset(problem, cand, ku, ks, False)
-            cand = _with_distances(problem, cand, centres)
-            contiguity = conditions(cand, roots, dist, problem)
-        remaining = deadline - now()
-        slice_ = max(1.0, remaining) if (final or not free_centres) else max(1.0, min((0.25 if best is None else 0.12) * settings.time_limit, remaining * 0.5))
+    if large:
+        # company scale: transport start, Lagrangian bound, windows re-optimised by CP-SAT
+        if objective.mode == "weighted":
+            lns_weights = dict(stages[0])
+        else:  # lexicographic, approximated by weights two orders of magnitude apart
+            lns_weights = {name: 100.0 ** (len(stages) - 1 - i) for i, stage in enumerate(stages) for name in stage}
 
-        built = build(problem, cand, spec, contiguity, objective_terms=terms_wanted)
-        per_stage = slice_ / len(stages)
-        stage_assign = hint
-        stage_status = cp_model.UNKNOWN
-        obj = bnd = None
-        for si, weights_ in enumerate(stages):
-            scale, offset = _set_objective(built, weights_)
-            _hint(built, cand, stage_assign)
-            cp = _params(settings, per_stage, workers)
-            cb = _Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
-            stage_status = cp.solve(built.model, cb)
-            det_used[0] += cp.deterministic_time
-            if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        def make_candidates(c: NDArray[np.int64]) -> Candidates:
+            made = build_candidates(problem, c, nearest=cand_set.nearest, radius_km=cand_set.radius_km, need=need)
+            return _fit_filter(problem, _exempt_filter(problem, made, exempt), values, limits)
+
+        def charge(used: float) -> None:
+            det_used[0] += used
+
+        large_result = solve_large(
+            problem,
+            spec,
+            weights=lns_weights,
+            centres=centres,
+            make_candidates=make_candidates,
+            settings=settings,
+            workers=workers,
+            deadline=deadline,
+            now=now,
+            charge=charge,
+            progress=progress,
+            t0=t0,
+        )
+        if large_result.violation > 1e-9:
+            msg = (
+                f"no plan within every band, cap and budget found within the time limit ({settings.time_limit:g} s); "
+                f"the closest plan stretches them by {100 * large_result.violation:.2f} % in total: raise solver.time_limit or loosen a tolerance"
+            )
+            raise SolverError(msg)
+        notes += large_result.notes
+        best = {
+            "assign": large_result.assign,
+            "centres": centres.copy(),
+            "objective": large_result.objective,
+            "bound": large_result.bound,
+            "status": cp_model.FEASIBLE,
+            "cand": make_candidates(centres),
+            "exact": False,
+            "iteration": 1,
+        }
+    else:
+        infeasible_rounds = 0
+        max_iter = 12 if free_centres else 1
+        final = False
+        while True:
+            iteration += 1
+            extra = None if start is None else np.column_stack([np.arange(problem.n_units), start])
+            cand = build_candidates(
+                problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=extra, need=need
+            )
+            cand = _exempt_filter(problem, cand, exempt)
+            pruning_exact = cand.exact
+            cand = _fit_filter(problem, cand, values, limits)
+            roots = None
+            if spec.contiguity:
+                # roots inside the plan we start from; a realignment starts from today's owners
+                realign = spec.disruption_max is not None or spec.disruption_per_rep is not None
+                root_plan = start if start is not None else (problem.owner if realign else None)
+                roots = choose_roots(problem, centres, values=values, limits=limits, plan=root_plan)
+                roots[exempt] = centres[exempt]
+            hint, violation = heuristic(cand, roots, start)
+            if (
+                violation > 1e-9
+                and start is None
+                and problem.has_home.any()
+                and spec.disruption_max is None
+                and spec.disruption_per_rep is None
+            ):
+                # region growing / greedy left territories off balance: try a balanced connected
+                # partition by tree bisection (on a nearest-neighbour graph for accounts),
+                # matched to the reps by distance
+                graph_problem = (
+                    problem
+                    if problem.edges is not None
+                    else replace(problem, edges=geo.edges_from_points(problem.unit_xy, k=6)[:, :2])
+                )
+                alt = _bisection_for_homes(graph_problem, weight, exempt, standing, settings.seed)
+                alt_roots = None
+                if roots is not None:
+                    alt_roots = choose_roots(problem, centres, values=values, limits=limits, plan=alt)
+                    alt_roots[exempt] = centres[exempt]
+                alt_cand = build_candidates(
+                    problem,
+                    centres,
+                    nearest=cand_set.nearest,
+                    radius_km=cand_set.radius_km,
+                    extra=np.column_stack([np.arange(problem.n_units), alt]),
+                )
+                alt_cand = _fit_filter(problem, _exempt_filter(problem, alt_cand, exempt), values, limits)
+                alt_hint, alt_violation = heuristic(alt_cand, alt_roots, alt)
+                if alt_violation < violation:
+                    hint, violation, roots, cand = alt_hint, alt_violation, alt_roots, alt_cand
+            report("warm start", violation=violation, iteration=iteration)
+            contiguity = None
+            if roots is not None:
+                dist, pred = plan_distances(problem, roots, hint)
+                ku, ks = prune(problem, cand, roots, dist, pred)
+                cand = _subset(problem, cand, ku, ks, False)
+                cand = _with_distances(problem, cand, centres)
+                contiguity = conditions(cand, roots, dist, problem)
+            remaining = deadline - now()
+            slice_ = (
+                max(1.0, remaining)
+                if (final or not free_centres)
+                else max(1.0, min((0.25 if best is None else 0.12) * settings.time_limit, remaining * 0.5))
+            )
+
+            built = build(problem, cand, spec, contiguity, objective_terms=terms_wanted)
+            per_stage = slice_ / len(stages)
+            stage_assign = hint
+            stage_status = cp_model.UNKNOWN
+            obj = bnd = None
+            for si, weights_ in enumerate(stages):
+                scale, offset = set_objective(built, weights_)
+                cp_hint(built, cand, stage_assign)
+                cp = params(settings, per_stage, workers)
+                cb = Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
+                stage_status = cp.solve(built.model, cb)
+                det_used[0] += cp.deterministic_time
+                if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                    break
+                stage_assign = extract(cp, built, cand, problem.n_units)
+                obj = cp.objective_value / scale + offset
+                bnd = cp.best_objective_bound / scale + offset
+                if si < len(stages) - 1:
+                    proto = built.model.proto.objective
+                    expr = cp_model.LinearExpr.weighted_sum(
+                        [built.model.get_int_var_from_proto_index(i) for i in proto.vars], list(proto.coeffs)
+                    )
+                    built.model.add(
+                        expr <= int(np.floor(cp.objective_value + abs(cp.objective_value) * objective.slack))
+                    )
+                    built.model.clear_hints()
+            if stage_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                if best is None or obj is None or best["objective"] is None or obj <= best["objective"] + 1e-9:
+                    best = {
+                        "assign": stage_assign,
+                        "centres": centres.copy(),
+                        "objective": obj,
+                        "bound": bnd,
+                        "status": stage_status,
+                        "cand": cand,
+                        "exact": pruning_exact,
+                        "iteration": iteration,
+                    }
+                start = stage_assign
+            elif best is None and (stage_status == cp_model.INFEASIBLE or violation > 1e-9):
+                # no plan yet. The model is narrower than the problem (pruning, the contiguity
+                # condition built around the warm start, chosen centres), so an infeasible or
+                # empty answer may be the restriction's fault: repair the start with an elastic
+                # solve (balance may stretch, the stretch is minimised) and try again.
+                infeasible_rounds += 1
+                restricted = (not pruning_exact) or spec.contiguity or free_centres
+                if restricted and infeasible_rounds < 4 and deadline - now() > 0.3 * settings.time_limit:
+                    repaired, used = _elastic_repair(
+                        problem,
+                        cand,
+                        spec,
+                        contiguity,
+                        hint,
+                        settings,
+                        min(slice_, 0.15 * settings.time_limit),
+                        workers,
+                        progress,
+                        t0,
+                        iteration,
+                    )
+                    det_used[0] += used
+                    start = repaired if repaired is not None else hint
+                    if free_centres:
+                        centres = _reseed(
+                            problem, start, medoids(problem, start, centres, weight, exempt), values, limits, exempt
+                        )
+                        if repaired is None:
+                            start = None  # regrow from the new centres
+                    report("repair", iteration=iteration)
+                    continue
+                if stage_status == cp_model.INFEASIBLE:
+                    explanation = explain(
+                        problem,
+                        cand,
+                        spec,
+                        contiguity,
+                        time_limit=min(30.0, max(5.0, settings.time_limit / 4)),
+                        seed=settings.seed,
+                    )
+                    scope = ""
+                    if restricted:
+                        parts = [
+                            name
+                            for name, on in (
+                                ("candidate pruning", not pruning_exact),
+                                ("the contiguity condition", spec.contiguity),
+                                ("chosen centres", free_centres),
+                            )
+                            if on
+                        ]
+                        scope = f"\n(found for the model as restricted by {', '.join(parts)}; raising candidates.nearest or solver.time_limit may help)"
+                    raise InfeasibleError(f"the scenario is infeasible:\n{explanation}{scope}", explanation)
                 break
-            stage_assign = _extract(cp, built, cand, problem.n_units)
-            obj = cp.objective_value / scale + offset
-            bnd = cp.best_objective_bound / scale + offset
-            if si < len(stages) - 1:
-                proto = built.model.proto.objective
-                expr = cp_model.LinearExpr.weighted_sum([built.model.get_int_var_from_proto_index(i) for i in proto.vars], list(proto.coeffs))
-                built.model.add(expr <= int(np.floor(cp.objective_value + abs(cp.objective_value) * objective.slack)))
-                built.model.clear_hints()
-        if stage_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            if best is None or obj is None or best["objective"] is None or obj <= best["objective"] + 1e-9:
-                best = {"assign": stage_assign, "centres": centres.copy(), "objective": obj, "bound": bnd, "status": stage_status, "cand": cand, "exact": pruning_exact, "iteration": iteration}
-            start = stage_assign
-        elif best is None and (stage_status == cp_model.INFEASIBLE or violation > 1e-9):
-            # no plan yet. The model is narrower than the problem (pruning, the contiguity
-            # condition built around the warm start, chosen centres), so an infeasible or
-            # empty answer may be the restriction's fault: repair the start with an elastic
-            # solve (balance may stretch, the stretch is minimised) and try again.
-            infeasible_rounds += 1
-            restricted = (not pruning_exact) or spec.contiguity or free_centres
-            if restricted and infeasible_rounds < 4 and deadline - now() > 0.3 * settings.time_limit:
-                repaired, used = _elastic_repair(problem, cand, spec, contiguity, hint, settings, min(slice_, 0.15 * settings.time_limit), workers, progress, t0, iteration)
-                det_used[0] += used
-                start = repaired if repaired is not None else hint
-                if free_centres:
-                    centres = _reseed(problem, start, medoids(problem, start, centres, weight, exempt), values, limits, exempt)
-                    if repaired is None:
-                        start = None  # regrow from the new centres
-                report("repair", iteration=iteration)
-                continue
-            if stage_status == cp_model.INFEASIBLE:
-                explanation = explain(problem, cand, spec, contiguity, time_limit=min(30.0, max(5.0, settings.time_limit / 4)), seed=settings.seed)
-                scope = ""
-                if restricted:
-                    parts = [name for name, on in (("candidate pruning", not pruning_exact), ("the contiguity condition", spec.contiguity), ("chosen centres", free_centres)) if on]
-                    scope = f"\n(found for the model as restricted by {', '.join(parts)}; raising candidates.nearest or solver.time_limit may help)"
-                raise InfeasibleError(f"the scenario is infeasible:\n{explanation}{scope}", explanation)
-            break
-        elif stage_status == cp_model.INFEASIBLE:
-            break  # a later location-allocation step: keep the best plan
-        else:
-            if best is None and violation <= 1e-9:
-                # the warm start satisfies balance and capacity; the audit below checks the rest
-                best = {"assign": hint, "centres": centres.copy(), "objective": None, "bound": None, "status": cp_model.UNKNOWN, "cand": cand, "exact": pruning_exact, "iteration": iteration}
-            break
-        if not free_centres or final:
-            break
-        new_centres = medoids(problem, start, centres, weight, exempt)
-        converged = np.array_equal(new_centres, centres)
-        if converged and stage_status == cp_model.OPTIMAL:
-            break
-        if converged or iteration >= max_iter or deadline - now() < 0.25 * settings.time_limit:
-            final = True
-        centres = new_centres
-        report("centres moved", iteration=iteration)
+            elif stage_status == cp_model.INFEASIBLE:
+                break  # a later location-allocation step: keep the best plan
+            else:
+                if best is None and violation <= 1e-9:
+                    # the warm start satisfies balance and capacity; the audit below checks the rest
+                    best = {
+                        "assign": hint,
+                        "centres": centres.copy(),
+                        "objective": None,
+                        "bound": None,
+                        "status": cp_model.UNKNOWN,
+                        "cand": cand,
+                        "exact": pruning_exact,
+                        "iteration": iteration,
+                    }
+                break
+            if not free_centres or final:
+                break
+            new_centres = medoids(problem, start, centres, weight, exempt)
+            converged = np.array_equal(new_centres, centres)
+            if converged and stage_status == cp_model.OPTIMAL:
+                break
+            if converged or iteration >= max_iter or deadline - now() < 0.25 * settings.time_limit:
+                final = True
+            centres = new_centres
+            report("centres moved", iteration=iteration)
 
     if best is None:
         msg = f"no plan found within the time limit ({settings.time_limit:g} s): raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
         raise SolverError(msg)
     assign = best["assign"]
     centres = best["centres"]
-    best_obj, bound, last_status, last_cand, pruning_exact = best["objective"], best["bound"], best["status"], best["cand"], best["exact"]
+    best_obj, bound, last_status, last_cand, pruning_exact = (
+        best["objective"],
+        best["bound"],
+        best["status"],
+        best["cand"],
+        best["exact"],
+    )
 
     # status and honesty
     if not pruning_exact:
-        restrictions.append(f"candidate pruning: each unit may go to its {cand_set.nearest} nearest seats (plus owner and lock); {last_cand.pruned:,} of {problem.n_units * problem.n_seats:,} pairs pruned")
+        restrictions.append(
+            f"candidate pruning: each unit may go to its {cand_set.nearest} nearest seats (plus owner and lock); {last_cand.pruned:,} of {problem.n_units * problem.n_seats:,} pairs pruned"
+        )
+    if large:
+        restrictions.append(
+            "large-neighbourhood search: the plan is improved a few nearby territories at a time; the bound is the transport relaxation's (Lagrangian), not CP-SAT's"
+        )
     if spec.contiguity:
-        restrictions.append("contiguity by the descending-distance neighbour condition around each root (sufficient, not necessary)")
+        restrictions.append(
+            "contiguity by the descending-distance neighbour condition around each root (sufficient, not necessary)"
+        )
     if free_centres:
-        restrictions.append(f"centres of seats without a home chosen by location-allocation ({iteration} iteration(s)); the bound holds for the plan's centres")
+        restrictions.append(
+            f"centres of seats without a home chosen by location-allocation ({iteration} iteration(s)); the bound holds for the plan's centres"
+        )
     if len(stages) > 1:
-        restrictions.append(f"lexicographic priorities {objective.priorities} with {100 * objective.slack:g}% slack; bound and gap are those of the last priority")
+        restrictions.append(
+            f"lexicographic priorities {objective.priorities} with {100 * objective.slack:g}% slack; bound and gap are those of the last priority"
+        )
     solved_model = last_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if not solved_model:
         best_obj, bound = None, None
@@ -706,7 +797,10 @@ def solve(
         notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
     global_bound = global_gap = None
     travel_only = [set(stage) for stage in stages] == [{"travel"}]
-    if travel_only and best_obj is not None and restrictions and not free_centres:
+    if large:
+        global_bound = bound
+        global_gap = gap
+    elif travel_only and best_obj is not None and restrictions and not free_centres:
         global_bound = lp_travel_bound(problem, spec, exempt, time_limit=min(30.0, max(5.0, settings.time_limit / 2)))
         if global_bound is not None:
             global_bound = min(global_bound, float(best_obj))
@@ -730,9 +824,19 @@ def solve(
     if not all(f.ok for f in findings):
         status = Status.UNKNOWN
     pos = seat_positions(problem, centres)
-    table = territory_table(problem, assign, target=target, tolerance={problem.measure_names[r.measure]: r.tolerance for r in spec.balance}, seat_pos=pos, weight=weight, exempt=exempt)
+    table = territory_table(
+        problem,
+        assign,
+        target=target,
+        tolerance={problem.measure_names[r.measure]: r.tolerance for r in spec.balance},
+        seat_pos=pos,
+        weight=weight,
+        exempt=exempt,
+    )
     terms = _term_values(problem, assign, pos, weight, spec)
     method = "warm start + CP-SAT" + (" + location-allocation" if free_centres else "")
+    if large:
+        method = "transport (min-cost flow) start + CP-SAT large-neighbourhood search"
     if not solved_model:
         method = "warm start only (CP-SAT found nothing better in time)"
     report("done", objective=best_obj, bound=bound, gap=gap)
@@ -742,11 +846,19 @@ def solve(
         status=status,
         problem=problem,
         seat_of=_ro(assign),
-        objective=float(best_obj) if best_obj is not None else float(sum(terms.get(k, 0.0) * w for k, w in stages[-1].items())),
+        objective=float(best_obj)
+        if best_obj is not None
+        else float(sum(terms.get(k, 0.0) * w for k, w in stages[-1].items())),
         objective_terms=terms,
         bound=bound,
         gap=gap,
-        bound_scope="the model as solved (with the restrictions listed)" if restrictions else "the exact problem",
+        bound_scope=(
+            "the unrestricted problem (Lagrangian bound of the transport relaxation)"
+            if large
+            else "the model as solved (with the restrictions listed)"
+            if restrictions
+            else "the exact problem"
+        ),
         restrictions=tuple(restrictions),
         wall_time=time.perf_counter() - t0,
         method=method,
@@ -771,7 +883,9 @@ def _ro(array: NDArray[Any]) -> NDArray[Any]:
     return out
 
 
-def _term_values(problem: Problem, assign: NDArray[np.int64], pos: NDArray[np.float64], weight: NDArray[np.float64], spec: ModelSpec) -> dict[str, float]:
+def _term_values(
+    problem: Problem, assign: NDArray[np.int64], pos: NDArray[np.float64], weight: NDArray[np.float64], spec: ModelSpec
+) -> dict[str, float]:
     d = np.linalg.norm(problem.unit_xy - pos[assign], axis=1)
     out = {"travel": float((weight * d).sum() / max(weight.sum(), 1e-12))}
     if problem.edges is not None:

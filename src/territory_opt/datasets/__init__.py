@@ -79,9 +79,7 @@ def us_counties(states: list[str] | None = None) -> tuple[gpd.GeoDataFrame, pd.D
         restricted to the kept counties.
     """
     counties = gpd.read_parquet(_data_path("us_counties.parquet"))
-    adjacency = pd.read_csv(
-        _data_path("us_county_adjacency.csv"), dtype={"fips_a": str, "fips_b": str, "kind": str}
-    )
+    adjacency = pd.read_csv(_data_path("us_county_adjacency.csv"), dtype={"fips_a": str, "fips_b": str, "kind": str})
     if states:
         unknown = sorted(set(states) - set(counties["state"]))
         if unknown:

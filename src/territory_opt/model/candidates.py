@@ -1,8 +1,8 @@
 """Candidate pairs: which (unit, seat) assignments the model may use.
 
 Pruning is what makes 100,000 accounts x 500 reps tractable. A unit keeps its ``nearest``
-seats (or all within ``radius_km``), plus its current owner and its lock; pairs that break
-skills or an exclusion are dropped. No unit is ever left without an option: a unit whose
+seats among those with the skills it requires (or all within ``radius_km``), plus its
+current owner and its lock; pairs that break skills or an exclusion are dropped. No unit is ever left without an option: a unit whose
 near seats are all ineligible gets its nearest eligible seats. A family shares one set.
 """
 
@@ -91,12 +91,19 @@ def build_candidates(
     """
     n, k = problem.n_units, problem.n_seats
     pos = seat_positions(problem, centres)
+    units, seats = [], []
+    # the nearest seats *able to take the unit*: one search per distinct skill requirement
+    masks, mask_of = np.unique(problem.unit_skills, return_inverse=True)
+    for i, mask in enumerate(masks):
+        able = np.flatnonzero((mask & ~problem.seat_skills) == 0)
+        mine = np.flatnonzero(mask_of == i)
+        if len(able) == 0:
+            continue  # reported by the pre-checks
+        kk = min(nearest, len(able))
+        _, near = cKDTree(pos[able]).query(problem.unit_xy[mine], k=kk)
+        units.append(np.repeat(mine, kk))
+        seats.append(able[np.asarray(near, dtype=np.int64).reshape(len(mine), kk)].ravel())
     tree = cKDTree(pos)
-    kk = min(nearest, k)
-    _, near = tree.query(problem.unit_xy, k=kk)
-    near = np.asarray(near, dtype=np.int64).reshape(n, kk)
-    units = [np.repeat(np.arange(n), kk)]
-    seats = [near.ravel()]
     if radius_km is not None:
         within = tree.query_ball_point(problem.unit_xy, r=radius_km)
         lens = np.fromiter((len(w) for w in within), dtype=np.int64, count=n)
@@ -152,7 +159,9 @@ def build_candidates(
     )
 
 
-def _filter(problem: Problem, u: NDArray[np.int64], s: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _filter(
+    problem: Problem, u: NDArray[np.int64], s: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     keep = problem.eligible(u, s)
     locked = problem.lock[u] >= 0
     keep &= ~locked | (problem.lock[u] == s)

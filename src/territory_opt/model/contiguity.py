@@ -69,10 +69,16 @@ def choose_roots(
     taken: set[int] = set()
     order = np.argsort(~problem.has_home, kind="stable")  # free centres are already units
     for t in order:
+
         def fits(u: int, t: int = int(t)) -> bool:
             return values is None or limits is None or bool(np.all(values[u] <= limits[t]))
 
-        if not problem.has_home[t] and int(centres[t]) not in taken and _can_root(problem, int(centres[t]), t) and fits(int(centres[t])):
+        if (
+            not problem.has_home[t]
+            and int(centres[t]) not in taken
+            and _can_root(problem, int(centres[t]), t)
+            and fits(int(centres[t]))
+        ):
             roots[t] = centres[t]
             taken.add(int(centres[t]))
             continue

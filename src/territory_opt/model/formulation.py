@@ -85,6 +85,8 @@ class ModelSpec:
     families: bool = True
     travel_weight: NDArray[np.float64] | None = None
     exempt: NDArray[np.bool_] | None = None  # seats standing alone (no balance)
+    targets: NDArray[np.float64] | None = None  # T[t,m] given (a window of a larger plan)
+    disruption_rep_limit: NDArray[np.float64] | None = None  # D_r given per seat [value]
 
 
 @dataclass
@@ -154,7 +156,7 @@ def add_balance(
     if not spec.balance:
         return
     lit = _guard(built, "balance", guarded)
-    target = targets(problem, spec.exempt)
+    target = spec.targets if spec.targets is not None else targets(problem, spec.exempt)
     built.targets = target
     scale = _scale(problem)
     by_seat = built.by_seat
@@ -187,10 +189,15 @@ def add_balance(
             vars_, coefs, _ = built.terms.setdefault(key, ([], [], 0.0))
             vars_ += [over, under]
             coefs += [norm, norm]
-            built.slack_vars += [("balance", t, m, over, SLACK_STEP / scale[m]), ("balance", t, m, under, SLACK_STEP / scale[m])]
+            built.slack_vars += [
+                ("balance", t, m, over, SLACK_STEP / scale[m]),
+                ("balance", t, m, under, SLACK_STEP / scale[m]),
+            ]
 
 
-def add_capacity(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False) -> None:
+def add_capacity(
+    built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False
+) -> None:
     """Each seat's load of a capped measure at most cap per FTE times its FTE."""
     if not spec.capacity:
         return
@@ -258,7 +265,9 @@ def add_families(built: Built, problem: Problem, cand: Candidates, spec: ModelSp
             _enforce(built.model.add(left == right), lit)
 
 
-def _moved_terms(problem: Problem, cand: Candidates, spec: ModelSpec) -> tuple[NDArray[np.int64], NDArray[np.float64], float]:
+def _moved_terms(
+    problem: Problem, cand: Candidates, spec: ModelSpec
+) -> tuple[NDArray[np.int64], NDArray[np.float64], float]:
     """Pairs (u, owner(u)) and values: moved value = Σ v[u] - Σ v[u]·x[u,o(u)]."""
     value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
     has = problem.owner >= 0
@@ -267,7 +276,9 @@ def _moved_terms(problem: Problem, cand: Candidates, spec: ModelSpec) -> tuple[N
     return stay, value[units], float(value[has].sum())
 
 
-def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False) -> None:
+def add_disruption(
+    built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, *, guarded: bool = False, elastic: bool = False
+) -> None:
     """Value moved away from current owners within the budget, overall and per rep."""
     if spec.disruption_max is None and spec.disruption_per_rep is None:
         return
@@ -296,7 +307,12 @@ def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: Model
             sub_ok = ok & mine
             book = int(coef[mine].sum())
             kept_r = cp_model.LinearExpr.weighted_sum([built.x[p] for p in stay[sub_ok]], coef[sub_ok].tolist())
-            limit = int(np.floor(spec.disruption_per_rep * book + 0.5 * int(mine.sum())))
+            share = (
+                spec.disruption_per_rep * book
+                if spec.disruption_rep_limit is None
+                else spec.disruption_rep_limit[r] * scale
+            )
+            limit = int(np.floor(share + 0.5 * int(mine.sum())))
             if elastic:
                 over = built.model.new_int_var(0, book // SLACK_STEP + 1, f"reppover_{r}")
                 _enforce(built.model.add(book - kept_r - SLACK_STEP * over <= limit), lit)
@@ -308,7 +324,9 @@ def add_disruption(built: Built, problem: Problem, cand: Candidates, spec: Model
                 _enforce(built.model.add(book - kept_r <= limit), lit)
 
 
-def add_contiguity(built: Built, problem: Problem, cand: Candidates, contiguity: Contiguity | None, *, guarded: bool = False) -> None:
+def add_contiguity(
+    built: Built, problem: Problem, cand: Candidates, contiguity: Contiguity | None, *, guarded: bool = False
+) -> None:
     """Roots held, and every other unit supported by a neighbour one hop closer to the root."""
     if contiguity is None:
         return
@@ -385,7 +403,5 @@ def build(
     add_contiguity(built, problem, cand, contiguity, guarded=guarded)
     add_objective_terms(built, problem, cand, spec, objective_terms)
     if built.targets is None:
-        built.targets = targets(problem, spec.exempt)
+        built.targets = spec.targets if spec.targets is not None else targets(problem, spec.exempt)
     return built
-
-

@@ -41,7 +41,9 @@ class _State:
             limit = cap * problem.seat_capacity
             rows.append((m, np.full(k, -np.inf), limit, np.maximum(limit, 1e-9)))
         self.rows = rows
-        self.values = np.column_stack([problem.measures[:, m] for m, *_ in rows]) if rows else np.zeros((problem.n_units, 0))
+        self.values = (
+            np.column_stack([problem.measures[:, m] for m, *_ in rows]) if rows else np.zeros((problem.n_units, 0))
+        )
         self.lo = np.column_stack([r[1] for r in rows]) if rows else np.zeros((k, 0))
         self.hi = np.column_stack([r[2] for r in rows]) if rows else np.zeros((k, 0))
         self.norm = np.column_stack([r[3] for r in rows]) if rows else np.ones((k, 0))
@@ -58,7 +60,9 @@ class _State:
         self.fam = fam
         self.locked = problem.lock >= 0 if spec.locks else np.zeros(problem.n_units, dtype=bool)
         self.cand_sets = [set(cand.seats_of(u).tolist()) for u in range(problem.n_units)]
-        self.dist = dict(zip(zip(cand.unit.tolist(), cand.seat.tolist(), strict=True), cand.distance.tolist(), strict=True))
+        self.dist = dict(
+            zip(zip(cand.unit.tolist(), cand.seat.tolist(), strict=True), cand.distance.tolist(), strict=True)
+        )
         self.weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
         self.is_root = np.zeros(problem.n_units, dtype=bool)
         if roots is not None:

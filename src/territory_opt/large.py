@@ -1,0 +1,455 @@
+"""Company scale: a transport start, a Lagrangian bound and a large-neighbourhood search.
+
+For account-mode books of tens of thousands of accounts and hundreds of reps one CP-SAT
+model over every pair is too big to improve in minutes. This path (``solver.method: lns``,
+or ``auto`` when there is no contiguity and units x seats exceeds :data:`LARGE_PAIRS`):
+
+1. **Transport start** (:mod:`.model.transport`): a min-cost flow assigns families and
+   accounts to seats within the first hard balance band, with column generation over every
+   eligible pair; each split group goes where most of it went.
+2. **Bound**: the Lagrangian dual of that transport LP over every eligible pair: a lower
+   bound on travel valid for the unrestricted problem (seats with home bases).
+3. **Large-neighbourhood search**: a window of a few nearby territories is re-optimised
+   by CP-SAT with every constraint family (balance on every measure, capacity, skills,
+   locks, families, exclusions, disruption against the rest of the plan), the rest of the
+   plan fixed. Windows with a broken band first (elastic: the least stretch), then every
+   seat in turn, until a full pass improves nothing or time runs out. A window's answer
+   replaces it only when the whole plan's objective does not get worse.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.sat.python import cp_model
+
+from .model import ModelSpec, build, build_candidates, seat_positions, targets
+from .model.cpsat import Progress, extract, hint, params, set_objective
+from .model.transport import groups, transport_start
+from .problem import Problem
+from .scenario import SolverSettings
+
+#: Above this many unit x seat pairs (and without contiguity) ``method: auto`` goes large.
+LARGE_PAIRS = 2_000_000
+#: A window holds about this many units (fewer seats when territories are big).
+WINDOW_UNITS = 2_500
+
+
+def use_large(problem: Problem, spec: ModelSpec, settings: SolverSettings) -> bool:
+    if spec.contiguity or settings.method == "exact":
+        return False
+    return settings.method == "lns" or problem.n_units * problem.n_seats > LARGE_PAIRS
+
+
+@dataclass
+class LargeResult:
+    assign: NDArray[np.int64]
+    objective: float
+    bound: float | None  # valid for the unrestricted problem (travel objective, homes)
+    violation: float
+    windows: int
+    improved: int
+    notes: list[str]
+
+
+def _subproblem(
+    problem: Problem, units: NDArray[np.int64], seats: NDArray[np.int64], seat_pos: NDArray[np.float64]
+) -> Problem:
+    """The units and seats of a window; seats sit at their (home or centre) position."""
+    seat_map = np.full(problem.n_seats, -1, dtype=np.int64)
+    seat_map[seats] = np.arange(len(seats))
+
+    def remap(a: NDArray[np.int64]) -> NDArray[np.int64]:
+        return np.where(a >= 0, seat_map[np.maximum(a, 0)], -1)
+
+    ex = problem.exclusions
+    keep = np.isin(ex[:, 0], units) & np.isin(ex[:, 1], seats)
+    unit_map = np.full(problem.n_units, -1, dtype=np.int64)
+    unit_map[units] = np.arange(len(units))
+    return Problem.from_arrays(
+        measures=problem.measures[units],
+        measure_names=problem.measure_names,
+        unit_xy=problem.unit_xy[units],
+        seat_xy=seat_pos[seats],
+        unit_ids=problem.unit_ids[units],
+        seat_ids=problem.seat_ids[seats],
+        seat_capacity=problem.seat_capacity[seats],
+        unit_skills=problem.unit_skills[units],
+        seat_skills=problem.seat_skills[seats],
+        skill_names=problem.skill_names,
+        lock=remap(problem.lock[units]),
+        owner=remap(problem.owner[units]),
+        family=problem.family[units],
+        exclusions=np.column_stack([unit_map[ex[keep, 0]], seat_map[ex[keep, 1]]]),
+    )
+
+
+class _Plan:
+    """The current plan with its loads, violation and objective, kept up to date."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        spec: ModelSpec,
+        target: NDArray[np.float64],
+        seat_pos: NDArray[np.float64],
+        weights: dict[str, float],
+        assign: NDArray[np.int64],
+    ) -> None:
+        self.problem, self.spec, self.target, self.pos, self.weights = problem, spec, target, seat_pos, weights
+        self.exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+        self.w = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+        self.value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
+        self.assign = assign.copy()
+
+    def seat_violation(self, assign: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Per seat: relative stretch of hard bands and caps (0 when within)."""
+        p, k = self.problem, self.problem.n_seats
+        out = np.zeros(k)
+        for rule in self.spec.balance:
+            if not rule.hard:
+                continue
+            load = np.bincount(assign, weights=p.measures[:, rule.measure], minlength=k)
+            t = np.maximum(self.target[:, rule.measure], 1e-12)
+            lo, hi = (1 - rule.tolerance) * t, (1 + rule.tolerance) * t
+            out += np.where(self.exempt, 0.0, (np.maximum(lo - load, 0) + np.maximum(load - hi, 0)) / t)
+        for m, cap in self.spec.capacity:
+            load = np.bincount(assign, weights=p.measures[:, m], minlength=k)
+            limit = np.maximum(cap * p.seat_capacity, 1e-12)
+            out += np.maximum(load - limit, 0) / limit
+        return out
+
+    def disruption_violation(self, assign: NDArray[np.int64]) -> float:
+        p, spec = self.problem, self.spec
+        has = p.owner >= 0
+        moved = has & (assign != p.owner)
+        total = max(float(self.value[has].sum()), 1e-12)
+        out = 0.0
+        if spec.disruption_max is not None:
+            out += max(float(self.value[moved].sum()) - spec.disruption_max, 0.0) / total
+        if spec.disruption_per_rep is not None:
+            k = p.n_seats
+            book = np.bincount(p.owner[has], weights=self.value[has], minlength=k)
+            gone = np.bincount(p.owner[moved], weights=self.value[moved], minlength=k)
+            out += float((np.maximum(gone - spec.disruption_per_rep * book, 0) / np.maximum(book, 1e-12)).sum())
+        return out
+
+    def objective(self, assign: NDArray[np.int64]) -> float:
+        p = self.problem
+        terms = {
+            "travel": float(
+                (self.w * np.linalg.norm(p.unit_xy - self.pos[assign], axis=1)).sum() / max(float(self.w.sum()), 1e-12)
+            )
+        }
+        has = p.owner >= 0
+        if has.any():
+            moved = has & (assign != p.owner)
+            terms["disruption"] = 100.0 * float(self.value[moved].sum()) / max(float(self.value[has].sum()), 1e-12)
+        soft = [r for r in self.spec.balance if not r.hard]
+        if soft:
+            k = p.n_seats
+            dev = 0.0
+            for rule in soft:
+                load = np.bincount(assign, weights=p.measures[:, rule.measure], minlength=k)
+                t = np.maximum(self.target[:, rule.measure], 1e-12)
+                excess = np.maximum(np.abs(load - t) - rule.tolerance * t, 0) / t
+                dev += rule.weight * 100.0 * float(excess[~self.exempt].sum())
+            terms["balance"] = dev
+        return sum(self.weights.get(name, 0.0) * v for name, v in terms.items())
+
+
+def solve_large(
+    problem: Problem,
+    spec: ModelSpec,
+    *,
+    weights: dict[str, float],
+    centres: NDArray[np.int64],
+    make_candidates: Callable[[NDArray[np.int64]], Any],
+    settings: SolverSettings,
+    workers: int,
+    deadline: float,
+    now: Callable[[], float],
+    charge: Callable[[float], None],
+    progress: Progress | None,
+    t0: float,
+) -> LargeResult:
+    """Transport start, bound and window search; see the module docstring."""
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    target = targets(problem, exempt)
+    pos = seat_positions(problem, centres)
+    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    hard = [r for r in spec.balance if r.hard]
+    if hard:
+        m = hard[0].measure
+        value = problem.measures[:, m]
+        lo = np.where(exempt, 0.0, (1 - hard[0].tolerance) * target[:, m])
+        hi = np.where(exempt, np.inf, (1 + hard[0].tolerance) * target[:, m])
+    else:
+        value, lo, hi = weight, np.zeros(problem.n_seats), np.full(problem.n_seats, np.inf)
+    grp = groups(problem, value, families=spec.families)
+    cand = make_candidates(centres)
+    budget = deadline - time.perf_counter()
+    tr = transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=time.perf_counter() + 0.35 * budget)
+    notes = [
+        f"transport start: min-cost flow over {tr.pairs:,} group-seat pairs after {tr.rounds} pricing round(s); {tr.split} group(s) split by the flow went to their largest part"
+    ]
+    homes = bool(problem.has_home[~exempt].all())
+    bound = tr.bound / max(float(weight.sum()), 1e-12) if homes and set(weights) == {"travel"} else None
+    state = _Plan(problem, spec, target, pos, weights, tr.assign)
+    assign = _polish(problem, spec, state, cand, grp, tr.assign) if set(weights) == {"travel"} else tr.assign.copy()
+    viol = state.seat_violation(assign)
+    total_viol = float(viol.sum()) + state.disruption_violation(assign)
+    best_obj = state.objective(assign)
+
+    def report(stage: str) -> None:
+        if progress is not None:
+            gap = (
+                max(0.0, (best_obj - bound) / abs(best_obj))
+                if bound is not None and best_obj and total_viol <= 1e-9
+                else None
+            )
+            progress(
+                {
+                    "stage": stage,
+                    "elapsed": time.perf_counter() - t0,
+                    "objective": best_obj if total_viol <= 1e-9 else None,
+                    "bound": bound,
+                    "gap": gap,
+                    "violation": total_viol,
+                }
+            )
+
+    report("transport start")
+    active = np.flatnonzero(~exempt)
+    per_seat = problem.n_units / max(len(active), 1)
+    size = int(np.clip(round(WINDOW_UNITS / max(per_seat, 1.0)), 3, 8))
+    size = min(size, len(active))
+    apos = pos[active]
+    windows = improved = 0
+    order = list(active[np.argsort(-viol[active], kind="stable")])
+    quiet = 0  # windows in a row without improvement
+    step = 1.0 if settings.deterministic else min(3.0, max(0.5, 0.02 * settings.time_limit))
+    while order and now() < deadline - 0.5 and quiet < len(active):
+        seed_seat = int(order.pop(0))
+        if not order:
+            order = list(active[np.argsort(-viol[active], kind="stable")]) if total_viol > 1e-9 else list(active)
+        near = active[np.argsort(np.linalg.norm(apos - pos[seed_seat], axis=1), kind="stable")[:size]]
+        seats_w = np.sort(near)
+        units_w = np.flatnonzero(np.isin(assign, seats_w))
+        window_viol = float(viol[seats_w].sum())
+        elastic = window_viol > 1e-9 or total_viol > 1e-9
+        limit = min(step, max(0.5, deadline - now()))
+        new, used = _window(
+            problem, spec, state, assign, units_w, seats_w, pos, target, weights, elastic, settings, limit, workers
+        )
+        charge(used)
+        windows += 1
+        if new is None:
+            quiet += 1
+            continue
+        trial = assign.copy()
+        trial[units_w] = new
+        t_viol = state.seat_violation(trial)
+        t_total = float(t_viol.sum()) + state.disruption_violation(trial)
+        t_obj = state.objective(trial)
+        better = t_total < total_viol - 1e-9 or (
+            t_total <= total_viol + 1e-12 and t_obj < best_obj - 1e-9 * max(abs(best_obj), 1.0)
+        )
+        if not better:
+            quiet += 1
+            continue
+        quiet = 0 if (best_obj - t_obj) > 1e-5 * max(abs(best_obj), 1.0) or t_total < total_viol - 1e-9 else quiet + 1
+        assign, viol, total_viol, best_obj = trial, t_viol, t_total, t_obj
+        improved += 1
+        report(f"window search ({windows} windows)")
+    notes.append(
+        f"large-neighbourhood search: {windows:,} windows of {size} nearby territories re-optimised by CP-SAT, {improved:,} improved the plan"
+    )
+    return LargeResult(
+        assign=assign,
+        objective=best_obj,
+        bound=bound,
+        violation=total_viol,
+        windows=windows,
+        improved=improved,
+        notes=notes,
+    )
+
+
+def _polish(
+    problem: Problem, spec: ModelSpec, state: _Plan, cand: Any, grp: Any, assign: NDArray[np.int64], passes: int = 10
+) -> NDArray[np.int64]:
+    """Single moves of whole groups to a cheaper candidate seat while every band, cap and
+    budget holds (the transport aimed inside the bands; this spends the room it left)."""
+    k = problem.n_seats
+    assign = assign.copy()
+    g_of = grp.of_unit
+    # group-level values
+    rows: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any]]] = []  # (value per group, lo, hi)
+    for rule in spec.balance:
+        if rule.hard:
+            t = state.target[:, rule.measure]
+            lo = np.where(state.exempt, -np.inf, (1 - rule.tolerance) * t)
+            hi = np.where(state.exempt, np.inf, (1 + rule.tolerance) * t)
+            rows.append((np.bincount(g_of, weights=problem.measures[:, rule.measure], minlength=grp.n), lo, hi))
+    for m, cap in spec.capacity:
+        rows.append(
+            (
+                np.bincount(g_of, weights=problem.measures[:, m], minlength=grp.n),
+                np.full(k, -np.inf),
+                cap * problem.seat_capacity,
+            )
+        )
+    has = problem.owner >= 0
+    if (spec.disruption_max is not None or spec.disruption_per_rep is not None) and has.any():
+        return assign  # moves against budgets are left to the windows
+    seat_of_group = np.zeros(grp.n, dtype=np.int64)
+    seat_of_group[g_of] = assign
+    # group-level candidate pairs and costs
+    gk = g_of[cand.unit] * k + cand.seat
+    keys, inverse = np.unique(gk, return_inverse=True)
+    cost = np.bincount(
+        inverse,
+        weights=state.w[cand.unit] * np.linalg.norm(problem.unit_xy[cand.unit] - state.pos[cand.seat], axis=1),
+        minlength=len(keys),
+    )
+    count = np.bincount(inverse, minlength=len(keys))
+    members = np.bincount(g_of, minlength=grp.n)
+    gu, gs = keys // k, keys % k
+    ok = (count == members[gu]) & ((grp.lock[gu] < 0) | (grp.lock[gu] == gs))
+    gu, gs, cost = gu[ok], gs[ok], cost[ok]
+    loads = [np.bincount(seat_of_group, weights=v, minlength=k) for v, _, _ in rows]
+    _repair(rows, loads, seat_of_group, gu, gs, cost)
+    for _ in range(passes):
+        cur = np.full(grp.n, np.nan)
+        here = gs == seat_of_group[gu]
+        cur[gu[here]] = cost[here]
+        gain = cur[gu] - cost
+        moves = np.flatnonzero(gain > 1e-12)
+        moves = moves[np.argsort(-gain[moves], kind="stable")]
+        done = 0
+        moved_group = np.zeros(grp.n, dtype=bool)
+        for p in moves.tolist():
+            g, dest = int(gu[p]), int(gs[p])
+            if moved_group[g]:
+                continue
+            origin = int(seat_of_group[g])
+            fits = True
+            for (v, lo, hi), load in zip(rows, loads, strict=True):
+                if load[origin] - v[g] < lo[origin] - 1e-9 or load[dest] + v[g] > hi[dest] + 1e-9:
+                    fits = False
+                    break
+            if not fits:
+                continue
+            for (v, _, _), load in zip(rows, loads, strict=True):
+                load[origin] -= v[g]
+                load[dest] += v[g]
+            seat_of_group[g] = dest
+            moved_group[g] = True
+            done += 1
+        if done == 0:
+            break
+    return seat_of_group[g_of]
+
+
+def _repair(
+    rows: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any]]],
+    loads: list[NDArray[Any]],
+    seat_of_group: NDArray[np.int64],
+    gu: NDArray[np.int64],
+    gs: NDArray[np.int64],
+    cost: NDArray[np.float64],
+    max_moves: int = 100_000,
+) -> None:
+    """Bring seats back inside their bands by the cheapest single moves (in place): groups
+    leave a seat above a band for a candidate seat with room, or join a seat below a band
+    from a candidate seat that can spare them; no move breaks another band."""
+    if not rows:
+        return
+    here = np.zeros(len(gu), dtype=bool)
+    for _ in range(max_moves):
+        here[:] = gs == seat_of_group[gu]
+        cur = np.full(seat_of_group.shape[0], np.inf)
+        cur[gu[here]] = cost[here]
+        src = seat_of_group[gu]
+        excess = np.zeros(len(gu))  # how much the move reduces the total stretch
+        breaks = np.zeros(len(gu), dtype=bool)
+        for (v, lo, hi), load in zip(rows, loads, strict=True):
+            vg = v[gu]
+            s_before = np.maximum(lo[src] - load[src], 0) + np.maximum(load[src] - hi[src], 0)
+            s_after = np.maximum(lo[src] - (load[src] - vg), 0) + np.maximum(load[src] - vg - hi[src], 0)
+            t_before = np.maximum(lo[gs] - load[gs], 0) + np.maximum(load[gs] - hi[gs], 0)
+            t_after = np.maximum(lo[gs] - (load[gs] + vg), 0) + np.maximum(load[gs] + vg - hi[gs], 0)
+            scale = np.maximum(np.where(np.isfinite(hi[gs]), np.abs(hi[gs]), 1.0), 1e-12)
+            excess += (s_before - s_after + t_before - t_after) / scale
+            # a move may not break a band that holds
+            breaks |= ((s_before <= 1e-9) & (s_after > 1e-9)) | ((t_before <= 1e-9) & (t_after > 1e-9))
+        useful = (~here) & (~breaks) & (excess > 1e-12)
+        if not useful.any():
+            return
+        extra = cost - cur[gu]
+        idx = np.flatnonzero(useful)
+        p = int(idx[np.lexsort((extra[idx], -np.round(excess[idx], 9)))[0]])
+        g, t = int(gu[p]), int(gs[p])
+        s_ = int(seat_of_group[g])
+        for (v, _, _), load in zip(rows, loads, strict=True):
+            load[s_] -= v[g]
+            load[t] += v[g]
+        seat_of_group[g] = t
+
+
+def _window(
+    problem: Problem,
+    spec: ModelSpec,
+    state: _Plan,
+    assign: NDArray[np.int64],
+    units_w: NDArray[np.int64],
+    seats_w: NDArray[np.int64],
+    pos: NDArray[np.float64],
+    target: NDArray[np.float64],
+    weights: dict[str, float],
+    elastic: bool,
+    settings: SolverSettings,
+    limit: float,
+    workers: int,
+) -> tuple[NDArray[np.int64] | None, float]:
+    """Re-optimise one window with CP-SAT; returns the seats of ``units_w`` (global indices)."""
+    sub = _subproblem(problem, units_w, seats_w, pos)
+    inside = np.zeros(problem.n_units, dtype=bool)
+    inside[units_w] = True
+    value = state.value
+    has = problem.owner >= 0
+    moved = has & (assign != problem.owner)
+    # moves the window cannot undo: units outside it, and units whose owner is outside it
+    fixed = moved & (~inside | ~np.isin(problem.owner, seats_w))
+    sub_spec = replace(
+        spec,
+        travel_weight=state.w[units_w],
+        disruption_value=value[units_w],
+        exempt=np.zeros(len(seats_w), dtype=bool),
+        targets=target[seats_w],
+    )
+    if spec.disruption_max is not None:
+        sub_spec = replace(sub_spec, disruption_max=spec.disruption_max - float(value[fixed].sum()))
+    if spec.disruption_per_rep is not None:
+        k = problem.n_seats
+        book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+        gone_outside = np.bincount(problem.owner[moved & ~inside], weights=value[moved & ~inside], minlength=k)
+        rep_limit = np.asarray(spec.disruption_per_rep * book - gone_outside, dtype=np.float64)[seats_w]
+        sub_spec = replace(sub_spec, disruption_rep_limit=rep_limit)
+    cand = build_candidates(sub, np.zeros(len(seats_w), dtype=np.int64), nearest=len(seats_w))
+    terms = set(weights)
+    built = build(sub, cand, sub_spec, None, objective_terms=terms, elastic=elastic)
+    set_objective(built, {**weights, "elastic": 1000.0} if elastic else weights)
+    local = np.searchsorted(seats_w, assign[units_w])
+    hint(built, cand, local)
+    solver = params(settings, limit, workers)
+    status = solver.solve(built.model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, solver.deterministic_time
+    return seats_w[extract(solver, built, cand, len(units_w))], solver.deterministic_time

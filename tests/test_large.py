@@ -1,0 +1,138 @@
+"""The company-scale path (transport start, Lagrangian bound, window search) on small books
+whose optimum CP-SAT proves, so the bound and the plan can be checked against it."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from territory_opt import Problem, Status, solve
+from territory_opt.model import build_candidates, targets
+from territory_opt.model.candidates import seat_positions
+from territory_opt.model.transport import groups, lagrangian_bound, transport_start
+from territory_opt.scenario import Candidates, Constraints, Disruption, Measure, SolverSettings
+
+LNS = SolverSettings(time_limit=8, seed=3, method="lns", workers=2)
+EXACT = SolverSettings(time_limit=20, seed=3, method="exact", workers=2)
+ALL = Candidates(nearest=50)
+
+
+def book(n: int = 60, k: int = 4, seed: int = 0, **extra: object) -> Problem:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, size=(n, 2))
+    homes = rng.uniform(10, 90, size=(k, 2))
+    potential = rng.lognormal(0, 0.5, size=n)
+    workload = rng.uniform(1, 3, size=n)
+    return Problem.from_arrays(
+        measures=np.column_stack([potential, workload]),
+        measure_names=["potential", "workload"],
+        unit_xy=xy,
+        seat_xy=homes,
+        **extra,
+    )
+
+
+def clean(plan) -> None:
+    bad = [str(f) for f in plan.findings if not f.ok]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bound_never_exceeds_the_proven_optimum_and_the_plan_is_close(seed):
+    p = book(seed=seed)
+    balance = {"potential": Measure(tolerance=0.05)}
+    exact = solve(p, balance=balance, candidates=ALL, solver=EXACT)
+    assert exact.status is Status.OPTIMAL
+    large = solve(p, balance=balance, candidates=ALL, solver=LNS)
+    clean(large)
+    assert large.status is Status.FEASIBLE  # a window search never claims optimality
+    assert large.bound is not None
+    assert large.bound <= exact.objective + 1e-6  # valid: below the proven optimum
+    assert large.objective >= exact.objective - 1e-6
+    assert large.gap == pytest.approx((large.objective - large.bound) / large.objective)
+    assert large.objective <= 1.10 * exact.objective
+    assert "unrestricted" in large.bound_scope
+    assert "transport" in large.method
+
+
+def test_lagrangian_bound_holds_for_any_prices():
+    """L(γ) is a lower bound for every γ, not only the optimal one."""
+    p = book(n=40, k=3, seed=5)
+    balance = {"potential": Measure(tolerance=0.05)}
+    opt = solve(p, balance=balance, candidates=ALL, solver=EXACT)
+    assert opt.status is Status.OPTIMAL
+    w = p.measures[:, 0]
+    t = targets(p, None)[:, 0]
+    grp = groups(p, w)
+    pos = seat_positions(p, np.zeros(3, dtype=np.int64))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        gamma = rng.normal(0, 50, size=3)
+        assert lagrangian_bound(p, grp, w, pos, gamma, 0.95 * t, 1.05 * t) / w.sum() <= opt.objective + 1e-9
+
+
+def test_transport_start_respects_locks_skills_families_and_bands():
+    n = 300
+    rng = np.random.default_rng(4)
+    lock = np.full(n, -1)
+    lock[:5] = 2
+    skills = np.where(rng.random(n) < 0.2, 1, 0)
+    family = np.full(n, -1)
+    family[10:40] = np.repeat(np.arange(10), 3)
+    p = book(n=n, k=6, seed=4, lock=lock, unit_skills=skills, seat_skills=[1, 0, 1, 0, 1, 1], family=family)
+    w = p.measures[:, 0]
+    t = targets(p, None)[:, 0]
+    cand = build_candidates(p, np.zeros(6, dtype=np.int64), nearest=3)
+    grp = groups(p, w)
+    tr = transport_start(p, cand, grp, w, seat_positions(p, np.zeros(6, dtype=np.int64)), 0.9 * t, 1.1 * t)
+    a = tr.assign
+    assert (a[:5] == 2).all()
+    assert p.eligible(np.arange(n), a).all()
+    for f in range(10):
+        assert len(set(a[family == f])) == 1
+    load = np.bincount(a, weights=w, minlength=6)
+    assert ((load >= 0.9 * t - 1e-9) & (load <= 1.1 * t + 1e-9)).all()
+
+
+def test_window_search_keeps_every_constraint_family():
+    """Second measure, capacity, locks, skills, families and a disruption budget."""
+    n, k = 240, 6
+    rng = np.random.default_rng(7)
+    base = book(n=n, k=k, seed=7)
+    owner = np.argmin(np.linalg.norm(base.unit_xy[:, None, :] - base.seat_xy[None, :, :], axis=2), axis=1)
+    lock = np.full(n, -1)
+    lock[:4] = owner[:4]
+    family = np.full(n, -1)
+    family[20:60] = np.repeat(np.arange(20), 2)
+    p = replace(
+        book(
+            n=n,
+            k=k,
+            seed=7,
+            unit_skills=np.where(rng.random(n) < 0.15, 1, 0),
+            seat_skills=[1, 1, 0, 1, 0, 1],
+            family=family,
+        ),
+        owner=owner,
+        lock=lock,
+    )
+    # keep families with one owner, as a CRM would
+    own = p.owner.copy()
+    for f in range(20):
+        own[family == f] = own[family == f][0]
+    p = replace(p, owner=own, lock=np.where(lock >= 0, own, -1))
+    balance = {"potential": Measure(tolerance=0.08), "workload": Measure(tolerance=0.15)}
+    constraints = Constraints(disruption=Disruption(measure="potential", max_share=0.6))
+    plan = solve(p, balance=balance, constraints=constraints, candidates=Candidates(nearest=4), solver=LNS)
+    clean(plan)
+    checks = {f.check for f in plan.findings}
+    assert {"assignment", "locks", "skills", "families", "balance:potential", "balance:workload"} <= checks
+    assert any(c.startswith("disruption") for c in checks)
+
+
+def test_lns_is_repeatable_in_deterministic_mode():
+    p = book(n=200, k=5, seed=9)
+    settings = LNS.model_copy(update={"deterministic": True, "time_limit": 4})
+    a = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=settings)
+    b = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=settings)
+    assert a.seat_of.tolist() == b.seat_of.tolist()
