@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,11 @@ from .errors import Problem
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
-def row_number(index: int | np.integer) -> int:
-    """Spreadsheet row of the 0-based data row ``index`` (the header is row 1)."""
+def row_number(index: Any) -> int:
+    """Spreadsheet row of the 0-based data row ``index`` (the header is row 1).
+
+    Pass the frame's index label, not the position: blank rows dropped after reading keep
+    the labels of the rows a spreadsheet shows."""
     return int(index) + 2
 
 
@@ -32,6 +36,7 @@ def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         numbers = values.astype(float)
         return numbers, pd.Series(False, index=values.index)
     text = values.astype("string").str.strip().fillna("")
+    text = text.str.replace(r"^[$\u20ac\u00a3\u00a5]\s*", "", regex=True)  # a currency sign in front: $ € £ ¥
     text = text.where(~text.str.match(_THOUSANDS), text.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
     bad = (text != "") & numbers.isna()
@@ -65,7 +70,7 @@ def duplicate_ids(ids: pd.Series, source: str, column: str) -> list[Problem]:
     problems = []
     blank = text.isna() | (text == "")
     for i in np.flatnonzero(blank.to_numpy()).tolist():
-        problems.append(Problem(source, "empty id; every row needs a unique id", row_number(i), column))
+        problems.append(Problem(source, "empty id; every row needs a unique id", row_number(ids.index[int(i)]), column))
     first_row: dict[str, int] = {}
     for i, value in enumerate(text.to_numpy().tolist()):
         if value is pd.NA or value == "":
@@ -74,9 +79,9 @@ def duplicate_ids(ids: pd.Series, source: str, column: str) -> list[Problem]:
             problems.append(
                 Problem(
                     source,
-                    f"duplicate id {value!r} (first seen in row {row_number(first_row[value])}); "
+                    f"duplicate id {value!r} (first seen in row {row_number(ids.index[first_row[value]])}); "
                     "ids must be unique: remove or rename the duplicate",
-                    row_number(i),
+                    row_number(ids.index[int(i)]),
                     column,
                 )
             )
@@ -97,22 +102,29 @@ def measure_values(
             Problem(
                 source,
                 f"not a number: {raw.iloc[i]!r}; write a plain number such as 1234.5",
-                row_number(i),
+                row_number(values.index[int(i)]),
                 column,
             )
         )
     empty = numbers.isna() & ~bad
     if required:
         for i in np.flatnonzero(empty.to_numpy()):
-            problems.append(Problem(source, "empty value; enter 0 if there is none", row_number(i), column))
+            problems.append(
+                Problem(source, "empty value; enter 0 if there is none", row_number(values.index[int(i)]), column)
+            )
     negative = numbers < 0
     for i in np.flatnonzero(negative.to_numpy()):
         problems.append(
-            Problem(source, f"negative value {numbers.iloc[i]:g}; measures must be >= 0", row_number(i), column)
+            Problem(
+                source,
+                f"negative value {numbers.iloc[i]:g}; measures must be >= 0",
+                row_number(values.index[int(i)]),
+                column,
+            )
         )
     infinite = np.isinf(numbers.to_numpy())
     for i in np.flatnonzero(infinite):
-        problems.append(Problem(source, "infinite value; enter a finite number", row_number(i), column))
+        problems.append(Problem(source, "infinite value; enter a finite number", row_number(values.index[int(i)]), column))
     return numbers.fillna(0.0).to_numpy(dtype=float), problems
 
 
@@ -131,7 +143,7 @@ def coordinates(
                 Problem(
                     source,
                     f"coordinate is {found_text}; give decimal degrees (WGS 84) for every row",
-                    row_number(i),
+                    row_number(values.index[int(i)]),
                     column,
                 )
             )
@@ -143,7 +155,7 @@ def coordinates(
                 Problem(
                     source,
                     f"coordinate {arr[i]:g} is outside [-{limit:g}, {limit:g}]{hint}",
-                    row_number(i),
+                    row_number(values.index[int(i)]),
                     column,
                 )
             )
@@ -160,7 +172,7 @@ def references(values: pd.Series, known: set[str], source: str, column: str, *, 
             Problem(
                 source,
                 f"{what} {text.iloc[i]!r} is not a rep in the roster; fix the id or add the rep",
-                row_number(i),
+                row_number(values.index[int(i)]),
                 column,
             )
         )

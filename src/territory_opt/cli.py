@@ -90,25 +90,53 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")
     _run(action)
 
 
-def _progress_printer() -> Callable[[dict[str, Any]], None]:
-    last = [0.0]
+class _ProgressDisplay:
+    """A live rich display of the solve (elapsed against the time limit, stage, best
+    objective, bound, gap) on a terminal; one line per stage otherwise (logs, CI)."""
 
-    def show(event: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        stage = event.get("stage", "")
-        if stage.startswith("CP-SAT") and now - last[0] < 1.0:
-            return
-        last[0] = now
-        parts = [f"[{event.get('elapsed', 0):6.1f} s] {stage}"]
+    def __init__(self, time_limit: float) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.live = err.is_terminal
+        self.last = 0.0
+        self.progress = Progress(
+            TextColumn("{task.fields[stage]}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[figures]}"),
+            console=err,
+            transient=False,
+        )
+        self.task = self.progress.add_task("solve", total=max(time_limit, 1e-9), stage="starting", figures="")
+
+    def __enter__(self) -> _ProgressDisplay:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        stage = str(event.get("stage", ""))
+        figures = []
         if event.get("objective") is not None:
-            parts.append(f"objective {event['objective']:,.4g}")
+            figures.append(f"objective {event['objective']:,.4g}")
         if event.get("bound") is not None:
-            parts.append(f"bound {event['bound']:,.4g}")
+            figures.append(f"bound {event['bound']:,.4g}")
         if event.get("gap") is not None:
-            parts.append(f"gap {100 * event['gap']:.2f}%")
-        err.print("  ".join(parts), highlight=False)
-
-    return show
+            figures.append(f"gap {100 * event['gap']:.2f}%")
+        if self.live:
+            self.progress.update(
+                self.task, completed=float(event.get("elapsed", 0.0)), stage=stage, figures="  ".join(figures)
+            )
+            return
+        now = time.perf_counter()
+        if stage.startswith(("CP-SAT", "window")) and now - self.last < 1.0:
+            return
+        self.last = now
+        err.print("  ".join([f"[{event.get('elapsed', 0):6.1f} s] {stage}", *figures]), highlight=False, markup=False)
 
 
 def _print_plan(plan: Any, written: dict[str, Path]) -> None:
@@ -178,7 +206,8 @@ def _print_quotas(quotas: Any) -> None:
 def _solve(path: Path, out: Path | None, time_limit: float | None, tiles: bool = True) -> None:
     def action() -> None:
         sc = load_scenario(path)
-        plan, quotas, written = run_scenario(sc, out, time_limit=time_limit, progress=_progress_printer(), tiles=tiles)
+        with _ProgressDisplay(time_limit or sc.solver.time_limit) as display:
+            plan, quotas, written = run_scenario(sc, out, time_limit=time_limit, progress=display, tiles=tiles)
         _print_plan(plan, written)
         if quotas is not None:
             _print_quotas(quotas)

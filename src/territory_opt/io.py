@@ -111,19 +111,27 @@ def _read_csv(path: Path) -> pd.DataFrame:
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError([Problem(path.name, "the file is empty; it needs a header row and data rows")])
-    for encoding in ("utf-8-sig", "cp1252"):
+    # UTF-16 (Excel's "Unicode text") announces itself by its byte-order mark
+    encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
+    text = ""
+    for encoding in encodings:
         try:
             text = raw.decode(encoding)
             break
         except UnicodeDecodeError:
             continue
+    if "\x00" in text:
+        raise DataError([Problem(path.name, "the file is binary, not text; export it as CSV (UTF-8)")])
     header = text.splitlines()[0] if text else ""
     sep = max([",", ";", "\t"], key=header.count)
     from io import StringIO
 
-    frame = pd.read_csv(StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    # blank lines are kept while reading so row numbers stay those a spreadsheet shows,
+    # then rows with no value at all are dropped (the index keeps the numbering)
+    frame = pd.read_csv(StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False)
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    blank = frame.apply(lambda col: col.fillna("").astype(str).str.strip() == "").all(axis=1)
+    return frame[~blank]
 
 
 # ------------------------------------------------------------------------------ writers
@@ -355,7 +363,13 @@ def _edges_from_ids(
     for r, (x, y) in enumerate(zip(a.astype(str).str.strip(), b.astype(str).str.strip(), strict=True)):
         bad = [(c, val) for c, val in zip(cols, (x, y), strict=True) if val not in index]
         for column, value in bad:
-            out.add([Problem(source, f"unit {value!r} is not among the units; fix the id", v.row_number(r), column)])
+            out.add(
+                [
+                    Problem(
+                        source, f"unit {value!r} is not among the units; fix the id", v.row_number(a.index[r]), column
+                    )
+                ]
+            )
         if not bad and x != y:
             rows.append(sorted((index[x], index[y])))
     if not rows:
@@ -527,7 +541,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
                             Problem(
                                 "accounts",
                                 f"account {accounts['id'].iloc[i]!r} lies in no geographic unit ({accounts['unit'].iloc[i]!r})",
-                                v.row_number(int(i)),
+                                v.row_number(accounts.index[int(i)]),
                                 "unit",
                             )
                         ]

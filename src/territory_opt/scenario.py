@@ -12,7 +12,8 @@ Errors name the file and the key path::
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -236,12 +237,27 @@ class Quotas(_Frozen):
 
 
 class Output(_Frozen):
+    """``dir``: the output folder, relative to where the run starts and inside it (a scenario
+    never writes elsewhere; to write somewhere else, pass ``--out`` on the command line)."""
+
     dir: str | None = None
+
+    @field_validator("dir")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        path = PurePosixPath(value.replace("\\", "/"))
+        if path.is_absolute() or PureWindowsPath(value).drive or ".." in path.parts:
+            msg = f"{value!r} leaves the output folder: use a relative path without '..' (or pass --out on the command line)"
+            raise ValueError(msg)
+        return value
 
 
 class Scenario(_Frozen):
     """One planning run, as read from a YAML file (see the module docstring)."""
 
+    #: Also the default output folder ``out/<name>``: letters, digits, ``-``, ``_``, ``.``.
     name: str
     description: str = ""
     data: DataSpec
@@ -255,6 +271,14 @@ class Scenario(_Frozen):
     output: Output = Output()
     #: Folder the scenario's relative paths are resolved against (set by the loader).
     base_dir: str = "."
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
+            msg = f"{value!r} is not a usable name (it also names the output folder out/<name>): use letters, digits, '-', '_' or '.', starting with a letter or digit"
+            raise ValueError(msg)
+        return value
 
     def resolve(self, path: str) -> Path:
         """A data path from the scenario, resolved against the scenario file's folder."""
