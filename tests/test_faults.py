@@ -4,7 +4,6 @@ write outside the output folder."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
