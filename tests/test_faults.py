@@ -4,6 +4,7 @@ write outside the output folder."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -102,3 +103,41 @@ def test_a_scenario_cannot_write_outside_the_output_folder(raw, message):
 def test_relative_output_folders_stay_allowed():
     sc = scenario_from_dict({"name": "ok", "data": {"dataset": "us-counties"}, "output": {"dir": "runs/2027"}})
     assert sc.output_dir() == Path("runs/2027")
+
+
+CHILD = """
+import json, numpy as np
+from territory_opt import Problem, solve
+from territory_opt.scenario import Candidates, Measure, SolverSettings
+rng = np.random.default_rng(0)
+p = Problem.from_arrays(measures=rng.lognormal(0, 0.6, size=(500, 1)), unit_xy=rng.uniform(0, 300, (500, 2)), seat_xy=rng.uniform(50, 250, (10, 2)))
+print("solving", flush=True)
+plan = solve(p, balance={"m0": Measure(tolerance=0.01)}, candidates=Candidates(nearest=10), solver=SolverSettings(time_limit=90, workers=2))
+print(json.dumps({"status": plan.status.value, "wall": plan.wall_time, "notes": list(plan.notes), "ok": plan.ok}), flush=True)
+"""
+
+
+def test_ctrl_c_returns_the_best_plan_so_far():
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "solving"
+    time.sleep(6)
+    assert proc.poll() is None, "the solve ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, errors = proc.communicate(timeout=60)
+    assert proc.returncode == 0, errors
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "feasible" and result["ok"]
+    assert result["wall"] < 45  # stopped, not run to the 90 s limit
+    assert any(note.startswith("interrupted (Ctrl-C)") for note in result["notes"])
+
+
+def test_out_of_memory_prone_runs_are_refused_up_front(monkeypatch, line6):
+    from territory_opt import SolverError, resources, solve
+    from territory_opt.scenario import Measure, SolverSettings
+
+    monkeypatch.setattr(resources, "available_memory", lambda: 40_000)  # 40 kB left
+    with pytest.raises(SolverError, match=r"needs about 0\.0 GB of memory \(a CP-SAT model over 12 candidate pairs\)"):
+        solve(line6, balance={"potential": Measure(tolerance=0.01)}, solver=SolverSettings(time_limit=5))
+    monkeypatch.setattr(resources, "available_memory", lambda: 8_000_000_000)
+    assert solve(line6, balance={"potential": Measure(tolerance=0.01)}, solver=SolverSettings(time_limit=5)).ok

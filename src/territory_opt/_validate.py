@@ -124,7 +124,9 @@ def measure_values(
         )
     infinite = np.isinf(numbers.to_numpy())
     for i in np.flatnonzero(infinite):
-        problems.append(Problem(source, "infinite value; enter a finite number", row_number(values.index[int(i)]), column))
+        problems.append(
+            Problem(source, "infinite value; enter a finite number", row_number(values.index[int(i)]), column)
+        )
     return numbers.fillna(0.0).to_numpy(dtype=float), problems
 
 

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from .model import Candidates, Contiguity, ModelSpec, build, targets
+from .model.cpsat import run
 from .problem import Problem
 
 
@@ -279,10 +280,11 @@ def prechecks(
 
 def _solve_quick(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp_model.CpSolver, object]:
     solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours (see Interrupt)
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 2
     solver.parameters.random_seed = seed
-    status = solver.solve(model)
+    status = run(solver, model)
     return solver, status
 
 

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from .model import ModelSpec, build, build_candidates, seat_positions, targets
-from .model.cpsat import Progress, extract, hint, params, set_objective
+from .model.cpsat import Interrupt, Progress, extract, hint, params, run, set_objective
 from .model.transport import groups, transport_start
 from .problem import Problem
 from .scenario import SolverSettings
@@ -177,6 +177,7 @@ def solve_large(
     charge: Callable[[float], None],
     progress: Progress | None,
     t0: float,
+    interrupt: Interrupt | None = None,
 ) -> LargeResult:
     """Transport start, bound and window search; see the module docstring."""
     exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
@@ -234,7 +235,9 @@ def solve_large(
     order = list(active[np.argsort(-viol[active], kind="stable")])
     quiet = 0  # windows in a row without improvement
     step = 1.0 if settings.deterministic else min(3.0, max(0.5, 0.02 * settings.time_limit))
-    while order and now() < deadline - 0.5 and quiet < len(active):
+    while (
+        order and now() < deadline - 0.5 and quiet < len(active) and not (interrupt is not None and interrupt.requested)
+    ):
         seed_seat = int(order.pop(0))
         if not order:
             order = list(active[np.argsort(-viol[active], kind="stable")]) if total_viol > 1e-9 else list(active)
@@ -449,7 +452,7 @@ def _window(
     local = np.searchsorted(seats_w, assign[units_w])
     hint(built, cand, local)
     solver = params(settings, limit, workers)
-    status = solver.solve(built.model)
+    status = run(solver, built.model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, solver.deterministic_time
     return seats_w[extract(solver, built, cand, len(units_w))], solver.deterministic_time

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from . import __version__, geo
+from . import __version__, geo, resources
 from .audit import Rules, audit
 from .diagnose import Explanation, explain, oversized_units, prechecks
 from .errors import InfeasibleError, SolverError
@@ -49,7 +49,7 @@ from .model import (
     targets,
 )
 from .model.candidates import Candidates
-from .model.cpsat import Callback, Progress, extract, params, set_objective
+from .model.cpsat import ACTIVE, Callback, Interrupt, Progress, extract, params, run, set_objective
 from .model.cpsat import hint as cp_hint
 from .model.heuristics import bisection_partition, warm_start
 from .plan import Plan, Status
@@ -300,8 +300,8 @@ def _elastic_repair(
     scale, offset = set_objective(elastic, {"elastic": 1000.0, "travel": 1.0})
     cp_hint(elastic, cand, hint)
     cp = params(settings, time_limit, workers)
-    status = cp.solve(
-        elastic.model, Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0)
+    status = run(
+        cp, elastic.model, Callback(progress, f"CP-SAT balance repair (iteration {iteration})", scale, offset, t0)
     )
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return extract(cp, elastic, cand, problem.n_units), cp.deterministic_time
@@ -409,7 +409,43 @@ def solve(
     InfeasibleError
         The scenario cannot be satisfied; ``explanation`` names the conflicting families
         and how far to relax them.
+
+    Notes
+    -----
+    Ctrl-C stops the search and returns the best plan found so far (``status`` feasible,
+    a note says when); a second Ctrl-C aborts.
     """
+    watcher = Interrupt()
+    ACTIVE.append(watcher)
+    try:
+        with watcher:
+            return _solve(
+                problem,
+                balance=balance,
+                constraints=constraints,
+                objective=objective,
+                candidates=candidates,
+                solver=solver,
+                progress=progress,
+                scenario=scenario,
+                interrupt=watcher,
+            )
+    finally:
+        ACTIVE.remove(watcher)
+
+
+def _solve(
+    problem: Problem,
+    *,
+    balance: dict[str, Measure] | None,
+    constraints: Constraints | None,
+    objective: Objective | None,
+    candidates: CandidateSettings | None,
+    solver: SolverSettings | None,
+    progress: Progress | None,
+    scenario: str,
+    interrupt: Interrupt,
+) -> Plan:
     t0 = time.perf_counter()
     # In deterministic mode the pipeline's own decisions (time slices, when to stop moving
     # centres) run on CP-SAT's deterministic time, never on the wall clock.
@@ -534,6 +570,12 @@ def solve(
         def charge(used: float) -> None:
             det_used[0] += used
 
+        resources.check_memory(
+            resources.BYTES_PER_LARGE_PAIR * problem.n_units * min(problem.n_seats, 4 * cand_set.nearest)
+            + 5 * min(problem.n_units * problem.n_seats, 80_000_000),
+            f"the company-scale path over {problem.n_units:,} units and {problem.n_seats:,} seats",
+            "lower candidates.nearest or split the run by region",
+        )
         large_result = solve_large(
             problem,
             spec,
@@ -545,6 +587,7 @@ def solve(
             deadline=deadline,
             now=now,
             charge=charge,
+            interrupt=interrupt,
             progress=progress,
             t0=t0,
         )
@@ -577,6 +620,12 @@ def solve(
             )
             cand = _exempt_filter(problem, cand, exempt)
             pruning_exact = cand.exact
+            if iteration == 1:
+                resources.check_memory(
+                    resources.BYTES_PER_PAIR * len(cand),
+                    f"a CP-SAT model over {len(cand):,} candidate pairs",
+                    "lower candidates.nearest, use solver.method: lns (no contiguity), or split the run by region",
+                )
             cand = _fit_filter(problem, cand, values, limits)
             roots = None
             if spec.contiguity:
@@ -642,7 +691,7 @@ def solve(
                 cp_hint(built, cand, stage_assign)
                 cp = params(settings, per_stage, workers)
                 cb = Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
-                stage_status = cp.solve(built.model, cb)
+                stage_status = run(cp, built.model, cb)
                 det_used[0] += cp.deterministic_time
                 if stage_status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                     break
@@ -658,6 +707,8 @@ def solve(
                         expr <= int(np.floor(cp.objective_value + abs(cp.objective_value) * objective.slack))
                     )
                     built.model.clear_hints()
+                if interrupt.requested:
+                    break
             if stage_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 if best is None or obj is None or best["objective"] is None or obj <= best["objective"] + 1e-9:
                     best = {
@@ -693,6 +744,8 @@ def solve(
                         iteration,
                     )
                     det_used[0] += used
+                    if interrupt.requested:
+                        break
                     start = repaired if repaired is not None else hint
                     if free_centres:
                         centres = _reseed(
@@ -741,7 +794,7 @@ def solve(
                         "iteration": iteration,
                     }
                 break
-            if not free_centres or final:
+            if not free_centres or final or interrupt.requested:
                 break
             new_centres = medoids(problem, start, centres, weight, exempt)
             converged = np.array_equal(new_centres, centres)
@@ -752,6 +805,13 @@ def solve(
             centres = new_centres
             report("centres moved", iteration=iteration)
 
+    if best is None and interrupt.requested:
+        msg = "interrupted (Ctrl-C) before any plan was found"
+        raise SolverError(msg)
+    if interrupt.requested:
+        notes.append(
+            f"interrupted (Ctrl-C) at {interrupt.at - t0 if interrupt.at else 0.0:.1f} s: this is the best plan found until then"
+        )
     if best is None:
         msg = f"no plan found within the time limit ({settings.time_limit:g} s): raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
         raise SolverError(msg)

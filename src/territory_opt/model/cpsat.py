@@ -74,6 +74,7 @@ def set_objective(built: Built, terms: dict[str, float]) -> tuple[float, float]:
 
 def params(settings: SolverSettings, time_limit: float, workers: int) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours (see Interrupt)
     p = solver.parameters
     p.random_seed = settings.seed
     p.log_search_progress = settings.log
@@ -102,6 +103,7 @@ def hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> None:
     for p, var in enumerate(built.x):
         fixed.add(fixed.get_bool_var_from_proto_index(var.index) == int(chosen[p]))
     completion = cp_model.CpSolver()
+    completion.parameters.catch_sigint_signal = False
     completion.parameters.max_time_in_seconds = 5.0
     completion.parameters.num_workers = 1
     status = completion.solve(fixed)
@@ -120,3 +122,80 @@ def extract(solver: cp_model.CpSolver, built: Built, cand: Candidates, n: int) -
     assign = np.full(n, -1, dtype=np.int64)
     assign[cand.unit[values]] = cand.seat[values]
     return assign
+
+
+class Interrupt:
+    """Ctrl-C during a solve: the first one stops the running CP-SAT search and lets the
+    pipeline finish with the best plan found so far; a second one aborts.
+
+    CP-SAT runs in a worker thread while the main thread waits in Python, so the signal
+    handler runs at once (a handler cannot run while the main thread is inside C++).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.at: float | None = None
+        self.current: cp_model.CpSolver | None = None
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> Interrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.at = time.perf_counter()
+        if self.current is not None:
+            self.current.stop_search()
+
+
+#: The interrupt watcher of the solve in progress (None outside :func:`territory_opt.solve`).
+ACTIVE: list[Interrupt] = []
+
+
+def run(
+    solver: cp_model.CpSolver, model: cp_model.CpModel, callback: cp_model.CpSolverSolutionCallback | None = None
+) -> Any:
+    """``solver.solve(model, callback)``, interruptible by Ctrl-C (see :class:`Interrupt`)."""
+    import threading
+
+    watcher = ACTIVE[-1] if ACTIVE else None
+    if watcher is None or threading.current_thread() is not threading.main_thread():
+        return solver.solve(model, callback)
+    if watcher.requested:
+        solver.parameters.max_time_in_seconds = 0.0
+    solver.parameters.catch_sigint_signal = False
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["status"] = solver.solve(model, callback)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="cp-sat", daemon=True)
+    watcher.current = solver
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+    finally:
+        watcher.current = None
+    if "error" in box:
+        raise box["error"]
+    return box["status"]
