@@ -97,17 +97,25 @@ def oversized_units(
 
 
 def _standalone_seat(problem: Problem, unit: int, exempt: NDArray[np.bool_]) -> int:
-    """The seat an oversized unit stands alone with: its lock, its owner, else the
-    nearest seat (a seat without home base first)."""
-    for seat in (problem.lock[unit], problem.owner[unit]):
-        if seat >= 0 and not exempt[seat]:
-            return int(seat)
-    free = np.flatnonzero(~problem.has_home & ~exempt)
-    if len(free):
-        return int(free[0])
-    d = np.linalg.norm(problem.seat_xy - problem.unit_xy[unit], axis=1)
-    d[exempt] = np.inf
-    return int(np.argmin(d)) if np.isfinite(d).any() else -1
+    """The seat an oversized unit stands alone with: its lock (always: a lock is never
+    broken, even if another oversized unit already stands there), its owner, else the
+    nearest seat that no other unit is locked to (a seat without home base first)."""
+    if problem.lock[unit] >= 0:
+        return int(problem.lock[unit])
+    owner = problem.owner[unit]
+    if owner >= 0 and not exempt[owner]:
+        return int(owner)
+    locked_to = np.zeros(problem.n_seats, dtype=bool)
+    locked_to[problem.lock[problem.lock >= 0]] = True
+    for avoid in (locked_to, np.zeros(problem.n_seats, dtype=bool)):
+        free = np.flatnonzero(~problem.has_home & ~exempt & ~avoid)
+        if len(free):
+            return int(free[0])
+        d = np.linalg.norm(problem.seat_xy - problem.unit_xy[unit], axis=1)
+        d[exempt | avoid] = np.inf
+        if np.isfinite(d).any():
+            return int(np.argmin(d))
+    return -1
 
 
 def prechecks(

@@ -117,7 +117,7 @@ def targets(problem: Problem, exempt: NDArray[np.bool_] | None) -> NDArray[np.fl
 
 def _scale(problem: Problem) -> NDArray[np.float64]:
     total = problem.measures.sum(axis=0)
-    return np.where(total > 0, MEASURE_SCALE_TOTAL / np.maximum(total, 1e-300), 1.0)
+    return np.divide(MEASURE_SCALE_TOTAL, total, out=np.ones_like(total, dtype=float), where=total > 0)
 
 
 def _guard(built: Built, name: str, guarded: bool) -> cp_model.IntVar | None:

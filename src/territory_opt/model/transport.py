@@ -219,9 +219,11 @@ def transport_start(
     big = int(np.ceil(diameter * COST_SCALE) + 1) * (k + 2)
     # the flow aims inside the band (by ``margin`` of its half-width) so that rounding the
     # split groups has room; the bound below uses the true band
-    mid = np.where(np.isinf(hi), lo, 0.5 * (lo + hi))
-    flow_lo = lo + margin * (mid - lo)
-    flow_hi = np.where(np.isinf(hi), hi, hi - margin * (hi - mid))
+    open_band = np.isinf(hi)
+    finite_hi = np.where(open_band, lo, hi)
+    mid = 0.5 * (lo + finite_hi)
+    flow_lo = np.where(open_band, lo, lo + margin * (mid - lo))
+    flow_hi = np.where(open_band, np.inf, finite_hi - margin * (finite_hi - mid))
     lo_i = np.ceil(np.maximum(flow_lo, 0) * unit_flow).astype(np.int64)
     hi_i = np.floor(np.minimum(flow_hi, 2 * total) * unit_flow).astype(np.int64)
     hi_i = np.maximum(hi_i, lo_i)
