@@ -1,0 +1,456 @@
+"""What-if planning: inline edits, sweeps (a local process pool or Dask), sales-force sizing,
+comparison of plans, and partial re-runs that leave every other assignment untouched.
+
+* :func:`with_values` applies dotted-key edits to a scenario (``balance.potential.tolerance``)
+  and validates the result, so a wrong key is named like a wrong key in a file.
+* :func:`sweep` solves the grid of variants in parallel, each into its own folder (a
+  finished variant is reused on a re-run), on a local process pool or on a Dask cluster
+  (``scheduler="local"`` starts a ``LocalCluster``; an address connects to one). A failed
+  variant is a row with its error; the others are kept.
+* :func:`size` is a sweep over headcounts with a recommendation and a PNG curve.
+* :func:`compare_folders` / :func:`compare_plans` put two plans side by side.
+* :func:`rerun` re-optimises chosen territories (or one region) of an earlier plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .errors import DataError, Problem as Finding, ScenarioError, TerritoryOptError
+from .scenario import Scenario, scenario_from_dict
+
+# ----------------------------------------------------------------------------- edits
+
+
+def parse_value(text: str) -> Any:
+    """A value from the command line, read as YAML (``0.03`` → float, ``true`` → bool)."""
+    return yaml.safe_load(text) if text.strip() else ""
+
+
+def parse_sets(items: Iterable[str], *, grid: bool = False) -> dict[str, Any]:
+    """``key=value`` (or, with ``grid``, ``key=v1,v2,...``) pairs from the command line."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            msg = f"--set {item!r}: write key=value (e.g. balance.potential.tolerance=0.03)"
+            raise ScenarioError(msg)
+        key, _, value = item.partition("=")
+        key = key.strip()
+        out[key] = [parse_value(v) for v in value.split(",")] if grid else parse_value(value)
+    return out
+
+
+def with_values(scenario: Scenario, values: dict[str, Any]) -> Scenario:
+    """The scenario with dotted keys set (``{"balance.potential.tolerance": 0.03}``), validated."""
+    if not values:
+        return scenario
+    raw = scenario.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True)
+    for key, value in values.items():
+        parts = key.split(".")
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    edits = ", ".join(f"{k}={v}" for k, v in values.items())
+    return scenario_from_dict(raw, source=f"{scenario.name} with {edits}", base_dir=scenario.base_dir)
+
+
+def variant_name(values: dict[str, Any]) -> str:
+    """A folder name for a variant: readable, and unique by a short hash."""
+    text = "_".join(f"{'.'.join(k.split('.')[-2:])}-{v}" for k, v in values.items()) or "base"
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:80]
+    digest = hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{text}_{digest}"
+
+
+# ----------------------------------------------------------------------------- one variant
+
+
+def headline(plan: Any, quotas: Any = None) -> dict[str, Any]:
+    """The figures a planner compares plans by."""
+    frame = plan.territories
+    row: dict[str, Any] = {
+        "status": plan.status.value,
+        "audit_ok": all(f.ok for f in plan.findings),
+        "territories": plan.problem.n_seats,
+        "objective": plan.objective,
+        "bound": plan.bound,
+        "gap": plan.gap,
+        "travel_km": plan.objective_terms.get("travel"),
+        "moved_pct": plan.objective_terms.get("disruption"),
+        "units_moved": int(((plan.problem.owner >= 0) & (plan.problem.owner != plan.seat_of)).sum()),
+        "wall_time_s": round(plan.wall_time, 3),
+    }
+    for column in frame.columns:
+        if column.endswith("_dev_pct"):
+            row[f"{column[: -len('_dev_pct')]}_spread_pct"] = float(frame[column].abs().max())
+    problem = plan.problem
+    active = ~np.asarray(plan.exempt)
+    for m, name in enumerate(problem.measure_names):  # per FTE, as capacities are given
+        load = np.bincount(plan.seat_of, weights=problem.measures[:, m], minlength=problem.n_seats)
+        per = (load / np.maximum(problem.seat_capacity, 1e-12))[active]
+        if len(per):
+            row[f"{name}_per_seat_max"] = float(per.max())
+            row[f"{name}_per_seat_mean"] = float(per.mean())
+    if quotas is not None:
+        fairness = quotas.summary().get("fairness", {})
+        row["quota_cv"] = fairness.get("cv")
+    return row
+
+
+def run_variant(raw: dict[str, Any], base_dir: str, values: dict[str, Any], out_dir: str, time_limit: float | None) -> dict[str, Any]:
+    """Solve one variant into ``out_dir`` (outputs, plus ``variant.json`` with its row).
+
+    Never raises: an error becomes the row (so a sweep keeps the other variants).
+    """
+    from . import run_scenario
+    from .io import write_text
+
+    row: dict[str, Any] = {"variant": Path(out_dir).name, **{f"set:{k}": v for k, v in values.items()}}
+    try:
+        scenario = with_values(scenario_from_dict(raw, base_dir=base_dir), values)
+        plan, quotas, _ = run_scenario(scenario, out_dir, time_limit=time_limit, tiles=False)
+        row.update(headline(plan, quotas))
+    except TerritoryOptError as exc:
+        row.update({"status": "error", "error": f"{type(exc).__name__}: {exc}"})
+    except Exception as exc:  # noqa: BLE001 - a sweep reports every failure and goes on
+        row.update({"status": "error", "error": f"{type(exc).__name__}: {exc}"})
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_text(Path(out_dir) / "variant.json", json.dumps({"values": values, "row": row}, indent=2, default=str) + "\n")
+    return row
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def sweep(
+    scenario: Scenario,
+    grid: dict[str, list[Any]],
+    out_dir: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    time_limit: float | None = None,
+    reuse: bool = True,
+) -> pd.DataFrame:
+    """Solve every combination of ``grid`` values; one row per variant (also ``results.csv``).
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        None: a local process pool. ``"local"``: a Dask ``LocalCluster`` started here.
+        Otherwise the address of a Dask scheduler (``tcp://host:8786``).
+    reuse : bool
+        A variant whose folder already holds a finished result is not solved again.
+    """
+    from .io import write_csv
+
+    keys = list(grid)
+    combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+    for values in combos:  # refuse a bad key before starting anything
+        with_values(scenario, values)
+    out = Path(out_dir)
+    raw = scenario.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True)
+    jobs: list[tuple[dict[str, Any], str]] = []
+    rows: dict[str, dict[str, Any]] = {}
+    for values in combos:
+        folder = out / variant_name(values)
+        done = folder / "variant.json"
+        if reuse and done.exists():
+            saved = json.loads(done.read_text(encoding="utf-8"))
+            if saved.get("values") == json.loads(json.dumps(values, default=str)) and saved["row"].get("status") != "error":
+                rows[folder.name] = {**saved["row"], "reused": True}
+                continue
+        jobs.append((values, str(folder)))
+    n_parallel = max(1, min(len(jobs), workers or max(1, (os.cpu_count() or 1))))
+    if jobs:
+        # each variant gets its share of the cores
+        per = max(1, (os.cpu_count() or 1) // n_parallel)
+        solver = {**raw.get("solver", {})}
+        solver.setdefault("workers", per)
+        if not solver.get("workers"):
+            solver["workers"] = per
+        raw = {**raw, "solver": solver}
+        args = [(raw, scenario.base_dir, values, folder, time_limit) for values, folder in jobs]
+        for row in _map(args, scheduler, n_parallel):
+            rows[row["variant"]] = {**row, "reused": False}
+    frame = pd.DataFrame([rows[variant_name(v)] for v in combos])
+    write_csv(out / "results.csv", frame)
+    return frame
+
+
+def _call(args: tuple[Any, ...]) -> dict[str, Any]:
+    return run_variant(*args)
+
+
+def _map(args: list[tuple[Any, ...]], scheduler: str | None, n_parallel: int) -> list[dict[str, Any]]:
+    if scheduler is None:
+        if n_parallel == 1:
+            return [_call(a) for a in args]
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=n_parallel, mp_context=mp.get_context("spawn")) as pool:
+            return list(pool.map(_call, args))
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        msg = "a Dask scheduler was asked for, but dask.distributed is not installed: pip install 'territory-opt[dask]'"
+        raise ScenarioError(msg) from exc
+    if scheduler == "local":
+        with LocalCluster(n_workers=n_parallel, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            return list(client.gather(client.map(_call, args, pure=False)))
+    with Client(scheduler) as client:
+        return list(client.gather(client.map(_call, args, pure=False)))
+
+
+# ----------------------------------------------------------------------------- sizing
+
+
+def headcount_key(scenario: Scenario) -> tuple[str, int]:
+    """Which key sets the number of seats, and its value now."""
+    data = scenario.data
+    if data.synthetic is not None and data.reps is None:
+        return "data.synthetic.reps", data.synthetic.reps
+    if data.reps is None:
+        return "seats.count", scenario.seats.count or 1
+    return "seats.vacancies", scenario.seats.vacancies
+
+
+def size(
+    scenario: Scenario,
+    headcounts: Iterable[int],
+    out_dir: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    time_limit: float | None = None,
+    capacity: str | None = None,
+) -> tuple[pd.DataFrame, int | None]:
+    """Solve across headcounts; recommend the smallest one whose plan is feasible with every
+    seat within capacity (``constraints.capacity``, or ``capacity``: a measure's cap per FTE
+    given here). Writes ``sizing.csv``, ``sizing.png`` and ``sizing.html`` into ``out_dir``."""
+    from .io import write_csv, write_text
+
+    key, _ = headcount_key(scenario)
+    counts = sorted(set(int(h) for h in headcounts))
+    if key == "seats.vacancies":
+        roster = _roster_size(scenario)
+        values = [h - roster for h in counts]
+        if min(values) < 0:
+            msg = f"sizing a roster of {roster} reps adds open seats: ask for headcounts of at least {roster}"
+            raise ScenarioError(msg)
+    else:
+        values = counts
+    frame = sweep(scenario, {key: values}, out_dir, scheduler=scheduler, workers=workers, time_limit=time_limit)
+    frame.insert(0, "headcount", counts)
+    caps = dict(scenario.constraints.capacity)
+    measure = capacity or next(iter(caps), None) or ("workload" if "workload_per_seat_max" in frame.columns else None)
+    limit = caps.get(measure) if measure else None
+    ok = frame["status"].isin(["feasible", "optimal"])
+    if measure and limit is not None and f"{measure}_per_seat_max" in frame.columns:
+        ok &= frame[f"{measure}_per_seat_max"] <= limit * (1 + 1e-9)
+    frame["within_capacity"] = ok
+    recommended = int(frame.loc[ok, "headcount"].min()) if ok.any() else None
+    out = Path(out_dir)
+    write_csv(out / "sizing.csv", frame)
+    png = _sizing_plot(frame, measure, limit, recommended, out / "sizing.png")
+    write_text(out / "sizing.html", _sizing_html(scenario.name, frame, measure, limit, recommended, png))
+    return frame, recommended
+
+
+def _roster_size(scenario: Scenario) -> int:
+    from .io import load_inputs
+
+    inputs = load_inputs(scenario.model_copy(update={"seats": scenario.seats.model_copy(update={"vacancies": 0})}))
+    return len(inputs.reps)
+
+
+def _sizing_plot(frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import write_atomic
+
+    fig, left = plt.subplots(figsize=(7, 4), dpi=100)
+    if measure and f"{measure}_per_seat_max" in frame.columns:
+        left.plot(frame["headcount"], frame[f"{measure}_per_seat_max"], "o-", label=f"{measure} per rep (max)")
+        left.plot(frame["headcount"], frame[f"{measure}_per_seat_mean"], "s--", label=f"{measure} per rep (mean)")
+        if limit is not None:
+            left.axhline(limit, color="#b2182b", linestyle=":", label=f"capacity {limit:,.0f}")
+        left.set_ylabel(f"{measure} per rep (per FTE)")
+    if recommended is not None:
+        left.axvline(recommended, color="#1b7837", linestyle="-.", label=f"recommended: {recommended}")
+    left.set_xlabel("headcount")
+    if "travel_km" in frame.columns:
+        right = left.twinx()
+        right.plot(frame["headcount"], frame["travel_km"], "^-", color="#762a83", label="travel (km)")
+        right.set_ylabel("weighted mean travel [km]")
+    left.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    write_atomic(path, lambda p: fig.savefig(p, format="png"))
+    plt.close(fig)
+    return path
+
+
+def _sizing_html(name: str, frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, png: Path) -> str:
+    import base64
+    from html import escape
+
+    image = base64.b64encode(png.read_bytes()).decode()
+    verdict = f"recommended headcount: <b>{recommended}</b>" if recommended is not None else "no headcount in the range keeps every seat within capacity"
+    cap = f" ({escape(measure)} ≤ {limit:,.0f} per FTE)" if measure and limit is not None else ""
+    table = frame.to_html(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="", escape=True)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Sizing: {escape(name)}</title></head><body style='font-family:sans-serif'>"
+        f"<h1>Sales-force sizing: {escape(name)}</h1><p>{verdict}{cap}</p>"
+        f"<img alt='workload per rep and travel by headcount' src='data:image/png;base64,{image}'>{table}</body></html>\n"
+    )
+
+
+# ----------------------------------------------------------------------------- comparison
+
+
+def _read_folder(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    from .io import read_assignment, read_json, read_table
+
+    folder = Path(folder)
+    summary_path = folder / "summary.json"
+    if not summary_path.exists():
+        raise DataError([Finding(str(summary_path), "not found; is this a territory-opt plan folder (made by solve)?")])
+    return read_json(summary_path), read_table(folder / "territories.csv"), read_assignment(folder)
+
+
+def compare_frames(
+    a: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame], b: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame], names: tuple[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(headline table, per-territory deltas, moved units) for two plans' outputs."""
+    (sa, ta, aa), (sb, tb, ab) = a, b
+
+    def figures(summary: dict[str, Any], terr: pd.DataFrame) -> dict[str, Any]:
+        row = {
+            "status": summary.get("status"),
+            "objective": summary.get("objective"),
+            "gap": summary.get("gap"),
+            "travel_km": (summary.get("objective_terms") or {}).get("travel"),
+            "moved_pct": (summary.get("objective_terms") or {}).get("disruption"),
+            "units_moved": summary.get("units_moved"),
+            "territories": summary.get("territories"),
+            "audit_ok": summary.get("audit_ok"),
+            "quota_cv": ((summary.get("quotas") or {}).get("fairness") or {}).get("cv"),
+        }
+        for column in terr.columns:
+            if column.endswith("_dev_pct"):
+                row[f"{column[:-8]}_spread_pct"] = float(pd.to_numeric(terr[column], errors="coerce").abs().max())
+        return row
+
+    fa, fb = figures(sa, ta), figures(sb, tb)
+    keys = list(dict.fromkeys([*fa, *fb]))
+    head = pd.DataFrame({"figure": keys, names[0]: [fa.get(k) for k in keys], names[1]: [fb.get(k) for k in keys]})
+    numeric = [isinstance(fa.get(k), (int, float)) and isinstance(fb.get(k), (int, float)) and not isinstance(fa.get(k), bool) for k in keys]
+    head["change"] = [fb[k] - fa[k] if ok else None for k, ok in zip(keys, numeric, strict=True)]
+    ta = ta.assign(territory_id=ta["territory_id"].astype(str))
+    tb = tb.assign(territory_id=tb["territory_id"].astype(str))
+    numbers = [c for c in ta.columns if c != "territory_id" and c in tb.columns and pd.api.types.is_numeric_dtype(pd.to_numeric(ta[c], errors="coerce"))]
+    merged = ta[["territory_id", *numbers]].merge(tb[["territory_id", *numbers]], on="territory_id", how="outer", suffixes=(f" {names[0]}", f" {names[1]}"))
+    for c in numbers:
+        merged[f"{c} change"] = pd.to_numeric(merged[f"{c} {names[1]}"], errors="coerce") - pd.to_numeric(merged[f"{c} {names[0]}"], errors="coerce")
+    left = aa[["unit_id", "territory_id"]].astype(str).rename(columns={"territory_id": "from_territory"})
+    right = ab[["unit_id", "territory_id"]].astype(str).rename(columns={"territory_id": "to_territory"})
+    both = left.merge(right, on="unit_id", how="outer").fillna("")
+    moved = both[both["from_territory"] != both["to_territory"]].reset_index(drop=True)
+    return head, merged, moved
+
+
+def compare_folders(dir_a: str | Path, dir_b: str | Path, out_dir: str | Path | None = None, *, tiles: bool = True) -> dict[str, Any]:
+    """Compare two plan folders; writes ``compare.csv`` (headline figures), ``territory_changes.csv``,
+    ``moved_units.csv`` (the CRM change list) and ``compare.html`` (tables, and synchronised maps
+    when both folders have ``territories.geojson``) into ``out_dir`` (default: ``dir_b/compare``)."""
+    from html import escape
+
+    from .io import write_csv, write_text
+
+    a, b = Path(dir_a), Path(dir_b)
+    names = (a.name, b.name) if a.name != b.name else (str(a), str(b))
+    head, deltas, moved = compare_frames(_read_folder(a), _read_folder(b), names)
+    out = Path(out_dir) if out_dir is not None else b / "compare"
+    written = {
+        "compare": write_csv(out / "compare.csv", head),
+        "territory_changes": write_csv(out / "territory_changes.csv", deltas),
+        "moved_units": write_csv(out / "moved_units.csv", moved),
+    }
+    map_part = ""
+    if (a / "territories.geojson").exists() and (b / "territories.geojson").exists():
+        map_part = _geojson_dual_map(a / "territories.geojson", b / "territories.geojson", names, tiles=tiles)
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(names[0])} vs {escape(names[1])}</title></head>"
+        f"<body style='font-family:sans-serif'><h1>{escape(names[0])} vs {escape(names[1])}</h1>"
+        f"{head.to_html(index=False, na_rep='', escape=True)}<h2>Moved units: {len(moved):,}</h2>"
+        f"{moved.head(500).to_html(index=False, escape=True)}<h2>Per territory</h2>{deltas.to_html(index=False, na_rep='', escape=True)}"
+        f"{map_part}</body></html>\n"
+    )
+    written["html"] = write_text(out / "compare.html", page)
+    return {"headline": head, "territories": deltas, "moved": moved, "written": written}
+
+
+def _geojson_dual_map(path_a: Path, path_b: Path, names: tuple[str, str], *, tiles: bool) -> str:
+    import folium
+    import geopandas as gpd
+    from folium.plugins import DualMap
+
+    from .maps import map_html
+
+    fa, fb = gpd.read_file(path_a), gpd.read_file(path_b)
+    ids = sorted(set(fa["territory_id"].astype(str)) | set(fb["territory_id"].astype(str)))
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a"]
+    colour = {t: palette[i % len(palette)] for i, t in enumerate(ids)}
+    m = DualMap(tiles="OpenStreetMap" if tiles else None)
+    for side, frame, name in ((m.m1, fa, names[0]), (m.m2, fb, names[1])):
+        folium.GeoJson(
+            frame.to_json(),
+            name=name,
+            style_function=lambda f: {"fillColor": colour.get(str(f["properties"]["territory_id"]), "#999"), "color": "#333", "weight": 1, "fillOpacity": 0.6},
+            tooltip=folium.GeoJsonTooltip(fields=["territory_id"]),
+        ).add_to(side)
+    bounds = fa.total_bounds
+    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    page = map_html(m)
+    return f"<h2>Maps</h2><iframe style='width:100%;height:600px;border:0' srcdoc=\"{_attr(page)}\"></iframe>"
+
+
+def _attr(text: str) -> str:
+    from html import escape
+
+    return escape(text, quote=True)
+
+
+def compare_plans(a: Any, b: Any, *, geometry: Any = None, tiles: bool = True) -> dict[str, Any]:
+    """Two :class:`~territory_opt.plan.Plan` objects side by side: headline figures,
+    per-territory deltas, moved units and a synchronised map (``compare_map``)."""
+    from .maps import compare_map
+
+    def as_outputs(plan: Any) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+        return plan.summary(), plan.territories, plan.assignment
+
+    names = (a.scenario or "a", b.scenario or "b")
+    if names[0] == names[1]:
+        names = (f"{names[0]} (a)", f"{names[1]} (b)")
+    head, deltas, moved = compare_frames(as_outputs(a), as_outputs(b), names)
+    return {"headline": head, "territories": deltas, "moved": moved, "map": compare_map(a, b, geometry=geometry, tiles=tiles)}
