@@ -203,9 +203,13 @@ def _print_quotas(quotas: Any) -> None:
         console.print(f"binding: {b}", highlight=False, markup=False)
 
 
-def _solve(path: Path, out: Path | None, time_limit: float | None, tiles: bool = True) -> None:
+def _solve(
+    path: Path, out: Path | None, time_limit: float | None, tiles: bool = True, sets: list[str] | None = None
+) -> None:
     def action() -> None:
-        sc = load_scenario(path)
+        from .whatif import parse_sets, with_values
+
+        sc = with_values(load_scenario(path), parse_sets(sets or []))
         with _ProgressDisplay(time_limit or sc.solver.time_limit) as display:
             plan, quotas, written = run_scenario(sc, out, time_limit=time_limit, progress=display, tiles=tiles)
         _print_plan(plan, written)
@@ -228,10 +232,17 @@ def solve(
     tiles: Annotated[
         bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")
     ] = True,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="What-if edit KEY=VALUE of any scenario key, e.g. balance.potential.tolerance=0.03 (repeatable)",
+        ),
+    ] = None,
 ) -> None:
     """Solve a scenario; write assignments.csv, territories.csv, summary.json, quotas.csv,
     territories.geojson, map.html and report.html."""
-    _solve(scenario, out, time_limit, tiles)
+    _solve(scenario, out, time_limit, tiles, set_)
 
 
 @app.command()
@@ -264,6 +275,131 @@ def demo(
         "demo: Georgia counties (US Census 2016 boundaries, 2019 population) with synthetic accounts on real geography"
     )
     _solve(path, out, time_limit, tiles)
+
+
+@app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: Annotated[list[str], typer.Option("--set", help="KEY=V1,V2,... (repeatable): the grid of variants")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default out/<name>-sweep)")] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address, or 'local' for a LocalCluster (default: a local process pool)"),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Variants solved at once")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit per variant [s]")] = None,
+) -> None:
+    """Solve every combination of the --set values in parallel; write results.csv (one row per
+    variant) and each variant's outputs in its own folder. A re-run reuses finished variants."""
+
+    def action() -> None:
+        from .whatif import parse_sets
+        from .whatif import sweep as run_sweep
+
+        sc = load_scenario(scenario)
+        folder = out or Path("out") / f"{sc.name}-sweep"
+        frame = run_sweep(
+            sc, parse_sets(set_, grid=True), folder, scheduler=scheduler, workers=workers, time_limit=time_limit
+        )
+        _print_frame(frame, f"{sc.name}: {len(frame)} variants")
+        failed = frame[frame["status"] == "error"]
+        for _, row in failed.iterrows():
+            err.print(f"variant {row['variant']} failed: {row['error']}", highlight=False, markup=False)
+        console.print(f"results in {(folder / 'results.csv').resolve()}", highlight=False)
+
+    _run(action)
+
+
+@app.command()
+def size(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    reps: Annotated[str, typer.Option(help="Headcounts: FROM..TO or FROM..TO:STEP or a list 6,8,10")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default out/<name>-sizing)")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address or 'local'")] = None,
+    workers: Annotated[int | None, typer.Option(help="Headcounts solved at once")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit per headcount [s]")] = None,
+    capacity: Annotated[
+        str | None, typer.Option(help="Measure whose per-FTE cap decides (default: constraints.capacity)")
+    ] = None,
+) -> None:
+    """Sales-force sizing: solve across headcounts; report workload per rep, travel and balance,
+    and recommend the smallest headcount that keeps every seat within capacity."""
+
+    def action() -> None:
+        from .whatif import size as run_size
+
+        sc = load_scenario(scenario)
+        folder = out or Path("out") / f"{sc.name}-sizing"
+        frame, best = run_size(
+            sc,
+            _headcounts(reps),
+            folder,
+            scheduler=scheduler,
+            workers=workers,
+            time_limit=time_limit,
+            capacity=capacity,
+        )
+        _print_frame(frame, f"{sc.name}: sizing")
+        console.print(
+            f"recommended headcount: {best}"
+            if best is not None
+            else "no headcount in the range keeps every seat within capacity"
+        )
+        console.print(f"curve and table in {(folder / 'sizing.html').resolve()}", highlight=False)
+
+    _run(action)
+
+
+def _headcounts(text: str) -> list[int]:
+    from .errors import ScenarioError
+
+    try:
+        if ".." in text:
+            span, _, step = text.partition(":")
+            lo, _, hi = span.partition("..")
+            return list(range(int(lo), int(hi) + 1, int(step or 1)))
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        msg = f"--reps {text!r}: write FROM..TO, FROM..TO:STEP or a list such as 6,8,10"
+        raise ScenarioError(msg) from None
+
+
+@app.command()
+def compare(
+    dir_a: Annotated[Path, typer.Argument(help="Plan folder A (made by solve)")],
+    dir_b: Annotated[Path, typer.Argument(help="Plan folder B")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default DIR_B/compare)")] = None,
+    tiles: Annotated[bool, typer.Option(help="OpenStreetMap base tiles in the maps")] = True,
+) -> None:
+    """Two plans side by side: headline figures, per-territory deltas, the moved units (a CRM
+    change list, moved_units.csv) and synchronised maps."""
+
+    def action() -> None:
+        from .whatif import compare_folders
+
+        result = compare_folders(dir_a, dir_b, out, tiles=tiles)
+        _print_frame(result["headline"], f"{dir_a} vs {dir_b}")
+        console.print(f"moved units: {len(result['moved']):,} (moved_units.csv)")
+        console.print(f"comparison in {result['written']['html'].resolve()}", highlight=False)
+
+    _run(action)
+
+
+def _print_frame(frame: Any, title: str) -> None:
+    table = Table(title=title)
+    first = ["headcount", "variant", "figure", "status", "travel_km", "gap", "within_capacity", "reused"]
+    rest = [c for c in frame.columns if c.endswith(("_spread_pct", "_per_seat_max")) or c.startswith("set:")]
+    columns = [c for c in first if c in frame.columns] + [c for c in rest if c in frame.columns]
+    columns += [c for c in frame.columns if c not in columns and c != "error" and len(columns) < 4]
+    for c in columns:
+        table.add_column(str(c), justify="right")
+    for _, row in frame.iterrows():
+        cells = []
+        for c in columns:
+            value = row[c]
+            cells.append(f"{value:,.4g}" if isinstance(value, float) else str(value))
+        table.add_row(*cells)
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover

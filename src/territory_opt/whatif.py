@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import DataError, Problem as Finding, ScenarioError, TerritoryOptError
+from .errors import DataError, ScenarioError, TerritoryOptError
+from .errors import Problem as Finding
 from .scenario import Scenario, scenario_from_dict
 
 # ----------------------------------------------------------------------------- edits
@@ -74,7 +75,7 @@ def variant_name(values: dict[str, Any]) -> str:
     """A folder name for a variant: readable, and unique by a short hash."""
     text = "_".join(f"{'.'.join(k.split('.')[-2:])}-{v}" for k, v in values.items()) or "base"
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:80]
-    digest = hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{text}_{digest}"
 
 
@@ -113,7 +114,9 @@ def headline(plan: Any, quotas: Any = None) -> dict[str, Any]:
     return row
 
 
-def run_variant(raw: dict[str, Any], base_dir: str, values: dict[str, Any], out_dir: str, time_limit: float | None) -> dict[str, Any]:
+def run_variant(
+    raw: dict[str, Any], base_dir: str, values: dict[str, Any], out_dir: str, time_limit: float | None
+) -> dict[str, Any]:
     """Solve one variant into ``out_dir`` (outputs, plus ``variant.json`` with its row).
 
     Never raises: an error becomes the row (so a sweep keeps the other variants).
@@ -173,7 +176,10 @@ def sweep(
         done = folder / "variant.json"
         if reuse and done.exists():
             saved = json.loads(done.read_text(encoding="utf-8"))
-            if saved.get("values") == json.loads(json.dumps(values, default=str)) and saved["row"].get("status") != "error":
+            if (
+                saved.get("values") == json.loads(json.dumps(values, default=str))
+                and saved["row"].get("status") != "error"
+            ):
                 rows[folder.name] = {**saved["row"], "reused": True}
                 continue
         jobs.append((values, str(folder)))
@@ -213,7 +219,10 @@ def _map(args: list[tuple[Any, ...]], scheduler: str | None, n_parallel: int) ->
         msg = "a Dask scheduler was asked for, but dask.distributed is not installed: pip install 'territory-opt[dask]'"
         raise ScenarioError(msg) from exc
     if scheduler == "local":
-        with LocalCluster(n_workers=n_parallel, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(n_workers=n_parallel, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
             return list(client.gather(client.map(_call, args, pure=False)))
     with Client(scheduler) as client:
         return list(client.gather(client.map(_call, args, pure=False)))
@@ -248,7 +257,7 @@ def size(
     from .io import write_csv, write_text
 
     key, _ = headcount_key(scenario)
-    counts = sorted(set(int(h) for h in headcounts))
+    counts = sorted({int(h) for h in headcounts})
     if key == "seats.vacancies":
         roster = _roster_size(scenario)
         values = [h - roster for h in counts]
@@ -281,7 +290,9 @@ def _roster_size(scenario: Scenario) -> int:
     return len(inputs.reps)
 
 
-def _sizing_plot(frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, path: Path) -> Path:
+def _sizing_plot(
+    frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, path: Path
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -310,12 +321,18 @@ def _sizing_plot(frame: pd.DataFrame, measure: str | None, limit: float | None, 
     return path
 
 
-def _sizing_html(name: str, frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, png: Path) -> str:
+def _sizing_html(
+    name: str, frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, png: Path
+) -> str:
     import base64
     from html import escape
 
     image = base64.b64encode(png.read_bytes()).decode()
-    verdict = f"recommended headcount: <b>{recommended}</b>" if recommended is not None else "no headcount in the range keeps every seat within capacity"
+    verdict = (
+        f"recommended headcount: <b>{recommended}</b>"
+        if recommended is not None
+        else "no headcount in the range keeps every seat within capacity"
+    )
     cap = f" ({escape(measure)} ≤ {limit:,.0f} per FTE)" if measure and limit is not None else ""
     table = frame.to_html(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="", escape=True)
     return (
@@ -339,7 +356,9 @@ def _read_folder(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd.D
 
 
 def compare_frames(
-    a: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame], b: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame], names: tuple[str, str]
+    a: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame],
+    b: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame],
+    names: tuple[str, str],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(headline table, per-territory deltas, moved units) for two plans' outputs."""
     (sa, ta, aa), (sb, tb, ab) = a, b
@@ -364,14 +383,27 @@ def compare_frames(
     fa, fb = figures(sa, ta), figures(sb, tb)
     keys = list(dict.fromkeys([*fa, *fb]))
     head = pd.DataFrame({"figure": keys, names[0]: [fa.get(k) for k in keys], names[1]: [fb.get(k) for k in keys]})
-    numeric = [isinstance(fa.get(k), (int, float)) and isinstance(fb.get(k), (int, float)) and not isinstance(fa.get(k), bool) for k in keys]
+    numeric = [
+        isinstance(fa.get(k), (int, float)) and isinstance(fb.get(k), (int, float)) and not isinstance(fa.get(k), bool)
+        for k in keys
+    ]
     head["change"] = [fb[k] - fa[k] if ok else None for k, ok in zip(keys, numeric, strict=True)]
     ta = ta.assign(territory_id=ta["territory_id"].astype(str))
     tb = tb.assign(territory_id=tb["territory_id"].astype(str))
-    numbers = [c for c in ta.columns if c != "territory_id" and c in tb.columns and pd.api.types.is_numeric_dtype(pd.to_numeric(ta[c], errors="coerce"))]
-    merged = ta[["territory_id", *numbers]].merge(tb[["territory_id", *numbers]], on="territory_id", how="outer", suffixes=(f" {names[0]}", f" {names[1]}"))
+    numbers = [
+        c
+        for c in ta.columns
+        if c != "territory_id"
+        and c in tb.columns
+        and pd.api.types.is_numeric_dtype(pd.to_numeric(ta[c], errors="coerce"))
+    ]
+    merged = ta[["territory_id", *numbers]].merge(
+        tb[["territory_id", *numbers]], on="territory_id", how="outer", suffixes=(f" {names[0]}", f" {names[1]}")
+    )
     for c in numbers:
-        merged[f"{c} change"] = pd.to_numeric(merged[f"{c} {names[1]}"], errors="coerce") - pd.to_numeric(merged[f"{c} {names[0]}"], errors="coerce")
+        merged[f"{c} change"] = pd.to_numeric(merged[f"{c} {names[1]}"], errors="coerce") - pd.to_numeric(
+            merged[f"{c} {names[0]}"], errors="coerce"
+        )
     left = aa[["unit_id", "territory_id"]].astype(str).rename(columns={"territory_id": "from_territory"})
     right = ab[["unit_id", "territory_id"]].astype(str).rename(columns={"territory_id": "to_territory"})
     both = left.merge(right, on="unit_id", how="outer").fillna("")
@@ -379,7 +411,9 @@ def compare_frames(
     return head, merged, moved
 
 
-def compare_folders(dir_a: str | Path, dir_b: str | Path, out_dir: str | Path | None = None, *, tiles: bool = True) -> dict[str, Any]:
+def compare_folders(
+    dir_a: str | Path, dir_b: str | Path, out_dir: str | Path | None = None, *, tiles: bool = True
+) -> dict[str, Any]:
     """Compare two plan folders; writes ``compare.csv`` (headline figures), ``territory_changes.csv``,
     ``moved_units.csv`` (the CRM change list) and ``compare.html`` (tables, and synchronised maps
     when both folders have ``territories.geojson``) into ``out_dir`` (default: ``dir_b/compare``)."""
@@ -419,14 +453,30 @@ def _geojson_dual_map(path_a: Path, path_b: Path, names: tuple[str, str], *, til
 
     fa, fb = gpd.read_file(path_a), gpd.read_file(path_b)
     ids = sorted(set(fa["territory_id"].astype(str)) | set(fb["territory_id"].astype(str)))
-    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a"]
+    palette = [
+        "#1b9e77",
+        "#d95f02",
+        "#7570b3",
+        "#e7298a",
+        "#66a61e",
+        "#e6ab02",
+        "#a6761d",
+        "#666666",
+        "#1f78b4",
+        "#b2df8a",
+    ]
     colour = {t: palette[i % len(palette)] for i, t in enumerate(ids)}
     m = DualMap(tiles="OpenStreetMap" if tiles else None)
     for side, frame, name in ((m.m1, fa, names[0]), (m.m2, fb, names[1])):
         folium.GeoJson(
             frame.to_json(),
             name=name,
-            style_function=lambda f: {"fillColor": colour.get(str(f["properties"]["territory_id"]), "#999"), "color": "#333", "weight": 1, "fillOpacity": 0.6},
+            style_function=lambda f: {
+                "fillColor": colour.get(str(f["properties"]["territory_id"]), "#999"),
+                "color": "#333",
+                "weight": 1,
+                "fillOpacity": 0.6,
+            },
             tooltip=folium.GeoJsonTooltip(fields=["territory_id"]),
         ).add_to(side)
     bounds = fa.total_bounds
@@ -453,4 +503,9 @@ def compare_plans(a: Any, b: Any, *, geometry: Any = None, tiles: bool = True) -
     if names[0] == names[1]:
         names = (f"{names[0]} (a)", f"{names[1]} (b)")
     head, deltas, moved = compare_frames(as_outputs(a), as_outputs(b), names)
-    return {"headline": head, "territories": deltas, "moved": moved, "map": compare_map(a, b, geometry=geometry, tiles=tiles)}
+    return {
+        "headline": head,
+        "territories": deltas,
+        "moved": moved,
+        "map": compare_map(a, b, geometry=geometry, tiles=tiles),
+    }
