@@ -60,6 +60,7 @@ def problem_from_scenario(scenario: Scenario) -> tuple[Problem, Inputs]:
         skills=c.skills,
         locks=c.locks,
         families=c.families,
+        bind_regions=c.bind_regions,
     )
     return problem, inputs
 
@@ -125,6 +126,13 @@ def run_scenario(
             out / "report.html",
             plan_report(plan, map_html=page, quotas=quotas, description=description, tolerances=tolerances),
         )
+        for level in ("area", "region"):
+            labels = getattr(plan.problem, f"seat_{level}")
+            if labels is not None and any(str(x) for x in labels):
+                from .io import write_csv
+                from .whatif import rollup
+
+                written[f"rollup_{level}"] = write_csv(out / f"rollup_{level}.csv", rollup(plan, level, quotas))
         if inputs.geometry is not None:
             import geopandas as gpd
 

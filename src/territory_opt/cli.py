@@ -385,9 +385,67 @@ def compare(
     _run(action)
 
 
-def _print_frame(frame: Any, title: str) -> None:
+@app.command()
+def rerun(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    baseline: Annotated[Path, typer.Option(help="Folder of the earlier plan (its assignments.csv)")],
+    territories: Annotated[str | None, typer.Option(help="Territories to re-optimise, comma-separated rep ids")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Re-optimise every territory of this region (roster column)")
+    ] = None,
+    remove: Annotated[
+        str | None, typer.Option(help="Reps among them to remove (e.g. 5 become 4), comma-separated")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default out/<name>-rerun)")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
+) -> None:
+    """Re-optimise chosen territories (or a region) of an earlier plan; every other assignment
+    stays exactly as it is. Writes the part's figures and the full assignments.csv."""
+
+    def action() -> None:
+        from .whatif import rerun as run_rerun
+
+        sc = load_scenario(scenario)
+        folder = out or Path("out") / f"{sc.name}-rerun"
+        split = lambda text: [t.strip() for t in (text or "").split(",") if t.strip()]  # noqa: E731
+        with _ProgressDisplay(time_limit or sc.solver.time_limit) as display:
+            plan, full = run_rerun(
+                sc,
+                baseline,
+                territories=split(territories),
+                region=region,
+                remove=split(remove),
+                out_dir=folder,
+                time_limit=time_limit,
+                progress=display,
+            )
+        terr = plan.territories
+        _print_frame(
+            terr,
+            plan.scenario,
+            [c for c in terr.columns if c in ("territory_id", "units", "travel_km") or c.endswith("_dev_pct")],
+        )
+        console.print(f"{int(full['moved'].sum()):,} units moved; outputs in {folder.resolve()}", highlight=False)
+
+    _run(action)
+
+
+def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
     table = Table(title=title)
-    first = ["headcount", "variant", "figure", "status", "travel_km", "gap", "within_capacity", "reused"]
+    if columns is not None:
+        frame = frame[columns]
+    first = [
+        "territory_id",
+        "units",
+        "headcount",
+        "variant",
+        "figure",
+        "status",
+        "travel_km",
+        "gap",
+        "within_capacity",
+        "reused",
+    ]
     rest = [c for c in frame.columns if c.endswith(("_spread_pct", "_per_seat_max")) or c.startswith("set:")]
     columns = [c for c in first if c in frame.columns] + [c for c in rest if c in frame.columns]
     columns += [c for c in frame.columns if c not in columns and c != "error" and len(columns) < 4]

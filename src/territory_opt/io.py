@@ -299,6 +299,10 @@ def _units_from_frame(
     is_parent = (units["family"] == "") & units["id"].isin(parents)
     units.loc[is_parent, "family"] = units.loc[is_parent, "id"]
     units["skills"] = pd.Series(v.split_skills(_text(frame, col("skills"))), index=units.index, dtype=object)
+    if col("region") in frame.columns:
+        units["region"] = _text(frame, col("region"))
+    elif "state" in frame.columns:
+        units["region"] = _text(frame, "state")
     return units
 
 
@@ -327,6 +331,9 @@ def _reps_from_frame(frame: pd.DataFrame, source: str, spec: FileSource | None, 
             "lat": lat,
             "skills": v.split_skills(_text(frame, col("skills"))),
             "capacity": capacity,
+            # hierarchy: territory -> area -> region (optional columns)
+            "area": _text(frame, col("area")) if col("area") in frame.columns else "",
+            "region": _text(frame, col("region")) if col("region") in frame.columns else "",
         }
     )
 
@@ -350,6 +357,8 @@ def _add_vacancies(reps: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
             "lat": np.nan,
             "skills": [all_skills] * extra,
             "capacity": 1.0,
+            "area": "",
+            "region": "",
         }
     )
     return pd.concat([reps, vacancies], ignore_index=True) if len(reps) else vacancies
@@ -607,6 +616,11 @@ def load_inputs(scenario: Scenario) -> Inputs:
                 )
                 out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
 
+    if "region" not in units.columns:
+        units["region"] = units["state"] if "state" in units.columns else ""
+    for level in ("area", "region"):
+        if level not in rep_frame.columns:
+            rep_frame[level] = ""
     return Inputs(
         units=units.reset_index(drop=True),
         reps=rep_frame.reset_index(drop=True),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from . import geo
@@ -81,6 +82,10 @@ class Problem:
     #: Unit and seat locations in degrees (lon, lat), for maps; None when built from km only.
     unit_lonlat: NDArray[np.float64] | None = None
     seat_lonlat: NDArray[np.float64] | None = None
+    #: Hierarchy (territory -> area -> region) of each seat, and each unit's region; "" when none.
+    seat_area: NDArray[np.object_] | None = None
+    seat_region: NDArray[np.object_] | None = None
+    unit_region: NDArray[np.object_] | None = None
 
     @property
     def n_units(self) -> int:
@@ -198,8 +203,13 @@ class Problem:
         skills: bool = True,
         locks: bool = True,
         families: bool = True,
+        bind_regions: bool = False,
     ) -> Problem:
-        """Project, measure and hand over the validated frames of :func:`territory_opt.io.load_inputs`."""
+        """Project, measure and hand over the validated frames of :func:`territory_opt.io.load_inputs`.
+
+        ``bind_regions``: a unit with a region goes only to reps of that region (or reps
+        without one); enforced as a required skill ``region:<name>``.
+        """
         units, reps = inputs.units, inputs.reps
         lon = np.concatenate([units["lon"].to_numpy(float), reps["lon"].dropna().to_numpy(float)])
         lat = np.concatenate([units["lat"].to_numpy(float), reps["lat"].dropna().to_numpy(float)])
@@ -211,7 +221,19 @@ class Problem:
             seat_xy[home] = geo.project_km(reps["lon"].to_numpy(float)[home], reps["lat"].to_numpy(float)[home], crs)
         seat_index = {s: i for i, s in enumerate(reps["id"])}
         unit_index = {u: i for i, u in enumerate(units["id"])}
-        skill_names = sorted(set().union(*units["skills"], *reps["skills"]))
+        unit_skill_sets = list(units["skills"])
+        rep_skill_sets = list(reps["skills"])
+        if bind_regions and "region" in units.columns:
+            regions = sorted(set(units["region"]) - {""})
+            unit_skill_sets = [
+                s | ({f"region:{r}"} if r else set()) for s, r in zip(unit_skill_sets, units["region"], strict=True)
+            ]
+            tags = {f"region:{r}" for r in regions}
+            rep_skill_sets = [
+                s | ({f"region:{r}"} if r else tags)
+                for s, r in zip(rep_skill_sets, reps.get("region", pd.Series([""] * len(reps))), strict=True)
+            ]
+        skill_names = sorted(set().union(*unit_skill_sets, *rep_skill_sets))
         bit = {s: 1 << i for i, s in enumerate(skill_names)}
 
         def mask(sets: object) -> np.ndarray:
@@ -233,8 +255,8 @@ class Problem:
             seat_ids=reps["id"].to_numpy(object),
             seat_capacity=reps["capacity"].to_numpy(float),
             edges=None if inputs.edges is None else inputs.edges[:, :2],
-            unit_skills=mask(units["skills"]) if skills else np.zeros(len(units), dtype=np.int64),
-            seat_skills=mask(reps["skills"]),
+            unit_skills=mask(unit_skill_sets) if skills or bind_regions else np.zeros(len(units), dtype=np.int64),
+            seat_skills=mask(rep_skill_sets),
             skill_names=tuple(skill_names),
             lock=np.array([seat_index.get(s, -1) for s in units["lock"]]) if locks else None,
             owner=np.array([seat_index.get(s, -1) for s in units["owner"]]),
@@ -249,4 +271,18 @@ class Problem:
             made,
             unit_lonlat=_readonly(units[["lon", "lat"]].to_numpy(float)),
             seat_lonlat=_readonly(reps[["lon", "lat"]].to_numpy(float)),
+            seat_area=_readonly(
+                reps["area"].to_numpy(object) if "area" in reps.columns else np.full(len(reps), "", dtype=object),
+                object,
+            ),
+            seat_region=_readonly(
+                reps["region"].to_numpy(object) if "region" in reps.columns else np.full(len(reps), "", dtype=object),
+                object,
+            ),
+            unit_region=_readonly(
+                units["region"].to_numpy(object)
+                if "region" in units.columns
+                else np.full(len(units), "", dtype=object),
+                object,
+            ),
         )

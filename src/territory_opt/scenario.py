@@ -143,6 +143,9 @@ class Constraints(_Frozen):
     disruption: Disruption | None = None
     exclusions: list[Exclusion] = []
     oversized: Literal["standalone", "fail"] = "standalone"
+    #: A unit with a region (a ``region`` column, or the state of a county) goes only to reps
+    #: of that region (reps' ``region`` column; reps without one may take any region).
+    bind_regions: bool = False
 
     @field_validator("contiguity", mode="before")
     @classmethod

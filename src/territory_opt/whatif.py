@@ -509,3 +509,166 @@ def compare_plans(a: Any, b: Any, *, geometry: Any = None, tiles: bool = True) -
         "moved": moved,
         "map": compare_map(a, b, geometry=geometry, tiles=tiles),
     }
+
+
+# ----------------------------------------------------------------------------- hierarchy
+
+
+def rollup(plan: Any, level: str = "region", quotas: Any = None) -> pd.DataFrame:
+    """Territory figures summed by ``level`` (``area`` or ``region``): territories, units,
+    each measure with its target, and quotas when given."""
+    problem = plan.problem
+    labels = {"area": problem.seat_area, "region": problem.seat_region}.get(level)
+    if labels is None:
+        msg = f"rollup level {level!r}: use 'area' or 'region' (columns of the rep roster)"
+        raise ScenarioError(msg)
+    of_seat = dict(zip(problem.seat_ids.astype(str), labels, strict=True))
+    frame = plan.territories.copy()
+    frame[level] = [of_seat.get(str(t), "") for t in frame["territory_id"]]
+    sums = [c for c in frame.columns if c in problem.measure_names or c.endswith("_target") or c == "units"]
+    if quotas is not None:
+        q = quotas.table[["territory_id", "quota"]].astype({"territory_id": str})
+        frame = frame.assign(territory_id=frame["territory_id"].astype(str)).merge(q, on="territory_id", how="left")
+        sums.append("quota")
+    out = (
+        frame.groupby(level, sort=True)
+        .agg(territories=("territory_id", "count"), **{c: (c, "sum") for c in sums})
+        .reset_index()
+    )
+    for m in problem.measure_names:
+        if m in out.columns and f"{m}_target" in out.columns:
+            out[f"{m}_dev_pct"] = 100.0 * (out[m] / out[f"{m}_target"].where(out[f"{m}_target"] != 0) - 1.0)
+    return out
+
+
+# ----------------------------------------------------------------------------- partial re-runs
+
+
+def rerun(
+    scenario: Scenario,
+    baseline: str | Path,
+    *,
+    territories: Iterable[str] = (),
+    region: str | None = None,
+    remove: Iterable[str] = (),
+    out_dir: str | Path | None = None,
+    time_limit: float | None = None,
+    progress: Any = None,
+) -> tuple[Any, pd.DataFrame]:
+    """Re-optimise chosen territories of an earlier plan (or every territory of ``region``),
+    optionally with fewer reps (``remove``: "these 5 reps become 4"), leaving every other
+    assignment exactly as it is.
+
+    The chosen territories' units are re-divided among their remaining reps (targets: their
+    own totals split by FTE), with every constraint family of the scenario; the plan's
+    figures and proof are those of that part. Returns ``(plan of the part, full assignment)``;
+    with ``out_dir`` writes the part's outputs and the full ``assignments.csv``.
+    """
+    from dataclasses import replace
+
+    from .io import load_inputs, read_assignment, write_csv, write_text
+    from .problem import Problem
+    from .solve import solve
+
+    inputs = load_inputs(scenario)
+    base = read_assignment(baseline)
+    base_of = dict(zip(base["unit_id"].astype(str), base["territory_id"].astype(str), strict=True))
+    ids = inputs.units["id"].astype(str)
+    missing = [u for u in ids if u not in base_of]
+    if missing:
+        msg = f"{len(missing)} unit(s) of the scenario are not in the baseline plan (e.g. {missing[0]!r}); solve the whole scenario first"
+        raise DataError([Finding(str(Path(baseline) / "assignments.csv"), msg)])
+    reps = inputs.reps.assign(id=inputs.reps["id"].astype(str))
+    chosen = set(map(str, territories))
+    if region is not None:
+        in_region = set(reps.loc[reps["region"] == region, "id"])
+        if not in_region:
+            known = sorted(set(reps["region"]) - {""})
+            msg = f"rerun: no rep has region {region!r}; regions in the roster: {known}"
+            raise ScenarioError(msg)
+        chosen |= in_region
+    unknown = sorted(chosen - set(reps["id"]))
+    if unknown or not chosen:
+        msg = (
+            f"rerun: territories {unknown} are not reps of the roster"
+            if unknown
+            else "rerun: name territories or a region"
+        )
+        raise ScenarioError(msg)
+    dropped = set(map(str, remove))
+    if dropped - chosen:
+        msg = f"rerun: removed reps {sorted(dropped - chosen)} are not among the territories re-run"
+        raise ScenarioError(msg)
+    keep = chosen - dropped
+    if not keep:
+        raise ScenarioError("rerun: at least one rep must remain")
+    mask = ids.map(base_of).isin(chosen).to_numpy()
+    units = inputs.units[mask].copy()
+    units["owner"] = ids[mask].map(base_of).to_numpy()  # moves are counted against the baseline
+    stuck = units["lock"].isin(dropped)
+    if stuck.any():
+        msg = f"rerun: {int(stuck.sum())} unit(s) are locked to removed reps (e.g. {units.loc[stuck, 'id'].iloc[0]!r}); unlock them first"
+        raise ScenarioError(msg)
+    edges = None
+    if inputs.edges is not None:
+        index = np.full(len(mask), -1)
+        index[mask] = np.arange(int(mask.sum()))
+        e = inputs.edges
+        both = mask[e[:, 0]] & mask[e[:, 1]]
+        edges = np.column_stack([index[e[both, 0]], index[e[both, 1]], e[both, 2]])
+    part = replace(
+        inputs,
+        units=units.reset_index(drop=True),
+        reps=reps[reps["id"].isin(keep)].reset_index(drop=True),
+        edges=edges,
+        geometry=None if inputs.geometry is None else inputs.geometry[mask].reset_index(drop=True),
+        accounts=None,
+    )
+    c = scenario.constraints
+    problem = Problem.from_inputs(
+        part,
+        exclusions=[(e.unit, e.seat) for e in c.exclusions if e.seat in keep],
+        skills=c.skills,
+        locks=c.locks,
+        families=c.families,
+        bind_regions=c.bind_regions,
+    )
+    settings = scenario.solver if time_limit is None else scenario.solver.model_copy(update={"time_limit": time_limit})
+    plan = solve(
+        problem,
+        balance=dict(scenario.balance),
+        constraints=c,
+        objective=scenario.objective,
+        candidates=scenario.candidates,
+        solver=settings,
+        progress=progress,
+        scenario=f"{scenario.name} (re-run of {len(chosen)} territories)",
+    )
+    new_of = dict(zip(problem.unit_ids.astype(str), problem.seat_ids[plan.seat_of].astype(str), strict=True))
+    territory = [new_of.get(u, base_of[u]) for u in ids]
+    full = pd.DataFrame(
+        {"unit_id": ids.to_numpy(), "territory_id": territory, "previous_territory_id": [base_of[u] for u in ids]}
+    )
+    full["moved"] = full["territory_id"] != full["previous_territory_id"]
+    plan = replace(
+        plan,
+        notes=(
+            *plan.notes,
+            f"partial re-run: {int(mask.sum()):,} units of {sorted(chosen)} re-divided among {sorted(keep)}; the other {int((~mask).sum()):,} units keep their territory",
+        ),
+    )
+    if out_dir is not None:
+        from . import write_plan
+
+        written = write_plan(plan, out_dir)
+        write_csv(Path(out_dir) / "assignments.csv", full)
+        summary = json.loads(written["summary"].read_text(encoding="utf-8"))
+        summary["partial"] = {
+            "territories": sorted(chosen),
+            "removed": sorted(dropped),
+            "units_rerun": int(mask.sum()),
+            "units_unchanged": int((~mask).sum()),
+            "baseline": str(baseline),
+        }
+        write_text(written["summary"], json.dumps(summary, indent=2, default=str) + "\n")
+    return plan, full

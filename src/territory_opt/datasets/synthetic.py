@@ -122,6 +122,7 @@ def generate_book(
             "county": counties["fips"].to_numpy()[homes],
             "skills": rep_skill_sets,
             "capacity": capacity,
+            "region": counties["state"].to_numpy()[homes],  # a rep's region: the state of home
         }
     )
 
