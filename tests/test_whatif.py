@@ -40,7 +40,7 @@ def small(**extra: object):
 def test_edits_are_validated_and_named():
     sc = with_values(small(), parse_sets(["balance.potential.tolerance=0.03", "solver.time_limit=7"]))
     assert sc.balance["potential"].tolerance == 0.03 and sc.solver.time_limit == 7
-    with pytest.raises(ScenarioError, match="balance.potential.tolerance"):
+    with pytest.raises(ScenarioError, match=r"balance\.potential\.tolerance"):
         with_values(small(), {"balance.potential.tolerance": "tight"})
     with pytest.raises(ScenarioError, match="key=value"):
         parse_sets(["balance.potential.tolerance"])
@@ -106,7 +106,6 @@ def test_compare_two_plans_lists_every_moved_unit(tmp_path):
     head = result["headline"].set_index("figure")
     assert head.loc["potential_spread_pct", "tight"] <= 3.0 + 1e-6
     html = (tmp_path / "cmp" / "compare.html").read_text()
-    assert "moved_units" not in html or True
     assert html.count("<table") >= 3 and "Maps" in html  # tables and the synchronised maps (geo mode)
 
 

@@ -259,16 +259,19 @@ def compare_map(
 ) -> folium.plugins.DualMap:
     """Two plans side by side on synchronised maps (pan and zoom together), for what-ifs.
 
-    Both sides use the first plan's colours so a territory keeps its colour across them.
+    Both sides use the first plan's colours so a territory keeps its colour across them
+    (when the seats differ, e.g. reps added, each side gets its own colouring).
     """
     from folium.plugins import DualMap
 
     colours = territory_colours(before.problem, np.asarray(before.seat_of))
     m = DualMap(tiles="OpenStreetMap" if tiles else None, max_zoom=18, maxZoom=18)
     bounds = None
-    for side, plan in ((m.m1, before), (m.m2, after)):
+    same_seats = list(map(str, after.problem.seat_ids)) == list(map(str, before.problem.seat_ids))
+    after_colours = colours if same_seats else territory_colours(after.problem, np.asarray(after.seat_of))
+    for side, plan, palette in ((m.m1, before, colours), (m.m2, after, after_colours)):
         b, _, _ = _plan_layers(
-            side, plan, colours, geometry=geometry, quotas=None, max_points=max_points, simplify_m=None, gradient=False
+            side, plan, palette, geometry=geometry, quotas=None, max_points=max_points, simplify_m=None, gradient=False
         )
         bounds = bounds or b
     titles = (

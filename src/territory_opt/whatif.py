@@ -110,7 +110,7 @@ def headline(plan: Any, quotas: Any = None) -> dict[str, Any]:
             row[f"{name}_per_seat_mean"] = float(per.mean())
     if quotas is not None:
         fairness = quotas.summary().get("fairness", {})
-        row["quota_cv"] = fairness.get("cv")
+        row["quota_cv"] = fairness.get("quota_per_potential_cv")
     return row
 
 
@@ -373,7 +373,7 @@ def compare_frames(
             "units_moved": summary.get("units_moved"),
             "territories": summary.get("territories"),
             "audit_ok": summary.get("audit_ok"),
-            "quota_cv": ((summary.get("quotas") or {}).get("fairness") or {}).get("cv"),
+            "quota_cv": ((summary.get("quotas") or {}).get("fairness") or {}).get("quota_per_potential_cv"),
         }
         for column in terr.columns:
             if column.endswith("_dev_pct"):
@@ -393,7 +393,7 @@ def compare_frames(
     numbers = [
         c
         for c in ta.columns
-        if c != "territory_id"
+        if c not in ("territory_id", "name")
         and c in tb.columns
         and pd.api.types.is_numeric_dtype(pd.to_numeric(ta[c], errors="coerce"))
     ]
@@ -401,9 +401,9 @@ def compare_frames(
         tb[["territory_id", *numbers]], on="territory_id", how="outer", suffixes=(f" {names[0]}", f" {names[1]}")
     )
     for c in numbers:
-        merged[f"{c} change"] = pd.to_numeric(merged[f"{c} {names[1]}"], errors="coerce") - pd.to_numeric(
-            merged[f"{c} {names[0]}"], errors="coerce"
-        )
+        after = pd.to_numeric(merged[f"{c} {names[1]}"], errors="coerce").astype(float)
+        before = pd.to_numeric(merged[f"{c} {names[0]}"], errors="coerce").astype(float)
+        merged[f"{c} change"] = after - before
     left = aa[["unit_id", "territory_id"]].astype(str).rename(columns={"territory_id": "from_territory"})
     right = ab[["unit_id", "territory_id"]].astype(str).rename(columns={"territory_id": "to_territory"})
     both = left.merge(right, on="unit_id", how="outer").fillna("")
