@@ -193,3 +193,88 @@ def test_cli_what_if_commands(tmp_path):
 def test_the_demo_scenario_supports_sweeps():
     sc = load_scenario(ROOT / "scenarios" / "demo.yaml")
     assert with_values(sc, {"balance.potential.tolerance": 0.03}).balance["potential"].tolerance == 0.03
+
+
+def accounts_small(**extra: object):
+    """Account mode with locks: 400 Georgia accounts, 5 reps."""
+    raw = {
+        "name": "ga-accounts",
+        "data": {
+            "dataset": "us-counties",
+            "states": ["GA"],
+            "synthetic": {"accounts": 400, "reps": 5, "seed": 4, "skill_share": 0.0, "lock_share": 0.03},
+            "units": "accounts",
+        },
+        "balance": {"potential": {"tolerance": 0.10}},
+        "solver": {"time_limit": 3, "seed": 1, "deterministic": True},
+    }
+    raw.update(extra)
+    return scenario_from_dict(raw)
+
+
+def test_inline_rep_and_lock_edits_change_the_roster_and_are_honoured(tmp_path):
+    from territory_opt.io import load_inputs
+    from territory_opt.whatif import with_edits
+
+    base = accounts_small()
+    inputs = load_inputs(base)
+    locked_to_r2 = inputs.units.loc[inputs.units["lock"] == "R002", "id"].tolist()
+    free = inputs.units.loc[inputs.units["lock"] == "", "id"].iloc[:3].tolist()
+    (tmp_path / "locks.csv").write_text("id,rep\n" + "".join(f"{a},R005\n" for a in free[1:]))
+    variant = with_edits(
+        base,
+        add_reps=[{"id": "R_NEW", "lat": 33.75, "lon": -84.39}, {"id": "OPEN"}],
+        remove_reps=["R002"],
+        move_reps=[{"id": "R001", "lat": 32.08, "lon": -81.09}],
+        lock={free[0]: "R_NEW", **dict.fromkeys(locked_to_r2, "")},
+        lock_file=tmp_path / "locks.csv",
+    )
+    plan, _, _ = run_scenario(variant, tmp_path / "out", tiles=False)
+    assert plan.ok
+    a = read_assignment(tmp_path / "out").set_index("unit_id")["territory_id"]
+    assert len(a) == len(inputs.units)  # every account assigned once
+    assert set(a) <= {"R001", "R003", "R004", "R005", "R_NEW", "OPEN"} and "R002" not in set(a)
+    assert a[free[0]] == "R_NEW" and (a[free[1:]] == "R005").all()
+    home = plan.problem.seat_xy[list(plan.problem.seat_ids).index("R001")]
+    assert not np.allclose(home, load_scenario_home(base, "R001"))
+    assert load_inputs(base).units["lock"].tolist() == inputs.units["lock"].tolist()  # inputs untouched
+
+
+def load_scenario_home(scenario, rep):
+    from territory_opt import problem_from_scenario
+
+    problem, _ = problem_from_scenario(scenario)
+    return problem.seat_xy[list(problem.seat_ids).index(rep)]
+
+
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        ({"remove_reps": ["R999"]}, "remove_reps.0: 'R999' is not a rep in the roster"),
+        ({"add_reps": [{"id": "R001", "lat": 33.0, "lon": -84.0}]}, "'R001' is already a rep"),
+        ({"lock": {"NOPE": "R001"}}, "lock 'NOPE': no account or unit has this id"),
+        ({"lock": {"A000001": "R999"}}, "'R999' is not a rep in the roster (after the edits)"),
+        ({"remove_reps": ["R002"]}, "locked to removed reps"),
+    ],
+)
+def test_bad_inline_edits_are_named(edits, message):
+    from territory_opt import DataError
+    from territory_opt.io import load_inputs
+    from territory_opt.whatif import with_edits
+
+    with pytest.raises(DataError) as info:
+        load_inputs(with_edits(accounts_small(), **edits))
+    assert message in str(info.value)
+
+
+def test_cli_inline_edits_parse_and_explain(tmp_path):
+    runner = CliRunner()
+    path = ROOT / "scenarios" / "accounts-georgia.yaml"
+    bad = runner.invoke(app, ["solve", str(path), "--move-rep", "R001"])
+    assert bad.exit_code != 0 and "ID@LAT,LON" in bad.output
+    bad = runner.invoke(app, ["solve", str(path), "--lock", "A000001"])
+    assert bad.exit_code != 0 and "ACCOUNT=REP" in bad.output
+    ok = runner.invoke(app, ["solve", str(path), "--out", str(tmp_path), "--time-limit", "3", "--no-tiles", "--add-rep", "R011@33.75,-84.39,0.5", "--lock", "A000001=R011"])
+    assert ok.exit_code == 0, ok.output
+    a = read_assignment(tmp_path).set_index("unit_id")["territory_id"]
+    assert a["A000001"] == "R011"

@@ -204,12 +204,27 @@ def _print_quotas(quotas: Any) -> None:
 
 
 def _solve(
-    path: Path, out: Path | None, time_limit: float | None, tiles: bool = True, sets: list[str] | None = None
+    path: Path,
+    out: Path | None,
+    time_limit: float | None,
+    tiles: bool = True,
+    sets: list[str] | None = None,
+    edits: dict[str, Any] | None = None,
 ) -> None:
     def action() -> None:
-        from .whatif import parse_sets, with_values
+        from .whatif import parse_locks, parse_rep, parse_sets, with_edits, with_values
 
         sc = with_values(load_scenario(path), parse_sets(sets or []))
+        e = edits or {}
+        if any(e.values()):
+            sc = with_edits(
+                sc,
+                add_reps=[parse_rep(r) for r in e.get("add_rep") or []],
+                remove_reps=e.get("remove_rep") or [],
+                move_reps=[parse_rep(r, home_required=True) for r in e.get("move_rep") or []],
+                lock=parse_locks(e.get("lock") or []),
+                lock_file=e.get("lock_file"),
+            )
         with _ProgressDisplay(time_limit or sc.solver.time_limit) as display:
             plan, quotas, written = run_scenario(sc, out, time_limit=time_limit, progress=display, tiles=tiles)
         _print_plan(plan, written)
@@ -239,10 +254,21 @@ def solve(
             help="What-if edit KEY=VALUE of any scenario key, e.g. balance.potential.tolerance=0.03 (repeatable)",
         ),
     ] = None,
+    add_rep: Annotated[
+        list[str] | None,
+        typer.Option(help="What-if: add a rep ID@LAT,LON[,FTE] (just ID: an open seat) (repeatable)"),
+    ] = None,
+    remove_rep: Annotated[list[str] | None, typer.Option(help="What-if: remove rep ID (repeatable)")] = None,
+    move_rep: Annotated[list[str] | None, typer.Option(help="What-if: move rep ID@LAT,LON (repeatable)")] = None,
+    lock: Annotated[
+        list[str] | None, typer.Option(help="What-if: lock ACCOUNT=REP (ACCOUNT= unlocks) (repeatable)")
+    ] = None,
+    lock_file: Annotated[Path | None, typer.Option(help="What-if: lock the accounts of a CSV with columns id, rep")] = None,
 ) -> None:
     """Solve a scenario; write assignments.csv, territories.csv, summary.json, quotas.csv,
     territories.geojson, map.html and report.html."""
-    _solve(scenario, out, time_limit, tiles, set_)
+    edits = {"add_rep": add_rep, "remove_rep": remove_rep, "move_rep": move_rep, "lock": lock, "lock_file": lock_file}
+    _solve(scenario, out, time_limit, tiles, set_, edits)
 
 
 @app.command()

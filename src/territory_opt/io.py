@@ -516,6 +516,8 @@ def load_inputs(scenario: Scenario) -> Inputs:
             source = Path(spec.reps.path).name
             frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer)
             rep_frame = _reps_from_frame(frame, source, spec.reps, out)
+        if scenario.edits.any:
+            rep_frame, accounts, geo_units = _apply_edits(scenario, rep_frame, accounts, geo_units, out, notes)
         references_checked = False
         if out.problems and accounts is not None and len(rep_frame):
             # report bad references with the other problems of the same files
@@ -631,6 +633,89 @@ def load_inputs(scenario: Scenario) -> Inputs:
         accounts=accounts if unit_kind == "geography" else None,
         notes=tuple(notes),
     )
+
+
+def _apply_edits(
+    scenario: Scenario,
+    reps: pd.DataFrame,
+    accounts: pd.DataFrame | None,
+    geo_units: pd.DataFrame | None,
+    out: _Collector,
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """Apply ``scenario.edits`` to copies of the roster and units (inputs stay untouched)."""
+    edits = scenario.edits
+    where = "scenario edits"
+    reps = reps.copy()
+    ids = reps["id"].astype(str)
+    known = set(ids)
+    for k, name in enumerate(edits.remove_reps):
+        if name not in known:
+            out.add([Problem(where, f"remove_reps.{k}: {name!r} is not a rep in the roster")])
+    for k, rep in enumerate(edits.move_reps):
+        if rep.id not in known:
+            out.add([Problem(where, f"move_reps.{k}: {rep.id!r} is not a rep in the roster")])
+        else:
+            reps.loc[ids == rep.id, ["lon", "lat"]] = [rep.lon, rep.lat]
+    removed = set(edits.remove_reps) & known
+    reps = reps[~ids.isin(removed)]
+    added = []
+    for k, rep in enumerate(edits.add_reps):
+        if rep.id in known:
+            out.add([Problem(where, f"add_reps.{k}: {rep.id!r} is already a rep in the roster; choose another id")])
+            continue
+        known.add(rep.id)
+        added.append(
+            {
+                "id": rep.id,
+                "name": rep.name or rep.id,
+                "lon": np.nan if rep.lon is None else rep.lon,
+                "lat": np.nan if rep.lat is None else rep.lat,
+                "skills": frozenset(rep.skills) if rep.skills else frozenset().union(*reps["skills"]) if len(reps) else frozenset(),
+                "capacity": rep.capacity,
+                "area": rep.area,
+                "region": rep.region,
+            }
+        )
+    if added:
+        reps = pd.concat([reps, pd.DataFrame(added)], ignore_index=True)
+    locks = dict(edits.lock)
+    if edits.lock_file is not None:
+        source = Path(edits.lock_file).name
+        frame = read_table(scenario.resolve(edits.lock_file))
+        out.add(v.missing_columns(frame, source, {"id": "id", "rep": "rep"}, key_hint="edits.lock_file"))
+        if {"id", "rep"} <= set(frame.columns):
+            out.add(v.duplicate_ids(frame["id"], source, "id"))
+            locks.update(zip(_text(frame, "id"), _text(frame, "rep"), strict=True))
+    tables = [t for t in (accounts, geo_units) if t is not None]
+    tables = [t.copy() for t in tables]
+    for unit, rep_id in locks.items():
+        if rep_id and rep_id not in known - removed:
+            out.add([Problem(where, f"lock {unit!r}: {rep_id!r} is not a rep in the roster (after the edits)")])
+        table = next((t for t in tables if (t["id"] == unit).any()), None)
+        if table is None:
+            out.add([Problem(where, f"lock {unit!r}: no account or unit has this id")])
+        else:
+            table.loc[table["id"] == unit, "lock"] = rep_id
+    orphaned = 0
+    for table in tables:
+        stuck = np.flatnonzero(table["lock"].isin(removed).to_numpy())
+        if len(stuck):
+            shown = ", ".join(repr(u) for u in table["id"].iloc[stuck[:10]])
+            more = f" and {len(stuck) - 10} more" if len(stuck) > 10 else ""
+            example = table["id"].iloc[stuck[0]]
+            out.add([Problem(where, f"{len(stuck)} account(s)/unit(s) are locked to removed reps ({shown}{more}): unlock them (--lock {example}= or edits.lock: {{{example}: ''}}) or keep the rep")])
+            table.loc[table.index[stuck], "lock"] = ""  # reported once, here
+        gone = table["owner"].isin(removed)
+        orphaned = max(orphaned, int(gone.sum()))
+        table.loc[gone, "owner"] = ""
+    if accounts is not None:
+        accounts = tables.pop(0)
+    if geo_units is not None:
+        geo_units = tables.pop(0)
+    done = [f"{len(added)} rep(s) added" if added else "", f"{len(removed)} removed" if removed else "", f"{len(edits.move_reps)} moved" if edits.move_reps else "", f"{len(locks)} lock(s) set" if locks else ""]
+    notes.append("what-if edits: " + ", ".join(d for d in done if d) + (f"; {orphaned} unit(s) of removed reps have no current owner (they must move and are not counted against a disruption budget)" if orphaned else ""))
+    return reps.reset_index(drop=True), accounts, geo_units
 
 
 def _check_references(units: pd.DataFrame, reps: pd.DataFrame, scenario: Scenario, out: _Collector) -> None:

@@ -257,6 +257,53 @@ class Output(_Frozen):
         return value
 
 
+class RepEdit(_Frozen):
+    """A rep added to the roster by a what-if (``edits.add_reps``), or a rep's new home
+    (``edits.move_reps``: only ``lat``/``lon`` are used)."""
+
+    id: Annotated[str, Field(min_length=1)]
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    name: str = ""
+    skills: list[str] = []
+    capacity: Annotated[float, Field(gt=0)] = 1.0
+    area: str = ""
+    region: str = ""
+
+
+class Edits(_Frozen):
+    """What-if edits applied to the data after it is read (the files are never changed).
+
+    ``add_reps`` (without ``lat``/``lon``: an open seat whose centre the model chooses),
+    ``remove_reps`` (their units lose their current owner: they must move, and are not
+    counted against a disruption budget), ``move_reps`` (new home bases), ``lock``
+    (account or unit id → rep id; ``""`` unlocks) and ``lock_file`` (a CSV with columns
+    ``id`` and ``rep``, relative to the scenario file).
+    """
+
+    add_reps: list[RepEdit] = []
+    remove_reps: list[str] = []
+    move_reps: list[RepEdit] = []
+    lock: dict[str, str] = {}
+    lock_file: str | None = None
+
+    @model_validator(mode="after")
+    def _homes_complete(self) -> Edits:
+        for group, reps in (("add_reps", self.add_reps), ("move_reps", self.move_reps)):
+            for k, rep in enumerate(reps):
+                if (rep.lat is None) != (rep.lon is None):
+                    msg = f"{group}.{k} ({rep.id}): give both lat and lon, or neither"
+                    raise ValueError(msg)
+                if group == "move_reps" and rep.lat is None:
+                    msg = f"move_reps.{k} ({rep.id}): a move needs lat and lon"
+                    raise ValueError(msg)
+        return self
+
+    @property
+    def any(self) -> bool:
+        return bool(self.add_reps or self.remove_reps or self.move_reps or self.lock or self.lock_file)
+
+
 class Scenario(_Frozen):
     """One planning run, as read from a YAML file (see the module docstring)."""
 
@@ -271,6 +318,7 @@ class Scenario(_Frozen):
     candidates: Candidates = Candidates()
     solver: SolverSettings = SolverSettings()
     quotas: Quotas | None = None
+    edits: Edits = Edits()
     output: Output = Output()
     #: Folder the scenario's relative paths are resolved against (set by the loader).
     base_dir: str = "."

@@ -71,6 +71,63 @@ def with_values(scenario: Scenario, values: dict[str, Any]) -> Scenario:
     return scenario_from_dict(raw, source=f"{scenario.name} with {edits}", base_dir=scenario.base_dir)
 
 
+def with_edits(
+    scenario: Scenario,
+    *,
+    add_reps: Iterable[dict[str, Any]] = (),
+    remove_reps: Iterable[str] = (),
+    move_reps: Iterable[dict[str, Any]] = (),
+    lock: dict[str, str] | None = None,
+    lock_file: str | Path | None = None,
+) -> Scenario:
+    """The scenario with what-if edits added to its ``edits`` (see
+    :class:`~territory_opt.scenario.Edits`): ``add_reps=[{"id": "R51", "lat": 30.3,
+    "lon": -97.7}]`` (no lat/lon: an open seat), ``remove_reps=["R07"]``, ``move_reps=[{"id":
+    "R03", "lat": ..., "lon": ...}]``, ``lock={"A123": "R07"}`` (``""`` unlocks) or a
+    ``lock_file`` CSV (columns ``id``, ``rep``). Input files are never changed."""
+    edits = scenario.edits.model_dump(mode="json")
+    edits["add_reps"] += [dict(r) for r in add_reps]
+    edits["remove_reps"] += [str(r) for r in remove_reps]
+    edits["move_reps"] += [dict(r) for r in move_reps]
+    edits["lock"].update({str(k): str(v) for k, v in (lock or {}).items()})
+    if lock_file is not None:
+        edits["lock_file"] = str(Path(lock_file).resolve())
+    return with_values(scenario, {"edits": edits})
+
+
+def parse_rep(text: str, *, home_required: bool = False) -> dict[str, Any]:
+    """``ID`` or ``ID@LAT,LON`` or ``ID@LAT,LON,FTE`` (command-line rep edits)."""
+    name, _, where = text.partition("@")
+    rep: dict[str, Any] = {"id": name.strip()}
+    parts = [p.strip() for p in where.split(",")] if where else []
+    try:
+        if parts:
+            if len(parts) not in (2, 3):
+                raise ValueError
+            rep["lat"], rep["lon"] = float(parts[0]), float(parts[1])
+            if len(parts) == 3:
+                rep["capacity"] = float(parts[2])
+    except ValueError:
+        msg = f"{text!r}: write ID@LAT,LON (or ID@LAT,LON,FTE), e.g. R51@30.27,-97.74"
+        raise ScenarioError(msg) from None
+    if not rep["id"] or (home_required and "lat" not in rep):
+        msg = f"{text!r}: write ID@LAT,LON, e.g. R03@33.75,-84.39"
+        raise ScenarioError(msg)
+    return rep
+
+
+def parse_locks(items: Iterable[str]) -> dict[str, str]:
+    """``ACCOUNT=REP`` pairs (command-line ``--lock``); ``ACCOUNT=`` unlocks."""
+    locks = {}
+    for item in items:
+        unit, sep, rep = item.partition("=")
+        if not sep or not unit.strip():
+            msg = f"--lock {item!r}: write ACCOUNT=REP, e.g. A00042=R07 (ACCOUNT= unlocks)"
+            raise ScenarioError(msg)
+        locks[unit.strip()] = rep.strip()
+    return locks
+
+
 def variant_name(values: dict[str, Any]) -> str:
     """A folder name for a variant: readable, and unique by a short hash."""
     text = "_".join(f"{'.'.join(k.split('.')[-2:])}-{v}" for k, v in values.items()) or "base"
