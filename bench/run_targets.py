@@ -83,9 +83,9 @@ def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
     queue.put(row)
 
 
-def main(names: list[str]) -> None:
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
+def run(names: list[str]) -> dict:
+    """Run the named targets, each in its own process; returns ``{"results": {name: row}}``."""
+    (HERE / "out").mkdir(exist_ok=True)
     results = {}
     for name in names or list(TARGETS):
         path, limit = TARGETS[name]
@@ -96,8 +96,13 @@ def main(names: list[str]) -> None:
         proc.join()
         results[name] = row
         print(name, json.dumps(row, default=str), flush=True)
+    return {"results": results}
+
+
+def main(names: list[str]) -> None:
+    results = run(names or list(TARGETS))
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {mp.cpu_count()} cores, Python {platform.python_version()}"}
-    (out / "targets.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+    (HERE / "out" / "targets.json").write_text(json.dumps({"meta": meta, **results}, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -159,6 +159,43 @@ def medoids(
     return new
 
 
+def _kick(
+    problem: Problem,
+    assign: NDArray[np.int64],
+    centres: NDArray[np.int64],
+    weight: NDArray[np.float64],
+    exempt: NDArray[np.bool_],
+    rng: np.random.Generator,
+) -> NDArray[np.int64]:
+    """Iterated local search for chosen centres: move one to a few free centres, each either
+    to a random member of its own territory (the nearer half: a small shift) or, as a swap,
+    to a unit drawn in proportion to how badly it is served now; the location-allocation
+    loop then descends again from there."""
+    new = centres.copy()
+    free = np.flatnonzero(~problem.has_home & ~exempt)
+    if len(free) == 0:
+        return new
+    size = int(rng.integers(1, max(1, len(free) // 8) + 1))
+    taken = set(new.tolist())
+    served = np.linalg.norm(problem.unit_xy - problem.unit_xy[new[assign]], axis=1) * weight
+    served[list(taken)] = 0.0
+    for t in rng.choice(free, size=min(size, len(free)), replace=False):
+        if rng.random() < 0.5 and served.sum() > 0:
+            # a swap: close this centre and open one where units are served worst
+            # (drawn in proportion to weight x distance, as k-means++ seeds)
+            options = [int(rng.choice(problem.n_units, p=served / served.sum()))]
+        else:
+            members = np.flatnonzero(assign == t)
+            d = np.linalg.norm(problem.unit_xy[members] - problem.unit_xy[new[t]], axis=1)
+            options = [int(u) for u in members[np.argsort(d, kind="stable")][1 : max(2, (len(members) + 1) // 2)]]
+        options = [u for u in options if u not in taken]
+        if options:
+            taken.discard(int(new[t]))
+            new[t] = options[int(rng.integers(len(options)))]
+            taken.add(int(new[t]))
+    return new
+
+
 def _exempt_filter(problem: Problem, cand: Candidates, exempt: NDArray[np.bool_]) -> Candidates:
     """An exempt seat holds only its standing unit, and nothing else goes there."""
     if not exempt.any():
@@ -556,6 +593,7 @@ def _solve(
     large = use_large(problem, spec, settings)
     large_result: LargeResult | None = None
     iteration = 0
+    kicks = 0
     if large:
         # company scale: transport start, Lagrangian bound, windows re-optimised by CP-SAT
         if objective.mode == "weighted":
@@ -612,8 +650,11 @@ def _solve(
         infeasible_rounds = 0
         max_iter = 12 if free_centres else 1
         final = False
+        kick_rng = np.random.default_rng(settings.seed)
+        local_iter = 0
         while True:
             iteration += 1
+            local_iter += 1
             extra = None if start is None else np.column_stack([np.arange(problem.n_units), start])
             cand = build_candidates(
                 problem, centres, nearest=cand_set.nearest, radius_km=cand_set.radius_km, extra=extra, need=need
@@ -798,10 +839,25 @@ def _solve(
                 break
             new_centres = medoids(problem, start, centres, weight, exempt)
             converged = np.array_equal(new_centres, centres)
-            if converged and stage_status == cp_model.OPTIMAL:
+            if (converged or local_iter >= max_iter) and best is not None and deadline - now() > 0.3 * settings.time_limit:
+                # a local optimum of location-allocation with time to spare: kick the best
+                # plan's centres and descend again (iterated local search); the best plan is kept
+                kicks += 1
+                local_iter = 0
+                if settings.deterministic:
+                    # the Python work of a kick is not on CP-SAT's clock: charge a fixed share,
+                    # so deterministic runs make a bounded, repeatable number of kicks
+                    det_used[0] += 0.03 * settings.time_limit
+                centres = _kick(problem, best["assign"], best["centres"], weight, exempt, kick_rng)
+                start = best["assign"]
+                report("centres kicked", iteration=iteration)
+                continue
+            if converged and stage_status == cp_model.OPTIMAL and (kicks == 0 or np.array_equal(centres, best["centres"])):
                 break
-            if converged or iteration >= max_iter or deadline - now() < 0.25 * settings.time_limit:
+            if converged or local_iter >= max_iter or deadline - now() < 0.25 * settings.time_limit:
                 final = True
+                if kicks and best is not None:
+                    new_centres, start = best["centres"], best["assign"]  # the last, long solve on the best plan
             centres = new_centres
             report("centres moved", iteration=iteration)
 
@@ -840,7 +896,7 @@ def _solve(
         )
     if free_centres:
         restrictions.append(
-            f"centres of seats without a home chosen by location-allocation ({iteration} iteration(s)); the bound holds for the plan's centres"
+            f"centres of seats without a home chosen by location-allocation ({iteration} iteration(s){f', {kicks} kick(s) of iterated local search' if kicks else ''}); the bound holds for the plan's centres"
         )
     if len(stages) > 1:
         restrictions.append(

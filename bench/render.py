@@ -1,0 +1,188 @@
+"""Render bench/RESULTS.md from bench/results/*.json and the hand-written COMMENTARY.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+OBJECTIVE = {
+    "counties": ("dispersion", "population-weighted mean distance to the territory centre [km]"),
+    "validi": ("cut_edges", "cut edges"),
+    "dtdp": ("dispersion", "customer-weighted mean distance to the territory centre"),
+    "sjc": ("sum_distance", "sum of distances to the centre"),
+}
+
+
+def _valid(row: dict[str, Any]) -> bool:
+    if "error" in row:
+        return False
+    if row.get("family") == "sjc":
+        return bool(row.get("capacity_ok")) and row.get("territories") == row.get("k")
+    return bool(row.get("balanced")) and bool(row.get("all_contiguous"))
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits if abs(value) >= 1 or digits == 0 else max(digits, 2)}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _machine(meta: dict[str, Any]) -> str:
+    v = meta["versions"]
+    return f"{meta['date']}, {meta['cores']} cores ({meta['cpu']}), {meta['memory_gib']} GiB, Python {meta['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items())
+
+
+def peers_md(data: dict[str, Any]) -> list[str]:
+    rows = data["rows"]
+    out = [f"Run: {_machine(data['machine'])}.", ""]
+    instances = list(dict.fromkeys(r["instance"] for r in rows))
+    engines = list(dict.fromkeys(r["engine"] for r in rows))
+    # summary: one line per instance, one column per engine
+    out += ["### Summary: valid plan (balanced within the tolerance and contiguous; for SJC within capacity) and objective relative to ours", ""]
+    out.append("| instance | " + " | ".join(engines) + " |")
+    out.append("|---|" + "---|" * len(engines))
+    for name in instances:
+        mine = {r["engine"]: r for r in rows if r["instance"] == name}
+        fam = next(iter(mine.values()))["family"]
+        key = OBJECTIVE[fam][0]
+        ours = mine.get("territory_opt", {})
+        cells = []
+        for e in engines:
+            r = mine.get(e)
+            if r is None:
+                cells.append("n/a")
+            elif "error" in r:
+                cells.append("no plan")
+            elif not _valid(r):
+                why = f"spread {r['spread_pct']:.0f} %" if not r.get("balanced") and r.get("balanced") is not None else ("not contiguous" if r.get("all_contiguous") is False else "over capacity")
+                cells.append(f"✗ {why}")
+            elif e == "territory_opt" or not ours or key not in ours or not _valid(ours):
+                cells.append(f"✓ {_fmt(r.get(key), 1)}")
+            else:
+                cells.append(f"✓ ×{r[key] / ours[key]:.3f}" if ours[key] else f"✓ {_fmt(r[key])}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out += ["", "×r: the peer's objective divided by ours (above 1: worse than ours). ✗: the plan breaks the instance's rules (figure given). \"no plan\": no answer within the limit or an error (details below).", ""]
+    for name in instances:
+        mine = [r for r in rows if r["instance"] == name]
+        first = mine[0]
+        key, label = OBJECTIVE[first["family"]]
+        tol = ", ".join(f"±{t} %" for t in first["tolerance_pct"]) or "capacity"
+        known = f"; {first['known_kind']}: **{_fmt(first['known'], 2)}** ({first['known_metric']})" if first.get("known") is not None else ""
+        out += [f"### {name}", "", f"Balance {tol}, {'contiguous, ' if first['family'] != 'sjc' else ''}minimise {label}; time limit {first['limit_s']:.0f} s for every engine{known}.", ""]
+        ours_t = next((r.get("time_s") for r in mine if r["engine"] == "territory_opt" and "error" not in r), None)
+        out.append("| engine | time [s] | time ÷ ours | territories | worst deviation [%] | contiguous | " + label + " | radius | cut edges | peak memory [MB] | notes |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in mine:
+            if "error" in r:
+                out.append(f"| {r['engine']} | {_fmt(r.get('time_s'))} | | | | | | | | {_fmt(r.get('peak_mb'), 0)} | {r['error']} |")
+                continue
+            notes = []
+            if r.get("status"):
+                notes.append(str(r["status"]))
+            if r.get("gap_pct") is not None:
+                notes.append(f"gap {r['gap_pct']} % ({'restricted model' if r['engine'] == 'territory_opt' else 'own bound'})")
+            if r.get("standalone"):
+                notes.append(f"{r['standalone']} oversized unit(s) alone, exempt")
+            if r.get("recom_steps") is not None:
+                notes.append(f"seed plan {r['seed_plan_s']} s ({r.get('seed_tries', 1)} tries), {r['recom_steps']} ReCom steps")
+            if r.get("capacity_ok") is False:
+                notes.append("over capacity")
+            if r.get("known") is not None and r.get(r["known_metric"]) is not None and _valid(r):
+                notes.append(f"{100 * (r[r['known_metric']] - r['known']) / r['known']:+.1f} % vs known")
+            ratio = f"{r['time_s'] / ours_t:.2f}" if ours_t else "—"
+            spread = _fmt(r.get("spread_pct"), 1) + ("" if r.get("balanced") in (True, None) else " ✗")
+            out.append(
+                f"| {r['engine']} | {_fmt(r['time_s'])} | {ratio} | {r['territories']}/{r['k']} | {spread} | {r.get('contiguous', '—')} | {_fmt(r.get(key), 2)} | {_fmt(r.get('radius'), 1)} | {_fmt(r.get('cut_edges'))} | {_fmt(r.get('peak_mb'), 0)} | {'; '.join(notes)} |"
+            )
+        out.append("")
+    return out
+
+
+def ladder_md(data: dict[str, Any]) -> list[str]:
+    out = [f"Run: {_machine(data['machine'])}.", ""]
+    out.append("| mode | rung | units | seats | time limit [s] | first feasible [s] | wall [s] | gap [%] (bound) | worst deviation [%] | travel [km] | oversized alone | peak memory [MB] | status, method |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in data["rows"]:
+        if "error" in r:
+            out.append(f"| {r['mode']} | {r['rung']} | | | {_fmt(r['limit_s'], 0)} | | | | | | | | {r['error']} |")
+            continue
+        gap = f"{_fmt(r['gap_pct'], 2)} ({r['gap_scope']})" if r.get("gap_pct") is not None else "—"
+        out.append(
+            f"| {r['mode']} | {r['rung']} | {r['units']:,} | {r['seats']} | {_fmt(r['limit_s'], 0)} | {_fmt(r['first_feasible_s'])} | {_fmt(r['wall_s'])} | {gap} | {_fmt(r['spread_pct'], 2)} | {_fmt(r['travel_km'], 1)} | {r['exempt']} | {_fmt(r['peak_mb'], 0)} | {r['status']}, {r['method']}{'' if r['audit_ok'] else ', AUDIT FAILED'} |"
+        )
+    fits = data.get("growth_exponent", {})
+    if fits:
+        out += ["", "Growth of the time to the first feasible plan, fitted as time ∝ (units × seats)^b: " + "; ".join(f"{m} mode b = {b}" for m, b in fits.items()) + "."]
+    return [*out, ""]
+
+
+def published_md(data: dict[str, Any]) -> list[str]:
+    out = [f"Run: {_machine(data['machine'])}.", "", "| family | instance | ours | known optimum | gap | time [s] | status |", "|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        if r.get("ours") is None:
+            out.append(f"| {r['family']} | {r['instance']} | no plan | {_fmt(r['known'], 2)} | — | {_fmt(r['time_s'])} | {r.get('error', '')} |")
+        else:
+            out.append(f"| {r['family']} | {r['instance']} | {_fmt(r['ours'], 2)} | {_fmt(r['known'], 2)} | {r['gap_to_known_pct']} % | {_fmt(r['time_s'])} | {r['status']}{'' if r['audit_ok'] else ', AUDIT FAILED'} |")
+    return [*out, ""]
+
+
+TARGET_ASKED = {
+    "us-50-pmedian": "US counties, 50 seats without home bases, population ±5 %, contiguous: feasible ≤ 30 s, within 3 % of the bound by 120 s",
+    "us-50-reps-realign": "50 reps at home bases, potential ±5 % + workload ±10 %, contiguous, ≤ 15 % of potential moved: feasible ≤ 60 s",
+    "accounts-100k": "100,000 accounts, 500 reps, skills 20 %, 1 % locked, potential ±5 %: feasible ≤ 5 min, peak ≤ 4 GB",
+}
+
+
+def targets_md(data: dict[str, Any]) -> list[str]:
+    out = [f"Run: {_machine(data['machine'])}.", "", "| target | asked | status | first feasible [s] | wall [s] | gap [%] | worst deviation [%] | moved | peak memory [MB] | audit |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in data["results"].items():
+        if r.get("status") == "error":
+            out.append(f"| {name} | {TARGET_ASKED.get(name, '')} | error: {r['error'][:200]} | | {_fmt(r.get('wall_s'))} | | | | {_fmt(r.get('peak_rss_mb'), 0)} | |")
+            continue
+        dev = ", ".join(f"{k.removesuffix('_dev_pct')} {v:.2f}" for k, v in (r.get("worst_dev_pct") or {}).items())
+        gap = None if r.get("gap") is None else round(100 * r["gap"], 2)
+        out.append(f"| {name} | {TARGET_ASKED.get(name, '')} | {r['status']} | {_fmt(r.get('first_feasible_s'))} | {_fmt(r.get('wall_s'))} | {_fmt(gap, 2)} | {dev} | {_fmt(r.get('moved_pct'), 3)} | {_fmt(r.get('peak_rss_mb'), 0)} | {'clean' if r.get('audit_ok') else 'FAILED'} |")
+    return [*out, ""]
+
+
+def quotas_md(data: dict[str, Any]) -> list[str]:
+    return [f"Run: {_machine(data['machine'])}.", "", f"{data['territories']:,} territories × {data['months']} months (LP + largest-remainder rounding + controlled rounding of the months): **median {data['median_s']} s** of 3 runs ({', '.join(str(t) for t in data['runs_s'])}); target < 2 s; sums exact.", ""]
+
+
+SECTIONS = [
+    ("peers", "Peers side by side (issue 7)", peers_md),
+    ("ladder", "Scale ladder (issue 7)", ladder_md),
+    ("targets", "Engine targets (issue 3)", targets_md),
+    ("published", "Published instances, our engine against the proven optimum", published_md),
+    ("quotas", "Quotas at scale (issue 4)", quotas_md),
+]
+
+
+def write(results: Path, target: Path, commentary: Path) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `python bench/run.py` (all sections; `python bench/run.py peers` re-runs one) from the raw",
+        "results in `bench/results/*.json`; the commentary at the end is hand-written (`bench/COMMENTARY.md`).",
+        "Machines are shared and noisy: compare ratios measured in one run (each section's run line gives",
+        "its machine, date and package versions). Every engine run is its own process; peak memory is its",
+        "maximum resident set size.",
+        "",
+    ]
+    for key, title, fn in SECTIONS:
+        path = results / f"{key}.json"
+        lines += [f"## {title}", ""]
+        if path.exists():
+            lines += fn(json.loads(path.read_text()))
+        else:
+            lines += [f"Not run yet: `python bench/run.py {key}`.", ""]
+    if commentary.exists():
+        lines += [commentary.read_text().rstrip(), ""]
+    tmp = target.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(target)
