@@ -71,9 +71,11 @@ def peers_md(data: dict[str, Any]) -> list[str]:
         mine = [r for r in rows if r["instance"] == name]
         first = mine[0]
         key, label = OBJECTIVE[first["family"]]
-        tol = ", ".join(f"±{t} %" for t in first["tolerance_pct"]) or "capacity"
-        known = f"; {first['known_kind']}: **{_fmt(first['known'], 2)}** ({first['known_metric']})" if first.get("known") is not None else ""
-        out += [f"### {name}", "", f"Balance {tol}, {'contiguous, ' if first['family'] != 'sjc' else ''}minimise {label}; time limit {first['limit_s']:.0f} s for every engine{known}.", ""]
+        rules = "Capacity on demand (no balance)" if first["family"] == "sjc" else "Balance " + ", ".join(f"±{t} %" for t in first["tolerance_pct"]) + " (one per measure), contiguous"
+        known = ""
+        if first.get("known") is not None:
+            known = f"; {first['known_kind']}: **{_fmt(first['known'], 2)}**" + (f" ({first['known_metric']})" if first["known_metric"] else "")
+        out += [f"### {name}", "", f"{rules}, minimise {label}; time limit {first['limit_s']:.0f} s for every engine{known}.", ""]
         ours_t = next((r.get("time_s") for r in mine if r["engine"] == "territory_opt" and "error" not in r), None)
         out.append("| engine | time [s] | time ÷ ours | territories | worst deviation [%] | contiguous | " + label + " | radius | cut edges | peak memory [MB] | notes |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -92,7 +94,7 @@ def peers_md(data: dict[str, Any]) -> list[str]:
                 notes.append(f"seed plan {r['seed_plan_s']} s ({r.get('seed_tries', 1)} tries), {r['recom_steps']} ReCom steps")
             if r.get("capacity_ok") is False:
                 notes.append("over capacity")
-            if r.get("known") is not None and r.get(r["known_metric"]) is not None and _valid(r):
+            if r.get("known") is not None and r.get("known_metric") and r.get(r["known_metric"]) is not None and _valid(r):
                 notes.append(f"{100 * (r[r['known_metric']] - r['known']) / r['known']:+.1f} % vs known")
             ratio = f"{r['time_s'] / ours_t:.2f}" if ours_t else "—"
             spread = _fmt(r.get("spread_pct"), 1) + ("" if r.get("balanced") in (True, None) else " ✗")

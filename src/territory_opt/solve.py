@@ -652,6 +652,18 @@ def _solve(
         final = False
         kick_rng = np.random.default_rng(settings.seed)
         local_iter = 0
+
+        def kick(best: dict[str, Any]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+            """New centres around the best plan (iterated local search) and the plan to start from."""
+            nonlocal kicks, local_iter
+            kicks += 1
+            local_iter = 0
+            if settings.deterministic:
+                # the Python work of a kick is not on CP-SAT's clock: charge a fixed share, so
+                # deterministic runs make a bounded, repeatable number of kicks
+                det_used[0] += 0.03 * settings.time_limit
+            return _kick(problem, best["assign"], best["centres"], weight, exempt, kick_rng), best["assign"]
+
         while True:
             iteration += 1
             local_iter += 1
@@ -819,6 +831,10 @@ def _solve(
                         scope = f"\n(found for the model as restricted by {', '.join(parts)}; raising candidates.nearest or solver.time_limit may help)"
                     raise InfeasibleError(f"the scenario is infeasible:\n{explanation}{scope}", explanation)
                 break
+            elif kicks and not final and best is not None and not interrupt.requested and deadline - now() > 0.3 * settings.time_limit:
+                # a kick whose restricted model has no plan (or none in its slice): kick again
+                centres, start = kick(best)
+                continue
             elif stage_status == cp_model.INFEASIBLE:
                 break  # a later location-allocation step: keep the best plan
             else:
@@ -842,14 +858,7 @@ def _solve(
             if (converged or local_iter >= max_iter) and best is not None and deadline - now() > 0.3 * settings.time_limit:
                 # a local optimum of location-allocation with time to spare: kick the best
                 # plan's centres and descend again (iterated local search); the best plan is kept
-                kicks += 1
-                local_iter = 0
-                if settings.deterministic:
-                    # the Python work of a kick is not on CP-SAT's clock: charge a fixed share,
-                    # so deterministic runs make a bounded, repeatable number of kicks
-                    det_used[0] += 0.03 * settings.time_limit
-                centres = _kick(problem, best["assign"], best["centres"], weight, exempt, kick_rng)
-                start = best["assign"]
+                centres, start = kick(best)
                 report("centres kicked", iteration=iteration)
                 continue
             if converged and stage_status == cp_model.OPTIMAL and (kicks == 0 or np.array_equal(centres, best["centres"])):
