@@ -32,6 +32,11 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _reruns(data: dict[str, Any]) -> list[str]:
+    runs = data.get("reruns") or []
+    return [f"Partial re-run{'s' if len(runs) > 1 else ''} merged in (same machine): " + "; ".join(f"{r['date']}: rows matching {', '.join(r['only'])} ({r['rows']} rows)" for r in runs) + ".", ""] if runs else []
+
+
 def _machine(meta: dict[str, Any]) -> str:
     v = meta["versions"]
     return f"{meta['date']}, {meta['cores']} cores ({meta['cpu']}), {meta['memory_gib']} GiB, Python {meta['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items())
@@ -39,7 +44,7 @@ def _machine(meta: dict[str, Any]) -> str:
 
 def peers_md(data: dict[str, Any]) -> list[str]:
     rows = data["rows"]
-    out = [f"Run: {_machine(data['machine'])}.", ""]
+    out = [f"Run: {_machine(data['machine'])}.", "", *_reruns(data)]
     instances = list(dict.fromkeys(r["instance"] for r in rows))
     engines = list(dict.fromkeys(r["engine"] for r in rows))
     # summary: one line per instance, one column per engine
@@ -106,7 +111,7 @@ def peers_md(data: dict[str, Any]) -> list[str]:
 
 
 def ladder_md(data: dict[str, Any]) -> list[str]:
-    out = [f"Run: {_machine(data['machine'])}.", ""]
+    out = [f"Run: {_machine(data['machine'])}.", "", *_reruns(data)]
     out.append("| mode | rung | units | seats | time limit [s] | first feasible [s] | wall [s] | gap [%] (bound) | worst deviation [%] | travel [km] | oversized alone | peak memory [MB] | status, method |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in data["rows"]:
