@@ -116,7 +116,7 @@ def ladder_md(data: dict[str, Any]) -> list[str]:
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in data["rows"]:
         if "error" in r:
-            out.append(f"| {r['mode']} | {r['rung']} | | | {_fmt(r['limit_s'], 0)} | | | | | | | | {r['error']} |")
+            out.append(f"| {r['mode']} | {r['rung']} | {_fmt(r.get('units'))} | {_fmt(r.get('seats'))} | {_fmt(r['limit_s'], 0)} | no plan | {_fmt(r.get('wall_s', r.get('time_s')))} | | | | | {_fmt(r.get('peak_mb'), 0)} | {r['error']} |")
             continue
         gap = f"{_fmt(r['gap_pct'], 2)} ({r['gap_scope']})" if r.get("gap_pct") is not None else "—"
         out.append(

@@ -60,9 +60,9 @@ GEO_LADDER: list[tuple[list[str] | None, int, float]] = [
     (["GA"], 8, 60.0),
     (["TX"], 16, 60.0),
     (["GA", "FL", "AL", "SC", "NC", "TN"], 30, 60.0),
-    (None, 50, 60.0),
-    (None, 100, 60.0),
-    (None, 200, 60.0),
+    (None, 50, 120.0),
+    (None, 100, 120.0),
+    (None, 200, 120.0),
 ]
 ACCOUNT_LADDER: list[tuple[int, int, float]] = [
     (1_000, 10, 60.0),
@@ -107,7 +107,7 @@ def _ladder_child(kind: str, args: tuple, limit: float, out: mp.Queue) -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from territory_opt import load_scenario, problem_from_scenario, solve
+    from territory_opt import TerritoryOptError, load_scenario, problem_from_scenario, solve
     from territory_opt.whatif import with_values
 
     t0 = time.perf_counter()
@@ -130,7 +130,11 @@ def _ladder_child(kind: str, args: tuple, limit: float, out: mp.Queue) -> None:
     problem, _ = problem_from_scenario(scenario)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    plan = solve(problem, balance=dict(scenario.balance), constraints=scenario.constraints, objective=scenario.objective, candidates=scenario.candidates, solver=scenario.solver.model_copy(update={"time_limit": limit}), progress=progress)
+    try:
+        plan = solve(problem, balance=dict(scenario.balance), constraints=scenario.constraints, objective=scenario.objective, candidates=scenario.candidates, solver=scenario.solver.model_copy(update={"time_limit": limit}), progress=progress)
+    except TerritoryOptError as exc:  # no plan: the engine's own explanation is the result
+        out.put({"units": problem.n_units, "seats": problem.n_seats, "wall_s": round(time.perf_counter() - t0, 1), "error": f"{type(exc).__name__}: " + " ".join(str(exc).split())[:300], "peak_mb": _peak_mb()})
+        return
     devs = [float(plan.territories[c].abs().max()) for c in plan.territories if c.endswith("_dev_pct")]
     gap = plan.global_gap if plan.global_gap is not None else plan.gap
     out.put(
@@ -159,16 +163,19 @@ def _in_child(target: Any, args: tuple, limit: float) -> dict:
     proc = ctx.Process(target=target, args=(*args, out))
     t0 = time.perf_counter()
     proc.start()
-    try:
-        row = out.get(timeout=limit + GRACE)
-    except queue_mod.Empty:
-        proc.kill()
-        row = {"time_s": round(time.perf_counter() - t0, 1), "error": f"no answer in {limit + GRACE:.0f} s (time limit {limit:.0f} s + {GRACE:.0f} s grace): killed"}
+    row: dict = {}
+    while not row:
+        try:
+            row = out.get(timeout=1.0)
+        except queue_mod.Empty:
+            if not proc.is_alive():
+                row = {"time_s": round(time.perf_counter() - t0, 1), "error": f"the process died (exit code {proc.exitcode}) without a result"}
+            elif time.perf_counter() - t0 > limit + GRACE:
+                proc.kill()
+                row = {"time_s": round(time.perf_counter() - t0, 1), "error": f"no answer in {limit + GRACE:.0f} s (time limit {limit:.0f} s + {GRACE:.0f} s grace): killed"}
     proc.join(timeout=10)
     if proc.is_alive():
         proc.kill()
-    if proc.exitcode not in (0, None) and "error" not in row and not row:
-        row = {"error": f"process died (exit code {proc.exitcode})"}
     return row
 
 

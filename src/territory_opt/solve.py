@@ -831,9 +831,15 @@ def _solve(
                         scope = f"\n(found for the model as restricted by {', '.join(parts)}; raising candidates.nearest or solver.time_limit may help)"
                     raise InfeasibleError(f"the scenario is infeasible:\n{explanation}{scope}", explanation)
                 break
-            elif kicks and not final and best is not None and not interrupt.requested and deadline - now() > 0.3 * settings.time_limit:
-                # a kick whose restricted model has no plan (or none in its slice): kick again
-                centres, start = kick(best)
+            elif free_centres and not final and best is not None and not interrupt.requested:
+                # a location-allocation step or a kick whose restricted model has no plan (or
+                # none within its slice): kick the best plan again, or, when time is short,
+                # give the rest of it to the best plan's own model
+                if deadline - now() > 0.3 * settings.time_limit:
+                    centres, start = kick(best)
+                else:
+                    final = True
+                    centres, start = best["centres"], best["assign"]
                 continue
             elif stage_status == cp_model.INFEASIBLE:
                 break  # a later location-allocation step: keep the best plan
