@@ -35,7 +35,10 @@ from .problem import Problem
 from .scenario import SolverSettings
 
 #: Above this many unit x seat pairs (and without contiguity) ``method: auto`` goes large.
-LARGE_PAIRS = 2_000_000
+#: Measured (bench/RESULTS.md, scale ladder): at 5,000 accounts x 50 reps the one-model path's
+#: pruned model was infeasible while this path gave a plan in 0.6 s within 0.2 % of its global
+#: bound; at 20,000 x 100 the one-model path ended 51 % from its own bound, this one ~1 %.
+LARGE_PAIRS = 100_000
 #: A window holds about this many units (fewer seats when territories are big).
 WINDOW_UNITS = 2_500
 
