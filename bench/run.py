@@ -234,7 +234,7 @@ def published_section() -> dict:
 def targets_section() -> dict:
     import run_targets
 
-    return run_targets.run(list(run_targets.TARGETS))
+    return run_targets.run([name for name in run_targets.TARGETS if _kept(name)])
 
 
 def quotas_section() -> dict:
@@ -265,9 +265,13 @@ def _merge(old: dict, new: dict) -> dict:
     def key(row: dict) -> tuple:
         return (row.get("instance"), row.get("engine"), row.get("rung"), row.get("mode"))
 
+    rerun = {"date": new["machine"]["date"], "only": list(ONLY)}
+    if "results" in new:  # targets: a mapping by name
+        rerun["rows"] = len(new["results"])
+        return {**old, "results": {**old.get("results", {}), **new["results"]}, "reruns": [*old.get("reruns", []), rerun]}
     fresh = {key(r): r for r in new["rows"]}
     rows = [fresh.pop(key(r), r) for r in old["rows"]] + list(fresh.values())
-    rerun = {"date": new["machine"]["date"], "only": list(ONLY), "rows": len(new["rows"])}
+    rerun["rows"] = len(new["rows"])
     return {**old, **{k: v for k, v in new.items() if k != "machine"}, "rows": rows, "reruns": [*old.get("reruns", []), rerun]}
 
 
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.sections or list(SECTIONS):
             print(f"== {name}", flush=True)
             result = {"machine": machine(), **SECTIONS[name]()}
-            if ONLY and (RESULTS / f"{name}.json").exists() and "rows" in result:
+            if ONLY and (RESULTS / f"{name}.json").exists() and ("rows" in result or "results" in result):
                 result = _merge(json.loads((RESULTS / f"{name}.json").read_text()), result)
             tmp = RESULTS / f".{name}.json.tmp"
             tmp.write_text(json.dumps(result, indent=1, default=str))

@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 TARGETS = {
     "us-50-pmedian": (HERE / "scenarios" / "us-50-pmedian.yaml", 120.0),
+    "us-50-reps": (HERE / "scenarios" / "us-50-reps-realign.yaml", 60.0),  # the same without the budget
     "us-50-reps-realign": (HERE / "scenarios" / "us-50-reps-realign.yaml", 60.0),
     "accounts-100k": (HERE / "scenarios" / "accounts-100k.yaml", 300.0),
 }
@@ -57,6 +58,9 @@ def _one(name: str, path: str, limit: float, queue: mp.Queue) -> None:
     try:
         if name == "us-50-reps-realign":
             plan = _realign(scenario, limit, progress)
+        elif name == "us-50-reps":
+            scenario = scenario.model_copy(update={"constraints": scenario.constraints.model_copy(update={"disruption": None})})
+            plan = solve_scenario(scenario, time_limit=limit, progress=progress)
         elif name == "us-50-pmedian":
             from territory_opt import run_scenario
 
