@@ -294,3 +294,26 @@ def test_chosen_centres_reach_the_proven_capacitated_p_median_optimum(seed, opti
     assert total == pytest.approx(optimum, abs=0.01)
     assert max(w[plan.seat_of == t].sum() for t in range(p)) <= cap
     assert plan.status is not Status.OPTIMAL  # chosen centres: never called optimal
+
+
+@pytest.mark.parametrize("method", ["auto", "lns"])
+def test_unnamed_skills_shortage_is_explained_not_a_crash(method):
+    """Found by the property tests: plain-array problems have skill bits without names; every
+    unit needs the one skill and the only rep holding it is taken by an oversized unit."""
+    from territory_opt.scenario import Candidates
+
+    problem = Problem.from_arrays(
+        measures=np.array([[0.33, 1.03], [1.22, 1.94], [3.46, 1.50], [0.21, 1.37]]),
+        measure_names=["potential", "workload"],
+        unit_xy=np.array([[42.8, 31.5], [24.2, 45.4], [18.2, 27.7], [49.9, 8.2]]),
+        seat_xy=np.array([[26.8, 22.5], [21.9, 38.5]]),
+        unit_skills=np.array([1, 1, 1, 1]),
+        seat_skills=np.array([1, 0]),
+    )
+    with pytest.raises(InfeasibleError, match=r"units needing skill '#1' carry 5\.22 of potential"):
+        solve(
+            problem,
+            balance={"potential": Measure(tolerance=0.05)},
+            candidates=Candidates(nearest=2),
+            solver=SolverSettings(time_limit=3, seed=0, workers=1, method=method),
+        )

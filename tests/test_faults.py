@@ -59,7 +59,7 @@ def test_a_run_killed_mid_write_leaves_every_output_whole(tmp_path):
     assert set(OUTPUTS) <= set(before)
     assert before["summary.json"] != after["summary.json"]  # the two runs are distinguishable
     killed_while_running = 0
-    for share in (0.6, 0.75, 0.85, 0.9, 0.95, 0.98):
+    for share in (0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.95, 0.98):
         out.mkdir(exist_ok=True)
         for p in out.iterdir():
             p.unlink()

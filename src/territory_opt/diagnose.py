@@ -196,7 +196,9 @@ def prechecks(
                     )
 
     # skill groups: what needs skill S against what the seats with S can take
-    for b, skill in enumerate(problem.skill_names):
+    n_bits = int(np.max(problem.unit_skills, initial=0)).bit_length()
+    for b in range(n_bits):  # every skill bit in use, named or not (plain-array problems)
+        skill = problem.skill_names[b] if b < len(problem.skill_names) else f"#{b + 1}"
         need = (problem.unit_skills >> b) & 1 == 1
         if not need.any():
             continue
@@ -211,7 +213,7 @@ def prechecks(
                 out.append(
                     Conflict(
                         "skills",
-                        f"units needing skill {skill!r} carry {_fmt(demand)} of {names[m]}, but the {int(have.sum())} rep(s) with that skill can hold at most {_fmt(supply)} within ±{100 * rule.tolerance:g}%",
+                        f"units needing skill {skill!r} carry {_fmt(demand)} of {names[m]}, but the {int(have.sum())} rep(s) with that skill{' (not counting reps holding an oversized unit alone)' if exempt.any() else ''} can hold at most {_fmt(supply)} within ±{100 * rule.tolerance:g}%",
                     )
                 )
 

@@ -366,8 +366,13 @@ def _flow(
     smcf.set_nodes_supplies(np.arange(grp.n + k + 2), np.concatenate([supply, -lo_i, [-total_supply, int(lo_i.sum())]]))
     status = smcf.solve()
     if status != smcf.OPTIMAL:
-        msg = f"min-cost flow returned status {status}"
-        raise RuntimeError(msg)
+        from ..errors import SolverError
+
+        msg = (
+            f"the company-scale start found no way to give every unit an allowed seat (min-cost flow: {status.name}); "
+            "check skills, locks and exclusions, raise candidates.nearest, or set solver.method: exact"
+        )
+        raise SolverError(msg)
     flow = smcf.flows(pair_arcs)
     small = [  # arcs among seats (0..k-1), the sink (k) and the spare node (k+1)
         (np.full(k, k + 1), seats, np.full(k, big), smcf.flows(arc_short), lo_i),
