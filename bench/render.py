@@ -148,10 +148,10 @@ TARGET_ASKED = {
 
 
 def targets_md(data: dict[str, Any]) -> list[str]:
-    out = [f"Run: {_machine(data['machine'])}.", "", *_reruns(data), "| target | asked | status | first feasible [s] | wall [s] | gap [%] | worst deviation [%] | moved | peak memory [MB] | audit |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = [f"Run: {_machine(data['machine'])}.", "", *_reruns(data), "| target | asked | status | first feasible [s] | wall [s] (with loading) | gap [%] (restricted model) | worst deviation [%] | moved vs current owners [% of potential] | peak memory [MB] | audit |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in sorted(data["results"].items(), key=lambda item: list(TARGET_ASKED).index(item[0]) if item[0] in TARGET_ASKED else 99):
         if r.get("status") == "error":
-            out.append(f"| {name} | {TARGET_ASKED.get(name, '')} | error: {r['error'][:200]} | | {_fmt(r.get('wall_s'))} | | | | {_fmt(r.get('peak_rss_mb'), 0)} | |")
+            out.append(f"| {name} | {TARGET_ASKED.get(name, '')} | error: {' '.join(r['error'].split())[:300]} | | {_fmt(r.get('wall_s'))} | | | | {_fmt(r.get('peak_rss_mb'), 0)} | |")
             continue
         dev = ", ".join(f"{k.removesuffix('_dev_pct')} {v:.2f}" for k, v in (r.get("worst_dev_pct") or {}).items())
         gap = None if r.get("gap") is None else round(100 * r["gap"], 2)
