@@ -1,0 +1,44 @@
+"""The benchmark's shared scoring function (bench/score.py) judges every engine alike: check it
+on cases computed by hand."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from .conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+from instances import Instance
+from score import oversized, score
+
+
+def grid(weights, k=2, tolerance=0.05):
+    """2 x 3 grid: 0 1 2 / 3 4 5, rook adjacency, 1 km apart."""
+    xy = np.array([[0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1]], dtype=float)
+    edges = np.array([[0, 1], [1, 2], [3, 4], [4, 5], [0, 3], [1, 4], [2, 5]])
+    return Instance(name="grid", family="test", weights=np.asarray(weights, float)[:, None], measure_names=("w",), xy=xy, edges=edges, k=k, tolerance=(tolerance,), minimise="dispersion")
+
+
+def test_balanced_contiguous_halves():
+    s = score(grid([1, 1, 1, 1, 1, 1]), np.array([0, 0, 0, 1, 1, 1]))
+    assert s["balanced"] and s["all_contiguous"] and s["spread_pct"] == 0.0
+    assert s["cut_edges"] == 3
+    assert s["dispersion"] == pytest.approx(4 / 6, abs=1e-3)  # each row: centre in the middle, 1 + 1 km (rounded to 3 places)
+    assert s["radius"] == 1.0
+
+
+def test_split_territory_and_imbalance_are_caught():
+    s = score(grid([1, 1, 1, 1, 1, 1]), np.array([0, 1, 0, 1, 1, 1]))
+    assert not s["all_contiguous"] and s["contiguous"] == "1/2"  # 0 and 2 are not adjacent
+    assert s["spread_pct"] == pytest.approx(100 * (4 - 3) / 3, abs=0.01) and not s["balanced"]
+
+
+def test_an_oversized_unit_alone_is_exempt_for_every_engine():
+    inst = grid([10, 1, 1, 1, 1, 1], k=3)
+    assert oversized(inst).tolist() == [True, False, False, False, False, False]
+    s = score(inst, np.array([0, 1, 1, 2, 2, 2]))  # the rest: 2 vs 3 around a mean of 2.5
+    assert s["standalone"] == 1 and s["spread_pct"] == pytest.approx(20.0)
+    assert score(inst, np.array([0, 0, 1, 2, 2, 1]))["standalone"] == 0  # not alone: not exempt
