@@ -259,7 +259,8 @@ class Output(_Frozen):
 
 class RepEdit(_Frozen):
     """A rep added to the roster by a what-if (``edits.add_reps``), or a rep's new home
-    (``edits.move_reps``: only ``lat``/``lon`` are used)."""
+    (``edits.move_reps``: only ``lat``/``lon`` are used). An added rep without ``skills``
+    holds every skill of the roster; ``capacity`` is in FTE."""
 
     id: Annotated[str, Field(min_length=1)]
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
