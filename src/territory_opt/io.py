@@ -687,16 +687,18 @@ def _apply_edits(
         if {"id", "rep"} <= set(frame.columns):
             out.add(v.duplicate_ids(frame["id"], source, "id"))
             locks.update(zip(_text(frame, "id"), _text(frame, "rep"), strict=True))
-    tables = [t for t in (accounts, geo_units) if t is not None]
-    tables = [t.copy() for t in tables]
+    tables = [t.copy() for t in (accounts, geo_units) if t is not None]
+    roster = known - removed
     for unit, rep_id in locks.items():
-        if rep_id and rep_id not in known - removed:
+        if rep_id and rep_id not in roster:
             out.add([Problem(where, f"lock {unit!r}: {rep_id!r} is not a rep in the roster (after the edits)")])
-        table = next((t for t in tables if (t["id"] == unit).any()), None)
-        if table is None:
-            out.add([Problem(where, f"lock {unit!r}: no account or unit has this id")])
-        else:
-            table.loc[table["id"] == unit, "lock"] = rep_id
+    unmatched = set(locks)
+    for table in tables:  # one pass per table (a lock file may hold thousands of accounts)
+        hit = table["id"].isin(unmatched)
+        table.loc[hit, "lock"] = table.loc[hit, "id"].map(locks)
+        unmatched -= set(table.loc[hit, "id"])
+    for unit in sorted(unmatched):
+        out.add([Problem(where, f"lock {unit!r}: no account or unit has this id")])
     orphaned = 0
     for table in tables:
         stuck = np.flatnonzero(table["lock"].isin(removed).to_numpy())
