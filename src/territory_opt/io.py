@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import _validate as v
 from . import geo
+from ._cells import neutralise_formulas, restore_formulas
 from .datasets import SYNTHETIC_NOTE, generate_book, us_counties
 from .errors import DataError, Problem
 from .scenario import FileSource, Scenario
@@ -163,7 +164,15 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
-    return write_atomic(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n"))
+    """Write ``frame`` as UTF-8 CSV, text cells neutralised against spreadsheet formulas
+    (:mod:`territory_opt._cells`: ``=cmd`` is written ``'=cmd``; numbers stay numbers)."""
+    safe = neutralise_formulas(frame)
+    return write_atomic(path, lambda p: safe.to_csv(p, index=False, lineterminator="\n"))
+
+
+def read_output_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV this tool wrote, read back as text with the formula neutralisation undone."""
+    return restore_formulas(read_table(path))
 
 
 def read_json(path: str | Path) -> Any:
@@ -175,7 +184,7 @@ def read_json(path: str | Path) -> Any:
 def read_assignment(folder: str | Path) -> pd.DataFrame:
     """A plan's ``assignments.csv`` (unit_id, territory_id, ...), as written by ``solve``."""
     path = Path(folder) / "assignments.csv"
-    frame = read_table(path)
+    frame = read_output_csv(path)
     missing = {"unit_id", "territory_id"} - set(frame.columns)
     if missing:
         raise DataError(

@@ -403,13 +403,13 @@ def _sizing_html(
 
 
 def _read_folder(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    from .io import read_assignment, read_json, read_table
+    from .io import read_assignment, read_json, read_output_csv
 
     folder = Path(folder)
     summary_path = folder / "summary.json"
     if not summary_path.exists():
         raise DataError([Finding(str(summary_path), "not found; is this a territory-opt plan folder (made by solve)?")])
-    return read_json(summary_path), read_table(folder / "territories.csv"), read_assignment(folder)
+    return read_json(summary_path), read_output_csv(folder / "territories.csv"), read_assignment(folder)
 
 
 def compare_frames(
