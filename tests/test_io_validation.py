@@ -38,9 +38,9 @@ CASES = [
     ),
     (
         "bad_unknown_owner.csv",
-        "bad_unknown_owner.csv, row 7, column 'owner': current owner 'R9' is not a rep in the roster; fix the id or add the rep",
+        "bad_unknown_owner.csv, row 7, column 'Owner': current owner 'R9' is not a rep in the roster (1 row); owners match a rep id, then a rep name: fix the id or name, or add the rep",
     ),
-    ("bad_unknown_lock.csv", "bad_unknown_lock.csv, row 2, column 'lock': lock target 'R7' is not a rep in the roster"),
+    ("bad_unknown_lock.csv", "bad_unknown_lock.csv, row 2, column 'Lock': lock target 'R7' is not a rep in the roster"),
     (
         "bad_unknown_skill.csv",
         "bad_unknown_skill.csv, row 3, column 'skills': skill 'nuclear' is required by 1 row(s) but no rep has it",

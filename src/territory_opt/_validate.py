@@ -166,24 +166,72 @@ def coordinates(
 
 
 def references(values: pd.Series, known: set[str], source: str, column: str, *, what: str) -> list[Problem]:
-    """Every non-empty cell names a known rep (owner, lock)."""
+    """Every non-empty cell names a known rep (owner, lock): one problem per distinct unknown
+    value, with its row count and first row (a CRM export repeats an owner on many rows)."""
     text = values.astype("string").str.strip().fillna("")
+    bad = (text != "") & ~text.isin(known)
     problems = []
-    for i in np.flatnonzero(((text != "") & ~text.isin(known)).to_numpy()):
+    positions = np.flatnonzero(bad.to_numpy())
+    first: dict[str, list[int]] = {}
+    for i in positions.tolist():
+        first.setdefault(str(text.iloc[i]), []).append(i)
+    for value, rows in first.items():
+        count = f"{len(rows)} rows, the first here" if len(rows) > 1 else "1 row"
         problems.append(
             Problem(
                 source,
-                f"{what} {text.iloc[i]!r} is not a rep in the roster; fix the id or add the rep",
-                row_number(values.index[int(i)]),
+                f"{what} {value!r} is not a rep in the roster ({count}); owners match a rep id, then a "
+                "rep name: fix the id or name, or add the rep",
+                row_number(values.index[rows[0]]),
                 column,
             )
         )
     return problems
 
 
+def match_reps(
+    values: pd.Series, rep_ids: pd.Series, rep_names: pd.Series, source: str, column: str, *, what: str
+) -> tuple[pd.Series, list[Problem]]:
+    """Rep ids for the cells of an owner or lock column that name reps by id or by name.
+
+    A cell matches a rep id exactly first, then a rep name trimmed and ignoring case (a CRM
+    exports owners by name). A name two reps share is an error naming both; cells that match
+    nothing stay as they are (reported later against the final roster, see :func:`references`).
+    """
+    text = values.astype("string").str.strip().fillna("").astype(object)
+    ids = [str(x) for x in rep_ids]
+    by_name: dict[str, list[str]] = {}
+    for rep_id, name in zip(ids, rep_names.astype(str), strict=True):
+        key = name.strip().casefold()
+        if key and rep_id not in by_name.get(key, []):
+            by_name.setdefault(key, []).append(rep_id)
+    known = set(ids)
+    names = dict(zip(ids, rep_names.astype(str), strict=True))
+    problems = []
+    mapping: dict[str, str] = {}
+    for value in pd.unique(text[(text != "") & ~text.isin(known)]):
+        found = by_name.get(str(value).casefold(), [])
+        if len(found) == 1:
+            mapping[value] = found[0]
+        elif len(found) > 1:
+            rows = np.flatnonzero((text == value).to_numpy())
+            reps = " and ".join(f"{r} ({names[r]})" for r in found)
+            problems.append(
+                Problem(
+                    source,
+                    f"{what} {value!r} ({len(rows)} row(s)) matches {len(found)} reps by name: {reps}; "
+                    "give the rep id in this column, or make the roster's names unique",
+                    row_number(values.index[rows[0]]),
+                    column,
+                )
+            )
+    return text.map(lambda x: mapping.get(x, x)), problems
+
+
 def split_skills(values: pd.Series) -> list[frozenset[str]]:
+    """Skills of each cell, split on ``;`` or ``|``; matched ignoring case (kept in lower case)."""
     text = values.astype("string").fillna("")
-    return [frozenset(s.strip() for s in re.split(r"[;|]", str(v)) if s.strip()) for v in text]
+    return [frozenset(s.strip().casefold() for s in re.split(r"[;|]", str(v)) if s.strip()) for v in text]
 
 
 def skill_coverage(

@@ -67,6 +67,8 @@ class Inputs:
     unit_kind: str
     accounts: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Reps removed by what-if edits (roster rows), when any.
+    removed: pd.DataFrame | None = None
 
 
 # ----------------------------------------------------------------------------- readers
@@ -418,6 +420,13 @@ def _aggregate(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measu
     agg["owner"] = (
         agg["id"].map(owner_of.drop_duplicates(unit_col).set_index(unit_col)["owner"]).astype(object).fillna("")
     )
+    if "previous_owner" in accounts.columns:  # what-if edits removed reps: the leaver stays the previous owner
+        prev = accounts[accounts["previous_owner"] != ""]
+        prev_of = prev.groupby([unit_col, "previous_owner"])[weight].sum() if weight else prev.groupby([unit_col, "previous_owner"]).size()
+        prev_of = prev_of.reset_index(name="w").sort_values([unit_col, "w"], ascending=[True, False])
+        agg["previous_owner"] = (
+            agg["id"].map(prev_of.drop_duplicates(unit_col).set_index(unit_col)["previous_owner"]).astype(object).fillna("")
+        )
     locks = (
         accounts[accounts["lock"] != ""]
         .groupby(unit_col)["lock"]
@@ -445,6 +454,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
     edges: np.ndarray | None = None
     accounts: pd.DataFrame | None = None
     geo_units: pd.DataFrame | None = None
+    removed_rows: list[pd.DataFrame] = []
 
     with _collecting() as out:
         counties = adjacency = None
@@ -525,8 +535,12 @@ def load_inputs(scenario: Scenario) -> Inputs:
             source = Path(spec.reps.path).name
             frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer)
             rep_frame = _reps_from_frame(frame, source, spec.reps, out)
+        if len(rep_frame):
+            accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out)
         if scenario.edits.any:
-            rep_frame, accounts, geo_units = _apply_edits(scenario, rep_frame, accounts, geo_units, out, notes)
+            rep_frame, accounts, geo_units = _apply_edits(
+                scenario, rep_frame, accounts, geo_units, out, notes, removed_rows
+            )
         references_checked = False
         if out.problems and accounts is not None and len(rep_frame):
             # report bad references with the other problems of the same files
@@ -576,7 +590,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
             edges = None
 
         if not references_checked:
-            _check_references(units, rep_frame, scenario, out)
+            _check_references(accounts if accounts is not None else units, rep_frame, scenario, out)
         seat_ids = set(rep_frame["id"])
         unit_ids = set(units["id"])
         for k, exclusion in enumerate(scenario.constraints.exclusions):
@@ -641,6 +655,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
         unit_kind=unit_kind,
         accounts=accounts if unit_kind == "geography" else None,
         notes=tuple(notes),
+        removed=removed_rows[0] if removed_rows and len(removed_rows[0]) else None,
     )
 
 
@@ -651,8 +666,10 @@ def _apply_edits(
     geo_units: pd.DataFrame | None,
     out: _Collector,
     notes: list[str],
+    removed_rows: list[pd.DataFrame],
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """Apply ``scenario.edits`` to copies of the roster and units (inputs stay untouched)."""
+    """Apply ``scenario.edits`` to copies of the roster and units (inputs stay untouched);
+    the rows of removed reps are appended to ``removed_rows``."""
     edits = scenario.edits
     where = "scenario edits"
     reps = reps.copy()
@@ -667,6 +684,7 @@ def _apply_edits(
         else:
             reps.loc[ids == rep.id, ["lon", "lat"]] = [rep.lon, rep.lat]
     removed = set(edits.remove_reps) & known
+    removed_rows.append(reps[ids.isin(removed)][["id", "name"]].reset_index(drop=True))
     reps = reps[~ids.isin(removed)]
     added = []
     for k, rep in enumerate(edits.add_reps):
@@ -719,6 +737,9 @@ def _apply_edits(
             table.loc[table.index[stuck], "lock"] = ""  # reported once, here
         gone = table["owner"].isin(removed)
         orphaned = max(orphaned, int(gone.sum()))
+        # the leaver stays the previous owner in every output; the engine sees no current
+        # owner (the unit must move and is not counted against a disruption budget)
+        table["previous_owner"] = table["owner"]
         table.loc[gone, "owner"] = ""
     if accounts is not None:
         accounts = tables.pop(0)
@@ -727,6 +748,31 @@ def _apply_edits(
     done = [f"{len(added)} rep(s) added" if added else "", f"{len(removed)} removed" if removed else "", f"{len(edits.move_reps)} moved" if edits.move_reps else "", f"{len(locks)} lock(s) set" if locks else ""]
     notes.append("what-if edits: " + ", ".join(d for d in done if d) + (f"; {orphaned} unit(s) of removed reps have no current owner (they must move and are not counted against a disruption budget)" if orphaned else ""))
     return reps.reset_index(drop=True), accounts, geo_units
+
+
+def _match_owners(
+    scenario: Scenario,
+    reps: pd.DataFrame,
+    accounts: pd.DataFrame | None,
+    geo_units: pd.DataFrame | None,
+    out: _Collector,
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Owners and locks named by rep id or by rep name become rep ids (see
+    :func:`territory_opt._validate.match_reps`)."""
+    spec = scenario.data
+    tables: list[pd.DataFrame | None] = []
+    for table, file in ((accounts, spec.accounts), (geo_units, spec.geography)):
+        if table is None:
+            tables.append(None)
+            continue
+        src = Path(file.path).name if file is not None else "builtin:synthetic-book"
+        table = table.copy()
+        for name, what in (("owner", "current owner"), ("lock", "lock target")):
+            column = file.column(name) if file is not None else name
+            table[name], problems = v.match_reps(table[name], reps["id"], reps["name"], src, column, what=what)
+            out.add(problems)
+        tables.append(table)
+    return tables[0], tables[1]
 
 
 def _check_references(units: pd.DataFrame, reps: pd.DataFrame, scenario: Scenario, out: _Collector) -> None:
@@ -738,10 +784,12 @@ def _check_references(units: pd.DataFrame, reps: pd.DataFrame, scenario: Scenari
         src = Path(spec.geography.path).name
     elif spec.synthetic is not None:
         src = "builtin:synthetic-book"
+    file = spec.accounts if spec.accounts is not None else spec.geography
+    column = file.column if file is not None else (lambda name: name)
     known = set(reps["id"])
-    out.add(v.references(units["owner"], known, src, "owner", what="current owner"))
+    out.add(v.references(units["owner"], known, src, column("owner"), what="current owner"))
     if scenario.constraints.locks:
-        out.add(v.references(units["lock"], known, src, "lock", what="lock target"))
+        out.add(v.references(units["lock"], known, src, column("lock"), what="lock target"))
     if scenario.constraints.skills:
         out.add(v.skill_coverage(list(units["skills"]), list(reps["skills"]), src, "skills"))
 

@@ -36,6 +36,27 @@ def assignment_view(problem: Problem, seat_of: NDArray[np.int64]) -> AssignmentV
     return AssignmentView(problem=problem, seat_of=np.asarray(seat_of, dtype=np.int64))
 
 
+def change_list(problem: Problem, seat_of: NDArray[np.int64]) -> pd.DataFrame:
+    """Units that change owner under ``seat_of``, with rep names (removed reps included)."""
+    moved = np.flatnonzero(problem.moved(seat_of))
+    names = dict(zip(problem.seat_ids, problem.seat_names, strict=True)) | dict(problem.removed_seats)
+    prev = problem.previous_ids()[moved]
+    to = problem.seat_ids[np.asarray(seat_of)[moved]]
+    frame = pd.DataFrame(
+        {
+            "unit_id": problem.unit_ids[moved],
+            "unit_name": problem.unit_names[moved],
+            "from_territory": prev,
+            "from_name": [names.get(t, t) for t in prev],
+            "to_territory": to,
+            "to_name": [names.get(t, t) for t in to],
+        }
+    )
+    for j, name in enumerate(problem.measure_names):
+        frame[name] = problem.measures[moved, j]
+    return frame
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """An alignment with the figures that prove its quality.
@@ -125,19 +146,25 @@ class Plan:
     def assignment(self) -> pd.DataFrame:
         """CRM-ready: ``unit_id``, ``territory_id``, ``previous_territory_id``, ``moved``."""
         p = self.problem
-        prev = np.where(p.owner >= 0, p.seat_ids[np.maximum(p.owner, 0)], "")
         return pd.DataFrame(
             {
                 "unit_id": p.unit_ids,
                 "territory_id": p.seat_ids[self.seat_of],
-                "previous_territory_id": prev,
-                "moved": (p.owner >= 0) & (p.owner != self.seat_of),
+                "previous_territory_id": p.previous_ids(),
+                "moved": p.moved(self.seat_of),
             }
         )
 
+    @property
+    def changes(self) -> pd.DataFrame:
+        """The CRM change list: one row per unit that changes owner (a removed rep's units
+        included), with names: ``unit_id``, ``unit_name``, ``from_territory``, ``from_name``,
+        ``to_territory``, ``to_name`` and each measure."""
+        return change_list(self.problem, self.seat_of)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures: status, objective, bound, gap, time, method, audit."""
-        moved = (self.problem.owner >= 0) & (self.problem.owner != self.seat_of)
+        moved = self.problem.moved(self.seat_of)
         return {
             "scenario": self.scenario,
             "status": self.status.value,

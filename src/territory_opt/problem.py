@@ -86,6 +86,24 @@ class Problem:
     seat_area: NDArray[np.object_] | None = None
     seat_region: NDArray[np.object_] | None = None
     unit_region: NDArray[np.object_] | None = None
+    #: Id of each unit's previous owner when it differs from ``owner``: a rep removed by a
+    #: what-if edit stays the previous owner here (``owner`` is -1 for the engine: the unit
+    #: must move and is not counted against a disruption budget). None: ``owner`` says it all.
+    previous_owner: NDArray[np.object_] | None = None
+    #: Reps removed by what-if edits: ``(id, name)`` pairs (they own no territory here).
+    removed_seats: tuple[tuple[str, str], ...] = ()
+
+    def previous_ids(self) -> NDArray[np.object_]:
+        """Previous owner of each unit as a rep id (``""`` when none), removed reps included."""
+        if self.previous_owner is not None:
+            return np.asarray(self.previous_owner, dtype=object)
+        return np.where(self.owner >= 0, self.seat_ids[np.maximum(self.owner, 0)], "").astype(object)
+
+    def moved(self, assign: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Units whose territory differs from their previous owner's (a removed rep's units
+        always move)."""
+        prev = self.previous_ids()
+        return (prev != "") & (prev != self.seat_ids[np.asarray(assign)])
 
     @property
     def n_units(self) -> int:
@@ -285,4 +303,14 @@ class Problem:
                 else np.full(len(units), "", dtype=object),
                 object,
             ),
+            previous_owner=(
+                _readonly(units["previous_owner"].astype(str).to_numpy(object), object)
+                if "previous_owner" in units.columns
+                else None
+            ),
+            removed_seats=tuple(
+                (str(i), str(n)) for i, n in zip(inputs.removed["id"], inputs.removed["name"], strict=True)
+            )
+            if inputs.removed is not None
+            else (),
         )

@@ -284,7 +284,7 @@ def set_quotas(plan: Any, settings: Any, *, ramp_seats: NDArray[np.bool_] | None
     problem = plan.problem
     k = problem.n_seats
     seat_of = plan.seat_of
-    moved = (problem.owner >= 0) & (problem.owner != seat_of)
+    moved = problem.moved(seat_of)
     ramp_mask = ramp_seats if ramp_seats is not None else ~problem.has_home
     ramp = np.where(ramp_mask, settings.ramp, 1.0)
     products = settings.products or {"": None}

@@ -151,7 +151,7 @@ def headline(plan: Any, quotas: Any = None) -> dict[str, Any]:
         "gap": plan.gap,
         "travel_km": plan.objective_terms.get("travel"),
         "moved_pct": plan.objective_terms.get("disruption"),
-        "units_moved": int(((plan.problem.owner >= 0) & (plan.problem.owner != plan.seat_of)).sum()),
+        "units_moved": int(plan.problem.moved(plan.seat_of).sum()),
         "wall_time_s": round(plan.wall_time, 3),
     }
     for column in frame.columns:
@@ -662,6 +662,7 @@ def rerun(
     mask = ids.map(base_of).isin(chosen).to_numpy()
     units = inputs.units[mask].copy()
     units["owner"] = ids[mask].map(base_of).to_numpy()  # moves are counted against the baseline
+    units["previous_owner"] = units["owner"]  # a removed rep stays the previous owner of its units
     stuck = units["lock"].isin(dropped)
     if stuck.any():
         msg = f"rerun: {int(stuck.sum())} unit(s) are locked to removed reps (e.g. {units.loc[stuck, 'id'].iloc[0]!r}); unlock them first"
@@ -680,6 +681,7 @@ def rerun(
         edges=edges,
         geometry=None if inputs.geometry is None else inputs.geometry[mask].reset_index(drop=True),
         accounts=None,
+        removed=reps[reps["id"].isin(dropped)][["id", "name"]].reset_index(drop=True),
     )
     c = scenario.constraints
     problem = Problem.from_inputs(
