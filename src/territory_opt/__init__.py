@@ -85,7 +85,28 @@ def _solve_loaded(
     )
     from dataclasses import replace
 
-    return scenario, replace(plan, notes=plan.notes + inputs.notes), inputs
+    plan = replace(
+        plan,
+        notes=plan.notes + inputs.notes,
+        geometry=inputs.geometry,
+        record=_record(scenario, inputs),
+    )
+    return scenario, plan, inputs
+
+
+def _record(scenario: Scenario, inputs: Inputs) -> dict[str, Any]:
+    """What a plan folder keeps of its scenario: enough to set quotas for it later with the
+    same roster (what-if edits) and to describe it."""
+    edits = scenario.edits.model_dump(mode="json", exclude_defaults=True)
+    if scenario.edits.lock_file is not None:
+        edits["lock_file"] = str(scenario.resolve(scenario.edits.lock_file).resolve())
+    description = scenario.description + (" " + " ".join(inputs.notes) if inputs.notes else "")
+    return {
+        "description": description.strip(),
+        "tolerances": {name: m.tolerance for name, m in scenario.balance.items()},
+        "edits": edits,
+        "quotas": None if scenario.quotas is None else scenario.quotas.model_dump(mode="json"),
+    }
 
 
 def solve_scenario(
@@ -108,49 +129,32 @@ def run_scenario(
     tiles: bool = True,
 ) -> tuple[Plan, QuotaResult | None, dict[str, Path]]:
     """Everything ``territory-opt solve`` does: solve, quotas (if the scenario has a quotas
-    section), and write the outputs (CSV, JSON, GeoJSON, map.html, report.html)."""
-    scenario, plan, inputs = _solve_loaded(scenario, time_limit, progress)
+    section), and write the outputs (see :func:`write_plan`)."""
+    scenario, plan, _ = _solve_loaded(scenario, time_limit, progress)
     quotas = set_quotas(plan, scenario.quotas) if scenario.quotas is not None else None
-    written = write_plan(plan, scenario.output_dir(out_dir), quotas=quotas)
-    if maps:
-        from .io import write_text
-        from .maps import map_html, plan_map
-        from .report import plan_report
-
-        out = scenario.output_dir(out_dir)
-        page = map_html(plan_map(plan, geometry=inputs.geometry, quotas=quotas, tiles=tiles))
-        written["map"] = write_text(out / "map.html", page)
-        description = scenario.description + (" " + " ".join(inputs.notes) if inputs.notes else "")
-        tolerances = {name: m.tolerance for name, m in scenario.balance.items()}
-        written["report"] = write_text(
-            out / "report.html",
-            plan_report(plan, map_html=page, quotas=quotas, description=description, tolerances=tolerances),
-        )
-        for level in ("area", "region"):
-            labels = getattr(plan.problem, f"seat_{level}")
-            if labels is not None and any(str(x) for x in labels):
-                from .io import write_csv
-                from .whatif import rollup
-
-                written[f"rollup_{level}"] = write_csv(out / f"rollup_{level}.csv", rollup(plan, level, quotas))
-        if inputs.geometry is not None:
-            import geopandas as gpd
-
-            frame = gpd.GeoDataFrame(
-                {"territory_id": plan.problem.seat_ids[plan.seat_of]},
-                geometry=inputs.geometry.to_numpy(),
-                crs="EPSG:4326",
-            )
-            territories = frame.dissolve(by="territory_id").reset_index()
-            written["territories_geojson"] = write_text(out / "territories.geojson", territories.to_json())
+    written = write_plan(plan, scenario.output_dir(out_dir), quotas=quotas, maps=maps, tiles=tiles)
     return plan, quotas, written
+
+
+def _plan_edits(plan_dir: Path) -> dict[str, Any] | None:
+    """The what-if edits a plan folder was made with (``summary.json``), if it records them."""
+    from .io import read_json
+
+    path = plan_dir / "summary.json"
+    if not path.exists():
+        return None
+    record = read_json(path).get("scenario_record") or {}
+    edits = record.get("edits")
+    return edits if isinstance(edits, dict) else None
 
 
 def quotas_for_plan(
     scenario: Scenario | str | Path, plan_dir: str | Path, out_dir: str | Path | None = None
 ) -> tuple[QuotaResult, Path]:
-    """Quotas for a plan already made (its ``assignments.csv``); writes ``quotas.csv`` and,
-    when writing into the plan folder, adds the figures to its ``summary.json``."""
+    """Quotas for a plan already made (its ``assignments.csv``), on the roster the plan was
+    made with: the what-if edits its ``summary.json`` records (reps removed get no quota,
+    open seats get theirs). Writes ``quotas.csv`` and, when writing into the plan folder,
+    refreshes the quota figures of ``summary.json`` and ``plan.xlsx``."""
     import json
 
     import numpy as np
@@ -158,6 +162,7 @@ def quotas_for_plan(
     from .errors import Problem as Finding
     from .io import read_assignment, read_json, write_csv, write_text
     from .plan import assignment_view
+    from .scenario import Edits
 
     if not isinstance(scenario, Scenario):
         path = scenario
@@ -166,6 +171,9 @@ def quotas_for_plan(
         path = scenario.name
     if scenario.quotas is None:
         raise ScenarioError(f"{path}: quotas: the scenario has no quotas section")
+    recorded = _plan_edits(Path(plan_dir))
+    if recorded is not None:
+        scenario = scenario.model_copy(update={"edits": Edits.model_validate(recorded)})
     problem, _ = problem_from_scenario(scenario)
     frame = read_assignment(plan_dir)
     seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
@@ -188,24 +196,123 @@ def quotas_for_plan(
         summary = read_json(summary_path)
         summary["quotas"] = result.summary()
         write_text(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
+        xlsx = Path(plan_dir) / "plan.xlsx"
+        if xlsx.exists():
+            from .io import write_plan_xlsx
+
+            write_plan_xlsx(xlsx, {"quotas": result.table}, money=_money(scenario.quotas), update=True)
     return result, written
 
 
-def write_plan(plan: Plan, out_dir: str | Path, *, quotas: QuotaResult | None = None) -> dict[str, Path]:
-    """Write ``assignments.csv``, ``territories.csv``, ``summary.json`` (and ``quotas.csv``),
-    each atomically."""
+def _money(quotas: Any) -> set[str]:
+    """Measures in currency: the quota section's potential and history (and products')."""
+    return set(quotas.measures()) if quotas is not None else set()
+
+
+def write_plan(
+    plan: Plan,
+    out_dir: str | Path,
+    *,
+    quotas: QuotaResult | None = None,
+    maps: bool = True,
+    tiles: bool = True,
+) -> dict[str, Path]:
+    """Write a plan's folder, each file atomically: ``assignments.csv``, ``changes.csv`` (the
+    CRM change list), ``territories.csv``, ``roster.csv``, ``summary.json``, ``quotas.csv``
+    (with ``quotas``), ``plan.xlsx``, rollups by area / region (when the roster has them),
+    ``territories.geojson`` (geographic units) and, with ``maps``, ``map.html`` and
+    ``report.html``. ``territory-opt solve`` writes exactly this set."""
     import json
 
-    from .io import write_csv, write_text
+    from .io import write_csv, write_plan_xlsx, write_text
 
     out = Path(out_dir)
+    record = plan.record
     summary: dict[str, Any] = plan.summary()
+    summary["scenario_record"] = record
+    changes = plan.changes
     written = {
         "assignments": write_csv(out / "assignments.csv", plan.assignment),
+        "changes": write_csv(out / "changes.csv", changes),
         "territories": write_csv(out / "territories.csv", plan.territories),
+        "roster": write_csv(out / "roster.csv", roster_table(plan)),
     }
     if quotas is not None:
         written["quotas"] = write_csv(out / "quotas.csv", quotas.table)
         summary["quotas"] = quotas.summary()
+    sheets = {"assignments": plan.assignment, "territories": plan.territories}
+    if quotas is not None:
+        sheets["quotas"] = quotas.table
+    sheets["changes"] = changes
+    settings = record.get("quotas")
+    money = {str(settings.get(k)) for k in ("potential", "history")} if isinstance(settings, dict) else set()
+    written["xlsx"] = write_plan_xlsx(out / "plan.xlsx", sheets, money=money)
+    for level in ("area", "region"):
+        labels = getattr(plan.problem, f"seat_{level}")
+        if labels is not None and any(str(x) for x in labels):
+            from .whatif import rollup
+
+            written[f"rollup_{level}"] = write_csv(out / f"rollup_{level}.csv", rollup(plan, level, quotas))
+    if plan.geometry is not None:
+        import geopandas as gpd
+
+        frame = gpd.GeoDataFrame(
+            {"territory_id": plan.problem.seat_ids[plan.seat_of]},
+            geometry=plan.geometry.to_numpy(),
+            crs="EPSG:4326",
+        )
+        territories = frame.dissolve(by="territory_id").reset_index()
+        written["territories_geojson"] = write_text(out / "territories.geojson", territories.to_json())
+    if maps:
+        from .maps import map_html, plan_map
+        from .report import plan_report
+
+        page = map_html(plan_map(plan, geometry=plan.geometry, quotas=quotas, tiles=tiles))
+        written["map"] = write_text(out / "map.html", page)
+        written["report"] = write_text(
+            out / "report.html",
+            plan_report(
+                plan,
+                map_html=page,
+                quotas=quotas,
+                description=str(record.get("description", "")),
+                tolerances=dict(record.get("tolerances") or {}),
+            ),
+        )
     written["summary"] = write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     return written
+
+
+def roster_table(plan: Plan) -> Any:
+    """The roster a plan was made with: one row per seat (``kind`` rep or open seat) and per
+    rep removed by what-if edits (``kind`` removed: no territory, no quota)."""
+    import numpy as np
+    import pandas as pd
+
+    p = plan.problem
+    skills = [
+        "|".join(name for b, name in enumerate(p.skill_names) if (int(mask) >> b) & 1 and not name.startswith("region:"))
+        for mask in p.seat_skills
+    ]
+    lonlat = p.seat_lonlat if p.seat_lonlat is not None else np.full((p.n_seats, 2), np.nan)
+    frame = pd.DataFrame(
+        {
+            "rep_id": p.seat_ids,
+            "name": p.seat_names,
+            "kind": np.where(p.has_home, "rep", "open seat"),
+            "lat": lonlat[:, 1],
+            "lon": lonlat[:, 0],
+            "fte": p.seat_capacity,
+            "skills": skills,
+        }
+    )
+    if p.removed_seats:
+        gone = pd.DataFrame(
+            {
+                "rep_id": [i for i, _ in p.removed_seats],
+                "name": [n for _, n in p.removed_seats],
+                "kind": "removed",
+            }
+        )
+        frame = pd.concat([frame, gone], ignore_index=True)
+    return frame

@@ -41,6 +41,17 @@ def _run(action: Callable[[], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
+_SET_HELP = "What-if edit KEY=VALUE of any scenario key, e.g. balance.potential.tolerance=0.03 (repeatable)"
+SetOption = Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)]
+
+
+def _load(path: Path, sets: list[str] | None) -> Any:
+    """The scenario file with the command line's ``--set`` edits applied."""
+    from .whatif import parse_sets, with_values
+
+    return with_values(load_scenario(path), parse_sets(sets or []))
+
+
 @app.command()
 def datasets() -> None:
     """List the built-in data with source and size."""
@@ -54,11 +65,11 @@ def datasets() -> None:
 
 
 @app.command()
-def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")]) -> None:
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")], set_: SetOption = None) -> None:
     """Read and check everything a scenario names; print a summary of the data."""
 
     def action() -> None:
-        sc = load_scenario(scenario)
+        sc = _load(scenario, set_)
         problem, inputs = problem_from_scenario(sc)
         console.print(f"[bold green]valid[/]: {scenario} ({sc.name})")
         console.print(
@@ -212,9 +223,9 @@ def _solve(
     edits: dict[str, Any] | None = None,
 ) -> None:
     def action() -> None:
-        from .whatif import parse_locks, parse_rep, parse_sets, with_edits, with_values
+        from .whatif import parse_locks, parse_rep, with_edits
 
-        sc = with_values(load_scenario(path), parse_sets(sets or []))
+        sc = _load(path, sets)
         e = edits or {}
         if any(e.values()):
             sc = with_edits(
@@ -247,16 +258,13 @@ def solve(
     tiles: Annotated[
         bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")
     ] = True,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="What-if edit KEY=VALUE of any scenario key, e.g. balance.potential.tolerance=0.03 (repeatable)",
-        ),
-    ] = None,
+    set_: SetOption = None,
     add_rep: Annotated[
         list[str] | None,
-        typer.Option(help="What-if: add a rep ID@LAT,LON[,FTE] (just ID: an open seat) (repeatable)"),
+        typer.Option(
+            help="What-if: add a rep ID@LAT,LON[,FTE][,skills=A|B], or an open seat whose centre the model "
+            "chooses ID[,FTE][,skills=A|B]; an added rep holds only the skills given (repeatable)"
+        ),
     ] = None,
     remove_rep: Annotated[list[str] | None, typer.Option(help="What-if: remove rep ID (repeatable)")] = None,
     move_rep: Annotated[list[str] | None, typer.Option(help="What-if: move rep ID@LAT,LON (repeatable)")] = None,
@@ -276,11 +284,14 @@ def quotas(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with a quotas section")],
     plan: Annotated[Path, typer.Option(help="Folder of a plan made by solve (its assignments.csv)")],
     out: Annotated[Path | None, typer.Option(help="Where to write quotas.csv (default: the plan folder)")] = None,
+    set_: SetOption = None,
 ) -> None:
-    """Compute quotas for a plan already made; write quotas.csv."""
+    """Compute quotas for a plan already made, on the roster it was made with (its recorded
+    what-if edits: removed reps get no quota); write quotas.csv (and refresh the plan folder's
+    summary.json and plan.xlsx)."""
 
     def action() -> None:
-        result, path = quotas_for_plan(scenario, plan, out)
+        result, path = quotas_for_plan(_load(scenario, set_), plan, out)
         _print_quotas(result)
         console.print(f"quotas written to {path}")
 
@@ -294,13 +305,14 @@ def demo(
     tiles: Annotated[
         bool, typer.Option(help="OpenStreetMap base tiles in map.html (need a network when opened)")
     ] = True,
+    set_: SetOption = None,
 ) -> None:
     """Run the demo: Georgia's 159 real counties, 8 reps, a synthetic book of accounts."""
     path = Path(str(files("territory_opt") / "scenarios" / "demo.yaml"))
     console.print(
         "demo: Georgia counties (US Census 2016 boundaries, 2019 population) with synthetic accounts on real geography"
     )
-    _solve(path, out, time_limit, tiles)
+    _solve(path, out, time_limit, tiles, set_)
 
 
 @app.command()
@@ -347,6 +359,7 @@ def size(
     capacity: Annotated[
         str | None, typer.Option(help="Measure whose per-FTE cap decides (default: constraints.capacity)")
     ] = None,
+    set_: SetOption = None,
 ) -> None:
     """Sales-force sizing: solve across headcounts; report workload per rep, travel and balance,
     and recommend the smallest headcount that keeps every seat within capacity."""
@@ -354,7 +367,7 @@ def size(
     def action() -> None:
         from .whatif import size as run_size
 
-        sc = load_scenario(scenario)
+        sc = _load(scenario, set_)
         folder = out or Path("out") / f"{sc.name}-sizing"
         frame, best = run_size(
             sc,
@@ -424,6 +437,7 @@ def rerun(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default out/<name>-rerun)")] = None,
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s]")] = None,
+    set_: SetOption = None,
 ) -> None:
     """Re-optimise chosen territories (or a region) of an earlier plan; every other assignment
     stays exactly as it is. Writes the part's figures and the full assignments.csv."""
@@ -431,7 +445,7 @@ def rerun(
     def action() -> None:
         from .whatif import rerun as run_rerun
 
-        sc = load_scenario(scenario)
+        sc = _load(scenario, set_)
         folder = out or Path("out") / f"{sc.name}-rerun"
         split = lambda text: [t.strip() for t in (text or "").split(",") if t.strip()]  # noqa: E731
         with _ProgressDisplay(time_limit or sc.solver.time_limit) as display:

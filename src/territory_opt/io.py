@@ -29,7 +29,7 @@ from .errors import DataError, Problem
 from .scenario import FileSource, Scenario
 
 GEO_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb"}
-TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq"}
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm"}
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,13 @@ class Inputs:
 # ----------------------------------------------------------------------------- readers
 
 
-def read_table(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
-    """Read CSV, Parquet (Geo or plain), GeoPackage, GeoJSON or Shapefile.
+def read_table(path: str | Path, *, layer: str | None = None, sheet: str | int | None = None) -> pd.DataFrame:
+    """Read CSV, Excel (``.xlsx``; ``sheet``: name or 0-based position, default the first),
+    Parquet (Geo or plain), GeoPackage, GeoJSON or Shapefile.
 
-    CSV cells are read as text (so validation can report the exact cell), with a UTF-8
-    byte-order mark tolerated, Windows-1252 as the fallback encoding and ``;`` or tab
-    detected as the delimiter.
+    CSV and Excel cells are read as text (so validation can report the exact cell), with a
+    UTF-8 byte-order mark tolerated, Windows-1252 as the fallback encoding and ``;`` or tab
+    detected as the delimiter. Rows keep the numbers a spreadsheet shows (header: row 1).
 
     Raises
     ------
@@ -94,6 +95,8 @@ def read_table(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
     try:
         if suffix in (".csv", ".txt", ".tsv"):
             return _read_csv(path)
+        if suffix in (".xlsx", ".xlsm"):
+            return _read_excel(path, sheet)
         if suffix in (".parquet", ".pq"):
             try:
                 return gpd.read_parquet(path)
@@ -108,6 +111,33 @@ def read_table(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
         raise DataError([Problem(source, f"cannot read the file: {first}")]) from None
     kinds = ", ".join(sorted(TABLE_SUFFIXES | GEO_SUFFIXES))
     raise DataError([Problem(source, f"unknown file type {suffix!r}; use one of {kinds}")])
+
+
+def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    """An Excel sheet as text cells (openpyxl through pandas); blank rows dropped, row labels
+    kept so row numbers stay those Excel shows."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one clear message
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError([Problem(path.name, f"cannot read the Excel file: {first}; save it as .xlsx")]) from None
+    names = list(book.sheetnames)
+    book.close()
+    if sheet is None:
+        sheet = 0
+    if isinstance(sheet, int) and not 0 <= sheet < len(names):
+        raise DataError([Problem(path.name, f"there is no sheet number {sheet} (0-based); its sheets are: {names}")])
+    if isinstance(sheet, str) and sheet not in names:
+        raise DataError([Problem(path.name, f"no sheet named {sheet!r}; its sheets are: {names}. Set the scenario's sheet: key")])
+    frame = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl", keep_default_na=False)
+    if frame.empty and len(frame.columns) == 0:
+        raise DataError([Problem(path.name, f"sheet {names[sheet] if isinstance(sheet, int) else sheet!r} is empty; it needs a header row and data rows")])
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.fillna("")
+    blank = frame.apply(lambda col: col.astype(str).str.strip() == "").all(axis=1)
+    return frame[~blank]
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -175,6 +205,92 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
 def read_output_csv(path: str | Path) -> pd.DataFrame:
     """A CSV this tool wrote, read back as text with the formula neutralisation undone."""
     return restore_formulas(read_table(path))
+
+
+#: Excel number formats: money, counts and measures, percentages (values already in %).
+_MONEY = '"$"#,##0'
+_NUMBER = "#,##0.0"
+_PCT = '0.0"%"'
+_MONEY_WORDS = ("quota", "potential", "revenue", "sales", "history", "target_value", "amount", "value")
+
+
+def _excel_format(column: str, money: set[str]) -> str | None:
+    name = column.removesuffix("_target")
+    if column.endswith("_pct"):
+        return _PCT
+    if name in money or any(word in name.lower() for word in _MONEY_WORDS):
+        return _MONEY
+    return None
+
+
+def write_plan_xlsx(
+    path: str | Path, sheets: dict[str, pd.DataFrame], *, money: set[str] | None = None, update: bool = False
+) -> Path:
+    """Write ``plan.xlsx``: one sheet per table (e.g. assignments, territories, quotas,
+    changes), headers frozen and filtered, money columns in a currency format, other numbers
+    with thousands separators. Text cells pass :func:`territory_opt._cells.neutralise_formulas`
+    (a CRM name never becomes a live formula). ``update``: replace these sheets of an existing
+    workbook and keep the others (quotas set after the plan)."""
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    from ._cells import neutralise_formulas
+
+    money = money or set()
+    path = Path(path)
+
+    def fill(book: Any) -> None:
+        for name, frame in sheets.items():
+            if name in book.sheetnames:
+                index = book.sheetnames.index(name)
+                book.remove(book[name])
+                sheet = book.create_sheet(name, index)
+            else:
+                sheet = book.create_sheet(name)
+            safe = neutralise_formulas(frame.reset_index(drop=True))
+            sheet.append([str(c) for c in safe.columns])
+            for row in safe.itertuples(index=False):
+                sheet.append([_excel_value(v) for v in row])
+            sheet.freeze_panes = "A2"
+            if len(safe.columns):
+                sheet.auto_filter.ref = f"A1:{get_column_letter(len(safe.columns))}{len(safe) + 1}"
+            for j, column in enumerate(safe.columns, start=1):
+                letter = get_column_letter(j)
+                series = frame.iloc[:, j - 1]
+                numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+                fmt = _excel_format(str(column), money) if numeric else None
+                if numeric and fmt is None:
+                    integral = bool(np.all(np.mod(series.dropna().to_numpy(dtype=float), 1) == 0))
+                    fmt = "#,##0" if integral else _NUMBER
+                if fmt is not None:
+                    for cell in sheet[letter][1:]:
+                        cell.number_format = fmt
+                width = max([len(str(column))] + [len(f"{v:,.0f}" if numeric and pd.notna(v) else str(v)) for v in series.head(200)])
+                sheet.column_dimensions[letter].width = min(max(width + 2, 8), 48)
+                sheet.cell(row=1, column=j).font = openpyxl.styles.Font(bold=True)
+
+    def writer(tmp: Path) -> None:
+        if update and path.exists():
+            book = openpyxl.load_workbook(path)
+        else:
+            book = openpyxl.Workbook()
+            book.remove(book.active)
+        fill(book)
+        book.save(tmp)
+
+    return write_atomic(path, writer)
+
+
+def _excel_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def read_json(path: str | Path) -> Any:
@@ -422,11 +538,11 @@ def _aggregate(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measu
     )
     if "previous_owner" in accounts.columns:  # what-if edits removed reps: the leaver stays the previous owner
         prev = accounts[accounts["previous_owner"] != ""]
-        prev_of = prev.groupby([unit_col, "previous_owner"])[weight].sum() if weight else prev.groupby([unit_col, "previous_owner"]).size()
-        prev_of = prev_of.reset_index(name="w").sort_values([unit_col, "w"], ascending=[True, False])
-        agg["previous_owner"] = (
-            agg["id"].map(prev_of.drop_duplicates(unit_col).set_index(unit_col)["previous_owner"]).astype(object).fillna("")
-        )
+        grouped = prev.groupby([unit_col, "previous_owner"])
+        sizes = grouped[weight].sum() if weight else grouped.size()
+        prev_of: pd.DataFrame = sizes.reset_index(name="w").sort_values([unit_col, "w"], ascending=[True, False])
+        first = prev_of.drop_duplicates(subset=[unit_col]).set_index(unit_col)["previous_owner"]
+        agg["previous_owner"] = agg["id"].map(first).astype(object).fillna("")
     locks = (
         accounts[accounts["lock"] != ""]
         .groupby(unit_col)["lock"]
@@ -526,14 +642,16 @@ def load_inputs(scenario: Scenario) -> Inputs:
             notes.append(f"the book is {SYNTHETIC_NOTE}")
         if spec.accounts is not None:
             source = Path(spec.accounts.path).name
-            frame = read_table(scenario.resolve(spec.accounts.path), layer=spec.accounts.layer)
+            frame = read_table(
+                scenario.resolve(spec.accounts.path), layer=spec.accounts.layer, sheet=spec.accounts.sheet
+            )
             accounts = _units_from_frame(frame, source, spec.accounts, measures, out)
             unit_col = spec.accounts.column("unit")
             if unit_col in frame.columns:
                 accounts["unit"] = _text(frame, unit_col)
         if spec.reps is not None:
             source = Path(spec.reps.path).name
-            frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer)
+            frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer, sheet=spec.reps.sheet)
             rep_frame = _reps_from_frame(frame, source, spec.reps, out)
         if len(rep_frame):
             accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out)
@@ -698,7 +816,7 @@ def _apply_edits(
                 "name": rep.name or rep.id,
                 "lon": np.nan if rep.lon is None else rep.lon,
                 "lat": np.nan if rep.lat is None else rep.lat,
-                "skills": frozenset(rep.skills) if rep.skills else frozenset().union(*reps["skills"]) if len(reps) else frozenset(),
+                "skills": frozenset(s.strip().casefold() for s in rep.skills if s.strip()),
                 "capacity": rep.capacity,
                 "area": rep.area,
                 "region": rep.region,
@@ -729,7 +847,9 @@ def _apply_edits(
     orphaned = 0
     for table in tables:
         stuck = np.flatnonzero(table["lock"].isin(removed).to_numpy())
-        if len(stuck):
+        if len(stuck) and not scenario.constraints.locks:
+            table.loc[table.index[stuck], "lock"] = ""  # locks are off: nothing to refuse
+        elif len(stuck):
             shown = ", ".join(repr(u) for u in table["id"].iloc[stuck[:10]])
             more = f" and {len(stuck) - 10} more" if len(stuck) > 10 else ""
             example = table["id"].iloc[stuck[0]]
@@ -746,7 +866,7 @@ def _apply_edits(
     if geo_units is not None:
         geo_units = tables.pop(0)
     done = [f"{len(added)} rep(s) added" if added else "", f"{len(removed)} removed" if removed else "", f"{len(edits.move_reps)} moved" if edits.move_reps else "", f"{len(locks)} lock(s) set" if locks else ""]
-    notes.append("what-if edits: " + ", ".join(d for d in done if d) + (f"; {orphaned} unit(s) of removed reps have no current owner (they must move and are not counted against a disruption budget)" if orphaned else ""))
+    notes.append("what-if edits: " + ", ".join(d for d in done if d) + (f"; {orphaned} unit(s) of removed reps must move (the leaver stays their previous owner in the outputs; not counted against a disruption budget)" if orphaned else ""))
     return reps.reset_index(drop=True), accounts, geo_units
 
 

@@ -132,6 +132,12 @@ class Plan:
     global_bound: float | None = None
     #: ``(objective - global_bound) / objective``, a share.
     global_gap: float | None = None
+    #: Unit polygons (GeoSeries, EPSG:4326) when the units are geographic, for the map and
+    #: ``territories.geojson``; None otherwise.
+    geometry: Any = None
+    #: What the plan was made with, for its files: ``description``, balance ``tolerances``
+    #: (shares), what-if ``edits`` (the scenario's ``edits:`` section) and the ``quotas`` section.
+    record: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -140,7 +146,20 @@ class Plan:
 
     @property
     def territories(self) -> pd.DataFrame:
-        return self._territories.copy()
+        """One row per territory (see :func:`territory_opt.metrics.territory_table`), with
+        ``lat``, ``lon`` [degrees] of its home base or, for an open seat, of the centre the
+        plan chose (``location`` says which)."""
+        frame = self._territories.copy()
+        p = self.problem
+        if p.unit_lonlat is not None and p.seat_lonlat is not None and "lat" not in frame.columns:
+            home = p.has_home
+            centre = np.asarray(self.centres, dtype=np.int64)
+            chosen = p.unit_lonlat[np.clip(centre, 0, p.n_units - 1)]
+            lonlat = np.where(home[:, None], p.seat_lonlat, np.where(centre[:, None] >= 0, chosen, np.nan))
+            frame["lat"] = lonlat[:, 1]
+            frame["lon"] = lonlat[:, 0]
+            frame["location"] = np.where(home, "home base", "chosen centre")
+        return frame
 
     @property
     def assignment(self) -> pd.DataFrame:

@@ -27,7 +27,7 @@ class _Frozen(BaseModel):
 
 
 class FileSource(_Frozen):
-    """A user's file: CSV, Parquet, GeoPackage, GeoJSON or Shapefile.
+    """A user's file: CSV, Excel (.xlsx), Parquet, GeoPackage, GeoJSON or Shapefile.
 
     ``columns`` maps our names (``id``, ``name``, ``lat``, ``lon``, ``owner``, ``lock``,
     ``family``, ``skills``, ``capacity``, ``unit``, any measure name) to the file's own
@@ -37,6 +37,8 @@ class FileSource(_Frozen):
     path: str
     columns: dict[str, str] = {}
     layer: str | None = None
+    #: Excel files: the sheet to read, by name or 0-based position (default: the first).
+    sheet: str | int | None = None
 
     def column(self, name: str) -> str:
         """The file's column for our ``name`` (the name itself when not mapped)."""
@@ -259,8 +261,9 @@ class Output(_Frozen):
 
 class RepEdit(_Frozen):
     """A rep added to the roster by a what-if (``edits.add_reps``), or a rep's new home
-    (``edits.move_reps``: only ``lat``/``lon`` are used). An added rep without ``skills``
-    holds every skill of the roster; ``capacity`` is in FTE."""
+    (``edits.move_reps``: only ``lat``/``lon`` are used). An added rep holds exactly the
+    ``skills`` listed (none when empty: a new hire is not certified until you say so; matched
+    ignoring case); ``capacity`` is in FTE."""
 
     id: Annotated[str, Field(min_length=1)]
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None

@@ -96,22 +96,40 @@ def with_edits(
 
 
 def parse_rep(text: str, *, home_required: bool = False) -> dict[str, Any]:
-    """``ID`` or ``ID@LAT,LON`` or ``ID@LAT,LON,FTE`` (command-line rep edits)."""
-    name, _, where = text.partition("@")
+    """A command-line rep edit: ``ID@LAT,LON[,FTE][,skills=A|B]``, or for an open seat (centre
+    chosen) ``ID[,FTE][,skills=A|B]``; e.g. ``R51@30.27,-97.74,0.5,skills=healthcare|gov``."""
+    name, at, where = text.partition("@")
+    parts = [p.strip() for p in (where if at else name).split(",")]
+    if not at:
+        name, parts = parts[0], parts[1:]
     rep: dict[str, Any] = {"id": name.strip()}
-    parts = [p.strip() for p in where.split(",")] if where else []
+    example = "write ID@LAT,LON[,FTE][,skills=A|B] or, for an open seat, ID[,FTE][,skills=A|B], e.g. R51@30.27,-97.74,1,skills=healthcare"
+    numbers = []
     try:
-        if parts:
-            if len(parts) not in (2, 3):
+        for part in parts:
+            key, eq, value = part.partition("=")
+            if eq and key.strip().lower() == "skills":
+                rep["skills"] = [s.strip() for s in value.replace(";", "|").split("|") if s.strip()]
+            elif eq or "skills" in rep:
                 raise ValueError
-            rep["lat"], rep["lon"] = float(parts[0]), float(parts[1])
-            if len(parts) == 3:
-                rep["capacity"] = float(parts[2])
-    except ValueError:
-        msg = f"{text!r}: write ID@LAT,LON (or ID@LAT,LON,FTE), e.g. R51@30.27,-97.74"
+            else:
+                numbers.append(float(part))
+        if at and len(numbers) not in (2, 3):
+            raise ValueError
+        if not at and len(numbers) > 1:
+            raise ValueError
+        if at:
+            rep["lat"], rep["lon"] = numbers[0], numbers[1]
+        if len(numbers) in (1, 3):
+            rep["capacity"] = numbers[-1]
+    except (ValueError, IndexError):
+        msg = f"{text!r}: {example}"
         raise ScenarioError(msg) from None
     if not rep["id"] or (home_required and "lat" not in rep):
         msg = f"{text!r}: write ID@LAT,LON, e.g. R03@33.75,-84.39"
+        raise ScenarioError(msg)
+    if home_required and ("skills" in rep or "capacity" in rep):
+        msg = f"{text!r}: a move takes only the new home, ID@LAT,LON"
         raise ScenarioError(msg)
     return rep
 
@@ -719,7 +737,7 @@ def rerun(
     if out_dir is not None:
         from . import write_plan
 
-        written = write_plan(plan, out_dir)
+        written = write_plan(plan, out_dir, maps=False)
         write_csv(Path(out_dir) / "assignments.csv", full)
         summary = json.loads(written["summary"].read_text(encoding="utf-8"))
         summary["partial"] = {
