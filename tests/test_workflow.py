@@ -175,12 +175,12 @@ def realigned(tmp_path_factory):
             "add_reps": [parse_rep("V1,0.5,skills=HealthCare"), parse_rep("V2")],
         },
     )
-    plan, quotas, written = run_scenario(scenario_from_dict(raw), folder / "out", tiles=False)
+    plan, quotas, _written = run_scenario(scenario_from_dict(raw), folder / "out", tiles=False)
     return raw, plan, quotas, folder / "out"
 
 
 def test_a_leavers_accounts_are_moved_with_the_leaver_as_previous_owner(realigned):
-    raw, plan, _, out = realigned
+    raw, _plan, _, out = realigned
     book = pd.read_csv(raw["data"]["accounts"]["path"])
     leaver = book.loc[book["Owner"].str.strip().str.casefold() == "mae macon", "Account ID"]
     assert len(leaver) > 5
@@ -200,11 +200,11 @@ def test_a_leavers_accounts_are_moved_with_the_leaver_as_previous_owner(realigne
 
 
 def test_no_quota_for_a_removed_seat_even_when_set_later(realigned, tmp_path):
-    raw, plan, quotas, out = realigned
+    raw, _plan, quotas, out = realigned
     assert "R3" not in set(quotas.table["territory_id"])
     # quotas for the plan folder from the scenario *without* the edits: the folder's record wins
     base = {k: v for k, v in raw.items() if k != "edits"}
-    result, path = quotas_for_plan(scenario_from_dict(base), out, tmp_path)
+    _result, path = quotas_for_plan(scenario_from_dict(base), out, tmp_path)
     table = pd.read_csv(path)
     assert set(table["territory_id"]) == {"R1", "R2", "R4", "V1", "V2"}
     assert table["quota"].sum() == 3_000_000
