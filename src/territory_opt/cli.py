@@ -271,7 +271,9 @@ def solve(
     lock: Annotated[
         list[str] | None, typer.Option(help="What-if: lock ACCOUNT=REP (ACCOUNT= unlocks) (repeatable)")
     ] = None,
-    lock_file: Annotated[Path | None, typer.Option(help="What-if: lock the accounts of a CSV with columns id, rep")] = None,
+    lock_file: Annotated[
+        Path | None, typer.Option(help="What-if: lock the accounts of a CSV with columns id, rep")
+    ] = None,
 ) -> None:
     """Solve a scenario; write assignments.csv, territories.csv, summary.json, quotas.csv,
     territories.geojson, map.html and report.html."""
@@ -498,6 +500,29 @@ def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> No
             cells.append(f"{value:,.4g}" if isinstance(value, float) else str(value))
         table.add_row(*cells)
     console.print(table)
+
+
+@app.command()
+def studio(
+    source: Annotated[
+        Path, typer.Argument(help="A plan folder (written by solve or the studio) or a scenario file (solved first)")
+    ],
+    scenario: Annotated[
+        Path | None, typer.Option(help="The plan's scenario file, when its summary.json does not lead to it")
+    ] = None,
+    workspace: Annotated[Path, typer.Option(help="The only folder the studio reads and writes")] = Path("."),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port)")] = 8765,
+    browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser at the studio")] = True,
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s] when SOURCE is a scenario")] = None,
+) -> None:
+    """The plan studio: review, edit and re-optimise a plan on a map, in the browser."""
+    from . import studio as studio_app
+
+    def action() -> None:
+        session = studio_app.open_path(source, workspace=workspace, scenario=scenario, time_limit=time_limit)
+        studio_app.serve(session, port=port, open_browser=browser, announce=console.print)
+
+    _run(action)
 
 
 def main() -> None:  # pragma: no cover

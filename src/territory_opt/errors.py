@@ -51,6 +51,12 @@ class SolverError(TerritoryOptError):
     exit_code = 5
 
 
+class StudioError(TerritoryOptError):
+    """The plan studio cannot start or open what it was given (port taken, no scenario)."""
+
+    exit_code = 6
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of validation.
