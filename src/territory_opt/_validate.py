@@ -271,3 +271,34 @@ def isolated_units(ids: np.ndarray, degree: np.ndarray, source: str) -> list[Pro
             )
         )
     return problems
+
+
+_ZIP = re.compile(r"^(\d{5})(?:[-\s]?\d{4})?$")  # 43215, 43215-1234, 432151234, 43215 1234
+
+
+def zip_codes(values: pd.Series, source: str, column: str) -> tuple[pd.Series, list[Problem]]:
+    """US ZIP codes normalised to 5 characters (``""`` where the cell is empty).
+
+    Tolerated, because spreadsheets and CRMs produce them: ZIP+4 (``43215-1234``,
+    ``432151234``), leading zeros lost when the column was read as numbers (``2134`` ->
+    ``02134``, ``21341234`` -> ``02134``), and ``2134.0`` from a float column.
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype(float)
+        whole = numbers.notna() & (numbers == numbers.round()) & (numbers >= 0)
+        text = pd.Series("", index=values.index, dtype=object)
+        text[whole] = numbers[whole].astype(np.int64).astype(str)
+        text[numbers.notna() & ~whole] = numbers[numbers.notna() & ~whole].astype(str)
+    else:
+        text = values.astype("string").str.strip().fillna("").astype(object)
+        text = text.str.replace(r"^(\d+)\.0*$", r"\1", regex=True)
+    digits = text.str.fullmatch(r"\d{1,9}")
+    short = digits & (text.str.len() <= 4)
+    long_ = digits & text.str.len().between(6, 8)  # ZIP+4 without its leading zeros
+    text = text.where(~short, text.str.zfill(5)).where(~long_, text.str.zfill(9))
+    codes = text.str.extract(_ZIP, expand=False).fillna("")
+    problems = [
+        Problem(source, f"ZIP code {text[i]!r} is not a US ZIP code; give 5 digits (ZIP+4 is fine)", row_number(i), column)
+        for i in text.index[(text != "") & (codes == "")]
+    ]
+    return codes.astype(object), problems

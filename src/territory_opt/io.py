@@ -24,7 +24,7 @@ import pandas as pd
 from . import _validate as v
 from . import geo
 from ._cells import neutralise_formulas, restore_formulas
-from .datasets import SYNTHETIC_NOTE, generate_book, us_counties
+from .datasets import SYNTHETIC_NOTE, ZIP_NOTE, generate_book, us_counties, us_zips, zip_points
 from .errors import DataError, Problem
 from .scenario import FileSource, Scenario
 
@@ -362,6 +362,9 @@ def _points_of(
 ) -> tuple[np.ndarray, np.ndarray]:
     lat_col = spec.column("lat") if spec else "lat"
     lon_col = spec.column("lon") if spec else "lon"
+    zip_col = spec.column("zip") if spec else "zip"
+    if zip_col in frame.columns and not isinstance(frame, gpd.GeoDataFrame):
+        return _points_from_zip(frame, source, zip_col, (lat_col, lon_col), out)
     if lat_col in frame.columns and lon_col in frame.columns:
         lat, lon, problems = v.coordinates(frame[lat_col], frame[lon_col], source, lat_col, lon_col)
         out.add(problems)
@@ -380,12 +383,64 @@ def _points_of(
         [
             Problem(
                 source,
-                f"no location: expected columns {lat_col!r} and {lon_col!r} (decimal degrees) or "
-                "a geometry; map them in the scenario under columns.lat / columns.lon",
+                f"no location: expected columns {lat_col!r} and {lon_col!r} (decimal degrees), a "
+                f"{zip_col!r} column (US ZIP codes) or a geometry; map them in the scenario under "
+                "columns.lat / columns.lon / columns.zip",
             )
         ]
     )
     return np.zeros(len(frame)), np.zeros(len(frame))
+
+
+def _points_from_zip(
+    frame: pd.DataFrame, source: str, zip_col: str, latlon: tuple[str, str], out: _Collector
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows without coordinates placed at their ZIP's 2020 ZCTA internal point (offline table).
+
+    Rows that give both coordinates keep them; unknown ZIP codes are listed once per value
+    with their rows.
+    """
+    lat_col, lon_col = latlon
+    codes, problems = v.zip_codes(frame[zip_col], source, zip_col)
+    out.add(problems)
+    lat = np.full(len(frame), np.nan)
+    lon = np.full(len(frame), np.nan)
+    has = np.zeros(len(frame), dtype=bool)
+    if lat_col in frame.columns and lon_col in frame.columns:
+        given = (_text(frame, lat_col) != "") | (_text(frame, lon_col) != "")
+        has = given.to_numpy()
+        if has.any():
+            given_rows = frame[has]
+            lat[has], lon[has], problems = v.coordinates(
+                given_rows[lat_col], given_rows[lon_col], source, lat_col, lon_col
+            )
+            out.add(problems)
+    table = zip_points().set_index("zip")
+    need = ~has
+    found = codes.isin(table.index).to_numpy()
+    use = need & found
+    lat[use] = codes[use].map(table["lat"]).to_numpy(dtype=float)
+    lon[use] = codes[use].map(table["lon"]).to_numpy(dtype=float)
+    text = _text(frame, zip_col)
+    for i in np.flatnonzero(need & (codes == "").to_numpy() & (text == "").to_numpy()):
+        out.add([Problem(source, f"no location: give {lat_col!r}/{lon_col!r} or a ZIP code", v.row_number(frame.index[int(i)]), zip_col)])
+    unknown = need & ~found & (codes != "").to_numpy()
+    for code, rows in pd.Series(frame.index[unknown]).groupby(codes[unknown].to_numpy(), sort=True):
+        numbers = [v.row_number(r) for r in rows]
+        shown = ", ".join(map(str, numbers[:5])) + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+        out.add(
+            [
+                Problem(
+                    source,
+                    f"ZIP code {code!r} ({len(numbers)} row{'s' if len(numbers) > 1 else ''}: {shown}) is not a "
+                    "2020 ZIP Code Tabulation Area, so it has no location (PO-box-only and retired ZIPs have "
+                    "none); give lat/lon for these rows or correct the ZIP",
+                    numbers[0],
+                    zip_col,
+                )
+            ]
+        )
+    return np.nan_to_num(lon), np.nan_to_num(lat)
 
 
 def _units_from_frame(
@@ -440,7 +495,11 @@ def _reps_from_frame(frame: pd.DataFrame, source: str, spec: FileSource | None, 
     out.add(v.missing_columns(frame, source, {"id": id_col}, key_hint="data.reps"))
     if id_col in frame.columns:
         out.add(v.duplicate_ids(frame[id_col], source, id_col))
-    has_home = (col("lat") in frame.columns and col("lon") in frame.columns) or isinstance(frame, gpd.GeoDataFrame)
+    has_home = (
+        (col("lat") in frame.columns and col("lon") in frame.columns)
+        or col("zip") in frame.columns
+        or isinstance(frame, gpd.GeoDataFrame)
+    )
     if has_home:
         lon, lat = _points_of(frame, source, spec, out)
     else:
@@ -555,6 +614,43 @@ def _aggregate(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measu
     return agg
 
 
+def _builtin_geography(
+    name: str, states: list[str] | None, measures: list[str], strict: bool, out: _Collector, notes: list[str]
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, np.ndarray]:
+    """A built-in dataset's units (ids in ``id``; the frame keeps ``fips``, polygons) and edges."""
+    source = f"builtin:{name}"
+    try:
+        if name == "us-zips":
+            frame, adjacency = us_zips(states)
+            frame = frame.rename(columns={"zip": "fips"})  # the key generate_book places accounts by
+            adjacency = adjacency.rename(columns={"zip_a": "fips_a", "zip_b": "fips_b"})
+        else:
+            frame, adjacency = us_counties(states)
+    except ValueError as exc:
+        out.add([Problem("scenario data.states", str(exc))])
+        out.raise_if_any()
+        raise  # unreachable: raise_if_any raised
+    table = pd.DataFrame(frame.drop(columns="geometry")).rename(columns={"fips": "id"})
+    geo_units = _units_from_frame(table, source, None, [m for m in measures if m in table.columns or m == "units"], out)
+    geo_units["state"] = frame["state"].to_numpy()
+    for m in measures:
+        if m not in geo_units.columns and strict:
+            out.add([Problem(source, f"measure {m!r} is not in this dataset; it has: population")])
+    index = pd.Series(np.arange(len(geo_units)), index=geo_units["id"].to_numpy())
+    edges = np.column_stack(
+        [
+            index[adjacency["fips_a"]].to_numpy(),
+            index[adjacency["fips_b"]].to_numpy(),
+            (adjacency["kind"] == "link").to_numpy(dtype=np.int64),
+        ]
+    ).astype(np.int64)
+    if name == "us-zips":
+        notes.append(f"US ZIPs: {ZIP_NOTE}; 2019 county population apportioned to ZIPs")
+    else:
+        notes.append("US counties: Census cartographic boundaries 2016 and 2019 population estimates")
+    return frame, geo_units, edges
+
+
 def load_inputs(scenario: Scenario) -> Inputs:
     """Read and validate everything a scenario names.
 
@@ -573,34 +669,10 @@ def load_inputs(scenario: Scenario) -> Inputs:
     removed_rows: list[pd.DataFrame] = []
 
     with _collecting() as out:
-        counties = adjacency = None
-        if spec.dataset == "us-counties" or spec.synthetic is not None:
-            try:
-                counties, adjacency = us_counties(spec.states)
-            except ValueError as exc:
-                out.add([Problem("scenario data.states", str(exc))])
-                out.raise_if_any()
-            assert counties is not None
-            assert adjacency is not None
-            source = "builtin:us-counties"
-            frame = pd.DataFrame(counties.drop(columns="geometry")).rename(columns={"fips": "id"})
-            geo_units = _units_from_frame(
-                frame, source, None, [m for m in measures if m in frame.columns or m == "units"], out
-            )
-            geo_units["state"] = counties["state"].to_numpy()
-            for m in measures:
-                if m not in geo_units.columns and spec.synthetic is None:
-                    out.add([Problem(source, f"measure {m!r} is not in this dataset; it has: population")])
+        counties = None
+        if spec.dataset is not None or spec.synthetic is not None:
+            counties, geo_units, edges = _builtin_geography(spec.dataset or "us-counties", spec.states, measures, spec.synthetic is None, out, notes)
             geometry = counties.geometry.reset_index(drop=True)
-            index = pd.Series(np.arange(len(geo_units)), index=geo_units["id"].to_numpy())
-            edges = np.column_stack(
-                [
-                    index[adjacency["fips_a"]].to_numpy(),
-                    index[adjacency["fips_b"]].to_numpy(),
-                    (adjacency["kind"] == "link").to_numpy(dtype=np.int64),
-                ]
-            ).astype(np.int64)
-            notes.append("US counties: Census cartographic boundaries 2016 and 2019 population estimates")
 
         if spec.geography is not None:
             source = Path(spec.geography.path).name

