@@ -10,6 +10,7 @@ import shapely
 from territory_opt import DataError, geo, load_inputs, scenario_from_dict, solve_scenario
 from territory_opt import _validate as v
 from territory_opt.datasets import DATASETS, us_counties, us_zips, zip_points
+from territory_opt.maps import map_html, plan_map
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,8 @@ def test_small_state_solves_contiguous_on_zip_areas():
     assert not [str(f) for f in plan.findings if not f.ok]
     assert plan.problem.n_units == len(us_zips(["DE"])[0])
     assert any("approximate ZIP areas built from points" in note for note in plan.notes)
+    page = map_html(plan_map(plan, geometry=load_inputs(scenario).geometry, tiles=False))
+    assert 'id="to-data-caption"' in page and "approximate ZIP areas built from points" in page
 
 
 def test_synthetic_book_on_zip_areas():
@@ -211,3 +214,15 @@ def test_zip_points_cover_every_2020_zcta():
     assert table.dtypes["lat"] == np.float64
     boston = table.set_index("zip").loc["02134"]
     assert boston["lat"] == pytest.approx(42.36, abs=0.02) and boston["lon"] == pytest.approx(-71.13, abs=0.02)
+
+
+def test_datasets_command_lists_zip_areas():
+    from typer.testing import CliRunner
+
+    from territory_opt.cli import app
+
+    result = CliRunner().invoke(app, ["datasets"], terminal_width=400)
+    assert result.exit_code == 0
+    line = next(row for row in result.output.splitlines() if "us-zips" in row)
+    assert "33,300" in line and "Approximate ZIP" in line  # the console wraps the description
+    assert "areas built from" in result.output

@@ -20,6 +20,7 @@ import numpy as np
 from folium.plugins import MarkerCluster
 from numpy.typing import NDArray
 
+from .datasets import SYNTHETIC_NOTE, ZIP_NOTE
 from .plan import Plan
 from .problem import Problem
 
@@ -107,10 +108,25 @@ def plan_map(
         m, plan, colours, geometry=geometry, quotas=quotas, max_points=max_points, simplify_m=simplify_m
     )
     _legend(m, plan.problem, colours, dev, first)
+    _data_caption(m, plan.notes)
     folium.LayerControl(collapsed=False).add_to(m)
     if bounds is not None:
         m.fit_bounds(bounds)
     return m
+
+
+def _data_caption(m: folium.Map, notes: tuple[str, ...]) -> None:
+    """Say on the map when what it shows is approximate or synthetic (ZIP areas built from points)."""
+    shown = [n for n in notes if ZIP_NOTE in n or SYNTHETIC_NOTE in n]
+    if not shown:
+        return
+    caption = (
+        '<div id="to-data-caption" style="position:absolute;bottom:40px;left:10px;z-index:1000;background:white;'
+        'padding:4px 6px;border:1px solid #999;border-radius:4px;max-width:45%;font:11px sans-serif">'
+        + "<br>".join(_e(n) for n in shown)
+        + "</div>"
+    )
+    m.get_root().html.add_child(branca.element.Element(caption))  # type: ignore[attr-defined]
 
 
 def _plan_layers(
