@@ -20,6 +20,7 @@ TARGETS = {
     "us-50-reps": (HERE / "scenarios" / "us-50-reps-realign.yaml", 60.0),  # the same without the budget
     "us-50-reps-realign": (HERE / "scenarios" / "us-50-reps-realign.yaml", 60.0),
     "accounts-100k": (HERE / "scenarios" / "accounts-100k.yaml", 300.0),
+    "us-zips-200": (HERE / "scenarios" / "us-zips-200.yaml", 300.0),  # issue 16: ZIP level
 }
 
 

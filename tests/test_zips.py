@@ -197,11 +197,13 @@ def test_unknown_zip_codes_are_listed_once_per_value(tmp_path):
     assert text.startswith("3 problems")
 
 
-def test_zip_column_in_parquet_read_as_integers(tmp_path):
+@pytest.mark.parametrize("suffix", [".parquet", ".xlsx"])
+def test_zip_column_stored_as_integers(tmp_path, suffix):
     frame = pd.DataFrame({"Account": ["A1", "A2"], "Zip": [2134, 432151234], "Potential": [1.0, 2.0]})
-    frame.to_parquet(tmp_path / "crm.parquet")
+    path = tmp_path / f"crm{suffix}"
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_excel(path, index=False)
     raw = _accounts_by_zip(tmp_path, [])
-    raw["data"]["accounts"]["path"] = str(tmp_path / "crm.parquet")
+    raw["data"]["accounts"]["path"] = str(path)
     inputs = load_inputs(scenario_from_dict(raw))
     table = zip_points().set_index("zip")
     assert list(inputs.units["lat"]) == pytest.approx([table.loc["02134", "lat"], table.loc["43215", "lat"]])
