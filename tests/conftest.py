@@ -92,3 +92,19 @@ def accounts_scenario(accounts: str = "accounts.csv", **extra: object) -> dict:
     }
     raw.update(extra)
     return raw
+
+
+@pytest.fixture(scope="session")
+def studio_workspace(tmp_path_factory):
+    """A workspace folder with the demo scenario and its solved plan in ``out/demo`` (for the
+    plan studio's tests): returns (workspace, plan)."""
+    import shutil
+
+    from territory_opt import load_scenario, run_scenario
+
+    workspace = tmp_path_factory.mktemp("studio")
+    (workspace / "scenarios").mkdir()
+    shutil.copy(ROOT / "src" / "territory_opt" / "scenarios" / "demo.yaml", workspace / "scenarios" / "demo.yaml")
+    scenario = load_scenario(workspace / "scenarios" / "demo.yaml")
+    plan, _, _ = run_scenario(scenario, workspace / "out" / "demo", time_limit=3, tiles=False)
+    return workspace, plan

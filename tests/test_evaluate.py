@@ -114,7 +114,7 @@ def test_agrees_with_the_plans_own_table(grid3):
         grid3,
         balance={"potential": Measure(tolerance=0.01)},
         constraints=Constraints(contiguity=True),
-        solver=SolverSettings(time_limit=5, seed=1),
+        solver=SolverSettings(time_limit=1, seed=1),
     )
     bands = Bands.from_problem(grid3, {"potential": 0.01}, exempt=plan.exempt)
     result = evaluate(grid3, plan.seat_of, plan.centres, bands)

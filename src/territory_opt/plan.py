@@ -181,6 +181,16 @@ class Plan:
         ``to_territory``, ``to_name`` and each measure."""
         return change_list(self.problem, self.seat_of)
 
+    def studio(self, scenario: Any = None, *, workspace: Any = ".", port: int = 0) -> Any:
+        """Open this plan in the plan studio (a local web app on 127.0.0.1) served from a
+        background thread; a notebook shows the returned object as a frame. ``scenario``:
+        the plan's scenario (file or :class:`~territory_opt.scenario.Scenario`; found by the
+        plan's name in ``<workspace>/scenarios`` when omitted). Returns the running studio
+        (``.url`` with its token, ``.stop()``)."""
+        from .studio import studio_for_plan  # the studio is a later stage: imported on use
+
+        return studio_for_plan(self, scenario, workspace=workspace, port=port)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures: status, objective, bound, gap, time, method, audit."""
         moved = self.problem.moved(self.seat_of)

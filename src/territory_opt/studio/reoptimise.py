@@ -144,6 +144,12 @@ class Job:
         self._watcher.start()
 
     def _watch(self) -> None:
+        try:
+            self._read()
+        finally:
+            self._close()
+
+    def _read(self) -> None:
         assert self._process is not None
         assert self._process.stdout is not None
         for line in self._process.stdout:
@@ -169,23 +175,31 @@ class Job:
         if self.state == "running":
             self._stderr.seek(0)
             tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
-            self.error = (
-                f"the engine's process ended without a plan (exit code {self._process.returncode}): {' '.join(tail)}"
-            )
+            self.error = f"the engine's process ended without a plan (exit code {self._process.returncode}): {' '.join(tail)}"
             self.state = "error"
             self.ended = time.perf_counter()
 
+    def _close(self) -> None:
+        """Reap the child and close its pipes (it exits by itself after its last message)."""
+        assert self._process is not None
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._stderr.close()
+
     def cancel(self) -> None:
+        """Stop the engine at once; no proposal comes from this job."""
         if not self.running:
             return
         self.state = "cancelled"
         self.ended = time.perf_counter()
         if self._process is not None:
             self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        self._watcher.join(15)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends (for scripts and tests); True when it did."""

@@ -150,6 +150,9 @@ class Session:
         Where saved versions go (``v001``, ``v002`` ...), inside the workspace.
     geometry : GeoSeries, optional
         Unit polygons (EPSG:4326) in geography mode; units are drawn as points otherwise.
+    record : dict, optional
+        What saved plans record of their scenario (``Plan.record``: description, tolerances,
+        what-if edits, quotas section).
     """
 
     def __init__(
@@ -167,8 +170,10 @@ class Session:
         baseline_name: str = "baseline",
         baseline_folder: Path | None = None,
         locked: NDArray[np.int64] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> None:
         self.scenario = scenario
+        self.record = record or {}
         self.scenario_path = scenario_path
         self.problem = problem
         self.geometry = geometry
@@ -772,8 +777,9 @@ class Session:
         self.versions["baseline"] = replace(self.versions[folder.name], name="baseline", note=folder.name)
 
     def _write_version(self, plan: Plan, assign: NDArray[np.int64], pinned: NDArray[np.bool_], *, note: str) -> Path:
-        """A complete plan folder ``vNNN`` (as ``solve`` writes it) with ``changes.csv`` against
-        the baseline and ``studio.json``; registered in the version list."""
+        """A complete plan folder ``vNNN`` written by :func:`territory_opt.write_plan` (as
+        ``solve`` writes it), plus ``studio_changes.csv`` (the units in another territory than
+        in the baseline) and ``studio.json``; registered in the version list."""
         from .. import write_plan
         from ..io import write_csv, write_text
         from ..quota import set_quotas
@@ -781,11 +787,11 @@ class Session:
         folder = self._new_version_folder()
         created = datetime.now(UTC).isoformat(timespec="seconds")
         quotas = set_quotas(plan, self.scenario.quotas) if self.scenario.quotas is not None else None
-        write_plan(plan, folder, quotas=quotas)
+        write_plan(replace(plan, geometry=self.geometry, record=self.record), folder, quotas=quotas)
         p = self.problem
         changed = np.flatnonzero(assign != self.baseline)
         write_csv(
-            folder / "changes.csv",
+            folder / "studio_changes.csv",
             pd.DataFrame(
                 {
                     "unit_id": p.unit_ids[changed],
@@ -796,7 +802,6 @@ class Session:
                 }
             ),
         )
-        write_pages(plan, folder, geometry=self.geometry, quotas=quotas, scenario=self.scenario)
         meta = {
             "scenario_name": self.scenario.name,
             "scenario_file": str(self.scenario_path) if self.scenario_path else None,
@@ -812,28 +817,6 @@ class Session:
                 folder.name, assign.copy(), folder, note, created, np.flatnonzero(pinned)
             )
         return folder
-
-
-def write_pages(plan: Plan, folder: Path, *, geometry: gpd.GeoSeries | None, quotas: Any, scenario: Scenario) -> None:
-    """map.html, report.html and territories.geojson, as ``solve`` writes them."""
-    from ..io import write_text
-    from ..maps import map_html, plan_map
-    from ..report import plan_report
-
-    page = map_html(plan_map(plan, geometry=geometry, quotas=quotas, tiles=False))
-    write_text(folder / "map.html", page)
-    tolerances = {name: m.tolerance for name, m in scenario.balance.items()}
-    write_text(
-        folder / "report.html",
-        plan_report(plan, map_html=page, quotas=quotas, description=scenario.description, tolerances=tolerances),
-    )
-    if geometry is not None:
-        import geopandas as gpd
-
-        frame = gpd.GeoDataFrame(
-            {"territory_id": plan.problem.seat_ids[plan.seat_of]}, geometry=geometry.to_numpy(), crs="EPSG:4326"
-        )
-        write_text(folder / "territories.geojson", frame.dissolve(by="territory_id").reset_index().to_json())
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
@@ -906,6 +889,11 @@ def open_plan_folder(
             raise StudioError(msg)
         scenario_path = find_scenario(str(name), workspace)
     scenario = load_scenario(scenario_path)
+    record = summary.get("scenario_record") or {}
+    if isinstance(record.get("edits"), dict):  # the roster the plan was made with (what-if edits)
+        from ..scenario import Edits
+
+        scenario = scenario.model_copy(update={"edits": Edits.model_validate(record["edits"])})
     problem, inputs = problem_from_scenario(scenario)
     seat_of = read_plan_assignment(problem, folder)
     exempt = np.isin(problem.seat_ids.astype(str), [str(s) for s in summary.get("stand_alone", [])])
@@ -935,6 +923,7 @@ def open_plan_folder(
         baseline_name=label,
         baseline_folder=folder,
         locked=locked,
+        record=record if record else None,
     )
 
 
@@ -942,31 +931,12 @@ def open_scenario(
     path: Path, *, workspace: Path, time_limit: float | None = None, versions_dir: Path | None = None
 ) -> Session:
     """Solve a scenario and open its plan; the solved plan is saved as the first version."""
-    from .. import problem_from_scenario
-    from ..solve import solve
+    from .. import solve_scenario
 
     path = inside(workspace, path)
     scenario = load_scenario(path)
-    if time_limit is not None:
-        scenario = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"time_limit": time_limit})})
-    problem, inputs = problem_from_scenario(scenario)
-    plan = solve(
-        problem,
-        balance=dict(scenario.balance),
-        constraints=scenario.constraints,
-        objective=scenario.objective,
-        candidates=scenario.candidates,
-        solver=scenario.solver,
-        scenario=scenario.name,
-    )
-    session = from_plan(
-        plan,
-        scenario,
-        workspace=workspace,
-        geometry=inputs.geometry,
-        scenario_path=path,
-        versions_dir=versions_dir,
-    )
+    plan = solve_scenario(scenario, time_limit=time_limit)
+    session = from_plan(plan, scenario, workspace=workspace, scenario_path=path, versions_dir=versions_dir)
     session.save_solved(plan)
     return session
 
@@ -986,6 +956,8 @@ def from_plan(
     if not isinstance(scenario, Scenario):
         scenario_path = Path(scenario)
         scenario = load_scenario(scenario_path)
+    if geometry is None:
+        geometry = plan.geometry
     if geometry is None and scenario.data.units == "geography":
         from .. import problem_from_scenario
 
@@ -1010,4 +982,5 @@ def from_plan(
         geometry=geometry,
         scenario_path=scenario_path.resolve() if scenario_path else None,
         baseline_name=f"plan solved {time.strftime('%H:%M')}",
+        record=plan.record or None,
     )
