@@ -177,6 +177,7 @@ def test_accounts_are_placed_at_their_zip_point(tmp_path):
         assert units.loc[account, "lat"] == pytest.approx(table.loc[code, "lat"])
         assert units.loc[account, "lon"] == pytest.approx(table.loc[code, "lon"])
     assert (units.loc["A4", "lat"], units.loc["A4", "lon"]) == (40.5, -74.1)  # given coordinates win
+    assert "crm.csv: 3 row(s) without coordinates placed at their ZIP code's 2020 ZCTA internal point" in " ".join(inputs.notes)
     # the point is the ZIP area's: an account placed by ZIP lies in its own ZIP area
     area = us_zips(["OH"])[0].set_index("zip").geometry.loc["43215"]
     assert shapely.contains_xy(area, units.loc["A2", "lon"], units.loc["A2", "lat"])

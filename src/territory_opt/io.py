@@ -328,6 +328,7 @@ def _measure_names(scenario: Scenario) -> list[str]:
 class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.notes: list[str] = []  # facts found while reading (e.g. rows placed by ZIP code)
         self.raised = False
 
     def add(self, problems: list[Problem]) -> None:
@@ -421,6 +422,11 @@ def _points_from_zip(
     use = need & found
     lat[use] = codes[use].map(table["lat"]).to_numpy(dtype=float)
     lon[use] = codes[use].map(table["lon"]).to_numpy(dtype=float)
+    if use.any():
+        out.notes.append(
+            f"{source}: {int(use.sum())} row(s) without coordinates placed at their ZIP code's 2020 ZCTA "
+            "internal point (offline Census table)"
+        )
     text = _text(frame, zip_col)
     for i in np.flatnonzero(need & (codes == "").to_numpy() & (text == "").to_numpy()):
         out.add([Problem(source, f"no location: give {lat_col!r}/{lon_col!r} or a ZIP code", v.row_number(frame.index[int(i)]), zip_col)])
@@ -831,6 +837,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
                 )
                 out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
 
+    notes.extend(out.notes)
     if "region" not in units.columns:
         units["region"] = units["state"] if "state" in units.columns else ""
     for level in ("area", "region"):
