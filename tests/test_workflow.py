@@ -348,3 +348,109 @@ def test_write_plan_writes_what_solve_writes(realigned, tmp_path):
     plan = solve_scenario(scenario_from_dict(raw))
     written = write_plan(plan, tmp_path / "api")
     assert {p.name for p in written.values()} | {"quotas.csv"} == {p.name for p in out.iterdir()}
+
+
+# ------------------------------------------------------- own accounts on the built-in counties
+
+SAMPLE = Path(__file__).parents[1] / "scenarios" / "data" / "midwest-accounts.csv"
+
+
+def county_scenario(accounts: Path, **extra: object) -> dict:
+    raw: dict = {
+        "name": "counties",
+        "data": {
+            "dataset": "us-counties",
+            "states": ["OH", "IN", "MI"],
+            "accounts": {
+                "path": str(accounts),
+                "columns": {
+                    "id": "Account ID",
+                    "lat": "Latitude",
+                    "lon": "Longitude",
+                    "revenue": "Annual Potential",
+                    "owner": "Account Owner",
+                },
+            },
+            "reps": {
+                "path": str(SAMPLE.with_name("midwest-reps.csv")),
+                "columns": {"id": "Rep ID", "name": "Rep Name", "lat": "Home Latitude", "lon": "Home Longitude"},
+            },
+            "units": "geography",
+        },
+        "balance": {"revenue": {"tolerance": 0.2}},
+    }
+    raw["data"].update(extra)
+    return raw
+
+
+def test_own_accounts_are_summed_into_the_built_in_counties(tmp_path):
+    book = pd.read_csv(SAMPLE, dtype=str)
+    inputs = load_inputs(scenario_from_dict(county_scenario(SAMPLE)))
+    assert inputs.unit_kind == "geography" and len(inputs.units) == 263
+    # the measure is named by the accounts file, not by the dataset
+    assert inputs.units["revenue"].sum() == pytest.approx(book["Annual Potential"].astype(float).sum())
+    assert inputs.accounts is not None and (inputs.accounts["unit"] != "").all()
+    assert set(inputs.units["owner"]) - {""} <= {f"U100{i}" for i in range(1, 9)}
+    note = next(n for n in inputs.notes if "just outside" in n)
+    assert note.startswith("3 account(s) just outside the unit polygons") and "data.snap_km = 25" in note
+
+
+def test_accounts_far_outside_are_listed_with_rows(tmp_path):
+    book = pd.read_csv(SAMPLE, dtype=str).head(20)
+    extra = book.iloc[:2].copy()
+    extra["Account ID"] = ["CHICAGO", "LAKE"]
+    extra["Latitude"] = ["41.8781", "43.0"]
+    extra["Longitude"] = ["-87.6298", "-87.0"]
+    path = tmp_path / "accounts.csv"
+    pd.concat([book, extra]).to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        load_inputs(scenario_from_dict(county_scenario(path)))
+    lines = [str(p) for p in caught.value.problems]
+    assert lines[0] == (
+        "accounts.csv, row 22, column 'Latitude': account 'CHICAGO' lies in Cook (IL), a county outside "
+        "data.states; add its state to data.states, or check its coordinates"
+    )
+    assert re.fullmatch(
+        r"accounts\.csv, row 23, column 'Latitude': account 'LAKE' at \(43\.0000, -87\.0000\) lies in no unit and "
+        r"is \d+ km from the nearest \(\w+\), beyond data\.snap_km = 25 km; check its coordinates \(or add its "
+        r"state to data\.states, or raise data\.snap_km\)",
+        lines[1],
+    )
+    assert len(lines) == 2
+    # a wider snapping distance takes the lake account too
+    inputs = load_inputs(scenario_from_dict(county_scenario(path, snap_km=200, states=["OH", "IN", "MI", "IL"])))
+    assert (inputs.accounts["unit"] != "").all()
+
+
+def test_a_part_of_the_map_without_a_rep_is_explained(tmp_path):
+    from territory_opt import InfeasibleError
+
+    raw = {
+        "name": "up",
+        "data": {
+            "dataset": "us-counties",
+            "states": ["MI"],
+            "synthetic": {"accounts": 300, "reps": 4, "seed": 5, "skill_share": 0.0},
+            "units": "geography",
+        },
+        "balance": {"potential": {"tolerance": 0.3}},
+        "constraints": {"contiguity": True},
+        "solver": {"time_limit": 2, "deterministic": True},
+    }
+    scenario = scenario_from_dict(raw)
+    problem, _ = problem_from_scenario(scenario)
+    from territory_opt.diagnose import unreachable_parts
+
+    if not unreachable_parts(problem):
+        pytest.skip("this synthetic roster happens to have a rep on the Upper Peninsula")
+    with pytest.raises(InfeasibleError) as caught:
+        solve_scenario(scenario)
+    text = " ".join(str(caught.value).split())
+    assert re.search(
+        r"a part of the map with 15 unit\(s\) \(Alger, Baraga, Chippewa, Delta, Dickinson, Gogebic and 9 more\) "
+        r"touches no other part and holds no rep's home base, so no contiguous territory can reach it "
+        r"\(2 separate parts, 1 with a rep, 0 open seat\(s\) without a home\): add the neighbouring area",
+        text,
+    ), text
+    linked = scenario_from_dict({**raw, "constraints": {"contiguity": {"enabled": True, "islands": "link"}}})
+    assert solve_scenario(linked).ok

@@ -270,6 +270,8 @@ def prechecks(
                     forced_total / book_total,
                 )
             )
+    if spec.contiguity:
+        out += unreachable_parts(problem)
     if disruption_share is not None and spec.disruption_value is not None:
         has = problem.owner >= 0
         forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
@@ -285,6 +287,49 @@ def prechecks(
                     moved / total,
                 )
             )
+    return out
+
+
+def unreachable_parts(problem: Problem) -> list[Conflict]:
+    """Parts of the adjacency graph (an island, a peninsula cut off by the chosen states) that
+    hold no rep's home base, when there are fewer seats without a home than such parts: a
+    contiguous territory keeps its rep's home unit, so no territory can reach them."""
+    if problem.edges is None or problem.n_units == 0:
+        return []
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = problem.n_units
+    e = problem.edges
+    graph = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    if count <= 1:
+        return []
+    home = np.flatnonzero(problem.has_home)
+    reached = set()
+    for t in home:
+        nearest = int(np.argmin(np.linalg.norm(problem.unit_xy - problem.seat_xy[t], axis=1)))
+        reached.add(int(label[nearest]))
+    free = int((~problem.has_home).sum())
+    lonely = [c for c in range(count) if c not in reached]
+    if len(lonely) <= free:
+        return []
+    lonely.sort(key=lambda c: -int((label == c).sum()))
+    out = []
+    for c in lonely[:5]:
+        members = np.flatnonzero(label == c)
+        shown = ", ".join(str(x) for x in problem.unit_names[members[:6]])
+        more = f" and {len(members) - 6} more" if len(members) > 6 else ""
+        out.append(
+            Conflict(
+                "contiguity",
+                f"a part of the map with {len(members)} unit(s) ({shown}{more}) touches no other part and holds no "
+                f"rep's home base, so no contiguous territory can reach it ({count} separate parts, "
+                f"{len(reached)} with a rep, {free} open seat(s) without a home): add the neighbouring area "
+                "(e.g. its state to data.states), set constraints.contiguity.islands: link (joins each part to "
+                "its nearest unit), or add a rep or an open seat there",
+            )
+        )
     return out
 
 

@@ -641,7 +641,15 @@ def _builtin_geography(
     geo_units["state"] = frame["state"].to_numpy()
     for m in measures:
         if m not in geo_units.columns and strict:
-            out.add([Problem(source, f"measure {m!r} is not in this dataset; it has: population")])
+            out.add(
+                [
+                    Problem(
+                        source,
+                        f"measure {m!r} is not in this dataset; it has: population. To balance your own "
+                        "measures, give your accounts (data.accounts): they are summed into its units",
+                    )
+                ]
+            )
     index = pd.Series(np.arange(len(geo_units)), index=geo_units["id"].to_numpy())
     edges = np.column_stack(
         [
@@ -677,7 +685,14 @@ def load_inputs(scenario: Scenario) -> Inputs:
     with _collecting() as out:
         counties = None
         if spec.dataset is not None or spec.synthetic is not None:
-            counties, geo_units, edges = _builtin_geography(spec.dataset or "us-counties", spec.states, measures, spec.synthetic is None, out, notes)
+            counties, geo_units, edges = _builtin_geography(
+                spec.dataset or "us-counties",
+                spec.states,
+                measures,
+                spec.synthetic is None and spec.accounts is None,
+                out,
+                notes,
+            )
             geometry = counties.geometry.reset_index(drop=True)
 
         if spec.geography is not None:
@@ -762,20 +777,39 @@ def load_inputs(scenario: Scenario) -> Inputs:
                 out.raise_if_any()
             assert geo_units is not None
             if accounts is not None:
+                acc_source = Path(spec.accounts.path).name if spec.accounts is not None else "accounts"
                 if "unit" not in accounts.columns:
-                    accounts = accounts.assign(unit=_spatial_unit(accounts, geometry, geo_units))
-                unknown = ~accounts["unit"].isin(set(geo_units["id"]))
-                for i in np.flatnonzero(unknown.to_numpy())[:50]:
-                    out.add(
-                        [
-                            Problem(
-                                "accounts",
-                                f"account {accounts['id'].iloc[i]!r} lies in no geographic unit ({accounts['unit'].iloc[i]!r})",
-                                v.row_number(accounts.index[int(i)]),
-                                "unit",
-                            )
-                        ]
+                    others = None
+                    if spec.dataset == "us-counties" and spec.states:
+                        every, _ = us_counties(None)
+                        others = every[~every["state"].isin(spec.states)]
+                    unit_of, problems, note = _spatial_unit(
+                        accounts,
+                        geometry,
+                        geo_units,
+                        snap_km=spec.snap_km,
+                        source=acc_source,
+                        spec=spec.accounts,
+                        others=others,
                     )
+                    accounts = accounts.assign(unit=unit_of)
+                    out.add(problems)
+                    if note:
+                        notes.append(note)
+                else:
+                    unknown = ~accounts["unit"].isin(set(geo_units["id"]))
+                    for i in np.flatnonzero(unknown.to_numpy())[:50]:
+                        out.add(
+                            [
+                                Problem(
+                                    acc_source,
+                                    f"account {accounts['id'].iloc[i]!r} names no geographic unit ({accounts['unit'].iloc[i]!r}); fix the unit id",
+                                    v.row_number(accounts.index[int(i)]),
+                                    spec.accounts.column("unit") if spec.accounts is not None else "unit",
+                                )
+                            ]
+                        )
+                out.raise_if_any()
                 units = _aggregate(accounts, "unit", geo_units, measures)
             else:
                 units = geo_units
@@ -993,11 +1027,76 @@ def _check_references(units: pd.DataFrame, reps: pd.DataFrame, scenario: Scenari
         out.add(v.skill_coverage(list(units["skills"]), list(reps["skills"]), src, "skills"))
 
 
-def _spatial_unit(accounts: pd.DataFrame, geometry: gpd.GeoSeries | None, geo_units: pd.DataFrame) -> np.ndarray:
-    """The geographic unit each account lies in (point in polygon)."""
+def _spatial_unit(
+    accounts: pd.DataFrame,
+    geometry: gpd.GeoSeries | None,
+    geo_units: pd.DataFrame,
+    *,
+    snap_km: float,
+    source: str,
+    spec: FileSource | None,
+    others: gpd.GeoDataFrame | None = None,
+) -> tuple[np.ndarray, list[Problem], str]:
+    """The geographic unit each account lies in (point in polygon). An account just outside
+    every polygon (a coastline, a simplified boundary) joins the nearest unit within
+    ``snap_km`` [km]; the others are problems naming their row and distance. An account
+    inside one of ``others`` (counties of states not chosen) is a problem naming that county:
+    it is on land elsewhere, not just off the coast."""
     assert geometry is not None
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(accounts["lon"], accounts["lat"]), crs="EPSG:4326")
     polygons = gpd.GeoDataFrame({"unit": geo_units["id"].to_numpy()}, geometry=geometry.to_numpy(), crs="EPSG:4326")
     joined = gpd.sjoin(points, polygons, how="left", predicate="within")
     joined = joined[~joined.index.duplicated()]
-    return joined["unit"].astype(object).fillna("").to_numpy(dtype=object)
+    unit = joined["unit"].astype(object).fillna("").to_numpy(dtype=object).copy()
+    outside = np.flatnonzero(unit == "")
+    if len(outside) == 0:
+        return unit, [], ""
+    crs = geo.choose_metric_crs(geo_units["lon"].to_numpy(float), geo_units["lat"].to_numpy(float))
+    near = gpd.sjoin_nearest(
+        points.iloc[outside].to_crs(crs), polygons.to_crs(crs), how="left", distance_col="distance_m"
+    )
+    near = near[~near.index.duplicated()]
+    names = dict(zip(geo_units["id"], geo_units["name"], strict=True))
+    problems = []
+    snapped = []
+    lat_col = spec.column("lat") if spec is not None else "lat"
+    elsewhere: dict[int, str] = {}
+    if others is not None and len(others):
+        hit = gpd.sjoin(points.iloc[outside], others[["name", "state", "geometry"]], how="inner", predicate="within")
+        hit = hit[~hit.index.duplicated()]
+        elsewhere = {int(i): f"{n} ({st})" for i, n, st in zip(hit.index, hit["name"], hit["state"], strict=True)}
+    for i, nearest, metres in zip(outside, near["unit"].to_numpy(), near["distance_m"].to_numpy(), strict=True):
+        km = float(metres) / 1000
+        if int(i) in elsewhere:
+            problems.append(
+                Problem(
+                    source,
+                    f"account {accounts['id'].iloc[i]!r} lies in {elsewhere[int(i)]}, a county outside data.states; "
+                    "add its state to data.states, or check its coordinates",
+                    v.row_number(accounts.index[int(i)]),
+                    lat_col,
+                )
+            )
+            continue
+        if km <= snap_km:
+            unit[i] = nearest
+            snapped.append(km)
+            continue
+        lat, lon = float(accounts["lat"].iloc[i]), float(accounts["lon"].iloc[i])
+        problems.append(
+            Problem(
+                source,
+                f"account {accounts['id'].iloc[i]!r} at ({lat:.4f}, {lon:.4f}) lies in no unit and is {km:,.0f} km from "
+                f"the nearest ({names.get(nearest, nearest)}), beyond data.snap_km = {snap_km:g} km; check its "
+                "coordinates (or add its state to data.states, or raise data.snap_km)",
+                v.row_number(accounts.index[int(i)]),
+                lat_col,
+            )
+        )
+    note = (
+        f"{len(snapped)} account(s) just outside the unit polygons (coastline, simplified boundaries) joined the "
+        f"nearest unit (at most {max(snapped):.1f} km away; data.snap_km = {snap_km:g})"
+        if snapped
+        else ""
+    )
+    return unit, problems, note

@@ -72,6 +72,10 @@ class DataSpec(_Frozen):
     geography: FileSource | None = None
     adjacency: FileSource | None = None
     units: Literal["accounts", "geography"] | None = None
+    #: Accounts placed in geographic units by point in polygon: one outside every polygon
+    #: (a coastline, a simplified boundary) joins the nearest unit within this distance [km];
+    #: farther ones are errors naming their row.
+    snap_km: Annotated[float, Field(ge=0)] = 25.0
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
