@@ -90,6 +90,9 @@ def test_thousands_separators_and_bom_and_semicolons_are_tolerated(tmp_path):
     path.write_text(text, encoding="utf-8")
     raw = accounts_scenario()
     raw["data"]["accounts"]["path"] = str(path)
+    columns = raw["data"]["accounts"]["columns"]
+    for absent in ("workload", "lock", "skills", "family"):  # a mapped column must exist
+        del columns[absent]
     inputs = load_inputs(scenario_from_dict(raw))
     assert list(inputs.units["potential"]) == [1_200_000.0, 950.0]
 

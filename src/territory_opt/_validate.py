@@ -26,8 +26,37 @@ def row_number(index: Any) -> int:
     return int(index) + 2
 
 
-def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse a column to float, tolerating thousands separators (``1,234.5``) and blanks.
+#: Largest magnitude accepted for a measure: sums of a few million such values stay exact
+#: enough in floating point, and the solver's integer scaling cannot overflow.
+MAX_VALUE = 1e15
+
+_AMBIGUOUS_DOT = re.compile(r"[+-]?[1-9]\d{0,2}\.\d{3}")  # 120.000: 120 or 120000?
+_AMBIGUOUS_COMMA = re.compile(r"[+-]?[1-9]\d{0,2},\d{3}")  # 1,234: 1234 or 1.234?
+_EN_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")  # 1,234,567 / 1,234.5
+_DE_GROUPED = re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?")  # 1.234.567 / 1.234,5
+_DOT_DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")  # 12.5, 0.500, 1.5e3
+_COMMA_DECIMAL = re.compile(r"[+-]?(\d+,\d*|,\d+)")  # 12,5
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip().fillna("")
+    return text.str.replace(r"^[$\u20ac\u00a3\u00a5]\s*", "", regex=True)  # a currency sign in front: $ € £ ¥
+
+
+def decimal_evidence(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Masks of the cells that prove a ``.`` decimal mark, prove a ``,`` decimal mark, or
+    could be read either way (``1,234``, ``120.000``)."""
+    text = _clean(values)
+    ambiguous = text.str.fullmatch(_AMBIGUOUS_DOT) | text.str.fullmatch(_AMBIGUOUS_COMMA)
+    dot = ~ambiguous & (text.str.fullmatch(_DOT_DECIMAL) | text.str.fullmatch(_EN_GROUPED))
+    comma = ~ambiguous & (text.str.fullmatch(_COMMA_DECIMAL) | text.str.fullmatch(_DE_GROUPED))
+    return dot.fillna(False).astype(bool), comma.fillna(False).astype(bool), ambiguous.fillna(False).astype(bool)
+
+
+def to_number(values: pd.Series, *, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+    """Parse a column to float, with ``decimal`` as the decimal mark (the other of ``.`` and
+    ``,`` is then a thousands separator: ``1,234.5`` or ``1.234,5``), tolerating a currency
+    sign in front and blanks.
 
     Returns the parsed floats (NaN where empty or unparsable) and a mask of the cells that
     were non-empty but not numbers.
@@ -35,12 +64,58 @@ def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype(float)
         return numbers, pd.Series(False, index=values.index)
-    text = values.astype("string").str.strip().fillna("")
-    text = text.str.replace(r"^[$\u20ac\u00a3\u00a5]\s*", "", regex=True)  # a currency sign in front: $ € £ ¥
-    text = text.where(~text.str.match(_THOUSANDS), text.str.replace(",", "", regex=False))
+    text = _clean(values)
+    if decimal == ",":
+        grouped = text.str.fullmatch(_DE_GROUPED).fillna(False).astype(bool)
+        text = text.where(~grouped, text.str.replace(".", "", regex=False))
+        text = text.where(text.str.contains(".", regex=False), text.str.replace(",", ".", regex=False))
+    else:
+        grouped = text.str.fullmatch(_EN_GROUPED).fillna(False).astype(bool)
+        text = text.where(~grouped, text.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
     bad = (text != "") & numbers.isna()
     return numbers, bad
+
+
+def decimal_mark(
+    values: pd.Series, source: str, column: str, *, decimal: str | None = None, default: str | None = None
+) -> tuple[str, list[Problem]]:
+    """The decimal mark of one column, detected from its cells.
+
+    ``decimal`` (the scenario's ``decimal`` key) decides outright. Otherwise cells such as
+    ``12,5`` or ``1.234,5`` prove a decimal comma and ``12.5`` or ``1,234.5`` a decimal
+    point; a column with both is refused (inconsistent), and a column whose only evidence
+    is ambiguous (``120.000``: 120 or 120,000?) is read with ``default`` (a ``,``-separated
+    file cannot use a decimal comma unquoted) or else refused.
+    """
+    if decimal is not None or pd.api.types.is_numeric_dtype(values):
+        return decimal or ".", []
+    dot, comma, ambiguous = decimal_evidence(values)
+    raw = values.astype("string")
+    fix = "set decimal: '.' or ',' for this file in the scenario's data section"
+    if dot.any() and comma.any():
+        i, j = int(np.flatnonzero(dot.to_numpy())[0]), int(np.flatnonzero(comma.to_numpy())[0])
+        msg = (
+            f"numbers use both decimal marks: {raw.iloc[i]!r} (row {row_number(values.index[i])}) has a decimal point, "
+            f"{raw.iloc[j]!r} a decimal comma; make the column consistent, or {fix}"
+        )
+        return ".", [Problem(source, msg, row_number(values.index[j]), column)]
+    if dot.any():
+        return ".", []
+    if comma.any():
+        return ",", []
+    if ambiguous.any() and default is None:
+        first = int(np.flatnonzero(ambiguous.to_numpy())[0])
+        cell = str(raw.iloc[first]).strip()
+        mark = "." if "." in cell else ","
+        as_decimal = cell.replace(",", ".")
+        as_grouped = cell.replace(mark, "")
+        msg = (
+            f"{cell!r} could be {as_decimal} or {as_grouped} (is {mark!r} a decimal mark or a thousands "
+            f"separator?), and no cell of the column tells ({int(ambiguous.sum())} such cells); {fix}"
+        )
+        return ".", [Problem(source, msg, row_number(values.index[first]), column)]
+    return default or ".", []
 
 
 def missing_columns(frame: pd.DataFrame, source: str, wanted: dict[str, str], *, key_hint: str) -> list[Problem]:
@@ -56,6 +131,43 @@ def missing_columns(frame: pd.DataFrame, source: str, wanted: dict[str, str], *,
                     f"Add it, or map it in the scenario under {key_hint}.columns.{ours}",
                 )
             )
+    return problems
+
+
+def mapped_columns(frame: pd.DataFrame, source: str, spec: Any, *, skip: set[str]) -> list[Problem]:
+    """Columns the scenario maps (``columns: {lon: Lng}``) that the file lacks: a misnamed
+    mapping would otherwise drop the data silently (reps losing their home bases)."""
+    if spec is None:
+        return []
+    if getattr(frame, "_geometry_column_name", None) in frame.columns:  # a geometry gives the location
+        skip = skip | {spec.column("lat"), spec.column("lon")}
+    problems = []
+    have = ", ".join(map(str, frame.columns[:15])) + (" ..." if len(frame.columns) > 15 else "")
+    for ours, theirs in spec.columns.items():
+        if theirs not in frame.columns and theirs not in skip:
+            msg = f"column {theirs!r} is mapped as {ours!r} in the scenario, but the file has no such column; the file has: {have}"
+            problems.append(Problem(source, msg))
+    return problems
+
+
+def half_location(frame: pd.DataFrame, source: str, lat_col: str, lon_col: str) -> list[Problem]:
+    """A file with a latitude column but no longitude column (or the reverse)."""
+    has_lat, has_lon = lat_col in frame.columns, lon_col in frame.columns
+    if has_lat == has_lon or getattr(frame, "_geometry_column_name", None) in frame.columns:
+        return []
+    there, absent, key = (lat_col, lon_col, "lon") if has_lat else (lon_col, lat_col, "lat")
+    msg = f"has column {there!r} but no {absent!r}: give both, or map the other one in the scenario under columns.{key}"
+    return [Problem(source, msg)]
+
+
+def zero_capacity(values: pd.Series, capacity: np.ndarray, source: str, column: str) -> list[Problem]:
+    """A rep with 0 FTE: refused (as by the API), rather than read as full time or given an
+    empty territory."""
+    numbers, bad = to_number(values)
+    problems = []
+    for i in np.flatnonzero(((numbers == 0) & ~bad).to_numpy()):
+        msg = "FTE 0; every rep needs a positive FTE (0.5 for half time); to leave the seat out, remove the rep (edits.remove_reps)"
+        problems.append(Problem(source, msg, row_number(values.index[int(i)]), column))
     return problems
 
 
@@ -91,11 +203,18 @@ def duplicate_ids(ids: pd.Series, source: str, column: str) -> list[Problem]:
 
 
 def measure_values(
-    values: pd.Series, source: str, column: str, *, required: bool = True
+    values: pd.Series,
+    source: str,
+    column: str,
+    *,
+    required: bool = True,
+    decimal: str | None = None,
+    default_decimal: str | None = ".",
 ) -> tuple[np.ndarray, list[Problem]]:
-    """A non-negative numeric measure; empty cells are errors when ``required``."""
-    numbers, bad = to_number(values)
-    problems = []
+    """A non-negative numeric measure below :data:`MAX_VALUE`; empty cells are errors when
+    ``required``. ``decimal`` / ``default_decimal``: see :func:`decimal_mark`."""
+    mark, problems = decimal_mark(values, source, column, decimal=decimal, default=default_decimal)
+    numbers, bad = to_number(values, decimal=mark)
     raw = values.astype("string")
     for i in np.flatnonzero(bad.to_numpy()):
         problems.append(
@@ -127,6 +246,10 @@ def measure_values(
         problems.append(
             Problem(source, "infinite value; enter a finite number", row_number(values.index[int(i)]), column)
         )
+    huge = np.isfinite(numbers.to_numpy()) & (numbers.abs().to_numpy() > MAX_VALUE)
+    for i in np.flatnonzero(huge):
+        msg = f"value {numbers.iloc[i]:g} is implausibly large (above {MAX_VALUE:g}); check the cell and its unit"
+        problems.append(Problem(source, msg, row_number(values.index[int(i)]), column))
     return numbers.fillna(0.0).to_numpy(dtype=float), problems
 
 
@@ -137,7 +260,9 @@ def coordinates(
     problems: list[Problem] = []
     out = []
     for values, column, limit in ((lat, lat_col, 90.0), (lon, lon_col, 180.0)):
-        numbers, bad = to_number(values)
+        # a degree value is below 1,000, so a single ',' can only be a decimal comma
+        text = _clean(values)
+        numbers, bad = to_number(text.where(text.str.contains(".", regex=False), text.str.replace(",", ".", regex=False)))
         for i in np.flatnonzero(bad.to_numpy() | numbers.isna().to_numpy()):
             found = values.astype("string").iloc[i]
             found_text = "empty" if found is pd.NA or str(found).strip() == "" else repr(found)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ def read_table(path: str | Path, *, layer: str | None = None, sheet: str | int |
     source = path.name
     if not path.exists():
         raise DataError([Problem(str(path), "file not found; check the path in the scenario")])
+    refuse_special_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt", ".tsv"):
@@ -140,31 +142,131 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     return frame[~blank]
 
 
+def refuse_special_file(path: Path) -> None:
+    """Refuse a folder, FIFO, socket or device given as an input file (reading a FIFO would
+    block forever, ``/dev/zero`` never ends)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise DataError([Problem(str(path), f"cannot read the file: {exc.strerror or exc}")]) from None
+    if stat.S_ISDIR(mode):
+        if path.suffix.lower() == ".gdb":  # a File Geodatabase is a folder
+            return
+        raise DataError([Problem(str(path), "is a folder, not a file; give the path of the file inside it")])
+    if not stat.S_ISREG(mode):
+        kind = "FIFO (named pipe)" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        msg = f"is a {kind}, not a regular file; save the data to a file and give its path"
+        raise DataError([Problem(str(path), msg)])
+
+
+def _decode(raw: bytes, source: str) -> str:
+    """Text of a CSV file: UTF-16 (by its byte-order mark), UTF-8, or Windows-1252.
+
+    A file that is mostly UTF-8 but holds a few bytes that are not (an edit in another
+    program) is refused with the row and byte: reading it all as Windows-1252 would garble
+    every accented UTF-8 name, and guessing row by row could garble ids silently."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text"
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    try:
+        raw[:first_bad].decode("utf-8")
+        utf8_before = any(b >= 0x80 for b in raw[:first_bad])
+    except UnicodeDecodeError:
+        utf8_before = False
+    rest = raw[first_bad:]
+    if utf8_before or _has_utf8_sequence(rest):
+        line = raw.count(b"\n", 0, first_bad) + 1
+        column = first_bad - (raw.rfind(b"\n", 0, first_bad) + 1) + 1
+        msg = (
+            f"mixed text encodings: byte 0x{raw[first_bad]:02X} (byte {column} of the row) is not UTF-8, while "
+            "the rest of the file is UTF-8; re-save the file as UTF-8 (in Excel: CSV UTF-8), or fix that cell"
+        )
+        raise DataError([Problem(source, msg, line)])
+    return raw.decode("cp1252", errors="replace")
+
+
+def _has_utf8_sequence(data: bytes) -> bool:
+    """Whether ``data`` holds at least one well-formed multi-byte UTF-8 character."""
+    for match in re.finditer(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}", data):
+        try:
+            match.group().decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    import csv
+    import warnings
+    from io import StringIO
+
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError([Problem(path.name, "the file is empty; it needs a header row and data rows")])
-    # UTF-16 (Excel's "Unicode text") announces itself by its byte-order mark
-    encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
-    text = ""
-    for encoding in encodings:
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
+    text = _decode(raw, path.name)
     if "\x00" in text:
         raise DataError([Problem(path.name, "the file is binary, not text; export it as CSV (UTF-8)")])
     header = text.splitlines()[0] if text else ""
     sep = max([",", ";", "\t"], key=header.count)
-    from io import StringIO
-
+    records = csv.reader(StringIO(text), delimiter=sep)
+    names = [name.strip() for name in next(records, [])]
+    _check_header(names, path.name)
+    first = next(records, None)
+    if first is not None and len(first) > len(names):  # pandas would take the first column as an index
+        raise DataError([Problem(path.name, _too_many_fields(len(first), len(names), sep), 2)])
     # blank lines are kept while reading so row numbers stay those a spreadsheet shows,
     # then rows with no value at all are dropped (the index keeps the numbering)
-    frame = pd.read_csv(StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False)
-    frame.columns = [str(c).strip() for c in frame.columns]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # surplus empty cells at the end of a row are dropped
+            frame = pd.read_csv(
+                StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False, index_col=False
+            )
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found is None:
+            raise
+        expected, line, saw = (int(x) for x in found.groups())
+        raise DataError([Problem(path.name, _too_many_fields(saw, expected, sep), line)]) from None
+    frame.columns = pd.Index([str(c).strip() for c in frame.columns])
     blank = frame.apply(lambda col: col.fillna("").astype(str).str.strip() == "").all(axis=1)
-    return frame[~blank]
+    frame = frame[~blank]
+    frame.attrs["delimiter"] = sep
+    return frame
+
+
+def _too_many_fields(saw: int, expected: int, sep: str) -> str:
+    shown = {"\t": "tab", ",": "','", ";": "';'"}[sep]
+    return (
+        f"{saw} values but the header has {expected} columns: a value holds an unquoted {shown} "
+        f'(quote it, e.g. "Acme{sep if sep != chr(9) else ","} Inc"), or the header lacks a column'
+    )
+
+
+def _check_header(names: list[str], source: str) -> None:
+    """Refuse a header that names a column twice (also after trimming spaces): which of the
+    two would be used is a guess."""
+    seen: dict[str, int] = {}
+    problems = []
+    for position, name in enumerate(names, start=1):
+        if not name:
+            continue
+        if name in seen:
+            msg = (
+                f"columns {seen[name]} and {position} are both named {name!r} (after trimming spaces); "
+                "rename or delete one, so it is clear which one to use"
+            )
+            problems.append(Problem(source, msg, None, name))
+        else:
+            seen[name] = position
+    if problems:
+        raise DataError(problems)
 
 
 # ------------------------------------------------------------------------------ writers
@@ -459,6 +561,8 @@ def _units_from_frame(
     needed = {"id": id_col} | {m: col(m) for m in measures if m != "units"}
     missing = v.missing_columns(frame, source, needed, key_hint="data.accounts")
     out.add(missing)
+    out.add(v.mapped_columns(frame, source, spec, skip=set(needed.values())))
+    out.add(v.half_location(frame, source, col("lat"), col("lon")))
     if id_col in frame.columns:
         out.add(v.duplicate_ids(frame[id_col], source, id_col))
     lon, lat = _points_of(frame, source, spec, out)
@@ -477,7 +581,7 @@ def _units_from_frame(
             )
             continue
         if col(measure) in frame.columns:
-            values, problems = v.measure_values(frame[col(measure)], source, col(measure))
+            values, problems = v.measure_values(frame[col(measure)], source, col(measure), **_number_format(frame, spec))
             out.add(problems)
             units[measure] = values
     for name in ("owner", "lock", "family"):
@@ -494,11 +598,22 @@ def _units_from_frame(
     return units
 
 
+def _number_format(frame: pd.DataFrame, spec: FileSource | None) -> dict[str, Any]:
+    """Decimal mark settings for :func:`_validate.measure_values`: the scenario's ``decimal``,
+    else detection per column; in a ``,``-separated CSV an unquoted decimal comma is
+    impossible, so ``1,234`` is a thousands separator there, while in a ``;`` or tab file a
+    column that could be read either way is refused."""
+    separator = frame.attrs.get("delimiter")
+    return {"decimal": spec.decimal if spec else None, "default_decimal": None if separator in (";", "\t") else "."}
+
+
 def _reps_from_frame(frame: pd.DataFrame, source: str, spec: FileSource | None, out: _Collector) -> pd.DataFrame:
     col = spec.column if spec else (lambda name: name)
     out.add(v.empty_file(frame, source, "rep"))
     id_col = col("id")
     out.add(v.missing_columns(frame, source, {"id": id_col}, key_hint="data.reps"))
+    out.add(v.mapped_columns(frame, source, spec, skip={id_col}))
+    out.add(v.half_location(frame, source, col("lat"), col("lon")))
     if id_col in frame.columns:
         out.add(v.duplicate_ids(frame[id_col], source, id_col))
     has_home = (
@@ -512,9 +627,12 @@ def _reps_from_frame(frame: pd.DataFrame, source: str, spec: FileSource | None, 
         lon = lat = np.full(len(frame), np.nan)
     capacity = np.ones(len(frame))
     if col("capacity") in frame.columns:
-        capacity, problems = v.measure_values(frame[col("capacity")], source, col("capacity"), required=False)
+        fte = frame[col("capacity")]
+        capacity, problems = v.measure_values(fte, source, col("capacity"), required=False, **_number_format(frame, spec))
         out.add(problems)
-        capacity = np.where(capacity > 0, capacity, 1.0)
+        out.add(v.zero_capacity(fte, capacity, source, col("capacity")))
+        blank = v.to_number(fte)[0].isna().to_numpy() & ~v.to_number(fte)[1].to_numpy()
+        capacity = np.where(blank, 1.0, capacity)  # an empty FTE cell is a full-time rep
     return pd.DataFrame(
         {
             "id": _text(frame, id_col),

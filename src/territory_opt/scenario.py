@@ -41,6 +41,11 @@ class FileSource(_Frozen):
     #: Excel files: the sheet to read, by name or 0-based position (default: the first).
     sheet: str | int | None = None
 
+
+    #: Decimal mark of the file's numbers (``"."``: ``1,234.5``; ``","``: ``1.234,5``).
+    #: Unset: detected per column, and a column that could be read either way is refused.
+    decimal: Literal[".", ","] | None = None
+
     def column(self, name: str) -> str:
         """The file's column for our ``name`` (the name itself when not mapped)."""
         return self.columns.get(name, name)
@@ -76,6 +81,11 @@ class DataSpec(_Frozen):
     #: (a coastline, a simplified boundary) joins the nearest unit within this distance [km];
     #: farther ones are errors naming their row.
     snap_km: Annotated[float, Field(ge=0)] = 25.0
+
+
+    #: Accept implausible locations knowingly (0,0; far from every other point; probably
+    #: swapped latitude and longitude): they become notes instead of errors.
+    allow_outliers: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
