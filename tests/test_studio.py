@@ -233,9 +233,9 @@ def test_reoptimise_keeps_hand_edits_and_proposes(studio):
     client.post("/api/move", json={"units": units, "territory": target}).raise_for_status()
     before = np.array(client.get("/api/state").json()["assignment"])
     assert client.post("/api/proposal/accept").status_code == 400
-    started = client.post("/api/reoptimise", json={"time_limit": 3})
+    started = client.post("/api/reoptimise", json={"time_limit": 1})
     assert started.status_code == 200 and started.json()["state"] == "running"
-    assert client.post("/api/reoptimise", json={"time_limit": 3}).status_code == 409
+    assert client.post("/api/reoptimise", json={"time_limit": 1}).status_code == 409
     deadline = time.monotonic() + 120
     while (status := client.get("/api/reoptimise").json())["job"]["state"] == "running":
         assert time.monotonic() < deadline

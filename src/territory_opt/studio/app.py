@@ -237,8 +237,10 @@ def create_app(
         else:
             msg = f"{body.path}: no such plan folder or scenario file in the workspace"
             raise RequestError(msg)
-        if old.job is not None:
-            old.job.cancel()
+        warm = old.warm
+        old.close()
+        if warm:
+            new.prepare_engine()
         app.state.session = new
         return {"opened": new.name}
 

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,42 @@ def _worker() -> None:
     )
 
 
+@dataclass
+class Worker:
+    """A started engine process that has imported the engine and waits for its problem on
+    stdin (a warm spare makes re-optimise start at once)."""
+
+    process: subprocess.Popen[bytes]
+    stderr: Any
+
+    def close(self) -> None:
+        """Stop an unused spare and release its pipes."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def spawn_worker() -> Worker:
+    """Start ``python -m territory_opt.studio.reoptimise`` with this package on its path."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the child's lifetime
+    process = subprocess.Popen(
+        [sys.executable, "-m", "territory_opt.studio.reoptimise"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env=env,
+    )
+    return Worker(process, stderr)
+
+
 class Job:
     """One re-optimise run.
 
@@ -103,6 +140,7 @@ class Job:
         time_limit: float,
         start: tuple[NDArray[np.int64], NDArray[np.int64]],
         on_done: Callable[[Job], None],
+        worker: Worker | None = None,
     ) -> None:
         self.problem = problem
         self.scenario = scenario
@@ -115,8 +153,9 @@ class Job:
         self.result: dict[str, Any] | None = None
         self.started = 0.0
         self.ended: float | None = None
+        self._worker = worker
         self._process: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the child's lifetime
+        self._stderr: Any = None
         self._watcher = threading.Thread(target=self._watch, daemon=True, name="territory-opt-reoptimise-watch")
 
     @property
@@ -124,20 +163,10 @@ class Job:
         return self.state in ("starting", "running")
 
     def start(self) -> None:
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        }
+        worker = self._worker if self._worker is not None and self._worker.process.poll() is None else spawn_worker()
+        self._process, self._stderr = worker.process, worker.stderr
         self.started = time.perf_counter()
         self.state = "running"
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "territory_opt.studio.reoptimise"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-        )
         assert self._process.stdin is not None
         self._process.stdin.write(pickle.dumps((self.problem, self.scenario, self.time_limit)))
         self._process.stdin.close()
@@ -175,7 +204,9 @@ class Job:
         if self.state == "running":
             self._stderr.seek(0)
             tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
-            self.error = f"the engine's process ended without a plan (exit code {self._process.returncode}): {' '.join(tail)}"
+            self.error = (
+                f"the engine's process ended without a plan (exit code {self._process.returncode}): {' '.join(tail)}"
+            )
             self.state = "error"
             self.ended = time.perf_counter()
 

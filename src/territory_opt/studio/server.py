@@ -50,8 +50,10 @@ class Running:
     app: Any
 
     def stop(self) -> None:
+        """Stop the server, a running re-optimise and the warm engine process."""
         self.server.should_exit = True
         self.thread.join(10)
+        self.app.state.session.close()
 
     def _repr_html_(self) -> str:  # a notebook shows the studio in a frame
         from html import escape
@@ -74,6 +76,7 @@ def start(session: Session, *, port: int = 0) -> Running:
     sock = bind(port)
     token = secrets.token_urlsafe(24)
     server, app = _server(session, sock, token)
+    session.prepare_engine()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="territory-opt-studio")
     thread.start()
     deadline = time.monotonic() + 20
@@ -89,7 +92,8 @@ def serve(session: Session, *, port: int = DEFAULT_PORT, open_browser: bool = Tr
     """Serve ``session`` until Ctrl-C (the CLI)."""
     sock = bind(port)
     token = secrets.token_urlsafe(24)
-    server, _ = _server(session, sock, token)
+    server, app = _server(session, sock, token)
+    session.prepare_engine()
     url = url_of(sock, token)
     announce(f"plan studio for {session.name}: {url}\n(the token in this address is required; Ctrl-C stops the studio)")
     if open_browser:
@@ -97,5 +101,4 @@ def serve(session: Session, *, port: int = DEFAULT_PORT, open_browser: bool = Tr
     try:
         server.run(sockets=[sock])
     finally:
-        if session.job is not None:
-            session.job.cancel()
+        app.state.session.close()

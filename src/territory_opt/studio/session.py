@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
     from ..plan import Plan
-    from .reoptimise import Job
+    from .reoptimise import Job, Worker
 
 #: History steps kept for undo.
 MAX_HISTORY = 200
@@ -198,6 +198,8 @@ class Session:
         self.seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
         self.lock = threading.RLock()
         self.job: Job | None = None
+        self.spare: Worker | None = None
+        self.warm = False
         self.proposal: dict[str, Any] | None = None
         self.versions: dict[str, Version] = {
             "baseline": Version("baseline", self.baseline.copy(), baseline_folder, baseline_name)
@@ -466,6 +468,26 @@ class Session:
         lock = np.where(self.pinned, self.assign, self.problem.lock)
         return replace(self.problem, owner=self.assign.copy(), lock=lock)
 
+    def prepare_engine(self) -> None:
+        """Keep a warm engine process ready (it imports the engine while the planner edits), so
+        re-optimise starts at once; served studios call this, :meth:`close` ends it."""
+        from .reoptimise import spawn_worker
+
+        with self.lock:
+            self.warm = True
+            if self.spare is None or self.spare.process.poll() is not None:
+                self.spare = spawn_worker()
+
+    def close(self) -> None:
+        """Stop a running re-optimise and the warm engine process."""
+        with self.lock:
+            self.warm = False
+            job, spare, self.spare = self.job, self.spare, None
+        if job is not None:
+            job.cancel()
+        if spare is not None:
+            spare.close()
+
     def start_reoptimise(self, *, time_limit: float | None = None) -> dict[str, Any]:
         """Start the engine in a background process on the current state."""
         from .reoptimise import Job
@@ -485,7 +507,9 @@ class Session:
                 time_limit=limit,
                 start=(self.assign.copy(), self.centres.copy()),
                 on_done=self._job_done,
+                worker=self.spare,
             )
+            self.spare = None
             self.job.start()
             return self.job.status()
 
@@ -506,6 +530,8 @@ class Session:
         return self.job_status()
 
     def _job_done(self, job: Job) -> None:
+        if self.warm:
+            self.prepare_engine()
         with self.lock:
             if job is not self.job or job.result is None:
                 return
