@@ -427,3 +427,89 @@ def zip_codes(values: pd.Series, source: str, column: str) -> tuple[pd.Series, l
         for i in text.index[(text != "") & (codes == "")]
     ]
     return codes.astype(object), problems
+
+
+#: A location farther than this from every other account and rep is implausible [km]
+#: (unless the data are that sparse: the limit grows with the data's own spacing).
+OUTLIER_KM = 2000.0
+_EARTH_KM = 6371.0088
+
+
+def _xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+
+
+def _km(chord: np.ndarray) -> np.ndarray:
+    return 2 * _EARTH_KM * np.arcsin(np.clip(np.asarray(chord, dtype=float) / 2, 0, 1))
+
+
+def implausible_locations(groups: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str]]) -> list[Problem]:
+    """Locations that would give a silently wrong plan: ``0, 0`` ("null island": a missing
+    location exported as zeros), points far from every other account and rep (a typo, a
+    wrong sign, Antarctica), and a whole file whose points lie far from the other file's
+    (latitude and longitude swapped in one file). When swapping latitude and longitude
+    would put a point (or a file) among the others, the message says so.
+
+    ``groups``: ``(source, lat, lon, row numbers, latitude column)`` per file.
+    """
+    from scipy.spatial import cKDTree
+
+    problems: list[Problem] = []
+    lat = np.concatenate([np.asarray(g[1], dtype=float) for g in groups]) if groups else np.zeros(0)
+    lon = np.concatenate([np.asarray(g[2], dtype=float) for g in groups]) if groups else np.zeros(0)
+    group = np.concatenate([np.full(len(g[1]), k) for k, g in enumerate(groups)]) if groups else np.zeros(0, int)
+    rows = np.concatenate([np.asarray(g[3]) for g in groups]) if groups else np.zeros(0, int)
+    valid = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+    null = valid & (lat == 0) & (lon == 0)
+    accept = "or accept it knowingly with --allow-outliers (data.allow_outliers: true)"
+    for i in np.flatnonzero(null):
+        source, column = groups[group[i]][0], groups[group[i]][4]
+        msg = f"location 0, 0 ('null island', in the Gulf of Guinea): a missing location exported as zeros? Fix the row, {accept}"
+        problems.append(Problem(source, msg, int(rows[i]), column))
+    keep = np.flatnonzero(valid & ~null)
+    if len(keep) < 3:
+        return problems
+    xyz = _xyz(lat[keep], lon[keep])
+    tree = cKDTree(xyz)
+    nearest = _km(tree.query(xyz, k=2)[0][:, 1])
+    spacing = float(np.median(nearest))  # robust: the outliers themselves do not move it
+    limit = max(OUTLIER_KM, 25 * spacing)
+    # a whole file far from the others (its points close to each other): swapped columns?
+    flagged_groups = set()
+    for k, (source, *_rest, column) in enumerate(groups):
+        mine, others = keep[group[keep] == k], keep[group[keep] != k]
+        if len(mine) < 2 or len(others) == 0 or len(others) < len(mine):
+            continue  # the smaller file is the one reported (the larger one is the reference)
+        other_tree = cKDTree(_xyz(lat[others], lon[others]))
+        apart = float(np.median(_km(other_tree.query(_xyz(lat[mine], lon[mine]), k=1)[0])))
+        if apart <= limit:
+            continue
+        flagged_groups.add(k)
+        swappable = np.all(np.abs(lon[mine]) <= 90)
+        swapped = float(np.median(_km(other_tree.query(_xyz(lon[mine], lat[mine]), k=1)[0]))) if swappable else np.inf
+        others_named = ", ".join(sorted({groups[j][0] for j in set(group[others].tolist())}))
+        hint = (
+            f"latitude and longitude swapped in this file (or in the other)? Swapped, they lie {swapped:,.0f} km from them"
+            if swapped <= limit
+            else "check the columns used as latitude and longitude"
+        )
+        msg = f"its locations lie about {apart:,.0f} km from those of {others_named}: {hint}; {accept}"
+        problems.append(Problem(source, msg, None, column))
+    for position in np.flatnonzero(nearest > limit):
+        i = keep[position]
+        if group[i] in flagged_groups:
+            continue
+        source, column = groups[group[i]][0], groups[group[i]][4]
+        hint = ""
+        if abs(lon[i]) <= 90:
+            distance, index = tree.query(_xyz(np.array([lon[i]]), np.array([lat[i]])), k=2)
+            other = distance[0][1] if index[0][0] == position else distance[0][0]
+            if _km(np.array([other]))[0] <= limit:
+                hint = " Latitude and longitude swapped?"
+        msg = (
+            f"location {lat[i]:g}, {lon[i]:g} lies {nearest[position]:,.0f} km from the nearest other account or rep "
+            f"(half lie within {spacing:,.0f} km of another).{hint} Check the row, {accept}"
+        )
+        problems.append(Problem(source, msg, int(rows[i]), column))
+    return problems

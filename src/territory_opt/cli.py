@@ -45,11 +45,23 @@ _SET_HELP = "What-if edit KEY=VALUE of any scenario key, e.g. balance.potential.
 SetOption = Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)]
 
 
-def _load(path: Path, sets: list[str] | None) -> Any:
-    """The scenario file with the command line's ``--set`` edits applied."""
+AllowOutliers = Annotated[
+    bool,
+    typer.Option(
+        help="Accept implausible locations knowingly (0,0; far from every other point; latitude and longitude "
+        "swapped?): notes instead of errors (scenario key data.allow_outliers)"
+    ),
+]
+
+
+def _load(path: Path, sets: list[str] | None, allow_outliers: bool = False) -> Any:
+    """The scenario file with the command line's ``--set`` edits (and ``--allow-outliers``) applied."""
     from .whatif import parse_sets, with_values
 
-    return with_values(load_scenario(path), parse_sets(sets or []))
+    values = parse_sets(sets or [])
+    if allow_outliers:
+        values["data.allow_outliers"] = True
+    return with_values(load_scenario(path), values)
 
 
 @app.command()
@@ -65,11 +77,16 @@ def datasets() -> None:
 
 
 @app.command()
-def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")], set_: SetOption = None) -> None:
-    """Read and check everything a scenario names; print a summary of the data."""
+def validate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file")],
+    set_: SetOption = None,
+    allow_outliers: AllowOutliers = False,
+) -> None:
+    """Read and check everything a scenario names (every problem at once, implausible
+    locations included); print a summary of the data."""
 
     def action() -> None:
-        sc = _load(scenario, set_)
+        sc = _load(scenario, set_, allow_outliers)
         problem, inputs = problem_from_scenario(sc)
         console.print(f"[bold green]valid[/]: {scenario} ({sc.name})")
         console.print(
@@ -221,11 +238,12 @@ def _solve(
     tiles: bool = True,
     sets: list[str] | None = None,
     edits: dict[str, Any] | None = None,
+    allow_outliers: bool = False,
 ) -> None:
     def action() -> None:
         from .whatif import parse_locks, parse_rep, with_edits
 
-        sc = _load(path, sets)
+        sc = _load(path, sets, allow_outliers)
         e = edits or {}
         if any(e.values()):
             sc = with_edits(
@@ -274,11 +292,12 @@ def solve(
     lock_file: Annotated[
         Path | None, typer.Option(help="What-if: lock the accounts of a CSV with columns id, rep")
     ] = None,
+    allow_outliers: AllowOutliers = False,
 ) -> None:
     """Solve a scenario; write assignments.csv, territories.csv, summary.json, quotas.csv,
     territories.geojson, map.html and report.html."""
     edits = {"add_rep": add_rep, "remove_rep": remove_rep, "move_rep": move_rep, "lock": lock, "lock_file": lock_file}
-    _solve(scenario, out, time_limit, tiles, set_, edits)
+    _solve(scenario, out, time_limit, tiles, set_, edits, allow_outliers)
 
 
 @app.command()

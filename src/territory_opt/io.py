@@ -598,6 +598,29 @@ def _units_from_frame(
     return units
 
 
+def _check_locations(
+    scenario: Scenario, accounts: pd.DataFrame | None, reps: pd.DataFrame, notes: list[str], out: _Collector
+) -> None:
+    """Implausible locations in the user's accounts and roster (see
+    :func:`_validate.implausible_locations`); notes instead of errors with ``allow_outliers``."""
+    spec = scenario.data
+    groups = []
+    for table, source in ((accounts, spec.accounts), (reps, spec.reps)):
+        if table is None or source is None or not len(table) or table["lat"].isna().all():
+            continue
+        rows = np.array([v.row_number(label) for label in table.index])
+        groups.append((Path(source.path).name, table["lat"].to_numpy(float), table["lon"].to_numpy(float), rows, source.column("lat")))
+    found = v.implausible_locations(groups)
+    if not found:
+        return
+    if not spec.allow_outliers:
+        out.add(found)
+        return
+    accepted = [str(p).split(" Check the row")[0].split(", or accept it knowingly")[0] for p in found]
+    shown = "; ".join(accepted[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
+    notes.append(f"{len(found)} implausible location(s) accepted knowingly (allow_outliers): {shown}")
+
+
 def _number_format(frame: pd.DataFrame, spec: FileSource | None) -> dict[str, Any]:
     """Decimal mark settings for :func:`_validate.measure_values`: the scenario's ``decimal``,
     else detection per column; in a ``,``-separated CSV an unquoted decimal comma is
@@ -864,6 +887,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
             source = Path(spec.reps.path).name
             frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer, sheet=spec.reps.sheet)
             rep_frame = _reps_from_frame(frame, source, spec.reps, out)
+        _check_locations(scenario, accounts, rep_frame, notes, out)
         if len(rep_frame):
             accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out)
         if scenario.edits.any:
