@@ -71,7 +71,9 @@ def _solve_loaded(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if time_limit is not None:
-        scenario = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"time_limit": time_limit})})
+        from .scenario import with_time_limit
+
+        scenario = scenario.model_copy(update={"solver": with_time_limit(scenario.solver, time_limit)})
     problem, inputs = problem_from_scenario(scenario)
     plan = solve(
         problem,

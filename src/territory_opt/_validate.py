@@ -513,3 +513,85 @@ def implausible_locations(groups: list[tuple[str, np.ndarray, np.ndarray, np.nda
         )
         problems.append(Problem(source, msg, int(rows[i]), column))
     return problems
+
+
+def problem_arrays(arrays: dict[str, Any], n_units: int, n_seats: int) -> list[Problem]:
+    """Checks of :meth:`Problem.from_arrays`'s arguments (already converted to arrays), so a
+    NaN measure or an index out of range is named instead of failing deep in the solver."""
+    source = "Problem.from_arrays"
+    problems: list[Problem] = []
+
+    def say(name: str, message: str) -> None:
+        problems.append(Problem(source, message, None, name))
+
+    def first(mask: np.ndarray) -> str:
+        where = np.argwhere(mask)
+        shown = ", ".join(str(tuple(int(x) for x in w)) if len(w) > 1 else str(int(w[0])) for w in where[:3])
+        return f"at index {shown}" + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+
+    if n_units < 1:
+        say("measures", "needs at least one unit (row)")
+    if n_seats < 1:
+        say("seat_xy", "needs at least one seat (give seat_xy or n_seats >= 1)")
+    values = arrays["measures"]
+    if values.ndim != 2:
+        say("measures", f"must be 1-D or 2-D (units x measures), got {values.ndim}-D")
+    else:
+        for bad, what in (
+            (np.isnan(values), "NaN (missing value)"),
+            (np.isinf(values), "infinite value"),
+            (values < 0, "negative value"),
+            (np.isfinite(values) & (np.abs(values) > MAX_VALUE), f"value above {MAX_VALUE:g}"),
+        ):
+            if bad.any():
+                say("measures", f"{what} {first(bad)}; measures must be finite numbers in [0, {MAX_VALUE:g}]")
+        names = arrays["measure_names"]
+        if len(names) != values.shape[1]:
+            say("measure_names", f"{len(names)} names for {values.shape[1]} measure columns")
+        elif len(set(names)) != len(names):
+            say("measure_names", f"names repeat: {list(names)}")
+    for name, array, rows, allow_nan in (("unit_xy", arrays["unit_xy"], n_units, False), ("seat_xy", arrays["seat_xy"], n_seats, True)):
+        if array.shape != (rows, 2):
+            say(name, f"must have shape ({rows}, 2) [km], got {array.shape}")
+            continue
+        bad = np.isinf(array) if allow_nan else ~np.isfinite(array)
+        if allow_nan:
+            bad |= np.isnan(array[:, :1]) != np.isnan(array[:, 1:])
+        if bad.any():
+            say(name, f"not a finite position {first(bad)}" + ("; NaN in both x and y means 'no home base'" if allow_nan else ""))
+    for name, rows in (("unit_ids", n_units), ("seat_ids", n_seats), ("unit_names", n_units), ("seat_names", n_seats)):
+        array = arrays[name]
+        if len(array) != rows:
+            say(name, f"has {len(array)} entries for {rows} {'units' if name.startswith('unit') else 'seats'}")
+        elif name.endswith("ids") and len(pd.unique(pd.Series(array, dtype=object).astype(str))) != rows:
+            say(name, "ids must be unique")
+    capacity = arrays["seat_capacity"]
+    if capacity.shape != (n_seats,):
+        say("seat_capacity", f"must have one FTE per seat ({n_seats}), got shape {capacity.shape}")
+    elif (bad := ~np.isfinite(capacity) | (capacity <= 0)).any():
+        say("seat_capacity", f"not a positive finite FTE {first(bad)}")
+    for name, rows, low, high in (
+        ("lock", n_units, -1, n_seats),
+        ("owner", n_units, -1, n_seats),
+        ("family", n_units, -1, None),
+        ("unit_skills", n_units, 0, None),
+        ("seat_skills", n_seats, 0, None),
+    ):
+        array = arrays[name]
+        if array.shape != (rows,):
+            say(name, f"must have one entry per {'unit' if rows == n_units and name != 'seat_skills' else 'seat'} ({rows}), got shape {array.shape}")
+        elif (bad := (array < low) | ((array >= high) if high is not None else False)).any():
+            limit = f"[{low}, {high - 1}]" if high is not None else f">= {low}"
+            say(name, f"index out of range {first(bad)}: must be in {limit} (-1: none)" if low < 0 else f"must be {limit}")
+    edges = arrays["edges"]
+    if edges is not None:
+        if edges.ndim != 2 or edges.shape[1] not in (2, 3):
+            say("edges", f"must have shape (E, 2) (pairs of unit indices), got {edges.shape}")
+        elif (bad := (edges[:, :2] < 0) | (edges[:, :2] >= n_units)).any():
+            say("edges", f"unit index out of range {first(bad)}: must be in [0, {n_units - 1}]")
+    exclusions = arrays["exclusions"]
+    if exclusions.size and (
+        (bad := (exclusions[:, :1] < 0) | (exclusions[:, :1] >= n_units) | (exclusions[:, 1:] < 0) | (exclusions[:, 1:] >= n_seats)).any()
+    ):
+        say("exclusions", f"(unit, seat) index out of range {first(bad)}")
+    return problems

@@ -254,6 +254,7 @@ def _solve(
                 lock=parse_locks(e.get("lock") or []),
                 lock_file=e.get("lock_file"),
             )
+        _time_limit(time_limit)
         with _ProgressDisplay(time_limit or sc.solver.time_limit) as display:
             plan, quotas, written = run_scenario(sc, out, time_limit=time_limit, progress=display, tiles=tiles)
         _print_plan(plan, written)
@@ -356,6 +357,7 @@ def sweep(
         from .whatif import sweep as run_sweep
 
         sc = load_scenario(scenario)
+        _time_limit(time_limit)
         folder = out or Path("out") / f"{sc.name}-sweep"
         frame = run_sweep(
             sc, parse_sets(set_, grid=True), folder, scheduler=scheduler, workers=workers, time_limit=time_limit
@@ -365,6 +367,7 @@ def sweep(
         for _, row in failed.iterrows():
             err.print(f"variant {row['variant']} failed: {row['error']}", highlight=False, markup=False)
         console.print(f"results in {(folder / 'results.csv').resolve()}", highlight=False)
+        _exit_if_all_failed(frame)
 
     _run(action)
 
@@ -389,6 +392,7 @@ def size(
         from .whatif import size as run_size
 
         sc = _load(scenario, set_)
+        _time_limit(time_limit)
         folder = out or Path("out") / f"{sc.name}-sizing"
         frame, best = run_size(
             sc,
@@ -406,22 +410,50 @@ def size(
             else "no headcount in the range keeps every seat within capacity"
         )
         console.print(f"curve and table in {(folder / 'sizing.html').resolve()}", highlight=False)
+        for _, row in frame[frame["status"] == "error"].iterrows():
+            err.print(f"headcount {row['headcount']} failed: {row['error']}", highlight=False, markup=False)
+        _exit_if_all_failed(frame)
 
     _run(action)
+
+
+def _exit_if_all_failed(frame: Any) -> None:
+    """A sweep whose every variant failed is a failed command (exit code 1)."""
+    if len(frame) and bool((frame["status"] == "error").all()):
+        err.print(f"[bold red]every variant failed[/] ({len(frame)}): see the errors above")
+        raise typer.Exit(1)
 
 
 def _headcounts(text: str) -> list[int]:
     from .errors import ScenarioError
 
+    usage = f"--reps {text!r}: write FROM..TO, FROM..TO:STEP (FROM <= TO, STEP >= 1) or a list such as 6,8,10"
     try:
         if ".." in text:
             span, _, step = text.partition(":")
             lo, _, hi = span.partition("..")
-            return list(range(int(lo), int(hi) + 1, int(step or 1)))
-        return [int(x) for x in text.split(",")]
+            low, high, stride = int(lo), int(hi), int(step or 1)
+            if low > high or stride < 1:
+                raise ValueError
+            counts = list(range(low, high + 1, stride))
+        else:
+            counts = [int(x) for x in text.split(",")]
     except ValueError:
-        msg = f"--reps {text!r}: write FROM..TO, FROM..TO:STEP or a list such as 6,8,10"
-        raise ScenarioError(msg) from None
+        raise ScenarioError(usage) from None
+    if not counts or min(counts) < 1:
+        msg = f"{usage}; every headcount must be at least 1"
+        raise ScenarioError(msg)
+    if len(counts) > 500:
+        msg = f"{usage}; {len(counts)} headcounts is too many for one sizing run (at most 500)"
+        raise ScenarioError(msg)
+    return counts
+
+
+def _time_limit(value: float | None) -> float | None:
+    """``--time-limit`` checked like the scenario key: positive and finite [s]."""
+    from .scenario import SolverSettings, with_time_limit
+
+    return with_time_limit(SolverSettings(), value).time_limit if value is not None else None
 
 
 @app.command()
@@ -469,6 +501,7 @@ def rerun(
         sc = _load(scenario, set_)
         folder = out or Path("out") / f"{sc.name}-rerun"
         split = lambda text: [t.strip() for t in (text or "").split(",") if t.strip()]  # noqa: E731
+        _time_limit(time_limit)
         with _ProgressDisplay(time_limit or sc.solver.time_limit) as display:
             plan, full = run_rerun(
                 sc,

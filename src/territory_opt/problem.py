@@ -170,25 +170,68 @@ class Problem:
 
         ``seat_xy`` gives home bases [km]; omit it (and give ``n_seats``) for seats whose
         centres the model chooses.
+
+        Raises
+        ------
+        DataError
+            An array has the wrong shape or type, a NaN, infinite, negative or implausibly
+            large measure, a non-positive FTE, or an index out of range (named, with where).
         """
-        values = np.asarray(measures, dtype=float)
+        from . import _validate
+        from .errors import DataError
+        from .errors import Problem as Finding
+
+        def array(name: str, value: object, dtype: object, shape: tuple[int, ...] | None = None) -> np.ndarray:
+            try:
+                out = np.asarray(value, dtype=dtype)  # type: ignore[call-overload]
+                return out.reshape(shape) if shape is not None else out
+            except (TypeError, ValueError) as exc:
+                msg = f"cannot be read as an array of {np.dtype(dtype).name}: {exc}"  # type: ignore[call-overload]
+                raise DataError([Finding("Problem.from_arrays", msg, None, name)]) from None
+
+        values = array("measures", measures, float)
         if values.ndim == 1:
             values = values[:, None]
         n = values.shape[0]
         if seat_xy is None:
             if n_seats is None:
-                msg = "give seat_xy (home bases) or n_seats (centres chosen)"
-                raise ValueError(msg)
-            seat_pos = np.full((n_seats, 2), np.nan)
+                raise DataError([Finding("Problem.from_arrays", "give seat_xy (home bases) or n_seats (centres chosen)", None, "seat_xy")])
+            seat_pos = np.full((max(int(n_seats), 0), 2), np.nan)
         else:
-            seat_pos = np.asarray(seat_xy, dtype=float).reshape(-1, 2)
+            seat_pos = array("seat_xy", seat_xy, float)
+            seat_pos = seat_pos.reshape(-1, 2) if seat_pos.size % 2 == 0 else seat_pos
         k = len(seat_pos)
-        names = tuple(measure_names) if measure_names else tuple(f"m{i}" for i in range(values.shape[1]))
+        names = tuple(measure_names) if measure_names else tuple(f"m{i}" for i in range(values.shape[-1]))
         ids = np.asarray(unit_ids if unit_ids is not None else [f"U{i}" for i in range(n)], dtype=object)
         sids = np.asarray(seat_ids if seat_ids is not None else [f"T{i}" for i in range(k)], dtype=object)
         edge_arr = None
         if edges is not None:
-            edge_arr = np.sort(np.asarray(edges, dtype=np.int64).reshape(-1, 2)[:, :2], axis=1)
+            edge_arr = array("edges", edges, np.int64)
+            if edge_arr.ndim == 1 and edge_arr.size % 2 == 0:
+                edge_arr = edge_arr.reshape(-1, 2)
+        checked = {
+            "measures": values,
+            "measure_names": names,
+            "unit_xy": array("unit_xy", unit_xy, float),
+            "seat_xy": seat_pos,
+            "unit_ids": ids,
+            "seat_ids": sids,
+            "unit_names": np.asarray(unit_names if unit_names is not None else ids, dtype=object),
+            "seat_names": np.asarray(seat_names if seat_names is not None else sids, dtype=object),
+            "seat_capacity": array("seat_capacity", seat_capacity if seat_capacity is not None else np.ones(k), float),
+            "lock": array("lock", lock if lock is not None else np.full(n, -1), np.int64),
+            "owner": array("owner", owner if owner is not None else np.full(n, -1), np.int64),
+            "family": array("family", family if family is not None else np.full(n, -1), np.int64),
+            "unit_skills": array("unit_skills", unit_skills if unit_skills is not None else np.zeros(n), np.int64),
+            "seat_skills": array("seat_skills", seat_skills if seat_skills is not None else np.zeros(k), np.int64),
+            "edges": edge_arr,
+            "exclusions": array("exclusions", exclusions if exclusions is not None else np.zeros((0, 2)), np.int64, (-1, 2)),
+        }
+        problems = _validate.problem_arrays(checked, n, k)
+        if problems:
+            raise DataError(problems)
+        if edge_arr is not None:
+            edge_arr = np.sort(edge_arr[:, :2], axis=1)
             edge_arr = np.unique(edge_arr[edge_arr[:, 0] != edge_arr[:, 1]], axis=0)
         return cls(
             unit_ids=_readonly(ids),

@@ -197,12 +197,24 @@ class SolverSettings(_Frozen):
     """CP-SAT limits. ``deterministic``: one worker, fixed seed, no wall-clock cut-off
     inside a solve (a deterministic time limit is used), so same inputs give the same plan."""
 
-    time_limit: Annotated[float, Field(gt=0)] = 60.0
+    #: [s], positive and finite.
+    time_limit: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 60.0
     workers: Annotated[int, Field(ge=0)] = 0
     seed: int = 0
     deterministic: bool = False
     method: Literal["auto", "exact", "lns"] = "auto"
     log: bool = False
+
+
+def with_time_limit(settings: SolverSettings, time_limit: float | None, *, source: str = "--time-limit") -> SolverSettings:
+    """``settings`` with another time limit, validated like the scenario key (positive, finite)."""
+    if time_limit is None:
+        return settings
+    try:
+        return SolverSettings.model_validate({**settings.model_dump(), "time_limit": time_limit})
+    except ValidationError:
+        msg = f"{source}: the time limit must be a positive, finite number of seconds, got {time_limit!r}"
+        raise ScenarioError(msg) from None
 
 
 class Product(_Frozen):
@@ -386,6 +398,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raw = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         msg = f"{path}: not valid YAML: {exc}"
+        raise ScenarioError(msg) from None
+    except RecursionError:
+        msg = f"{path}: the YAML is nested too deeply to be a scenario"
         raise ScenarioError(msg) from None
     if not isinstance(raw, dict):
         msg = f"{path}: a scenario must be a mapping of keys (name, data, balance, ...)"

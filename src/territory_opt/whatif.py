@@ -29,14 +29,21 @@ import yaml
 
 from .errors import DataError, ScenarioError, TerritoryOptError
 from .errors import Problem as Finding
-from .scenario import Scenario, scenario_from_dict
+from .scenario import Scenario, scenario_from_dict, with_time_limit
 
 # ----------------------------------------------------------------------------- edits
 
 
 def parse_value(text: str) -> Any:
     """A value from the command line, read as YAML (``0.03`` → float, ``true`` → bool)."""
-    return yaml.safe_load(text) if text.strip() else ""
+    if not text.strip():
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
+        msg = f"{text!r} is not a value (read as YAML: {first}); quote text, e.g. --set 'name=\"a, b\"'"
+        raise ScenarioError(msg) from None
 
 
 def parse_sets(items: Iterable[str], *, grid: bool = False) -> dict[str, Any]:
@@ -48,6 +55,9 @@ def parse_sets(items: Iterable[str], *, grid: bool = False) -> dict[str, Any]:
             raise ScenarioError(msg)
         key, _, value = item.partition("=")
         key = key.strip()
+        if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[^.\s]+)*", key):
+            msg = f"--set {item!r}: {key!r} is not a scenario key; write key=value with a dotted key (e.g. balance.potential.tolerance=0.03)"
+            raise ScenarioError(msg)
         out[key] = [parse_value(v) for v in value.split(",")] if grid else parse_value(value)
     return out
 
@@ -710,7 +720,7 @@ def rerun(
         families=c.families,
         bind_regions=c.bind_regions,
     )
-    settings = scenario.solver if time_limit is None else scenario.solver.model_copy(update={"time_limit": time_limit})
+    settings = with_time_limit(scenario.solver, time_limit)
     plan = solve(
         problem,
         balance=dict(scenario.balance),
