@@ -274,6 +274,30 @@ def test_port_taken_is_a_clear_error():
         taken.close()
 
 
+def test_cli_says_when_the_port_is_taken_or_the_folder_is_outside(studio_workspace, monkeypatch):
+    import re
+
+    from typer.testing import CliRunner
+
+    from territory_opt.cli import app
+
+    workspace, _ = studio_workspace
+    monkeypatch.chdir(workspace)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        result = CliRunner().invoke(app, ["studio", "out/demo", "--port", str(port), "--no-open"], terminal_width=200)
+    finally:
+        taken.close()
+    assert result.exit_code == 6
+    assert f"port {port} on 127.0.0.1 is already in use" in re.sub(r"\s+", " ", result.output)
+    outside = CliRunner().invoke(app, ["studio", str(workspace.parent), "--no-open"], terminal_width=200)
+    assert outside.exit_code != 0
+    assert "outside the studio's workspace" in re.sub(r"\s+", " ", outside.output)
+
+
 def test_plan_studio_from_python(studio_workspace):
     workspace, plan = studio_workspace
     running = plan.studio(workspace / "scenarios" / "demo.yaml", workspace=workspace)

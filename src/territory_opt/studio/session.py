@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 #: History steps kept for undo.
 MAX_HISTORY = 200
 VERSION_NAME = re.compile(r"v\d{3,}")
+#: One undo step: assignment, hand locks, centres, and what the step did.
+Snapshot = tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64], str]
 
 
-class RequestError(ValueError):
+class RequestError(StudioError):
     """A request the studio refuses (unknown unit or territory, nothing to undo...): HTTP 400."""
 
     status = 400
@@ -192,8 +194,8 @@ class Session:
         self.pinned = np.zeros(problem.n_units, dtype=bool)
         if locked is not None:
             self.pinned[locked] = True
-        self.undo_stack: list[tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64], str]] = []
-        self.redo_stack: list[tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64], str]] = []
+        self.undo_stack: list[Snapshot] = []
+        self.redo_stack: list[Snapshot] = []
         self.unit_index = {str(u): i for i, u in enumerate(problem.unit_ids)}
         self.seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
         self.lock = threading.RLock()
@@ -439,24 +441,24 @@ class Session:
             return self._delta(before)
 
     def undo(self) -> dict[str, Any]:
-        with self.lock:
-            if not self.undo_stack:
-                msg = "nothing to undo"
-                raise RequestError(msg)
-            before = self.assign.copy()
-            assign, pinned, centres, label = self.undo_stack.pop()
-            self.redo_stack.append((self.assign.copy(), self.pinned.copy(), self.centres.copy(), label))
-            self.assign, self.pinned, self.centres = assign, pinned, centres
-            return self._delta(before)
+        return self._step(self.undo_stack, self.redo_stack, "nothing to undo")
 
     def redo(self) -> dict[str, Any]:
+        return self._step(self.redo_stack, self.undo_stack, "nothing to redo")
+
+    def _step(
+        self,
+        source: list[Snapshot],
+        target: list[Snapshot],
+        empty: str,
+    ) -> dict[str, Any]:
+        """Restore the state on top of ``source``, keeping the current one on ``target``."""
         with self.lock:
-            if not self.redo_stack:
-                msg = "nothing to redo"
-                raise RequestError(msg)
+            if not source:
+                raise RequestError(empty)
             before = self.assign.copy()
-            assign, pinned, centres, label = self.redo_stack.pop()
-            self.undo_stack.append((self.assign.copy(), self.pinned.copy(), self.centres.copy(), label))
+            assign, pinned, centres, label = source.pop()
+            target.append((self.assign.copy(), self.pinned.copy(), self.centres.copy(), label))
             self.assign, self.pinned, self.centres = assign, pinned, centres
             return self._delta(before)
 
