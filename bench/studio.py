@@ -68,7 +68,12 @@ def measure(name: str, folder: Path, scenario: Path, workspace: Path, page, reop
     session = open_plan_folder(folder, workspace=workspace, scenario_path=scenario)
     opened = time.perf_counter() - t0
     running = start(session, port=0)
-    row: dict = {"case": name, "units": session.problem.n_units, "territories": session.problem.n_seats, "open_s": round(opened, 2)}
+    row: dict = {
+        "case": name,
+        "units": session.problem.n_units,
+        "territories": session.problem.n_seats,
+        "open_s": round(opened, 2),
+    }
     try:
         t0 = time.perf_counter()
         page.goto(running.url)
@@ -99,7 +104,13 @@ def measure(name: str, folder: Path, scenario: Path, workspace: Path, page, reop
             client.post("/api/versions/baseline/open").raise_for_status()
             for _ in range(10):
                 units, target = pairs(session, 1, rng)
-                client.post("/api/move", json={"units": [str(session.problem.unit_ids[units[0]])], "territory": str(session.problem.seat_ids[target])}).raise_for_status()
+                client.post(
+                    "/api/move",
+                    json={
+                        "units": [str(session.problem.unit_ids[units[0]])],
+                        "territory": str(session.problem.seat_ids[target]),
+                    },
+                ).raise_for_status()
             t0 = time.perf_counter()
             client.post("/api/reoptimise", json={"time_limit": 20}).raise_for_status()
             while (status := client.get("/api/reoptimise").json())["job"]["state"] == "running":
@@ -175,12 +186,23 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
         browser.close()
     out = HERE / "results" / "studio.json"
-    out.write_text(json.dumps({"machine": platform.platform(), "cpus": __import__("os").cpu_count(), "rows": rows}, indent=2) + "\n")
-    print("\n| case | units | territories | first map [s] | edit of 20 units [ms] median / max (server) | re-optimise, 10 locked edits [s] |")
+    out.write_text(
+        json.dumps({"machine": platform.platform(), "cpus": __import__("os").cpu_count(), "rows": rows}, indent=2)
+        + "\n"
+    )
+    print(
+        "\n| case | units | territories | first map [s] | edit of 20 units [ms] median / max (server) | re-optimise, 10 locked edits [s] |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        reopt = f"{r['reoptimise_10_locked_s']} ({r.get('reoptimise_status', r.get('reoptimise_error', ''))})" if "reoptimise_10_locked_s" in r else "–"
-        print(f"| {r['case']} | {r['units']:,} | {r['territories']} | {r['first_map_s']} | {r['edit20_ms_median']} / {r['edit20_ms_max']} ({r['edit20_server_ms_median']}) | {reopt} |")
+        reopt = (
+            f"{r['reoptimise_10_locked_s']} ({r.get('reoptimise_status', r.get('reoptimise_error', ''))})"
+            if "reoptimise_10_locked_s" in r
+            else "–"
+        )
+        print(
+            f"| {r['case']} | {r['units']:,} | {r['territories']} | {r['first_map_s']} | {r['edit20_ms_median']} / {r['edit20_ms_max']} ({r['edit20_server_ms_median']}) | {reopt} |"
+        )
 
 
 if __name__ == "__main__":
