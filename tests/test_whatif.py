@@ -89,7 +89,7 @@ def test_sizing_recommends_the_smallest_headcount_within_capacity(tmp_path):
     assert (frame.loc[~frame["within_capacity"] & (frame["status"] != "error"), "workload_per_seat_max"] > 4000).all()
     png = (tmp_path / "sizing.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "recommended headcount" in (tmp_path / "sizing.html").read_text()
+    assert f"recommended headcount: {best} reps" in (tmp_path / "sizing.html").read_text().lower()
 
 
 def test_compare_two_plans_lists_every_moved_unit(tmp_path):

@@ -91,6 +91,7 @@ def _solve_loaded(
         plan,
         notes=plan.notes + inputs.notes,
         geometry=inputs.geometry,
+        land=inputs.land,
         record=_record(scenario, inputs),
     )
     return scenario, plan, inputs
@@ -102,9 +103,10 @@ def _record(scenario: Scenario, inputs: Inputs) -> dict[str, Any]:
     edits = scenario.edits.model_dump(mode="json", exclude_defaults=True)
     if scenario.edits.lock_file is not None:
         edits["lock_file"] = str(scenario.resolve(scenario.edits.lock_file).resolve())
-    description = scenario.description + (" " + " ".join(inputs.notes) if inputs.notes else "")
+    description = " ".join([scenario.description.strip(), *(n.rstrip(".").capitalize() + "." for n in inputs.notes)])
     return {
         "description": description.strip(),
+        "unit_kind": inputs.unit_kind,
         "tolerances": {name: m.tolerance for name, m in scenario.balance.items()},
         "edits": edits,
         "quotas": None if scenario.quotas is None else scenario.quotas.model_dump(mode="json"),
@@ -269,16 +271,17 @@ def write_plan(
         from .maps import map_html, plan_map
         from .report import plan_report
 
-        page = map_html(plan_map(plan, geometry=plan.geometry, quotas=quotas, tiles=tiles))
-        written["map"] = write_text(out / "map.html", page)
+        the_map = plan_map(plan, geometry=plan.geometry, land=plan.land, quotas=quotas, tiles=tiles)
+        written["map"] = write_text(out / "map.html", map_html(the_map))
         written["report"] = write_text(
             out / "report.html",
             plan_report(
                 plan,
-                map_html=page,
+                map_page=the_map,
                 quotas=quotas,
                 description=str(record.get("description", "")),
                 tolerances=dict(record.get("tolerances") or {}),
+                unit_noun="accounts" if record.get("unit_kind", "accounts") == "accounts" else "units",
             ),
         )
     written["summary"] = write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")

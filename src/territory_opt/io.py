@@ -58,6 +58,9 @@ class Inputs:
         The account book behind geographic units (with a ``unit`` column), when there is one.
     notes : tuple of str
         Facts a planner should see (synthetic data, islands linked, ...).
+    land : GeoSeries or None
+        Polygons of the geography behind an account plan (EPSG:4326), used by the map to
+        clip territory areas to land; None when there is none.
     """
 
     units: pd.DataFrame
@@ -70,6 +73,7 @@ class Inputs:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: Reps removed by what-if edits (roster rows), when any.
     removed: pd.DataFrame | None = None
+    land: gpd.GeoSeries | None = None
 
 
 # ----------------------------------------------------------------------------- readers
@@ -393,6 +397,10 @@ def _excel_value(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+def read_text(path: str | Path) -> str:
+    return Path(path).read_text(encoding="utf-8")
 
 
 def read_json(path: str | Path) -> Any:
@@ -818,6 +826,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
     measures = _measure_names(scenario)
     notes: list[str] = []
     geometry: gpd.GeoSeries | None = None
+    land: gpd.GeoSeries | None = None
     edges: np.ndarray | None = None
     accounts: pd.DataFrame | None = None
     geo_units: pd.DataFrame | None = None
@@ -958,7 +967,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
         else:
             assert accounts is not None
             units = accounts
-            geometry = None
+            land, geometry = geometry, None
             edges = None
 
         if not references_checked:
@@ -1029,6 +1038,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
         accounts=accounts if unit_kind == "geography" else None,
         notes=tuple(notes),
         removed=removed_rows[0] if removed_rows and len(removed_rows[0]) else None,
+        land=land,
     )
 
 
@@ -1072,6 +1082,11 @@ def _apply_edits(
                 "lon": np.nan if rep.lon is None else rep.lon,
                 "lat": np.nan if rep.lat is None else rep.lat,
                 "skills": frozenset(s.strip().casefold() for s in rep.skills if s.strip()),
+                "skills": frozenset(rep.skills)
+                if rep.skills
+                else frozenset().union(*reps["skills"])
+                if len(reps)
+                else frozenset(),
                 "capacity": rep.capacity,
                 "area": rep.area,
                 "region": rep.region,
@@ -1108,7 +1123,14 @@ def _apply_edits(
             shown = ", ".join(repr(u) for u in table["id"].iloc[stuck[:10]])
             more = f" and {len(stuck) - 10} more" if len(stuck) > 10 else ""
             example = table["id"].iloc[stuck[0]]
-            out.add([Problem(where, f"{len(stuck)} account(s)/unit(s) are locked to removed reps ({shown}{more}): unlock them (--lock {example}= or edits.lock: {{{example}: ''}}) or keep the rep")])
+            out.add(
+                [
+                    Problem(
+                        where,
+                        f"{len(stuck)} account(s)/unit(s) are locked to removed reps ({shown}{more}): unlock them (--lock {example}= or edits.lock: {{{example}: ''}}) or keep the rep",
+                    )
+                ]
+            )
             table.loc[table.index[stuck], "lock"] = ""  # reported once, here
         gone = table["owner"].isin(removed)
         orphaned = max(orphaned, int(gone.sum()))
@@ -1122,6 +1144,21 @@ def _apply_edits(
         geo_units = tables.pop(0)
     done = [f"{len(added)} rep(s) added" if added else "", f"{len(removed)} removed" if removed else "", f"{len(edits.move_reps)} moved" if edits.move_reps else "", f"{len(locks)} lock(s) set" if locks else ""]
     notes.append("what-if edits: " + ", ".join(d for d in done if d) + (f"; {orphaned} unit(s) of removed reps must move (the leaver stays their previous owner in the outputs; not counted against a disruption budget)" if orphaned else ""))
+    done = [
+        f"{len(added)} rep(s) added" if added else "",
+        f"{len(removed)} removed" if removed else "",
+        f"{len(edits.move_reps)} moved" if edits.move_reps else "",
+        f"{len(locks)} lock(s) set" if locks else "",
+    ]
+    notes.append(
+        "what-if edits: "
+        + ", ".join(d for d in done if d)
+        + (
+            f"; {orphaned} unit(s) of removed reps have no current owner (they must move and are not counted against a disruption budget)"
+            if orphaned
+            else ""
+        )
+    )
     return reps.reset_index(drop=True), accounts, geo_units
 
 

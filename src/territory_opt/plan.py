@@ -135,6 +135,9 @@ class Plan:
     #: Unit polygons (GeoSeries, EPSG:4326) when the units are geographic, for the map and
     #: ``territories.geojson``; None otherwise.
     geometry: Any = None
+    #: Land or region polygons (GeoSeries, EPSG:4326) behind an account plan, which clip the
+    #: territory areas on its map; None otherwise.
+    land: Any = None
     #: What the plan was made with, for its files: ``description``, balance ``tolerances``
     #: (shares), what-if ``edits`` (the scenario's ``edits:`` section) and the ``quotas`` section.
     record: dict[str, Any] = field(default_factory=dict)

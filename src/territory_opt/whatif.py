@@ -361,10 +361,14 @@ def size(
         ok &= frame[f"{measure}_per_seat_max"] <= limit * (1 + 1e-9)
     frame["within_capacity"] = ok
     recommended = int(frame.loc[ok, "headcount"].min()) if ok.any() else None
+    from .io import write_atomic
+    from .pages.sizing import sizing_page, sizing_png
+
     out = Path(out_dir)
     write_csv(out / "sizing.csv", frame)
-    png = _sizing_plot(frame, measure, limit, recommended, out / "sizing.png")
-    write_text(out / "sizing.html", _sizing_html(scenario.name, frame, measure, limit, recommended, png))
+    png = sizing_png(frame, measure, limit, recommended)
+    write_atomic(out / "sizing.png", lambda p: p.write_bytes(png))
+    write_text(out / "sizing.html", sizing_page(scenario.name, frame, measure, limit, recommended, png))
     return frame, recommended
 
 
@@ -373,58 +377,6 @@ def _roster_size(scenario: Scenario) -> int:
 
     inputs = load_inputs(scenario.model_copy(update={"seats": scenario.seats.model_copy(update={"vacancies": 0})}))
     return len(inputs.reps)
-
-
-def _sizing_plot(
-    frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, path: Path
-) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import write_atomic
-
-    fig, left = plt.subplots(figsize=(7, 4), dpi=100)
-    if measure and f"{measure}_per_seat_max" in frame.columns:
-        left.plot(frame["headcount"], frame[f"{measure}_per_seat_max"], "o-", label=f"{measure} per rep (max)")
-        left.plot(frame["headcount"], frame[f"{measure}_per_seat_mean"], "s--", label=f"{measure} per rep (mean)")
-        if limit is not None:
-            left.axhline(limit, color="#b2182b", linestyle=":", label=f"capacity {limit:,.0f}")
-        left.set_ylabel(f"{measure} per rep (per FTE)")
-    if recommended is not None:
-        left.axvline(recommended, color="#1b7837", linestyle="-.", label=f"recommended: {recommended}")
-    left.set_xlabel("headcount")
-    if "travel_km" in frame.columns:
-        right = left.twinx()
-        right.plot(frame["headcount"], frame["travel_km"], "^-", color="#762a83", label="travel (km)")
-        right.set_ylabel("weighted mean travel [km]")
-    left.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    write_atomic(path, lambda p: fig.savefig(p, format="png"))
-    plt.close(fig)
-    return path
-
-
-def _sizing_html(
-    name: str, frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None, png: Path
-) -> str:
-    import base64
-    from html import escape
-
-    image = base64.b64encode(png.read_bytes()).decode()
-    verdict = (
-        f"recommended headcount: <b>{recommended}</b>"
-        if recommended is not None
-        else "no headcount in the range keeps every seat within capacity"
-    )
-    cap = f" ({escape(measure)} ≤ {limit:,.0f} per FTE)" if measure and limit is not None else ""
-    table = frame.to_html(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="", escape=True)
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Sizing: {escape(name)}</title></head><body style='font-family:sans-serif'>"
-        f"<h1>Sales-force sizing: {escape(name)}</h1><p>{verdict}{cap}</p>"
-        f"<img alt='workload per rep and travel by headcount' src='data:image/png;base64,{image}'>{table}</body></html>\n"
-    )
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -453,6 +405,7 @@ def compare_frames(
             "status": summary.get("status"),
             "objective": summary.get("objective"),
             "gap": summary.get("gap"),
+            "global_gap": summary.get("global_gap"),
             "travel_km": (summary.get("objective_terms") or {}).get("travel"),
             "moved_pct": (summary.get("objective_terms") or {}).get("disruption"),
             "units_moved": summary.get("units_moved"),
@@ -502,9 +455,7 @@ def compare_folders(
     """Compare two plan folders; writes ``compare.csv`` (headline figures), ``territory_changes.csv``,
     ``moved_units.csv`` (the CRM change list) and ``compare.html`` (tables, and synchronised maps
     when both folders have ``territories.geojson``) into ``out_dir`` (default: ``dir_b/compare``)."""
-    from html import escape
-
-    from .io import write_csv, write_text
+    from .io import read_text, write_csv, write_text
 
     a, b = Path(dir_a), Path(dir_b)
     names = (a.name, b.name) if a.name != b.name else (str(a), str(b))
@@ -515,65 +466,19 @@ def compare_folders(
         "territory_changes": write_csv(out / "territory_changes.csv", deltas),
         "moved_units": write_csv(out / "moved_units.csv", moved),
     }
-    map_part = ""
-    if (a / "territories.geojson").exists() and (b / "territories.geojson").exists():
-        map_part = _geojson_dual_map(a / "territories.geojson", b / "territories.geojson", names, tiles=tiles)
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(names[0])} vs {escape(names[1])}</title></head>"
-        f"<body style='font-family:sans-serif'><h1>{escape(names[0])} vs {escape(names[1])}</h1>"
-        f"{head.to_html(index=False, na_rep='', escape=True)}<h2>Moved units: {len(moved):,}</h2>"
-        f"{moved.head(500).to_html(index=False, escape=True)}<h2>Per territory</h2>{deltas.to_html(index=False, na_rep='', escape=True)}"
-        f"{map_part}</body></html>\n"
-    )
+    from .maps import compare_map_from_pages
+    from .pages.compare import compare_page
+
+    pages = [folder / "map.html" for folder in (a, b)]
+    the_map = None
+    if all(p.is_file() for p in pages):
+        the_map = compare_map_from_pages(*(read_text(p) for p in pages), names=names, tiles=tiles)
+    noun = "units"
+    if the_map is not None and (the_map.data["panels"][0].get("points") or {}).get("draw"):
+        noun = "accounts"
+    page = compare_page(names, head, deltas, moved, map_page=the_map, unit_noun=noun)
     written["html"] = write_text(out / "compare.html", page)
     return {"headline": head, "territories": deltas, "moved": moved, "written": written}
-
-
-def _geojson_dual_map(path_a: Path, path_b: Path, names: tuple[str, str], *, tiles: bool) -> str:
-    import folium
-    import geopandas as gpd
-    from folium.plugins import DualMap
-
-    from .maps import map_html
-
-    fa, fb = gpd.read_file(path_a), gpd.read_file(path_b)
-    ids = sorted(set(fa["territory_id"].astype(str)) | set(fb["territory_id"].astype(str)))
-    palette = [
-        "#1b9e77",
-        "#d95f02",
-        "#7570b3",
-        "#e7298a",
-        "#66a61e",
-        "#e6ab02",
-        "#a6761d",
-        "#666666",
-        "#1f78b4",
-        "#b2df8a",
-    ]
-    colour = {t: palette[i % len(palette)] for i, t in enumerate(ids)}
-    m = DualMap(tiles="OpenStreetMap" if tiles else None)
-    for side, frame, name in ((m.m1, fa, names[0]), (m.m2, fb, names[1])):
-        folium.GeoJson(
-            frame.to_json(),
-            name=name,
-            style_function=lambda f: {
-                "fillColor": colour.get(str(f["properties"]["territory_id"]), "#999"),
-                "color": "#333",
-                "weight": 1,
-                "fillOpacity": 0.6,
-            },
-            tooltip=folium.GeoJsonTooltip(fields=["territory_id"]),
-        ).add_to(side)
-    bounds = fa.total_bounds
-    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    page = map_html(m)
-    return f"<h2>Maps</h2><iframe style='width:100%;height:600px;border:0' srcdoc=\"{_attr(page)}\"></iframe>"
-
-
-def _attr(text: str) -> str:
-    from html import escape
-
-    return escape(text, quote=True)
 
 
 def compare_plans(a: Any, b: Any, *, geometry: Any = None, tiles: bool = True) -> dict[str, Any]:
