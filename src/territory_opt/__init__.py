@@ -103,7 +103,9 @@ def _record(scenario: Scenario, inputs: Inputs) -> dict[str, Any]:
     edits = scenario.edits.model_dump(mode="json", exclude_defaults=True)
     if scenario.edits.lock_file is not None:
         edits["lock_file"] = str(scenario.resolve(scenario.edits.lock_file).resolve())
-    description = " ".join([scenario.description.strip(), *(n.rstrip(".").capitalize() + "." for n in inputs.notes)])
+    description = " ".join(
+        [scenario.description.strip(), *(n[:1].upper() + n[1:].rstrip(".") + "." for n in inputs.notes)]
+    )
     return {
         "description": description.strip(),
         "unit_kind": inputs.unit_kind,
@@ -158,7 +160,8 @@ def quotas_for_plan(
     """Quotas for a plan already made (its ``assignments.csv``), on the roster the plan was
     made with: the what-if edits its ``summary.json`` records (reps removed get no quota,
     open seats get theirs). Writes ``quotas.csv`` and, when writing into the plan folder,
-    refreshes the quota figures of ``summary.json`` and ``plan.xlsx``."""
+    refreshes the quota figures of ``summary.json``, ``plan.xlsx``, ``map.html`` and
+    ``report.html``."""
     import json
 
     import numpy as np
@@ -178,7 +181,7 @@ def quotas_for_plan(
     recorded = _plan_edits(Path(plan_dir))
     if recorded is not None:
         scenario = scenario.model_copy(update={"edits": Edits.model_validate(recorded)})
-    problem, _ = problem_from_scenario(scenario)
+    problem, inputs = problem_from_scenario(scenario)
     frame = read_assignment(plan_dir)
     seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
     unit_index = {str(u): i for i, u in enumerate(problem.unit_ids)}
@@ -205,7 +208,37 @@ def quotas_for_plan(
             from .io import write_plan_xlsx
 
             write_plan_xlsx(xlsx, {"quotas": result.table}, money=_money(scenario.quotas), update=True)
+        _refresh_pages(Path(plan_dir), problem, seat_of, result, summary)
     return result, written
+
+
+def _refresh_pages(folder: Path, problem: Problem, seat_of: Any, quotas: QuotaResult, summary: dict[str, Any]) -> None:
+    """After new quotas, the plan folder's ``map.html`` and ``report.html`` show them: the
+    map keeps its drawing (quotas updated in its data), the report is rebuilt from
+    ``summary.json`` (proof, audit) and ``territories.csv``."""
+    from .io import read_output_csv, read_text, write_text
+    from .maps import map_html, map_page_from_html
+    from .plan import plan_from_outputs
+    from .report import plan_report
+
+    the_map = None
+    if (folder / "map.html").is_file():
+        the_map = map_page_from_html(read_text(folder / "map.html"), quotas=quotas)
+        if the_map is not None:
+            write_text(folder / "map.html", map_html(the_map))
+    if not (folder / "report.html").is_file() or not (folder / "territories.csv").is_file():
+        return
+    plan = plan_from_outputs(problem, seat_of, summary, read_output_csv(folder / "territories.csv"))
+    record = plan.record
+    page = plan_report(
+        plan,
+        map_page=the_map,
+        quotas=quotas,
+        description=str(record.get("description", "")),
+        tolerances=dict(record.get("tolerances") or {}),
+        unit_noun="units" if record.get("unit_kind") == "geography" else "accounts",
+    )
+    write_text(folder / "report.html", page)
 
 
 def _money(quotas: Any) -> set[str]:
@@ -281,7 +314,9 @@ def write_plan(
                 quotas=quotas,
                 description=str(record.get("description", "")),
                 tolerances=dict(record.get("tolerances") or {}),
-                unit_noun="accounts" if record.get("unit_kind", "accounts") == "accounts" else "units",
+                unit_noun="units"
+                if record.get("unit_kind") == "geography" or plan.geometry is not None
+                else "accounts",
             ),
         )
     written["summary"] = write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
@@ -296,7 +331,9 @@ def roster_table(plan: Plan) -> Any:
 
     p = plan.problem
     skills = [
-        "|".join(name for b, name in enumerate(p.skill_names) if (int(mask) >> b) & 1 and not name.startswith("region:"))
+        "|".join(
+            name for b, name in enumerate(p.skill_names) if (int(mask) >> b) & 1 and not name.startswith("region:")
+        )
         for mask in p.seat_skills
     ]
     lonlat = p.seat_lonlat if p.seat_lonlat is not None else np.full((p.n_seats, 2), np.nan)

@@ -310,7 +310,7 @@ def quotas(
 ) -> None:
     """Compute quotas for a plan already made, on the roster it was made with (its recorded
     what-if edits: removed reps get no quota); write quotas.csv (and refresh the plan folder's
-    summary.json and plan.xlsx)."""
+    summary.json, plan.xlsx, map.html and report.html)."""
 
     def action() -> None:
         result, path = quotas_for_plan(_load(scenario, set_), plan, out)

@@ -1082,11 +1082,6 @@ def _apply_edits(
                 "lon": np.nan if rep.lon is None else rep.lon,
                 "lat": np.nan if rep.lat is None else rep.lat,
                 "skills": frozenset(s.strip().casefold() for s in rep.skills if s.strip()),
-                "skills": frozenset(rep.skills)
-                if rep.skills
-                else frozenset().union(*reps["skills"])
-                if len(reps)
-                else frozenset(),
                 "capacity": rep.capacity,
                 "area": rep.area,
                 "region": rep.region,
@@ -1123,14 +1118,7 @@ def _apply_edits(
             shown = ", ".join(repr(u) for u in table["id"].iloc[stuck[:10]])
             more = f" and {len(stuck) - 10} more" if len(stuck) > 10 else ""
             example = table["id"].iloc[stuck[0]]
-            out.add(
-                [
-                    Problem(
-                        where,
-                        f"{len(stuck)} account(s)/unit(s) are locked to removed reps ({shown}{more}): unlock them (--lock {example}= or edits.lock: {{{example}: ''}}) or keep the rep",
-                    )
-                ]
-            )
+            out.add([Problem(where, f"{len(stuck)} account(s)/unit(s) are locked to removed reps ({shown}{more}): unlock them (--lock {example}= or edits.lock: {{{example}: ''}}) or keep the rep")])
             table.loc[table.index[stuck], "lock"] = ""  # reported once, here
         gone = table["owner"].isin(removed)
         orphaned = max(orphaned, int(gone.sum()))
@@ -1144,21 +1132,6 @@ def _apply_edits(
         geo_units = tables.pop(0)
     done = [f"{len(added)} rep(s) added" if added else "", f"{len(removed)} removed" if removed else "", f"{len(edits.move_reps)} moved" if edits.move_reps else "", f"{len(locks)} lock(s) set" if locks else ""]
     notes.append("what-if edits: " + ", ".join(d for d in done if d) + (f"; {orphaned} unit(s) of removed reps must move (the leaver stays their previous owner in the outputs; not counted against a disruption budget)" if orphaned else ""))
-    done = [
-        f"{len(added)} rep(s) added" if added else "",
-        f"{len(removed)} removed" if removed else "",
-        f"{len(edits.move_reps)} moved" if edits.move_reps else "",
-        f"{len(locks)} lock(s) set" if locks else "",
-    ]
-    notes.append(
-        "what-if edits: "
-        + ", ".join(d for d in done if d)
-        + (
-            f"; {orphaned} unit(s) of removed reps have no current owner (they must move and are not counted against a disruption budget)"
-            if orphaned
-            else ""
-        )
-    )
     return reps.reset_index(drop=True), accounts, geo_units
 
 

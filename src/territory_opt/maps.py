@@ -357,7 +357,8 @@ def _moved(
     max_drawn: int = 5000,
 ) -> dict[str, Any]:
     shown = moved[:max_drawn]
-    names = {str(s): _seat_label(problem, t) for t, s in enumerate(problem.seat_ids)}
+    names = {str(s): f"{s} · {n} (removed)" for s, n in getattr(problem, "removed_seats", ())}
+    names |= {str(s): _seat_label(problem, t) for t, s in enumerate(problem.seat_ids)}
     prev = assignment["previous_territory_id"].astype(str).to_numpy()
     new = assignment["territory_id"].astype(str).to_numpy()
     out: dict[str, Any] = {
@@ -398,7 +399,11 @@ class MapPage:
     def _caption(self, style: str) -> str:
         if not self.notes:
             return ""
-        return f'<div id="to-data-caption" class="to-caption" style="{style}">' + "<br>".join(e(n) for n in self.notes) + "</div>"
+        return (
+            f'<div id="to-data-caption" class="to-caption" style="{style}">'
+            + "<br>".join(e(n) for n in self.notes)
+            + "</div>"
+        )
 
     def embed(self, *, height: str = "560px") -> str:
         """Map containers, data and scripts, to place inside another page's body (one map per page)."""
@@ -483,7 +488,8 @@ def plan_map(
         currency=currency,
     )
     title = f"{plan.scenario or 'Territory plan'} · map"
-    return MapPage({"tiles": tiles, "sync": False, "panels": [panel]}, title, data_notes(plan.notes))
+    notes = data_notes(plan.notes)
+    return MapPage({"tiles": tiles, "sync": False, "panels": [panel], "title": title, "caption": notes}, title, notes)
 
 
 def data_notes(notes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -561,6 +567,26 @@ def compare_map_from_pages(page_a: str, page_b: str, *, names: tuple[str, str], 
     panels = [{**d["panels"][0], "title": name} for d, name in zip(data, names, strict=True)]  # type: ignore[index]
     a, b = compare_panels(panels[0], panels[1])
     return MapPage({"tiles": tiles, "sync": True, "panels": [a, b]}, f"{names[0]} vs {names[1]}")
+
+
+def map_page_from_html(page_text: str, *, quotas: Any | None = None, currency: str = "$") -> MapPage | None:
+    """The map a ``map.html`` page carries (None when it holds no map data), with each
+    territory's quota replaced by ``quotas`` when given (quotas set after the plan)."""
+    from .pages import read_embedded_json
+
+    data = read_embedded_json(page_text, "to-map-data")
+    if not isinstance(data, dict) or not data.get("panels"):
+        return None
+    if quotas is not None:
+        quota = dict(zip(quotas.table["territory_id"].astype(str), quotas.table["quota"], strict=True))
+        for panel in data["panels"]:
+            for t in panel["territories"]:
+                info = [row for row in t["info"] if row[0] != "quota"]
+                if t["id"] in quota:
+                    info.append(["quota", money(quota[t["id"]], currency)])
+                t["info"] = info
+    title = str(data.get("title") or "Territory plan · map")
+    return MapPage(data, title, tuple(str(n) for n in data.get("caption") or ()))
 
 
 def map_html(m: MapPage) -> str:

@@ -222,3 +222,49 @@ class Plan:
             "notes": list(self.notes),
             "versions": self.versions,
         }
+
+
+def plan_from_outputs(
+    problem: Problem, seat_of: NDArray[np.int64], summary: dict[str, Any], territories: pd.DataFrame
+) -> Plan:
+    """A plan read back from its folder (``summary.json`` and ``territories.csv`` as text) on
+    the problem it was made for, to redraw its pages (e.g. after new quotas). The solver's
+    figures and the audit are those recorded; chosen centres are not (``centres`` = -1)."""
+    frame = territories.copy()
+    for column in frame.columns:
+        text = frame[column].astype(str).str.strip()
+        values = pd.to_numeric(text, errors="coerce")
+        if values[text != ""].notna().all() and (text != "").any():
+            frame[column] = values
+
+    def number(key: str) -> float | None:
+        value = summary.get(key)
+        return None if value is None else float(value)
+
+    stand_alone = {str(s) for s in summary.get("stand_alone") or []}
+    return Plan(
+        status=Status(summary.get("status", "unknown")),
+        problem=problem,
+        seat_of=np.asarray(seat_of, dtype=np.int64),
+        objective=float(summary.get("objective") or 0.0),
+        objective_terms={str(k): float(v) for k, v in (summary.get("objective_terms") or {}).items()},
+        bound=number("bound"),
+        gap=number("gap"),
+        bound_scope=str(summary.get("bound_scope", "")),
+        restrictions=tuple(summary.get("restrictions") or ()),
+        wall_time=float(summary.get("wall_time_s") or 0.0),
+        method=str(summary.get("method", "")),
+        seed=int(summary.get("seed") or 0),
+        deterministic=bool(summary.get("deterministic")),
+        settings=dict(summary.get("settings") or {}),
+        findings=tuple(Finding(str(a["check"]), bool(a["ok"]), str(a["detail"])) for a in summary.get("audit") or ()),
+        _territories=frame,
+        centres=np.full(problem.n_seats, -1, dtype=np.int64),
+        exempt=np.asarray([str(s) in stand_alone for s in problem.seat_ids], dtype=bool),
+        scenario=str(summary.get("scenario", "")),
+        notes=tuple(summary.get("notes") or ()),
+        versions=dict(summary.get("versions") or {}),
+        global_bound=number("global_bound"),
+        global_gap=number("global_gap"),
+        record=dict(summary.get("scenario_record") or {}),
+    )

@@ -223,8 +223,8 @@ def _proof(plan: Plan) -> str:
         )
         if plan.gap is not None:
             items.append(
-                f'<p class="sub">Secondary: against the restricted model\'s own bound ({e(number(plan.bound, 2))}, '
-                f"valid for {e(plan.bound_scope)}) the gap is {e(percent(plan.gap, 2))}.</p>"
+                f'<p class="sub">Secondary, the restricted model\'s own proof: bound {e(number(plan.bound, 2))}, '
+                f"gap {e(percent(plan.gap, 2))}; valid for {e(plan.bound_scope)}.</p>"
             )
     elif plan.gap is not None:
         items.append(
