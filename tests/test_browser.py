@@ -1,120 +1,319 @@
-"""Maps and reports in a real browser (headless Chromium): no JavaScript errors, every
-territory present, user text inert. Skips cleanly where no Chromium is installed."""
+"""Every page the tool writes, opened in a real browser (headless Chromium driven by
+Playwright): no script from the data runs, every territory is drawn, the legend matches the
+territories, the report fits a laptop screen. Skips cleanly without Chromium or Playwright.
+
+One browser serves the whole module; the plans are small (Georgia's 159 counties solved for
+2 s, and a 30-account plan built from arrays)."""
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from territory_opt import load_scenario, run_scenario, scenario_from_dict
+from territory_opt import load_scenario, run_scenario, scenario_from_dict, set_quotas, solve
+from territory_opt.maps import compare_map, plan_map
+from territory_opt.pages import percent
+from territory_opt.pages.compare import compare_page
+from territory_opt.pages.sizing import sizing_page, sizing_png
+from territory_opt.problem import Problem
+from territory_opt.report import plan_report
+from territory_opt.scenario import Measure, Quotas, SolverSettings
+from territory_opt.whatif import compare_folders, compare_frames, with_values
 
 from .conftest import DATA, ROOT, accounts_scenario
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = next(
+    (
+        p
+        for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+        if p and Path(p).exists()
+    ),
+    None,
+)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
 
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-]  # fmt: skip
+#: Hostile text: each sets window.__pwned, logs PWNED or opens a dialog if it ever runs.
+PAYLOADS = [
+    "<script>window.__pwned=1</script>",
+    '"><img src=x onerror="window.__pwned=2;console.log(\'PWNED\')">',
+    "'><svg onload=window.__pwned=3>",
+    "${window.__pwned=4}",
+    "O`Neil's Bar `+alert('PWNED')+`",
+    "</script><script>window.__pwned=5</script>",
+    "javascript:window.__pwned=6",
+    "line\u2028sep\u2029para</title><b onmouseover=alert(1)>",
+    "{{constructor.constructor('window.__pwned=7')()}}",
+    "&lt;script&gt;window.__pwned=8&lt;/script&gt;",
+]
 
 
-def browse(page: Path, tmp_path: Path, *extra: str) -> tuple[str, str]:
-    """The page's DOM after scripts ran, and the browser's console log."""
-    assert CHROMIUM is not None
-    profile = tmp_path / f"profile-{page.stem}-{len(extra)}"
-    action = list(extra) or ["--dump-dom"]
-    result = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *action, page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return result.stdout, result.stderr
+@dataclass
+class Visit:
+    page: Any
+    console: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
 
-
-def js_errors(log: str) -> list[str]:
-    return [line for line in log.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    def inert(self) -> None:
+        """Nothing from the data ran, and the page's own script raised nothing."""
+        assert self.page.evaluate("window.__pwned") is None
+        assert not self.dialogs, self.dialogs
+        assert not [c for c in self.console if "PWNED" in c], self.console
+        assert not self.errors, self.errors
 
 
 @pytest.fixture(scope="module")
-def demo_outputs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    plan, _quotas, written = run_scenario(
-        load_scenario(ROOT / "scenarios" / "demo.yaml"), out, time_limit=10, tiles=False
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def visit(browser, path: Path, *, width: int = 1366, height: int = 768) -> Visit:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    seen = Visit(page)
+    page.on("console", lambda m: seen.console.append(m.text))
+    page.on("pageerror", lambda e: seen.errors.append(str(e)))
+    page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return seen
+
+
+def exercise(seen: Visit) -> None:
+    """Switch every layer on and open every tooltip, so all the text the page holds is rendered."""
+    page = seen.page
+    page.eval_on_selector_all(".to-panel input[type=checkbox]", "els => els.forEach(b => { if (!b.checked) b.click(); })")
+    page.evaluate(
+        """(window.territoryMaps || []).forEach(function (m) {
+             m.eachLayer(function (l) {
+               var t = l.getTooltip && l.getTooltip();
+               if (t && !t.options.permanent) { l.openTooltip(l.getLatLng ? l.getLatLng() : undefined); }
+             });
+           })"""
     )
-    return plan, written
 
 
-def test_map_opens_without_errors_and_shows_every_territory(demo_outputs, tmp_path):
-    plan, written = demo_outputs
-    dom, log = browse(written["map"], tmp_path)
-    assert not js_errors(log), js_errors(log)
-    assert "leaflet-container" in dom  # Leaflet ran (inlined, no CDN)
-    shown = set(re.findall(r'data-territory="([^"]+)"', dom))
-    assert shown == {str(s) for s in plan.problem.seat_ids}
-    assert dom.count("leaflet-interactive") >= plan.problem.n_seats  # one polygon per territory at least
-    shot = tmp_path / "map.png"
-    browse(written["map"], tmp_path, f"--screenshot={shot}", "--window-size=1200,800")
-    assert shot.exists() and shot.stat().st_size > 10_000
+def drawn(seen: Visit, panel: int = 0) -> dict[str, list[str]]:
+    """Territory ids of the areas drawn in a map panel and of its legend entries."""
+    page = seen.page
+    areas = page.eval_on_selector_all(
+        f'.to-map[data-panel="{panel}"] path.to-area', "els => els.map(e => e.getAttribute('data-territory'))"
+    )
+    legend_root = (
+        f'[data-legend="{panel}"]'
+        if page.locator(f'[data-legend="{panel}"]').count()
+        else f'.to-map[data-panel="{panel}"]'
+    )
+    legend = page.eval_on_selector_all(
+        f"{legend_root} .to-legend-item[data-territory]", "els => els.map(e => e.getAttribute('data-territory'))"
+    )
+    return {"areas": areas, "legend": legend}
 
 
-def test_report_opens_without_errors(demo_outputs, tmp_path):
-    plan, written = demo_outputs
-    dom, log = browse(written["report"], tmp_path)
-    assert not js_errors(log), js_errors(log)
-    for seat in plan.problem.seat_ids:
-        assert f">{seat}<" in dom
-    assert "Proof of quality" in dom and "<svg" in dom and "Quotas" in dom
-    assert "<iframe" in dom
+def fits(seen: Visit) -> bool:
+    """No horizontal scrolling of the page itself (wide tables scroll inside their box)."""
+    return seen.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
-PAYLOAD = "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">"
+# ----------------------------------------------------------------------------- the demo
 
 
-def test_user_text_is_inert(tmp_path):
-    frame = pd.read_csv(DATA / "accounts.csv", dtype=str, keep_default_na=False)
-    frame.loc[0, "Account Name"] = "Acme " + PAYLOAD
-    path = tmp_path / "evil.csv"
-    frame.to_csv(path, index=False)
-    reps = pd.read_csv(DATA / "reps.csv", dtype=str, keep_default_na=False)
-    reps.loc[0, "Rep Name"] = "Ada " + PAYLOAD
-    rep_path = tmp_path / "reps.csv"
-    reps.to_csv(rep_path, index=False)
-    raw = accounts_scenario()
-    raw["data"]["accounts"]["path"] = str(path)
-    raw["data"]["reps"]["path"] = str(rep_path)
-    raw["description"] = "evil " + PAYLOAD
-    _plan, _, written = run_scenario(scenario_from_dict(raw), tmp_path / "out", time_limit=5, tiles=False)
-    for name in ("map", "report"):
-        text = written[name].read_text()
-        assert "<script>document.title='PWNED'" not in text
-        assert "<img src=x onerror" not in text
-        dom, log = browse(written[name], tmp_path)
-        title = re.search(r"<title>(.*?)</title>", dom)
-        assert title is None or "PWNED" not in title.group(1)
-        assert not js_errors(log), js_errors(log)
-
-
-def test_comparison_map_side_by_side(tmp_path):
-    from territory_opt import problem_from_scenario, solve_scenario
-    from territory_opt.maps import compare_map, map_html
-
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo (Georgia's counties) and its tighter-balance variant, solved briefly."""
+    out = tmp_path_factory.mktemp("demo")
     base = load_scenario(ROOT / "scenarios" / "demo.yaml")
-    tight = load_scenario(ROOT / "scenarios" / "demo-tight-balance.yaml")
-    a = solve_scenario(base, time_limit=8)
-    b = solve_scenario(tight, time_limit=8)
-    _, inputs = problem_from_scenario(base)
-    page = tmp_path / "compare.html"
-    page.write_text(map_html(compare_map(a, b, geometry=inputs.geometry, tiles=False)))
-    dom, log = browse(page, tmp_path)
-    assert not js_errors(log), js_errors(log)
-    assert dom.count("leaflet-container") >= 2
-    assert 'data-side="left"' in dom and "demo-tight-balance" in dom
+    plan, _, written = run_scenario(base, out / "demo", time_limit=2, tiles=False)
+    tight = with_values(base, {"balance.potential.tolerance": 0.03})
+    plan_b, _, _ = run_scenario(tight, out / "tight", time_limit=2, tiles=False)
+    return plan, plan_b, written, out
+
+
+def test_demo_map_draws_every_territory_labels_and_home_bases(browser, demo):
+    plan, _, written, _ = demo
+    seen = visit(browser, written["map"])
+    seen.page.wait_for_selector(".to-map[data-ready]")
+    ids = [str(s) for s in plan.problem.seat_ids]
+    shown = drawn(seen)
+    assert sorted(shown["areas"]) == sorted(ids)
+    assert shown["legend"] == ids
+    assert seen.page.locator(".to-label").count() == len(ids)
+    assert seen.page.locator("path.to-seat").count() == int(plan.problem.has_home.sum())
+    exercise(seen)
+    moved = int(plan.assignment["moved"].sum())
+    assert seen.page.locator("path.to-moved").count() == moved  # the moved layer, switched on
+    seen.inert()
+
+
+def test_report_says_what_the_plan_does_first_and_fits_a_laptop(browser, demo):
+    plan, _, written, _ = demo
+    seen = visit(browser, written["report"], width=1280, height=800)
+    seen.page.wait_for_selector(".to-map[data-ready]")
+    summary = seen.page.inner_text("#summary")
+    assert f"among {plan.problem.n_seats} reps" in summary
+    assert "change owner" in summary and "$" in summary and "Quotas split $" in summary
+    # the proof follows: the headline gap is the gap to a bound for the real problem
+    proof = seen.page.inner_text("main")
+    assert f"Within {percent(plan.global_gap, 1)} of the best possible plan" in proof
+    first_screen = seen.page.evaluate("document.querySelector('#summary').getBoundingClientRect().bottom")
+    assert first_screen <= 800
+    assert fits(seen)
+    assert sorted(drawn(seen)["areas"]) == sorted(str(s) for s in plan.problem.seat_ids)
+    seen.inert()
+
+
+def test_quotas_for_a_plan_refresh_its_report_and_map(browser, demo, tmp_path):
+    from territory_opt import quotas_for_plan
+
+    _, _, written, _ = demo
+    folder = tmp_path / "plan"
+    shutil.copytree(written["report"].parent, folder)
+    scenario = with_values(load_scenario(ROOT / "scenarios" / "demo.yaml"), {"quotas.target": 70_000_000})
+    result, _ = quotas_for_plan(scenario, folder)
+    seen = visit(browser, folder / "report.html")
+    assert "Quotas split $70,000,000" in seen.page.inner_text("#summary")
+    first = result.table.iloc[0]
+    assert f"${first['quota']:,.0f}" in seen.page.inner_text("main")
+    map_page = (folder / "map.html").read_text(encoding="utf-8")
+    assert f"${first['quota']:,.0f}" in map_page  # the map's tooltips carry the new quotas
+    seen.inert()
+
+
+def test_compare_page_one_palette_legends_and_moved_units(browser, demo):
+    plan, _, _, out = demo
+    result = compare_folders(out / "demo", out / "tight", out / "cmp", tiles=False)
+    seen = visit(browser, result["written"]["html"])
+    seen.page.wait_for_selector('.to-map[data-panel="1"][data-ready]')
+    ids = [str(s) for s in plan.problem.seat_ids]
+    for panel in (0, 1):
+        shown = drawn(seen, panel)
+        assert sorted(shown["areas"]) == sorted(ids)
+        assert shown["legend"] == ids
+        rings = seen.page.locator(f'.to-map[data-panel="{panel}"] path.to-moved').count()
+        assert rings == len(result["moved"])  # units that change territory, highlighted on both sides
+    colours = seen.page.eval_on_selector_all(
+        ".to-legend-item[data-territory] .to-swatch",
+        "els => els.map(e => e.parentNode.getAttribute('data-territory') + e.style.background)",
+    )
+    assert len(set(colours)) == len(ids)  # a territory has the same colour on both sides
+    assert fits(seen)
+    text = seen.page.inner_text("main")
+    assert not any(len(tok) > 12 and tok.replace(".", "").isdigit() for tok in text.split())  # no 15-digit floats
+    seen.inert()
+
+
+# ----------------------------------------------------------------------------- hostile text
+
+
+def hostile_plan(tolerance: float, scenario: str) -> tuple[Any, Any]:
+    """30 accounts across Georgia, 3 territories (one an open seat), every user-text field a payload."""
+    rng = np.random.default_rng(5)
+    n = 30
+    lonlat = np.column_stack([rng.uniform(-85.0, -81.5, n), rng.uniform(31.0, 34.8, n)])
+    seat_lonlat = np.array([[-84.39, 33.75], [-81.10, 32.08], [np.nan, np.nan]])
+    measure = PAYLOADS[2]
+    problem = Problem.from_arrays(
+        measures=np.column_stack([rng.uniform(50, 150, n), rng.uniform(20, 60, n), rng.uniform(1, 5, n)]),
+        measure_names=["potential", "history", measure],
+        unit_xy=lonlat * [92.0, 111.0],
+        seat_xy=seat_lonlat * [92.0, 111.0],
+        unit_ids=[f"{PAYLOADS[i % len(PAYLOADS)]}#{i}" for i in range(n)],
+        unit_names=[PAYLOADS[(i + 3) % len(PAYLOADS)] for i in range(n)],
+        seat_ids=[PAYLOADS[0], PAYLOADS[4], PAYLOADS[5]],
+        seat_names=[PAYLOADS[1], PAYLOADS[3], PAYLOADS[7]],
+        owner=rng.integers(0, 3, n),
+    )
+    problem = replace(
+        problem,
+        unit_lonlat=lonlat,
+        seat_lonlat=seat_lonlat,
+        seat_region=np.array([PAYLOADS[6]] * 3, dtype=object),
+        seat_area=np.array([PAYLOADS[8]] * 3, dtype=object),
+    )
+    plan = solve(
+        problem,
+        balance={"potential": Measure(tolerance=tolerance)},
+        solver=SolverSettings(time_limit=2, workers=1),
+        scenario=scenario,
+    )
+    return plan, set_quotas(plan, Quotas(target=1_000_000))
+
+
+def test_hostile_text_is_inert_in_map_report_compare_and_sizing(browser, tmp_path):
+    name_a, name_b = "A " + PAYLOADS[5], "B " + PAYLOADS[4]
+    plan, quotas = hostile_plan(0.5, name_a)
+    plan_b, _ = hostile_plan(0.2, name_b)
+    ids = [str(s) for s in plan.problem.seat_ids]
+    the_map = plan_map(plan, quotas=quotas, tiles=False)
+    pages = {
+        "map": the_map.html,
+        "report": plan_report(
+            plan, map_page=the_map, quotas=quotas, description=" ".join(PAYLOADS), tolerances={"potential": 0.5}
+        ),
+    }
+    head, deltas, moved = compare_frames(
+        (plan.summary(), plan.territories, plan.assignment),
+        (plan_b.summary(), plan_b.territories, plan_b.assignment),
+        (name_a, name_b),
+    )
+    pages["compare"] = compare_page(
+        (name_a, name_b), head, deltas, moved, map_page=compare_map(plan, plan_b, tiles=False), unit_noun="accounts"
+    )
+    frame = pd.DataFrame(
+        {
+            "headcount": [2, 3],
+            "status": ["feasible", PAYLOADS[1]],
+            "within_capacity": [False, True],
+            "travel_km": [10.5, 8.25],
+        }
+    )
+    pages["sizing"] = sizing_page(PAYLOADS[7], frame, PAYLOADS[2], 100.0, 3, sizing_png(frame, PAYLOADS[2], 100.0, 3))
+    for kind, text in pages.items():
+        assert "<script>window.__pwned" not in text and "<img src=x" not in text, kind
+        path = tmp_path / f"{kind}.html"
+        path.write_text(text, encoding="utf-8")
+        seen = visit(browser, path)
+        panels = seen.page.locator(".to-map").count()
+        if panels:
+            seen.page.wait_for_selector(f'.to-map[data-panel="{panels - 1}"][data-ready]')
+            for panel in range(panels):
+                shown = drawn(seen, panel)
+                assert sorted(shown["areas"]) == sorted(ids), kind  # every territory drawn, ids intact
+                assert shown["legend"] == ids, kind
+            exercise(seen)
+            tips = seen.page.inner_text("body")
+            assert PAYLOADS[4] in tips and PAYLOADS[1] in tips, kind  # shown as text, not dropped
+        seen.inert()
+        seen.page.close()
+
+
+def test_hostile_names_from_crm_files_are_inert_end_to_end(browser, tmp_path):
+    frame = pd.read_csv(DATA / "accounts.csv", dtype=str, keep_default_na=False)
+    for i in range(len(frame)):
+        frame.loc[i, "Account Name"] = PAYLOADS[i % len(PAYLOADS)]
+    frame.to_csv(tmp_path / "evil.csv", index=False)
+    reps = pd.read_csv(DATA / "reps.csv", dtype=str, keep_default_na=False)
+    reps["Rep Name"] = [PAYLOADS[4], PAYLOADS[1]]
+    reps.to_csv(tmp_path / "reps.csv", index=False)
+    raw = accounts_scenario()
+    raw["data"]["accounts"]["path"] = str(tmp_path / "evil.csv")
+    raw["data"]["reps"]["path"] = str(tmp_path / "reps.csv")
+    # scenario names are folder names (letters, digits, -_.); the API test above covers hostile ones
+    raw["description"] = " ".join(PAYLOADS)
+    plan, _, written = run_scenario(scenario_from_dict(raw), tmp_path / "out", time_limit=5, tiles=False)
+    for name in ("map", "report"):
+        seen = visit(browser, written[name])
+        seen.page.wait_for_selector(".to-map[data-ready]")
+        assert sorted(drawn(seen)["areas"]) == sorted(str(s) for s in plan.problem.seat_ids)
+        exercise(seen)
+        assert PAYLOADS[4] in seen.page.inner_text("body")
+        seen.inert()

@@ -181,7 +181,7 @@ def quotas_for_plan(
     recorded = _plan_edits(Path(plan_dir))
     if recorded is not None:
         scenario = scenario.model_copy(update={"edits": Edits.model_validate(recorded)})
-    problem, inputs = problem_from_scenario(scenario)
+    problem, _ = problem_from_scenario(scenario)
     frame = read_assignment(plan_dir)
     seat_index = {str(s): i for i, s in enumerate(problem.seat_ids)}
     unit_index = {str(u): i for i, u in enumerate(problem.unit_ids)}

@@ -14,8 +14,19 @@ from . import cell, e, number, page, percent, table
 
 
 def sizing_png(frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None) -> bytes:
-    """The sizing curve as PNG bytes: the measure per rep (max and mean) against its capacity,
-    and travel, by headcount (whole reps on the axis)."""
+    """The sizing curve (:func:`sizing_figure`) as PNG bytes."""
+    fig = sizing_figure(frame, measure, limit, recommended)
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def sizing_figure(frame: pd.DataFrame, measure: str | None, limit: float | None, recommended: int | None) -> Any:
+    """The sizing curve: the measure per rep (max and mean) against its capacity, and travel,
+    by headcount (whole reps on the axis). A matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,10 +64,7 @@ def sizing_png(frame: pd.DataFrame, measure: str | None, limit: float | None, re
     if lines:
         left.legend(handles=lines, loc="upper right", fontsize=8, framealpha=0.9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig
 
 
 def sizing_page(

@@ -101,10 +101,9 @@
         }).addTo(movedLayer);
       } else {
         moved.lat.forEach(function (lat, k) {
-          L.circleMarker([lat, moved.lon[k]], {
-            renderer: dots, radius: 6.5, weight: 2.5, color: "#000000", fill: true, fillOpacity: 0,
-            className: "to-moved"
-          }).bindTooltip(movedTip(k)).addTo(movedLayer);
+          var ring = { radius: 6.5, weight: 2.5, color: "#000000", fill: true, fillOpacity: 0, className: "to-moved" };
+          if (moved.lat.length > 1500) { ring.renderer = dots; }  // many: drawn on a canvas
+          L.circleMarker([lat, moved.lon[k]], ring).bindTooltip(movedTip(k)).addTo(movedLayer);
         });
       }
       layers.push({ name: moved.label, layer: movedLayer, on: !!moved.on });
@@ -228,6 +227,7 @@
       throw err;
     }
   });
+  window.territoryMaps = maps;  // for notebooks and tests: the Leaflet maps drawn
   if (data.sync && maps.length === 2 && maps[0].sync) {
     maps[0].sync(maps[1]);
     maps[1].sync(maps[0]);
