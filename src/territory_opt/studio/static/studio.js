@@ -148,6 +148,44 @@
     }
   }
 
+  // accounts: each territory's area as the convex hull of its accounts (redrawn where edits land)
+  function hull(points) {
+    points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const cross = (o, a, b) => (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+    const lower = [], upper = [];
+    for (const p of points) {
+      while (lower.length >= 2 && cross(lower[lower.length - 2], lower[lower.length - 1], p) <= 0) lower.pop();
+      lower.push(p);
+    }
+    for (let k = points.length - 1; k >= 0; k--) {
+      const p = points[k];
+      while (upper.length >= 2 && cross(upper[upper.length - 2], upper[upper.length - 1], p) <= 0) upper.pop();
+      upper.push(p);
+    }
+    return lower.slice(0, -1).concat(upper.slice(0, -1));
+  }
+  function drawAreas(territories) {
+    const st = S.state;
+    if (st.kind !== "points") return;
+    if (!S.areaLayer) {
+      map.createPane("areas").style.zIndex = 350; // under the accounts
+      S.areaRenderer = L.canvas({ pane: "areas" });
+      S.areaLayer = L.layerGroup().addTo(map);
+      S.areas = [];
+    }
+    const wanted = new Set(territories || st.territories.map((t) => t.index));
+    const members = new Map();
+    wanted.forEach((t) => members.set(t, []));
+    S.assign.forEach((t, i) => { if (wanted.has(t) && st.units.lat[i] !== null) members.get(t).push([st.units.lon[i], st.units.lat[i]]); });
+    members.forEach((points, t) => {
+      if (S.areas[t]) { S.areaLayer.removeLayer(S.areas[t]); S.areas[t] = null; }
+      if (points.length < 3) return;
+      const ring = hull(points).map((p) => [p[1], p[0]]);
+      S.areas[t] = L.polygon(ring, { renderer: S.areaRenderer, pane: "areas", color: st.territories[t].colour, weight: 1, opacity: 0.8, fillOpacity: 0.07, interactive: false });
+      S.areaLayer.addLayer(S.areas[t]);
+    });
+  }
+
   function drawSeats() {
     const st = S.state;
     if (S.seatLayer) S.seatLayer.remove();
@@ -298,8 +336,9 @@
   }
 
   function applyDelta(delta) {
-    const touched = [];
-    for (const [i, t] of delta.changes) { S.assign[i] = t; touched.push(i); }
+    const touched = [], territories = new Set();
+    for (const [i, t] of delta.changes) { territories.add(S.assign[i]); territories.add(t); S.assign[i] = t; touched.push(i); }
+    if (territories.size) drawAreas(Array.from(territories));
     const locked = new Set(delta.locked);
     S.locked.forEach((i) => { if (!locked.has(i)) touched.push(i); });
     locked.forEach((i) => { if (!S.locked.has(i)) touched.push(i); });
@@ -551,6 +590,7 @@
     S.info.addTo(map);
     fitMap();
     await drawUnits();
+    drawAreas();
     drawSeats();
     hover(null);
     renderTargets();
