@@ -91,7 +91,9 @@ def visit(browser, path: Path, *, width: int = 1366, height: int = 768) -> Visit
 def exercise(seen: Visit) -> None:
     """Switch every layer on and open every tooltip, so all the text the page holds is rendered."""
     page = seen.page
-    page.eval_on_selector_all(".to-panel input[type=checkbox]", "els => els.forEach(b => { if (!b.checked) b.click(); })")
+    page.eval_on_selector_all(
+        ".to-panel input[type=checkbox]", "els => els.forEach(b => { if (!b.checked) b.click(); })"
+    )
     page.evaluate(
         """(window.territoryMaps || []).forEach(function (m) {
              m.eachLayer(function (l) {
