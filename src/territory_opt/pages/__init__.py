@@ -160,13 +160,19 @@ def page(title: str, body: str, *, head: str = "", full: bool = False) -> str:
 # ----------------------------------------------------------------------------- numbers
 
 
-def number(value: Any, digits: int = 0) -> str:
-    """Thousands-separated number; ``n/a`` for None/NaN."""
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (None, NaN, inf, text)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
-        return "n/a"
-    if not math.isfinite(v):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def number(value: Any, digits: int = 0) -> str:
+    """Thousands-separated number; ``n/a`` for None/NaN."""
+    v = finite(value)
+    if v is None:
         return "n/a"
     if digits == 0 and abs(v) < 10 and v != round(v):
         digits = 1  # 2.5 reps, 0.4 km: one decimal says more than "2"
@@ -185,11 +191,8 @@ def money(value: Any, currency: str = "$") -> str:
 
 def short_money(value: Any, currency: str = "$") -> str:
     """``$12.3M``, ``$450K``: for sentences and cards."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not math.isfinite(v):
+    v = finite(value)
+    if v is None:
         return "n/a"
     sign, v = ("-" if v < 0 else ""), abs(v)
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
@@ -201,13 +204,10 @@ def short_money(value: Any, currency: str = "$") -> str:
 
 def percent(share: Any, digits: int = 1, *, signed: bool = False) -> str:
     """A share (0.05) as ``5.0%``."""
-    try:
-        v = 100 * float(share)
-    except (TypeError, ValueError):
+    v = finite(share)
+    if v is None:
         return "n/a"
-    if not math.isfinite(v):
-        return "n/a"
-    return f"{v:+.{digits}f}%" if signed else f"{v:.{digits}f}%"
+    return f"{100 * v:+.{digits}f}%" if signed else f"{100 * v:.{digits}f}%"
 
 
 def table(
