@@ -70,7 +70,7 @@ def main() -> None:
     n = len(lat)
     kind = rng.choice(SECOND, n)
     name = [f"{rng.choice(FIRST)} {k} {i + 1:03d} (synthetic)" for i, k in enumerate(kind)]
-    healthcare = np.isin(kind, list(HEALTH)) & (rng.random(n) < 0.6)
+    healthcare = np.isin(kind, list(HEALTH)) & (rng.random(n) < 0.3)
     potential = np.round(rng.lognormal(11.3, 0.55, n), -2)
     history = np.round(potential * rng.uniform(0.35, 0.75, n), -2)
     workload = np.round(20 + potential / 2500 * rng.uniform(0.8, 1.2, n), 1)

@@ -454,3 +454,24 @@ def test_a_part_of_the_map_without_a_rep_is_explained(tmp_path):
     ), text
     linked = scenario_from_dict({**raw, "constraints": {"contiguity": {"enabled": True, "islands": "link"}}})
     assert solve_scenario(linked).ok
+
+
+def test_todays_alignment_as_a_plan(tmp_path):
+    from territory_opt.whatif import compare_plans, current_plan
+
+    raw = crm_scenario(tmp_path)
+    today = current_plan(scenario_from_dict(raw))
+    book = pd.read_csv(raw["data"]["accounts"]["path"])
+    owners = book["Owner"].str.strip().str.casefold().map(
+        dict(zip(REPS["Rep Name"].str.casefold(), REPS["Rep ID"], strict=True))
+    )
+    assert list(today.assignment["territory_id"]) == list(owners)
+    assert not today.assignment["moved"].any() and today.bound is None
+    table = today.territories.set_index("territory_id")
+    assert table.loc["R1", "potential"] == book.loc[owners == "R1", "Potential"].sum()
+    assert {f.check for f in today.findings} >= {"assignment", "skills", "balance:potential"}
+    plan = solve_scenario(scenario_from_dict(raw))
+    moved = compare_plans(today, plan, tiles=False)["moved"]
+    assert set(moved["unit_id"]) == set(plan.changes["unit_id"])
+    with pytest.raises(ScenarioError, match=r"crm: 1\d unit\(s\) have no current owner on the roster"):
+        current_plan(scenario_from_dict({**raw, "edits": {"remove_reps": ["R3"]}}))
