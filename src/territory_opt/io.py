@@ -898,7 +898,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
             rep_frame = _reps_from_frame(frame, source, spec.reps, out)
         _check_locations(scenario, accounts, rep_frame, notes, out)
         if len(rep_frame):
-            accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out)
+            accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out, notes)
         if scenario.edits.any:
             rep_frame, accounts, geo_units = _apply_edits(
                 scenario, rep_frame, accounts, geo_units, out, notes, removed_rows
@@ -1141,6 +1141,7 @@ def _match_owners(
     accounts: pd.DataFrame | None,
     geo_units: pd.DataFrame | None,
     out: _Collector,
+    notes: list[str],
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """Owners and locks named by rep id or by rep name become rep ids (see
     :func:`territory_opt._validate.match_reps`)."""
@@ -1154,8 +1155,12 @@ def _match_owners(
         table = table.copy()
         for name, what in (("owner", "current owner"), ("lock", "lock target")):
             column = file.column(name) if file is not None else name
+            before = table[name].astype(str).str.strip()
             table[name], problems = v.match_reps(table[name], reps["id"], reps["name"], src, column, what=what)
             out.add(problems)
+            by_name = int((before != table[name].astype(str)).sum())
+            if by_name:
+                notes.append(f"{src}: {by_name} row(s) name their {what} by name; matched to rep ids")
         tables.append(table)
     return tables[0], tables[1]
 
