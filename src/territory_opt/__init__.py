@@ -109,6 +109,9 @@ def _record(scenario: Scenario, inputs: Inputs) -> dict[str, Any]:
     return {
         "description": description.strip(),
         "unit_kind": inputs.unit_kind,
+        "unit_noun": "accounts"
+        if inputs.unit_kind == "accounts"
+        else {"us-counties": "counties", "us-zips": "ZIP areas"}.get(str(scenario.data.dataset), "units"),
         "tolerances": {name: m.tolerance for name, m in scenario.balance.items()},
         "edits": edits,
         "quotas": None if scenario.quotas is None else scenario.quotas.model_dump(mode="json"),
@@ -212,6 +215,14 @@ def quotas_for_plan(
     return result, written
 
 
+def _unit_noun(plan: Plan) -> str:
+    """What the plan's units are called on its pages (accounts, counties, ZIP areas, units)."""
+    noun = plan.record.get("unit_noun")
+    if noun:
+        return str(noun)
+    return "units" if plan.record.get("unit_kind") == "geography" or plan.geometry is not None else "accounts"
+
+
 def _refresh_pages(folder: Path, problem: Problem, seat_of: Any, quotas: QuotaResult, summary: dict[str, Any]) -> None:
     """After new quotas, the plan folder's ``map.html`` and ``report.html`` show them: the
     map keeps its drawing (quotas updated in its data), the report is rebuilt from
@@ -236,7 +247,7 @@ def _refresh_pages(folder: Path, problem: Problem, seat_of: Any, quotas: QuotaRe
         quotas=quotas,
         description=str(record.get("description", "")),
         tolerances=dict(record.get("tolerances") or {}),
-        unit_noun="units" if record.get("unit_kind") == "geography" else "accounts",
+        unit_noun=_unit_noun(plan),
     )
     write_text(folder / "report.html", page)
 
@@ -314,9 +325,7 @@ def write_plan(
                 quotas=quotas,
                 description=str(record.get("description", "")),
                 tolerances=dict(record.get("tolerances") or {}),
-                unit_noun="units"
-                if record.get("unit_kind") == "geography" or plan.geometry is not None
-                else "accounts",
+                unit_noun=_unit_noun(plan),
             ),
         )
     written["summary"] = write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")

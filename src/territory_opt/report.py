@@ -144,7 +144,7 @@ def summary_sentences(
             if travel is not None
             else ""
         )
-        out.append(f"{lead}longest in {worst['territory_id']}: {number(worst['travel_km'], 1)} km.")
+        out.append(f"{lead}the longest is {number(worst['travel_km'], 1)} km, in {worst['territory_id']}.")
     if quotas is not None:
         total = float(quotas.table["quota"].sum())
         f = quotas.fairness
@@ -382,7 +382,8 @@ def plan_report(
 <h1>Territory plan: {e(plan.scenario)}</h1>
 <p class="sub">{e(description)}</p>
 <p>{badge}</p>
-<section id="summary"><p class="lead">{" ".join(e(s) for s in sentences)}</p>
+<section id="summary"><p class="lead">{e(sentences[0])}</p>
+<ul class="plain lead">{"".join(f"<li>{e(s)}</li>" for s in sentences[1:])}</ul>
 {_cards(plan, quotas, tolerances, currency, unit_noun)}</section>
 <h2>Proof of quality</h2>{_proof(plan)}
 {map_block}

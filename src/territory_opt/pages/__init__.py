@@ -32,7 +32,8 @@ main{max-width:1180px;margin:0 auto;padding:20px 24px 48px}
 h1{font-size:26px;margin:4px 0 4px}
 h2{font-size:19px;margin:28px 0 8px;padding-top:8px;border-top:1px solid var(--line)}
 h3{font-size:15px;margin:16px 0 6px}
-p.lead{font-size:16px;margin:6px 0 14px;max-width:900px}
+p.lead,ul.lead{font-size:16px;margin:6px 0 10px;max-width:900px}
+ul.lead li{margin:2px 0}
 p.sub,.muted{color:var(--muted)}
 ul.plain{padding-left:20px;margin:6px 0}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(190px,1fr));gap:10px;margin:12px 0}

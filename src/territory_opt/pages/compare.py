@@ -163,7 +163,10 @@ def compare_page(
         if n_moved > max_moved_rows
         else ""
     )
-    maps = ""
+    maps = (
+        '<h2>Maps</h2><p class="sub">No maps: a folder has no map.html made by this version '
+        "(solve it again, or keep maps on).</p>"
+    )
     if map_page is not None:
         maps = (
             f'<h2>Maps</h2><p class="sub">Left: {e(a)}. Right: {e(b)}. They pan and zoom together; a territory has the '
