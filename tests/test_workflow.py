@@ -475,3 +475,12 @@ def test_todays_alignment_as_a_plan(tmp_path):
     assert set(moved["unit_id"]) == set(plan.changes["unit_id"])
     with pytest.raises(ScenarioError, match=r"crm: 1\d unit\(s\) have no current owner on the roster"):
         current_plan(scenario_from_dict({**raw, "edits": {"remove_reps": ["R3"]}}))
+
+
+def test_vacancies_say_which_skills_they_hold(tmp_path):
+    raw = crm_scenario(tmp_path, seats={"vacancies": 1})
+    inputs = load_inputs(scenario_from_dict(raw))
+    assert inputs.reps.set_index("id").loc["V001", "skills"] == {"healthcare"}
+    assert "the 1 open seat(s) of seats.vacancies hold every skill of the roster (healthcare); set seats.vacancy_skills to choose" in inputs.notes
+    inputs = load_inputs(scenario_from_dict({**raw, "seats": {"vacancies": 1, "vacancy_skills": []}}))
+    assert inputs.reps.set_index("id").loc["V001", "skills"] == frozenset()

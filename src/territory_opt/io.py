@@ -679,7 +679,7 @@ def _reps_from_frame(frame: pd.DataFrame, source: str, spec: FileSource | None, 
     )
 
 
-def _add_vacancies(reps: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+def _add_vacancies(reps: pd.DataFrame, scenario: Scenario, notes: list[str]) -> pd.DataFrame:
     seats = scenario.seats
     extra = seats.vacancies
     if len(reps) == 0 and seats.count:
@@ -689,6 +689,13 @@ def _add_vacancies(reps: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     if not seats.use_home_bases:
         reps = reps.assign(lon=np.nan, lat=np.nan)
     all_skills = frozenset().union(*reps["skills"]) if len(reps) else frozenset()
+    if seats.vacancy_skills is not None:
+        all_skills = frozenset(x.strip().casefold() for x in seats.vacancy_skills if x.strip())
+    elif all_skills and seats.vacancies:
+        notes.append(
+            f"the {seats.vacancies} open seat(s) of seats.vacancies hold every skill of the roster "
+            f"({', '.join(sorted(all_skills))}); set seats.vacancy_skills to choose"
+        )
     label = "Seat" if len(reps) == 0 else "Vacancy"
     vacancies = pd.DataFrame(
         {
@@ -909,7 +916,7 @@ def load_inputs(scenario: Scenario) -> Inputs:
             _check_references(accounts, rep_frame, scenario, out)
             references_checked = True
         out.raise_if_any()
-        rep_frame = _add_vacancies(rep_frame, scenario)
+        rep_frame = _add_vacancies(rep_frame, scenario, notes)
         if len(rep_frame) == 0:
             out.add(
                 [Problem("scenario seats", "there are no seats: give a reps file, a synthetic book, or seats.count")]

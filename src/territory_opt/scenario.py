@@ -106,10 +106,13 @@ class DataSpec(_Frozen):
 class Seats(_Frozen):
     """Seats (territories). Reps from the data have home bases; ``count`` adds seats
     without a home whose centre the model chooses (p-median) when there are no reps, and
-    ``vacancies`` adds open seats to a roster (centre chosen, FTE 1)."""
+    ``vacancies`` adds open seats to a roster (centre chosen, FTE 1). ``vacancy_skills``: the
+    skills those open seats hold; by default every skill of the roster (headcount sizing
+    assumes qualified hires), which a note states; ``[]`` for none."""
 
     count: Annotated[int, Field(ge=1)] | None = None
     vacancies: Annotated[int, Field(ge=0)] = 0
+    vacancy_skills: list[str] | None = None
     use_home_bases: bool = True
 
 
