@@ -268,3 +268,99 @@ def plan_from_outputs(
         global_gap=number("global_gap"),
         record=dict(summary.get("scenario_record") or {}),
     )
+
+
+def evaluated_plan(
+    problem: Problem,
+    assign: NDArray[np.int64],
+    scenario: Any,
+    *,
+    centres: NDArray[np.int64] | None = None,
+    exempt: NDArray[np.bool_] | None = None,
+    method: str,
+    bound_scope: str,
+    name: str | None = None,
+    notes: tuple[str, ...] = (),
+    **fields: Any,
+) -> Plan:
+    """A :class:`Plan` of an assignment that no solver made (today's owners, a hand-edited
+    plan): its figures from the raw arrays against the scenario's bands, the scenario's
+    objective, and the independent audit; no proof (``bound`` and ``gap`` are None). Status
+    ``feasible`` when the audit passes, ``unknown`` otherwise. ``centres``: centre unit of each
+    seat without a home base (needed when there are such seats); ``fields``: further
+    :class:`Plan` fields (``geometry``, ``record``)."""
+    from importlib.metadata import version
+
+    from . import __version__
+    from .audit import Rules, audit
+    from .evaluate import Bands, evaluate, seat_positions
+    from .metrics import territory_table
+
+    a = np.asarray(assign, dtype=np.int64)
+    k = problem.n_seats
+    ex = np.zeros(k, dtype=bool) if exempt is None else np.asarray(exempt, dtype=bool)
+    c = scenario.constraints
+    d = c.disruption
+    hard = {m: rule.tolerance for m, rule in scenario.balance.items() if rule.mode == "hard"}
+    bands = Bands.from_problem(problem, {m: rule.tolerance for m, rule in scenario.balance.items()}, exempt=ex)
+    first = next(iter(scenario.balance), None)
+    weight = problem.measure(first) if first else np.ones(problem.n_units)
+    centre = np.zeros(k, dtype=np.int64) if centres is None else np.where(problem.has_home, 0, centres)
+    rules = Rules(
+        tolerance=hard,
+        targets=bands.target,
+        exempt=ex,
+        capacity=dict(c.capacity),
+        disruption_measure=d.measure if d else None,
+        disruption_max_share=d.max_share if d and d.max_share < 1 else None,
+        disruption_per_rep_share=d.per_rep_share if d else None,
+        contiguity=c.contiguity is not None and c.contiguity.enabled,
+        locks=c.locks,
+        skills=c.skills,
+        families=c.families,
+    )
+    findings = audit(problem, a, rules)
+    ev = evaluate(problem, a, centre, bands, weight=weight, disruption_measure=d.measure if d else None)
+    terms = {"travel": ev.travel_mean}
+    if ev.cut_edges is not None:
+        terms["cut_edges"] = float(ev.cut_edges)
+    if ev.disruption_pct is not None:
+        terms["disruption"] = ev.disruption_pct
+    obj = scenario.objective
+    if obj.mode == "weighted":  # the scenario's objective, as a solve reports it
+        objective = sum(terms.get(t, 0.0) * obj.weights.get(t, 1.0) for t in obj.priorities)
+    else:
+        objective = terms.get(obj.priorities[-1], 0.0) if obj.priorities else ev.travel_mean
+    table = territory_table(
+        problem,
+        a,
+        target=bands.target,
+        tolerance=bands.tolerance,
+        seat_pos=seat_positions(problem, centre),
+        weight=weight,
+        exempt=ex,
+    )
+    return Plan(
+        status=Status.FEASIBLE if all(f.ok for f in findings) else Status.UNKNOWN,
+        problem=problem,
+        seat_of=a,
+        objective=float(objective),
+        objective_terms=terms,
+        bound=None,
+        gap=None,
+        bound_scope=bound_scope,
+        restrictions=(),
+        wall_time=0.0,
+        method=method,
+        seed=scenario.solver.seed,
+        deterministic=False,
+        settings=scenario.solver.model_dump(),
+        findings=findings,
+        _territories=table,
+        centres=centre,
+        exempt=ex.copy(),
+        scenario=name or scenario.name,
+        notes=notes,
+        versions={"territory_opt": __version__, "ortools": version("ortools")},
+        **fields,
+    )

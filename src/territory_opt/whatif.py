@@ -539,15 +539,11 @@ def current_plan(scenario: Scenario) -> Any:
     """Today's alignment (every unit with its current owner) as a
     :class:`~territory_opt.plan.Plan`, to compare a realignment against: the same figures and
     independent audit as a solved plan (balance against the scenario's bands, travel,
-    contiguity), no solver proof (``bound`` and ``gap`` are None). Give the scenario without
+    contiguity), no solver proof (``bound`` and ``gap`` are None; status ``unknown`` when the
+    audit finds today's territories outside the scenario's rules). Give the scenario without
     roster edits: every unit needs a current owner on the roster."""
-    from importlib.metadata import version
-
-    from . import __version__, problem_from_scenario
-    from .audit import Rules, audit
-    from .evaluate import Bands, seat_positions
-    from .metrics import territory_table
-    from .plan import Plan, Status
+    from . import _record, problem_from_scenario
+    from .plan import evaluated_plan
 
     problem, inputs = problem_from_scenario(scenario)
     assign = np.asarray(problem.owner, dtype=np.int64)
@@ -558,9 +554,6 @@ def current_plan(scenario: Scenario) -> Any:
             f"{example!r}); today's alignment needs every unit owned (use the scenario without edits.remove_reps)"
         )
         raise ScenarioError(msg)
-    c = scenario.constraints
-    hard = {name: m.tolerance for name, m in scenario.balance.items() if m.mode == "hard"}
-    bands = Bands.from_problem(problem, hard)
     first = next(iter(scenario.balance), None)
     weight = problem.measure(first) if first else np.ones(problem.n_units)
     centres = np.zeros(problem.n_seats, dtype=np.int64)
@@ -570,57 +563,15 @@ def current_plan(scenario: Scenario) -> Any:
             xy = problem.unit_xy[members]
             mean = np.average(xy, axis=0, weights=weight[members] + 1e-12)
             centres[t] = members[int(np.argmin(np.linalg.norm(xy - mean, axis=1)))]
-    rules = Rules(
-        tolerance=hard,
-        targets=bands.target,
-        exempt=bands.exempt,
-        capacity=dict(c.capacity),
-        contiguity=c.contiguity is not None and c.contiguity.enabled,
-        locks=c.locks,
-        skills=c.skills,
-        families=c.families,
-    )
-    table = territory_table(
+    return evaluated_plan(
         problem,
         assign,
-        target=bands.target,
-        tolerance=bands.tolerance,
-        seat_pos=seat_positions(problem, centres),
-        weight=weight,
-        exempt=bands.exempt,
-    )
-    dist = np.linalg.norm(problem.unit_xy - seat_positions(problem, centres)[assign], axis=1)
-    travel = float((weight * dist).sum() / max(float(weight.sum()), 1e-12))
-    terms = {"travel": travel, "disruption": 0.0}
-    objective_settings = scenario.objective
-    if objective_settings.mode == "weighted":  # the scenario's objective, as a solve would report it
-        objective = sum(terms.get(t, 0.0) * objective_settings.weights.get(t, 1.0) for t in objective_settings.priorities)
-    else:
-        objective = terms.get(objective_settings.priorities[-1], travel) if objective_settings.priorities else travel
-    from . import _record
-
-    return Plan(
-        status=Status.FEASIBLE,
-        problem=problem,
-        seat_of=assign,
-        objective=float(objective),
-        objective_terms=terms,
-        bound=None,
-        gap=None,
-        bound_scope="none: today's alignment, not a solve",
-        restrictions=(),
-        wall_time=0.0,
-        method="today's alignment (current owners)",
-        seed=scenario.solver.seed,
-        deterministic=True,
-        settings=scenario.solver.model_dump(),
-        findings=audit(problem, assign, rules),
-        _territories=table,
+        scenario,
         centres=centres,
-        exempt=bands.exempt,
-        scenario=f"{scenario.name} (today)",
+        method="today's alignment (current owners)",
+        bound_scope="none: today's alignment, not a solve",
+        name=f"{scenario.name} (today)",
         notes=inputs.notes,
-        versions={"territory_opt": __version__, "ortools": version("ortools")},
         geometry=inputs.geometry,
         record=_record(scenario, inputs),
     )

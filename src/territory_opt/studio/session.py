@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import ScenarioError, StudioError, TerritoryOptError
-from ..evaluate import Bands, Evaluation, evaluate, seat_positions
+from ..evaluate import Bands, Evaluation, evaluate
 from ..problem import Problem
 from ..scenario import Scenario, load_scenario
 
@@ -694,77 +694,21 @@ class Session:
         """A :class:`~territory_opt.plan.Plan` of an assignment made in the studio: figures from
         the raw arrays and the independent audit; no solver proof (bound and gap are None),
         status ``feasible`` when the audit passes, ``unknown`` otherwise."""
-        from importlib.metadata import version
-
-        from .. import __version__
-        from ..audit import Rules, audit
-        from ..metrics import territory_table
-        from ..plan import Plan, Status
+        from ..plan import evaluated_plan
 
         a = self.assign.copy() if assign is None else np.asarray(assign, dtype=np.int64)
-        sc, p = self.scenario, self.problem
-        c = sc.constraints
-        d = c.disruption
-        hard = {name: m.tolerance for name, m in sc.balance.items() if m.mode == "hard"}
-        rules = Rules(
-            tolerance=hard,
-            targets=self.bands.target,
-            exempt=self.exempt,
-            capacity=dict(c.capacity),
-            disruption_measure=d.measure if d else None,
-            disruption_max_share=d.max_share if d and d.max_share < 1 else None,
-            disruption_per_rep_share=d.per_rep_share if d else None,
-            contiguity=c.contiguity is not None and c.contiguity.enabled,
-            locks=c.locks,
-            skills=c.skills,
-            families=c.families,
-        )
-        findings = audit(p, a, rules)
-        ev = self.evaluation(a)
-        terms = {"travel": ev.travel_mean}
-        if ev.cut_edges is not None:
-            terms["cut_edges"] = float(ev.cut_edges)
-        if ev.disruption_pct is not None:
-            terms["disruption"] = ev.disruption_pct
-        obj = sc.objective
-        if obj.mode == "weighted":
-            objective = sum(terms.get(k, 0.0) * obj.weights.get(k, 1.0) for k in obj.priorities)  # type: ignore[call-overload]
-        else:
-            objective = terms.get(obj.priorities[-1], 0.0) if obj.priorities else ev.travel_mean
-        table = territory_table(
-            p,
-            a,
-            target=self.bands.target,
-            tolerance=self.bands.tolerance,
-            seat_pos=seat_positions(p, self.centres),
-            weight=self.weight,
-            exempt=self.exempt,
-        )
         changed = int((a != self.baseline).sum())
-        return Plan(
-            status=Status.FEASIBLE if all(f.ok for f in findings) else Status.UNKNOWN,
-            problem=p,
-            seat_of=a,
-            objective=float(objective),
-            objective_terms=terms,
-            bound=None,
-            gap=None,
-            bound_scope="none: the plan was edited in the plan studio (no solver proof)",
-            restrictions=(),
-            wall_time=0.0,
+        return evaluated_plan(
+            self.problem,
+            a,
+            self.scenario,
+            centres=self.centres,
+            exempt=self.exempt,
             method=method,
-            seed=sc.solver.seed,
-            deterministic=False,
-            settings=sc.solver.model_dump(),
-            findings=findings,
-            _territories=table,
-            centres=np.where(p.has_home, 0, self.centres),
-            exempt=self.exempt.copy(),
-            scenario=sc.name,
+            bound_scope="none: the plan was edited in the plan studio (no solver proof)",
             notes=(
                 f"edited in the plan studio: {changed} unit(s) in another territory than in {self.versions['baseline'].note or 'the baseline'}; {int(self.pinned.sum())} locked by hand",
             ),
-            versions={"territory_opt": __version__, "ortools": version("ortools")},
         )
 
     def save(self, note: str = "") -> dict[str, Any]:
