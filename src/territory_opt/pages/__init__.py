@@ -62,7 +62,8 @@ svg.balance{max-width:100%;height:auto}
 #: Style of the map viewer (panel with legend and layer switches, labels, tooltips).
 MAP_STYLE = """
 .to-panel{background:#fff;border:1px solid #999;border-radius:6px;padding:6px 8px;font:12px/1.35 system-ui,sans-serif;
- max-height:70vh;overflow:auto;width:300px;max-width:45vw;box-shadow:0 1px 4px rgba(0,0,0,.2)}
+ max-height:70vh;overflow:auto;max-width:45vw;box-shadow:0 1px 4px rgba(0,0,0,.2)}
+.to-panel details[open]{width:290px;max-width:100%}
 .to-panel .to-title{font-weight:600;font-size:13px;margin-bottom:4px}
 .to-panel label{display:block;white-space:nowrap;cursor:pointer}
 .to-panel .to-note{color:#5f6b7a;margin-top:4px;white-space:normal}

@@ -101,7 +101,8 @@
         }).addTo(movedLayer);
       } else {
         moved.lat.forEach(function (lat, k) {
-          var ring = { radius: 6.5, weight: 2.5, color: "#000000", fill: true, fillOpacity: 0, className: "to-moved" };
+          var many = moved.lat.length > 300;  // thin rings, so a dense city stays readable
+          var ring = { radius: many ? 5 : 6.5, weight: many ? 1.2 : 2.5, color: "#000000", fill: true, fillOpacity: 0, className: "to-moved" };
           if (moved.lat.length > 1500) { ring.renderer = dots; }  // many: drawn on a canvas
           L.circleMarker([lat, moved.lon[k]], ring).bindTooltip(movedTip(k)).addTo(movedLayer);
         });
