@@ -310,6 +310,12 @@ def test_plan_xlsx_has_a_sheet_per_table_with_formats_and_no_live_formulas(reali
     header = [c.value for c in quotas[1]]
     cell = quotas.cell(row=2, column=header.index("quota") + 1)
     assert cell.number_format == '"$"#,##0' and isinstance(cell.value, int | float)
+    ratio = quotas.cell(row=2, column=header.index("quota_per_potential") + 1)
+    assert ratio.number_format == "0.000"
+    territories = book["territories"]
+    header = [c.value for c in territories[1]]
+    assert territories.cell(row=2, column=header.index("potential_dev_pct") + 1).number_format == '0.0"%"'
+    assert territories.cell(row=2, column=header.index("lat") + 1).number_format == "0.00000"
     changes = book["changes"]
     header = [c.value for c in changes[1]]
     names = [changes.cell(row=r, column=header.index("unit_name") + 1).value for r in range(2, changes.max_row + 1)]
@@ -484,3 +490,35 @@ def test_vacancies_say_which_skills_they_hold(tmp_path):
     assert "the 1 open seat(s) of seats.vacancies hold every skill of the roster (healthcare); set seats.vacancy_skills to choose" in inputs.notes
     inputs = load_inputs(scenario_from_dict({**raw, "seats": {"vacancies": 1, "vacancy_skills": []}}))
     assert inputs.reps.set_index("id").loc["V001", "skills"] == frozenset()
+
+
+def test_a_leaver_may_be_named_by_name(tmp_path):
+    raw = crm_scenario(tmp_path, edits={"remove_reps": [" mae macon"], "move_reps": [{"id": "Ada Atlanta", "lat": 34.0, "lon": -84.0}]})
+    inputs = load_inputs(scenario_from_dict(raw))
+    assert "R3" not in set(inputs.reps["id"]) and list(inputs.removed["id"]) == ["R3"]
+    assert inputs.reps.set_index("id").loc["R1", "lat"] == 34.0
+    assert (inputs.units["previous_owner"] == "R3").sum() > 0
+
+
+def test_cli_from_an_excel_export_to_a_change_list(tmp_path):
+    """One workbook, two sheets; the leaver named by name, an open seat with a skill."""
+    import yaml
+
+    raw = crm_scenario(tmp_path)
+    workbook = tmp_path / "crm.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        pd.read_csv(raw["data"]["accounts"]["path"]).to_excel(writer, sheet_name="Accounts", index=False)
+        REPS.to_excel(writer, sheet_name="Roster", index=False)
+    raw["data"]["accounts"] |= {"path": "crm.xlsx", "sheet": "Accounts"}
+    raw["data"]["reps"] |= {"path": "crm.xlsx", "sheet": "Roster"}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["solve", str(path), "--out", str(out), "--no-tiles", "--remove-rep", "Mae Macon", "--add-rep", "V1,skills=healthcare"],
+    )
+    assert result.exit_code == 0, result.output
+    changes = pd.read_excel(out / "plan.xlsx", sheet_name="changes", dtype=str)
+    assert (changes["from_name"] == "Mae Macon").sum() == (pd.read_csv(out / "assignments.csv")["previous_territory_id"] == "R3").sum() > 0
+    assert "V1" in set(pd.read_excel(out / "plan.xlsx", sheet_name="quotas")["territory_id"])

@@ -324,6 +324,10 @@ def _excel_format(column: str, money: set[str]) -> str | None:
     name = column.removesuffix("_target")
     if column.endswith("_pct"):
         return _PCT
+    if column in ("lat", "lon"):
+        return "0.00000"
+    if "_per_" in column or column.endswith(("_cv", "_gini", "_share", "_ratio")):
+        return "0.000"
     if name in money or any(word in name.lower() for word in _MONEY_WORDS):
         return _MONEY
     return None
@@ -1065,15 +1069,24 @@ def _apply_edits(
     reps = reps.copy()
     ids = reps["id"].astype(str)
     known = set(ids)
-    for k, name in enumerate(edits.remove_reps):
-        if name not in known:
+    # a rep to remove or move may be named by id or by name, like an owner
+    remove_ids, problems = v.match_reps(
+        pd.Series(list(edits.remove_reps), dtype=object), reps["id"], reps["name"], where, "remove_reps", what="rep"
+    )
+    out.add(problems)
+    move_ids, problems = v.match_reps(
+        pd.Series([r.id for r in edits.move_reps], dtype=object), reps["id"], reps["name"], where, "move_reps", what="rep"
+    )
+    out.add(problems)
+    for k, (name, rep_id) in enumerate(zip(edits.remove_reps, remove_ids, strict=True)):
+        if rep_id not in known:
             out.add([Problem(where, f"remove_reps.{k}: {name!r} is not a rep in the roster")])
-    for k, rep in enumerate(edits.move_reps):
-        if rep.id not in known:
+    for k, (rep, rep_id) in enumerate(zip(edits.move_reps, move_ids, strict=True)):
+        if rep_id not in known:
             out.add([Problem(where, f"move_reps.{k}: {rep.id!r} is not a rep in the roster")])
         else:
-            reps.loc[ids == rep.id, ["lon", "lat"]] = [rep.lon, rep.lat]
-    removed = set(edits.remove_reps) & known
+            reps.loc[ids == rep_id, ["lon", "lat"]] = [rep.lon, rep.lat]
+    removed = set(remove_ids) & known
     removed_rows.append(reps[ids.isin(removed)][["id", "name"]].reset_index(drop=True))
     reps = reps[~ids.isin(removed)]
     added = []
