@@ -350,9 +350,8 @@ def test_set_on_validate_and_quotas(realigned, tmp_path):
 
 
 def test_write_plan_writes_what_solve_writes(realigned, tmp_path):
-    raw, _, _, out = realigned
-    plan = solve_scenario(scenario_from_dict(raw))
-    written = write_plan(plan, tmp_path / "api")
+    _, plan, _, out = realigned  # the plan solve_scenario returns, as run_scenario made it
+    written = write_plan(plan, tmp_path / "api", tiles=False)
     assert {p.name for p in written.values()} | {"quotas.csv"} == {p.name for p in out.iterdir()}
 
 
