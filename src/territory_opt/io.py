@@ -560,7 +560,7 @@ def _points_from_zip(
                 )
             ]
         )
-    return np.nan_to_num(lon), np.nan_to_num(lat)
+    return lon, lat  # NaN where no location was found (reported above)
 
 
 def _units_from_frame(
