@@ -41,6 +41,8 @@ def solved(name: str, scenario: Path, limit: float, workspace: Path) -> Path:
     from territory_opt import load_scenario, run_scenario
 
     out = workspace / "out" / name
+    if (out / "assignments.csv").is_file():  # --workspace kept from an earlier run
+        return out
     loaded = load_scenario(scenario)
     loaded = loaded.model_copy(update={"constraints": loaded.constraints.model_copy(update={"disruption": None})})
     t0 = time.perf_counter()
@@ -50,12 +52,20 @@ def solved(name: str, scenario: Path, limit: float, workspace: Path) -> Path:
 
 
 def pairs(session, size: int, rng: np.random.Generator) -> tuple[list[int], int]:
-    """``size`` units of one territory nearest a unit on its edge, and the territory next to it."""
+    """A unit on the edge of its territory (next to another one, by adjacency or, for accounts,
+    by distance), the ``size`` units of its territory nearest to it, and that other territory:
+    what a planner moves by hand."""
     a, p = session.assign, session.problem
-    u = int(rng.integers(p.n_units))
+    if p.edges is not None:
+        e = p.edges[a[p.edges[:, 0]] != a[p.edges[:, 1]]]
+        u, v = (int(x) for x in e[rng.integers(len(e))])
+        target = int(a[v])
+    else:
+        u = int(rng.integers(p.n_units))
+        d = np.linalg.norm(p.unit_xy - p.unit_xy[u], axis=1)
+        other = np.flatnonzero(a != a[u])
+        target = int(a[other[np.argmin(d[other])]])
     d = np.linalg.norm(p.unit_xy - p.unit_xy[u], axis=1)
-    other = np.flatnonzero(a != a[u])
-    target = int(a[other[np.argmin(d[other])]])
     same = np.flatnonzero(a == a[u])
     return same[np.argsort(d[same])[:size]].tolist(), target
 
@@ -69,6 +79,7 @@ def measure(name: str, folder: Path, scenario: Path, workspace: Path, page, reop
     opened = time.perf_counter() - t0
     running = start(session, port=0)
     row: dict = {
+        "load_average_1min": round(__import__("os").getloadavg()[0], 1),  # the machine is shared: say how busy
         "case": name,
         "units": session.problem.n_units,
         "territories": session.problem.n_seats,
@@ -80,6 +91,8 @@ def measure(name: str, folder: Path, scenario: Path, workspace: Path, page, reop
         page.wait_for_selector("body[data-ready='1']", timeout=60_000)
         row["first_map_s"] = round(time.perf_counter() - t0, 3)
         row["first_map_page_ms"] = round(page.evaluate("() => window.studio.firstDrawMs"))
+        timing = page.evaluate("() => window.studio.timing")
+        row["first_map_parts_ms"] = {k: round(v) for k, v in timing.items() if k != "start"}
         rng = np.random.default_rng(0)
         edit_ms, server_ms = [], []
         for _ in range(8):
@@ -112,7 +125,7 @@ def measure(name: str, folder: Path, scenario: Path, workspace: Path, page, reop
                     },
                 ).raise_for_status()
             t0 = time.perf_counter()
-            client.post("/api/reoptimise", json={"time_limit": 20}).raise_for_status()
+            client.post("/api/reoptimise", json={"time_limit": 10}).raise_for_status()
             while (status := client.get("/api/reoptimise").json())["job"]["state"] == "running":
                 time.sleep(0.2)
             row["reoptimise_10_locked_s"] = round(time.perf_counter() - t0, 1)
@@ -121,6 +134,7 @@ def measure(name: str, folder: Path, scenario: Path, workspace: Path, page, reop
                 row["reoptimise_changes"] = len(status["proposal"]["changes"])
                 row["reoptimise_status"] = status["proposal"]["summary"]["status"]
                 row["reoptimise_out_of_band"] = status["proposal"]["figures"]["totals"]["out_of_band"]
+                row["reoptimise_audit"] = status["proposal"]["summary"]["audit"]
             else:
                 row["reoptimise_error"] = status["job"]["error"]
     finally:
@@ -169,12 +183,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--screenshot", type=Path, help="also take the README screenshot (PNG) on the demo plan")
     parser.add_argument("--only", nargs="*", choices=list(CASES), help="cases to run (default all)")
+    parser.add_argument(
+        "--workspace", type=Path, help="keep the solved plans here and reuse them (default: a temporary folder)"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
-        workspace = Path(tmp)
+        workspace = args.workspace.resolve() if args.workspace else Path(tmp)
+        workspace.mkdir(parents=True, exist_ok=True)
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         if args.screenshot:

@@ -5,7 +5,6 @@ Chromium or Playwright."""
 
 from __future__ import annotations
 
-import math
 import shutil
 from dataclasses import replace
 
@@ -27,26 +26,37 @@ HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"
 
 
 def pick_pair(session, points):
-    """A unit u on the edge of the largest territory, next to territory t, and its nearest unit on
-    screen v when v is a neighbour of u in the same territory: moving both to t keeps t whole."""
+    """Two neighbouring counties u, v of the largest territory, u next to territory t (moving
+    both to t keeps t whole), whose centroids a thin lasso can enclose without any other: the
+    pair whose segment stands farthest from every other centroid on screen. Returns the pair,
+    t, and the lasso's corners (a rectangle around the segment)."""
     a, e = session.assign, session.problem.edges
     big = int(np.bincount(a).argmax())
-    neighbours = {i: set() for i in range(len(a))}
+    xy = np.array(points, dtype=float)
+    best = None
     for i, j in e:
-        neighbours[int(i)].add(int(j))
-        neighbours[int(j)].add(int(i))
-    xy = np.array(points)
-    for u in np.flatnonzero(a == big):
-        touching = [int(a[j]) for j in neighbours[int(u)] if a[j] != big]
-        if not touching:
-            continue
-        d = np.linalg.norm(xy - xy[u], axis=1)
-        order = np.argsort(d)
-        v = int(order[1])
-        if v in neighbours[int(u)] and a[v] == big and d[order[2]] > 1.6 * d[v] and d[v] > 8:
-            return [int(u), v], touching[0], d[v]
-    pytest.skip("no pair of counties suits a lasso at this zoom")
-    return None
+        for u, v in ((int(i), int(j)), (int(j), int(i))):
+            if a[u] != big or a[v] != big:
+                continue
+            touching = [int(a[w]) for w in np.concatenate([e[e[:, 0] == u, 1], e[e[:, 1] == u, 0]]) if a[w] != big]
+            if not touching:
+                continue
+            p, q = xy[u], xy[v]
+            seg = q - p
+            t = np.clip(((xy - p) @ seg) / max(seg @ seg, 1e-9), 0, 1)
+            dist = np.linalg.norm(xy - (p + t[:, None] * seg), axis=1)
+            dist[[u, v]] = np.inf
+            clearance = float(dist.min())
+            if best is None or clearance > best[0]:
+                best = (clearance, u, v, touching[0])
+    assert best is not None and best[0] > 6, best
+    clearance, u, v, target = best
+    r = clearance / 1.6
+    p, q = xy[u], xy[v]
+    d = (q - p) / max(float(np.linalg.norm(q - p)), 1e-9)
+    n = np.array([-d[1], d[0]])
+    corners = [p - d * r + n * r, q + d * r + n * r, q + d * r - n * r, p - d * r - n * r]
+    return [u, v], target, corners
 
 
 def test_lasso_move_undo_reoptimise_save(studio_workspace, tmp_path):
@@ -78,17 +88,17 @@ def test_lasso_move_undo_reoptimise_save(studio_workspace, tmp_path):
             assert HOSTILE in page.locator(".info").inner_text()
             assert page.locator(".info img").count() == 0 and page.title() != "pwned"
 
-            # lasso: a circle around two neighbouring counties' centroids
-            (u, v), target, gap = pick_pair(session, points)
+            # lasso: drawn with the mouse around two neighbouring counties' centroids
+            (u, v), target, corners = pick_pair(session, points)
             box = page.locator("#map").bounding_box()
-            cx, cy = (points[u][0] + points[v][0]) / 2, (points[u][1] + points[v][1]) / 2
-            radius = gap / 2 + min(0.25 * gap, 6)
             page.click("#mode-lasso")
-            page.mouse.move(box["x"] + cx + radius, box["y"] + cy)
+            page.mouse.move(box["x"] + corners[0][0], box["y"] + corners[0][1])
             page.mouse.down()
-            for step in range(1, 33):
-                angle = 2 * math.pi * step / 32
-                page.mouse.move(box["x"] + cx + radius * math.cos(angle), box["y"] + cy + radius * math.sin(angle))
+            for k in range(1, 5):
+                first, last = corners[k - 1], corners[k % 4]
+                for step in range(1, 9):
+                    x, y = first + (last - first) * step / 8
+                    page.mouse.move(box["x"] + x, box["y"] + y)
             page.mouse.up()
             selected = page.evaluate("() => Array.from(window.studio.selected).sort((a, b) => a - b)")
             assert selected == sorted([u, v])

@@ -51,7 +51,7 @@ class Move(Units):
 
 
 class Reoptimise(_Body):
-    time_limit: float | None = Field(None, description="Engine time limit [s]; default the scenario's, at most 30")
+    time_limit: float | None = Field(None, description="Engine time limit [s]; default the scenario's, at most 10 (the engine adds its final bound and audit)")
 
 
 class Save(_Body):
@@ -158,8 +158,16 @@ def create_app(
     @app.get(
         "/api/geometry", summary="Unit polygons as GeoJSON (property i: the unit's index); 400 for plans of points"
     )
-    def geometry() -> Response:
-        return Response(current().geojson(), media_type="application/geo+json")
+    def geometry(request: Request) -> Response:
+        session = current()
+        body = session.geojson()
+        if session.geojson_gzip is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                session.geojson_gzip,
+                media_type="application/geo+json",
+                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            )
+        return Response(body, media_type="application/geo+json")
 
     @app.post("/api/move", summary="Move units to a territory; the moved units become locked")
     def move(body: Move) -> dict[str, Any]:

@@ -9,6 +9,7 @@ the units whose territory changed, the locked units, the new figures and the his
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import threading
@@ -211,6 +212,9 @@ class Session:
 
         self.colours = territory_colours(problem, self.baseline)
         self._geojson: bytes | None = None
+        self.geojson_gzip: bytes | None = None
+        if geometry is not None:  # built up front: the page's first map then waits for nothing
+            self._build_geojson()
 
     # ------------------------------------------------------------------ reading
 
@@ -347,20 +351,25 @@ class Session:
             }
 
     def geojson(self) -> bytes:
-        """Unit polygons as GeoJSON (property ``i``: the unit's index), coordinates to ~10 m."""
+        """Unit polygons as GeoJSON (property ``i``: the unit's index) for the map, simplified
+        to ~50 m and rounded to ~10 m (built once, when the session opens)."""
         if self.geometry is None:
             msg = "this plan's units are points (accounts): there is no geometry"
             raise RequestError(msg)
-        if self._geojson is None:
-            import shapely
-
-            geoms = shapely.set_precision(self.geometry.to_numpy(), 1e-4)
-            features = [
-                {"type": "Feature", "properties": {"i": i}, "geometry": shapely.geometry.mapping(g)}
-                for i, g in enumerate(geoms)
-            ]
-            self._geojson = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+        assert self._geojson is not None
         return self._geojson
+
+    def _build_geojson(self) -> None:
+        import shapely
+
+        geoms = self.geometry.to_numpy() if self.geometry is not None else np.zeros(0, dtype=object)
+        geoms = shapely.set_precision(shapely.simplify(geoms, 5e-4, preserve_topology=True), 1e-4)
+        features = [
+            {"type": "Feature", "properties": {"i": i}, "geometry": shapely.geometry.mapping(g)}
+            for i, g in enumerate(geoms)
+        ]
+        self._geojson = json.dumps({"type": "FeatureCollection", "features": features}, separators=(",", ":")).encode()
+        self.geojson_gzip = gzip.compress(self._geojson, compresslevel=6)  # served as is: no per-request compression
 
     def _history(self) -> dict[str, Any]:
         return {
@@ -498,7 +507,7 @@ class Session:
             if self.job is not None and self.job.running:
                 msg = "a re-optimise is already running: cancel it or wait for its proposal"
                 raise ConflictError(msg)
-            limit = float(time_limit) if time_limit is not None else min(self.scenario.solver.time_limit, 30.0)
+            limit = float(time_limit) if time_limit is not None else min(self.scenario.solver.time_limit, 10.0)
             if not 0 < limit <= 3600:
                 msg = f"time_limit must be in (0, 3600] seconds, got {time_limit}"
                 raise RequestError(msg)

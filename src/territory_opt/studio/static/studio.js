@@ -133,6 +133,7 @@
     const st = S.state;
     if (st.kind === "geography") {
       const geojson = await api("GET", "/api/geometry");
+      S.timing.geometry = performance.now() - S.timing.start;
       S.unitLayer = L.geoJSON(geojson, {
         style: (f) => unitStyle(f.properties.i),
         onEachFeature: (f, layer) => bindUnit(layer, f.properties.i),
@@ -234,43 +235,58 @@
     item("locked", String(f.locked));
   }
 
+  // the table is built once; an edit rebuilds only the rows whose figures changed
   function renderTerritories() {
     const st = S.state, figures = S.figures, table = $("territories");
     const head = table.tHead, body = table.tBodies[0];
-    clear(head); clear(body);
     // balanced measures only (the others show on hover); a plan without bands shows its first measure
     const measures = Object.keys(st.tolerance).length ? Object.keys(st.tolerance) : st.measures.slice(0, 1);
-    const headRow = el("tr", {}, el("th", { text: "territory" }));
-    measures.forEach((m) => headRow.appendChild(el("th", { text: m + (m in st.tolerance ? " ±" + fmt(100 * st.tolerance[m], 0) + "%" : "") })));
-    headRow.appendChild(el("th", { class: "num", text: "km", title: "travel: weighted mean distance to the home base or centre" }));
-    headRow.appendChild(el("th", { class: "num", text: "moved" }));
     const hasQuota = figures.territories.some((r) => r.quota !== null);
-    if (hasQuota) headRow.appendChild(el("th", { class: "num", text: "quota" }));
-    head.appendChild(headRow);
+    if (!S.rows || S.rowsQuota !== hasQuota) {
+      clear(head); clear(body);
+      S.rows = new Map();
+      S.rowsQuota = hasQuota;
+      const headRow = el("tr", {}, el("th", { text: "territory" }));
+      measures.forEach((m) => headRow.appendChild(el("th", { text: m + (m in st.tolerance ? " ±" + fmt(100 * st.tolerance[m], 0) + "%" : "") })));
+      headRow.appendChild(el("th", { class: "num", text: "km", title: "travel: weighted mean distance to the home base or centre" }));
+      headRow.appendChild(el("th", { class: "num", text: "moved" }));
+      if (hasQuota) headRow.appendChild(el("th", { class: "num", text: "quota" }));
+      head.appendChild(headRow);
+    }
     figures.territories.forEach((row) => {
-      const t = st.territories[row.index];
-      const broken = row.pieces !== null && row.pieces > 1;
-      const tr = el("tr", { "data-territory": t.id, class: row.balanced && !broken ? "" : "bad" });
-      const name = el("td", { class: "name", title: t.name + " (" + t.id + "): click to select its units; the move list picks it" },
-        el("span", { class: "swatch", style: { background: t.colour } }), t.name);
-      name.addEventListener("click", (e) => selectTerritory(row.index, e.shiftKey));
-      name.appendChild(el("div", { class: "muted", text: row.units + " units" + (t.exempt ? " · stands alone" : "") }));
-      if (broken) name.appendChild(el("div", { class: "warn", text: row.pieces + " pieces" }));
-      tr.appendChild(name);
-      measures.forEach((m) => {
-        const fig = row.measures[m];
-        const td = el("td", { "data-measure": m });
-        const banded = m in st.tolerance;
-        td.appendChild(el("div", { class: "fig" + (fig.within ? "" : " out"), "data-dev": fig.dev_pct.toFixed(4),
-          title: fmt(fig.load) + " of target " + fmt(fig.target), text: compact(fig.load) + (banded ? " (" + signed(fig.dev_pct, 1) + " %)" : "") }));
-        if (banded) td.appendChild(barFor(fig));
-        tr.appendChild(td);
-      });
-      tr.appendChild(el("td", { class: "num", "data-travel": row.travel_km.toFixed(4), text: fmt(row.travel_km, 1) }));
-      tr.appendChild(el("td", { class: "num", title: "moved in / out against the current alignment", text: "+" + row.moved_in + "/−" + row.moved_out }));
-      if (hasQuota) tr.appendChild(el("td", { class: "num", title: fmt(row.quota), text: compact(row.quota) }));
-      body.appendChild(tr);
+      const key = JSON.stringify(row);
+      const cached = S.rows.get(row.index);
+      if (cached && cached.key === key) return;
+      const tr = territoryRow(row, measures, hasQuota);
+      if (cached) body.replaceChild(tr, cached.tr); else body.appendChild(tr);
+      S.rows.set(row.index, { key, tr });
     });
+  }
+
+  function territoryRow(row, measures, hasQuota) {
+    const st = S.state;
+    const t = st.territories[row.index];
+    const broken = row.pieces !== null && row.pieces > 1;
+    const tr = el("tr", { "data-territory": t.id, class: row.balanced && !broken ? "" : "bad" });
+    const name = el("td", { class: "name", title: t.name + " (" + t.id + "): click to select its units; the move list picks it" },
+      el("span", { class: "swatch", style: { background: t.colour } }), t.name);
+    name.addEventListener("click", (e) => selectTerritory(row.index, e.shiftKey));
+    name.appendChild(el("div", { class: "muted", text: row.units + " units" + (t.exempt ? " · stands alone" : "") }));
+    if (broken) name.appendChild(el("div", { class: "warn", text: row.pieces + " pieces" }));
+    tr.appendChild(name);
+    measures.forEach((m) => {
+      const fig = row.measures[m];
+      const td = el("td", { "data-measure": m });
+      const banded = m in st.tolerance;
+      td.appendChild(el("div", { class: "fig" + (fig.within ? "" : " out"), "data-dev": fig.dev_pct.toFixed(4),
+        title: fmt(fig.load) + " of target " + fmt(fig.target), text: compact(fig.load) + (banded ? " (" + signed(fig.dev_pct, 1) + " %)" : "") }));
+      if (banded) td.appendChild(barFor(fig));
+      tr.appendChild(td);
+    });
+    tr.appendChild(el("td", { class: "num", "data-travel": row.travel_km.toFixed(4), text: fmt(row.travel_km, 1) }));
+    tr.appendChild(el("td", { class: "num", title: "moved in / out against the current alignment", text: "+" + row.moved_in + "/−" + row.moved_out }));
+    if (hasQuota) tr.appendChild(el("td", { class: "num", title: fmt(row.quota), text: compact(row.quota) }));
+    return tr;
   }
 
   function renderTargets() {
@@ -441,7 +457,7 @@
 
   // ------------------------------------------------------------------ re-optimise
   async function reoptimise() {
-    const limit = Number($("reopt-limit").value) || 20;
+    const limit = Number($("reopt-limit").value) || 10;
     const job = await api("POST", "/api/reoptimise", { time_limit: limit });
     showJob({ job, proposal: null });
     poll();
@@ -575,7 +591,9 @@
 
   async function main() {
     const started = performance.now();
+    S.timing = { start: started };
     const st = await api("GET", "/api/state");
+    S.timing.state = performance.now() - started;
     S.state = st;
     S.assign = st.assignment.slice();
     S.baseline = st.baseline.slice();
@@ -590,6 +608,7 @@
     S.info.addTo(map);
     fitMap();
     await drawUnits();
+    S.timing.units = performance.now() - started;
     drawAreas();
     drawSeats();
     hover(null);
