@@ -8,11 +8,10 @@ The Python API, in pipeline order::
     plan = solve(problem, balance=scenario.balance, ...)   # or: solve_scenario(scenario)
 """
 
-__version__ = "0.1.0"
-
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
 from .datasets import generate_book, us_counties
 from .errors import DataError, InfeasibleError, ScenarioError, SolverError, TerritoryOptError
 from .io import Inputs, load_inputs

@@ -333,6 +333,25 @@ def unreachable_parts(problem: Problem) -> list[Conflict]:
     return out
 
 
+def prove_infeasible(
+    problem: Problem, spec: ModelSpec, cand: Candidates, *, time_limit: float = 10.0, seed: int = 0
+) -> Explanation | None:
+    """An explanation when the scenario is *proved* infeasible for the planner's real
+    problem, else None.
+
+    ``cand`` must hold every legal (unit, seat) pair. The model drops contiguity (dropping
+    a family of constraints only widens the set of plans) and keeps every other family, so
+    it is a relaxation of the real problem: if CP-SAT proves it infeasible, so is the
+    real problem, and the elastic solve of the same relaxation says how far to relax.
+    """
+    relaxed = replace(spec, contiguity=False)
+    built = build(problem, cand, relaxed, None, objective_terms=set())
+    _, status = _solve_quick(built.model, time_limit, seed)
+    if status != cp_model.INFEASIBLE:
+        return None
+    return explain(problem, cand, relaxed, None, time_limit=time_limit, seed=seed)
+
+
 def _solve_quick(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp_model.CpSolver, object]:
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours (see Interrupt)

@@ -72,12 +72,20 @@ def set_objective(built: Built, terms: dict[str, float]) -> tuple[float, float]:
     return scale, offset
 
 
-def params(settings: SolverSettings, time_limit: float, workers: int) -> cp_model.CpSolver:
+def params(
+    settings: SolverSettings, time_limit: float, workers: int, *, feasible_hint: bool = False
+) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours (see Interrupt)
     p = solver.parameters
     p.random_seed = settings.seed
     p.log_search_progress = settings.log
+    if feasible_hint:
+        # CP-SAT's presolve can turn a complete, feasible hint infeasible, after which no
+        # solution may be found at all (OR-Tools issues #4373, #4693; seen with 9.15 on
+        # the contiguity model): a plan we already hold must stay the first solution
+        p.cp_model_presolve = False
+
     if settings.deterministic:
         p.num_workers = 1
         p.max_deterministic_time = max(time_limit, 0.5)
@@ -87,7 +95,7 @@ def params(settings: SolverSettings, time_limit: float, workers: int) -> cp_mode
     return solver
 
 
-def hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> None:
+def hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> bool:
     """Hint the assignment and, when it fits the model, every other variable too.
 
     CP-SAT uses a hint far better when it is complete: the values of the slack, cut-edge
@@ -112,9 +120,10 @@ def hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> None:
         values = completion.response_proto.solution
         for i in range(len(built.model.proto.variables)):
             built.model.add_hint(built.model.get_int_var_from_proto_index(i), int(values[i]))
-        return
+        return True
     for p, var in enumerate(built.x):
         built.model.add_hint(var, bool(chosen[p]))
+    return False
 
 
 def extract(solver: cp_model.CpSolver, built: Built, cand: Candidates, n: int) -> NDArray[np.int64]:

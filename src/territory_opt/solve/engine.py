@@ -30,13 +30,13 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from . import __version__, geo, resources
-from .audit import Rules, audit
-from .diagnose import Explanation, explain, oversized_units, prechecks
-from .errors import InfeasibleError, SolverError
-from .large import LargeResult, solve_large, use_large
-from .metrics import territory_table
-from .model import (
+from .. import geo, resources
+from .._version import __version__
+from ..audit import Rules, audit
+from ..diagnose import Explanation, explain, oversized_units, prechecks, prove_infeasible
+from ..errors import InfeasibleError, SolverError
+from ..metrics import territory_table
+from ..model import (
     BalanceRule,
     ModelSpec,
     build,
@@ -48,14 +48,17 @@ from .model import (
     seat_positions,
     targets,
 )
-from .model.candidates import Candidates
-from .model.cpsat import ACTIVE, Callback, Interrupt, Progress, extract, params, run, set_objective
-from .model.cpsat import hint as cp_hint
-from .model.heuristics import bisection_partition, warm_start
-from .plan import Plan, Status
-from .problem import Problem
-from .scenario import Candidates as CandidateSettings
-from .scenario import Constraints, Measure, Objective, SolverSettings
+from ..model.candidates import Candidates
+from ..model.cpsat import ACTIVE, Callback, Interrupt, Progress, extract, params, run, set_objective
+from ..model.cpsat import hint as cp_hint
+from ..model.heuristics import bisection_partition, warm_start
+from ..plan import Plan, Status
+from ..problem import Problem
+from ..scenario import Candidates as CandidateSettings
+from ..scenario import Constraints, Measure, Objective, SolverSettings
+from .contiguous import EPS as EXACT_EPS
+from .contiguous import SearchResult, balance_search
+from .strategies.company_scale import LargeResult, solve_large, use_large
 
 
 def _spec(problem: Problem, balance: dict[str, Measure], constraints: Constraints, objective: Objective) -> ModelSpec:
@@ -411,6 +414,65 @@ def _fit_filter(
     return _subset(problem, cand, cand.unit[keep], cand.seat[keep], cand.exact)
 
 
+def _exact_search(
+    problem: Problem,
+    spec: ModelSpec,
+    start: NDArray[np.int64],
+    centres: NDArray[np.int64],
+    settings: SolverSettings,
+    deadline: float,
+    now: Any,
+    attempt: int,
+) -> SearchResult:
+    """The exact contiguity search (:mod:`.contiguous`) on up to half the time left."""
+    share = 0.5 if attempt == 1 else 0.6
+    if settings.deterministic:
+        # bounded by its round and pass counts, never by a clock (repeatable)
+        clock, until = (lambda: 0.0), 1.0
+    else:
+        clock, until = now, now() + share * max(0.0, deadline - now())
+    return balance_search(
+        problem,
+        spec,
+        start,
+        pos=seat_positions(problem, centres),
+        deadline=until,
+        now=clock,
+        seed=settings.seed + attempt,
+        anchors=centres,
+    )
+
+
+def _relaxation_proof(
+    problem: Problem, spec: ModelSpec, centres: NDArray[np.int64], exempt: NDArray[np.bool_], settings: SolverSettings
+) -> Explanation | None:
+    """:func:`~territory_opt.diagnose.prove_infeasible` over every legal pair (small cases)."""
+    if problem.n_units * problem.n_seats > 2_000_000:
+        return None
+    full = build_candidates(problem, centres, nearest=problem.n_seats, radius_km=None)
+    if not full.exact:
+        return None
+    full = _exempt_filter(problem, full, exempt)
+    return prove_infeasible(problem, spec, full, time_limit=min(20.0, max(2.0, settings.time_limit / 4)), seed=settings.seed)
+
+
+def _no_plan_message(settings: SolverSettings, exact_log: list[SearchResult], repairs: int) -> str:
+    """ "No plan found" with what was tried: never a claim that the scenario is infeasible."""
+    tried = ["the restricted CP-SAT model (nearest seats, contiguity by the neighbour condition)"]
+    if repairs:
+        tried.append(f"{repairs} elastic repair(s) of its start")
+    for r in exact_log:
+        tried.append(
+            f"the exact contiguity search ({r.moves:,} boundary moves, {r.rounds} transfer round(s)), "
+            f"closest plan {100 * r.violation:.2f} % of a target outside the bands/budget"
+        )
+    return (
+        f"no plan found within the time limit ({settings.time_limit:g} s); tried: " + "; ".join(tried) + ". "
+        "This is not a proof that the scenario is infeasible (the pre-checks found no conflict): "
+        "raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
+    )
+
+
 def _with_distances(problem: Problem, cand: Candidates, centres: NDArray[np.int64]) -> Candidates:
     pos = seat_positions(problem, centres)
     dist = np.linalg.norm(problem.unit_xy[cand.unit] - pos[cand.seat], axis=1)
@@ -652,6 +714,9 @@ def _solve(
         final = False
         kick_rng = np.random.default_rng(settings.seed)
         local_iter = 0
+        exact_tries = 0
+        exact_log: list[SearchResult] = []
+        realign_run = spec.disruption_max is not None or spec.disruption_per_rep is not None
 
         def kick(best: dict[str, Any]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
             """New centres around the best plan (iterated local search) and the plan to start from."""
@@ -720,6 +785,53 @@ def _solve(
                 if alt_violation < violation:
                     hint, violation, roots, cand = alt_hint, alt_violation, alt_roots, alt_cand
             report("warm start", violation=violation, iteration=iteration)
+            if (
+                exact_tries < 2
+                and (violation > 1e-9 or (realign_run and iteration == 1))
+                and deadline - now() > 0.1 * settings.time_limit
+            ):
+                # the restricted start misses a band (or a realignment must keep its budget):
+                # search the real problem (exact contiguity, every eligible seat)
+                exact_tries += 1
+                found = _exact_search(
+                    problem,
+                    spec,
+                    hint if not (realign_run and iteration == 1) else problem.owner,
+                    centres,
+                    settings,
+                    deadline,
+                    now,
+                    exact_tries,
+                )
+                if settings.deterministic:
+                    det_used[0] += 0.1 * settings.time_limit
+                exact_log.append(found)
+                report("exact contiguity search", violation=found.violation, iteration=iteration)
+                if found.violation <= EXACT_EPS:
+                    hint, violation, start = found.assign, 0.0, found.assign
+                    if free_centres:
+                        centres = medoids(problem, hint, centres, weight, exempt)
+                    cand = _fit_filter(
+                        problem,
+                        _exempt_filter(
+                            problem,
+                            build_candidates(
+                                problem,
+                                centres,
+                                nearest=cand_set.nearest,
+                                radius_km=cand_set.radius_km,
+                                extra=np.column_stack([np.arange(problem.n_units), hint]),
+                                need=need,
+                            ),
+                            exempt,
+                        ),
+                        values,
+                        limits,
+                    )
+                    pruning_exact = cand.exact
+                    if roots is not None:
+                        roots = choose_roots(problem, centres, values=values, limits=limits, plan=hint)
+                        roots[exempt] = centres[exempt]
             contiguity = None
             if roots is not None:
                 dist, pred = plan_distances(problem, roots, hint)
@@ -741,8 +853,8 @@ def _solve(
             obj = bnd = None
             for si, weights_ in enumerate(stages):
                 scale, offset = set_objective(built, weights_)
-                cp_hint(built, cand, stage_assign)
-                cp = params(settings, per_stage, workers)
+                complete = cp_hint(built, cand, stage_assign)
+                cp = params(settings, per_stage, workers, feasible_hint=complete)
                 cb = Callback(progress, f"CP-SAT {'/'.join(weights_)} (iteration {iteration})", scale, offset, t0)
                 stage_status = run(cp, built.model, cb)
                 det_used[0] += cp.deterministic_time
@@ -808,6 +920,14 @@ def _solve(
                             start = None  # regrow from the new centres
                     report("repair", iteration=iteration)
                     continue
+                if stage_status == cp_model.INFEASIBLE and restricted:
+                    # the restricted model's infeasibility is no fact about the scenario:
+                    # prove it on a relaxation of the real problem, or say what was tried
+                    proof = _relaxation_proof(problem, spec, centres, exempt, settings)
+                    if proof is not None:
+                        msg = f"the scenario is infeasible (proved on a relaxation of your scenario: every legal seat for every unit, contiguity dropped):\n{proof}"
+                        raise InfeasibleError(msg, proof)
+                    raise SolverError(_no_plan_message(settings, exact_log, infeasible_rounds))
                 if stage_status == cp_model.INFEASIBLE:
                     explanation = explain(
                         problem,
@@ -861,13 +981,21 @@ def _solve(
                 break
             new_centres = medoids(problem, start, centres, weight, exempt)
             converged = np.array_equal(new_centres, centres)
-            if (converged or local_iter >= max_iter) and best is not None and deadline - now() > 0.3 * settings.time_limit:
+            if (
+                (converged or local_iter >= max_iter)
+                and best is not None
+                and deadline - now() > 0.3 * settings.time_limit
+            ):
                 # a local optimum of location-allocation with time to spare: kick the best
                 # plan's centres and descend again (iterated local search); the best plan is kept
                 centres, start = kick(best)
                 report("centres kicked", iteration=iteration)
                 continue
-            if converged and stage_status == cp_model.OPTIMAL and (kicks == 0 or np.array_equal(centres, best["centres"])):
+            if (
+                converged
+                and stage_status == cp_model.OPTIMAL
+                and (kicks == 0 or np.array_equal(centres, best["centres"]))
+            ):
                 break
             if converged or local_iter >= max_iter or deadline - now() < 0.25 * settings.time_limit:
                 final = True
@@ -884,8 +1012,7 @@ def _solve(
             f"interrupted (Ctrl-C) at {interrupt.at - t0 if interrupt.at else 0.0:.1f} s: this is the best plan found until then"
         )
     if best is None:
-        msg = f"no plan found within the time limit ({settings.time_limit:g} s): raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
-        raise SolverError(msg)
+        raise SolverError(_no_plan_message(settings, exact_log if not large else [], 0))
     assign = best["assign"]
     centres = best["centres"]
     best_obj, bound, last_status, last_cand, pruning_exact = (

@@ -28,11 +28,11 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from .model import ModelSpec, build, build_candidates, seat_positions, targets
-from .model.cpsat import Interrupt, Progress, extract, hint, params, run, set_objective
-from .model.transport import groups, transport_start
-from .problem import Problem
-from .scenario import SolverSettings
+from ...model import ModelSpec, build, build_candidates, seat_positions, targets
+from ...model.cpsat import Interrupt, Progress, extract, hint, params, run, set_objective
+from ...model.transport import groups, transport_start
+from ...problem import Problem
+from ...scenario import SolverSettings
 
 #: Above this many unit x seat pairs (and without contiguity) ``method: auto`` goes large.
 #: Measured (bench/RESULTS.md, scale ladder): at 5,000 accounts x 50 reps the one-model path's

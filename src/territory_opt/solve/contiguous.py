@@ -1,0 +1,1024 @@
+"""Exact contiguity search: balanced, connected territories on the real adjacency.
+
+The CP-SAT model imposes contiguity by a *sufficient* condition built around a start plan
+(every unit needs a neighbour strictly closer to its territory's root) and prunes each
+unit to its nearest seats. Both are restrictions: a scenario can have plans that the
+restricted model cannot express. This module searches the real problem instead:
+
+* **Moves** send one unit across a territory boundary. A move is legal when the unit is
+  not locked, may legally go to the receiving seat (skills, exclusions), the receiving
+  territory touches it (so the receiver stays connected) and the giving territory stays
+  connected without it (checked by a search inside that territory). Every seat is
+  eligible, not only the nearest ones.
+* **Violation** ``V`` sums, in shares of each seat's target, how far every hard balance
+  band and capacity cap is missed, plus how far the disruption budget (total and per
+  rep) is exceeded. ``V = 0`` means every hard rule of the scenario holds.
+* **Transfers**: when single moves stall (the neighbours of an overloaded territory are
+  full too), the loads that must shift are planned as a min-cost flow of the most
+  violated measure between *adjacent* territories (an LP, GLOP: least value moved, every
+  band respected), and realised by boundary moves along the planned arcs, through
+  intermediate territories where the flow passes through them.
+* **Descent**: between transfer rounds, boundary moves that lower ``V`` (ties broken by
+  the squared deviation from target, then by travel) are taken in random order; a short
+  tabu list stops a unit from moving straight back.
+
+The result is a plan, not a proof: when ``V`` does not reach 0 the caller reports "no plan
+found" with what was tried, never "infeasible" (only :mod:`.bounds` and the arithmetic
+pre-checks prove infeasibility for the planner's real problem).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..model.formulation import ModelSpec, targets
+from ..problem import Problem
+
+#: A violation at or below this counts as zero (shares of a target).
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What the exact contiguity search returns.
+
+    Attributes
+    ----------
+    assign : ndarray of int
+        Seat of each unit.
+    violation : float
+        Remaining violation of the hard rules, in shares of a target (0: a valid plan).
+    moves : int
+        Boundary moves made.
+    rounds : int
+        Rounds of the search (a transfer plan or a pass of windows each).
+    windows : int
+        CP-SAT windows (a few adjacent territories, exact contiguity) that changed the plan.
+    detached : tuple of str
+        Seats whose start territory was not connected (pieces were handed to neighbours).
+    """
+
+    assign: NDArray[np.int64]
+    violation: float
+    moves: int
+    rounds: int
+    windows: int = 0
+    detached: tuple[str, ...] = ()
+
+
+class _Search:
+    """Mutable search state (owned by one call of :func:`balance_search`)."""
+
+    def __init__(
+        self, problem: Problem, spec: ModelSpec, pos: NDArray[np.float64], contiguity: bool, seed: int
+    ) -> None:
+        self.p = problem
+        n, k = problem.n_units, problem.n_seats
+        self.n, self.k = n, k
+        self.contiguity = contiguity
+        self.rng = np.random.default_rng(seed)
+        exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+        self.exempt = exempt
+        target = spec.targets if spec.targets is not None else targets(problem, exempt)
+        cols, lo, hi, norm, names = [], [], [], [], []
+        for rule in spec.balance:
+            if not rule.hard:
+                continue
+            tm = target[:, rule.measure]
+            cols.append(problem.measures[:, rule.measure])
+            lo.append(np.where(exempt, -np.inf, (1 - rule.tolerance) * tm))
+            hi.append(np.where(exempt, np.inf, (1 + rule.tolerance) * tm))
+            norm.append(np.full(k, max(float(tm[~exempt].mean()) if (~exempt).any() else 1.0, 1e-12)))
+            names.append(rule.measure)
+        for m, cap in spec.capacity:
+            limit = cap * problem.seat_capacity
+            cols.append(problem.measures[:, m])
+            lo.append(np.full(k, -np.inf))
+            hi.append(limit)
+            norm.append(np.full(k, max(float(limit.mean()), 1e-12)))
+            names.append(m)
+        self.r = len(cols)
+        self.values = np.column_stack(cols) if cols else np.zeros((n, 0))
+        self.lo = np.column_stack(lo) if lo else np.zeros((k, 0))
+        self.hi = np.column_stack(hi) if hi else np.zeros((k, 0))
+        self.norm = np.column_stack(norm) if norm else np.ones((k, 0))
+        self.measure_of_row = names
+        self.mid = np.where(
+            np.isfinite(self.lo) & np.isfinite(self.hi),
+            (np.where(np.isfinite(self.lo), self.lo, 0) + np.where(np.isfinite(self.hi), self.hi, 0)) / 2,
+            np.nan,
+        )
+        # python lists: per-move arithmetic on a few floats is faster than numpy calls
+        self.vals = self.values.tolist()
+        self.lo_l = self.lo.tolist()
+        self.hi_l = self.hi.tolist()
+        self.norm_l = self.norm.tolist()
+        self.mid_l = self.mid.tolist()
+        # disruption
+        self.owner = problem.owner.tolist()
+        value = spec.disruption_value
+        self.dvalue = value.tolist() if value is not None else [0.0] * n
+        self.budget = spec.disruption_max if (value is not None and spec.disruption_max is not None) else None
+        self.rep_limit: list[float] | None = None
+        if value is not None and spec.disruption_rep_limit is not None:
+            self.rep_limit = spec.disruption_rep_limit.tolist()
+        elif value is not None and spec.disruption_per_rep is not None:
+            has = problem.owner >= 0
+            book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+            self.rep_limit = (spec.disruption_per_rep * book).tolist()
+        has = problem.owner >= 0
+        self.dnorm = (
+            max(float(value[has].sum()) / max(int((~exempt).sum()), 1), 1e-12)
+            if value is not None and has.any()
+            else 1.0
+        )
+        # eligibility
+        self.locked = (problem.lock >= 0) if spec.locks else np.zeros(n, dtype=bool)
+        self.locked_l = self.locked.tolist()
+        self.uskill = problem.unit_skills.tolist()
+        self.sskill = problem.seat_skills.tolist()
+        self.excluded = {(int(a), int(b)) for a, b in problem.exclusions} if len(problem.exclusions) else set()
+        family = problem.family if spec.families else np.full(n, -1)
+        self.in_family = (family >= 0).tolist()
+        self.closed = exempt.tolist()  # no unit joins a seat standing alone (its cut-offs are locked to it)
+        # graph
+        indptr, indices = problem.neighbours()
+        self.nbrs = [indices[indptr[u] : indptr[u + 1]].tolist() for u in range(n)]
+        # travel
+        weight = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
+        self.weight = weight.tolist()
+        self.uxy = problem.unit_xy
+        self.pos = pos
+        self.wnorm = max(float(weight.sum()), 1e-12)
+        self.assign: list[int] = []
+        self.load: list[list[float]] = []
+        self.size: list[int] = []
+        self.moved = 0.0
+        self.out_moved = [0.0] * k
+        self.tabu: dict[int, int] = {}
+        self.clock = 0
+        self.anchor = [-1] * k
+
+    # -- state ---------------------------------------------------------------------------
+    def reset(self, assign: NDArray[np.int64]) -> None:
+        self.assign = [int(a) for a in assign]
+        load = np.zeros((self.k, self.r))
+        for j in range(self.r):
+            load[:, j] = np.bincount(assign, weights=self.values[:, j], minlength=self.k)
+        self.load = load.tolist()
+        self.size = np.bincount(assign, minlength=self.k).tolist()
+        self.moved = 0.0
+        self.out_moved = [0.0] * self.k
+        for u, a in enumerate(self.assign):
+            o = self.owner[u]
+            if o >= 0 and a != o:
+                self.moved += self.dvalue[u]
+                self.out_moved[o] += self.dvalue[u]
+
+    def eligible(self, u: int, t: int) -> bool:
+        if self.closed[t] or self.locked_l[u] or self.in_family[u]:
+            return False
+        if self.uskill[u] & ~self.sskill[t]:
+            return False
+        return not (self.excluded and (u, t) in self.excluded)
+
+    def seat_violation(self, t: int, load: list[float]) -> float:
+        v = 0.0
+        lo, hi, norm = self.lo_l[t], self.hi_l[t], self.norm_l[t]
+        for j in range(self.r):
+            x = load[j]
+            if x > hi[j]:
+                v += (x - hi[j]) / norm[j]
+            elif x < lo[j]:
+                v += (lo[j] - x) / norm[j]
+        return v
+
+    def smooth(self, t: int, load: list[float]) -> float:
+        s = 0.0
+        mid, norm = self.mid_l[t], self.norm_l[t]
+        for j in range(self.r):
+            m = mid[j]
+            if m == m:  # not NaN
+                d = (load[j] - m) / norm[j]
+                s += d * d
+        return s
+
+    def budget_violation(self, moved: float, out_moved: list[float] | None = None) -> float:
+        v = 0.0
+        if self.budget is not None and moved > self.budget:
+            v += (moved - self.budget) / self.dnorm
+        if self.rep_limit is not None:
+            om = self.out_moved if out_moved is None else out_moved
+            for t in range(self.k):
+                if om[t] > self.rep_limit[t] + 1e-9:
+                    v += (om[t] - self.rep_limit[t]) / self.dnorm
+        return v
+
+    def violation(self) -> float:
+        return sum(self.seat_violation(t, self.load[t]) for t in range(self.k)) + self.budget_violation(self.moved)
+
+    def travel_delta(self, u: int, a: int, b: int) -> float:
+        xy = self.uxy[u]
+        da = float(np.hypot(*(xy - self.pos[a])))
+        db = float(np.hypot(*(xy - self.pos[b])))
+        return self.weight[u] * (db - da) / self.wnorm
+
+    def can_leave(self, u: int) -> bool:
+        a = self.assign[u]
+        if self.size[a] <= 1:
+            return False
+        if not self.contiguity:
+            return True
+        assign, nbrs = self.assign, self.nbrs
+        inside = [z for z in nbrs[u] if assign[z] == a]
+        if len(inside) <= 1:
+            return True
+        left = set(inside[1:])
+        seen = {u, inside[0]}
+        stack = [inside[0]]
+        while stack and left:
+            z = stack.pop()
+            for y in nbrs[z]:
+                if y not in seen and assign[y] == a:
+                    seen.add(y)
+                    left.discard(y)
+                    stack.append(y)
+        return not left
+
+    def piece(self, u: int) -> list[int] | None:
+        """Units that must leave with u so that u's territory stays connected: u and every
+        piece of the territory cut off by u's removal except the one holding the
+        territory's anchor (else its heaviest). None when a locked unit or the anchor
+        would have to go, or when nothing would be left."""
+        a = self.assign[u]
+        if self.locked_l[u] or self.in_family[u] or u == self.anchor[a]:
+            return None
+        if not self.contiguity:
+            return [u]
+        assign, nbrs = self.assign, self.nbrs
+        inside = [z for z in nbrs[u] if assign[z] == a]
+        if len(inside) <= 1:
+            return [u] if self.size[a] > 1 else None
+        comps: list[list[int]] = []
+        seen = {u}
+        for z0 in inside:
+            if z0 in seen:
+                continue
+            comp = [z0]
+            seen.add(z0)
+            stack = [z0]
+            while stack:
+                z = stack.pop()
+                for y in nbrs[z]:
+                    if y not in seen and assign[y] == a:
+                        seen.add(y)
+                        comp.append(y)
+                        stack.append(y)
+            comps.append(comp)
+        if len(comps) == 1:
+            return [u]
+        anchor = self.anchor[a]
+        keep = next((i for i, c in enumerate(comps) if anchor in c), None) if anchor >= 0 else None
+        if keep is None:
+            keep = int(np.argmax([sum(self.vals[z][0] for z in c) if self.r else len(c) for c in comps]))
+        out = [u]
+        for i, c in enumerate(comps):
+            if i != keep:
+                out.extend(c)
+        if any(self.locked_l[z] or self.in_family[z] for z in out):
+            return None
+        return out
+
+    def delta_many(self, units: list[int], b: int) -> float:
+        """Change of V if every unit of ``units`` (all in one territory) moves to b."""
+        a = self.assign[units[0]]
+        la, lb = self.load[a], self.load[b]
+        na, nb = list(la), list(lb)
+        change = 0.0
+        for u in units:
+            val = self.vals[u]
+            for j in range(self.r):
+                na[j] -= val[j]
+                nb[j] += val[j]
+            o = self.owner[u]
+            if o >= 0:
+                change += (self.dvalue[u] if a == o else 0.0) - (self.dvalue[u] if b == o else 0.0)
+        dv = (
+            self.seat_violation(a, na)
+            + self.seat_violation(b, nb)
+            - self.seat_violation(a, la)
+            - self.seat_violation(b, lb)
+        )
+        if change and (self.budget is not None or self.rep_limit is not None):
+            dv += self.budget_violation(self.moved + change) - self.budget_violation(self.moved)
+        return dv
+
+    def delta(self, u: int, b: int) -> tuple[float, float]:
+        """(change of V, change of the smooth deviation) if u moves to b."""
+        a = self.assign[u]
+        val = self.vals[u]
+        la, lb = self.load[a], self.load[b]
+        na = [la[j] - val[j] for j in range(self.r)]
+        nb = [lb[j] + val[j] for j in range(self.r)]
+        dv = (
+            self.seat_violation(a, na)
+            + self.seat_violation(b, nb)
+            - self.seat_violation(a, la)
+            - self.seat_violation(b, lb)
+        )
+        ds = self.smooth(a, na) + self.smooth(b, nb) - self.smooth(a, la) - self.smooth(b, lb)
+        o = self.owner[u]
+        if o >= 0 and (self.budget is not None or self.rep_limit is not None):
+            change = (self.dvalue[u] if a == o else 0.0) - (self.dvalue[u] if b == o else 0.0)
+            if change:
+                before = self.budget_violation(self.moved)
+                if self.rep_limit is not None:
+                    om = list(self.out_moved)
+                    om[o] += change
+                    after = self.budget_violation(self.moved + change, om)
+                else:
+                    after = self.budget_violation(self.moved + change)
+                dv += after - before
+        return dv, ds
+
+    def move(self, u: int, b: int) -> None:
+        a = self.assign[u]
+        val = self.vals[u]
+        la, lb = self.load[a], self.load[b]
+        for j in range(self.r):
+            la[j] -= val[j]
+            lb[j] += val[j]
+        self.size[a] -= 1
+        self.size[b] += 1
+        self.assign[u] = b
+        o = self.owner[u]
+        if o >= 0:
+            if a == o:
+                self.moved += self.dvalue[u]
+                self.out_moved[o] += self.dvalue[u]
+            if b == o:
+                self.moved -= self.dvalue[u]
+                self.out_moved[o] -= self.dvalue[u]
+        self.clock += 1
+        self.tabu[u] = self.clock + 7 + int(self.rng.integers(0, 7))
+
+    def move_quiet(self, u: int, b: int) -> None:
+        """A move that sets no tabu (window re-assignments)."""
+        keep = self.tabu.get(u)
+        self.move(u, b)
+        if keep is None:
+            self.tabu.pop(u, None)
+        else:
+            self.tabu[u] = keep
+
+    def seat_graph(self) -> dict[int, set[int]]:
+        e = self.p.edges
+        nb: dict[int, set[int]] = {t: set() for t in range(self.k)}
+        if e is None:
+            return nb
+        a = np.asarray(self.assign)
+        ta, tb = a[e[:, 0]], a[e[:, 1]]
+        cut = ta != tb
+        for x, y in zip(ta[cut].tolist(), tb[cut].tolist(), strict=True):
+            nb[x].add(y)
+            nb[y].add(x)
+        return nb
+
+    def boundary(self) -> NDArray[np.int64]:
+        e = self.p.edges
+        if e is None or not self.contiguity:
+            return np.arange(self.n)
+        a = np.asarray(self.assign)
+        cut = a[e[:, 0]] != a[e[:, 1]]
+        return np.unique(e[cut].ravel())
+
+    def hot(self) -> NDArray[np.bool_]:
+        """Territories worth moving units out of: those missing a band or the budget, those
+        whose load lies in the outer fifth of a band, and their neighbours."""
+        load = np.array(self.load).reshape(self.k, self.r)
+        with np.errstate(invalid="ignore"):
+            width = np.where(np.isfinite(self.hi) & np.isfinite(self.lo), self.hi - self.lo, np.inf)
+            edge = (load > self.hi - 0.2 * width) | (load < self.lo + 0.2 * width)
+        hot: NDArray[np.bool_] = np.asarray(edge.any(axis=1), dtype=bool) if self.r else np.zeros(self.k, dtype=bool)
+        if self.budget is not None or self.rep_limit is not None:
+            hot[:] = True  # every move may return a unit home
+        e = self.p.edges
+        if e is not None and self.contiguity and hot.any() and not hot.all():
+            a = np.asarray(self.assign)
+            ta, tb = a[e[:, 0]], a[e[:, 1]]
+            near = np.zeros(self.k, dtype=bool)
+            near[tb[hot[ta]]] = True
+            near[ta[hot[tb]]] = True
+            hot |= near
+        return hot
+
+    def destinations(self, u: int) -> set[int]:
+        a = self.assign[u]
+        if self.contiguity:
+            return {self.assign[z] for z in self.nbrs[u]} - {a}
+        return {t for t in range(self.k) if t != a}
+
+
+def connected_start(
+    problem: Problem,
+    start: NDArray[np.int64],
+    *,
+    anchors: NDArray[np.int64] | None = None,
+    locked: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.int64], tuple[int, ...]]:
+    """Make every territory of ``start`` one connected piece.
+
+    Units without a seat (-1: e.g. the accounts of a removed rep) and the pieces of a
+    territory cut off from its main piece (the piece holding its anchor unit, else its
+    largest) go to the adjacent territory they share most edges with. Returns the plan
+    and the seats whose start territory was not connected.
+    """
+    n, k = problem.n_units, problem.n_seats
+    assign = np.asarray(start, dtype=np.int64).copy()
+    locked = np.zeros(n, dtype=bool) if locked is None else locked
+    edges = problem.edges
+    if edges is None or len(edges) == 0:
+        return assign, ()
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    detached: set[int] = set()
+    for _ in range(100):
+        same = (assign[edges[:, 0]] == assign[edges[:, 1]]) & (assign[edges[:, 0]] >= 0)
+        e = edges[same]
+        graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+        _, comp = connected_components(graph, directed=False)
+        loose = assign < 0
+        for t in range(k):
+            members = np.flatnonzero(assign == t)
+            if len(members) == 0:
+                continue
+            pieces = np.unique(comp[members])
+            if len(pieces) <= 1:
+                continue
+            keep = None
+            if anchors is not None and anchors[t] >= 0 and assign[anchors[t]] == t:
+                keep = comp[anchors[t]]
+            pinned = members[locked[members]]
+            if keep is None and len(pinned):
+                keep = comp[pinned[0]]
+            if keep is None:
+                sizes = np.bincount(comp[members])
+                keep = int(np.argmax(sizes))
+            off = members[(comp[members] != keep) & ~locked[members]]
+            if len(off):
+                detached.add(t)
+                loose[off] = True
+        if not loose.any():
+            break
+        # hand loose units to the neighbouring territory sharing most edges, outside in
+        assign[loose] = -1
+        changed = True
+        while changed and (assign < 0).any():
+            changed = False
+            a0, a1 = assign[edges[:, 0]], assign[edges[:, 1]]
+            src = np.concatenate([edges[:, 0][(a0 < 0) & (a1 >= 0)], edges[:, 1][(a1 < 0) & (a0 >= 0)]])
+            dst = np.concatenate([a1[(a0 < 0) & (a1 >= 0)], a0[(a1 < 0) & (a0 >= 0)]])
+            if len(src) == 0:
+                break
+            key = src * k + dst
+            uniq, counts = np.unique(key, return_counts=True)
+            order = np.lexsort((-counts, uniq // k))
+            uu, tt = uniq[order] // k, uniq[order] % k
+            first = np.unique(uu, return_index=True)[1]
+            assign[uu[first]] = tt[first]
+            changed = True
+        rest = np.flatnonzero(assign < 0)
+        if len(rest):  # no territory touches them (an island): nearest seat position
+            d = np.linalg.norm(problem.unit_xy[rest][:, None, :] - problem.seat_xy[None, :, :], axis=2)
+            assign[rest] = np.argmin(d, axis=1)
+    return assign, tuple(sorted(detached))
+
+
+def _transfers(s: _Search, row: int) -> list[tuple[int, int, float]]:
+    """Least-value flow of one measure between adjacent territories that puts every
+    territory inside its band (slack where it cannot), as (from, to, amount) arcs."""
+    from ortools.linear_solver import pywraplp
+
+    e = s.p.edges
+    a = np.asarray(s.assign)
+    if e is None or not s.contiguity:
+        pairs = np.array([(i, j) for i in range(s.k) for j in range(s.k) if i != j], dtype=np.int64)
+    else:
+        ta, tb = a[e[:, 0]], a[e[:, 1]]
+        cut = ta != tb
+        pairs = np.unique(
+            np.column_stack([np.concatenate([ta[cut], tb[cut]]), np.concatenate([tb[cut], ta[cut]])]), axis=0
+        )
+    open_ = ~np.asarray(s.closed)
+    if len(pairs):
+        pairs = pairs[open_[pairs[:, 0]] & open_[pairs[:, 1]]]
+    if len(pairs) == 0:
+        return []
+    load = np.array([s.load[t][row] for t in range(s.k)])
+    scale = float(s.norm[0, row])
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return []
+    # an arc carries at most a few times what lies on that border now (whole pieces
+    # move with an articulation unit, and the border moves inward as units cross)
+    cap = np.full(len(pairs), np.inf)
+    if e is not None and s.contiguity:
+        vals = s.values[:, row]
+        ta, tb = a[e[:, 0]], a[e[:, 1]]
+        on = np.zeros((s.k, s.k))
+        cut = ta != tb
+        # value of units of x touching y (counted once per edge: an upper estimate)
+        np.add.at(on, (ta[cut], tb[cut]), vals[e[cut, 0]])
+        np.add.at(on, (tb[cut], ta[cut]), vals[e[cut, 1]])
+        cap = 4.0 * on[pairs[:, 0], pairs[:, 1]] + 1e-9
+    f = [lp.NumVar(0.0, float(c) if np.isfinite(c) else lp.infinity(), "") for c in cap]
+    out: list[list[int]] = [[] for _ in range(s.k)]
+    inn: list[list[int]] = [[] for _ in range(s.k)]
+    for i, (x, y) in enumerate(pairs.tolist()):
+        out[x].append(i)
+        inn[y].append(i)
+    slack = []
+    for t in np.flatnonzero(open_):
+        net = lp.Sum([f[i] for i in out[t]]) - lp.Sum([f[i] for i in inn[t]])
+        lo, hi = s.lo[t, row], s.hi[t, row]
+        sp, sm = lp.NumVar(0.0, lp.infinity(), ""), lp.NumVar(0.0, lp.infinity(), "")
+        slack += [sp, sm]
+        # final load = load - net must lie in [lo, hi] (aim a little inside, so whole units fit)
+        inner = 0.15 * (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else 0.0
+        if np.isfinite(hi):
+            lp.Add(net / scale >= (load[t] - hi + inner) / scale - sm)
+        if np.isfinite(lo):
+            lp.Add(net / scale <= (load[t] - lo - inner) / scale + sp)
+    lp.Minimize(lp.Sum([v / scale for v in f]) + 1000.0 * lp.Sum(slack))
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return []
+    flows = [(int(x), int(y), f[i].solution_value()) for i, (x, y) in enumerate(pairs.tolist())]
+    return [arc for arc in flows if arc[2] > 1e-9 * scale]
+
+
+def _realise(
+    s: _Search, arcs: list[tuple[int, int, float]], row: int, deadline: float, now: Callable[[], float]
+) -> int:
+    """Move units (with the pieces they would cut off) along the planned arcs, sources
+    first so that a territory the flow passes through receives before it gives; returns
+    the number of moves."""
+    moves = 0
+    for a, b, amount in _topological(arcs, s.k):
+        remaining = amount
+        room = (
+            0.5 * (s.hi[b, row] - s.mid[b, row]) if np.isfinite(s.hi[b, row]) and np.isfinite(s.mid[b, row]) else amount
+        )
+        for _ in range(10_000):
+            if remaining <= 1e-9 * s.norm[0, row] or now() > deadline:
+                break
+            options = []
+            for u in _border(s, a, b):
+                if s.vals[u][row] <= remaining + room:
+                    back = s.dvalue[u] if s.owner[u] == b else 0.0
+                    options.append((-back, s.travel_delta(u, a, b), u))
+            options.sort()
+            best: list[int] | None = None
+            fallback: tuple[float, list[int]] | None = None
+            for _, _, u in options[:40]:
+                group = [u] if s.can_leave(u) and u != s.anchor[a] and not s.locked_l[u] else s.piece(u)
+                if group is None or len(group) >= s.size[a]:
+                    continue
+                v = sum(s.vals[z][row] for z in group)
+                if v > remaining + room or not all(s.eligible(z, b) for z in group):
+                    continue
+                dv = s.delta_many(group, b)
+                if dv <= 1e-6:
+                    best = group
+                    break
+                if fallback is None or dv < fallback[0]:
+                    fallback = (dv, group)
+            if best is None and fallback is not None:
+                best = fallback[1]
+            if best is None:
+                break
+            for z in best:
+                remaining -= s.vals[z][row]
+                s.move(z, b)
+            moves += 1
+    return moves
+
+
+def _topological(arcs: list[tuple[int, int, float]], k: int) -> list[tuple[int, int, float]]:
+    """Arcs ordered so that every arc into a territory comes before the arcs out of it
+    (a least-cost flow has no cycle; any left over keep their order)."""
+    indeg = [0] * k
+    out: dict[int, list[tuple[int, int, float]]] = {}
+    for arc in sorted(arcs, key=lambda x: -x[2]):
+        indeg[arc[1]] += 1
+        out.setdefault(arc[0], []).append(arc)
+    ready = [t for t in range(k) if indeg[t] == 0 and t in out]
+    order: list[tuple[int, int, float]] = []
+    while ready:
+        t = ready.pop(0)
+        for arc in out.pop(t, []):
+            order.append(arc)
+            indeg[arc[1]] -= 1
+            if indeg[arc[1]] == 0 and arc[1] in out:
+                ready.append(arc[1])
+    for rest in out.values():
+        order.extend(rest)
+    return order
+
+
+def _border(s: _Search, a: int, b: int) -> list[int]:
+    """Units of territory a that may move to b (touching b when contiguity is on)."""
+    assign = s.assign
+    if s.contiguity:
+        cands = (
+            {u for u in range(s.n) if assign[u] == a and any(assign[z] == b for z in s.nbrs[u])} if s.n < 2000 else None
+        )
+        if cands is None:
+            e = s.p.edges
+            assert e is not None
+            arr = np.asarray(assign)
+            m0 = (arr[e[:, 0]] == a) & (arr[e[:, 1]] == b)
+            m1 = (arr[e[:, 1]] == a) & (arr[e[:, 0]] == b)
+            cands = set(e[m0, 0].tolist()) | set(e[m1, 1].tolist())
+    else:
+        cands = {u for u in range(s.n) if assign[u] == a}
+    return [u for u in cands if s.eligible(u, b)]
+
+
+def _descend(s: _Search, deadline: float, now: Callable[[], float], max_moves: int | None, passes: int = 8) -> int:
+    """Boundary moves that lower V (ties: smooth deviation, then travel); returns moves."""
+    moves = 0
+    for _ in range(passes):
+        improved = False
+        units = s.boundary()
+        hot = s.hot()
+        units = units[hot[np.asarray(s.assign)[units]]]
+        s.rng.shuffle(units)
+        for u in units.tolist():
+            if s.locked_l[u] or s.in_family[u]:
+                continue
+            if s.tabu.get(u, 0) > s.clock:
+                continue
+            best, best_key = -1, (-1e-9, -1e-9, 0.0)
+            checked = False
+            a = s.assign[u]
+            for b in s.destinations(u):
+                if not s.eligible(u, b):
+                    continue
+                dv, ds = s.delta(u, b)
+                if dv > 1e-12 or (dv > -1e-12 and ds > -1e-12):
+                    continue
+                key = (dv, ds, s.travel_delta(u, a, b))
+                if dv < best_key[0] - 1e-12 or (abs(dv - best_key[0]) <= 1e-12 and ds < best_key[1]):
+                    if not checked:
+                        if not s.can_leave(u):
+                            break
+                        checked = True
+                    best, best_key = b, key
+            if best >= 0:
+                s.move(u, best)
+                moves += 1
+                improved = True
+                if (max_moves is not None and moves >= max_moves) or now() > deadline:
+                    return moves
+        if not improved or s.violation() <= EPS:
+            return moves
+    return moves
+
+
+def _local_edges(s: _Search, units: NDArray[np.int64]) -> NDArray[np.int64]:
+    m = len(units)
+    e = s.p.edges
+    if e is None or not s.contiguity:
+        return np.column_stack([np.arange(m - 1), np.arange(1, m)])
+    local = np.full(s.n, -1, dtype=np.int64)
+    local[units] = np.arange(m)
+    inside = (local[e[:, 0]] >= 0) & (local[e[:, 1]] >= 0)
+    return local[e[inside]]
+
+
+def _tree(s: _Search, m: int, le: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+    """A random spanning tree of the local graph: BFS order and parents (None if the
+    graph is not one piece)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+    w = s.rng.random(len(le)) + 1e-9
+    tree = minimum_spanning_tree(coo_matrix((w, (le[:, 0], le[:, 1])), shape=(m, m)).tocsr())
+    order, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+    if len(order) < m:
+        return None
+    return order, parent
+
+
+def _subtree_mask(order: NDArray[np.int64], parent: NDArray[np.int64], node: int, m: int) -> NDArray[np.bool_]:
+    mask = np.zeros(m, dtype=bool)
+    mask[node] = True
+    for x in order.tolist():
+        if x != node and parent[x] >= 0 and mask[parent[x]]:
+            mask[x] = True
+    return mask
+
+
+def _seat_columns(s: _Search, units: NDArray[np.int64], t: int) -> NDArray[np.float64]:
+    """Per unit, for seat t: moved value if sent to t, "may not go to t", travel to t."""
+    owner = s.p.owner[units]
+    dval = np.asarray(s.dvalue)[units]
+    moved = np.where((owner >= 0) & (owner != t), dval, 0.0)
+    forbid = np.array(
+        [not (s.assign[u] == t and not s.closed[t]) and not s.eligible(int(u), t) for u in units.tolist()], dtype=float
+    )
+    travel = np.asarray(s.weight)[units] * np.linalg.norm(s.uxy[units] - s.pos[t], axis=1) / s.wnorm
+    return np.column_stack([moved, forbid, travel])
+
+
+def _band_violation(s: _Search, t: int, load: NDArray[np.float64]) -> NDArray[np.float64]:
+    v = np.zeros(load.shape[0])
+    for j in range(s.r):
+        v += (np.maximum(load[:, j] - s.hi[t, j], 0) + np.maximum(s.lo[t, j] - load[:, j], 0)) / s.norm[t, j]
+    return v
+
+
+def _split_pair(
+    s: _Search, units: NDArray[np.int64], a: int, b: int, trees: int, moved_base: float
+) -> tuple[float, float, NDArray[np.bool_]] | None:
+    """Best tree cut of ``units`` into a part for a and a part for b: (violation incl. the
+    budget, travel, mask of the units going to a)."""
+    m = len(units)
+    le = _local_edges(s, units)
+    if m < 2 or len(le) == 0:
+        return None
+    r = s.r
+    data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b)])
+    total = data.sum(axis=0)
+    best = None
+    for _ in range(trees):
+        found = _tree(s, m, le)
+        if found is None:
+            return None
+        order, parent = found
+        sub = data.copy()
+        for v in order[::-1][:-1].tolist():
+            sub[parent[v]] += sub[v]
+        sub = sub[order[1:]]
+        rest = total - sub
+        for flip in (False, True):
+            pa, pb = (sub, rest) if not flip else (rest, sub)
+            v = _band_violation(s, a, pa[:, :r]) + _band_violation(s, b, pb[:, :r])
+            if s.budget is not None:
+                v += np.maximum(moved_base + pa[:, r] + pb[:, r + 3] - s.budget, 0) / s.dnorm
+            v = np.where((pa[:, r + 1] > 0.5) | (pb[:, r + 4] > 0.5), np.inf, v)
+            travel = pa[:, r + 2] + pb[:, r + 5]
+            i = int(np.lexsort((travel, v))[0])
+            if np.isfinite(v[i]) and (best is None or (v[i], travel[i]) < best[:2]):
+                mask = _subtree_mask(order, parent, int(order[1:][i]), m)
+                best = (float(v[i]), float(travel[i]), mask if not flip else ~mask)
+        if best is not None and best[0] <= EPS:
+            break
+    return best
+
+
+def _recombine(s: _Search, seats: list[int], trees: int) -> bool:
+    """Spanning-tree recombination (as GerryChain's ReCom) of two or three adjacent
+    territories: merge them, draw random spanning trees of the merged piece and cut
+    edges so that every part (connected by construction) best meets its seat's bands,
+    locks, skills and the budget. Applied only when the seats' violation drops."""
+    if s.rep_limit is not None or any(s.closed[t] for t in seats):
+        return False  # per-rep limits are left to the moves, which track them exactly
+    assign = np.asarray(s.assign)
+    units = np.flatnonzero(np.isin(assign, seats))
+    owner = s.p.owner[units]
+    dval = np.asarray(s.dvalue)[units]
+    moved_base = s.moved - float(np.where((owner >= 0) & (assign[units] != owner), dval, 0.0).sum())
+    current = sum(s.seat_violation(t, s.load[t]) for t in seats) + s.budget_violation(s.moved)
+    best: tuple[float, float, dict[int, int]] | None = None
+    if len(seats) == 2:
+        found = _split_pair(s, units, seats[0], seats[1], trees, moved_base)
+        if found is not None:
+            best = (
+                found[0],
+                found[1],
+                {int(u): seats[0] if found[2][i] else seats[1] for i, u in enumerate(units.tolist())},
+            )
+    else:
+        m = len(units)
+        le = _local_edges(s, units)
+        r = s.r
+        for trial in range(max(2, trees // 4)):
+            first = seats[trial % len(seats)]
+            others = [t for t in seats if t != first]
+            found_tree = _tree(s, m, le)
+            if found_tree is None:
+                return False
+            order, parent = found_tree
+            data = np.hstack([s.values[units], _seat_columns(s, units, first)])
+            total = data.sum(axis=0)
+            sub = data.copy()
+            for v in order[::-1][:-1].tolist():
+                sub[parent[v]] += sub[v]
+            sub = sub[order[1:]]
+            rest = total - sub
+            lo_o = s.lo[others].sum(axis=0)
+            hi_o = s.hi[others].sum(axis=0)
+            for flip in (False, True):
+                part, remain = (sub, rest) if not flip else (rest, sub)
+                v = _band_violation(s, first, part[:, :r])
+                for j in range(r):
+                    v += (np.maximum(remain[:, j] - hi_o[j], 0) + np.maximum(lo_o[j] - remain[:, j], 0)) / s.norm[
+                        first, j
+                    ]
+                v = np.where(part[:, r + 1] > 0.5, np.inf, v)
+                i = int(np.argmin(v))
+                if not np.isfinite(v[i]):
+                    continue
+                mask = _subtree_mask(order, parent, int(order[1:][i]), m)
+                mine = mask if not flip else ~mask
+                rest_units = units[~mine]
+                pair = _split_pair(
+                    s, rest_units, others[0], others[1], max(4, trees // 3), moved_base + float(part[i, r])
+                )
+                if pair is None:
+                    continue
+                total_v = (
+                    float(v[i])
+                    - float(
+                        sum(
+                            (max(remain[i, j] - hi_o[j], 0) + max(lo_o[j] - remain[i, j], 0)) / s.norm[first, j]
+                            for j in range(r)
+                        )
+                    )
+                    + pair[0]
+                )
+                travel = float(part[i, r + 2]) + pair[1]
+                if best is None or (total_v, travel) < best[:2]:
+                    plan = {int(u): first for u in units[mine].tolist()}
+                    plan.update(
+                        {int(u): others[0] if pair[2][k] else others[1] for k, u in enumerate(rest_units.tolist())}
+                    )
+                    best = (total_v, travel, plan)
+            if best is not None and best[0] <= EPS:
+                break
+    if best is None or best[0] >= current - 1e-9:
+        return False
+    for u, t in best[2].items():
+        if s.assign[u] != t:
+            s.move_quiet(u, t)
+    return True
+
+
+def _recombine_pass(s: _Search, deadline: float, now: Callable[[], float], trees: int = 24) -> int:
+    """Recombine each territory missing a band (worst first) with its neighbours, the
+    best-placed first; returns how many pairs improved."""
+    graph = s.seat_graph() if s.contiguity else {t: set(range(s.k)) - {t} for t in range(s.k)}
+    changed = 0
+    order = sorted(range(s.k), key=lambda t: -s.seat_violation(t, s.load[t]))
+    for t in order:
+        if now() > deadline:
+            break
+        if s.seat_violation(t, s.load[t]) <= EPS:
+            if s.budget_violation(s.moved) <= EPS:
+                break
+            continue
+        if s.closed[t]:
+            continue
+        over = s.r > 0 and s.mid_l[t][0] == s.mid_l[t][0] and s.load[t][0] > s.mid_l[t][0]
+
+        def ratio(z: int) -> float:
+            mid = s.mid_l[z][0] if s.r else float("nan")
+            return s.load[z][0] / mid if mid == mid and mid else 1.0
+
+        near = sorted((z for z in graph[t] if not s.closed[z]), key=lambda z: ratio(z) if over else -ratio(z))
+        done = False
+        for z in near:
+            if now() > deadline:
+                break
+            if _recombine(s, [t, z], trees):
+                changed += 1
+                done = True
+                break
+        if not done and s.seat_violation(t, s.load[t]) > EPS:
+            # a pair cannot fix it: three territories (t, a neighbour, and a neighbour of either)
+            tried = 0
+            for z in near:
+                for y in sorted((graph[t] | graph[z]) - {t, z}):
+                    if tried >= 6 or now() > deadline or s.closed[y]:
+                        continue
+                    tried += 1
+                    if _recombine(s, [t, z, y], trees):
+                        changed += 1
+                        done = True
+                        break
+                if done or tried >= 6:
+                    break
+    return changed
+
+
+def _worst_row(s: _Search) -> int:
+    load = np.array(s.load).reshape(s.k, s.r)
+    over = np.maximum(load - s.hi, 0) + np.maximum(s.lo - load, 0)
+    per_row = (over / s.norm).sum(axis=0)
+    return int(np.argmax(per_row))
+
+
+def balance_search(
+    problem: Problem,
+    spec: ModelSpec,
+    start: NDArray[np.int64],
+    *,
+    pos: NDArray[np.float64] | None = None,
+    contiguity: bool | None = None,
+    deadline: float,
+    now: Callable[[], float] = time.perf_counter,
+    max_rounds: int = 60,
+    seed: int = 0,
+    anchors: NDArray[np.int64] | None = None,
+) -> SearchResult:
+    """Search the real problem for a plan meeting every hard band, cap and budget.
+
+    Parameters
+    ----------
+    problem, spec
+        As for the model; ``spec.exempt`` seats keep their locked units only.
+    start : ndarray of int
+        Seat of each unit to start from (-1: none yet, e.g. a removed rep's accounts).
+    pos : ndarray, optional
+        Seat positions [km] for travel tie-breaks (home bases by default).
+    contiguity : bool, optional
+        Keep every territory connected (default: ``spec.contiguity``).
+    deadline : float
+        Stop at this value of ``now()`` (the caller's clock: wall or deterministic).
+    anchors : ndarray of int, optional
+        A unit per seat whose piece is kept when a start territory is in several pieces.
+    """
+    contiguity = spec.contiguity if contiguity is None else contiguity
+    pos = problem.seat_xy if pos is None else pos
+    s = _Search(problem, spec, pos, contiguity and problem.edges is not None, seed)
+    start = np.asarray(start, dtype=np.int64).copy()
+    locked = problem.lock >= 0
+    start[locked] = problem.lock[locked]
+    detached: tuple[int, ...] = ()
+    if s.contiguity:
+        start, detached = connected_start(problem, start, anchors=anchors, locked=locked)
+    elif (start < 0).any():
+        rest = np.flatnonzero(start < 0)
+        d = np.linalg.norm(problem.unit_xy[rest][:, None, :] - pos[None, :, :], axis=2)
+        start[rest] = np.argmin(d, axis=1)
+    start = _seed_empty(problem, s, start)
+    s.reset(start)
+    if anchors is not None:
+        s.anchor = [int(x) if x >= 0 and start[x] == t else -1 for t, x in enumerate(np.asarray(anchors).tolist())]
+    moves = 0
+    rounds = 0
+    windows = 0
+    best_v, best_assign = s.violation(), list(s.assign)
+    stall = 0
+    while now() < deadline and best_v > EPS and rounds < max_rounds:
+        moves += _descend(s, deadline, now, None)
+        v = s.violation()
+        if v <= EPS or now() > deadline:
+            break
+        rounds += 1
+        # recombine each territory that misses a band with a neighbour (spanning-tree cuts)
+        windows += _recombine_pass(s, deadline, now)
+        v2 = s.violation()
+        if s.r and v2 > EPS and v2 > 0.7 * v:
+            # little progress: plan the transfers between adjacent territories, move them
+            arcs = _transfers(s, _worst_row(s))
+            moves += _realise(s, arcs, _worst_row(s), deadline, now)
+        v = s.violation()
+        if v < best_v - 1e-12:
+            best_v, best_assign, stall = v, list(s.assign), 0
+        else:
+            stall += 1
+            if stall > 8:
+                break
+    if s.violation() < best_v:
+        best_v, best_assign = s.violation(), list(s.assign)
+    return SearchResult(
+        assign=np.asarray(best_assign, dtype=np.int64),
+        violation=float(best_v),
+        moves=moves,
+        rounds=rounds,
+        windows=windows,
+        detached=tuple(str(problem.seat_ids[t]) for t in detached),
+    )
+
+
+def _seed_empty(problem: Problem, s: _Search, assign: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Give every open seat without a unit one unit to grow from: the eligible unit nearest
+    its home (or, without one, the heaviest movable unit of the fullest territory)."""
+    assign = assign.copy()
+    counts = np.bincount(assign, minlength=problem.n_seats)
+    for t in np.flatnonzero((counts == 0) & ~s.exempt):
+        s.reset(assign)
+        order = np.argsort(np.linalg.norm(problem.unit_xy - s.pos[t], axis=1), kind="stable")
+        for u in order[:2000].tolist():
+            if s.eligible(u, int(t)) and s.can_leave(u):
+                assign[u] = t
+                break
+    return assign
