@@ -231,3 +231,19 @@ def test_datasets_command_lists_zip_areas():
     line = next(row for row in result.output.splitlines() if "us-zips" in row)
     assert "33,300" in line and "Approximate ZIP" in line  # the console wraps the description
     assert "areas built from" in result.output
+
+
+def test_own_accounts_by_zip_are_summed_into_their_zip_areas(tmp_path):
+    rows = [("A1", "43215", "", ""), ("A2", "43215-0001", "", ""), ("A3", "43201", "", ""), ("A4", "45202", "", "")]
+    raw = _accounts_by_zip(tmp_path, rows)
+    raw["data"] |= {"dataset": "us-zips", "states": ["OH"], "units": "geography"}
+    inputs = load_inputs(scenario_from_dict(raw))
+    assert inputs.accounts is not None
+    assert dict(zip(inputs.accounts["id"], inputs.accounts["unit"], strict=True)) == {
+        "A1": "43215",
+        "A2": "43215",
+        "A3": "43201",
+        "A4": "45202",
+    }
+    potential = inputs.units.set_index("id")["potential"]
+    assert potential["43215"] == 2000 and potential["45202"] == 1000 and potential.sum() == 4000
