@@ -9,6 +9,7 @@ bounds valid for the planner's real problem; :mod:`.strategies.company_scale` is
 transport + window search for very large account books.
 """
 
-from .engine import Progress, initial_centres, lp_travel_bound, medoids, solve
+from .bounds import MovementBound, lp_travel_bound, required_movement
+from .engine import Progress, initial_centres, medoids, solve
 
-__all__ = ["Progress", "initial_centres", "lp_travel_bound", "medoids", "solve"]
+__all__ = ["MovementBound", "Progress", "initial_centres", "lp_travel_bound", "medoids", "required_movement", "solve"]

@@ -33,7 +33,7 @@ from ortools.sat.python import cp_model
 from .. import geo, resources
 from .._version import __version__
 from ..audit import Rules, audit
-from ..diagnose import Explanation, explain, oversized_units, prechecks, prove_infeasible
+from ..diagnose import Conflict, Explanation, explain, oversized_units, prechecks, prove_infeasible
 from ..errors import InfeasibleError, SolverError
 from ..metrics import territory_table
 from ..model import (
@@ -56,6 +56,7 @@ from ..plan import Plan, Status
 from ..problem import Problem
 from ..scenario import Candidates as CandidateSettings
 from ..scenario import Constraints, Measure, Objective, SolverSettings
+from .bounds import MovementBound, lp_travel_bound, required_movement
 from .contiguous import EPS as EXACT_EPS
 from .contiguous import SearchResult, balance_search
 from .strategies.company_scale import LargeResult, solve_large, use_large
@@ -264,64 +265,6 @@ def _bisection_for_homes(
     return out
 
 
-def lp_travel_bound(
-    problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], *, time_limit: float = 30.0, max_pairs: int = 600_000
-) -> float | None:
-    """A lower bound on the travel objective valid for the unrestricted problem.
-
-    LP relaxation (GLOP) over every skill-eligible (unit, seat) pair, with assignment, hard
-    balance, capacity and locks; pruning, contiguity, families and disruption are dropped,
-    which can only lower the optimum. Only for seats with fixed home bases (with chosen
-    centres the distances are not data). None when too large or not solved in time.
-    """
-    from ortools.linear_solver import pywraplp
-
-    n, k = problem.n_units, problem.n_seats
-    if not problem.has_home[~exempt].all() or n * k > max_pairs:
-        return None
-    u = np.repeat(np.arange(n), k)
-    t = np.tile(np.arange(k), n)
-    ok = problem.eligible(u, t)
-    locked = problem.lock[u] >= 0
-    ok &= ~locked | (problem.lock[u] == t)
-    ok &= ~exempt[t] | (problem.lock[u] == t)
-    u, t = u[ok], t[ok]
-    pos = problem.seat_xy.copy()
-    for seat in np.flatnonzero(exempt & ~problem.has_home):  # a standing unit is its own centre
-        pos[seat] = problem.unit_xy[int(np.flatnonzero(problem.lock == seat)[0])]
-    w = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
-    cost = w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t], axis=1) / max(float(w.sum()), 1e-12)
-    lp = pywraplp.Solver.CreateSolver("GLOP")
-    if lp is None:
-        return None
-    lp.SetTimeLimit(int(time_limit * 1000))
-    x = [lp.NumVar(0.0, 1.0, "") for _ in range(len(u))]
-    by_unit = np.argsort(u, kind="stable")
-    starts = np.searchsorted(u[by_unit], np.arange(n + 1))
-    for i in range(n):
-        idx = by_unit[starts[i] : starts[i + 1]]
-        lp.Add(lp.Sum([x[j] for j in idx]) == 1)
-    target = targets(problem, exempt)
-    by_seat = np.argsort(t, kind="stable")
-    seat_starts = np.searchsorted(t[by_seat], np.arange(k + 1))
-    rows = [(r.measure, (1 - r.tolerance), (1 + r.tolerance)) for r in spec.balance if r.hard]
-    for seat in np.flatnonzero(~exempt):
-        idx = by_seat[seat_starts[seat] : seat_starts[seat + 1]]
-        for m, lo, hi in rows:
-            expr = lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
-            lp.Add(expr >= lo * float(target[seat, m]))
-            lp.Add(expr <= hi * float(target[seat, m]))
-        for m, cap in spec.capacity:
-            lp.Add(
-                lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
-                <= cap * float(problem.seat_capacity[seat])
-            )
-    lp.Minimize(lp.Sum([float(c) * v for c, v in zip(cost, x, strict=True)]))
-    if lp.Solve() != pywraplp.Solver.OPTIMAL:
-        return None
-    return float(lp.Objective().Value())
-
-
 def _elastic_repair(
     problem: Problem,
     cand: Candidates,
@@ -440,6 +383,28 @@ def _exact_search(
         now=clock,
         seed=settings.seed + attempt,
         anchors=centres,
+    )
+
+
+def _budget_conflict(
+    problem: Problem, spec: ModelSpec, movement: MovementBound, share: float, settings: SolverSettings, exempt: NDArray[np.bool_]
+) -> Conflict:
+    """The budget cannot be met: the proved minimum, and what the best plan found without
+    the budget moves (the exact search from today's territories, a quarter of the time)."""
+    found = ""
+    free = replace(spec, disruption_max=None)
+    deadline = time.perf_counter() + 0.25 * settings.time_limit
+    result = balance_search(
+        problem, free, problem.owner, deadline=deadline, seed=settings.seed, contiguity=spec.contiguity
+    )
+    if result.violation <= EXACT_EPS and spec.disruption_value is not None:
+        has = problem.owner >= 0
+        moved = float(spec.disruption_value[has & (result.assign != problem.owner)].sum())
+        found = f"; the best plan found moves {100 * moved / movement.booked:.1f}%"
+    return Conflict(
+        "disruption",
+        f"{movement} but the budget is {100 * share:g}%{found}: raise constraints.disruption.max_share to at least {100 * movement.share:.1f}%",
+        movement.share,
     )
 
 
@@ -600,10 +565,17 @@ def _solve(
         disruption_measure=disruption.measure if disruption else None,
         disruption_share=disruption.max_share if disruption and disruption.max_share < 1 else None,
     )
+    movement = required_movement(problem, spec, disruption.measure) if disruption is not None else None
+    if disruption is not None and movement is not None and spec.disruption_max is not None and movement.must_move > spec.disruption_max * (1 + 1e-9) + 1e-9:
+        # proved for the real problem (an LP over the reps' books): replaces the one-sided check
+        conflicts = [c for c in conflicts if not (c.family == "disruption" and "above their balance band" in c.message)]
+        conflicts.append(_budget_conflict(problem, spec, movement, disruption.max_share, settings, exempt))
     if conflicts:
         explanation = Explanation(tuple(conflicts))
         msg = f"the scenario is infeasible:\n{explanation}"
         raise InfeasibleError(msg, explanation)
+    if movement is not None and movement.must_move > 0:
+        notes.append(f"realignment: {movement} (a lower bound for any plan)")
     report("pre-checks")
 
     weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)

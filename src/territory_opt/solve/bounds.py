@@ -1,0 +1,190 @@
+"""Bounds valid for the planner's real problem (not for a restricted model).
+
+* :func:`required_movement`: the least value of the disruption measure that any plan must
+  move away from today's owners to meet the balance bands (an LP over the reps' books,
+  GLOP). Reps above their band must give, reps below it (new hires, open seats) must
+  receive, and accounts without a current owner (a leaver's book) can fill gaps without
+  counting as moved. Units are divisible in the LP, so the figure is a lower bound.
+* :func:`lp_travel_bound` (re-exported from the engine): the LP relaxation of the travel
+  objective over every eligible pair, for seats with fixed home bases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..model.formulation import ModelSpec, targets
+from ..problem import Problem
+
+
+@dataclass(frozen=True)
+class MovementBound:
+    """How much must move at least, and why.
+
+    Attributes
+    ----------
+    must_move : float
+        Value of the disruption measure that every plan moves at least [measure units].
+    booked : float
+        Value with a current owner today (the budget's base) [measure units].
+    give : float
+        What reps above their band hold beyond it [measure units].
+    receive : float
+        What reps below their band lack [measure units].
+    unowned : float
+        Value without a current owner, placed freely [measure units].
+    measure : str
+        The disruption measure.
+    """
+
+    must_move: float
+    booked: float
+    give: float
+    receive: float
+    unowned: float
+    measure: str
+
+    @property
+    def share(self) -> float:
+        """``must_move`` as a share of the booked value."""
+        return self.must_move / self.booked if self.booked > 0 else 0.0
+
+    def __str__(self) -> str:
+        parts = []
+        if self.give > 0:
+            parts.append(f"reps above their band hold {_fmt(self.give)} more than it allows")
+        if self.receive > 0:
+            fill = f", of which at most {_fmt(self.unowned)} can come from accounts without a current owner" if self.unowned > 0 else ""
+            parts.append(f"reps below their band need {_fmt(self.receive)} more{fill}")
+        why = f" ({'; '.join(parts)})" if parts else ""
+        return f"at least {100 * self.share:.1f}% of {self.measure} must move{why}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> MovementBound | None:
+    """The least value of ``spec.disruption_value`` any plan must move (see module doc).
+
+    Only balance rules on the disruption measure itself enter (other measures would need
+    each unit's mix); locks and lost skills that force a unit away from its owner are
+    counted. None when there is no current alignment or no such balance rule.
+    """
+    from ortools.linear_solver import pywraplp
+
+    value = spec.disruption_value
+    if value is None:
+        return None
+    has = problem.owner >= 0
+    if not has.any():
+        return None
+    rules = [r for r in spec.balance if r.hard and np.allclose(problem.measures[:, r.measure], value)]
+    k = problem.n_seats
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+    booked_by = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+    unowned = float(value[~has].sum())
+    # units that cannot stay: locked elsewhere, or their owner lacks a required skill
+    stay_ok = np.ones(problem.n_units, dtype=bool)
+    stay_ok[has] = problem.eligible(np.flatnonzero(has), problem.owner[has])
+    if spec.locks:
+        stay_ok &= ~((problem.lock >= 0) & (problem.lock != problem.owner))
+    forced = np.bincount(problem.owner[has & ~stay_ok], weights=value[has & ~stay_ok], minlength=k)
+    target = spec.targets if spec.targets is not None else targets(problem, exempt)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return None
+    scale = max(float(value[has].sum()) / max(k, 1), 1e-12)
+    out = [lp.NumVar(float(forced[t]) / scale, float(booked_by[t]) / scale, "") for t in range(k)]
+    inn = [lp.NumVar(0.0, lp.infinity(), "") for _ in range(k)]
+    orphan = [lp.NumVar(0.0, lp.infinity(), "") for _ in range(k)]
+    lp.Add(lp.Sum(inn) == lp.Sum(out))
+    lp.Add(lp.Sum(orphan) == unowned / scale)
+    give = receive = 0.0
+    for t in range(k):
+        if exempt[t]:
+            continue
+        final = booked_by[t] / scale - out[t] + inn[t] + orphan[t]
+        lo = max((1 - r.tolerance) * target[t, r.measure] for r in rules) if rules else -np.inf
+        hi = min((1 + r.tolerance) * target[t, r.measure] for r in rules) if rules else np.inf
+        if np.isfinite(lo):
+            lp.Add(final >= lo / scale)
+            receive += max(0.0, lo - booked_by[t])
+        if np.isfinite(hi):
+            lp.Add(final <= hi / scale)
+            give += max(0.0, booked_by[t] - hi)
+    if spec.disruption_per_rep is not None:
+        for t in range(k):
+            lp.Add(out[t] <= max(spec.disruption_per_rep * booked_by[t], forced[t]) / scale)
+    lp.Minimize(lp.Sum(out))
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    return MovementBound(
+        must_move=float(lp.Objective().Value()) * scale,
+        booked=float(value[has].sum()),
+        give=give,
+        receive=receive,
+        unowned=unowned,
+        measure=measure,
+    )
+
+
+def lp_travel_bound(
+    problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], *, time_limit: float = 30.0, max_pairs: int = 600_000
+) -> float | None:
+    """A lower bound on the travel objective valid for the unrestricted problem.
+
+    LP relaxation (GLOP) over every skill-eligible (unit, seat) pair, with assignment, hard
+    balance, capacity and locks; pruning, contiguity, families and disruption are dropped,
+    which can only lower the optimum. Only for seats with fixed home bases (with chosen
+    centres the distances are not data). None when too large or not solved in time.
+    """
+    from ortools.linear_solver import pywraplp
+
+    n, k = problem.n_units, problem.n_seats
+    if not problem.has_home[~exempt].all() or n * k > max_pairs:
+        return None
+    u = np.repeat(np.arange(n), k)
+    t = np.tile(np.arange(k), n)
+    ok = problem.eligible(u, t)
+    locked = problem.lock[u] >= 0
+    ok &= ~locked | (problem.lock[u] == t)
+    ok &= ~exempt[t] | (problem.lock[u] == t)
+    u, t = u[ok], t[ok]
+    pos = problem.seat_xy.copy()
+    for seat in np.flatnonzero(exempt & ~problem.has_home):  # a standing unit is its own centre
+        pos[seat] = problem.unit_xy[int(np.flatnonzero(problem.lock == seat)[0])]
+    w = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
+    cost = w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t], axis=1) / max(float(w.sum()), 1e-12)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return None
+    lp.SetTimeLimit(int(time_limit * 1000))
+    x = [lp.NumVar(0.0, 1.0, "") for _ in range(len(u))]
+    by_unit = np.argsort(u, kind="stable")
+    starts = np.searchsorted(u[by_unit], np.arange(n + 1))
+    for i in range(n):
+        idx = by_unit[starts[i] : starts[i + 1]]
+        lp.Add(lp.Sum([x[j] for j in idx]) == 1)
+    target = targets(problem, exempt)
+    by_seat = np.argsort(t, kind="stable")
+    seat_starts = np.searchsorted(t[by_seat], np.arange(k + 1))
+    rows = [(r.measure, (1 - r.tolerance), (1 + r.tolerance)) for r in spec.balance if r.hard]
+    for seat in np.flatnonzero(~exempt):
+        idx = by_seat[seat_starts[seat] : seat_starts[seat + 1]]
+        for m, lo, hi in rows:
+            expr = lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
+            lp.Add(expr >= lo * float(target[seat, m]))
+            lp.Add(expr <= hi * float(target[seat, m]))
+        for m, cap in spec.capacity:
+            lp.Add(
+                lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
+                <= cap * float(problem.seat_capacity[seat])
+            )
+    lp.Minimize(lp.Sum([float(c) * v for c, v in zip(cost, x, strict=True)]))
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    return float(lp.Objective().Value())

@@ -1,0 +1,161 @@
+"""Realignment and exact contiguity: bounds on required movement, plans the restricted model
+cannot express, and "infeasible" only when proved for the real problem."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from territory_opt import InfeasibleError, Problem, SolverError, solve
+from territory_opt.model.formulation import BalanceRule, ModelSpec
+from territory_opt.scenario import Constraints, Disruption, Measure, SolverSettings
+from territory_opt.solve import required_movement
+from territory_opt.solve.contiguous import balance_search, connected_start
+
+FAST = SolverSettings(time_limit=5, seed=1)
+
+
+def line(values, owner, seats=2, lock=None):
+    n = len(values)
+    xs = np.arange(n, dtype=float)
+    seat_x = np.linspace(0, n - 1, seats)
+    p = Problem.from_arrays(
+        measures=np.asarray(values, dtype=float),
+        measure_names=["potential"],
+        unit_xy=np.column_stack([xs, np.zeros(n)]),
+        seat_xy=np.column_stack([seat_x, np.zeros(seats)]),
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    return replace(p, owner=np.asarray(owner), lock=np.asarray(lock if lock is not None else [-1] * n))
+
+
+def spec_for(p, tolerance, budget=None):
+    value = p.measures[:, 0]
+    total = float(value[p.owner >= 0].sum())
+    return ModelSpec(
+        balance=(BalanceRule(0, tolerance, True),),
+        disruption_value=value,
+        disruption_max=None if budget is None else budget * total,
+        contiguity=True,
+        travel_weight=value,
+    )
+
+
+def moved_share(plan, p):
+    has = p.owner >= 0
+    value = p.measures[:, 0]
+    return float(value[has & (plan.seat_of != p.owner)].sum() / value[has].sum())
+
+
+def test_new_hire_must_receive_half_of_the_book():
+    # today rep 0 holds all four equal accounts; rep 1 is a new hire: 2 of 4 must move
+    p = line([1, 1, 1, 1], owner=[0, 0, 0, 0])
+    bound = required_movement(p, spec_for(p, 0.0), "potential")
+    assert bound is not None
+    assert bound.must_move == pytest.approx(2.0)
+    assert bound.share == pytest.approx(0.5)
+    assert bound.receive == pytest.approx(2.0) and bound.give == pytest.approx(2.0)
+    assert "at least 50.0% of potential must move" in str(bound)
+
+
+def test_leavers_accounts_fill_the_new_hire_without_counting():
+    # rep 1 left: its accounts have no owner today and fill the new seat for free
+    p = line([1, 1, 1, 1], owner=[0, 0, -1, -1])
+    bound = required_movement(p, spec_for(p, 0.0), "potential")
+    assert bound is not None and bound.must_move == pytest.approx(0.0)
+    assert bound.unowned == pytest.approx(2.0)
+
+
+def test_budget_below_the_proved_minimum_is_infeasible_with_the_figures():
+    # rep 1 must receive 3 - 1 (less 1 % of slack) of 6: the LP moves 1.97, units are whole
+    p = line([1, 1, 1, 1, 1, 1], owner=[0, 0, 0, 0, 0, 1])
+    with pytest.raises(InfeasibleError, match=r"at least 32\.8% of potential must move .*the budget is 20%.*raise constraints\.disruption\.max_share to at least 32\.8%") as info:
+        solve(
+            p,
+            balance={"potential": Measure(tolerance=0.01)},
+            constraints=Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=0.2)),
+            solver=FAST,
+        )
+    assert info.value.explanation.conflicts[0].relax_to == pytest.approx(1.97 / 6)
+    assert "the best plan found moves 33.3%" in str(info.value)
+
+
+def test_budget_at_the_minimum_gives_a_plan_that_moves_exactly_that():
+    p = line([1, 1, 1, 1, 1, 1], owner=[0, 0, 0, 0, 0, 1])
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.01)},
+        constraints=Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=0.34)),
+        solver=FAST,
+    )
+    assert plan.seat_of.tolist() == [0, 0, 0, 1, 1, 1]
+    assert moved_share(plan, p) == pytest.approx(2 / 6)
+    assert all(f.ok for f in plan.findings)
+
+
+def test_connected_start_hands_detached_pieces_to_neighbours():
+    # both territories are in two pieces (0-1 + 4, and 2-3 + 5): each keeps its largest
+    # piece; unit 4 joins the territory it touches, then unit 5 follows it
+    p = line([1] * 6, owner=[0, 0, 1, 1, 0, 1])
+    assign, detached = connected_start(p, p.owner)
+    assert detached == (0, 1)
+    assert assign.tolist() == [0, 0, 1, 1, 1, 1]
+
+
+def path12():
+    """Twelve units on a path: balancing needs a chain of transfers through the middle."""
+    n = 12
+    edges = [[i, i + 1] for i in range(n - 1)]
+    xs = np.arange(n, dtype=float)
+    return Problem.from_arrays(
+        measures=np.array([3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=float),
+        measure_names=["potential"],
+        unit_xy=np.column_stack([xs, np.zeros(n)]),
+        seat_xy=np.array([[0.0, 0], [5.5, 0], [11.0, 0]]),
+        edges=edges,
+    )
+
+
+def test_exact_search_moves_load_through_a_middle_territory():
+    # start: left 3+1+1+1+1 = 7, middle 4, right 3; target 14/3 each, ±15 % = [3.97, 5.37]:
+    # the left must give 2 and the right receive 1 or 2, through the middle territory
+    p = path12()
+    start = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
+    spec = ModelSpec(balance=(BalanceRule(0, 0.15, True),), contiguity=True, travel_weight=p.measures[:, 0])
+    result = balance_search(p, spec, start, deadline=1e18, now=lambda: 0.0, seed=0)
+    assert result.violation == 0.0
+    loads = np.bincount(result.assign, weights=p.measures[:, 0], minlength=3)
+    assert np.all(np.abs(loads / (14 / 3) - 1) <= 0.15 + 1e-9)
+    for t in range(3):  # every territory one connected run of the path
+        members = np.flatnonzero(result.assign == t)
+        assert len(members) and members.max() - members.min() + 1 == len(members)
+
+
+def test_restricted_infeasibility_is_proved_on_the_real_problem_or_not_claimed():
+    # two reps, three equal accounts on a path, ±10 %: no split of 3 into two halves
+    # exists even without contiguity, so the claim is proved and says so
+    p = Problem.from_arrays(
+        measures=np.ones(3),
+        measure_names=["potential"],
+        unit_xy=[[0, 0], [1, 0], [2, 0]],
+        seat_xy=[[0, 0], [2, 0]],
+        edges=[[0, 1], [1, 2]],
+    )
+    with pytest.raises(InfeasibleError, match="proved on a relaxation of your scenario"):
+        solve(p, balance={"potential": Measure(tolerance=0.1)}, constraints=Constraints(contiguity=True), solver=FAST)
+
+
+def test_contiguity_alone_blocks_a_plan_is_no_plan_found_not_infeasible():
+    # a star: the centre unit is tiny and every leaf heavy; two reps at ±5 % would need the
+    # leaves split 2/2 with the centre in one territory: the other territory is then two
+    # disconnected leaves. Without contiguity a plan exists, so "infeasible" cannot be
+    # proved by the relaxation: the engine must say it found no plan, not that none exists.
+    p = Problem.from_arrays(
+        measures=np.array([0.01, 1, 1, 1, 1]),
+        measure_names=["potential"],
+        unit_xy=[[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]],
+        seat_xy=[[1, 0], [-1, 0]],
+        edges=[[0, 1], [0, 2], [0, 3], [0, 4]],
+    )
+    with pytest.raises(SolverError, match="not a proof that the scenario is infeasible"):
+        solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
