@@ -8,12 +8,13 @@ The Python API, in pipeline order::
     plan = solve(problem, balance=scenario.balance, ...)   # or: solve_scenario(scenario)
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ._version import __version__
 from .datasets import generate_book, us_counties
-from .errors import DataError, InfeasibleError, ScenarioError, SolverError, TerritoryOptError
+from .errors import DataError, InfeasibleError, OutputError, ScenarioError, SolverError, TerritoryOptError
 from .io import Inputs, load_inputs
 from .plan import Plan, Status
 from .problem import Problem
@@ -25,6 +26,7 @@ __all__ = [
     "DataError",
     "InfeasibleError",
     "Inputs",
+    "OutputError",
     "Plan",
     "Problem",
     "QuotaResult",
@@ -138,10 +140,25 @@ def run_scenario(
 ) -> tuple[Plan, QuotaResult | None, dict[str, Path]]:
     """Everything ``territory-opt solve`` does: solve, quotas (if the scenario has a quotas
     section), and write the outputs (see :func:`write_plan`)."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    from ._staging import check_output_folder
+
+    folder = scenario.output_dir(out_dir)
+    check_output_folder(folder, input_files(scenario))  # before the solve, not after it
     scenario, plan, _ = _solve_loaded(scenario, time_limit, progress)
     quotas = set_quotas(plan, scenario.quotas) if scenario.quotas is not None else None
-    written = write_plan(plan, scenario.output_dir(out_dir), quotas=quotas, maps=maps, tiles=tiles)
+    written = write_plan(plan, folder, quotas=quotas, maps=maps, tiles=tiles, inputs=input_files(scenario))
     return plan, quotas, written
+
+
+def input_files(scenario: Scenario) -> list[Path]:
+    """The files a scenario reads (data files and a lock file), resolved."""
+    data = scenario.data
+    paths = [s.path for s in (data.accounts, data.reps, data.geography, data.adjacency) if s is not None]
+    if scenario.edits.lock_file is not None:
+        paths.append(scenario.edits.lock_file)
+    return [scenario.resolve(p).resolve() for p in paths]
 
 
 def _plan_edits(plan_dir: Path) -> dict[str, Any] | None:
@@ -163,13 +180,14 @@ def quotas_for_plan(
     made with: the what-if edits its ``summary.json`` records (reps removed get no quota,
     open seats get theirs). Writes ``quotas.csv`` and, when writing into the plan folder,
     refreshes the quota figures of ``summary.json``, ``plan.xlsx``, ``map.html`` and
-    ``report.html``."""
-    import json
+    ``report.html`` (the folder changes as one set, see :func:`write_plan`)."""
+    import shutil
 
     import numpy as np
 
+    from ._staging import staged_folder
     from .errors import Problem as Finding
-    from .io import read_assignment, read_json, write_csv, write_text
+    from .io import json_text, read_assignment, read_json, write_csv, write_text
     from .plan import assignment_view
     from .scenario import Edits
 
@@ -199,19 +217,23 @@ def quotas_for_plan(
         msg = f"the plan does not match the scenario's data ({unknown} unknown rows, {unassigned} units unassigned); solve the scenario again"
         raise DataError([Finding(str(Path(plan_dir) / "assignments.csv"), msg)])
     result = set_quotas(assignment_view(problem, seat_of), scenario.quotas)
-    written = write_csv(Path(out_dir or plan_dir) / "quotas.csv", result.table)
+    folder = Path(out_dir or plan_dir)
     summary_path = Path(plan_dir) / "summary.json"
-    if out_dir is None and summary_path.exists():
-        summary = read_json(summary_path)
-        summary["quotas"] = result.summary()
-        write_text(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
-        xlsx = Path(plan_dir) / "plan.xlsx"
-        if xlsx.exists():
-            from .io import write_plan_xlsx
+    # the plan folder's files change together (quotas.csv, summary.json, plan.xlsx): staged
+    with staged_folder(folder, inputs=input_files(scenario), keep=lambda name: True) as stage:
+        write_csv(stage / "quotas.csv", result.table)
+        if out_dir is None and summary_path.exists():
+            summary = read_json(summary_path)
+            summary["quotas"] = result.summary()
+            write_text(stage / "summary.json", json_text(summary))
+            xlsx = Path(plan_dir) / "plan.xlsx"
+            if xlsx.exists():
+                from .io import write_plan_xlsx
 
-            write_plan_xlsx(xlsx, {"quotas": result.table}, money=_money(scenario.quotas), update=True)
-        _refresh_pages(Path(plan_dir), problem, seat_of, result, summary)
-    return result, written
+                shutil.copy2(xlsx, stage / "plan.xlsx")
+                write_plan_xlsx(stage / "plan.xlsx", {"quotas": result.table}, money=_money(scenario.quotas), update=True)
+            _refresh_pages(Path(plan_dir), stage, problem, seat_of, result, summary)
+    return result, folder / "quotas.csv"
 
 
 def _unit_noun(plan: Plan) -> str:
@@ -222,10 +244,13 @@ def _unit_noun(plan: Plan) -> str:
     return "units" if plan.record.get("unit_kind") == "geography" or plan.geometry is not None else "accounts"
 
 
-def _refresh_pages(folder: Path, problem: Problem, seat_of: Any, quotas: QuotaResult, summary: dict[str, Any]) -> None:
+def _refresh_pages(
+    folder: Path, target: Path, problem: Problem, seat_of: Any, quotas: QuotaResult, summary: dict[str, Any]
+) -> None:
     """After new quotas, the plan folder's ``map.html`` and ``report.html`` show them: the
     map keeps its drawing (quotas updated in its data), the report is rebuilt from
-    ``summary.json`` (proof, audit) and ``territories.csv``."""
+    ``summary.json`` (proof, audit) and ``territories.csv``. Read from ``folder``, written
+    into ``target`` (the staging folder)."""
     from .io import read_output_csv, read_text, write_text
     from .maps import map_html, map_page_from_html
     from .plan import plan_from_outputs
@@ -235,7 +260,7 @@ def _refresh_pages(folder: Path, problem: Problem, seat_of: Any, quotas: QuotaRe
     if (folder / "map.html").is_file():
         the_map = map_page_from_html(read_text(folder / "map.html"), quotas=quotas)
         if the_map is not None:
-            write_text(folder / "map.html", map_html(the_map))
+            write_text(target / "map.html", map_html(the_map))
     if not (folder / "report.html").is_file() or not (folder / "territories.csv").is_file():
         return
     plan = plan_from_outputs(problem, seat_of, summary, read_output_csv(folder / "territories.csv"))
@@ -248,7 +273,7 @@ def _refresh_pages(folder: Path, problem: Problem, seat_of: Any, quotas: QuotaRe
         tolerances=dict(record.get("tolerances") or {}),
         unit_noun=_unit_noun(plan),
     )
-    write_text(folder / "report.html", page)
+    write_text(target / "report.html", page)
 
 
 def _money(quotas: Any) -> set[str]:
@@ -263,17 +288,39 @@ def write_plan(
     quotas: QuotaResult | None = None,
     maps: bool = True,
     tiles: bool = True,
+    inputs: Iterable[str | Path] = (),
 ) -> dict[str, Path]:
-    """Write a plan's folder, each file atomically: ``assignments.csv``, ``changes.csv`` (the
-    CRM change list), ``territories.csv``, ``roster.csv``, ``summary.json``, ``quotas.csv``
+    """Write a plan's folder as one set: ``assignments.csv``, ``changes.csv`` (the CRM
+    change list), ``territories.csv``, ``roster.csv``, ``summary.json``, ``quotas.csv``
     (with ``quotas``), ``plan.xlsx``, rollups by area / region (when the roster has them),
     ``territories.geojson`` (geographic units) and, with ``maps``, ``map.html`` and
-    ``report.html``. ``territory-opt solve`` writes exactly this set."""
-    import json
+    ``report.html``. ``territory-opt solve`` writes exactly this set.
 
-    from .io import write_csv, write_plan_xlsx, write_text
+    The files are written into a staging folder next to ``out_dir`` that then replaces it
+    in one step (:mod:`territory_opt._staging`): a run killed or failing at any point
+    leaves the previous set untouched; other files in the folder are kept, outputs of an
+    earlier run that this one does not write are removed. ``inputs``: the run's input
+    files, refused inside ``out_dir``.
 
-    out = Path(out_dir)
+    Raises
+    ------
+    OutputError
+        ``out_dir`` is a file, holds an input file, or cannot be written (full disk,
+        read-only folder).
+    """
+    from ._staging import staged_folder
+
+    final = Path(out_dir)
+    with staged_folder(final, inputs=inputs) as stage:
+        written = _write_plan_files(plan, stage, quotas=quotas, maps=maps, tiles=tiles)
+    return {key: final / path.relative_to(stage) for key, path in written.items()}
+
+
+def _write_plan_files(
+    plan: Plan, out: Path, *, quotas: QuotaResult | None, maps: bool, tiles: bool
+) -> dict[str, Path]:
+    from .io import json_text, write_csv, write_plan_xlsx, write_text
+
     record = plan.record
     summary: dict[str, Any] = plan.summary()
     summary["scenario_record"] = record
@@ -327,7 +374,7 @@ def write_plan(
                 unit_noun=_unit_noun(plan),
             ),
         )
-    written["summary"] = write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    written["summary"] = write_text(out / "summary.json", json_text(summary))
     return written
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import problem_from_scenario, quotas_for_plan, run_scenario
 from .datasets import DATASETS
@@ -30,7 +31,8 @@ def _run(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except InfeasibleError as exc:
-        err.print(f"[bold red]Infeasible scenario[/]\n{exc}", highlight=False, markup=True)
+        err.print("[bold red]Infeasible scenario[/]", markup=True)
+        err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(exc.exit_code) from None
     except TerritoryOptError as exc:
         err.print(f"[bold red]{type(exc).__name__}[/]: ", end="", markup=True)
@@ -39,6 +41,22 @@ def _run(action: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+
+
+@app.callback()
+def _main() -> None:
+    """Balanced sales territories and fair quotas."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (kill, a container stopping) unwinds like Ctrl-C: the output folder keeps
+        # its previous set and no staging folder is left behind
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 _SET_HELP = "What-if edit KEY=VALUE of any scenario key, e.g. balance.potential.tolerance=0.03 (repeatable)"
@@ -72,7 +90,7 @@ def datasets() -> None:
         table.add_column(column, overflow="fold")
     for info in DATASETS.values():
         size = f"{info.size_bytes / 1e6:.1f} MB" if info.files else "generated"
-        table.add_row(info.name, f"{info.units:,}" if info.units else "any", size, info.description, info.source)
+        table.add_row(*_plain(info.name, f"{info.units:,}" if info.units else "any", size, info.description, info.source))
     console.print(table)
 
 
@@ -88,7 +106,8 @@ def validate(
     def action() -> None:
         sc = _load(scenario, set_, allow_outliers)
         problem, inputs = problem_from_scenario(sc)
-        console.print(f"[bold green]valid[/]: {scenario} ({sc.name})")
+        console.print("[bold green]valid[/]: ", end="")
+        console.print(f"{scenario} ({sc.name})", markup=False)
         console.print(
             f"units: {problem.n_units:,} ({inputs.unit_kind}); seats: {problem.n_seats:,} ({int(problem.has_home.sum())} with a home base)"
         )
@@ -98,7 +117,7 @@ def validate(
         table.add_column("per seat (FTE-weighted)", justify="right")
         for j, name in enumerate(problem.measure_names):
             total = float(problem.measures[:, j].sum())
-            table.add_row(name, f"{total:,.1f}", f"{total / problem.seat_capacity.sum():,.1f}")
+            table.add_row(*_plain(name, f"{total:,.1f}", f"{total / problem.seat_capacity.sum():,.1f}"))
         console.print(table)
         if problem.skill_names:
             skills = Table(title="Skills coverage")
@@ -108,12 +127,12 @@ def validate(
             for b, name in enumerate(problem.skill_names):
                 need = int(((problem.unit_skills >> b) & 1).sum())
                 have = int(((problem.seat_skills >> b) & 1).sum())
-                skills.add_row(name, f"{need:,}", f"{have:,}")
+                skills.add_row(*_plain(name, f"{need:,}", f"{have:,}"))
             console.print(skills)
         if problem.edges is not None:
             console.print(f"adjacency: {len(problem.edges):,} edges")
         for note in inputs.notes:
-            console.print(f"note: {note}")
+            console.print(f"note: {note}", markup=False, highlight=False)
 
     _run(action)
 
@@ -168,19 +187,19 @@ class _ProgressDisplay:
 
 
 def _print_plan(plan: Any, written: dict[str, Path]) -> None:
-    table = Table(title=f"{plan.scenario}: {plan.problem.n_seats} territories")
+    table = Table(title=Text(f"{plan.scenario}: {plan.problem.n_seats} territories"))
     frame = plan.territories
     columns = (
         ["territory_id", "units"] + [c for c in frame.columns if c.endswith("_dev_pct")] + ["travel_km", "contiguous"]
     )
     for c in columns:
-        table.add_column(c, justify="right")
+        table.add_column(Text(str(c)), justify="right")
     for _, row in frame.iterrows():
         cells = []
         for c in columns:
             v = row[c]
             cells.append(f"{v:+.2f}" if c.endswith("_dev_pct") else f"{v:,.1f}" if isinstance(v, float) else str(v))
-        table.add_row(*cells)
+        table.add_row(*_plain(*cells))
     console.print(table)
     gap = "n/a" if plan.gap is None else f"{100 * plan.gap:.2f}%"
     bound = "n/a" if plan.bound is None else f"{plan.bound:,.4g}"
@@ -195,14 +214,20 @@ def _print_plan(plan: Any, written: dict[str, Path]) -> None:
         f"method: {plan.method}; wall time {plan.wall_time:.1f} s; seed {plan.seed}; deterministic {plan.deterministic}"
     )
     for r in plan.restrictions:
-        console.print(f"restriction: {r}", highlight=False)
+        console.print(f"restriction: {r}", highlight=False, markup=False)
     for f in plan.findings:
         console.print(f"audit {f}", highlight=False, markup=False)
     for note in plan.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
-    console.print(f"[bold]outputs[/] in {written['summary'].parent.resolve()}:")
+    console.print("[bold]outputs[/] in ", end="")
+    console.print(f"{written['summary'].parent.resolve()}:", markup=False)
     for path in written.values():
-        console.print(f"  {path}", highlight=False)
+        console.print(f"  {path}", highlight=False, markup=False)
+
+
+def _plain(*cells: object) -> list[Text]:
+    """Table cells as plain text: a CRM name such as ``[/]`` is not rich markup."""
+    return [Text(str(c)) for c in cells]
 
 
 def _print_quotas(quotas: Any) -> None:
@@ -210,17 +235,17 @@ def _print_quotas(quotas: Any) -> None:
     frame = quotas.table
     columns = [c for c in frame.columns if c not in ("rep_id",)]
     for c in columns:
-        table.add_column(c, justify="right")
+        table.add_column(Text(str(c)), justify="right")
     for _, row in frame.iterrows():
         table.add_row(
-            *[
+            *_plain(
                 f"{row[c]:,.2f}"
                 if c == "quota_per_potential"
                 else f"{row[c]:,.0f}"
                 if isinstance(row[c], float)
                 else str(row[c])
                 for c in columns
-            ]
+            )
         )
     console.print(table)
     f = quotas.fairness
@@ -315,7 +340,7 @@ def quotas(
     def action() -> None:
         result, path = quotas_for_plan(_load(scenario, set_), plan, out)
         _print_quotas(result)
-        console.print(f"quotas written to {path}")
+        console.print(f"quotas written to {path}", markup=False)
 
     _run(action)
 
@@ -366,7 +391,7 @@ def sweep(
         failed = frame[frame["status"] == "error"]
         for _, row in failed.iterrows():
             err.print(f"variant {row['variant']} failed: {row['error']}", highlight=False, markup=False)
-        console.print(f"results in {(folder / 'results.csv').resolve()}", highlight=False)
+        console.print(f"results in {(folder / 'results.csv').resolve()}", highlight=False, markup=False)
         _exit_if_all_failed(frame)
 
     _run(action)
@@ -409,7 +434,7 @@ def size(
             if best is not None
             else "no headcount in the range keeps every seat within capacity"
         )
-        console.print(f"curve and table in {(folder / 'sizing.html').resolve()}", highlight=False)
+        console.print(f"curve and table in {(folder / 'sizing.html').resolve()}", highlight=False, markup=False)
         for _, row in frame[frame["status"] == "error"].iterrows():
             err.print(f"headcount {row['headcount']} failed: {row['error']}", highlight=False, markup=False)
         _exit_if_all_failed(frame)
@@ -472,7 +497,7 @@ def compare(
         result = compare_folders(dir_a, dir_b, out, tiles=tiles)
         _print_frame(result["headline"], f"{dir_a} vs {dir_b}")
         console.print(f"moved units: {len(result['moved']):,} (moved_units.csv)")
-        console.print(f"comparison in {result['written']['html'].resolve()}", highlight=False)
+        console.print(f"comparison in {result['written']['html'].resolve()}", highlight=False, markup=False)
 
     _run(action)
 
@@ -519,13 +544,13 @@ def rerun(
             plan.scenario,
             [c for c in terr.columns if c in ("territory_id", "units", "travel_km") or c.endswith("_dev_pct")],
         )
-        console.print(f"{int(full['moved'].sum()):,} units moved; outputs in {folder.resolve()}", highlight=False)
+        console.print(f"{int(full['moved'].sum()):,} units moved; outputs in {folder.resolve()}", highlight=False, markup=False)
 
     _run(action)
 
 
 def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> None:
-    table = Table(title=title)
+    table = Table(title=Text(title))
     if columns is not None:
         frame = frame[columns]
     first = [
@@ -544,13 +569,13 @@ def _print_frame(frame: Any, title: str, columns: list[str] | None = None) -> No
     columns = [c for c in first if c in frame.columns] + [c for c in rest if c in frame.columns]
     columns += [c for c in frame.columns if c not in columns and c != "error" and len(columns) < 4]
     for c in columns:
-        table.add_column(str(c), justify="right")
+        table.add_column(Text(str(c)), justify="right")
     for _, row in frame.iterrows():
         cells = []
         for c in columns:
             value = row[c]
             cells.append(f"{value:,.4g}" if isinstance(value, float) else str(value))
-        table.add_row(*cells)
+        table.add_row(*_plain(*cells))
     console.print(table)
 
 

@@ -57,6 +57,13 @@ class StudioError(TerritoryOptError):
     exit_code = 6
 
 
+class OutputError(TerritoryOptError):
+    """The outputs cannot be written (a full disk, a read-only folder, a file in the way, an
+    output folder holding an input file); the previous outputs are left as they were."""
+
+    exit_code = 7
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of validation.

@@ -407,6 +407,28 @@ def read_text(path: str | Path) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
+def json_text(value: Any) -> str:
+    """Strict JSON (RFC 8259) for an output file: NaN and infinities become ``null`` (Python's
+    ``json`` would write ``NaN``, which other readers refuse); other objects as text."""
+    import json
+    import math
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {str(k): clean(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(v) for v in item]
+        if isinstance(item, np.generic):
+            item = item.item()
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, np.ndarray):
+            return clean(item.tolist())
+        return item
+
+    return json.dumps(clean(value), indent=2, default=str, allow_nan=False) + "\n"
+
+
 def read_json(path: str | Path) -> Any:
     import json
 

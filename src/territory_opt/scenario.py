@@ -374,7 +374,15 @@ class Scenario(_Frozen):
         """Output folder: ``override``, else ``output.dir``, else ``out/<name>``."""
         if override is not None:
             return Path(override)
-        return Path(self.output.dir) if self.output.dir else Path("out") / self.name
+        if not self.output.dir:
+            return Path("out") / self.name
+        path = Path(self.output.dir)
+        here = Path.cwd().resolve()
+        real = (here / path).resolve()  # symbolic links followed: the check is on where files land
+        if real != here and here not in real.parents:
+            msg = f"output.dir {self.output.dir!r} leads to {real} (through a symbolic link), outside the run folder {here}; pass --out to write there"
+            raise ScenarioError(msg)
+        return path
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -208,7 +208,7 @@ def run_variant(
     Never raises: an error becomes the row (so a sweep keeps the other variants).
     """
     from . import run_scenario
-    from .io import write_text
+    from .io import json_text, write_text
 
     row: dict[str, Any] = {"variant": Path(out_dir).name, **{f"set:{k}": v for k, v in values.items()}}
     try:
@@ -220,7 +220,7 @@ def run_variant(
     except Exception as exc:  # noqa: BLE001 - a sweep reports every failure and goes on
         row.update({"status": "error", "error": f"{type(exc).__name__}: {exc}"})
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_text(Path(out_dir) / "variant.json", json.dumps({"values": values, "row": row}, indent=2, default=str) + "\n")
+    write_text(Path(out_dir) / "variant.json", json_text({"values": values, "row": row}))
     return row
 
 
@@ -290,15 +290,81 @@ def _call(args: tuple[Any, ...]) -> dict[str, Any]:
     return run_variant(*args)
 
 
+def _died(args: tuple[Any, ...], why: str) -> dict[str, Any]:
+    """The row of a variant whose worker process died (killed, out of memory, a crash)."""
+    from .io import json_text, write_text
+
+    _raw, _base, values, out_dir, _limit = args
+    row = {
+        "variant": Path(out_dir).name,
+        **{f"set:{k}": v for k, v in values.items()},
+        "status": "error",
+        "error": f"the worker solving this variant died ({why}); the other variants are kept",
+    }
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_text(Path(out_dir) / "variant.json", json_text({"values": values, "row": row}))
+    return row
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"{name}: killed, e.g. out of memory" if name == "SIGKILL" else name
+    return f"exit code {code}"
+
+
+def _isolated(args: list[tuple[Any, ...]], n_parallel: int) -> list[dict[str, Any]]:
+    """Each variant in its own process (at most ``n_parallel`` at once), so a worker that
+    dies takes only its own variant with it. The row comes back through ``variant.json``."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    context = mp.get_context("spawn")
+    rows: dict[int, dict[str, Any]] = {}
+    queue = list(enumerate(args))
+    running: dict[Any, tuple[int, Any]] = {}
+    while queue or running:
+        while queue and len(running) < n_parallel:
+            k, a = queue.pop(0)
+            (Path(a[3]) / "variant.json").unlink(missing_ok=True)
+            process = context.Process(target=_call, args=(a,), daemon=True)
+            process.start()
+            running[process.sentinel] = (k, process)
+        for sentinel in wait(list(running)):
+            k, process = running.pop(sentinel)
+            process.join()
+            done = Path(args[k][3]) / "variant.json"
+            row = json.loads(done.read_text(encoding="utf-8"))["row"] if process.exitcode == 0 and done.exists() else None
+            rows[k] = row if row is not None else _died(args[k], _exit_reason(process.exitcode))
+    return [rows[k] for k in range(len(args))]
+
+
 def _map(args: list[tuple[Any, ...]], scheduler: str | None, n_parallel: int) -> list[dict[str, Any]]:
     if scheduler is None:
         if n_parallel == 1:
             return [_call(a) for a in args]
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
+        rows: dict[int, dict[str, Any]] = {}
         with ProcessPoolExecutor(max_workers=n_parallel, mp_context=mp.get_context("spawn")) as pool:
-            return list(pool.map(_call, args))
+            futures = [pool.submit(_call, a) for a in args]
+            for k, future in enumerate(futures):
+                try:
+                    rows[k] = future.result()
+                except BrokenProcessPool:
+                    continue  # a worker died: every unfinished variant is re-run in isolation
+        unfinished = [k for k in range(len(args)) if k not in rows]
+        if unfinished:
+            for k, row in zip(unfinished, _isolated([args[k] for k in unfinished], n_parallel), strict=True):
+                rows[k] = row
+        return [rows[k] for k in range(len(args))]
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:
@@ -309,9 +375,21 @@ def _map(args: list[tuple[Any, ...]], scheduler: str | None, n_parallel: int) ->
             LocalCluster(n_workers=n_parallel, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
             Client(cluster) as client,
         ):
-            return list(client.gather(client.map(_call, args, pure=False)))
+            return _gather(client, args)
     with Client(scheduler) as client:
-        return list(client.gather(client.map(_call, args, pure=False)))
+        return _gather(client, args)
+
+
+def _gather(client: Any, args: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Each variant's row; a variant whose worker died (Dask gives up after retries on other
+    workers: ``KilledWorker``) becomes a failed row, the others are kept."""
+    rows = []
+    for a, future in zip(args, client.map(_call, args, pure=False), strict=True):
+        try:
+            rows.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - KilledWorker, CommClosedError, ...
+            rows.append(_died(a, f"{type(exc).__name__}: {exc}"))
+    return rows
 
 
 # ----------------------------------------------------------------------------- sizing
@@ -462,6 +540,7 @@ def compare_folders(
     names = (a.name, b.name) if a.name != b.name else (str(a), str(b))
     head, deltas, moved = compare_frames(_read_folder(a), _read_folder(b), names)
     out = Path(out_dir) if out_dir is not None else b / "compare"
+    _refuse_plan_files_inside(out, a, b)
     written = {
         "compare": write_csv(out / "compare.csv", head),
         "territory_changes": write_csv(out / "territory_changes.csv", deltas),
@@ -480,6 +559,13 @@ def compare_folders(
     page = compare_page(names, head, deltas, moved, map_page=the_map, unit_noun=noun)
     written["html"] = write_text(out / "compare.html", page)
     return {"headline": head, "territories": deltas, "moved": moved, "written": written}
+
+
+def _refuse_plan_files_inside(out: Path, *plans: Path) -> None:
+    from ._staging import check_output_folder
+
+    names = ("assignments.csv", "territories.csv", "summary.json", "territories.geojson")
+    check_output_folder(out, [plan / name for plan in plans for name in names if (plan / name).exists()])
 
 
 def compare_plans(a: Any, b: Any, *, geometry: Any = None, tiles: bool = True) -> dict[str, Any]:
@@ -602,10 +688,15 @@ def rerun(
     """
     from dataclasses import replace
 
+    from . import input_files
+    from ._staging import check_output_folder
     from .io import load_inputs, read_assignment, write_csv, write_text
     from .problem import Problem
     from .solve import solve
 
+    inputs_read = [*input_files(scenario), Path(baseline) / "assignments.csv"]
+    if out_dir is not None:
+        check_output_folder(out_dir, inputs_read)  # before the solve, not after it
     inputs = load_inputs(scenario)
     base = read_assignment(baseline)
     base_of = dict(zip(base["unit_id"].astype(str), base["territory_id"].astype(str), strict=True))
@@ -696,17 +787,20 @@ def rerun(
         ),
     )
     if out_dir is not None:
-        from . import write_plan
+        from . import _write_plan_files
+        from ._staging import staged_folder
+        from .io import json_text
 
-        written = write_plan(plan, out_dir, maps=False)
-        write_csv(Path(out_dir) / "assignments.csv", full)
-        summary = json.loads(written["summary"].read_text(encoding="utf-8"))
-        summary["partial"] = {
-            "territories": sorted(chosen),
-            "removed": sorted(dropped),
-            "units_rerun": int(mask.sum()),
-            "units_unchanged": int((~mask).sum()),
-            "baseline": str(baseline),
-        }
-        write_text(written["summary"], json.dumps(summary, indent=2, default=str) + "\n")
+        with staged_folder(out_dir, inputs=inputs_read) as stage:  # one set, swapped in at the end
+            written = _write_plan_files(plan, stage, quotas=None, maps=False, tiles=False)
+            write_csv(stage / "assignments.csv", full)
+            summary = json.loads(written["summary"].read_text(encoding="utf-8"))
+            summary["partial"] = {
+                "territories": sorted(chosen),
+                "removed": sorted(dropped),
+                "units_rerun": int(mask.sum()),
+                "units_unchanged": int((~mask).sum()),
+                "baseline": str(baseline),
+            }
+            write_text(written["summary"], json_text(summary))
     return plan, full
