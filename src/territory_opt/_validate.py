@@ -215,6 +215,9 @@ def measure_values(
     ``required``. ``decimal`` / ``default_decimal``: see :func:`decimal_mark`."""
     mark, problems = decimal_mark(values, source, column, decimal=decimal, default=default_decimal)
     numbers, bad = to_number(values, decimal=mark)
+    if problems:  # the column's format is in question: its well-formed numbers are not errors too
+        dot, comma, ambiguous = decimal_evidence(values)
+        bad = bad & ~(dot | comma | ambiguous)
     raw = values.astype("string")
     for i in np.flatnonzero(bad.to_numpy()):
         problems.append(
@@ -225,7 +228,7 @@ def measure_values(
                 column,
             )
         )
-    empty = numbers.isna() & ~bad
+    empty = numbers.isna() & (_clean(values) == "") if not pd.api.types.is_numeric_dtype(values) else numbers.isna()
     if required:
         for i in np.flatnonzero(empty.to_numpy()):
             problems.append(
