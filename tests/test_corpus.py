@@ -89,6 +89,12 @@ CASES: list[tuple[str, bytes, tuple[str, object]]] = [
 
 @pytest.mark.parametrize(("case", "data", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_corpus_case(tmp_path: Path, case: str, data: bytes, expected: tuple[str, object]) -> None:
+    check_accounts_case(tmp_path, case, data, expected)
+
+
+def check_accounts_case(tmp_path: Path, case: str, data: bytes, expected: tuple[str, object]) -> None:
+    """Load ``data`` as the accounts file: ("ok", check) passes the check on the inputs (the
+    file untouched), ("error", text) raises a DataError whose message holds the text."""
     path = tmp_path / "corpus.csv"
     path.write_bytes(data)
     raw = accounts_scenario()

@@ -21,6 +21,7 @@ from territory_opt import DataError, Problem, ScenarioError, load_inputs, scenar
 from territory_opt.cli import app
 
 from .conftest import DATA, accounts_scenario
+from .test_corpus import check_accounts_case
 
 VALID = (DATA / "accounts.csv").read_text(encoding="utf-8")
 HEADER, *ROWS = VALID.strip("\n").split("\n")
@@ -134,20 +135,7 @@ CASES: list[tuple[str, bytes, tuple[str, object]]] = [
 
 @pytest.mark.parametrize(("case", "data", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_accounts(tmp_path: Path, case: str, data: bytes, expected: tuple[str, object]) -> None:
-    path = tmp_path / "corpus.csv"
-    path.write_bytes(data)
-    raw = accounts_scenario()
-    raw["data"]["accounts"]["path"] = str(path)
-    kind, what = expected
-    if kind == "ok":
-        inputs = load_inputs(scenario_from_dict(raw))
-        assert what(inputs), case  # type: ignore[operator]
-        assert path.read_bytes() == data  # never modified
-        return
-    with pytest.raises(DataError) as info:
-        load_inputs(scenario_from_dict(raw))
-    message = str(info.value)
-    assert str(what) in message, message
+    check_accounts_case(tmp_path, case, data, expected)
 
 
 def test_decimal_key_reads_an_ambiguous_column(tmp_path):
@@ -375,3 +363,17 @@ def test_scenario_time_limit_must_be_finite():
     for value in (float("nan"), float("inf"), 0, -1):
         with pytest.raises(ScenarioError, match=r"solver\.time_limit"):
             scenario_from_dict(accounts_scenario(solver={"time_limit": value}))
+
+
+def test_validate_lists_problems_of_both_files_at_once(tmp_path):
+    (tmp_path / "accounts.csv").write_text(_cell(0, 1, "Acme, Corp"))
+    (tmp_path / "reps.csv").write_text(_rep(5, "0"))
+    raw = accounts_scenario()
+    raw["data"]["accounts"]["path"] = str(tmp_path / "accounts.csv")
+    raw["data"]["reps"]["path"] = str(tmp_path / "reps.csv")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw))
+    exit_code, output = _cli(["validate", str(tmp_path / "s.yaml")])
+    assert exit_code == 3
+    assert "2 problems in the input data:" in output
+    assert "accounts.csv, row 2: 11 values but the header has 10 columns" in output
+    assert "reps.csv, row 2, column 'FTE': FTE 0" in output

@@ -916,19 +916,31 @@ def load_inputs(scenario: Scenario) -> Inputs:
             accounts["unit"] = acc["county"].to_numpy()
             rep_frame = _reps_from_frame(reps, "builtin:synthetic-book", None, out)
             notes.append(f"the book is {SYNTHETIC_NOTE}")
+        unreadable = False  # a file that cannot be read: the roster is still checked, then both reported
         if spec.accounts is not None:
             source = Path(spec.accounts.path).name
-            frame = read_table(
-                scenario.resolve(spec.accounts.path), layer=spec.accounts.layer, sheet=spec.accounts.sheet
-            )
-            accounts = _units_from_frame(frame, source, spec.accounts, measures, out)
-            unit_col = spec.accounts.column("unit")
-            if unit_col in frame.columns:
-                accounts["unit"] = _text(frame, unit_col)
+            try:
+                frame = read_table(
+                    scenario.resolve(spec.accounts.path), layer=spec.accounts.layer, sheet=spec.accounts.sheet
+                )
+            except DataError as exc:
+                out.add(exc.problems)
+                unreadable = True
+            else:
+                accounts = _units_from_frame(frame, source, spec.accounts, measures, out)
+                unit_col = spec.accounts.column("unit")
+                if unit_col in frame.columns:
+                    accounts["unit"] = _text(frame, unit_col)
         if spec.reps is not None:
             source = Path(spec.reps.path).name
-            frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer, sheet=spec.reps.sheet)
+            try:
+                frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer, sheet=spec.reps.sheet)
+            except DataError as exc:
+                out.add(exc.problems)
+                out.raise_if_any()
             rep_frame = _reps_from_frame(frame, source, spec.reps, out)
+        if unreadable:
+            out.raise_if_any()
         _check_locations(scenario, accounts, rep_frame, notes, out)
         if len(rep_frame):
             accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out, notes)
