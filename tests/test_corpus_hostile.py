@@ -377,3 +377,17 @@ def test_validate_lists_problems_of_both_files_at_once(tmp_path):
     assert "2 problems in the input data:" in output
     assert "accounts.csv, row 2: 11 values but the header has 10 columns" in output
     assert "reps.csv, row 2, column 'FTE': FTE 0" in output
+
+
+def test_excel_header_repeated_after_trimming(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Account ID", "Annual Potential", " Annual Potential "])
+    sheet.append(["A1", 1, 2])
+    book.save(tmp_path / "crm.xlsx")
+    raw = accounts_scenario()
+    raw["data"]["accounts"] = {"path": str(tmp_path / "crm.xlsx"), "columns": {"id": "Account ID", "potential": "Annual Potential"}}
+    with pytest.raises(DataError, match=re.escape("crm.xlsx, column 'Annual Potential': columns 2 and 3 are both named 'Annual Potential' (after trimming spaces)")):
+        load_inputs(scenario_from_dict(raw))

@@ -130,13 +130,19 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError([Problem(path.name, f"cannot read the Excel file: {first}; save it as .xlsx")]) from None
     names = list(book.sheetnames)
-    book.close()
     if sheet is None:
         sheet = 0
+    chosen = names[sheet] if isinstance(sheet, int) and 0 <= sheet < len(names) else sheet if sheet in names else None
+    header: list[str] = []
+    if chosen is not None:  # pandas renames a repeated header silently ("X", "X.1"): check it first
+        top: tuple[Any, ...] = next(book[chosen].iter_rows(max_row=1, values_only=True), ())
+        header = ["" if c is None else str(c).strip() for c in top]
+    book.close()
     if isinstance(sheet, int) and not 0 <= sheet < len(names):
         raise DataError([Problem(path.name, f"there is no sheet number {sheet} (0-based); its sheets are: {names}")])
     if isinstance(sheet, str) and sheet not in names:
         raise DataError([Problem(path.name, f"no sheet named {sheet!r}; its sheets are: {names}. Set the scenario's sheet: key")])
+    _check_header(header, path.name)
     frame = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl", keep_default_na=False)
     if frame.empty and len(frame.columns) == 0:
         raise DataError([Problem(path.name, f"sheet {names[sheet] if isinstance(sheet, int) else sheet!r} is empty; it needs a header row and data rows")])

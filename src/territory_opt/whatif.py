@@ -540,12 +540,7 @@ def compare_folders(
     names = (a.name, b.name) if a.name != b.name else (str(a), str(b))
     head, deltas, moved = compare_frames(_read_folder(a), _read_folder(b), names)
     out = Path(out_dir) if out_dir is not None else b / "compare"
-    _refuse_plan_files_inside(out, a, b)
-    written = {
-        "compare": write_csv(out / "compare.csv", head),
-        "territory_changes": write_csv(out / "territory_changes.csv", deltas),
-        "moved_units": write_csv(out / "moved_units.csv", moved),
-    }
+    plan_files = _refuse_plan_files_inside(out, a, b)
     from .maps import compare_map_from_pages
     from .pages.compare import compare_page
 
@@ -557,15 +552,31 @@ def compare_folders(
     if the_map is not None and (the_map.data["panels"][0].get("points") or {}).get("draw"):
         noun = "accounts"
     page = compare_page(names, head, deltas, moved, map_page=the_map, unit_noun=noun)
-    written["html"] = write_text(out / "compare.html", page)
+    from ._staging import staged_folder
+
+    with staged_folder(out, inputs=plan_files) as stage:  # the four files are one set
+        write_csv(stage / "compare.csv", head)
+        write_csv(stage / "territory_changes.csv", deltas)
+        write_csv(stage / "moved_units.csv", moved)
+        write_text(stage / "compare.html", page)
+    written = {
+        "compare": out / "compare.csv",
+        "territory_changes": out / "territory_changes.csv",
+        "moved_units": out / "moved_units.csv",
+        "html": out / "compare.html",
+    }
     return {"headline": head, "territories": deltas, "moved": moved, "written": written}
 
 
-def _refuse_plan_files_inside(out: Path, *plans: Path) -> None:
+def _refuse_plan_files_inside(out: Path, *plans: Path) -> list[Path]:
+    """The plan files a comparison reads, refused inside its output folder (checked before
+    any work)."""
     from ._staging import check_output_folder
 
-    names = ("assignments.csv", "territories.csv", "summary.json", "territories.geojson")
-    check_output_folder(out, [plan / name for plan in plans for name in names if (plan / name).exists()])
+    names = ("assignments.csv", "territories.csv", "summary.json", "territories.geojson", "map.html")
+    files = [plan / name for plan in plans for name in names if (plan / name).exists()]
+    check_output_folder(out, files)
+    return files
 
 
 def compare_plans(a: Any, b: Any, *, geometry: Any = None, tiles: bool = True) -> dict[str, Any]:
