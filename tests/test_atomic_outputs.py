@@ -300,3 +300,24 @@ def test_out_that_is_a_file_or_below_a_file(tmp_path, plans, make, message):
         message = "cannot be created, .* is a file"
     with pytest.raises(OutputError, match=message):
         write_plan(plans[0], target, maps=False)
+
+
+@pytest.mark.parametrize("where", [".", "..", "HOME"])
+def test_the_current_folder_or_above_is_never_an_output_folder(tmp_path, plans, monkeypatch, where):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.txt").write_text("keep")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    target = tmp_path / "home" if where == "HOME" else Path(where)
+    with pytest.raises(OutputError, match="is the current folder, one above it or the home folder"):
+        write_plan(plans[0], target, maps=False)
+    assert sorted(p.name for p in work.iterdir()) == ["mine.txt"]
+
+
+def test_an_output_folder_in_a_symlink_loop(tmp_path, plans):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(OutputError, match="not a usable output folder"):
+        write_plan(plans[0], tmp_path / "a" / "plan", maps=False)

@@ -391,3 +391,13 @@ def test_excel_header_repeated_after_trimming(tmp_path):
     raw["data"]["accounts"] = {"path": str(tmp_path / "crm.xlsx"), "columns": {"id": "Account ID", "potential": "Annual Potential"}}
     with pytest.raises(DataError, match=re.escape("crm.xlsx, column 'Annual Potential': columns 2 and 3 are both named 'Annual Potential' (after trimming spaces)")):
         load_inputs(scenario_from_dict(raw))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_scenario_that_is_not_a_regular_file(tmp_path, kind):
+    path = tmp_path / "s.yaml"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    exit_code, output = _cli(["validate", str(path)])
+    assert exit_code == 2
+    assert "s.yaml: not a regular file; give the scenario's YAML file" in output

@@ -155,10 +155,26 @@ def check_output_folder(folder: str | Path, inputs: Iterable[str | Path] = ()) -
     """The output folder with symbolic links resolved, refused when it is a file or holds
     one of the run's input files (at any depth). Returns the resolved path."""
     target = Path(folder)
-    if target.exists() and not target.is_dir():
-        msg = f"{folder}: is a file, not a folder; give a folder for the outputs with --out"
+    try:
+        if target.exists() and not target.is_dir():
+            msg = f"{folder}: is a file, not a folder; give a folder for the outputs with --out"
+            raise OutputError(msg)
+        real = target.resolve()
+        sources = [Path(name).resolve() for name in inputs]
+    except (OSError, RuntimeError) as exc:  # a symbolic-link loop, a name too long
+        msg = f"{folder}: not a usable output folder ({exc}); give another folder with --out"
+        raise OutputError(msg) from None
+    here = Path.cwd().resolve()
+    try:
+        home: Path | None = Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):
+        home = None
+    if real in (here, home) or real in here.parents:
+        msg = (
+            f"{folder}: is the current folder, one above it or the home folder; a run replaces its output "
+            "folder as a whole, so give a folder of its own (e.g. --out out/plan)"
+        )
         raise OutputError(msg)
-    real = target.resolve()
     existing = next(p for p in (real, *real.parents) if p.exists())
     if not existing.is_dir():
         msg = f"{folder}: cannot be created, {existing} is a file; give a folder path with --out"
@@ -166,8 +182,7 @@ def check_output_folder(folder: str | Path, inputs: Iterable[str | Path] = ()) -
     if not os.access(existing, os.W_OK | os.X_OK):
         msg = f"{folder}: cannot write there ({existing} is read-only for this user); choose another folder with --out"
         raise OutputError(msg)
-    for name in inputs:
-        source = Path(name).resolve()
+    for name, source in zip(inputs, sources, strict=True):
         if source == real or real in source.parents:
             msg = (
                 f"{folder}: the output folder holds an input file of this run ({name}); a run replaces the "

@@ -378,7 +378,11 @@ class Scenario(_Frozen):
             return Path("out") / self.name
         path = Path(self.output.dir)
         here = Path.cwd().resolve()
-        real = (here / path).resolve()  # symbolic links followed: the check is on where files land
+        try:
+            real = (here / path).resolve()  # symbolic links followed: the check is on where files land
+        except (OSError, RuntimeError) as exc:
+            msg = f"output.dir {self.output.dir!r}: not a usable folder ({exc})"
+            raise ScenarioError(msg) from None
         if real != here and here not in real.parents:
             msg = f"output.dir {self.output.dir!r} leads to {real} (through a symbolic link), outside the run folder {here}; pass --out to write there"
             raise ScenarioError(msg)
@@ -397,6 +401,9 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
+        msg = f"{path}: not a regular file; give the scenario's YAML file"
+        raise ScenarioError(msg)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

@@ -376,7 +376,12 @@ def _map(args: list[tuple[Any, ...]], scheduler: str | None, n_parallel: int) ->
             Client(cluster) as client,
         ):
             return _gather(client, args)
-    with Client(scheduler) as client:
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        msg = f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); check the address, or leave out --scheduler for a local pool"
+        raise ScenarioError(msg) from None
+    with client:
         return _gather(client, args)
 
 
