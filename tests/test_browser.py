@@ -255,10 +255,20 @@ def hostile_plan(tolerance: float, scenario: str) -> tuple[Any, Any]:
     return plan, set_quotas(plan, Quotas(target=1_000_000))
 
 
-def test_hostile_text_is_inert_in_map_report_compare_and_sizing(browser, tmp_path):
-    name_a, name_b = "A " + PAYLOADS[5], "B " + PAYLOADS[4]
-    plan, quotas = hostile_plan(0.5, name_a)
-    plan_b, _ = hostile_plan(0.2, name_b)
+NAMES = ("A " + PAYLOADS[5], "B " + PAYLOADS[4])
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    """Two account plans of the hostile book (looser and tighter balance), with quotas."""
+    plan, quotas = hostile_plan(0.5, NAMES[0])
+    plan_b, _ = hostile_plan(0.2, NAMES[1])
+    return plan, quotas, plan_b
+
+
+def test_hostile_text_is_inert_in_map_report_compare_and_sizing(browser, hostile, tmp_path):
+    name_a, name_b = NAMES
+    plan, quotas, plan_b = hostile
     ids = [str(s) for s in plan.problem.seat_ids]
     the_map = plan_map(plan, quotas=quotas, tiles=False)
     pages = {
@@ -329,3 +339,24 @@ def test_hostile_names_from_crm_files_are_inert_end_to_end(browser, tmp_path):
         exercise(seen)
         assert PAYLOADS[4] in seen.page.inner_text("body")
         seen.inert()
+
+
+def test_compare_of_two_account_plan_folders_draws_both_maps(browser, hostile, tmp_path):
+    from territory_opt import write_plan
+
+    plan, quotas, plan_b = hostile
+    write_plan(plan, tmp_path / "a", quotas=quotas, tiles=False)
+    write_plan(plan_b, tmp_path / "b", tiles=False)
+    result = compare_folders(tmp_path / "a", tmp_path / "b", tmp_path / "cmp", tiles=False)
+    seen = visit(browser, result["written"]["html"])
+    seen.page.wait_for_selector('.to-map[data-panel="1"][data-ready]')
+    ids = [str(s) for s in plan.problem.seat_ids]
+    changed = set(result["moved"]["unit_id"].astype(str))
+    for panel in (0, 1):
+        shown = drawn(seen, panel)
+        assert sorted(shown["areas"]) == sorted(ids) and shown["legend"] == ids
+        assert seen.page.locator(f'.to-map[data-panel="{panel}"] path.to-moved').count() == len(changed)
+    assert "accounts change territory" in seen.page.inner_text(".lead")
+    exercise(seen)
+    seen.formatted()
+    seen.inert()
