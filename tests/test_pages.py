@@ -64,7 +64,9 @@ def test_map_shows_open_seats_where_the_plan_put_them(grid3):
     from territory_opt import solve
     from territory_opt.scenario import SolverSettings
 
-    problem = replace(grid3, unit_lonlat=np.asarray(grid3.unit_xy) / 100 + [-84.0, 33.0])
+    problem = replace(
+        grid3, unit_lonlat=np.asarray(grid3.unit_xy) / 100 + [-84.0, 33.0], seat_lonlat=np.full((3, 2), np.nan)
+    )
     plan = solve(problem, solver=SolverSettings(time_limit=1, workers=1))
     panel = map_panel(plan)
     seats = panel["seats"]
@@ -74,6 +76,10 @@ def test_map_shows_open_seats_where_the_plan_put_them(grid3):
         assert (s["lon"], s["lat"]) == (round(lon, 5), round(lat, 5))
     assert [t["id"] for t in panel["territories"]] == [str(x) for x in problem.seat_ids]
     assert len(panel["areas"]["features"]) == 3
+    from territory_opt.report import plan_report
+
+    lon, lat = problem.unit_lonlat[plan.centres[0]]
+    assert f"open seat, placed at {lat:.3f}, {lon:.3f}" in plan_report(plan)  # the report says where, too
 
 
 def test_sizing_curve_counts_whole_reps():

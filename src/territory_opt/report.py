@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .pages import e, money, number, page, percent, short_money, table
+from .pages import e, finite, money, number, page, percent, short_money, table
 from .plan import Plan, Status
 
 if TYPE_CHECKING:
@@ -271,7 +271,9 @@ def _territory_table(plan: Plan, quotas: Any | None, currency: str, unit_noun: s
         t = seats.get(tid)
         rep = e(row["name"])
         if t is not None and not problem.has_home[t]:
-            rep += " <small>(open seat)</small>"
+            lat, lon = finite(row.get("lat")), finite(row.get("lon"))
+            where = f", placed at {lat:.3f}, {lon:.3f}" if lat is not None and lon is not None else ""
+            rep += f" <small>(open seat{e(where)})</small>"
         if t is not None and plan.exempt[t]:
             rep += " <small>(stands alone)</small>"
         cells = [e(tid), rep, e(number(row["units"]))]
