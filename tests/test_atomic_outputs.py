@@ -321,3 +321,20 @@ def test_an_output_folder_in_a_symlink_loop(tmp_path, plans):
     (tmp_path / "b").symlink_to(tmp_path / "a")
     with pytest.raises(OutputError, match="not a usable output folder"):
         write_plan(plans[0], tmp_path / "a" / "plan", maps=False)
+
+
+def test_a_mount_point_is_updated_file_by_file(tmp_path, plans, monkeypatch):
+    out = tmp_path / "volume"
+    write_plan(plans[0], out, maps=False)
+    (out / "quotas.csv").write_text("old\n")  # an earlier run's output, not written now
+    (out / "notes.txt").write_text("mine")
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(_staging.os.path, "ismount", lambda p: Path(p) == out.resolve() or real_ismount(p))
+    inode = out.stat().st_ino
+    write_plan(plans[1], out, maps=False)
+    assert out.stat().st_ino == inode  # the folder itself was not renamed
+    assert json.loads((out / "summary.json").read_text())["objective"] == pytest.approx(plans[1].objective)
+    assert not (out / "quotas.csv").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert _siblings(out) == []

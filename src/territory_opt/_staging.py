@@ -68,11 +68,11 @@ def _clean_leftovers(target: Path) -> None:
     an interrupted two-rename swap."""
     prefix = f".{target.name}"
     for sibling in target.parent.glob(f"{prefix}{_OLD}*"):
-        if not target.exists():
-            with contextlib.suppress(OSError):
+        if target.exists():
+            shutil.rmtree(sibling, ignore_errors=True)  # the swap completed: this is the old set
+        else:
+            with contextlib.suppress(OSError):  # killed between the two renames: put it back
                 sibling.rename(target)
-                continue
-        shutil.rmtree(sibling, ignore_errors=True)
     for sibling in target.parent.glob(f"{prefix}{_STAGING}*"):
         pid = sibling.name[len(prefix) + len(_STAGING) :].split("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
@@ -139,6 +139,26 @@ def _swap_in(stage: Path, target: Path) -> None:
     os.rename(target, aside)
     os.rename(stage, target)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _replace_files(stage: Path, target: Path, keep: Callable[[str], bool]) -> None:
+    """Fallback for a folder that cannot be renamed (a mount point, e.g. a container volume):
+    each file is replaced atomically, outputs of an earlier run not written now are removed.
+    The folder may then mix two runs for the moments the copies take."""
+    produced = {entry.name for entry in stage.iterdir()}
+    for entry in sorted(stage.iterdir(), key=lambda e: e.name == "summary.json"):  # summary last
+        if entry.is_dir():
+            continue
+        temporary = target / f".{entry.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            shutil.copy2(entry, temporary)
+            os.replace(temporary, target / entry.name)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+    for old in target.iterdir():
+        if old.name not in produced and not keep(old.name) and old.is_file() and not old.name.endswith(".tmp"):
+            old.unlink()
 
 
 def _explain(exc: OSError, folder: Path) -> str:
@@ -215,12 +235,15 @@ def staged_folder(
         stage = real.with_name(f".{real.name}{_STAGING}{os.getpid()}-{secrets.token_hex(4)}")
         stage.mkdir()
         yield stage
-        if real.exists():
-            _carry_over(real, stage, keep)
-        _fsync_dir(stage)
-        _swap_in(stage, real)
-        stage = None
-        _fsync_dir(real.parent)
+        if real.exists() and os.path.ismount(real):
+            _replace_files(stage, real, keep)  # a mount point cannot be renamed
+        else:
+            if real.exists():
+                _carry_over(real, stage, keep)
+            _fsync_dir(stage)
+            _swap_in(stage, real)
+            stage = None
+            _fsync_dir(real.parent)
     except OSError as exc:
         raise OutputError(_explain(exc, Path(folder))) from None
     finally:
