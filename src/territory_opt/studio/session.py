@@ -175,6 +175,9 @@ class Session:
         locked: NDArray[np.int64] | None = None,
         record: dict[str, Any] | None = None,
     ) -> None:
+        if problem.unit_lonlat is None:
+            msg = "the studio draws units at their longitude/latitude, which this problem lacks (built from km arrays): build it with Problem.from_inputs (a scenario) instead"
+            raise StudioError(msg)
         self.scenario = scenario
         self.record = record or {}
         self.scenario_path = scenario_path
