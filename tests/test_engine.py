@@ -101,7 +101,7 @@ def test_disruption_budget_limits_moves(line6):
     assert_clean(plan)
     with pytest.raises(
         InfeasibleError,
-        match=r"reps above their balance band hold 49\.5% of units more than the band allows, which must move; the budget is 40%",
+        match=r"at least 49\.5% of units must move \(reps above their band hold 2\.97 more than it allows; reps below their band need 2\.97 more\) but the budget is 40%; the best plan found moves 50\.0%",
     ):
         solve(
             today,

@@ -52,6 +52,7 @@ from ..model.candidates import Candidates
 from ..model.cpsat import ACTIVE, Callback, Interrupt, Progress, extract, params, run, set_objective
 from ..model.cpsat import hint as cp_hint
 from ..model.heuristics import bisection_partition, warm_start
+from ..model.transport import groups, transport_start
 from ..plan import Plan, Status
 from ..problem import Problem
 from ..scenario import Candidates as CandidateSettings
@@ -357,6 +358,47 @@ def _fit_filter(
     return _subset(problem, cand, cand.unit[keep], cand.seat[keep], cand.exact)
 
 
+def _transport_contiguous_start(
+    problem: Problem,
+    spec: ModelSpec,
+    centres: NDArray[np.int64],
+    need: NDArray[np.float64] | None,
+    values: NDArray[np.float64],
+    limits: NDArray[np.float64],
+    exempt: NDArray[np.bool_],
+    settings: SolverSettings,
+    deadline: float,
+    now: Any,
+) -> tuple[NDArray[np.int64] | None, float | None]:
+    """A start from the least-travel transport plan, made connected and balanced by the
+    exact search (None when it does not meet every band in time), and the transport
+    relaxation's Lagrangian bound on travel (valid for the real problem: every eligible
+    pair is priced, contiguity and the other measures are dropped)."""
+    hard = [r for r in spec.balance if r.hard]
+    if not hard:
+        return None, None
+    target = targets(problem, exempt)
+    m = hard[0].measure
+    lo = np.where(exempt, 0.0, (1 - hard[0].tolerance) * target[:, m])
+    hi = np.where(exempt, np.inf, (1 + hard[0].tolerance) * target[:, m])
+    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    cand = _fit_filter(
+        problem, _exempt_filter(problem, build_candidates(problem, centres, nearest=8, need=need), exempt), values, limits
+    )
+    budget = min(10.0, 0.1 * settings.time_limit)
+    clock_deadline = None if settings.deterministic else time.perf_counter() + budget
+    tr = transport_start(problem, cand, groups(problem, problem.measures[:, m], families=spec.families), weight, seat_positions(problem, centres), lo, hi, deadline=clock_deadline)
+    if settings.deterministic:
+        clock, until = (lambda: 0.0), 1.0
+    else:
+        clock, until = now, min(deadline - 0.4 * settings.time_limit, now() + 0.3 * settings.time_limit)
+    found = balance_search(
+        problem, spec, tr.assign, pos=seat_positions(problem, centres), deadline=until, now=clock, seed=settings.seed, anchors=centres
+    )
+    bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
+    return (found.assign if found.violation <= EXACT_EPS else None), bound
+
+
 def _exact_search(
     problem: Problem,
     spec: ModelSpec,
@@ -608,6 +650,21 @@ def _solve(
         centres = medoids(problem, start, centres, weight, exempt)
         report("bisection start")
     ws_limit = min(10.0, max(1.0, 0.15 * settings.time_limit))
+    transport_bound: float | None = None
+    if (
+        start is None
+        and spec.contiguity
+        and not free_centres
+        and spec.disruption_max is None
+        and spec.disruption_per_rep is None
+        and not use_large(problem, spec, settings)
+    ):
+        # fixed homes with contiguity: the least-travel transport plan (min-cost flow over
+        # every pair that pays), made connected and balanced by the exact search, is a far
+        # better start than growing regions; kept only when it meets every band
+        start, transport_bound = _transport_contiguous_start(problem, spec, centres, need, values, limits, exempt, settings, deadline, now)
+        if start is not None:
+            report("transport start (connected)")
 
     def heuristic(
         cand: Candidates, roots: NDArray[np.int64] | None, start: NDArray[np.int64] | None
@@ -689,6 +746,8 @@ def _solve(
         exact_tries = 0
         exact_log: list[SearchResult] = []
         realign_run = spec.disruption_max is not None or spec.disruption_per_rep is not None
+        recentre = spec.contiguity and not free_centres
+        last_objective: float | None = None
 
         def kick(best: dict[str, Any]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
             """New centres around the best plan (iterated local search) and the plan to start from."""
@@ -812,9 +871,13 @@ def _solve(
                 cand = _with_distances(problem, cand, centres)
                 contiguity = conditions(cand, roots, dist, problem)
             remaining = deadline - now()
+            if recentre and not final and remaining < 0.35 * settings.time_limit:
+                final = True
             slice_ = (
                 max(1.0, remaining)
-                if (final or not free_centres)
+                if (final or (not free_centres and not recentre))
+                else max(1.0, 0.45 * remaining)
+                if recentre
                 else max(1.0, min((0.25 if best is None else 0.12) * settings.time_limit, remaining * 0.5))
             )
 
@@ -949,6 +1012,14 @@ def _solve(
                         "iteration": iteration,
                     }
                 break
+            if recentre and not final and not interrupt.requested and best is not None:
+                # fixed homes with contiguity: the condition is rebuilt around the new plan
+                # and solved again (a large-neighbourhood step), while it still pays
+                gain = (last_objective - best["objective"]) / abs(last_objective) if last_objective and best["objective"] is not None else 1.0
+                last_objective = best["objective"]
+                if gain > 1e-3 or iteration == 1:
+                    report("contiguity condition rebuilt around the plan", iteration=iteration)
+                    continue
             if not free_centres or final or interrupt.requested:
                 break
             new_centres = medoids(problem, start, centres, weight, exempt)
@@ -1031,7 +1102,15 @@ def _solve(
         global_bound = bound
         global_gap = gap
     elif travel_only and best_obj is not None and restrictions and not free_centres:
-        global_bound = lp_travel_bound(problem, spec, exempt, time_limit=min(30.0, max(5.0, settings.time_limit / 2)))
+        # the transport relaxation's Lagrangian bound (from the start) and, when time
+        # allows, the LP relaxation over every pair: both hold for the real problem
+        found_bounds = [transport_bound] if transport_bound is not None else []
+        lp_time = min(30.0, max(5.0, settings.time_limit / 2)) if transport_bound is None else min(30.0, deadline - now())
+        if lp_time >= 2.0:
+            lp_bound = lp_travel_bound(problem, spec, exempt, time_limit=lp_time)
+            if lp_bound is not None:
+                found_bounds.append(lp_bound)
+        global_bound = max(found_bounds) if found_bounds else None
         if global_bound is not None:
             global_bound = min(global_bound, float(best_obj))
             global_gap = max(0.0, (best_obj - global_bound) / abs(best_obj)) if best_obj else 0.0
