@@ -313,3 +313,28 @@ def test_plan_studio_from_python(studio_workspace):
         assert "<iframe" in running._repr_html_()
     finally:
         running.stop()
+
+
+def test_an_account_plan_is_drawn_as_points(tmp_path):
+    from territory_opt import scenario_from_dict, solve_scenario
+    from territory_opt.studio import from_plan
+
+    from .conftest import accounts_scenario
+
+    scenario = scenario_from_dict(accounts_scenario(), source="test")
+    plan = solve_scenario(scenario, time_limit=2)
+    session = from_plan(plan, scenario, workspace=tmp_path)
+    client = TestClient(create_app(session, token=TOKEN), base_url="http://127.0.0.1", headers=H)
+    state = client.get("/api/state").json()
+    assert state["kind"] == "points"
+    assert state["units"]["names"][0] == "Acme Corp"
+    assert None not in state["units"]["lat"]
+    refused = client.get("/api/geometry")
+    assert refused.status_code == 400 and "points" in refused.json()["detail"]
+    other = "R2" if plan.seat_of[0] == 0 else "R1"
+    moved = client.post("/api/move", json={"units": ["A1"], "territory": other}).json()
+    assert moved["changes"] == [[0, session.seat_index[other]]]
+    saved = client.post("/api/save", json={"note": "accounts"}).json()
+    folder = tmp_path / saved["version"]["folder"]
+    assert (folder / "assignments.csv").is_file() and not (folder / "territories.geojson").exists()
+    assert pd.read_csv(folder / "assignments.csv", dtype=str).set_index("unit_id").loc["A1", "territory_id"] == other
