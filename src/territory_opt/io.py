@@ -1220,7 +1220,7 @@ def _match_owners(
             out.add(problems)
             by_name = int((before != table[name].astype(str)).sum())
             if by_name:
-                notes.append(f"{src}: {by_name} row(s) name their {what} by name; matched to rep ids")
+                notes.append(f"{by_name} row(s) of {src} give their {what} by name (matched to rep ids)")
         tables.append(table)
     return tables[0], tables[1]
 
