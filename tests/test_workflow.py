@@ -454,7 +454,8 @@ def test_a_part_of_the_map_without_a_rep_is_explained(tmp_path):
     assert re.search(
         r"a part of the map with 15 unit\(s\) \(Alger, Baraga, Chippewa, Delta, Dickinson, Gogebic and 9 more\) "
         r"touches no other part and holds no rep's home base, so no contiguous territory can reach it "
-        r"\(2 separate parts, 1 with a rep, 0 open seat\(s\) without a home\): add the neighbouring area",
+        r"\(each territory holds the unit of its rep's home; 2 separate parts, 1 with a rep, 0 open seat\(s\) "
+        r"without a home\): add the neighbouring area",
         text,
     ), text
     linked = scenario_from_dict({**raw, "constraints": {"contiguity": {"enabled": True, "islands": "link"}}})

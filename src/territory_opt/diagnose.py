@@ -324,7 +324,8 @@ def unreachable_parts(problem: Problem) -> list[Conflict]:
             Conflict(
                 "contiguity",
                 f"a part of the map with {len(members)} unit(s) ({shown}{more}) touches no other part and holds no "
-                f"rep's home base, so no contiguous territory can reach it ({count} separate parts, "
+                f"rep's home base, so no contiguous territory can reach it (each territory holds the unit of its "
+                f"rep's home; {count} separate parts, "
                 f"{len(reached)} with a rep, {free} open seat(s) without a home): add the neighbouring area "
                 "(e.g. its state to data.states), set constraints.contiguity.islands: link (joins each part to "
                 "its nearest unit), or add a rep or an open seat there",
