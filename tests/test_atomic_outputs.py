@@ -338,3 +338,14 @@ def test_a_mount_point_is_updated_file_by_file(tmp_path, plans, monkeypatch):
     assert (out / "notes.txt").read_text() == "mine"
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
     assert _siblings(out) == []
+
+
+def test_a_rerun_into_its_baseline_folder_is_refused(tmp_path):
+    from territory_opt.whatif import rerun
+
+    baseline = tmp_path / "plan"
+    baseline.mkdir()
+    (baseline / "assignments.csv").write_text("unit_id,territory_id\nA1,R1\n")
+    with pytest.raises(OutputError, match=r"holds an input file of this run \(.*plan/assignments\.csv\)"):
+        rerun(scenario_from_dict(accounts_scenario()), baseline, territories=["R1"], out_dir=baseline)
+    assert (baseline / "assignments.csv").read_text() == "unit_id,territory_id\nA1,R1\n"

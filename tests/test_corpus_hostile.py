@@ -401,3 +401,24 @@ def test_a_scenario_that_is_not_a_regular_file(tmp_path, kind):
     exit_code, output = _cli(["validate", str(path)])
     assert exit_code == 2
     assert "s.yaml: not a regular file; give the scenario's YAML file" in output
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "flagged", "swapped"),
+    [
+        (32.78, -96.80, True, False),  # Dallas in a Georgia book: 1,100 km from every other account
+        (61.22, -149.90, True, False),  # Anchorage
+        (-84.39, 33.75, True, True),  # Atlanta with latitude and longitude swapped (Antarctica)
+        (33.52, -86.80, False, False),  # Birmingham, AL: a neighbour of the book
+    ],
+)
+def test_locations_far_from_a_realistic_book(lat, lon, flagged, swapped):
+    from territory_opt import _validate
+
+    rng = np.random.default_rng(0)
+    book_lat, book_lon = rng.uniform(31.0, 34.9, 300), rng.uniform(-85.5, -81.0, 300)  # Georgia
+    found = _validate.implausible_locations(
+        [("book.csv", np.append(book_lat, lat), np.append(book_lon, lon), np.arange(2, 303), "lat")]
+    )
+    assert [p.row for p in found] == ([302] if flagged else [])
+    assert all(("Latitude and longitude swapped?" in p.message) == swapped for p in found)

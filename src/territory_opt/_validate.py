@@ -434,7 +434,7 @@ def zip_codes(values: pd.Series, source: str, column: str) -> tuple[pd.Series, l
 
 #: A location farther than this from every other account and rep is implausible [km]
 #: (unless the data are that sparse: the limit grows with the data's own spacing).
-OUTLIER_KM = 2000.0
+OUTLIER_KM = 1000.0
 _EARTH_KM = 6371.0088
 
 
