@@ -159,3 +159,30 @@ def test_contiguity_alone_blocks_a_plan_is_no_plan_found_not_infeasible():
     )
     with pytest.raises(SolverError, match="not a proof that the scenario is infeasible"):
         solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+
+
+def test_units_cut_off_by_a_standing_unit_join_it():
+    # unit 0 touches the map only through the oversized unit 1 (Long Island behind New
+    # York City); it is too small to be a territory, so it joins the standing territory
+    values = np.array([1, 10, 1, 1, 1, 1, 1], dtype=float)
+    n = len(values)
+    p = Problem.from_arrays(
+        measures=values,
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        seat_xy=[[1.0, 0], [3.0, 0], [5.0, 0]],
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.25)},
+        constraints=Constraints(contiguity=True, oversized="standalone"),
+        solver=FAST,
+    )
+    assert plan.seat_of[0] == plan.seat_of[1]
+    assert all(f.ok for f in plan.findings)
+    rest = [t for t in range(3) if t != plan.seat_of[1]]
+    loads = [values[plan.seat_of == t].sum() for t in rest]
+    assert sorted(loads) == [2.0, 3.0]  # the other two balance 5 around 2.5 ± 25 %
+    assert any("reach the rest of the map only through" in note for note in plan.notes)
+    assert any("balance potential around 2.50 (±25%)" in note for note in plan.notes)

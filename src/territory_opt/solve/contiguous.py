@@ -703,17 +703,44 @@ def _local_edges(s: _Search, units: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def _tree(s: _Search, m: int, le: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
-    """A random spanning tree of the local graph: BFS order and parents (None if the
-    graph is not one piece)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+    """A random spanning tree of the local graph (Kruskal over shuffled edges): its BFS
+    order from node 0 and parents (-9999 at the root); None if the graph is not one piece.
+    Plain Python: for the few hundred nodes of a recombination this beats building
+    sparse matrices for every tree."""
+    edges = le.tolist()
+    link = list(range(m))
 
-    w = s.rng.random(len(le)) + 1e-9
-    tree = minimum_spanning_tree(coo_matrix((w, (le[:, 0], le[:, 1])), shape=(m, m)).tocsr())
-    order, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
-    if len(order) < m:
+    def find(x: int) -> int:
+        while link[x] != x:
+            link[x] = link[link[x]]
+            x = link[x]
+        return x
+
+    adj: list[list[int]] = [[] for _ in range(m)]
+    count = 0
+    for i in s.rng.permutation(len(edges)).tolist():
+        a, b = edges[i]
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            link[ra] = rb
+            adj[a].append(b)
+            adj[b].append(a)
+            count += 1
+            if count == m - 1:
+                break
+    if count < m - 1:
         return None
-    return order, parent
+    parent = [-9999] * m
+    order = [0]
+    seen = [False] * m
+    seen[0] = True
+    for x in order:
+        for y in adj[x]:
+            if not seen[y]:
+                seen[y] = True
+                parent[y] = x
+                order.append(y)
+    return np.asarray(order, dtype=np.int64), np.asarray(parent, dtype=np.int64)
 
 
 def _subtree_mask(order: NDArray[np.int64], parent: NDArray[np.int64], node: int, m: int) -> NDArray[np.bool_]:
@@ -934,7 +961,8 @@ def balance_search(
     contiguity: bool | None = None,
     deadline: float,
     now: Callable[[], float] = time.perf_counter,
-    max_rounds: int = 60,
+    max_rounds: int = 200,
+    max_stall: int = 25,
     seed: int = 0,
     anchors: NDArray[np.int64] | None = None,
 ) -> SearchResult:
@@ -983,8 +1011,9 @@ def balance_search(
         if v <= EPS or now() > deadline:
             break
         rounds += 1
-        # recombine each territory that misses a band with a neighbour (spanning-tree cuts)
-        windows += _recombine_pass(s, deadline, now)
+        # recombine each territory that misses a band with a neighbour (spanning-tree cuts;
+        # more trees while the search stalls)
+        windows += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
         v2 = s.violation()
         if s.r and v2 > EPS and v2 > 0.7 * v:
             # little progress: plan the transfers between adjacent territories, move them
@@ -995,7 +1024,7 @@ def balance_search(
             best_v, best_assign, stall = v, list(s.assign), 0
         else:
             stall += 1
-            if stall > 8:
+            if stall > max_stall:
                 break
     if s.violation() < best_v:
         best_v, best_assign = s.violation(), list(s.assign)
@@ -1007,6 +1036,59 @@ def balance_search(
         windows=windows,
         detached=tuple(str(problem.seat_ids[t]) for t in detached),
     )
+
+
+def improve_travel(
+    problem: Problem,
+    spec: ModelSpec,
+    assign: NDArray[np.int64],
+    *,
+    pos: NDArray[np.float64] | None = None,
+    deadline: float,
+    now: Callable[[], float] = time.perf_counter,
+    seed: int = 0,
+    trees: int = 16,
+    max_passes: int = 30,
+) -> NDArray[np.int64]:
+    """Lower travel of a valid plan by recombining adjacent pairs of territories: each pair
+    is re-cut along random spanning trees and the least-travel cut that keeps both in
+    their bands (and the budget) replaces it. Every plan it returns is as valid as the
+    one given (exact contiguity holds by construction)."""
+    pos = problem.seat_xy if pos is None else pos
+    s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
+    s.reset(np.asarray(assign, dtype=np.int64))
+    if s.violation() > EPS or s.rep_limit is not None:
+        return np.asarray(assign, dtype=np.int64).copy()
+    weight = np.asarray(s.weight)
+    for _ in range(max_passes):
+        graph = s.seat_graph() if s.contiguity else {t: set(range(s.k)) - {t} for t in range(s.k)}
+        pairs = [(a, b) for a in range(s.k) for b in graph[a] if a < b and not s.closed[a] and not s.closed[b]]
+        s.rng.shuffle(pairs)
+        improved = 0
+        for a, b in pairs:
+            if now() > deadline:
+                break
+            current = np.asarray(s.assign)
+            units = np.flatnonzero((current == a) | (current == b))
+            if len(units) < 2:
+                continue
+            dist = np.linalg.norm(s.uxy[units] - s.pos[current[units]], axis=1)
+            before = float((weight[units] * dist).sum()) / s.wnorm
+            owner = problem.owner[units]
+            dval = np.asarray(s.dvalue)[units]
+            moved_base = s.moved - float(np.where((owner >= 0) & (current[units] != owner), dval, 0.0).sum())
+            found = _split_pair(s, units, a, b, trees, moved_base)
+            if found is None or found[0] > EPS or found[1] >= before * (1 - 1e-9) - 1e-12:
+                continue
+            for i, u in enumerate(units.tolist()):
+                want = a if found[2][i] else b
+                if s.assign[u] != want:
+                    s.move_quiet(u, want)
+            improved += 1
+        if not improved or now() > deadline:
+            break
+    out = np.asarray(s.assign, dtype=np.int64)
+    return out if s.violation() <= EPS else np.asarray(assign, dtype=np.int64).copy()
 
 
 def _seed_empty(problem: Problem, s: _Search, assign: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -59,7 +59,7 @@ from ..scenario import Candidates as CandidateSettings
 from ..scenario import Constraints, Measure, Objective, SolverSettings
 from .bounds import MovementBound, lp_travel_bound, required_movement
 from .contiguous import EPS as EXACT_EPS
-from .contiguous import SearchResult, balance_search
+from .contiguous import SearchResult, balance_search, improve_travel
 from .strategies.company_scale import LargeResult, solve_large, use_large
 
 
@@ -358,6 +358,56 @@ def _fit_filter(
     return _subset(problem, cand, cand.unit[keep], cand.seat[keep], cand.exact)
 
 
+def _fmt_value(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def _join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> tuple[Problem, list[str]]:
+    """Lock to a standing unit's seat every piece of the map that touches the rest only
+    through standing units and is smaller than the lowest band (it could not be a
+    territory of its own, and no other territory can reach it)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if problem.edges is None or not exempt.any():
+        return problem, []
+    n = problem.n_units
+    lock = problem.lock.copy()
+    standing = (lock >= 0) & exempt[np.maximum(lock, 0)]
+    e = problem.edges
+    free = ~standing
+    keep = free[e[:, 0]] & free[e[:, 1]]
+    graph = coo_matrix((np.ones(int(keep.sum())), (e[keep, 0], e[keep, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    hard = [r for r in spec.balance if r.hard]
+    if not hard:
+        return problem, []
+    m = hard[0].measure
+    lo = float(((1 - hard[0].tolerance) * targets(problem, exempt)[~exempt, m]).min())
+    totals = np.bincount(label[free], weights=problem.measures[free, m], minlength=label.max() + 1)
+    cross = standing[e[:, 0]] ^ standing[e[:, 1]]
+    notes = []
+    for c in np.unique(label[free]):
+        if totals[c] >= lo:
+            continue
+        members = np.flatnonzero(free & (label == c))
+        if (lock[members] >= 0).any():
+            continue
+        inside = np.isin(e[:, 0], members) | np.isin(e[:, 1], members)
+        touch = e[cross & inside].ravel()
+        touch = touch[standing[touch]]
+        if len(touch) == 0:
+            continue  # an island on its own: the islands setting handles it
+        unit = int(np.bincount(touch).argmax())
+        lock[members] = lock[unit]
+        names = ", ".join(str(x) for x in problem.unit_names[members[:4]]) + (f" and {len(members) - 4} more" if len(members) > 4 else "")
+        notes.append(
+            f"{len(members)} unit(s) ({names}) reach the rest of the map only through {problem.unit_names[unit]}, which stands alone, "
+            f"and hold too little to be a territory: they join {problem.seat_ids[lock[unit]]}'s territory (exempt from balance)"
+        )
+    return replace(problem, lock=lock), notes
+
+
 def _transport_contiguous_start(
     problem: Problem,
     spec: ModelSpec,
@@ -391,12 +441,17 @@ def _transport_contiguous_start(
     if settings.deterministic:
         clock, until = (lambda: 0.0), 1.0
     else:
-        clock, until = now, min(deadline - 0.4 * settings.time_limit, now() + 0.3 * settings.time_limit)
+        clock, until = now, min(deadline - 0.3 * settings.time_limit, now() + 0.45 * settings.time_limit)
     found = balance_search(
         problem, spec, tr.assign, pos=seat_positions(problem, centres), deadline=until, now=clock, seed=settings.seed, anchors=centres
     )
     bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
-    return (found.assign if found.violation <= EXACT_EPS else None), bound
+    if found.violation > EXACT_EPS:
+        return None, bound
+    # the repair traded travel for balance: recombine adjacent pairs for travel, in band
+    until = until if settings.deterministic else min(deadline - 0.3 * settings.time_limit, now() + 0.15 * settings.time_limit)
+    polished = improve_travel(problem, spec, found.assign, pos=seat_positions(problem, centres), deadline=until, now=clock, seed=settings.seed)
+    return polished, bound
 
 
 def _exact_search(
@@ -597,6 +652,19 @@ def _solve(
         problem = replace(problem, lock=lock)
         spec = replace(spec, exempt=exempt)
         notes += [f"stands alone (exempt from balance): {line}" for line in lines]
+        if spec.contiguity:
+            # units that only reach the rest of the map through a standing unit (Long
+            # Island behind New York City) and are too small to be a territory join it
+            problem, joined = _join_cut_off(problem, spec, exempt)
+            notes += joined
+        hard_rules = [r for r in spec.balance if r.hard]
+        if hard_rules:
+            rest_target = targets(problem, exempt)[~exempt]
+            r0 = hard_rules[0]
+            notes.append(
+                f"the other {int((~exempt).sum())} territories balance {problem.measure_names[r0.measure]} around "
+                f"{_fmt_value(float(rest_target[:, r0.measure].mean()))} (±{100 * r0.tolerance:g}%), the standing units left out"
+            )
     else:
         spec = replace(spec, exempt=exempt)
 
