@@ -101,6 +101,10 @@ CASES: list[tuple[str, bytes, tuple[str, object]]] = [
         _column(POTENTIAL, ["1.234,5", "1,234.5"], SEMI, ";").encode(),
         ("error", "1 problem in the input data:\n  - corpus.csv, row 2, column 'Annual Potential': numbers use both decimal marks: '1,234.5' (row 3) has a decimal point, '1.234,5' a decimal comma; make the column consistent"),
     ),
+    ("french-spaced-thousands", _cell(0, POTENTIAL, "120\u00a0000,5", SEMI, ";").encode(), ("ok", lambda i: i.units["potential"][0] == 120_000.5)),
+    ("swiss-apostrophe-thousands", _cell(0, POTENTIAL, "1'200'000").encode(), ("ok", lambda i: i.units["potential"][0] == 1_200_000)),
+    ("currency-sign-behind", _cell(0, POTENTIAL, "120000 \u20ac").encode(), ("ok", lambda i: i.units["potential"][0] == 120_000)),
+    ("digits-split-by-a-space", _cell(0, POTENTIAL, "12 5").encode(), ("error", "row 2, column 'Annual Potential': not a number: '12 5'")),
     ("english-thousands-quoted", _cell(0, POTENTIAL, '"120,000"').encode(), ("ok", lambda i: i.units["potential"][0] == 120_000)),
     ("english-decimals-three-places", _cell(0, POTENTIAL, "120.500").encode(), ("ok", lambda i: i.units["potential"][0] == 120.5)),
     # --- magnitudes

@@ -38,9 +38,16 @@ _DOT_DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?")  # 12.5, 0.50
 _COMMA_DECIMAL = re.compile(r"[+-]?(\d+,\d*|,\d+)")  # 12,5
 
 
+_SPACED_GROUPS = re.compile(r"[+-]?\d{1,3}([ \u00a0\u202f']\d{3})+([.,]\d*)?")  # 1 234,5 / 1'234.5
+
+
 def _clean(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip().fillna("")
-    return text.str.replace(r"^[$\u20ac\u00a3\u00a5]\s*", "", regex=True)  # a currency sign in front: $ € £ ¥
+    # a currency sign in front or behind: $ € £ ¥
+    text = text.str.replace(r"^[$\u20ac\u00a3\u00a5]\s*|\s*[$\u20ac\u00a3\u00a5]$", "", regex=True)
+    # thousands grouped by a space, a no-break space or an apostrophe (French, Swiss)
+    spaced = text.str.fullmatch(_SPACED_GROUPS).fillna(False).astype(bool)
+    return text.where(~spaced, text.str.replace(r"[ \u00a0\u202f']", "", regex=True))
 
 
 def decimal_evidence(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
