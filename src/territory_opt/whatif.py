@@ -515,7 +515,7 @@ def compare_frames(
     numbers = [
         c
         for c in ta.columns
-        if c not in ("territory_id", "name")
+        if c not in ("territory_id", "name", "lat", "lon")  # where a seat sits is no figure to subtract
         and c in tb.columns
         and pd.api.types.is_numeric_dtype(pd.to_numeric(ta[c], errors="coerce"))
     ]
