@@ -75,6 +75,11 @@ CASES: list[tuple[str, bytes, tuple[str, object]]] = [
         ("error", "columns 5 and 6 are both named 'Annual Potential' (after trimming spaces)"),
     ),
     ("header-repeated-unused-column", _text(header=HEADER.replace("Skills", "Parent")).encode(), ("error", "columns 9 and 10 are both named 'Parent'")),
+    (
+        "two-exports-joined",
+        _text(rows=[*ROWS[:3], HEADER, *ROWS[3:]]).encode(),
+        ("error", "corpus.csv, row 5: row(s) 5 repeat the header (two exports joined into one file?); delete them"),
+    ),
     # --- encodings
     (
         "mixed-utf8-and-cp1252",

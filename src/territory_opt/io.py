@@ -247,8 +247,24 @@ def _read_csv(path: Path) -> pd.DataFrame:
     frame.columns = pd.Index([str(c).strip() for c in frame.columns])
     blank = frame.apply(lambda col: col.fillna("").astype(str).str.strip() == "").all(axis=1)
     frame = frame[~blank]
+    _refuse_repeated_header(frame, path.name)
     frame.attrs["delimiter"] = sep
     return frame
+
+
+def _refuse_repeated_header(frame: pd.DataFrame, source: str) -> None:
+    """A data row that repeats the header (two exports joined into one file)."""
+    named = [c for c in frame.columns if c and not str(c).startswith("Unnamed:")]
+    if len(named) < 2 or frame.empty:
+        return
+    same = np.ones(len(frame), dtype=bool)
+    for column in named:
+        same &= (frame[column].fillna("").astype(str).str.strip() == column).to_numpy()
+    rows = [v.row_number(label) for label in frame.index[same]]
+    if rows:
+        shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+        msg = f"row(s) {shown} repeat the header (two exports joined into one file?); delete them"
+        raise DataError([Problem(source, msg, rows[0])])
 
 
 def _too_many_fields(saw: int, expected: int, sep: str) -> str:
