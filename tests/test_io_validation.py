@@ -38,7 +38,7 @@ CASES = [
     ),
     (
         "bad_unknown_owner.csv",
-        "bad_unknown_owner.csv, row 7, column 'Owner': current owner 'R9' is not a rep in the roster (1 row); owners match a rep id, then a rep name: fix the id or name, or add the rep",
+        "bad_unknown_owner.csv, row 7, column 'Owner': current owner 'R9' is not a rep in the roster (1 row); reps match by id, then by name: fix the id or name, or add the rep (a rep who has left: keep them in the roster and remove them with --remove-rep or edits.remove_reps, so their accounts move)",
     ),
     ("bad_unknown_lock.csv", "bad_unknown_lock.csv, row 2, column 'Lock': lock target 'R7' is not a rep in the roster"),
     (

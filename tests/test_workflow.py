@@ -155,9 +155,9 @@ def test_unknown_owners_are_summarised_once_per_value(tmp_path):
     problems = caught.value.problems
     assert [str(p) for p in problems] == [
         "accounts.csv, row 5, column 'Owner': current owner 'Jane Doe' is not a rep in the roster "
-        "(30 rows, the first here); owners match a rep id, then a rep name: fix the id or name, or add the rep",
+        "(30 rows, the first here); reps match by id, then by name: fix the id or name, or add the rep (a rep who has left: keep them in the roster and remove them with --remove-rep or edits.remove_reps, so their accounts move)",
         "accounts.csv, row 42, column 'Owner': current owner 'Bob' is not a rep in the roster (1 row); "
-        "owners match a rep id, then a rep name: fix the id or name, or add the rep",
+        "reps match by id, then by name: fix the id or name, or add the rep (a rep who has left: keep them in the roster and remove them with --remove-rep or edits.remove_reps, so their accounts move)",
     ]
 
 

@@ -310,13 +310,19 @@ def references(values: pd.Series, known: set[str], source: str, column: str, *, 
     first: dict[str, list[int]] = {}
     for i in positions.tolist():
         first.setdefault(str(text.iloc[i]), []).append(i)
+    leaver = (
+        " (a rep who has left: keep them in the roster and remove them with --remove-rep or edits.remove_reps, "
+        "so their accounts move)"
+        if what == "current owner"
+        else ""
+    )
     for value, rows in first.items():
         count = f"{len(rows)} rows, the first here" if len(rows) > 1 else "1 row"
         problems.append(
             Problem(
                 source,
-                f"{what} {value!r} is not a rep in the roster ({count}); owners match a rep id, then a "
-                "rep name: fix the id or name, or add the rep",
+                f"{what} {value!r} is not a rep in the roster ({count}); reps match by id, then by name: "
+                f"fix the id or name, or add the rep{leaver}",
                 row_number(values.index[rows[0]]),
                 column,
             )
