@@ -175,16 +175,17 @@ def check_output_folder(folder: str | Path, inputs: Iterable[str | Path] = ()) -
     """The output folder with symbolic links resolved, refused when it is a file or holds
     one of the run's input files (at any depth). Returns the resolved path."""
     target = Path(folder)
+    inputs = list(inputs)
     try:
         if target.exists() and not target.is_dir():
             msg = f"{folder}: is a file, not a folder; give a folder for the outputs with --out"
             raise OutputError(msg)
         real = target.resolve()
         sources = [Path(name).resolve() for name in inputs]
-    except (OSError, RuntimeError) as exc:  # a symbolic-link loop, a name too long
+        here = Path.cwd().resolve()
+    except (OSError, RuntimeError) as exc:  # a symbolic-link loop, a name too long, no cwd
         msg = f"{folder}: not a usable output folder ({exc}); give another folder with --out"
         raise OutputError(msg) from None
-    here = Path.cwd().resolve()
     try:
         home: Path | None = Path.home().resolve()
     except (RuntimeError, KeyError, OSError):
