@@ -41,6 +41,10 @@ from ..problem import Problem
 
 #: A violation at or below this counts as zero (shares of a target).
 EPS = 1e-9
+#: Under a disruption budget, every unit of value moved away from its owner costs this
+#: share of a target in the search's objective (below 1: fixing an imbalance still pays,
+#: but moves that only smooth loads, or re-cuts that reshuffle, do not spend the budget).
+ECONOMY = 0.3
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,7 @@ class _Search:
             - self.seat_violation(b, lb)
         )
         if change and (self.budget is not None or self.rep_limit is not None):
-            dv += self.budget_violation(self.moved + change) - self.budget_violation(self.moved)
+            dv += self.budget_violation(self.moved + change) - self.budget_violation(self.moved) + ECONOMY * change / self.dnorm
         return dv
 
     def delta(self, u: int, b: int) -> tuple[float, float]:
@@ -343,7 +347,7 @@ class _Search:
                     after = self.budget_violation(self.moved + change, om)
                 else:
                     after = self.budget_violation(self.moved + change)
-                dv += after - before
+                dv += after - before + ECONOMY * change / self.dnorm
         return dv, ds
 
     def move(self, u: int, b: int) -> None:
@@ -580,8 +584,9 @@ def _realise(
             options = []
             for u in _border(s, a, b):
                 if s.vals[u][row] <= remaining + room:
-                    back = s.dvalue[u] if s.owner[u] == b else 0.0
-                    options.append((-back, s.travel_delta(u, a, b), u))
+                    # what the move adds to the value moved away from today's owners
+                    cost = (s.dvalue[u] if s.owner[u] == a else 0.0) - (s.dvalue[u] if s.owner[u] == b else 0.0)
+                    options.append((cost, s.travel_delta(u, a, b), u))
             options.sort()
             best: list[int] | None = None
             fallback: tuple[float, list[int]] | None = None
@@ -772,10 +777,11 @@ def _band_violation(s: _Search, t: int, load: NDArray[np.float64]) -> NDArray[np
 
 
 def _split_pair(
-    s: _Search, units: NDArray[np.int64], a: int, b: int, trees: int, moved_base: float
-) -> tuple[float, float, NDArray[np.bool_]] | None:
+    s: _Search, units: NDArray[np.int64], a: int, b: int, trees: int, moved_base: float, *, economy: bool = True
+) -> tuple[float, float, NDArray[np.bool_], float] | None:
     """Best tree cut of ``units`` into a part for a and a part for b: (violation incl. the
-    budget, travel, mask of the units going to a)."""
+    budget, the tie-break (value moved in a realignment, else travel), mask of the units
+    going to a, travel)."""
     m = len(units)
     le = _local_edges(s, units)
     if m < 2 or len(le) == 0:
@@ -799,13 +805,17 @@ def _split_pair(
             v = _band_violation(s, a, pa[:, :r]) + _band_violation(s, b, pb[:, :r])
             if s.budget is not None:
                 v += np.maximum(moved_base + pa[:, r] + pb[:, r + 3] - s.budget, 0) / s.dnorm
+                if economy:
+                    v += ECONOMY * (moved_base + pa[:, r] + pb[:, r + 3]) / s.dnorm
             v = np.where((pa[:, r + 1] > 0.5) | (pb[:, r + 4] > 0.5), np.inf, v)
             travel = pa[:, r + 2] + pb[:, r + 5]
-            i = int(np.lexsort((travel, v))[0])
-            if np.isfinite(v[i]) and (best is None or (v[i], travel[i]) < best[:2]):
+            # a realignment prefers the cut that moves least, then the shortest travel
+            second = pa[:, r] + pb[:, r + 3] if s.budget is not None else travel
+            i = int(np.lexsort((travel, second, v))[0])
+            if np.isfinite(v[i]) and (best is None or (v[i], second[i]) < best[:2]):
                 mask = _subtree_mask(order, parent, int(order[1:][i]), m)
-                best = (float(v[i]), float(travel[i]), mask if not flip else ~mask)
-        if best is not None and best[0] <= EPS:
+                best = (float(v[i]), float(second[i]), mask if not flip else ~mask, float(travel[i]))
+        if best is not None and best[0] <= EPS and s.budget is None:
             break
     return best
 
@@ -823,6 +833,8 @@ def _recombine(s: _Search, seats: list[int], trees: int) -> bool:
     dval = np.asarray(s.dvalue)[units]
     moved_base = s.moved - float(np.where((owner >= 0) & (assign[units] != owner), dval, 0.0).sum())
     current = sum(s.seat_violation(t, s.load[t]) for t in seats) + s.budget_violation(s.moved)
+    if s.budget is not None:
+        current += ECONOMY * s.moved / s.dnorm
     best: tuple[float, float, dict[int, int]] | None = None
     if len(seats) == 2:
         found = _split_pair(s, units, seats[0], seats[1], trees, moved_base)
@@ -1077,8 +1089,8 @@ def improve_travel(
             owner = problem.owner[units]
             dval = np.asarray(s.dvalue)[units]
             moved_base = s.moved - float(np.where((owner >= 0) & (current[units] != owner), dval, 0.0).sum())
-            found = _split_pair(s, units, a, b, trees, moved_base)
-            if found is None or found[0] > EPS or found[1] >= before * (1 - 1e-9) - 1e-12:
+            found = _split_pair(s, units, a, b, trees, moved_base, economy=False)
+            if found is None or found[0] > EPS or found[3] >= before * (1 - 1e-9) - 1e-12:
                 continue
             for i, u in enumerate(units.tolist()):
                 want = a if found[2][i] else b
