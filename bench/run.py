@@ -9,6 +9,7 @@ Sections (each can be run alone: ``python bench/run.py peers ladder``):
 * ``published``: every published instance our model can take (Validi-Buchanan county
   graphs, SJC), against the proven optimum;
 * ``targets``: the engine targets of issue 3 (:mod:`run_targets`);
+* ``realign``: issue 16: contiguous national plans, realignment within budgets (:mod:`realign`);
 * ``quotas``: quota allocation at scale.
 
 Each engine run is its own process (killed at the time limit plus a grace period), so peak
@@ -237,13 +238,19 @@ def targets_section() -> dict:
     return run_targets.run([name for name in run_targets.TARGETS if _kept(name)])
 
 
+def realign_section() -> dict:
+    import realign
+
+    return realign.run(lambda name: _kept(name))
+
+
 def quotas_section() -> dict:
     import quota_bench
 
     return quota_bench.measure()
 
 
-SECTIONS = {"peers": peers_section, "ladder": ladder_section, "published": published_section, "targets": targets_section, "quotas": quotas_section}
+SECTIONS = {"peers": peers_section, "ladder": ladder_section, "published": published_section, "targets": targets_section, "realign": realign_section, "quotas": quotas_section}
 
 
 # -------------------------------------------------------------------------------- machine

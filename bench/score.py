@@ -36,6 +36,14 @@ def _connected(members: np.ndarray, edges: np.ndarray, n: int) -> bool:
     return connected_components(graph, directed=False)[0] == 1
 
 
+def _components_without(big: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
+    """Component label of each unit in the adjacency graph with the oversized units removed."""
+    keep = ~big[edges[:, 0]] & ~big[edges[:, 1]] if len(edges) else np.zeros(0, dtype=bool)
+    e = edges[keep] if len(edges) else np.zeros((0, 2), dtype=np.int64)
+    graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
 def oversized(inst: Instance) -> np.ndarray:
     """Units too large for any balanced territory (first measure above the band's upper end,
     the band recomputed without them until none is left): the same rule for every engine. A
@@ -60,10 +68,17 @@ def score(inst: Instance, labels: np.ndarray) -> dict:
         raise ValueError(f"{len(labels)} labels for {n} units")
     groups = [np.flatnonzero(labels == t) for t in np.unique(labels)]
     big = oversized(inst)
-    alone = [len(g) == 1 and big[g[0]] for g in groups]
+    # a territory holding an oversized unit stands alone (exempt); units that reach the
+    # rest of the map only through oversized units may be with it (nothing else can reach
+    # them), so it is measured out, not judged
+    comp = _components_without(big, inst.edges, n)
+    alone = [bool(big[g].any()) and all(np.isin(np.flatnonzero(comp == comp[u]), g).all() for u in g[~big[g]]) for g in groups]
     rest = [g for g, a in zip(groups, alone, strict=True) if not a]
     totals = np.array([inst.weights[g].sum(axis=0) for g in rest]).reshape(len(rest), -1)
-    mean = inst.weights[~big].sum(axis=0) / (inst.k - int(big.sum()))
+    standing = np.zeros(inst.n, dtype=bool)
+    for g, a in zip(groups, alone, strict=True):
+        standing[g] = a
+    mean = inst.weights[~standing].sum(axis=0) / max(inst.k - int(sum(alone)), 1)
     dev = np.abs(totals - mean) / mean * 100.0
     if len(groups) < inst.k:
         dev = np.vstack([dev, np.full((1, dev.shape[1]), 100.0)])
@@ -91,4 +106,19 @@ def score(inst: Instance, labels: np.ndarray) -> dict:
         out["cut_edges"] = int((labels[inst.edges[:, 0]] != labels[inst.edges[:, 1]]).sum())
     if inst.capacity is not None:
         out["capacity_ok"] = bool(max(inst.weights[g, 0].sum() for g in groups) <= inst.capacity + 1e-6)
+    return out
+
+
+def moved_and_travel(labels: np.ndarray, owner: np.ndarray, value: np.ndarray, home_xy: np.ndarray | None, unit_xy: np.ndarray) -> dict:
+    """Realignment figures from the labels alone: the share of today's booked value whose
+    unit changed hands (units without an owner today do not count), and the value-weighted
+    mean distance from each unit to its territory's home base (when seats have homes)."""
+    labels = np.asarray(labels)
+    has = owner >= 0
+    out: dict = {}
+    if has.any():
+        out["moved_pct"] = round(float(100 * value[has & (labels != owner)].sum() / value[has].sum()), 2)
+    if home_xy is not None:
+        d = np.linalg.norm(unit_xy - home_xy[labels], axis=1)
+        out["travel"] = round(float((value * d).sum() / value.sum()), 2)
     return out

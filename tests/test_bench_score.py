@@ -42,3 +42,15 @@ def test_an_oversized_unit_alone_is_exempt_for_every_engine():
     s = score(inst, np.array([0, 1, 1, 2, 2, 2]))  # the rest: 2 vs 3 around a mean of 2.5
     assert s["standalone"] == 1 and s["spread_pct"] == pytest.approx(20.0)
     assert score(inst, np.array([0, 0, 1, 2, 2, 1]))["standalone"] == 0  # not alone: not exempt
+
+
+def test_units_cut_off_behind_an_oversized_unit_may_stand_with_it():
+    # a path 0-1-2-3-4-5 with unit 1 oversized: unit 0 reaches the rest only through it
+    xy = np.column_stack([np.arange(6, dtype=float), np.zeros(6)])
+    edges = np.array([[i, i + 1] for i in range(5)])
+    inst = Instance(name="path", family="test", weights=np.array([1, 10, 1, 1, 1, 1], float)[:, None], measure_names=("w",), xy=xy, edges=edges, k=3, tolerance=(0.05,), minimise="dispersion")
+    s = score(inst, np.array([0, 0, 1, 1, 2, 2]))
+    assert s["standalone"] == 1
+    assert s["spread_pct"] == pytest.approx(0.0)  # the rest: 2 and 2 around a mean of 2
+    # unit 2 is not cut off (it reaches 3): with the oversized unit it is not exempt
+    assert score(inst, np.array([0, 0, 0, 1, 2, 2]))["standalone"] == 0

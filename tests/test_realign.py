@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from territory_opt import InfeasibleError, Problem, SolverError, solve
+from territory_opt import InfeasibleError, Problem, solve
 from territory_opt.model.formulation import BalanceRule, ModelSpec
 from territory_opt.scenario import Constraints, Disruption, Measure, SolverSettings
 from territory_opt.solve import required_movement
@@ -145,11 +145,11 @@ def test_restricted_infeasibility_is_proved_on_the_real_problem_or_not_claimed()
         solve(p, balance={"potential": Measure(tolerance=0.1)}, constraints=Constraints(contiguity=True), solver=FAST)
 
 
-def test_contiguity_alone_blocks_a_plan_is_no_plan_found_not_infeasible():
-    # a star: the centre unit is tiny and every leaf heavy; two reps at ±5 % would need the
-    # leaves split 2/2 with the centre in one territory: the other territory is then two
-    # disconnected leaves. Without contiguity a plan exists, so "infeasible" cannot be
-    # proved by the relaxation: the engine must say it found no plan, not that none exists.
+def test_contiguity_alone_blocks_a_plan_proved_by_the_exact_model():
+    # a star: the centre unit is tiny and every leaf heavy; two reps at ±5 % need the leaves
+    # split 2/2, and the territory without the centre is then two leaves that do not touch.
+    # Without contiguity a plan exists, so only the exact model (contiguity by flows) can
+    # prove that none does, and the error says which family is at fault.
     p = Problem.from_arrays(
         measures=np.array([0.01, 1, 1, 1, 1]),
         measure_names=["potential"],
@@ -157,8 +157,9 @@ def test_contiguity_alone_blocks_a_plan_is_no_plan_found_not_infeasible():
         seat_xy=[[1, 0], [-1, 0]],
         edges=[[0, 1], [0, 2], [0, 3], [0, 4]],
     )
-    with pytest.raises(SolverError, match="not a proof that the scenario is infeasible"):
+    with pytest.raises(InfeasibleError, match=r"\[contiguity\] no plan keeps every territory contiguous.*proved by the exact model") as info:
         solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+    assert info.value.explanation.families == ("contiguity",)
 
 
 def test_units_cut_off_by_a_standing_unit_join_it():

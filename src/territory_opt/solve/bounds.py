@@ -57,7 +57,11 @@ class MovementBound:
         if self.give > 0:
             parts.append(f"reps above their band hold {_fmt(self.give)} more than it allows")
         if self.receive > 0:
-            fill = f", of which at most {_fmt(self.unowned)} can come from accounts without a current owner" if self.unowned > 0 else ""
+            fill = (
+                f", of which at most {_fmt(self.unowned)} can come from accounts without a current owner"
+                if self.unowned > 0
+                else ""
+            )
             parts.append(f"reps below their band need {_fmt(self.receive)} more{fill}")
         why = f" ({'; '.join(parts)})" if parts else ""
         return f"at least {100 * self.share:.1f}% of {self.measure} must move{why}"

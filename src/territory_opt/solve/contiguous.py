@@ -319,7 +319,11 @@ class _Search:
             - self.seat_violation(b, lb)
         )
         if change and (self.budget is not None or self.rep_limit is not None):
-            dv += self.budget_violation(self.moved + change) - self.budget_violation(self.moved) + ECONOMY * change / self.dnorm
+            dv += (
+                self.budget_violation(self.moved + change)
+                - self.budget_violation(self.moved)
+                + ECONOMY * change / self.dnorm
+            )
         return dv
 
     def delta(self, u: int, b: int) -> tuple[float, float]:
@@ -910,6 +914,55 @@ def _recombine(s: _Search, seats: list[int], trees: int) -> bool:
     return True
 
 
+def _swap_pass(s: _Search, deadline: float, now: Callable[[], float]) -> int:
+    """Swaps across a border (u from t to z and w from z to t at once): the fine-tuning a
+    single move cannot do when every unit overshoots the band. Both territories stay
+    connected (checked move by move); returns the swaps made."""
+    graph = s.seat_graph() if s.contiguity else {t: set(range(s.k)) - {t} for t in range(s.k)}
+    made = 0
+    order = sorted(range(s.k), key=lambda t: -s.seat_violation(t, s.load[t]))
+    for t in order:
+        if now() > deadline or s.seat_violation(t, s.load[t]) <= EPS:
+            break
+        if s.closed[t]:
+            continue
+        for z in sorted(graph[t]):
+            if s.closed[z] or now() > deadline:
+                continue
+            out_t = [u for u in _border(s, t, z) if s.can_leave(u) and u != s.anchor[t]]
+            out_z = [w for w in _border(s, z, t) if s.can_leave(w) and w != s.anchor[z]]
+            if not out_t or not out_z:
+                continue
+            la, lb = s.load[t], s.load[z]
+            base = s.seat_violation(t, la) + s.seat_violation(z, lb)
+            options = []
+            for u in out_t:
+                vu = s.vals[u]
+                for w in out_z:
+                    vw = s.vals[w]
+                    na = [la[j] - vu[j] + vw[j] for j in range(s.r)]
+                    nb = [lb[j] + vu[j] - vw[j] for j in range(s.r)]
+                    dv = s.seat_violation(t, na) + s.seat_violation(z, nb) - base
+                    if dv < -1e-12:
+                        options.append((dv, u, w))
+            options.sort()
+            for _, u, w in options[:20]:
+                before = s.violation() + (ECONOMY * s.moved / s.dnorm if s.budget is not None else 0.0)
+                s.move_quiet(u, z)
+                touches = any(s.assign[y] == t for y in s.nbrs[w]) if s.contiguity else True
+                if touches and s.can_leave(w):
+                    s.move_quiet(w, t)
+                    after = s.violation() + (ECONOMY * s.moved / s.dnorm if s.budget is not None else 0.0)
+                    if after < before - 1e-12:
+                        made += 1
+                        break
+                    s.move_quiet(w, z)
+                s.move_quiet(u, t)
+            if s.seat_violation(t, s.load[t]) <= EPS:
+                break
+    return made
+
+
 def _recombine_pass(s: _Search, deadline: float, now: Callable[[], float], trees: int = 24) -> int:
     """Recombine each territory missing a band (worst first) with its neighbours, the
     best-placed first; returns how many pairs improved."""
@@ -1026,6 +1079,8 @@ def balance_search(
         # recombine each territory that misses a band with a neighbour (spanning-tree cuts;
         # more trees while the search stalls)
         windows += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
+        if s.violation() > EPS:
+            moves += _swap_pass(s, deadline, now)
         v2 = s.violation()
         if s.r and v2 > EPS and v2 > 0.7 * v:
             # little progress: plan the transfers between adjacent territories, move them

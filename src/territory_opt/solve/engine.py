@@ -60,6 +60,7 @@ from ..scenario import Constraints, Measure, Objective, SolverSettings
 from .bounds import MovementBound, lp_travel_bound, required_movement
 from .contiguous import EPS as EXACT_EPS
 from .contiguous import SearchResult, balance_search, improve_travel
+from .strategies import exact_flow
 from .strategies.company_scale import LargeResult, solve_large, use_large
 
 
@@ -400,7 +401,9 @@ def _join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) 
             continue  # an island on its own: the islands setting handles it
         unit = int(np.bincount(touch).argmax())
         lock[members] = lock[unit]
-        names = ", ".join(str(x) for x in problem.unit_names[members[:4]]) + (f" and {len(members) - 4} more" if len(members) > 4 else "")
+        names = ", ".join(str(x) for x in problem.unit_names[members[:4]]) + (
+            f" and {len(members) - 4} more" if len(members) > 4 else ""
+        )
         notes.append(
             f"{len(members)} unit(s) ({names}) reach the rest of the map only through {problem.unit_names[unit]}, which stands alone, "
             f"and hold too little to be a territory: they join {problem.seat_ids[lock[unit]]}'s territory (exempt from balance)"
@@ -433,24 +436,49 @@ def _transport_contiguous_start(
     hi = np.where(exempt, np.inf, (1 + hard[0].tolerance) * target[:, m])
     weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
     cand = _fit_filter(
-        problem, _exempt_filter(problem, build_candidates(problem, centres, nearest=8, need=need), exempt), values, limits
+        problem,
+        _exempt_filter(problem, build_candidates(problem, centres, nearest=8, need=need), exempt),
+        values,
+        limits,
     )
     budget = min(10.0, 0.1 * settings.time_limit)
     clock_deadline = None if settings.deterministic else time.perf_counter() + budget
-    tr = transport_start(problem, cand, groups(problem, problem.measures[:, m], families=spec.families), weight, seat_positions(problem, centres), lo, hi, deadline=clock_deadline)
+    tr = transport_start(
+        problem,
+        cand,
+        groups(problem, problem.measures[:, m], families=spec.families),
+        weight,
+        seat_positions(problem, centres),
+        lo,
+        hi,
+        deadline=clock_deadline,
+    )
     if settings.deterministic:
         clock, until = (lambda: 0.0), 1.0
     else:
         clock, until = now, min(deadline - 0.3 * settings.time_limit, now() + 0.45 * settings.time_limit)
     found = balance_search(
-        problem, spec, tr.assign, pos=seat_positions(problem, centres), deadline=until, now=clock, seed=settings.seed, anchors=centres
+        problem,
+        spec,
+        tr.assign,
+        pos=seat_positions(problem, centres),
+        deadline=until,
+        now=clock,
+        seed=settings.seed,
+        anchors=centres,
     )
     bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
     if found.violation > EXACT_EPS:
         return None, bound
     # the repair traded travel for balance: recombine adjacent pairs for travel, in band
-    until = until if settings.deterministic else min(deadline - 0.3 * settings.time_limit, now() + 0.15 * settings.time_limit)
-    polished = improve_travel(problem, spec, found.assign, pos=seat_positions(problem, centres), deadline=until, now=clock, seed=settings.seed)
+    until = (
+        until
+        if settings.deterministic
+        else min(deadline - 0.3 * settings.time_limit, now() + 0.15 * settings.time_limit)
+    )
+    polished = improve_travel(
+        problem, spec, found.assign, pos=seat_positions(problem, centres), deadline=until, now=clock, seed=settings.seed
+    )
     return polished, bound
 
 
@@ -483,8 +511,96 @@ def _exact_search(
     )
 
 
+def _exact_fallback(
+    problem: Problem,
+    spec: ModelSpec,
+    centres: NDArray[np.int64],
+    exact_log: list[SearchResult],
+    settings: SolverSettings,
+    deadline: float,
+    now: Any,
+    workers: int,
+    disruption: Any,
+    movement: MovementBound | None,
+) -> dict[str, Any] | None:
+    """On a small map, the exact model (:mod:`.strategies.exact_flow`) with the time left:
+    a plan (as the engine's best), None when it found none in time, or InfeasibleError
+    when it proves there is none, with the least budget that works when a budget binds."""
+    if not exact_flow.fits(problem) or not spec.contiguity:
+        return None
+    left = max(3.0, deadline - now())
+    hint = min(exact_log, key=lambda r: r.violation).assign if exact_log else None
+    pos = seat_positions(problem, centres)
+    found = exact_flow.solve_exact(
+        problem,
+        spec,
+        pos=pos,
+        hint=hint,
+        time_limit=left,
+        seed=settings.seed,
+        workers=workers,
+        deterministic=settings.deterministic,
+    )
+    if found.assign is not None:
+        return {
+            "assign": found.assign,
+            "centres": centres.copy(),
+            "objective": found.objective,
+            "bound": found.bound,
+            "status": found.status,
+            "cand": build_candidates(problem, centres, nearest=problem.n_seats),
+            "exact": True,
+            "exact_model": True,
+            "iteration": 0,
+        }
+    if found.status != cp_model.INFEASIBLE:
+        return None
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    proof = _relaxation_proof(problem, spec, centres, exempt, settings)
+    if proof is not None:  # infeasible even without contiguity: that explanation has the figures
+        msg = f"the scenario is infeasible (proved on a relaxation of your scenario: every legal seat for every unit, contiguity dropped):\n{proof}"
+        raise InfeasibleError(msg, proof)
+    lines = [
+        "no plan keeps every territory contiguous within the bands, caps and budget: proved by the exact model (every legal seat for every unit, contiguity by flows)"
+    ]
+    relax = None
+    if spec.disruption_max is not None and disruption is not None and spec.disruption_value is not None:
+        free = exact_flow.solve_exact(
+            problem,
+            replace(spec, disruption_max=None),
+            pos=pos,
+            hint=None,
+            time_limit=max(3.0, 0.5 * left),
+            seed=settings.seed,
+            workers=workers,
+            minimise="moved",
+            deterministic=settings.deterministic,
+        )
+        booked = float(spec.disruption_value[problem.owner >= 0].sum())
+        if free.objective is not None and booked > 0:
+            least = free.bound if free.status == cp_model.OPTIMAL else (movement.must_move if movement else free.bound)
+            relax = free.objective / booked
+            exact_word = (
+                "exactly"
+                if free.status == cp_model.OPTIMAL
+                else f"at least {100 * (least or 0) / booked:.1f}% and at most"
+            )
+            lines.append(
+                f"the least share of {disruption.measure} that any contiguous plan within the bands must move is {exact_word} {100 * free.objective / booked:.1f}% "
+                f"(the budget is {100 * disruption.max_share:g}%): raise constraints.disruption.max_share to {100 * free.objective / booked:.1f}%"
+            )
+    conflict = Conflict("disruption" if relax is not None else "contiguity", "; ".join(lines), relax)
+    explanation = Explanation((conflict,))
+    raise InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
+
+
 def _budget_conflict(
-    problem: Problem, spec: ModelSpec, movement: MovementBound, share: float, settings: SolverSettings, exempt: NDArray[np.bool_]
+    problem: Problem,
+    spec: ModelSpec,
+    movement: MovementBound,
+    share: float,
+    settings: SolverSettings,
+    exempt: NDArray[np.bool_],
 ) -> Conflict:
     """The budget cannot be met: the proved minimum, and what the best plan found without
     the budget moves (the exact search from today's territories, a quarter of the time)."""
@@ -515,7 +631,9 @@ def _relaxation_proof(
     if not full.exact:
         return None
     full = _exempt_filter(problem, full, exempt)
-    return prove_infeasible(problem, spec, full, time_limit=min(20.0, max(2.0, settings.time_limit / 4)), seed=settings.seed)
+    return prove_infeasible(
+        problem, spec, full, time_limit=min(20.0, max(2.0, settings.time_limit / 4)), seed=settings.seed
+    )
 
 
 def _no_plan_message(settings: SolverSettings, exact_log: list[SearchResult], repairs: int) -> str:
@@ -676,7 +794,12 @@ def _solve(
         disruption_share=disruption.max_share if disruption and disruption.max_share < 1 else None,
     )
     movement = required_movement(problem, spec, disruption.measure) if disruption is not None else None
-    if disruption is not None and movement is not None and spec.disruption_max is not None and movement.must_move > spec.disruption_max * (1 + 1e-9) + 1e-9:
+    if (
+        disruption is not None
+        and movement is not None
+        and spec.disruption_max is not None
+        and movement.must_move > spec.disruption_max * (1 + 1e-9) + 1e-9
+    ):
         # proved for the real problem (an LP over the reps' books): replaces the one-sided check
         conflicts = [c for c in conflicts if not (c.family == "disruption" and "above their balance band" in c.message)]
         conflicts.append(_budget_conflict(problem, spec, movement, disruption.max_share, settings, exempt))
@@ -730,7 +853,9 @@ def _solve(
         # fixed homes with contiguity: the least-travel transport plan (min-cost flow over
         # every pair that pays), made connected and balanced by the exact search, is a far
         # better start than growing regions; kept only when it meets every band
-        start, transport_bound = _transport_contiguous_start(problem, spec, centres, need, values, limits, exempt, settings, deadline, now)
+        start, transport_bound = _transport_contiguous_start(
+            problem, spec, centres, need, values, limits, exempt, settings, deadline, now
+        )
         if start is not None:
             report("transport start (connected)")
 
@@ -812,6 +937,7 @@ def _solve(
         kick_rng = np.random.default_rng(settings.seed)
         local_iter = 0
         exact_tries = 0
+        exact_model_tried = False
         exact_log: list[SearchResult] = []
         realign_run = spec.disruption_max is not None or spec.disruption_per_rep is not None
         recentre = spec.contiguity and not free_centres
@@ -906,6 +1032,15 @@ def _solve(
                     det_used[0] += 0.1 * settings.time_limit
                 exact_log.append(found)
                 report("exact contiguity search", violation=found.violation, iteration=iteration)
+                if found.violation > EXACT_EPS and exact_flow.fits(problem) and spec.contiguity and not exact_model_tried:
+                    # a small map: the exact model (contiguity by flows) decides, with a
+                    # good share of the time left; it proves infeasibility or finds a plan
+                    exact_model_tried = True
+                    exact = _exact_fallback(
+                        problem, spec, centres, exact_log, settings, now() + 0.4 * max(0.0, deadline - now()), now, workers, disruption, movement
+                    )
+                    if exact is not None:
+                        found = replace(found, assign=exact["assign"], violation=0.0)
                 if found.violation <= EXACT_EPS:
                     hint, violation, start = found.assign, 0.0, found.assign
                     if free_centres:
@@ -1030,7 +1165,13 @@ def _solve(
                     if proof is not None:
                         msg = f"the scenario is infeasible (proved on a relaxation of your scenario: every legal seat for every unit, contiguity dropped):\n{proof}"
                         raise InfeasibleError(msg, proof)
-                    raise SolverError(_no_plan_message(settings, exact_log, infeasible_rounds))
+                    exact = _exact_fallback(
+                        problem, spec, centres, exact_log, settings, deadline, now, workers, disruption, movement
+                    )
+                    if exact is None:
+                        raise SolverError(_no_plan_message(settings, exact_log, infeasible_rounds))
+                    best = exact
+                    break
                 if stage_status == cp_model.INFEASIBLE:
                     explanation = explain(
                         problem,
@@ -1083,7 +1224,11 @@ def _solve(
             if recentre and not final and not interrupt.requested and best is not None:
                 # fixed homes with contiguity: the condition is rebuilt around the new plan
                 # and solved again (a large-neighbourhood step), while it still pays
-                gain = (last_objective - best["objective"]) / abs(last_objective) if last_objective and best["objective"] is not None else 1.0
+                gain = (
+                    (last_objective - best["objective"]) / abs(last_objective)
+                    if last_objective and best["objective"] is not None
+                    else 1.0
+                )
                 last_objective = best["objective"]
                 if gain > 1e-3 or iteration == 1:
                     report("contiguity condition rebuilt around the plan", iteration=iteration)
@@ -1122,8 +1267,13 @@ def _solve(
         notes.append(
             f"interrupted (Ctrl-C) at {interrupt.at - t0 if interrupt.at else 0.0:.1f} s: this is the best plan found until then"
         )
+    if best is None and not large and not interrupt.requested:
+        best = _exact_fallback(
+            problem, spec, centres, exact_log, settings, deadline, now, workers, disruption, movement
+        )
     if best is None:
         raise SolverError(_no_plan_message(settings, exact_log if not large else [], 0))
+    exact_model = bool(best.get("exact_model"))
     assign = best["assign"]
     centres = best["centres"]
     best_obj, bound, last_status, last_cand, pruning_exact = (
@@ -1135,7 +1285,9 @@ def _solve(
     )
 
     # status and honesty
-    if not pruning_exact:
+    if exact_model:
+        notes.append("solved by the exact model (every legal seat for every unit, contiguity by flows): no restriction")
+    if not pruning_exact and not exact_model:
         restrictions.append(
             f"candidate pruning: each unit may go to its {cand_set.nearest} nearest seats (plus owner and lock); {last_cand.pruned:,} of {problem.n_units * problem.n_seats:,} pairs pruned"
         )
@@ -1143,7 +1295,7 @@ def _solve(
         restrictions.append(
             "large-neighbourhood search: the plan is improved a few nearby territories at a time; the bound is the transport relaxation's (Lagrangian), not CP-SAT's"
         )
-    if spec.contiguity:
+    if spec.contiguity and not exact_model:
         restrictions.append(
             "contiguity by the descending-distance neighbour condition around each root (sufficient, not necessary)"
         )
@@ -1166,14 +1318,16 @@ def _solve(
         notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
     global_bound = global_gap = None
     travel_only = [set(stage) for stage in stages] == [{"travel"}]
-    if large:
+    if large or (exact_model and not free_centres and travel_only):
         global_bound = bound
         global_gap = gap
     elif travel_only and best_obj is not None and restrictions and not free_centres:
         # the transport relaxation's Lagrangian bound (from the start) and, when time
         # allows, the LP relaxation over every pair: both hold for the real problem
         found_bounds = [transport_bound] if transport_bound is not None else []
-        lp_time = min(30.0, max(5.0, settings.time_limit / 2)) if transport_bound is None else min(30.0, deadline - now())
+        lp_time = (
+            min(30.0, max(5.0, settings.time_limit / 2)) if transport_bound is None else min(30.0, deadline - now())
+        )
         if lp_time >= 2.0:
             lp_bound = lp_travel_bound(problem, spec, exempt, time_limit=lp_time)
             if lp_bound is not None:

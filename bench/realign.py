@@ -1,0 +1,184 @@
+"""Issue 16 targets: contiguous plans at national scale, realignment within a budget.
+
+Each case runs in its own process; every figure in the table is recomputed from the plan's
+raw assignment by :func:`score.score` (balance, contiguity) and :func:`score.moved_and_travel`
+(value moved from today's owners, travel to the reps' homes), never taken from the engine.
+The engine's own figures (status, first plan time, its global bound) are shown beside them.
+
+Cases:
+
+* ``us50-s<seed>``: US counties, 50 reps at home bases (synthetic roster of that seed),
+  potential ±5 %, workload ±10 %, contiguous, least travel, 60 s;
+* ``realign-<budget>``: the same roster (seed 3) realigned from a current alignment made
+  by the engine at potential ±20 % (20 s), with at most that share of potential moved, 120 s;
+* ``state-<ST>``: one state's counties, 8-16 reps, realigned from its ±20 % plan with a
+  10 % budget, 30 s;
+* ``free-<k>``: US counties cut into k territories without home bases, population ±5 %,
+  contiguous, 120 s.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+import resource
+import time
+from typing import Any
+
+import numpy as np
+
+GRACE = 90.0
+
+CASES: list[tuple[str, dict[str, Any], float]] = [
+    *[(f"us50-s{s}", {"kind": "fixed", "seed": s, "reps": 50}, 60.0) for s in (1, 2, 3, 4, 5)],
+    *[(f"realign-{int(100 * b)}", {"kind": "realign", "seed": 3, "reps": 50, "budget": b}, 120.0) for b in (0.10, 0.15, 0.25, 0.40)],
+    ("state-TX", {"kind": "realign", "seed": 5, "reps": 12, "budget": 0.10, "states": ["TX"]}, 30.0),
+    ("state-OH", {"kind": "realign", "seed": 5, "reps": 8, "budget": 0.10, "states": ["OH"]}, 30.0),
+    ("state-CA", {"kind": "realign", "seed": 5, "reps": 16, "budget": 0.10, "states": ["CA"]}, 30.0),
+    ("free-100", {"kind": "free", "k": 100}, 120.0),
+    ("free-200", {"kind": "free", "k": 200}, 120.0),
+]
+
+
+def _scenario(case: dict[str, Any]):
+    import tempfile
+
+    import yaml
+
+    from territory_opt import load_scenario
+
+    if case["kind"] == "free":
+        doc = {
+            "name": "free",
+            "data": {"dataset": "us-counties"},
+            "seats": {"count": case["k"]},
+            "balance": {"population": {"tolerance": 0.05}},
+            "constraints": {"contiguity": {"enabled": True}, "oversized": "standalone"},
+        }
+    else:
+        doc = {
+            "name": "realign",
+            "data": {
+                "dataset": "us-counties",
+                "synthetic": {"accounts": 200000, "reps": case["reps"], "seed": case["seed"], "skill_share": 0.0},
+                "units": "geography",
+            },
+            "balance": {"potential": {"tolerance": 0.05}, "workload": {"tolerance": 0.10}},
+            "constraints": {"contiguity": {"enabled": True}, "oversized": "standalone"},
+            "objective": {"priorities": ["travel"]},
+        }
+        if case.get("states"):
+            doc["data"]["states"] = case["states"]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        yaml.safe_dump(doc, fh)
+    return load_scenario(fh.name)
+
+
+def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
+    from dataclasses import replace
+
+    import instances
+    import score
+
+    from territory_opt import problem_from_scenario, solve
+    from territory_opt.scenario import Constraints, Measure
+
+    row: dict[str, Any] = {}
+    try:
+        scenario = _scenario(case)
+        problem, _ = problem_from_scenario(scenario)
+        constraints = scenario.constraints
+        if case["kind"] == "realign":
+            earlier = solve(
+                problem,
+                balance={"potential": Measure(tolerance=0.20)},
+                constraints=constraints,
+                solver=scenario.solver.model_copy(update={"time_limit": 20.0}),
+            )
+            problem = replace(problem, owner=earlier.seat_of.copy())
+            constraints = Constraints.model_validate(
+                {**constraints.model_dump(), "disruption": {"measure": "potential", "max_share": case["budget"]}}
+            )
+        first: list[float] = []
+        t0 = time.perf_counter()
+
+        def progress(event: dict) -> None:
+            if event.get("objective") is not None and not first:
+                first.append(time.perf_counter() - t0)
+
+        try:
+            plan = solve(
+                problem,
+                balance=dict(scenario.balance),
+                constraints=constraints,
+                objective=scenario.objective,
+                candidates=scenario.candidates,
+                solver=scenario.solver.model_copy(update={"time_limit": limit}),
+                progress=progress,
+            )
+        except Exception as exc:  # noqa: BLE001 - the engine's answer is the result
+            row = {"answer": type(exc).__name__, "message": str(exc)[:700], "time_s": round(time.perf_counter() - t0, 1)}
+        else:
+            wall = time.perf_counter() - t0
+            names = list(scenario.balance)
+            inst = instances.Instance(
+                name=str(case),
+                family="counties",
+                weights=np.column_stack([problem.measure(n) for n in names]),
+                measure_names=tuple(names),
+                xy=problem.unit_xy,
+                edges=problem.edges,
+                k=problem.n_seats,
+                tolerance=tuple(scenario.balance[n].tolerance for n in names),
+                minimise="dispersion",
+            )
+            labels = np.asarray(plan.assignment["territory_id"].map({s: i for i, s in enumerate(problem.seat_ids)}))
+            scored = score.score(inst, labels)
+            extra = score.moved_and_travel(
+                labels, problem.owner, problem.measure(names[0]), problem.seat_xy if problem.has_home.all() else None, problem.unit_xy
+            )
+            row = {
+                "answer": plan.status.value,
+                "first_plan_s": round(first[0], 1) if first else None,
+                "time_s": round(wall, 1),
+                **scored,
+                **extra,
+                "engine_global_bound": plan.global_bound,
+                "gap_to_stated_bound": (
+                    round(100 * (extra["travel"] - plan.global_bound) / extra["travel"], 2)
+                    if plan.global_bound is not None and extra.get("travel")
+                    else None
+                ),
+                "engine_notes": [n for n in plan.notes if n.startswith(("realignment", "stands alone", "the other"))][:3],
+            }
+    except Exception as exc:  # noqa: BLE001 - recorded
+        row = {"answer": "error", "message": f"{type(exc).__name__}: {exc}"[:700]}
+    row["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out.put(row)
+
+
+def run(kept) -> dict:
+    rows = []
+    for name, case, limit in CASES:
+        if not kept(name):
+            continue
+        ctx = mp.get_context("spawn")
+        out: mp.Queue = ctx.Queue()
+        proc = ctx.Process(target=_child, args=(case, limit, out))
+        t0 = time.perf_counter()
+        proc.start()
+        row: dict[str, Any] = {}
+        while not row:
+            try:
+                row = out.get(timeout=1.0)
+            except queue_mod.Empty:
+                if not proc.is_alive():
+                    row = {"answer": "error", "message": f"process died (exit code {proc.exitcode})"}
+                elif time.perf_counter() - t0 > limit + GRACE + 60:
+                    proc.kill()
+                    row = {"answer": "killed", "message": f"no answer in {limit + GRACE + 60:.0f} s"}
+        proc.join(timeout=10)
+        row = {"instance": name, "limit_s": limit, **case, **row}
+        print(name, row, flush=True)
+        rows.append(row)
+    return {"rows": rows}

@@ -1,0 +1,204 @@
+"""Exact strategy for small maps: every legal pair, contiguity by flows, one CP-SAT model.
+
+Sets: units U, seats T, adjacency E (both directions), legal pairs P ⊆ U × T.
+
+Variables: x[u,t] ∈ {0,1} for (u,t) ∈ P; r[u,t] ∈ {0,1} (u is t's root);
+f[u,v,t] ∈ [0, |U|] for (u,v) ∈ E with (u,t), (v,t) ∈ P.
+
+Constraints:
+
+* Σ_t x[u,t] = 1; r[u,t] ≤ x[u,t]; Σ_u r[u,t] = 1 for every seat that holds a unit;
+* f[u,v,t] ≤ |U|·x[u,t] and ≤ |U|·x[v,t] (flow runs inside t only);
+* Σ_v f[v,u,t] − Σ_v f[u,v,t] + |U|·r[u,t] ≥ x[u,t]: every member of t but its root is fed
+  by a neighbour in t, and flow is created only at the root, so t is connected. This is
+  *exact*: every connected territory has such a flow (a spanning tree from any member);
+* balance bands (every hard measure), capacity, locks, families, exclusions, the
+  disruption budget Σ_u v_u·(1 − x[u,owner(u)]) ≤ D and per-rep limits, as in the main
+  formulation (measures scaled to integers; bands tightened by the rounding, so a plan of
+  this model meets the true bands).
+
+Objective: value-weighted travel to each seat's position, or the value moved from today's
+owners (the least budget that works, a proof when CP-SAT closes it).
+
+Used when the map is small enough (a state's counties): it proves infeasibility for the
+planner's real problem, contiguity included, and it turns a restricted "no plan" into a
+plan when one exists.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.sat.python import cp_model
+
+from ...model.formulation import ModelSpec, targets
+from ...problem import Problem
+
+#: Above this many legal (unit, seat) pairs the exact model is not attempted.
+MAX_PAIRS = 6_000
+
+
+@dataclass(frozen=True)
+class ExactResult:
+    """Status (CP-SAT's), the plan (or None), its objective and CP-SAT's bound, both in
+    the objective's units (travel: weighted mean km; moved: measure units)."""
+
+    status: cp_model.CpSolverStatus | int
+    assign: NDArray[np.int64] | None
+    objective: float | None
+    bound: float | None
+
+
+def fits(problem: Problem) -> bool:
+    return problem.edges is not None and problem.n_units * problem.n_seats <= MAX_PAIRS
+
+
+def solve_exact(
+    problem: Problem,
+    spec: ModelSpec,
+    *,
+    pos: NDArray[np.float64],
+    hint: NDArray[np.int64] | None,
+    time_limit: float,
+    seed: int,
+    workers: int,
+    minimise: str = "travel",
+    deterministic: bool = False,
+) -> ExactResult:
+    n, k = problem.n_units, problem.n_seats
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+    model = cp_model.CpModel()
+    u_all = np.repeat(np.arange(n), k)
+    t_all = np.tile(np.arange(k), n)
+    ok = problem.eligible(u_all, t_all)
+    if spec.locks:
+        locked = problem.lock[u_all] >= 0
+        ok &= ~locked | (problem.lock[u_all] == t_all)
+    ok &= ~exempt[t_all] | (problem.lock[u_all] == t_all)
+    if len(problem.exclusions):
+        banned = set(map(tuple, problem.exclusions.tolist()))
+        ok &= np.array([(int(a), int(b)) not in banned for a, b in zip(u_all, t_all, strict=True)])
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    for u, t in zip(u_all[ok].tolist(), t_all[ok].tolist(), strict=True):
+        x[u, t] = model.new_bool_var("")
+    for u in range(n):
+        options = [x[u, t] for t in range(k) if (u, t) in x]
+        if not options:
+            return ExactResult(cp_model.INFEASIBLE, None, None, None)
+        model.add_exactly_one(options)
+    # families move together
+    if spec.families:
+        for f in np.unique(problem.family[problem.family >= 0]):
+            members = np.flatnonzero(problem.family == f).tolist()
+            for t in range(k):
+                for a, b in itertools.pairwise(members):
+                    xa, xb = x.get((a, t)), x.get((b, t))
+                    if xa is None and xb is None:
+                        continue
+                    if xa is None or xb is None:
+                        model.add((xa if xa is not None else xb) == 0)
+                    else:
+                        model.add(xa == xb)
+    # balance and capacity (integer, bands tightened by the rounding)
+    target = spec.targets if spec.targets is not None else targets(problem, exempt)
+    for rule in spec.balance:
+        if not rule.hard:
+            continue
+        m = rule.measure
+        scale = 1e6 / max(float(target[~exempt, m].mean()) if (~exempt).any() else 1.0, 1e-12)
+        coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
+        slack = int(np.ceil(0.5 * n)) + 1
+        for t in np.flatnonzero(~exempt).tolist():
+            expr = cp_model.LinearExpr.weighted_sum(
+                [x[u, t] for u in range(n) if (u, t) in x], [int(coef[u]) for u in range(n) if (u, t) in x]
+            )
+            model.add(expr >= int(np.ceil((1 - rule.tolerance) * target[t, m] * scale)) + slack)
+            model.add(expr <= int(np.floor((1 + rule.tolerance) * target[t, m] * scale)) - slack)
+    for m, cap in spec.capacity:
+        limit = cap * problem.seat_capacity
+        scale = 1e6 / max(float(limit.mean()), 1e-12)
+        coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
+        for t in range(k):
+            expr = cp_model.LinearExpr.weighted_sum(
+                [x[u, t] for u in range(n) if (u, t) in x], [int(coef[u]) for u in range(n) if (u, t) in x]
+            )
+            model.add(expr <= int(np.floor(limit[t] * scale)) - int(np.ceil(0.5 * n)) - 1)
+    # disruption
+    value = spec.disruption_value
+    moved_expr = None
+    if value is not None and (problem.owner >= 0).any():
+        has = np.flatnonzero(problem.owner >= 0)
+        dscale = 1e6 / max(float(value[has].sum()), 1e-12)
+        dcoef = np.round(value * dscale).astype(np.int64)
+        stay = [(int(dcoef[u]), x[u, int(problem.owner[u])]) for u in has.tolist() if (u, int(problem.owner[u])) in x]
+        total = int(dcoef[has].sum())
+        moved_expr = total - sum(c * v for c, v in stay)
+        if spec.disruption_max is not None and minimise != "moved":
+            model.add(moved_expr <= int(np.floor(spec.disruption_max * dscale)) - int(np.ceil(0.5 * n)) - 1)
+        if spec.disruption_per_rep is not None:
+            for t in range(k):
+                mine = [u for u in has.tolist() if problem.owner[u] == t]
+                if not mine:
+                    continue
+                book = int(dcoef[mine].sum())
+                kept = sum(int(dcoef[u]) * x[u, t] for u in mine if (u, t) in x)
+                model.add(book - kept <= int(np.floor(spec.disruption_per_rep * book)))
+    # contiguity by flows
+    edges = problem.edges
+    assert edges is not None
+    big = n
+    roots: dict[tuple[int, int], cp_model.IntVar] = {}
+    for t in np.flatnonzero(~exempt).tolist():
+        members = [u for u in range(n) if (u, t) in x]
+        if not members:
+            continue
+        for u in members:
+            roots[u, t] = model.new_bool_var("")
+            model.add_implication(roots[u, t], x[u, t])
+        model.add(sum(roots[u, t] for u in members) == 1)
+        inflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in members}
+        outflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in members}
+        for a, b in edges.tolist():
+            if (a, t) not in x or (b, t) not in x:
+                continue
+            for s_, d_ in ((a, b), (b, a)):
+                f = model.new_int_var(0, big, "")
+                model.add(f == 0).only_enforce_if(x[s_, t].Not())
+                model.add(f == 0).only_enforce_if(x[d_, t].Not())
+                outflow[s_].append(f)
+                inflow[d_].append(f)
+        for u in members:
+            model.add(sum(inflow[u]) - sum(outflow[u]) + big * roots[u, t] >= x[u, t])
+    # objective
+    w = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
+    if minimise == "moved" and moved_expr is not None:
+        model.minimize(moved_expr)
+        unit = 1.0 / dscale
+    else:
+        dist = {(u, t): float(w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t])) for (u, t) in x}
+        tscale = 1e6 / max(max(dist.values(), default=1.0), 1e-12)
+        model.minimize(sum(round(d * tscale) * x[key] for key, d in dist.items()))
+        unit = 1.0 / tscale / max(float(w.sum()), 1e-12)
+    if hint is not None:
+        for (u, t), var in x.items():
+            model.add_hint(var, int(hint[u] == t))
+    solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False
+    solver.parameters.random_seed = seed
+    if deterministic:
+        solver.parameters.num_workers = 1
+        solver.parameters.max_deterministic_time = max(time_limit, 0.5)
+    else:
+        solver.parameters.num_workers = workers
+        solver.parameters.max_time_in_seconds = max(time_limit, 0.5)
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return ExactResult(status, None, None, None)
+    assign = np.full(n, -1, dtype=np.int64)
+    for (u, t), var in x.items():
+        if solver.boolean_value(var):
+            assign[u] = t
+    return ExactResult(status, assign, solver.objective_value * unit, solver.best_objective_bound * unit)
