@@ -271,7 +271,7 @@ def prechecks(
                 )
             )
     if spec.contiguity:
-        out += unreachable_parts(problem)
+        out += unreachable_parts(problem, spec)
     if disruption_share is not None and spec.disruption_value is not None:
         has = problem.owner >= 0
         forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
@@ -290,10 +290,16 @@ def prechecks(
     return out
 
 
-def unreachable_parts(problem: Problem) -> list[Conflict]:
-    """Parts of the adjacency graph (an island, a peninsula cut off by the chosen states) that
-    hold no rep's home base, when there are fewer seats without a home than such parts: a
-    contiguous territory keeps its rep's home unit, so no territory can reach them."""
+def unreachable_parts(problem: Problem, spec: ModelSpec | None = None) -> list[Conflict]:
+    """Parts of the adjacency graph (an island, a peninsula cut off by the chosen states)
+    that no whole number of contiguous territories can cover.
+
+    A contiguous territory lies inside one part, so each part holds a whole number c of
+    territories with c·(lowest band) ≤ its activity ≤ c·(highest band) for the first hard
+    balance measure, and the parts together need no more territories than there are seats.
+    Both are arithmetic facts about the real problem (no assumption about where a territory
+    must lie), so a conflict here is proved.
+    """
     if problem.edges is None or problem.n_units == 0:
         return []
     from scipy.sparse import csr_matrix
@@ -305,30 +311,51 @@ def unreachable_parts(problem: Problem) -> list[Conflict]:
     count, label = connected_components(graph, directed=False)
     if count <= 1:
         return []
-    home = np.flatnonzero(problem.has_home)
-    reached = set()
-    for t in home:
-        nearest = int(np.argmin(np.linalg.norm(problem.unit_xy - problem.seat_xy[t], axis=1)))
-        reached.add(int(label[nearest]))
-    free = int((~problem.has_home).sum())
-    lonely = [c for c in range(count) if c not in reached]
-    if len(lonely) <= free:
-        return []
-    lonely.sort(key=lambda c: -int((label == c).sum()))
+    k = problem.n_seats
+    exempt = spec.exempt if spec is not None and spec.exempt is not None else np.zeros(k, dtype=bool)
+    standing = (problem.lock >= 0) & exempt[np.maximum(problem.lock, 0)]
+    hard = [r for r in spec.balance if r.hard] if spec is not None else []
+    seats = int((~exempt).sum())
+    parts = [c for c in range(count) if not standing[label == c].any()]
+    need: dict[int, tuple[int, int]] = {}
+    if hard:
+        m, tol = hard[0].measure, hard[0].tolerance
+        target = targets(problem, exempt)[~exempt, m]
+        lo, hi = (1 - tol) * float(target.min()), (1 + tol) * float(target.max())
+        for c in parts:
+            total = float(problem.measures[label == c, m].sum())
+            need[c] = (int(np.ceil(total / hi - 1e-9)) if hi > 0 else 1, int(np.floor(total / lo + 1e-9)) if lo > 0 else seats)
+    else:
+        need = dict.fromkeys(parts, (1, seats))
     out = []
-    for c in lonely[:5]:
+    for c in sorted(parts, key=lambda c: int((label == c).sum())):
+        low, high = need[c]
+        if low <= high:
+            continue
         members = np.flatnonzero(label == c)
         shown = ", ".join(str(x) for x in problem.unit_names[members[:6]])
         more = f" and {len(members) - 6} more" if len(members) > 6 else ""
+        m = hard[0].measure
+        share = 100 * float(problem.measures[members, m].sum()) / max(float(problem.measures[:, m].sum()), 1e-12)
         out.append(
             Conflict(
                 "contiguity",
-                f"a part of the map with {len(members)} unit(s) ({shown}{more}) touches no other part and holds no "
-                f"rep's home base, so no contiguous territory can reach it (each territory holds the unit of its "
-                f"rep's home; {count} separate parts, "
-                f"{len(reached)} with a rep, {free} open seat(s) without a home): add the neighbouring area "
+                f"a part of the map with {len(members)} unit(s) ({shown}{more}) touches no other part and holds "
+                f"{share:.1f}% of {problem.measure_names[m]}: no whole number of contiguous territories fits it within "
+                f"±{100 * hard[0].tolerance:g}% ({count} separate parts): add the neighbouring area "
                 "(e.g. its state to data.states), set constraints.contiguity.islands: link (joins each part to "
-                "its nearest unit), or add a rep or an open seat there",
+                "its nearest unit), or loosen the tolerance",
+            )
+        )
+        if len(out) >= 5:
+            break
+    total_need = sum(low for low, _ in need.values())
+    if not out and total_need > seats:
+        out.append(
+            Conflict(
+                "contiguity",
+                f"the map has {count} separate parts that need at least {total_need} contiguous territories, "
+                f"but there are {seats} seats: add seats, add the neighbouring areas, or set constraints.contiguity.islands: link",
             )
         )
     return out
