@@ -131,6 +131,7 @@ def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
                 k=problem.n_seats,
                 tolerance=tuple(scenario.balance[n].tolerance for n in names),
                 minimise="dispersion",
+                extra={"fte": problem.seat_capacity},
             )
             labels = np.asarray(plan.assignment["territory_id"].map({s: i for i, s in enumerate(problem.seat_ids)}))
             scored = score.score(inst, labels)

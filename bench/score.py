@@ -79,6 +79,14 @@ def score(inst: Instance, labels: np.ndarray) -> dict:
     for g, a in zip(groups, alone, strict=True):
         standing[g] = a
     mean = inst.weights[~standing].sum(axis=0) / max(inst.k - int(sum(alone)), 1)
+    fte = inst.extra.get("fte")
+    if fte is not None:
+        # seats of unequal FTE (labels are seat indices): each target in proportion to FTE
+        seats = [int(labels[g[0]]) for g, a in zip(groups, alone, strict=True) if not a]
+        free = np.ones(len(fte), dtype=bool)
+        free[[int(labels[g[0]]) for g, a in zip(groups, alone, strict=True) if a]] = False
+        share = np.asarray(fte, float)[seats] / float(np.asarray(fte, float)[free].sum())
+        mean = np.outer(share, inst.weights[~standing].sum(axis=0)).reshape(len(seats), -1)
     dev = np.abs(totals - mean) / mean * 100.0
     if len(groups) < inst.k:
         dev = np.vstack([dev, np.full((1, dev.shape[1]), 100.0)])

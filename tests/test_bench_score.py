@@ -54,3 +54,11 @@ def test_units_cut_off_behind_an_oversized_unit_may_stand_with_it():
     assert s["spread_pct"] == pytest.approx(0.0)  # the rest: 2 and 2 around a mean of 2
     # unit 2 is not cut off (it reaches 3): with the oversized unit it is not exempt
     assert score(inst, np.array([0, 0, 0, 1, 2, 2]))["standalone"] == 0
+
+
+def test_targets_follow_fte_when_seats_differ():
+    # seat 1 is full time, seat 0 half time: 2 of 6 and 4 of 6 is the balanced split
+    inst = grid([1, 1, 1, 1, 1, 1], k=2)
+    inst = Instance(**{**inst.__dict__, "extra": {"fte": np.array([0.5, 1.0])}})
+    assert score(inst, np.array([0, 0, 1, 1, 1, 1]))["spread_pct"] == pytest.approx(0.0)
+    assert score(inst, np.array([0, 0, 0, 1, 1, 1]))["spread_pct"] == pytest.approx(50.0)

@@ -443,7 +443,6 @@ def test_a_part_of_the_map_without_a_rep_is_explained(tmp_path):
         "solver": {"time_limit": 2, "deterministic": True},
     }
     scenario = scenario_from_dict(raw)
-    problem, _ = problem_from_scenario(scenario)
     # the Upper Peninsula holds about 3 % of Michigan's potential, below one territory's band
     # (4 reps at ±30 %), whatever the roster: a proved conflict, explained before solving
     with pytest.raises(InfeasibleError) as caught:
