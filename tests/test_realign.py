@@ -131,20 +131,6 @@ def test_exact_search_moves_load_through_a_middle_territory():
         assert len(members) and members.max() - members.min() + 1 == len(members)
 
 
-def test_restricted_infeasibility_is_proved_on_the_real_problem_or_not_claimed():
-    # two reps, three equal accounts on a path, ±10 %: no split of 3 into two halves
-    # exists even without contiguity, so the claim is proved and says so
-    p = Problem.from_arrays(
-        measures=np.ones(3),
-        measure_names=["potential"],
-        unit_xy=[[0, 0], [1, 0], [2, 0]],
-        seat_xy=[[0, 0], [2, 0]],
-        edges=[[0, 1], [1, 2]],
-    )
-    with pytest.raises(InfeasibleError, match="proved on a relaxation of your scenario"):
-        solve(p, balance={"potential": Measure(tolerance=0.1)}, constraints=Constraints(contiguity=True), solver=FAST)
-
-
 def test_contiguity_alone_blocks_a_plan_proved_by_the_exact_model():
     # a star: the centre unit is tiny and every leaf heavy; two reps at ±5 % need the leaves
     # split 2/2, and the territory without the centre is then two leaves that do not touch.

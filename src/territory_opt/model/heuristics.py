@@ -99,24 +99,27 @@ class _State:
             return False
         if self.contiguity is None:
             return True
-        s = int(self.assign[u])
-        inside = [z for z in self.nbrs[u] if self.assign[z] == s]
-        if len(inside) <= 1:
-            return True
-        # is s minus u still connected? search from one neighbour until all others are seen
-        targets_left = set(inside[1:])
-        seen = {u, inside[0]}
-        stack = [inside[0]]
-        assign = self.assign
-        nbrs = self.nbrs
-        while stack and targets_left:
-            z = stack.pop()
-            for y in nbrs[z]:
-                if y not in seen and assign[y] == s:
-                    seen.add(y)
-                    targets_left.discard(y)
-                    stack.append(y)
-        return not targets_left
+        return stays_connected(u, self.assign, self.nbrs)
+
+
+def stays_connected(u: int, assign: NDArray[np.int64] | list[int], nbrs: list[list[int]]) -> bool:
+    """Whether u's territory is still one piece without u: a search from one of u's
+    neighbours in it, stopped as soon as all the others are seen."""
+    s = int(assign[u])
+    inside = [z for z in nbrs[u] if assign[z] == s]
+    if len(inside) <= 1:
+        return True
+    left = set(inside[1:])
+    seen = {u, inside[0]}
+    stack = [inside[0]]
+    while stack and left:
+        z = stack.pop()
+        for y in nbrs[z]:
+            if y not in seen and assign[y] == s:
+                seen.add(y)
+                left.discard(y)
+                stack.append(y)
+    return not left
 
 
 def _grow(state: _State) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..model.formulation import ModelSpec, targets
+from ..model.heuristics import stays_connected
 from ..problem import Problem
 
 #: A violation at or below this counts as zero (shares of a target).
@@ -233,26 +234,9 @@ class _Search:
         return self.weight[u] * (db - da) / self.wnorm
 
     def can_leave(self, u: int) -> bool:
-        a = self.assign[u]
-        if self.size[a] <= 1:
+        if self.size[self.assign[u]] <= 1:
             return False
-        if not self.contiguity:
-            return True
-        assign, nbrs = self.assign, self.nbrs
-        inside = [z for z in nbrs[u] if assign[z] == a]
-        if len(inside) <= 1:
-            return True
-        left = set(inside[1:])
-        seen = {u, inside[0]}
-        stack = [inside[0]]
-        while stack and left:
-            z = stack.pop()
-            for y in nbrs[z]:
-                if y not in seen and assign[y] == a:
-                    seen.add(y)
-                    left.discard(y)
-                    stack.append(y)
-        return not left
+        return not self.contiguity or stays_connected(u, self.assign, self.nbrs)
 
     def piece(self, u: int) -> list[int] | None:
         """Units that must leave with u so that u's territory stays connected: u and every
