@@ -466,6 +466,8 @@ def _transport_contiguous_start(
         now=clock,
         seed=settings.seed,
         anchors=centres,
+        max_rounds=_search_counts(settings)[0],
+        max_stall=_search_counts(settings)[1],
     )
     bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
     if found.violation > EXACT_EPS:
@@ -477,9 +479,22 @@ def _transport_contiguous_start(
         else min(deadline - 0.3 * settings.time_limit, now() + 0.15 * settings.time_limit)
     )
     polished = improve_travel(
-        problem, spec, found.assign, pos=seat_positions(problem, centres), deadline=until, now=clock, seed=settings.seed
+        problem,
+        spec,
+        found.assign,
+        pos=seat_positions(problem, centres),
+        deadline=until,
+        now=clock,
+        seed=settings.seed,
+        max_passes=3 if settings.deterministic else 30,
     )
     return polished, bound
+
+
+def _search_counts(settings: SolverSettings) -> tuple[int, int]:
+    """(rounds, stalled rounds) of the exact search. Deterministic mode bounds it by counts,
+    never by a clock: few enough that a short time limit stays short."""
+    return (12, 4) if settings.deterministic else (200, 25)
 
 
 def _exact_search(
@@ -508,6 +523,8 @@ def _exact_search(
         now=clock,
         seed=settings.seed + attempt,
         anchors=centres,
+        max_rounds=_search_counts(settings)[0],
+        max_stall=_search_counts(settings)[1],
     )
 
 
