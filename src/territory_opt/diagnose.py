@@ -374,14 +374,31 @@ def prove_infeasible(
     """
     relaxed = replace(spec, contiguity=False)
     built = build(problem, cand, relaxed, None, objective_terms=set())
-    _, status = _solve_quick(built.model, time_limit, seed)
-    if status != cp_model.INFEASIBLE:
+    if not confirmed_infeasible(built.model, time_limit, seed):
         return None
     return explain(problem, cand, relaxed, None, time_limit=time_limit, seed=seed)
 
 
-def _solve_quick(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp_model.CpSolver, object]:
+def confirmed_infeasible(model: cp_model.CpModel, time_limit: float, seed: int) -> bool:
+    """CP-SAT proves ``model`` infeasible both with and without its presolve.
+
+    OR-Tools 9.15 can answer INFEASIBLE with presolve for a model that has solutions
+    (issue #5274; seen here on the US counties at 100 territories, where a greedy
+    assignment meets every band): an "infeasible" we report must survive a second proof
+    without presolve, else it is not claimed.
+    """
+    _, status = _solve_quick(model, time_limit, seed)
+    if status != cp_model.INFEASIBLE:
+        return False
+    _, status = _solve_quick(model, time_limit, seed, presolve=False)
+    return status == cp_model.INFEASIBLE
+
+
+def _solve_quick(
+    model: cp_model.CpModel, time_limit: float, seed: int, *, presolve: bool = True
+) -> tuple[cp_model.CpSolver, object]:
     solver = cp_model.CpSolver()
+    solver.parameters.cp_model_presolve = presolve
     solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours (see Interrupt)
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 2

@@ -33,7 +33,7 @@ from ortools.sat.python import cp_model
 from .. import geo, resources
 from .._version import __version__
 from ..audit import Rules, audit
-from ..diagnose import Conflict, Explanation, explain, oversized_units, prechecks, prove_infeasible
+from ..diagnose import Conflict, Explanation, oversized_units, prechecks, prove_infeasible
 from ..errors import InfeasibleError, SolverError
 from ..metrics import territory_table
 from ..model import (
@@ -1190,27 +1190,12 @@ def _solve(
                     best = exact
                     break
                 if stage_status == cp_model.INFEASIBLE:
-                    explanation = explain(
-                        problem,
-                        cand,
-                        spec,
-                        contiguity,
-                        time_limit=min(30.0, max(5.0, settings.time_limit / 4)),
-                        seed=settings.seed,
-                    )
-                    scope = ""
-                    if restricted:
-                        parts = [
-                            name
-                            for name, on in (
-                                ("candidate pruning", not pruning_exact),
-                                ("the contiguity condition", spec.contiguity),
-                                ("chosen centres", free_centres),
-                            )
-                            if on
-                        ]
-                        scope = f"\n(found for the model as restricted by {', '.join(parts)}; raising candidates.nearest or solver.time_limit may help)"
-                    raise InfeasibleError(f"the scenario is infeasible:\n{explanation}{scope}", explanation)
+                    # the exact model (every pair, no contiguity, fixed homes) said so: claimed
+                    # only when proved again, with and without CP-SAT's presolve
+                    proof = _relaxation_proof(problem, spec, centres, exempt, settings)
+                    if proof is not None:
+                        raise InfeasibleError(f"the scenario is infeasible:\n{proof}", proof)
+                    raise SolverError(_no_plan_message(settings, exact_log, infeasible_rounds))
                 break
             elif free_centres and not final and best is not None and not interrupt.requested:
                 # a location-allocation step or a kick whose restricted model has no plan (or

@@ -195,6 +195,15 @@ def solve_exact(
         solver.parameters.num_workers = workers
         solver.parameters.max_time_in_seconds = max(time_limit, 0.5)
     status = solver.solve(model)
+    if status == cp_model.INFEASIBLE:
+        # a proof we report must survive a second solve without presolve (OR-Tools #5274)
+        check = cp_model.CpSolver()
+        check.parameters.catch_sigint_signal = False
+        check.parameters.cp_model_presolve = False
+        check.parameters.num_workers = solver.parameters.num_workers
+        check.parameters.max_time_in_seconds = max(time_limit, 0.5)
+        if check.solve(model) != cp_model.INFEASIBLE:
+            status = cp_model.UNKNOWN
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ExactResult(status, None, None, None)
     assign = np.full(n, -1, dtype=np.int64)
