@@ -623,9 +623,21 @@ def _budget_conflict(
     the budget moves (the exact search from today's territories, a quarter of the time)."""
     found = ""
     free = replace(spec, disruption_max=None)
-    deadline = time.perf_counter() + 0.25 * settings.time_limit
+    rounds, stall = _search_counts(settings)
+    if settings.deterministic:  # counts, never the clock
+        clock, deadline = (lambda: 0.0), 1.0
+    else:
+        clock, deadline = time.perf_counter, time.perf_counter() + 0.25 * settings.time_limit
     result = balance_search(
-        problem, free, problem.owner, deadline=deadline, seed=settings.seed, contiguity=spec.contiguity
+        problem,
+        free,
+        problem.owner,
+        deadline=deadline,
+        now=clock,
+        seed=settings.seed,
+        contiguity=spec.contiguity,
+        max_rounds=rounds,
+        max_stall=stall,
     )
     if result.violation <= EXACT_EPS and spec.disruption_value is not None:
         has = problem.owner >= 0
