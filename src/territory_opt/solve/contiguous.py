@@ -18,9 +18,17 @@ restricted model cannot express. This module searches the real problem instead:
   violated measure between *adjacent* territories (an LP, GLOP: least value moved, every
   band respected), and realised by boundary moves along the planned arcs, through
   intermediate territories where the flow passes through them.
-* **Descent**: between transfer rounds, boundary moves that lower ``V`` (ties broken by
-  the squared deviation from target, then by travel) are taken in random order; a short
-  tabu list stops a unit from moving straight back.
+* **Descent**: boundary moves that lower ``V`` (ties broken by the squared deviation from
+  target, then by travel) are taken in random order; a short tabu list stops a unit from
+  moving straight back.
+* **Recombination** (as GerryChain's ReCom): a territory that misses a band is merged with
+  one or two neighbours, random spanning trees of the merged piece are drawn and cut where
+  every part meets its band (each part is connected by construction); **swaps** across a
+  border do the last fraction of a percent that single moves overshoot.
+* **Budget**: under a disruption budget, every value moved away from its owner costs
+  :data:`ECONOMY` of a target in the search's objective, so the budget is spent on balance.
+* :func:`improve_travel` re-cuts adjacent pairs of a valid plan for the least travel that
+  keeps every band and the budget.
 
 The result is a plan, not a proof: when ``V`` does not reach 0 the caller reports "no plan
 found" with what was tried, never "infeasible" (only :mod:`.bounds` and the arithmetic
@@ -61,9 +69,9 @@ class SearchResult:
     moves : int
         Boundary moves made.
     rounds : int
-        Rounds of the search (a transfer plan or a pass of windows each).
-    windows : int
-        CP-SAT windows (a few adjacent territories, exact contiguity) that changed the plan.
+        Rounds of the search (a pass of recombinations, swaps or a transfer plan each).
+    recombinations : int
+        Spanning-tree recombinations of adjacent territories that improved the plan.
     detached : tuple of str
         Seats whose start territory was not connected (pieces were handed to neighbours).
     """
@@ -72,7 +80,7 @@ class SearchResult:
     violation: float
     moves: int
     rounds: int
-    windows: int = 0
+    recombinations: int = 0
     detached: tuple[str, ...] = ()
 
 
@@ -1051,7 +1059,7 @@ def balance_search(
         s.anchor = [int(x) if x >= 0 and start[x] == t else -1 for t, x in enumerate(np.asarray(anchors).tolist())]
     moves = 0
     rounds = 0
-    windows = 0
+    recombinations = 0
     best_v, best_assign = s.violation(), list(s.assign)
     stall = 0
     while now() < deadline and best_v > EPS and rounds < max_rounds:
@@ -1062,7 +1070,7 @@ def balance_search(
         rounds += 1
         # recombine each territory that misses a band with a neighbour (spanning-tree cuts;
         # more trees while the search stalls)
-        windows += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
+        recombinations += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
         if s.violation() > EPS:
             moves += _swap_pass(s, deadline, now)
         v2 = s.violation()
@@ -1084,7 +1092,7 @@ def balance_search(
         violation=float(best_v),
         moves=moves,
         rounds=rounds,
-        windows=windows,
+        recombinations=recombinations,
         detached=tuple(str(problem.seat_ids[t]) for t in detached),
     )
 
