@@ -46,6 +46,7 @@ def test_edits_are_validated_and_named():
         parse_sets(["balance.potential.tolerance"])
 
 
+@pytest.mark.slow  # 45 s on 2 cores: the default suite keeps under 6 minutes (run with --run-slow)
 def test_sweep_of_12_variants_gives_the_same_plans_on_dask_as_on_the_local_pool(tmp_path):
     grid = {
         "balance.potential.tolerance": [0.08, 0.10, 0.15],
