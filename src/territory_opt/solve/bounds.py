@@ -5,8 +5,12 @@
   GLOP). Reps above their band must give, reps below it (new hires, open seats) must
   receive, and accounts without a current owner (a leaver's book) can fill gaps without
   counting as moved. Units are divisible in the LP, so the figure is a lower bound.
-* :func:`lp_travel_bound` (re-exported from the engine): the LP relaxation of the travel
-  objective over every eligible pair, for seats with fixed home bases.
+* :func:`lp_travel_bound`: the LP relaxation of the travel objective over every eligible
+  pair, for seats with fixed home bases.
+
+It also holds the one other LP of the solve stage, :func:`least_transfers` (the transfer
+plan of the exact contiguity search), so that only this module and ``quota.py`` touch the
+LP solvers.
 """
 
 from __future__ import annotations
@@ -192,3 +196,46 @@ def lp_travel_bound(
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return float(lp.Objective().Value())
+
+
+def least_transfers(
+    pairs: NDArray[np.int64],
+    cap: NDArray[np.float64],
+    load: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    open_: NDArray[np.bool_],
+    scale: float,
+) -> list[tuple[int, int, float]]:
+    """Least total flow of one measure along ``pairs`` (from, to) arcs, each at most ``cap``,
+    that brings every open territory's ``load`` inside [lo, hi] (aiming 15 % of the band
+    inside, so whole units fit; slack where it cannot). Returns the (from, to, amount) arcs
+    that carry flow, or [] when GLOP has no answer."""
+    from ortools.linear_solver import pywraplp
+
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return []
+    k = len(load)
+    f = [lp.NumVar(0.0, float(c) if np.isfinite(c) else lp.infinity(), "") for c in cap]
+    out: list[list[int]] = [[] for _ in range(k)]
+    inn: list[list[int]] = [[] for _ in range(k)]
+    for i, (x, y) in enumerate(pairs.tolist()):
+        out[x].append(i)
+        inn[y].append(i)
+    slack = []
+    for t in np.flatnonzero(open_):
+        net = lp.Sum([f[i] for i in out[t]]) - lp.Sum([f[i] for i in inn[t]])
+        sp, sm = lp.NumVar(0.0, lp.infinity(), ""), lp.NumVar(0.0, lp.infinity(), "")
+        slack += [sp, sm]
+        # final load = load - net must lie in [lo, hi]
+        inner = 0.15 * (hi[t] - lo[t]) if np.isfinite(lo[t]) and np.isfinite(hi[t]) else 0.0
+        if np.isfinite(hi[t]):
+            lp.Add(net / scale >= (load[t] - hi[t] + inner) / scale - sm)
+        if np.isfinite(lo[t]):
+            lp.Add(net / scale <= (load[t] - lo[t] - inner) / scale + sp)
+    lp.Minimize(lp.Sum([v / scale for v in f]) + 1000.0 * lp.Sum(slack))
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return []
+    flows = [(int(x), int(y), f[i].solution_value()) for i, (x, y) in enumerate(pairs.tolist())]
+    return [arc for arc in flows if arc[2] > 1e-9 * scale]

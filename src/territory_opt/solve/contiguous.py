@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from ..model.formulation import ModelSpec, targets
 from ..model.heuristics import stays_connected
 from ..problem import Problem
+from .bounds import least_transfers
 
 #: A violation at or below this counts as zero (shares of a target).
 EPS = 1e-9
@@ -503,8 +504,6 @@ def connected_start(
 def _transfers(s: _Search, row: int) -> list[tuple[int, int, float]]:
     """Least-value flow of one measure between adjacent territories that puts every
     territory inside its band (slack where it cannot), as (from, to, amount) arcs."""
-    from ortools.linear_solver import pywraplp
-
     e = s.p.edges
     a = np.asarray(s.assign)
     if e is None or not s.contiguity:
@@ -521,10 +520,6 @@ def _transfers(s: _Search, row: int) -> list[tuple[int, int, float]]:
     if len(pairs) == 0:
         return []
     load = np.array([s.load[t][row] for t in range(s.k)])
-    scale = float(s.norm[0, row])
-    lp = pywraplp.Solver.CreateSolver("GLOP")
-    if lp is None:
-        return []
     # an arc carries at most a few times what lies on that border now (whole pieces
     # move with an articulation unit, and the border moves inward as units cross)
     cap = np.full(len(pairs), np.inf)
@@ -537,29 +532,7 @@ def _transfers(s: _Search, row: int) -> list[tuple[int, int, float]]:
         np.add.at(on, (ta[cut], tb[cut]), vals[e[cut, 0]])
         np.add.at(on, (tb[cut], ta[cut]), vals[e[cut, 1]])
         cap = 4.0 * on[pairs[:, 0], pairs[:, 1]] + 1e-9
-    f = [lp.NumVar(0.0, float(c) if np.isfinite(c) else lp.infinity(), "") for c in cap]
-    out: list[list[int]] = [[] for _ in range(s.k)]
-    inn: list[list[int]] = [[] for _ in range(s.k)]
-    for i, (x, y) in enumerate(pairs.tolist()):
-        out[x].append(i)
-        inn[y].append(i)
-    slack = []
-    for t in np.flatnonzero(open_):
-        net = lp.Sum([f[i] for i in out[t]]) - lp.Sum([f[i] for i in inn[t]])
-        lo, hi = s.lo[t, row], s.hi[t, row]
-        sp, sm = lp.NumVar(0.0, lp.infinity(), ""), lp.NumVar(0.0, lp.infinity(), "")
-        slack += [sp, sm]
-        # final load = load - net must lie in [lo, hi] (aim a little inside, so whole units fit)
-        inner = 0.15 * (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else 0.0
-        if np.isfinite(hi):
-            lp.Add(net / scale >= (load[t] - hi + inner) / scale - sm)
-        if np.isfinite(lo):
-            lp.Add(net / scale <= (load[t] - lo - inner) / scale + sp)
-    lp.Minimize(lp.Sum([v / scale for v in f]) + 1000.0 * lp.Sum(slack))
-    if lp.Solve() != pywraplp.Solver.OPTIMAL:
-        return []
-    flows = [(int(x), int(y), f[i].solution_value()) for i, (x, y) in enumerate(pairs.tolist())]
-    return [arc for arc in flows if arc[2] > 1e-9 * scale]
+    return least_transfers(pairs, cap, load, s.lo[:, row], s.hi[:, row], open_, float(s.norm[0, row]))
 
 
 def _realise(
