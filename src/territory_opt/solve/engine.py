@@ -453,10 +453,10 @@ def _transport_contiguous_start(
         hi,
         deadline=clock_deadline,
     )
-    if settings.deterministic:
-        clock, until = (lambda: 0.0), 1.0
-    else:
-        clock, until = now, min(deadline - 0.3 * settings.time_limit, now() + 0.45 * settings.time_limit)
+    clock, until = _search_clock(
+        settings, now, lambda: min(deadline - 0.3 * settings.time_limit, now() + 0.45 * settings.time_limit)
+    )
+    rounds, stall = _search_counts(settings)
     found = balance_search(
         problem,
         spec,
@@ -466,17 +466,15 @@ def _transport_contiguous_start(
         now=clock,
         seed=settings.seed,
         anchors=centres,
-        max_rounds=_search_counts(settings)[0],
-        max_stall=_search_counts(settings)[1],
+        max_rounds=rounds,
+        max_stall=stall,
     )
     bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
     if found.violation > EXACT_EPS:
         return None, bound
     # the repair traded travel for balance: recombine adjacent pairs for travel, in band
-    until = (
-        until
-        if settings.deterministic
-        else min(deadline - 0.3 * settings.time_limit, now() + 0.15 * settings.time_limit)
+    _, until = _search_clock(
+        settings, now, lambda: min(deadline - 0.3 * settings.time_limit, now() + 0.15 * settings.time_limit)
     )
     polished = improve_travel(
         problem,
@@ -489,6 +487,14 @@ def _transport_contiguous_start(
         max_passes=3 if settings.deterministic else 30,
     )
     return polished, bound
+
+
+def _search_clock(settings: SolverSettings, now: Any, until: Any) -> tuple[Any, float]:
+    """(clock, deadline) of an exact search: the caller's clock and ``until()``, or in
+    deterministic mode a clock that never moves (the search stops by its counts, repeatable)."""
+    if settings.deterministic:
+        return (lambda: 0.0), 1.0
+    return now, float(until())
 
 
 def _search_counts(settings: SolverSettings) -> tuple[int, int]:
@@ -509,11 +515,8 @@ def _exact_search(
 ) -> SearchResult:
     """The exact contiguity search (:mod:`.contiguous`) on up to half the time left."""
     share = 0.5 if attempt == 1 else 0.6
-    if settings.deterministic:
-        # bounded by its round and pass counts, never by a clock (repeatable)
-        clock, until = (lambda: 0.0), 1.0
-    else:
-        clock, until = now, now() + share * max(0.0, deadline - now())
+    clock, until = _search_clock(settings, now, lambda: now() + share * max(0.0, deadline - now()))
+    rounds, stall = _search_counts(settings)
     return balance_search(
         problem,
         spec,
@@ -523,8 +526,8 @@ def _exact_search(
         now=clock,
         seed=settings.seed + attempt,
         anchors=centres,
-        max_rounds=_search_counts(settings)[0],
-        max_stall=_search_counts(settings)[1],
+        max_rounds=rounds,
+        max_stall=stall,
     )
 
 
@@ -624,10 +627,9 @@ def _budget_conflict(
     found = ""
     free = replace(spec, disruption_max=None)
     rounds, stall = _search_counts(settings)
-    if settings.deterministic:  # counts, never the clock
-        clock, deadline = (lambda: 0.0), 1.0
-    else:
-        clock, deadline = time.perf_counter, time.perf_counter() + 0.25 * settings.time_limit
+    clock, deadline = _search_clock(
+        settings, time.perf_counter, lambda: time.perf_counter() + 0.25 * settings.time_limit
+    )
     result = balance_search(
         problem,
         free,
@@ -1061,12 +1063,26 @@ def _solve(
                     det_used[0] += 0.1 * settings.time_limit
                 exact_log.append(found)
                 report("exact contiguity search", violation=found.violation, iteration=iteration)
-                if found.violation > EXACT_EPS and exact_flow.fits(problem) and spec.contiguity and not exact_model_tried:
+                if (
+                    found.violation > EXACT_EPS
+                    and exact_flow.fits(problem)
+                    and spec.contiguity
+                    and not exact_model_tried
+                ):
                     # a small map: the exact model (contiguity by flows) decides, with a
                     # good share of the time left; it proves infeasibility or finds a plan
                     exact_model_tried = True
                     exact = _exact_fallback(
-                        problem, spec, centres, exact_log, settings, now() + 0.4 * max(0.0, deadline - now()), now, workers, disruption, movement
+                        problem,
+                        spec,
+                        centres,
+                        exact_log,
+                        settings,
+                        now() + 0.4 * max(0.0, deadline - now()),
+                        now,
+                        workers,
+                        disruption,
+                        movement,
                     )
                     if exact is not None:
                         found = replace(found, assign=exact["assign"], violation=0.0)
