@@ -489,6 +489,50 @@ def _transport_contiguous_start(
     return polished, bound
 
 
+def _global_travel_bound(
+    problem: Problem,
+    spec: ModelSpec,
+    exempt: NDArray[np.bool_],
+    objective: float,
+    transport_bound: float | None,
+    settings: SolverSettings,
+    time_left: float,
+) -> tuple[float | None, float | None]:
+    """(bound, gap) on travel valid for the real problem: the transport relaxation's
+    Lagrangian bound (from the start) and, when time allows, the LP relaxation over every
+    pair; the larger holds."""
+    found = [transport_bound] if transport_bound is not None else []
+    lp_time = min(30.0, max(5.0, settings.time_limit / 2)) if transport_bound is None else min(30.0, time_left)
+    if lp_time >= 2.0:
+        lp_bound = lp_travel_bound(problem, spec, exempt, time_limit=lp_time)
+        if lp_bound is not None:
+            found.append(lp_bound)
+    if not found:
+        return None, None
+    bound = min(max(found), objective)
+    return bound, (max(0.0, (objective - bound) / abs(objective)) if objective else 0.0)
+
+
+def _audit_rules(
+    problem: Problem, spec: ModelSpec, constraints: Constraints, exempt: NDArray[np.bool_], target: NDArray[np.float64]
+) -> Rules:
+    """The scenario's rules as the independent audit checks them."""
+    disruption = constraints.disruption
+    return Rules(
+        tolerance={problem.measure_names[r.measure]: r.tolerance for r in spec.balance if r.hard},
+        targets=target,
+        exempt=exempt,
+        capacity={problem.measure_names[m]: cap for m, cap in spec.capacity},
+        disruption_measure=disruption.measure if disruption else None,
+        disruption_max_share=disruption.max_share if disruption and disruption.max_share < 1 else None,
+        disruption_per_rep_share=disruption.per_rep_share if disruption else None,
+        contiguity=spec.contiguity,
+        locks=spec.locks,
+        skills=constraints.skills,
+        families=spec.families,
+    )
+
+
 def _search_clock(settings: SolverSettings, now: Any, until: Any) -> tuple[Any, float]:
     """(clock, deadline) of an exact search: the caller's clock and ``until()``, or in
     deterministic mode a clock that never moves (the search stops by its counts, repeatable)."""
@@ -1352,36 +1396,11 @@ def _solve(
         global_bound = bound
         global_gap = gap
     elif travel_only and best_obj is not None and restrictions and not free_centres:
-        # the transport relaxation's Lagrangian bound (from the start) and, when time
-        # allows, the LP relaxation over every pair: both hold for the real problem
-        found_bounds = [transport_bound] if transport_bound is not None else []
-        lp_time = (
-            min(30.0, max(5.0, settings.time_limit / 2)) if transport_bound is None else min(30.0, deadline - now())
+        global_bound, global_gap = _global_travel_bound(
+            problem, spec, exempt, float(best_obj), transport_bound, settings, deadline - now()
         )
-        if lp_time >= 2.0:
-            lp_bound = lp_travel_bound(problem, spec, exempt, time_limit=lp_time)
-            if lp_bound is not None:
-                found_bounds.append(lp_bound)
-        global_bound = max(found_bounds) if found_bounds else None
-        if global_bound is not None:
-            global_bound = min(global_bound, float(best_obj))
-            global_gap = max(0.0, (best_obj - global_bound) / abs(best_obj)) if best_obj else 0.0
     target = targets(problem, exempt)
-    tolerance = {problem.measure_names[r.measure]: r.tolerance for r in spec.balance if r.hard}
-    rules = Rules(
-        tolerance=tolerance,
-        targets=target,
-        exempt=exempt,
-        capacity={problem.measure_names[m]: cap for m, cap in spec.capacity},
-        disruption_measure=disruption.measure if disruption else None,
-        disruption_max_share=disruption.max_share if disruption and disruption.max_share < 1 else None,
-        disruption_per_rep_share=disruption.per_rep_share if disruption else None,
-        contiguity=spec.contiguity,
-        locks=spec.locks,
-        skills=constraints.skills,
-        families=spec.families,
-    )
-    findings = audit(problem, assign, rules)
+    findings = audit(problem, assign, _audit_rules(problem, spec, constraints, exempt, target))
     if not all(f.ok for f in findings):
         status = Status.UNKNOWN
     pos = seat_positions(problem, centres)
