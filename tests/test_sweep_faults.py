@@ -12,7 +12,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from territory_opt import scenario_from_dict, whatif
+from territory_opt import scenario_from_dict
+from territory_opt import sweep as sweeps
 from territory_opt.cli import app
 
 from .conftest import accounts_scenario
@@ -23,14 +24,14 @@ def _dying_call(args: tuple[Any, ...]) -> dict[str, Any]:
     the kernel's out-of-memory killer would."""
     if args[2].get("balance.potential.tolerance") == 0.5:
         os.kill(os.getpid(), 9)
-    return whatif.run_variant(*args)
+    return sweeps.run_variant(*args)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 def test_a_dead_worker_fails_only_its_variant(tmp_path, monkeypatch):
-    monkeypatch.setattr(whatif, "_call", _dying_call)  # pickled by name: the workers import it too
+    monkeypatch.setattr(sweeps, "_call", _dying_call)  # pickled by name: the workers import it too
     scenario = scenario_from_dict(accounts_scenario(solver={"time_limit": 5, "deterministic": True}))
-    frame = whatif.sweep(scenario, {"balance.potential.tolerance": [0.3, 0.5]}, tmp_path, workers=2)
+    frame = sweeps.sweep(scenario, {"balance.potential.tolerance": [0.3, 0.5]}, tmp_path, workers=2)
     rows = frame.set_index("set:balance.potential.tolerance")
     assert rows.loc[0.3, "status"] in ("optimal", "feasible")
     assert rows.loc[0.5, "status"] == "error"

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import problem_from_scenario, quotas_for_plan, run_scenario
 from .datasets import DATASETS
 from .errors import InfeasibleError, TerritoryOptError
+from .pipeline import problem_from_scenario, quotas_for_plan, run_scenario
 from .scenario import load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Balanced sales territories and fair quotas.")
@@ -74,7 +74,7 @@ AllowOutliers = Annotated[
 
 def _load(path: Path, sets: list[str] | None, allow_outliers: bool = False) -> Any:
     """The scenario file with the command line's ``--set`` edits (and ``--allow-outliers``) applied."""
-    from .whatif import parse_sets, with_values
+    from .edits import parse_sets, with_values
 
     values = parse_sets(sets or [])
     if allow_outliers:
@@ -266,7 +266,7 @@ def _solve(
     allow_outliers: bool = False,
 ) -> None:
     def action() -> None:
-        from .whatif import parse_locks, parse_rep, with_edits
+        from .edits import parse_locks, parse_rep, with_edits
 
         sc = _load(path, sets, allow_outliers)
         e = edits or {}
@@ -378,8 +378,8 @@ def sweep(
     variant) and each variant's outputs in its own folder. A re-run reuses finished variants."""
 
     def action() -> None:
-        from .whatif import parse_sets
-        from .whatif import sweep as run_sweep
+        from .edits import parse_sets
+        from .sweep import sweep as run_sweep
 
         sc = load_scenario(scenario)
         _time_limit(time_limit)
@@ -414,7 +414,7 @@ def size(
     and recommend the smallest headcount that keeps every seat within capacity."""
 
     def action() -> None:
-        from .whatif import size as run_size
+        from .sizing import size as run_size
 
         sc = _load(scenario, set_)
         _time_limit(time_limit)
@@ -492,7 +492,7 @@ def compare(
     change list, moved_units.csv) and synchronised maps."""
 
     def action() -> None:
-        from .whatif import compare_folders
+        from .compare import compare_folders
 
         result = compare_folders(dir_a, dir_b, out, tiles=tiles)
         _print_frame(result["headline"], f"{dir_a} vs {dir_b}")
@@ -521,7 +521,7 @@ def rerun(
     stays exactly as it is. Writes the part's figures and the full assignments.csv."""
 
     def action() -> None:
-        from .whatif import rerun as run_rerun
+        from .rerun import rerun as run_rerun
 
         sc = _load(scenario, set_)
         folder = out or Path("out") / f"{sc.name}-rerun"

@@ -26,6 +26,7 @@ from . import _validate as v
 from . import geo
 from ._cells import neutralise_formulas, restore_formulas
 from .datasets import SYNTHETIC_NOTE, ZIP_NOTE, generate_book, us_counties, us_zips, zip_points
+from .edits import apply_edits
 from .errors import DataError, Problem
 from .scenario import FileSource, Scenario
 
@@ -317,6 +318,18 @@ def write_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
     return path
+
+
+def remove_file(path: str | Path) -> None:
+    """Remove a file this tool wrote, if it is there."""
+    Path(path).unlink(missing_ok=True)
+
+
+def copy_file(source: str | Path, target: str | Path) -> Path:
+    """Copy a file (with its times and mode), e.g. an earlier output into a staging folder."""
+    import shutil
+
+    return Path(shutil.copy2(source, target))
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -967,9 +980,11 @@ def load_inputs(scenario: Scenario) -> Inputs:
         if len(rep_frame):
             accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out, notes)
         if scenario.edits.any:
-            rep_frame, accounts, geo_units = _apply_edits(
-                scenario, rep_frame, accounts, geo_units, out, notes, removed_rows
-            )
+            edited = apply_edits(scenario, rep_frame, accounts, geo_units, file_locks=_lock_file(scenario, out))
+            out.add(edited.problems)
+            notes.append(edited.note)
+            rep_frame, accounts, geo_units = edited.reps, edited.accounts, edited.geo_units
+            removed_rows.append(edited.removed)
         references_checked = False
         if out.problems and accounts is not None and len(rep_frame):
             # report bad references with the other problems of the same files
@@ -1109,106 +1124,17 @@ def load_inputs(scenario: Scenario) -> Inputs:
     )
 
 
-def _apply_edits(
-    scenario: Scenario,
-    reps: pd.DataFrame,
-    accounts: pd.DataFrame | None,
-    geo_units: pd.DataFrame | None,
-    out: _Collector,
-    notes: list[str],
-    removed_rows: list[pd.DataFrame],
-) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """Apply ``scenario.edits`` to copies of the roster and units (inputs stay untouched);
-    the rows of removed reps are appended to ``removed_rows``."""
-    edits = scenario.edits
-    where = "scenario edits"
-    reps = reps.copy()
-    ids = reps["id"].astype(str)
-    known = set(ids)
-    # a rep to remove or move may be named by id or by name, like an owner
-    remove_ids, problems = v.match_reps(
-        pd.Series(list(edits.remove_reps), dtype=object), reps["id"], reps["name"], where, "remove_reps", what="rep"
-    )
-    out.add(problems)
-    move_ids, problems = v.match_reps(
-        pd.Series([r.id for r in edits.move_reps], dtype=object), reps["id"], reps["name"], where, "move_reps", what="rep"
-    )
-    out.add(problems)
-    for k, (name, rep_id) in enumerate(zip(edits.remove_reps, remove_ids, strict=True)):
-        if rep_id not in known:
-            out.add([Problem(where, f"remove_reps.{k}: {name!r} is not a rep in the roster")])
-    for k, (rep, rep_id) in enumerate(zip(edits.move_reps, move_ids, strict=True)):
-        if rep_id not in known:
-            out.add([Problem(where, f"move_reps.{k}: {rep.id!r} is not a rep in the roster")])
-        else:
-            reps.loc[ids == rep_id, ["lon", "lat"]] = [rep.lon, rep.lat]
-    removed = set(remove_ids) & known
-    removed_rows.append(reps[ids.isin(removed)][["id", "name"]].reset_index(drop=True))
-    reps = reps[~ids.isin(removed)]
-    added = []
-    for k, rep in enumerate(edits.add_reps):
-        if rep.id in known:
-            out.add([Problem(where, f"add_reps.{k}: {rep.id!r} is already a rep in the roster; choose another id")])
-            continue
-        known.add(rep.id)
-        added.append(
-            {
-                "id": rep.id,
-                "name": rep.name or rep.id,
-                "lon": np.nan if rep.lon is None else rep.lon,
-                "lat": np.nan if rep.lat is None else rep.lat,
-                "skills": frozenset(s.strip().casefold() for s in rep.skills if s.strip()),
-                "capacity": rep.capacity,
-                "area": rep.area,
-                "region": rep.region,
-            }
-        )
-    if added:
-        reps = pd.concat([reps, pd.DataFrame(added)], ignore_index=True)
-    locks = dict(edits.lock)
-    if edits.lock_file is not None:
-        source = Path(edits.lock_file).name
-        frame = read_table(scenario.resolve(edits.lock_file))
-        out.add(v.missing_columns(frame, source, {"id": "id", "rep": "rep"}, key_hint="edits.lock_file"))
-        if {"id", "rep"} <= set(frame.columns):
-            out.add(v.duplicate_ids(frame["id"], source, "id"))
-            locks.update(zip(_text(frame, "id"), _text(frame, "rep"), strict=True))
-    tables = [t.copy() for t in (accounts, geo_units) if t is not None]
-    roster = known - removed
-    for unit, rep_id in locks.items():
-        if rep_id and rep_id not in roster:
-            out.add([Problem(where, f"lock {unit!r}: {rep_id!r} is not a rep in the roster (after the edits)")])
-    unmatched = set(locks)
-    for table in tables:  # one pass per table (a lock file may hold thousands of accounts)
-        hit = table["id"].isin(unmatched)
-        table.loc[hit, "lock"] = table.loc[hit, "id"].map(locks)
-        unmatched -= set(table.loc[hit, "id"])
-    for unit in sorted(unmatched):
-        out.add([Problem(where, f"lock {unit!r}: no account or unit has this id")])
-    orphaned = 0
-    for table in tables:
-        stuck = np.flatnonzero(table["lock"].isin(removed).to_numpy())
-        if len(stuck) and not scenario.constraints.locks:
-            table.loc[table.index[stuck], "lock"] = ""  # locks are off: nothing to refuse
-        elif len(stuck):
-            shown = ", ".join(repr(u) for u in table["id"].iloc[stuck[:10]])
-            more = f" and {len(stuck) - 10} more" if len(stuck) > 10 else ""
-            example = table["id"].iloc[stuck[0]]
-            out.add([Problem(where, f"{len(stuck)} account(s)/unit(s) are locked to removed reps ({shown}{more}): unlock them (--lock {example}= or edits.lock: {{{example}: ''}}) or keep the rep")])
-            table.loc[table.index[stuck], "lock"] = ""  # reported once, here
-        gone = table["owner"].isin(removed)
-        orphaned = max(orphaned, int(gone.sum()))
-        # the leaver stays the previous owner in every output; the engine sees no current
-        # owner (the unit must move and is not counted against a disruption budget)
-        table["previous_owner"] = table["owner"]
-        table.loc[gone, "owner"] = ""
-    if accounts is not None:
-        accounts = tables.pop(0)
-    if geo_units is not None:
-        geo_units = tables.pop(0)
-    done = [f"{len(added)} rep(s) added" if added else "", f"{len(removed)} removed" if removed else "", f"{len(edits.move_reps)} moved" if edits.move_reps else "", f"{len(locks)} lock(s) set" if locks else ""]
-    notes.append("what-if edits: " + ", ".join(d for d in done if d) + (f"; {orphaned} unit(s) of removed reps must move (the leaver stays their previous owner in the outputs; not counted against a disruption budget)" if orphaned else ""))
-    return reps.reset_index(drop=True), accounts, geo_units
+def _lock_file(scenario: Scenario, out: _Collector) -> dict[str, str]:
+    """The locks of ``edits.lock_file`` (columns ``id``, ``rep``), checked; empty without one."""
+    if scenario.edits.lock_file is None:
+        return {}
+    source = Path(scenario.edits.lock_file).name
+    frame = read_table(scenario.resolve(scenario.edits.lock_file))
+    out.add(v.missing_columns(frame, source, {"id": "id", "rep": "rep"}, key_hint="edits.lock_file"))
+    if not {"id", "rep"} <= set(frame.columns):
+        return {}
+    out.add(v.duplicate_ids(frame["id"], source, "id"))
+    return dict(zip(_text(frame, "id"), _text(frame, "rep"), strict=True))
 
 
 def _match_owners(
