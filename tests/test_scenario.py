@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from territory_opt import ScenarioError, load_scenario, scenario_from_dict
 
@@ -18,7 +19,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def test_every_scenario_validates(path):
     scenario = load_scenario(path)
     assert scenario.name
-    with pytest.raises(Exception, match="frozen"):
+    with pytest.raises(ValidationError, match="frozen_instance"):
         scenario.name = "x"  # type: ignore[misc]
 
 

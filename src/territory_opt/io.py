@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -27,8 +27,10 @@ from . import geo
 from ._cells import neutralise_formulas, restore_formulas
 from .datasets import SYNTHETIC_NOTE, ZIP_NOTE, generate_book, us_counties, us_zips, zip_points
 from .edits import apply_edits
-from .errors import DataError, Problem
-from .scenario import FileSource, Scenario
+from .errors import DataError, Problem, ScenarioError
+
+if TYPE_CHECKING:
+    from .scenario import FileSource, Scenario
 
 GEO_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb"}
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm"}
@@ -436,6 +438,31 @@ def _excel_value(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+def read_scenario_text(path: Path) -> str:
+    """The text of a scenario's YAML file (UTF-8, a byte-order mark allowed).
+
+    Raises
+    ------
+    ScenarioError
+        The file is missing, not a regular file, or unreadable.
+    """
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
+        msg = f"{path}: not a regular file; give the scenario's YAML file"
+        raise ScenarioError(msg)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        msg = f"{path}: scenario file not found"
+        raise ScenarioError(msg) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: cannot read the scenario file ({exc})"
+        raise ScenarioError(msg) from None
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    return write_atomic(path, lambda p: p.write_bytes(data))
 
 
 def read_text(path: str | Path) -> str:

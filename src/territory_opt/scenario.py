@@ -401,17 +401,9 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
-        msg = f"{path}: not a regular file; give the scenario's YAML file"
-        raise ScenarioError(msg)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        msg = f"{path}: scenario file not found"
-        raise ScenarioError(msg) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{path}: cannot read the scenario file ({exc})"
-        raise ScenarioError(msg) from None
+    from .io import read_scenario_text  # only io touches files
+
+    text = read_scenario_text(path)
     try:
         raw = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

@@ -58,13 +58,13 @@ def size(
         ok &= frame[f"{measure}_per_seat_max"] <= limit * (1 + 1e-9)
     frame["within_capacity"] = ok
     recommended = int(frame.loc[ok, "headcount"].min()) if ok.any() else None
-    from .io import write_atomic
+    from .io import write_bytes
     from .pages.sizing import sizing_page, sizing_png
 
     out = Path(out_dir)
     write_csv(out / "sizing.csv", frame)
     png = sizing_png(frame, measure, limit, recommended)
-    write_atomic(out / "sizing.png", lambda p: p.write_bytes(png))
+    write_bytes(out / "sizing.png", png)
     write_text(out / "sizing.html", sizing_page(scenario.name, frame, measure, limit, recommended, png))
     return frame, recommended
 
