@@ -909,245 +909,293 @@ def _builtin_geography(
     return frame, geo_units, edges
 
 
+@dataclass
+class _Reading:
+    """What :func:`load_inputs` has read so far (its steps fill it in, in order)."""
+
+    measures: list[str]
+    notes: list[str] = field(default_factory=list)
+    counties: gpd.GeoDataFrame | None = None  # a built-in dataset's frame (the synthetic book's places)
+    geo_units: pd.DataFrame | None = None
+    geometry: gpd.GeoSeries | None = None
+    edges: np.ndarray | None = None
+    accounts: pd.DataFrame | None = None
+    reps: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["id", "name", "lon", "lat", "skills", "capacity"])
+    )
+    removed: pd.DataFrame | None = None
+    references_checked: bool = False
+    units: pd.DataFrame | None = None
+    unit_kind: str = "accounts"
+    land: gpd.GeoSeries | None = None
+
+
 def load_inputs(scenario: Scenario) -> Inputs:
     """Read and validate everything a scenario names.
+
+    The steps, in order: the geography (a built-in dataset or the user's polygons), the book
+    (a synthetic book, or the accounts and reps files), owners matched to reps and the
+    what-if edits applied (:func:`territory_opt.edits.apply_edits`), open seats added, the
+    units to assign (accounts, or geographic units carrying the accounts inside them), the
+    scenario's references checked, and the adjacency when contiguity is asked for.
 
     Raises
     ------
     DataError
         Listing every problem found (file, row, column, what was found, what to do).
     """
-    spec = scenario.data
-    measures = _measure_names(scenario)
-    notes: list[str] = []
-    geometry: gpd.GeoSeries | None = None
-    land: gpd.GeoSeries | None = None
-    edges: np.ndarray | None = None
-    accounts: pd.DataFrame | None = None
-    geo_units: pd.DataFrame | None = None
-    removed_rows: list[pd.DataFrame] = []
-
+    reading = _Reading(measures=_measure_names(scenario))
     with _collecting() as out:
-        counties = None
-        if spec.dataset is not None or spec.synthetic is not None:
-            counties, geo_units, edges = _builtin_geography(
-                spec.dataset or "us-counties",
-                spec.states,
-                measures,
-                spec.synthetic is None and spec.accounts is None,
-                out,
-                notes,
-            )
-            geometry = counties.geometry.reset_index(drop=True)
+        _read_geography(scenario, reading, out)
+        _read_book(scenario, reading, out)
+        _owners_and_edits(scenario, reading, out)
+        _units_to_assign(scenario, reading, out)
+        _check_scenario_references(scenario, reading, out)
+        _contiguity_edges(scenario, reading, out)
+    return _inputs(reading, out)
 
-        if spec.geography is not None:
-            source = Path(spec.geography.path).name
-            frame = read_table(scenario.resolve(spec.geography.path), layer=spec.geography.layer)
-            if not isinstance(frame, gpd.GeoDataFrame):
-                out.add(
-                    [
-                        Problem(
-                            source,
-                            "no geometry column; geography must be polygons (GeoPackage, GeoJSON, Shapefile, GeoParquet)",
-                        )
-                    ]
-                )
-                out.raise_if_any()
-            assert isinstance(frame, gpd.GeoDataFrame)
-            if frame.crs is None:
-                out.add([Problem(source, "the geometry has no CRS; save the file with one (e.g. EPSG:4326)")])
-                out.raise_if_any()
-            geo_measures = [m for m in measures if m in frame.columns or m == "units" or spec.accounts is None]
-            geo_units = _units_from_frame(frame, source, spec.geography, geo_measures, out)
-            geometry = frame.geometry.to_crs("EPSG:4326").reset_index(drop=True)
 
-        rep_frame = pd.DataFrame(columns=["id", "name", "lon", "lat", "skills", "capacity"])
-        if spec.synthetic is not None:
-            assert counties is not None
-            book = spec.synthetic
-            acc, reps = generate_book(
-                counties,
-                accounts=book.accounts,
-                reps=book.reps,
-                seed=book.seed,
-                skill_share=book.skill_share,
-                family_share=book.family_share,
-                lock_share=book.lock_share,
-            )
-            accounts = _units_from_frame(acc, "builtin:synthetic-book", None, measures, out)
-            accounts["unit"] = acc["county"].to_numpy()
-            rep_frame = _reps_from_frame(reps, "builtin:synthetic-book", None, out)
-            notes.append(f"the book is {SYNTHETIC_NOTE}")
-        unreadable = False  # a file that cannot be read: the roster is still checked, then both reported
-        if spec.accounts is not None:
-            source = Path(spec.accounts.path).name
-            try:
-                frame = read_table(
-                    scenario.resolve(spec.accounts.path), layer=spec.accounts.layer, sheet=spec.accounts.sheet
-                )
-            except DataError as exc:
-                out.add(exc.problems)
-                unreadable = True
-            else:
-                accounts = _units_from_frame(frame, source, spec.accounts, measures, out)
-                unit_col = spec.accounts.column("unit")
-                if unit_col in frame.columns:
-                    accounts["unit"] = _text(frame, unit_col)
-        if spec.reps is not None:
-            source = Path(spec.reps.path).name
-            try:
-                frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer, sheet=spec.reps.sheet)
-            except DataError as exc:
-                out.add(exc.problems)
-                out.raise_if_any()
-            rep_frame = _reps_from_frame(frame, source, spec.reps, out)
-        if unreadable:
-            out.raise_if_any()
-        _check_locations(scenario, accounts, rep_frame, notes, out)
-        if len(rep_frame):
-            accounts, geo_units = _match_owners(scenario, rep_frame, accounts, geo_units, out, notes)
-        if scenario.edits.any:
-            edited = apply_edits(scenario, rep_frame, accounts, geo_units, file_locks=_lock_file(scenario, out))
-            out.add(edited.problems)
-            notes.append(edited.note)
-            rep_frame, accounts, geo_units = edited.reps, edited.accounts, edited.geo_units
-            removed_rows.append(edited.removed)
-        references_checked = False
-        if out.problems and accounts is not None and len(rep_frame):
-            # report bad references with the other problems of the same files
-            _check_references(accounts, rep_frame, scenario, out)
-            references_checked = True
+def _read_geography(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
+    """A built-in dataset's units and edges, or the user's polygons (``data.geography``)."""
+    spec = scenario.data
+    measures = reading.measures
+    if spec.dataset is not None or spec.synthetic is not None:
+        reading.counties, reading.geo_units, reading.edges = _builtin_geography(
+            spec.dataset or "us-counties",
+            spec.states,
+            measures,
+            spec.synthetic is None and spec.accounts is None,
+            out,
+            reading.notes,
+        )
+        reading.geometry = reading.counties.geometry.reset_index(drop=True)
+    if spec.geography is None:
+        return
+    source = Path(spec.geography.path).name
+    frame = read_table(scenario.resolve(spec.geography.path), layer=spec.geography.layer)
+    if not isinstance(frame, gpd.GeoDataFrame):
+        msg = "no geometry column; geography must be polygons (GeoPackage, GeoJSON, Shapefile, GeoParquet)"
+        out.add([Problem(source, msg)])
         out.raise_if_any()
-        rep_frame = _add_vacancies(rep_frame, scenario, notes)
-        if len(rep_frame) == 0:
-            out.add(
-                [Problem("scenario seats", "there are no seats: give a reps file, a synthetic book, or seats.count")]
-            )
-            out.raise_if_any()
+    assert isinstance(frame, gpd.GeoDataFrame)
+    if frame.crs is None:
+        out.add([Problem(source, "the geometry has no CRS; save the file with one (e.g. EPSG:4326)")])
+        out.raise_if_any()
+    geo_measures = [m for m in measures if m in frame.columns or m == "units" or spec.accounts is None]
+    reading.geo_units = _units_from_frame(frame, source, spec.geography, geo_measures, out)
+    reading.geometry = frame.geometry.to_crs("EPSG:4326").reset_index(drop=True)
 
-        unit_kind = spec.units or ("accounts" if accounts is not None else "geography")
-        if unit_kind == "accounts" and accounts is None:
+
+def _read_book(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
+    """The accounts and the roster: a synthetic book, or the accounts and reps files. A file
+    that cannot be read does not stop the other being checked; both are then reported."""
+    spec = scenario.data
+    if spec.synthetic is not None:
+        assert reading.counties is not None
+        book = spec.synthetic
+        acc, reps = generate_book(
+            reading.counties,
+            accounts=book.accounts,
+            reps=book.reps,
+            seed=book.seed,
+            skill_share=book.skill_share,
+            family_share=book.family_share,
+            lock_share=book.lock_share,
+        )
+        reading.accounts = _units_from_frame(acc, "builtin:synthetic-book", None, reading.measures, out)
+        reading.accounts["unit"] = acc["county"].to_numpy()
+        reading.reps = _reps_from_frame(reps, "builtin:synthetic-book", None, out)
+        reading.notes.append(f"the book is {SYNTHETIC_NOTE}")
+    unreadable = False
+    if spec.accounts is not None:
+        source = Path(spec.accounts.path).name
+        try:
+            frame = read_table(scenario.resolve(spec.accounts.path), layer=spec.accounts.layer, sheet=spec.accounts.sheet)
+        except DataError as exc:
+            out.add(exc.problems)
+            unreadable = True
+        else:
+            reading.accounts = _units_from_frame(frame, source, spec.accounts, reading.measures, out)
+            unit_col = spec.accounts.column("unit")
+            if unit_col in frame.columns:
+                reading.accounts["unit"] = _text(frame, unit_col)
+    if spec.reps is not None:
+        source = Path(spec.reps.path).name
+        try:
+            frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer, sheet=spec.reps.sheet)
+        except DataError as exc:
+            out.add(exc.problems)
+            out.raise_if_any()
+        reading.reps = _reps_from_frame(frame, source, spec.reps, out)
+    if unreadable:
+        out.raise_if_any()
+
+
+def _owners_and_edits(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
+    """Locations checked, owners and locks matched to rep ids, the what-if edits applied and
+    the open seats added; stops here on any problem so far."""
+    _check_locations(scenario, reading.accounts, reading.reps, reading.notes, out)
+    if len(reading.reps):
+        reading.accounts, reading.geo_units = _match_owners(
+            scenario, reading.reps, reading.accounts, reading.geo_units, out, reading.notes
+        )
+    if scenario.edits.any:
+        edited = apply_edits(
+            scenario, reading.reps, reading.accounts, reading.geo_units, file_locks=_lock_file(scenario, out)
+        )
+        out.add(edited.problems)
+        reading.notes.append(edited.note)
+        reading.reps, reading.accounts, reading.geo_units = edited.reps, edited.accounts, edited.geo_units
+        reading.removed = edited.removed if len(edited.removed) else None
+    if out.problems and reading.accounts is not None and len(reading.reps):
+        # report bad references with the other problems of the same files
+        _check_references(reading.accounts, reading.reps, scenario, out)
+        reading.references_checked = True
+    out.raise_if_any()
+    reading.reps = _add_vacancies(reading.reps, scenario, reading.notes)
+    if len(reading.reps) == 0:
+        out.add([Problem("scenario seats", "there are no seats: give a reps file, a synthetic book, or seats.count")])
+        out.raise_if_any()
+
+
+def _units_to_assign(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
+    """The units: the accounts themselves (the geography, if any, only clips the map), or
+    the geographic units carrying the accounts inside them (placed by point in polygon when
+    the accounts name no unit)."""
+    spec = scenario.data
+    accounts, geo_units = reading.accounts, reading.geo_units
+    reading.unit_kind = spec.units or ("accounts" if accounts is not None else "geography")
+    if reading.unit_kind == "accounts":
+        if accounts is None:
             out.add([Problem("scenario data.units", "units: accounts needs an accounts file or a synthetic book")])
             out.raise_if_any()
-        if unit_kind == "geography":
-            if geo_units is None:
-                out.add(
-                    [Problem("scenario data.units", "units: geography needs a geography file or a built-in dataset")]
-                )
-                out.raise_if_any()
-            assert geo_units is not None
-            if accounts is not None:
-                acc_source = Path(spec.accounts.path).name if spec.accounts is not None else "accounts"
-                if "unit" not in accounts.columns:
-                    others = None
-                    if spec.dataset == "us-counties" and spec.states:
-                        every, _ = us_counties(None)
-                        others = every[~every["state"].isin(spec.states)]
-                    unit_of, problems, note = _spatial_unit(
-                        accounts,
-                        geometry,
-                        geo_units,
-                        snap_km=spec.snap_km,
-                        source=acc_source,
-                        spec=spec.accounts,
-                        others=others,
-                    )
-                    accounts = accounts.assign(unit=unit_of)
-                    out.add(problems)
-                    if note:
-                        notes.append(note)
-                else:
-                    unknown = ~accounts["unit"].isin(set(geo_units["id"]))
-                    for i in np.flatnonzero(unknown.to_numpy())[:50]:
-                        out.add(
-                            [
-                                Problem(
-                                    acc_source,
-                                    f"account {accounts['id'].iloc[i]!r} names no geographic unit ({accounts['unit'].iloc[i]!r}); fix the unit id",
-                                    v.row_number(accounts.index[int(i)]),
-                                    spec.accounts.column("unit") if spec.accounts is not None else "unit",
-                                )
-                            ]
-                        )
-                out.raise_if_any()
-                units = _aggregate(accounts, "unit", geo_units, measures)
-            else:
-                units = geo_units
-        else:
-            assert accounts is not None
-            units = accounts
-            land, geometry = geometry, None
-            edges = None
+        reading.units = accounts
+        reading.land, reading.geometry, reading.edges = reading.geometry, None, None
+        return
+    if geo_units is None:
+        out.add([Problem("scenario data.units", "units: geography needs a geography file or a built-in dataset")])
+        out.raise_if_any()
+    assert geo_units is not None
+    if accounts is None:
+        reading.units = geo_units
+        return
+    acc_source = Path(spec.accounts.path).name if spec.accounts is not None else "accounts"
+    if "unit" not in accounts.columns:
+        others = None
+        if spec.dataset == "us-counties" and spec.states:
+            every, _ = us_counties(None)
+            others = every[~every["state"].isin(spec.states)]
+        unit_of, problems, note = _spatial_unit(
+            accounts,
+            reading.geometry,
+            geo_units,
+            snap_km=spec.snap_km,
+            source=acc_source,
+            spec=spec.accounts,
+            others=others,
+        )
+        accounts = reading.accounts = accounts.assign(unit=unit_of)
+        out.add(problems)
+        if note:
+            reading.notes.append(note)
+    else:
+        column = spec.accounts.column("unit") if spec.accounts is not None else "unit"
+        out.add(_unknown_units(accounts, set(geo_units["id"]), acc_source, column))
+    out.raise_if_any()
+    reading.units = _aggregate(accounts, "unit", geo_units, reading.measures)
 
-        if not references_checked:
-            _check_references(accounts if accounts is not None else units, rep_frame, scenario, out)
-        seat_ids = set(rep_frame["id"])
-        unit_ids = set(units["id"])
-        for k, exclusion in enumerate(scenario.constraints.exclusions):
-            if exclusion.unit not in unit_ids:
-                out.add([Problem("scenario", f"constraints.exclusions.{k}.unit: {exclusion.unit!r} is not a unit id")])
-            if exclusion.seat not in seat_ids:
-                out.add([Problem("scenario", f"constraints.exclusions.{k}.seat: {exclusion.seat!r} is not a rep id")])
 
-        contiguity = scenario.constraints.contiguity
-        if contiguity is not None and contiguity.enabled:
-            if unit_kind != "geography":
-                out.add(
-                    [
-                        Problem(
-                            "scenario constraints.contiguity",
-                            "contiguity needs geographic units (data.units: geography)",
-                        )
-                    ]
-                )
-                out.raise_if_any()
-            if spec.adjacency is not None:
-                source = Path(spec.adjacency.path).name
-                frame = read_table(scenario.resolve(spec.adjacency.path))
-                a_col, b_col = spec.adjacency.column("source"), spec.adjacency.column("target")
-                out.add(v.missing_columns(frame, source, {"source": a_col, "target": b_col}, key_hint="data.adjacency"))
-                out.raise_if_any()
-                edges = _edges_from_ids(units["id"].to_numpy(), frame[a_col], frame[b_col], source, (a_col, b_col), out)
-            elif edges is None:
-                if geometry is None:
-                    out.add([Problem("scenario data.adjacency", "contiguity needs polygons or an adjacency edge list")])
-                    out.raise_if_any()
-                assert geometry is not None
-                projected = geometry.to_crs(geo.choose_metric_crs(units["lon"].to_numpy(), units["lat"].to_numpy()))
-                edges = geo.queen_edges(projected.to_numpy())
-            assert edges is not None
-            degree = np.bincount(edges[:, :2].ravel(), minlength=len(units))
-            if contiguity.islands == "link" and geometry is not None:
-                before = len(edges)
-                projected = geometry.to_crs(geo.choose_metric_crs(units["lon"].to_numpy(), units["lat"].to_numpy()))
-                edges = geo.connect_components(projected.to_numpy(), edges)
-                if len(edges) > before:
-                    notes.append(f"{len(edges) - before} island link(s) added to connect the adjacency graph")
-            elif contiguity.islands == "error":
-                src_adj = (
-                    Path(spec.adjacency.path).name
-                    if spec.adjacency
-                    else (Path(spec.geography.path).name if spec.geography else "units")
-                )
-                out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
+def _unknown_units(accounts: pd.DataFrame, known: set[str], source: str, column: str) -> list[Problem]:
+    """Accounts naming a geographic unit that is not there (the first 50)."""
+    unknown = np.flatnonzero((~accounts["unit"].isin(known)).to_numpy())[:50]
+    return [
+        Problem(
+            source,
+            f"account {accounts['id'].iloc[i]!r} names no geographic unit ({accounts['unit'].iloc[i]!r}); fix the unit id",
+            v.row_number(accounts.index[int(i)]),
+            column,
+        )
+        for i in unknown
+    ]
 
-    notes.extend(out.notes)
+
+def _check_scenario_references(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
+    """Owners, locks and skills against the roster (unless reported already), and the
+    scenario's exclusions against the units and reps."""
+    units = reading.units
+    assert units is not None
+    if not reading.references_checked:
+        _check_references(reading.accounts if reading.accounts is not None else units, reading.reps, scenario, out)
+    seat_ids = set(reading.reps["id"])
+    unit_ids = set(units["id"])
+    for k, exclusion in enumerate(scenario.constraints.exclusions):
+        if exclusion.unit not in unit_ids:
+            out.add([Problem("scenario", f"constraints.exclusions.{k}.unit: {exclusion.unit!r} is not a unit id")])
+        if exclusion.seat not in seat_ids:
+            out.add([Problem("scenario", f"constraints.exclusions.{k}.seat: {exclusion.seat!r} is not a rep id")])
+
+
+def _contiguity_edges(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
+    """With contiguity on: the adjacency (``data.adjacency``, the built-in one, or queen
+    contiguity of the polygons), islands linked to their nearest neighbour or reported."""
+    contiguity = scenario.constraints.contiguity
+    if contiguity is None or not contiguity.enabled:
+        return
+    spec = scenario.data
+    units, geometry = reading.units, reading.geometry
+    assert units is not None
+    if reading.unit_kind != "geography":
+        out.add([Problem("scenario constraints.contiguity", "contiguity needs geographic units (data.units: geography)")])
+        out.raise_if_any()
+    if spec.adjacency is not None:
+        source = Path(spec.adjacency.path).name
+        frame = read_table(scenario.resolve(spec.adjacency.path))
+        a_col, b_col = spec.adjacency.column("source"), spec.adjacency.column("target")
+        out.add(v.missing_columns(frame, source, {"source": a_col, "target": b_col}, key_hint="data.adjacency"))
+        out.raise_if_any()
+        reading.edges = _edges_from_ids(units["id"].to_numpy(), frame[a_col], frame[b_col], source, (a_col, b_col), out)
+    elif reading.edges is None:
+        if geometry is None:
+            out.add([Problem("scenario data.adjacency", "contiguity needs polygons or an adjacency edge list")])
+            out.raise_if_any()
+        assert geometry is not None
+        projected = geometry.to_crs(geo.choose_metric_crs(units["lon"].to_numpy(), units["lat"].to_numpy()))
+        reading.edges = geo.queen_edges(projected.to_numpy())
+    edges = reading.edges
+    assert edges is not None
+    degree = np.bincount(edges[:, :2].ravel(), minlength=len(units))
+    if contiguity.islands == "link" and geometry is not None:
+        projected = geometry.to_crs(geo.choose_metric_crs(units["lon"].to_numpy(), units["lat"].to_numpy()))
+        reading.edges = geo.connect_components(projected.to_numpy(), edges)
+        if len(reading.edges) > len(edges):
+            reading.notes.append(f"{len(reading.edges) - len(edges)} island link(s) added to connect the adjacency graph")
+    elif contiguity.islands == "error":
+        src_adj = (
+            Path(spec.adjacency.path).name if spec.adjacency else (Path(spec.geography.path).name if spec.geography else "units")
+        )
+        out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
+
+
+def _inputs(reading: _Reading, out: _Collector) -> Inputs:
+    """The validated :class:`Inputs` (hierarchy columns filled in)."""
+    units, reps = reading.units, reading.reps
+    assert units is not None
     if "region" not in units.columns:
         units["region"] = units["state"] if "state" in units.columns else ""
     for level in ("area", "region"):
-        if level not in rep_frame.columns:
-            rep_frame[level] = ""
+        if level not in reps.columns:
+            reps[level] = ""
     return Inputs(
         units=units.reset_index(drop=True),
-        reps=rep_frame.reset_index(drop=True),
-        edges=edges,
-        geometry=geometry,
-        measures=tuple(m for m in measures),
-        unit_kind=unit_kind,
-        accounts=accounts if unit_kind == "geography" else None,
-        notes=tuple(notes),
-        removed=removed_rows[0] if removed_rows and len(removed_rows[0]) else None,
-        land=land,
+        reps=reps.reset_index(drop=True),
+        edges=reading.edges,
+        geometry=reading.geometry,
+        measures=tuple(reading.measures),
+        unit_kind=reading.unit_kind,
+        accounts=reading.accounts if reading.unit_kind == "geography" else None,
+        notes=(*reading.notes, *out.notes),
+        removed=reading.removed,
+        land=reading.land,
     )
 
 
