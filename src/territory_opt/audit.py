@@ -47,55 +47,74 @@ class Finding:
 
 
 def audit(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> tuple[Finding, ...]:
-    """Check every invariant; see :class:`Finding`."""
-    n, k = problem.n_units, problem.n_seats
+    """Check every invariant, one named check after another; see :class:`Finding`. When the
+    assignment itself is malformed, that is the only finding."""
     assign = np.asarray(assign)
-    out: list[Finding] = []
+    first = _assignment(problem, assign)
+    if not first.ok:
+        return (first,)
+    checks = (_locks, _skills, _exclusions, _families, _balance, _capacity, _disruption, _contiguity)
+    return (first, *(finding for check in checks for finding in check(problem, assign, rules)))
+
+
+def _assignment(problem: Problem, assign: NDArray[np.int64]) -> Finding:
+    """Every unit in exactly one known territory."""
+    n, k = problem.n_units, problem.n_seats
     valid = (
         assign.shape == (n,) and np.issubdtype(assign.dtype, np.integer) and bool(np.all((assign >= 0) & (assign < k)))
     )
-    out.append(
-        Finding(
-            "assignment",
-            valid,
-            f"{n} units each assigned to exactly one of {k} territories"
-            if valid
-            else "some units are unassigned or assigned to an unknown territory",
-        )
+    return Finding(
+        "assignment",
+        valid,
+        f"{n} units each assigned to exactly one of {k} territories"
+        if valid
+        else "some units are unassigned or assigned to an unknown territory",
     )
-    if not valid:
-        return tuple(out)
 
-    if rules.locks:
-        locked = np.flatnonzero(problem.lock >= 0)
-        broken = locked[assign[locked] != problem.lock[locked]]
-        out.append(
-            Finding(
-                "locks",
-                len(broken) == 0,
-                f"{len(locked) - len(broken)}/{len(locked)} locked units kept"
-                + (f"; broken: {', '.join(map(str, problem.unit_ids[broken][:5]))}" if len(broken) else ""),
-            )
-        )
-    if rules.skills:
-        bad = np.flatnonzero(~problem.eligible(np.arange(n), assign))
-        out.append(
-            Finding(
-                "skills",
-                len(bad) == 0,
-                "every unit's required skills are held by its rep"
-                if len(bad) == 0
-                else f"{len(bad)} units assigned to a rep without the required skill (e.g. {problem.unit_ids[bad[0]]})",
-            )
-        )
-    if len(problem.exclusions):
-        hit = assign[problem.exclusions[:, 0]] == problem.exclusions[:, 1]
-        out.append(Finding("exclusions", not hit.any(), f"{int(hit.sum())} excluded pairs used"))
-    if rules.families and (problem.family >= 0).any():
-        fam = problem.family
-        split = [f for f in np.unique(fam[fam >= 0]) if len(np.unique(assign[fam == f])) > 1]
-        out.append(Finding("families", not split, f"{len(np.unique(fam[fam >= 0]))} families, {len(split)} split"))
 
+def _locks(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    if not rules.locks:
+        return []
+    locked = np.flatnonzero(problem.lock >= 0)
+    broken = locked[assign[locked] != problem.lock[locked]]
+    detail = f"{len(locked) - len(broken)}/{len(locked)} locked units kept"
+    if len(broken):
+        detail += f"; broken: {', '.join(map(str, problem.unit_ids[broken][:5]))}"
+    return [Finding("locks", len(broken) == 0, detail)]
+
+
+def _skills(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    if not rules.skills:
+        return []
+    bad = np.flatnonzero(~problem.eligible(np.arange(problem.n_units), assign))
+    detail = (
+        "every unit's required skills are held by its rep"
+        if len(bad) == 0
+        else f"{len(bad)} units assigned to a rep without the required skill (e.g. {problem.unit_ids[bad[0]]})"
+    )
+    return [Finding("skills", len(bad) == 0, detail)]
+
+
+def _exclusions(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    if not len(problem.exclusions):
+        return []
+    hit = assign[problem.exclusions[:, 0]] == problem.exclusions[:, 1]
+    return [Finding("exclusions", not hit.any(), f"{int(hit.sum())} excluded pairs used")]
+
+
+def _families(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    fam = problem.family
+    if not rules.families or not (fam >= 0).any():
+        return []
+    split = [f for f in np.unique(fam[fam >= 0]) if len(np.unique(assign[fam == f])) > 1]
+    return [Finding("families", not split, f"{len(np.unique(fam[fam >= 0]))} families, {len(split)} split")]
+
+
+def _balance(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    """Each balanced measure's load within its band around the promised targets (exempt
+    seats excepted)."""
+    k = problem.n_seats
+    out = []
     for name, tol in rules.tolerance.items():
         j = problem.measure_names.index(name)
         load = np.bincount(assign, weights=problem.measures[:, j], minlength=k)
@@ -107,67 +126,59 @@ def audit(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> tuple[Fi
         dev = np.where(target > 0, 100 * (load / safe - 1), 0.0)
         dev[rules.exempt] = 0.0
         worst = float(np.abs(dev).max()) if k else 0.0
-        out.append(
-            Finding(
-                f"balance:{name}",
-                len(bad) == 0,
-                f"worst deviation {worst:.2f}% vs tolerance ±{100 * tol:g}%"
-                + (f"; outside: {', '.join(map(str, problem.seat_ids[bad][:5]))}" if len(bad) else ""),
-            )
-        )
+        detail = f"worst deviation {worst:.2f}% vs tolerance ±{100 * tol:g}%"
+        if len(bad):
+            detail += f"; outside: {', '.join(map(str, problem.seat_ids[bad][:5]))}"
+        out.append(Finding(f"balance:{name}", len(bad) == 0, detail))
+    return out
+
+
+def _capacity(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    out = []
     for name, cap in rules.capacity.items():
         j = problem.measure_names.index(name)
-        load = np.bincount(assign, weights=problem.measures[:, j], minlength=k)
+        load = np.bincount(assign, weights=problem.measures[:, j], minlength=problem.n_seats)
         limit = cap * problem.seat_capacity * (1 + BALANCE_EPS)
         bad = np.flatnonzero(load > limit)
-        out.append(
-            Finding(
-                f"capacity:{name}",
-                len(bad) == 0,
-                f"highest use {100 * float((load / np.maximum(cap * problem.seat_capacity, 1e-12)).max()):.1f}% of cap"
-                + (f"; over: {', '.join(map(str, problem.seat_ids[bad][:5]))}" if len(bad) else ""),
-            )
-        )
-    if rules.disruption_max_share is not None or rules.disruption_per_rep_share is not None:
-        value = problem.measure(rules.disruption_measure or "units")
-        has = problem.owner >= 0
-        moved = has & (assign != problem.owner)
-        total = float(value[has].sum())
-        share = float(value[moved].sum()) / total if total > 0 else 0.0
-        ok = rules.disruption_max_share is None or share <= rules.disruption_max_share + 1e-6
-        out.append(
-            Finding(
-                "disruption",
-                ok,
-                f"{100 * share:.2f}% of {rules.disruption_measure or 'units'} moved"
-                + (
-                    f" (budget {100 * rules.disruption_max_share:g}%)" if rules.disruption_max_share is not None else ""
-                ),
-            )
-        )
-        if rules.disruption_per_rep_share is not None:
-            worst = 0.0
-            for r in np.unique(problem.owner[has]):
-                mine = problem.owner == r
-                book = float(value[mine].sum())
-                if book > 0:
-                    worst = max(worst, float(value[mine & moved].sum()) / book)
-            out.append(
-                Finding(
-                    "disruption:per_rep",
-                    worst <= rules.disruption_per_rep_share + 1e-6,
-                    f"largest share of one rep's book moved {100 * worst:.2f}% (budget {100 * rules.disruption_per_rep_share:g}%)",
-                )
-            )
-    if rules.contiguity:
-        connected = territory_connected(problem, assign)
-        ok = connected is not None and bool(connected.all())
-        broken = [] if connected is None else [str(s) for s in problem.seat_ids[~connected]]
-        out.append(
-            Finding(
-                "contiguity",
-                ok,
-                "every territory is one connected piece" if ok else f"not connected: {', '.join(broken[:5])}",
-            )
-        )
-    return tuple(out)
+        detail = f"highest use {100 * float((load / np.maximum(cap * problem.seat_capacity, 1e-12)).max()):.1f}% of cap"
+        if len(bad):
+            detail += f"; over: {', '.join(map(str, problem.seat_ids[bad][:5]))}"
+        out.append(Finding(f"capacity:{name}", len(bad) == 0, detail))
+    return out
+
+
+def _disruption(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    """The share of today's value moved within the budget, overall and per rep's book."""
+    if rules.disruption_max_share is None and rules.disruption_per_rep_share is None:
+        return []
+    value = problem.measure(rules.disruption_measure or "units")
+    has = problem.owner >= 0
+    moved = has & (assign != problem.owner)
+    total = float(value[has].sum())
+    share = float(value[moved].sum()) / total if total > 0 else 0.0
+    ok = rules.disruption_max_share is None or share <= rules.disruption_max_share + 1e-6
+    detail = f"{100 * share:.2f}% of {rules.disruption_measure or 'units'} moved"
+    if rules.disruption_max_share is not None:
+        detail += f" (budget {100 * rules.disruption_max_share:g}%)"
+    out = [Finding("disruption", ok, detail)]
+    if rules.disruption_per_rep_share is not None:
+        worst = 0.0
+        for r in np.unique(problem.owner[has]):
+            mine = problem.owner == r
+            book = float(value[mine].sum())
+            if book > 0:
+                worst = max(worst, float(value[mine & moved].sum()) / book)
+        budget = rules.disruption_per_rep_share
+        detail = f"largest share of one rep's book moved {100 * worst:.2f}% (budget {100 * budget:g}%)"
+        out.append(Finding("disruption:per_rep", worst <= budget + 1e-6, detail))
+    return out
+
+
+def _contiguity(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    if not rules.contiguity:
+        return []
+    connected = territory_connected(problem, assign)
+    ok = connected is not None and bool(connected.all())
+    broken = [] if connected is None else [str(s) for s in problem.seat_ids[~connected]]
+    detail = "every territory is one connected piece" if ok else f"not connected: {', '.join(broken[:5])}"
+    return [Finding("contiguity", ok, detail)]

@@ -242,24 +242,74 @@ def map_panel(
     seat_of = np.asarray(plan.seat_of)
     k = problem.n_seats
     polygons = geometry is not None
-    noun = "units" if polygons else "accounts"
-    if polygons:
-        assert geometry is not None
-        areas = unit_areas(geometry, seat_of, k, simplify_m=simplify_m)
-    elif problem.unit_lonlat is not None:
-        areas = account_areas(problem.unit_lonlat, seat_of, k, land=land, simplify_m=simplify_m)
-    else:
-        areas = [None] * k
+    areas = _areas(problem, seat_of, geometry, land, simplify_m)
     if colours is None:
         colours = territory_colours(problem, seat_of, pairs=None if polygons else _touching(areas))
     frame = plan.territories
     first = problem.measure_names[0] if problem.measure_names else None
     dev = frame[f"{first}_dev_pct"].to_numpy(float) if first and f"{first}_dev_pct" in frame else np.full(k, np.nan)
+    panel: dict[str, Any] = {
+        "title": title if title is not None else (plan.scenario or "Territory plan"),
+        "territories": _territory_entries(plan, areas, colours, dev, quotas=quotas, currency=currency, polygons=polygons),
+        "areas": _features([_rounded(a) for a in areas], [{"t": t} for t in range(k)]),
+        "area_label": "Territories" if polygons else "Territory areas (nearest account)",
+        "measure": first,
+        "dev_limit": float(np.nanmax(np.abs(dev))) if np.isfinite(dev).any() and np.nanmax(np.abs(dev)) > 0 else 1.0,
+        "notes": [],
+    }
+    if problem.unit_lonlat is not None:  # drawn for account plans; kept for comparisons of unit plans
+        panel["points"] = _unit_points(problem, seat_of, polygons=polygons, max_points=max_points)
+        shown, n = len(panel["points"]["id"]), problem.n_units
+        if shown < n and not polygons:
+            panel["notes"].append(f"{shown:,} of {n:,} accounts drawn (a seeded sample); areas use all of them.")
+    panel["seats"] = _seat_markers(plan)
+    n_open = sum(s["open"] for s in panel["seats"])
+    panel["seat_label"] = "Home bases" + (f" and open seats ({n_open})" if n_open else "")
+    if n_open:
+        panel["notes"].append("Dashed white circles: open seats at the location the optimiser chose.")
+    # moved units (against the current owner, leavers included when the plan says so)
+    assignment = plan.assignment
+    moved = np.flatnonzero(assignment["moved"].to_numpy(bool))
+    panel["moved"] = _moved(problem, geometry, moved, assignment, noun="units" if polygons else "accounts", on=False)
+    bounds = _bounds(problem, areas if panel["areas"]["features"] else None)
+    if bounds is not None:
+        panel["bounds"] = bounds
+    return panel
+
+
+def _areas(
+    problem: Problem, seat_of: NDArray[np.int64], geometry: Any, land: Any, simplify_m: float | None
+) -> list[Any]:
+    """Each territory's area: its units' polygons merged, or for accounts the Voronoi cells
+    of its accounts (clipped to ``land``); None for each when there are no locations."""
+    k = problem.n_seats
+    if geometry is not None:
+        return unit_areas(geometry, seat_of, k, simplify_m=simplify_m)
+    if problem.unit_lonlat is not None:
+        return account_areas(problem.unit_lonlat, seat_of, k, land=land, simplify_m=simplify_m)
+    return [None] * k
+
+
+def _territory_entries(
+    plan: Plan,
+    areas: list[Any],
+    colours: list[str],
+    dev: NDArray[np.float64],
+    *,
+    quotas: Any | None,
+    currency: str,
+    polygons: bool,
+) -> list[dict[str, Any]]:
+    """One entry per territory: name, colour, label point, first measure's deviation and the
+    lines of its info box (rep, units, each measure against its target, travel, quota)."""
+    problem = plan.problem
+    seat_of = np.asarray(plan.seat_of)
+    noun = "units" if polygons else "accounts"
     quota = None
     if quotas is not None:
         quota = dict(zip(quotas.table["territory_id"].astype(str), quotas.table["quota"], strict=True))
     territories = []
-    for t, row in enumerate(frame.to_dict("records")):
+    for t, row in enumerate(plan.territories.to_dict("records")):
         tid = str(problem.seat_ids[t])
         info: list[list[str]] = [["rep", str(problem.seat_names[t])], [noun, number(row["units"])]]
         for name in problem.measure_names:
@@ -286,38 +336,31 @@ def map_panel(
                 "label": label,
             }
         )
-    panel: dict[str, Any] = {
-        "title": title if title is not None else (plan.scenario or "Territory plan"),
-        "territories": territories,
-        "areas": _features([_rounded(a) for a in areas], [{"t": t} for t in range(k)]),
-        "area_label": "Territories" if polygons else "Territory areas (nearest account)",
-        "measure": first,
-        "dev_limit": float(np.nanmax(np.abs(dev))) if np.isfinite(dev).any() and np.nanmax(np.abs(dev)) > 0 else 1.0,
-        "notes": [],
+    return territories
+
+
+def _unit_points(problem: Problem, seat_of: NDArray[np.int64], *, polygons: bool, max_points: int) -> dict[str, Any]:
+    """The units as points (at most ``max_points``: a seeded sample), drawn for account plans."""
+    assert problem.unit_lonlat is not None
+    lonlat = problem.unit_lonlat
+    n = problem.n_units
+    shown = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(0).choice(n, max_points, replace=False))
+    return {
+        "draw": not polygons,
+        "label": f"Accounts ({len(shown):,} of {n:,})" if len(shown) < n else f"Accounts ({n:,})",
+        "id": [str(problem.unit_ids[u]) for u in shown],
+        "name": [str(problem.unit_names[u]) for u in shown],
+        "lat": np.round(lonlat[shown, 1], 5).tolist(),
+        "lon": np.round(lonlat[shown, 0], 5).tolist(),
+        "t": seat_of[shown].tolist(),
     }
 
-    # units as points: drawn for account plans; kept for comparisons of unit plans
-    if problem.unit_lonlat is not None:
-        lonlat = problem.unit_lonlat
-        n = problem.n_units
-        shown = (
-            np.arange(n) if n <= max_points else np.sort(np.random.default_rng(0).choice(n, max_points, replace=False))
-        )
-        panel["points"] = {
-            "draw": not polygons,
-            "label": f"Accounts ({len(shown):,} of {n:,})" if len(shown) < n else f"Accounts ({n:,})",
-            "id": [str(problem.unit_ids[u]) for u in shown],
-            "name": [str(problem.unit_names[u]) for u in shown],
-            "lat": np.round(lonlat[shown, 1], 5).tolist(),
-            "lon": np.round(lonlat[shown, 0], 5).tolist(),
-            "t": seat_of[shown].tolist(),
-        }
-        if len(shown) < n and not polygons:
-            panel["notes"].append(f"{len(shown):,} of {n:,} accounts drawn (a seeded sample); areas use all of them.")
 
-    # seats: home bases, and the location chosen for seats without one (open seats)
+def _seat_markers(plan: Plan) -> list[dict[str, Any]]:
+    """Home bases, and the location chosen for seats without one (open seats)."""
+    problem = plan.problem
     seats = []
-    for t in range(k):
+    for t in range(problem.n_seats):
         lon, lat = (np.nan, np.nan) if problem.seat_lonlat is None else problem.seat_lonlat[t]
         is_open = not np.isfinite(lon)
         if is_open:
@@ -326,24 +369,18 @@ def map_panel(
                 continue
             lon, lat = problem.unit_lonlat[c]
         seats.append({"t": t, "lat": round(float(lat), 5), "lon": round(float(lon), 5), "open": is_open})
-    panel["seats"] = seats
-    n_open = sum(s["open"] for s in seats)
-    panel["seat_label"] = "Home bases" + (f" and open seats ({n_open})" if n_open else "")
-    if n_open:
-        panel["notes"].append("Dashed white circles: open seats at the location the optimiser chose.")
+    return seats
 
-    # moved units (against the current owner, leavers included when the plan says so)
-    assignment = plan.assignment
-    moved = np.flatnonzero(assignment["moved"].to_numpy(bool))
-    panel["moved"] = _moved(problem, geometry, moved, assignment, noun=noun, on=False)
 
-    if panel["areas"]["features"]:
+def _bounds(problem: Problem, areas: list[Any] | None) -> list[list[float]] | None:
+    """The map's extent ``[[south, west], [north, east]]``: the areas', else the units'."""
+    if areas is not None:
         b = np.asarray([a.bounds for a in areas if a is not None and not a.is_empty])
-        panel["bounds"] = [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]
-    elif problem.unit_lonlat is not None and np.isfinite(problem.unit_lonlat).any():
+        return [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]
+    if problem.unit_lonlat is not None and np.isfinite(problem.unit_lonlat).any():
         lo, hi = np.nanmin(problem.unit_lonlat, axis=0), np.nanmax(problem.unit_lonlat, axis=0)
-        panel["bounds"] = [[float(lo[1]), float(lo[0])], [float(hi[1]), float(hi[0])]]
-    return panel
+        return [[float(lo[1]), float(lo[0])], [float(hi[1]), float(hi[0])]]
+    return None
 
 
 def _moved(

@@ -96,16 +96,35 @@ def generate_book(
         ``id``, ``name``, ``lat``, ``lon`` (home base in a county drawn by population),
         ``county``, ``skills`` (``;``-separated), ``capacity`` [FTE].
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # one stream, drawn in this order: same seed, same book
     pop = counties["population"].to_numpy(dtype=float)
     weights = pop / pop.sum()
-    geoms = counties.geometry.to_numpy()
+    rep_frame = _reps(counties, reps, weights, rng)
+    account_frame = _accounts(counties, accounts, weights, skill_share, rng)
+    account_frame["family"] = _families(account_frame, family_share, rng)
+    owner, lock = _current_owners(account_frame, rep_frame, lock_share, rng)
+    family = account_frame["family"].to_numpy(dtype=object)
+    skills = account_frame["skills"].to_numpy(dtype=object).copy()
+    if (family != "").any():  # a family shares its parent's owner, lock and skills
+        has_fam = family != ""
+        parent_idx = np.array([int(p[1:]) - 1 for p in family[has_fam]], dtype=np.int64)
+        owner[has_fam] = owner[parent_idx]
+        lock[has_fam] = lock[parent_idx]
+        skills[has_fam] = skills[parent_idx]
+    account_frame["skills"] = skills
+    account_frame["owner"] = owner
+    account_frame["lock"] = lock
+    account_frame["synthetic"] = True
+    account_frame["lat"] = np.round(account_frame["lat"].to_numpy(float), 5)
+    account_frame["lon"] = np.round(account_frame["lon"].to_numpy(float), 5)
+    return account_frame, rep_frame
 
-    # Reps: home bases drawn among counties proportionally to population (a big county
-    # gets several reps), each at a random place inside that county.
+
+def _reps(counties: gpd.GeoDataFrame, reps: int, weights: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """Reps: home bases drawn among counties proportionally to population (a big county gets
+    several reps), each at a random place inside that county; every skill held by someone."""
     homes = rng.choice(len(counties), size=reps, replace=True, p=weights)
-    home_lon, home_lat = _points_in_polygons(geoms, homes, rng)
-    rep_ids = np.array([f"R{i + 1:03d}" for i in range(reps)], dtype=object)
+    home_lon, home_lat = _points_in_polygons(counties.geometry.to_numpy(), homes, rng)
     rep_skill_sets = []
     for i in range(reps):
         has = [s for s in SKILLS if rng.random() < 0.45]
@@ -113,9 +132,9 @@ def generate_book(
             has = sorted(set(has) | {SKILLS[i]})
         rep_skill_sets.append(";".join(has))
     capacity = rng.choice([1.0] * 9 + [0.8], size=reps)  # a few reps work reduced hours
-    rep_frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "id": rep_ids,
+            "id": np.array([f"R{i + 1:03d}" for i in range(reps)], dtype=object),
             "name": [f"Rep {i + 1:03d} (synthetic)" for i in range(reps)],
             "lat": np.round(home_lat, 5),
             "lon": np.round(home_lon, 5),
@@ -126,8 +145,14 @@ def generate_book(
         }
     )
 
+
+def _accounts(
+    counties: gpd.GeoDataFrame, accounts: int, weights: np.ndarray, skill_share: float, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Accounts placed in counties by population, with their segment, industry, potential,
+    workload, last year's sales and required skill (no family, owner or lock yet)."""
     county_of = rng.choice(len(counties), size=accounts, p=weights)
-    lon, lat = _points_in_polygons(geoms, county_of, rng)
+    lon, lat = _points_in_polygons(counties.geometry.to_numpy(), county_of, rng)
     potential = np.round(rng.lognormal(mean=np.log(40_000.0), sigma=1.0, size=accounts), -2)
     q = np.quantile(potential, [0.7, 0.95])
     segment_idx = np.searchsorted(q, potential)
@@ -136,73 +161,18 @@ def generate_book(
     base_hours = np.array([12.0, 30.0, 80.0])[segment_idx]
     workload = np.round(base_hours * rng.lognormal(0.0, 0.3, accounts) + potential / 5000.0, 1)
     history = np.round(potential * rng.uniform(0.15, 0.45, accounts), -2)  # last year's sales
-
     needs_skill = rng.random(accounts) < skill_share
     skill = np.where(
         segment == "Enterprise",
         "enterprise",
         np.where(np.isin(industry, SKILLS), industry, "enterprise"),
     )
-    skills = np.where(needs_skill, skill, "")
-
-    ids = np.array([f"A{i + 1:06d}" for i in range(accounts)], dtype=object)
-    family = np.full(accounts, "", dtype=object)
-    n_children = int(family_share * accounts)
-    if n_children and accounts > 1:
-        # children sit in the same county as a parent: pick parents among accounts of the
-        # child's county when there are any (branches of one company in one metro).
-        children = rng.choice(accounts, size=n_children, replace=False)
-        by_county = pd.Series(np.arange(accounts)).groupby(county_of).agg(list)
-        child_set = set(children.tolist())
-        for c in children:
-            peers = [a for a in by_county[county_of[c]] if a != c and a not in child_set]
-            if peers:
-                family[c] = ids[peers[int(rng.integers(len(peers)))]]
-        parents = set(family[family != ""])
-        for p in parents:  # a parent names its own family so the group is explicit
-            family[int(p[1:]) - 1] = p
-
-    # Current owner: last year's alignment, roughly balanced but drifted. Accounts, in
-    # random order, go to the nearest rep with the required skill whose book is below
-    # 115 % of its FTE share of potential (else the least-loaded of the near ones), and a
-    # tenth drift to another near rep (history is never perfectly tidy).
-    from scipy.spatial import cKDTree
-
-    acc_xy = np.column_stack([lon * np.cos(np.radians(lat)), lat])
-    rep_xy = np.column_stack([rep_frame["lon"] * np.cos(np.radians(rep_frame["lat"])), rep_frame["lat"]])
-    near_k = min(reps, 12)
-    _, near = cKDTree(rep_xy).query(acc_xy, k=near_k)
-    near = np.asarray(near).reshape(accounts, near_k)
-    rep_skill_arr = [set(s.split(";")) if s else set() for s in rep_skill_sets]
-    share = capacity / capacity.sum() * potential.sum() * 1.15
-    book = np.zeros(reps)
-    owner_idx = np.full(accounts, -1, dtype=np.int64)
-    for a in rng.permutation(accounts):
-        options = [r for r in near[a] if not skills[a] or skills[a] in rep_skill_arr[r]]
-        if not options:
-            options = [r for r in range(reps) if skills[a] in rep_skill_arr[r]]
-        fits = [r for r in options if book[r] + potential[a] <= share[r]]
-        pick = fits[0] if fits else min(options[:3], key=lambda r: book[r] / capacity[r])
-        if rng.random() < 0.1 and len(options) > 1:
-            pick = options[1]
-        owner_idx[a] = pick
-        book[pick] += potential[a]
-    owner = rep_ids[owner_idx]
-    lock = np.where(rng.random(accounts) < lock_share, owner, "")
-    if family.any():  # a family shares its parent's owner and lock
-        fam = pd.Series(family)
-        has_fam = fam != ""
-        parent_idx = fam[has_fam].str[1:].astype(int).to_numpy() - 1
-        owner[has_fam.to_numpy()] = owner[parent_idx]
-        lock[has_fam.to_numpy()] = lock[parent_idx]
-        skills[has_fam.to_numpy()] = skills[parent_idx]
-
-    account_frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "id": ids,
+            "id": np.array([f"A{i + 1:06d}" for i in range(accounts)], dtype=object),
             "name": [f"Account {i + 1:06d} (synthetic)" for i in range(accounts)],
-            "lat": np.round(lat, 5),
-            "lon": np.round(lon, 5),
+            "lat": lat,  # rounded once owners are drawn (from the exact places)
+            "lon": lon,
             "county": counties["fips"].to_numpy()[county_of],
             "state": counties["state"].to_numpy()[county_of],
             "industry": industry,
@@ -210,11 +180,66 @@ def generate_book(
             "potential": potential,
             "workload": workload,
             "history": history,
-            "skills": skills,
-            "family": family,
-            "owner": owner,
-            "lock": lock,
-            "synthetic": True,
+            "skills": np.where(needs_skill, skill, ""),
         }
     )
-    return account_frame, rep_frame
+
+
+def _families(book: pd.DataFrame, family_share: float, rng: np.random.Generator) -> np.ndarray:
+    """The family (parent account id, ``""`` for none) of each account: children sit in the
+    same county as their parent (branches of one company in one metro); a parent names its
+    own family so the group is explicit."""
+    accounts = len(book)
+    ids = book["id"].to_numpy(dtype=object)
+    county_of = book["county"].to_numpy()
+    family = np.full(accounts, "", dtype=object)
+    n_children = int(family_share * accounts)
+    if not n_children or accounts <= 1:
+        return family
+    children = rng.choice(accounts, size=n_children, replace=False)
+    by_county = pd.Series(np.arange(accounts)).groupby(county_of).agg(list)
+    child_set = set(children.tolist())
+    for c in children:
+        peers = [a for a in by_county[county_of[c]] if a != c and a not in child_set]
+        if peers:
+            family[c] = ids[peers[int(rng.integers(len(peers)))]]
+    for p in set(family[family != ""]):
+        family[int(p[1:]) - 1] = p
+    return family
+
+
+def _current_owners(
+    book: pd.DataFrame, roster: pd.DataFrame, lock_share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Current owner and lock of each account: last year's alignment, roughly balanced but
+    drifted. Accounts, in random order, go to the nearest rep with the required skill whose
+    book is below 115 % of its FTE share of potential (else the least-loaded of the near
+    ones), and a tenth drift to another near rep (history is never perfectly tidy)."""
+    from scipy.spatial import cKDTree
+
+    accounts, reps = len(book), len(roster)
+    lon, lat = book["lon"].to_numpy(float), book["lat"].to_numpy(float)
+    skills, potential = book["skills"].to_numpy(dtype=object), book["potential"].to_numpy(float)
+    capacity = roster["capacity"].to_numpy(float)
+    acc_xy = np.column_stack([lon * np.cos(np.radians(lat)), lat])
+    rep_xy = np.column_stack([roster["lon"] * np.cos(np.radians(roster["lat"])), roster["lat"]])
+    near_k = min(reps, 12)
+    _, near = cKDTree(rep_xy).query(acc_xy, k=near_k)
+    near = np.asarray(near).reshape(accounts, near_k)
+    rep_skill_arr = [set(s.split(";")) if s else set() for s in roster["skills"]]
+    share = capacity / capacity.sum() * potential.sum() * 1.15
+    book_of = np.zeros(reps)
+    owner_idx = np.full(accounts, -1, dtype=np.int64)
+    for a in rng.permutation(accounts):
+        options = [r for r in near[a] if not skills[a] or skills[a] in rep_skill_arr[r]]
+        if not options:
+            options = [r for r in range(reps) if skills[a] in rep_skill_arr[r]]
+        fits = [r for r in options if book_of[r] + potential[a] <= share[r]]
+        pick = fits[0] if fits else min(options[:3], key=lambda r: book_of[r] / capacity[r])
+        if rng.random() < 0.1 and len(options) > 1:
+            pick = options[1]
+        owner_idx[a] = pick
+        book_of[pick] += potential[a]
+    owner = roster["id"].to_numpy(dtype=object)[owner_idx]
+    lock = np.where(rng.random(accounts) < lock_share, owner, "")
+    return owner, lock
