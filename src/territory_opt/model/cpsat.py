@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from ..scenario import SolverSettings
 from .candidates import Candidates
 from .formulation import Built
 
@@ -72,9 +72,19 @@ def set_objective(built: Built, terms: dict[str, float]) -> tuple[float, float]:
     return scale, offset
 
 
-def params(
-    settings: SolverSettings, time_limit: float, workers: int, *, feasible_hint: bool = False
-) -> cp_model.CpSolver:
+@dataclass(frozen=True)
+class CpSettings:
+    """What a CP-SAT solve takes from the scenario (plain values: the model layer does not
+    read the scenario's settings classes). ``deterministic``: one worker and a deterministic
+    time limit, so the same model and seed give the same answer."""
+
+    seed: int = 0
+    deterministic: bool = False
+    log: bool = False
+
+
+def params(settings: CpSettings, time_limit: float, workers: int, *, feasible_hint: bool = False) -> cp_model.CpSolver:
+    """A CP-SAT solver for ``time_limit`` [s] (deterministic seconds in deterministic mode)."""
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours (see Interrupt)
     p = solver.parameters
@@ -95,12 +105,13 @@ def params(
     return solver
 
 
-def hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> bool:
+def hint(built: Built, cand: Candidates, assign: NDArray[np.int64], *, deterministic: bool = False) -> bool:
     """Hint the assignment and, when it fits the model, every other variable too.
 
     CP-SAT uses a hint far better when it is complete: the values of the slack, cut-edge
     and other auxiliary variables are found by solving a copy of the model with the
-    assignment fixed (instant), then all of them are hinted.
+    assignment fixed (instant), then all of them are hinted. The completion is limited by
+    deterministic time in deterministic mode (never by the wall clock).
     """
     chosen = np.zeros(len(cand), dtype=bool)
     idx = cand.index(np.arange(len(assign)), assign)
@@ -112,7 +123,10 @@ def hint(built: Built, cand: Candidates, assign: NDArray[np.int64]) -> bool:
         fixed.add(fixed.get_bool_var_from_proto_index(var.index) == int(chosen[p]))
     completion = cp_model.CpSolver()
     completion.parameters.catch_sigint_signal = False
-    completion.parameters.max_time_in_seconds = 5.0
+    if deterministic:
+        completion.parameters.max_deterministic_time = 5.0
+    else:
+        completion.parameters.max_time_in_seconds = 5.0
     completion.parameters.num_workers = 1
     status = completion.solve(fixed)
     built.model.clear_hints()

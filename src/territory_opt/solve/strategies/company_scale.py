@@ -22,17 +22,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
+from ... import resources
+from ...errors import SolverError
 from ...model import ModelSpec, build, build_candidates, seat_positions, targets
-from ...model.cpsat import Interrupt, Progress, extract, hint, params, run, set_objective
+from ...model.candidates import Candidates
+from ...model.cpsat import CpSettings, extract, hint, params, run, set_objective
 from ...model.transport import groups, transport_start
 from ...problem import Problem
-from ...scenario import SolverSettings
+from .._pairs import narrowed
+from ..context import SolveContext
+from ..incumbent import COMPANY_SCALE, Incumbent
+
+if TYPE_CHECKING:
+    from ..prepare import Prepared
+    from ..spec import SolveSpec
 
 #: Above this many unit x seat pairs (and without contiguity) ``method: auto`` goes large.
 #: Measured (bench/RESULTS.md, scale ladder): at 5,000 accounts x 50 reps the one-model path's
@@ -43,10 +52,58 @@ LARGE_PAIRS = 100_000
 WINDOW_UNITS = 2_500
 
 
-def use_large(problem: Problem, spec: ModelSpec, settings: SolverSettings) -> bool:
-    if spec.contiguity or settings.method == "exact":
+def use_large(problem: Problem, spec: ModelSpec, method: str) -> bool:
+    """``method`` (``auto``, ``exact`` or ``lns``) asks for this path, or ``auto`` and the
+    book is large and has no contiguity."""
+    if spec.contiguity or method == "exact":
         return False
-    return settings.method == "lns" or problem.n_units * problem.n_seats > LARGE_PAIRS
+    return method == "lns" or problem.n_units * problem.n_seats > LARGE_PAIRS
+
+
+def solve(ctx: SolveContext, spec: SolveSpec, prep: Prepared) -> tuple[Incumbent, list[str]]:
+    """The company-scale strategy: the best plan within every band (or SolverError) and
+    notes on what ran. Lexicographic priorities are approximated by weights 100× apart."""
+    problem, centres = prep.problem, prep.centres
+
+    def make_candidates(c: NDArray[np.int64]) -> Candidates:
+        return narrowed(
+            problem,
+            c,
+            nearest=spec.nearest,
+            radius_km=spec.radius_km,
+            exempt=prep.exempt,
+            values=prep.values,
+            limits=prep.limits,
+            need=prep.need,
+        )
+
+    resources.check_memory(
+        resources.BYTES_PER_LARGE_PAIR * problem.n_units * min(problem.n_seats, 4 * spec.nearest)
+        + 5 * min(problem.n_units * problem.n_seats, 80_000_000),
+        f"the company-scale path over {problem.n_units:,} units and {problem.n_seats:,} seats",
+        "lower candidates.nearest or split the run by region",
+    )
+    found = solve_large(
+        ctx, problem, spec.model, weights=spec.weighted_stages(), centres=centres, make_candidates=make_candidates
+    )
+    if found.violation > 1e-9:
+        msg = (
+            f"no plan within every band, cap and budget found within the time limit ({ctx.time_limit:g} s); "
+            f"the closest plan stretches them by {100 * found.violation:.2f} % in total: raise solver.time_limit or loosen a tolerance"
+        )
+        raise SolverError(msg)
+    best = Incumbent(
+        assign=found.assign,
+        centres=centres.copy(),
+        objectives=(found.objective,),
+        bound=found.bound,
+        status=int(cp_model.FEASIBLE),
+        cand=make_candidates(centres),
+        exact=False,
+        iteration=1,
+        method=COMPANY_SCALE,
+    )
+    return best, found.notes
 
 
 @dataclass
@@ -167,22 +224,16 @@ class _Plan:
 
 
 def solve_large(
+    ctx: SolveContext,
     problem: Problem,
     spec: ModelSpec,
     *,
     weights: dict[str, float],
     centres: NDArray[np.int64],
     make_candidates: Callable[[NDArray[np.int64]], Any],
-    settings: SolverSettings,
-    workers: int,
-    deadline: float,
-    now: Callable[[], float],
-    charge: Callable[[float], None],
-    progress: Progress | None,
-    t0: float,
-    interrupt: Interrupt | None = None,
 ) -> LargeResult:
-    """Transport start, bound and window search; see the module docstring."""
+    """Transport start, bound and window search; see the module docstring. Every decision
+    runs on ``ctx``'s clock (deterministic time in deterministic mode, never the wall clock)."""
     exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
     target = targets(problem, exempt)
     pos = seat_positions(problem, centres)
@@ -197,8 +248,9 @@ def solve_large(
         value, lo, hi = weight, np.zeros(problem.n_seats), np.full(problem.n_seats, np.inf)
     grp = groups(problem, value, families=spec.families)
     cand = make_candidates(centres)
-    budget = deadline - time.perf_counter()
-    tr = transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=time.perf_counter() + 0.35 * budget)
+    # deterministic mode: the transport stops by its pricing rounds, not by the clock
+    until = None if ctx.deterministic else time.perf_counter() + 0.35 * ctx.left()
+    tr = transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=until)
     notes = [
         f"transport start: min-cost flow over {tr.pairs:,} group-seat pairs after {tr.rounds} pricing round(s); {tr.split} group(s) split by the flow went to their largest part"
     ]
@@ -211,16 +263,16 @@ def solve_large(
     best_obj = state.objective(assign)
 
     def report(stage: str) -> None:
-        if progress is not None:
+        if ctx.progress is not None:
             gap = (
                 max(0.0, (best_obj - bound) / abs(best_obj))
                 if bound is not None and best_obj and total_viol <= 1e-9
                 else None
             )
-            progress(
+            ctx.progress(
                 {
                     "stage": stage,
-                    "elapsed": time.perf_counter() - t0,
+                    "elapsed": ctx.elapsed(),
                     "objective": best_obj if total_viol <= 1e-9 else None,
                     "bound": bound,
                     "gap": gap,
@@ -237,10 +289,8 @@ def solve_large(
     windows = improved = 0
     order = list(active[np.argsort(-viol[active], kind="stable")])
     quiet = 0  # windows in a row without improvement
-    step = 1.0 if settings.deterministic else min(3.0, max(0.5, 0.02 * settings.time_limit))
-    while (
-        order and now() < deadline - 0.5 and quiet < len(active) and not (interrupt is not None and interrupt.requested)
-    ):
+    step = 1.0 if ctx.deterministic else min(3.0, max(0.5, 0.02 * ctx.time_limit))
+    while order and ctx.now() < ctx.deadline - 0.5 and quiet < len(active) and not ctx.stopped:
         seed_seat = int(order.pop(0))
         if not order:
             order = list(active[np.argsort(-viol[active], kind="stable")]) if total_viol > 1e-9 else list(active)
@@ -249,11 +299,11 @@ def solve_large(
         units_w = np.flatnonzero(np.isin(assign, seats_w))
         window_viol = float(viol[seats_w].sum())
         elastic = window_viol > 1e-9 or total_viol > 1e-9
-        limit = min(step, max(0.5, deadline - now()))
+        limit = min(step, max(0.5, ctx.left()))
         new, used = _window(
-            problem, spec, state, assign, units_w, seats_w, pos, target, weights, elastic, settings, limit, workers
+            problem, spec, state, assign, units_w, seats_w, pos, target, weights, elastic, ctx.cp, limit, ctx.workers
         )
-        charge(used)
+        ctx.charge(used)
         windows += 1
         if new is None:
             quiet += 1
@@ -420,7 +470,7 @@ def _window(
     target: NDArray[np.float64],
     weights: dict[str, float],
     elastic: bool,
-    settings: SolverSettings,
+    settings: CpSettings,
     limit: float,
     workers: int,
 ) -> tuple[NDArray[np.int64] | None, float]:
@@ -453,7 +503,7 @@ def _window(
     built = build(sub, cand, sub_spec, None, objective_terms=terms, elastic=elastic)
     set_objective(built, {**weights, "elastic": 1000.0} if elastic else weights)
     local = np.searchsorted(seats_w, assign[units_w])
-    hint(built, cand, local)
+    hint(built, cand, local, deterministic=settings.deterministic)
     solver = params(settings, limit, workers)
     status = run(solver, built.model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -28,14 +28,23 @@ plan when one exists.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
+from ...diagnose import Conflict, Explanation
+from ...errors import InfeasibleError
+from ...model import build_candidates, seat_positions
 from ...model.formulation import ModelSpec, targets
 from ...problem import Problem
+from ..bounds import MovementBound
+from ..context import SolveContext
+from ..contiguous import SearchResult
+from ..incumbent import EXACT_MODEL, Incumbent
+from ..proof import raise_if_proved
+from ..spec import SolveSpec
 
 #: Above this many legal (unit, seat) pairs the exact model is not attempted.
 MAX_PAIRS = 6_000
@@ -201,7 +210,10 @@ def solve_exact(
         check.parameters.catch_sigint_signal = False
         check.parameters.cp_model_presolve = False
         check.parameters.num_workers = solver.parameters.num_workers
-        check.parameters.max_time_in_seconds = max(time_limit, 0.5)
+        if deterministic:
+            check.parameters.max_deterministic_time = max(time_limit, 0.5)
+        else:
+            check.parameters.max_time_in_seconds = max(time_limit, 0.5)
         if check.solve(model) != cp_model.INFEASIBLE:
             status = cp_model.UNKNOWN
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -211,3 +223,95 @@ def solve_exact(
         if solver.boolean_value(var):
             assign[u] = t
     return ExactResult(status, assign, solver.objective_value * unit, solver.best_objective_bound * unit)
+
+
+def fallback(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: SolveSpec,
+    centres: NDArray[np.int64],
+    exact_log: list[SearchResult],
+    deadline: float,
+    movement: MovementBound | None,
+) -> Incumbent | None:
+    """On a small map, the exact model with the time left before ``deadline``: a plan, None
+    when it found none in time, or :class:`InfeasibleError` when it proves there is none,
+    with the least budget that works when a budget binds."""
+    model = spec.model
+    if not fits(problem) or not model.contiguity:
+        return None
+    left = max(3.0, deadline - ctx.now())
+    hint = min(exact_log, key=lambda r: r.violation).assign if exact_log else None
+    pos = seat_positions(problem, centres)
+    found = solve_exact(
+        problem,
+        model,
+        pos=pos,
+        hint=hint,
+        time_limit=left,
+        seed=ctx.seed,
+        workers=ctx.workers,
+        deterministic=ctx.deterministic,
+    )
+    if found.assign is not None:
+        return Incumbent(
+            assign=found.assign,
+            centres=centres.copy(),
+            objectives=() if found.objective is None else (found.objective,),
+            bound=found.bound,
+            status=int(found.status),
+            cand=build_candidates(problem, centres, nearest=problem.n_seats),
+            exact=True,
+            iteration=0,
+            method=EXACT_MODEL,
+        )
+    if found.status != cp_model.INFEASIBLE:
+        return None
+    exempt = model.exempt if model.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    # infeasible even without contiguity: that explanation has the figures
+    raise_if_proved(ctx, problem, model, centres, exempt)
+    conflict = _budget_or_contiguity(ctx, problem, spec, pos, left, movement)
+    explanation = Explanation((conflict,))
+    raise InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
+
+
+def _budget_or_contiguity(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: SolveSpec,
+    pos: NDArray[np.float64],
+    left: float,
+    movement: MovementBound | None,
+) -> Conflict:
+    """Why the exact model has no plan: contiguity, or the budget with the least that works."""
+    model = spec.model
+    lines = [
+        "no plan keeps every territory contiguous within the bands, caps and budget: proved by the exact model (every legal seat for every unit, contiguity by flows)"
+    ]
+    relax = None
+    if model.disruption_max is not None and spec.disruption_measure is not None and model.disruption_value is not None:
+        free = solve_exact(
+            problem,
+            replace(model, disruption_max=None),
+            pos=pos,
+            hint=None,
+            time_limit=max(3.0, 0.5 * left),
+            seed=ctx.seed,
+            workers=ctx.workers,
+            minimise="moved",
+            deterministic=ctx.deterministic,
+        )
+        booked = float(model.disruption_value[problem.owner >= 0].sum())
+        if free.objective is not None and booked > 0:
+            least = free.bound if free.status == cp_model.OPTIMAL else (movement.must_move if movement else free.bound)
+            relax = free.objective / booked
+            exact_word = (
+                "exactly"
+                if free.status == cp_model.OPTIMAL
+                else f"at least {100 * (least or 0) / booked:.1f}% and at most"
+            )
+            lines.append(
+                f"the least share of {spec.disruption_measure} that any contiguous plan within the bands must move is {exact_word} {100 * free.objective / booked:.1f}% "
+                f"(the budget is {100 * (spec.disruption_share or 0.0):g}%): raise constraints.disruption.max_share to {100 * free.objective / booked:.1f}%"
+            )
+    return Conflict("disruption" if relax is not None else "contiguity", "; ".join(lines), relax)

@@ -1,0 +1,220 @@
+"""Finalise a solve: restrictions and status told honestly, bounds, the audit, the Plan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.sat.python import cp_model
+
+from .._version import __version__
+from ..audit import Rules, audit
+from ..metrics import territory_table
+from ..model import ModelSpec, seat_positions, targets
+from ..plan import Plan, Status
+from ..problem import Problem
+from .bounds import lp_travel_bound
+from .context import SolveContext
+from .incumbent import Incumbent
+from .prepare import Prepared
+from .spec import LEXICOGRAPHIC_BASE, SolveSpec
+
+
+@dataclass
+class Outcome:
+    """What a strategy hands to :func:`finalise`: the incumbent and how it was found."""
+
+    best: Incumbent
+    iterations: int = 0
+    kicks: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Proof:
+    status: Status
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    global_bound: float | None
+    global_gap: float | None
+
+
+def finalise(ctx: SolveContext, prep: Prepared, outcome: Outcome, scenario: str) -> Plan:
+    """The Plan: restrictions, status, bounds and gaps, the independent audit, metrics."""
+    problem, spec, best = prep.problem, prep.spec, outcome.best
+    notes = [*prep.notes, *outcome.notes]
+    if best.exact_model:
+        notes.append("solved by the exact model (every legal seat for every unit, contiguity by flows): no restriction")
+    restrictions = _restrictions(prep, outcome)
+    proof = _proof(ctx, prep, best, restrictions)
+    if best.status == cp_model.OPTIMAL and restrictions:
+        notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
+    target = targets(problem, prep.exempt)
+    findings = audit(problem, best.assign, _audit_rules(problem, spec, prep.exempt, target))
+    status = proof.status if all(f.ok for f in findings) else Status.UNKNOWN
+    pos = seat_positions(problem, best.centres)
+    table = territory_table(
+        problem,
+        best.assign,
+        target=target,
+        tolerance={problem.measure_names[r.measure]: r.tolerance for r in spec.model.balance},
+        seat_pos=pos,
+        weight=prep.weight,
+        exempt=prep.exempt,
+    )
+    terms = term_values(problem, best.assign, pos, prep.weight, spec.model)
+    ctx.report("done", objective=proof.objective, bound=proof.bound, gap=proof.gap)
+    return Plan(
+        status=status,
+        problem=problem,
+        seat_of=_ro(best.assign),
+        objective=float(proof.objective)
+        if proof.objective is not None
+        else float(sum(terms.get(k, 0.0) * w for k, w in spec.stages[-1].items())),
+        objective_terms=terms,
+        bound=proof.bound,
+        gap=proof.gap,
+        bound_scope=_bound_scope(prep, restrictions),
+        restrictions=tuple(restrictions),
+        wall_time=time.perf_counter() - ctx.t0,
+        method=_method(prep, best),
+        seed=ctx.seed,
+        deterministic=ctx.deterministic,
+        settings=ctx.settings.model_dump(),
+        findings=findings,
+        _territories=table,
+        centres=_ro(best.centres),
+        exempt=_ro(prep.exempt),
+        scenario=scenario,
+        notes=(*notes, f"candidate pairs: {len(best.cand):,} kept, {best.cand.pruned:,} pruned"),
+        versions={"territory_opt": __version__, "ortools": version("ortools")},
+        global_bound=proof.global_bound,
+        global_gap=proof.global_gap,
+    )
+
+
+def _restrictions(prep: Prepared, outcome: Outcome) -> list[str]:
+    """What narrows the model as solved, in the planner's words."""
+    problem, spec, best = prep.problem, prep.spec, outcome.best
+    out = []
+    if not best.exact and not best.exact_model:
+        out.append(
+            f"candidate pruning: each unit may go to its {spec.nearest} nearest seats (plus owner and lock); {best.cand.pruned:,} of {problem.n_units * problem.n_seats:,} pairs pruned"
+        )
+    if prep.large:
+        out.append(
+            "large-neighbourhood search: the plan is improved a few nearby territories at a time; the bound is the transport relaxation's (Lagrangian), not CP-SAT's"
+        )
+    if spec.model.contiguity and not best.exact_model:
+        out.append(
+            "contiguity by the descending-distance neighbour condition around each root (sufficient, not necessary)"
+        )
+    if prep.free_centres:
+        kicks = f", {outcome.kicks} kick(s) of iterated local search" if outcome.kicks else ""
+        out.append(
+            f"centres of seats without a home chosen by location-allocation ({outcome.iterations} iteration(s){kicks}); the bound holds for the plan's centres"
+        )
+    if len(spec.stages) > 1 and prep.large:
+        # the company-scale search solves one weighted sum: say so, not "slack"
+        out.append(
+            f"lexicographic priorities {list(spec.priorities)} approximated by one weighted sum, each priority weighted "
+            f"{LEXICOGRAPHIC_BASE:g}× the next (the company-scale search has no staged solve, so no slack)"
+        )
+    elif len(spec.stages) > 1:
+        out.append(
+            f"lexicographic priorities {list(spec.priorities)} with {100 * spec.slack:g}% slack; bound and gap are those of the last priority"
+        )
+    return out
+
+
+def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: list[str]) -> _Proof:
+    """Status, objective, bound and gap for the model as solved, and the bound and gap
+    valid for the real problem when one is known."""
+    objective, bound = (best.objective, best.bound) if best.solved else (None, None)
+    status = Status.OPTIMAL if best.status == cp_model.OPTIMAL and not restrictions else Status.FEASIBLE
+    gap = None
+    if objective is not None and bound is not None:
+        gap = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
+    global_bound = global_gap = None
+    travel_only = [set(stage) for stage in prep.spec.stages] == [{"travel"}]
+    if prep.large or (best.exact_model and not prep.free_centres and travel_only):
+        global_bound, global_gap = bound, gap
+    elif travel_only and objective is not None and restrictions and not prep.free_centres:
+        global_bound, global_gap = _global_travel_bound(ctx, prep, float(objective))
+    return _Proof(status, objective, bound, gap, global_bound, global_gap)
+
+
+def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) -> tuple[float | None, float | None]:
+    """(bound, gap) on travel valid for the real problem: the transport relaxation's
+    Lagrangian bound (from the start) and, when time allows, the LP relaxation over every
+    pair; the larger holds."""
+    transport_bound = prep.transport_bound
+    found = [transport_bound] if transport_bound is not None else []
+    lp_time = min(30.0, max(5.0, ctx.time_limit / 2)) if transport_bound is None else min(30.0, ctx.left())
+    if lp_time >= 2.0:
+        lp_bound = lp_travel_bound(prep.problem, prep.spec.model, prep.exempt, time_limit=lp_time)
+        if lp_bound is not None:
+            found.append(lp_bound)
+    if not found:
+        return None, None
+    bound = min(max(found), objective)
+    return bound, (max(0.0, (objective - bound) / abs(objective)) if objective else 0.0)
+
+
+def _bound_scope(prep: Prepared, restrictions: list[str]) -> str:
+    if prep.large:
+        return "the unrestricted problem (Lagrangian bound of the transport relaxation)"
+    return "the model as solved (with the restrictions listed)" if restrictions else "the exact problem"
+
+
+def _method(prep: Prepared, best: Incumbent) -> str:
+    if not best.solved:
+        return "warm start only (CP-SAT found nothing better in time)"
+    if prep.large:
+        return "transport (min-cost flow) start + CP-SAT large-neighbourhood search"
+    return "warm start + CP-SAT" + (" + location-allocation" if prep.free_centres else "")
+
+
+def _audit_rules(problem: Problem, spec: SolveSpec, exempt: NDArray[np.bool_], target: NDArray[np.float64]) -> Rules:
+    """The scenario's rules as the independent audit checks them."""
+    model = spec.model
+    return Rules(
+        tolerance={problem.measure_names[r.measure]: r.tolerance for r in model.balance if r.hard},
+        targets=target,
+        exempt=exempt,
+        capacity={problem.measure_names[m]: cap for m, cap in model.capacity},
+        disruption_measure=spec.disruption_measure,
+        disruption_max_share=spec.disruption_share,
+        disruption_per_rep_share=model.disruption_per_rep if spec.disruption_measure is not None else None,
+        contiguity=model.contiguity,
+        locks=model.locks,
+        skills=spec.skills,
+        families=model.families,
+    )
+
+
+def _ro(array: NDArray[Any]) -> NDArray[Any]:
+    out = np.array(array, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def term_values(
+    problem: Problem, assign: NDArray[np.int64], pos: NDArray[np.float64], weight: NDArray[np.float64], spec: ModelSpec
+) -> dict[str, float]:
+    """The objective terms of a plan in natural units (travel [km], cut edges, disruption [%])."""
+    d = np.linalg.norm(problem.unit_xy - pos[assign], axis=1)
+    out = {"travel": float((weight * d).sum() / max(weight.sum(), 1e-12))}
+    if problem.edges is not None:
+        out["cut_edges"] = float((assign[problem.edges[:, 0]] != assign[problem.edges[:, 1]]).sum())
+    has = problem.owner >= 0
+    if has.any():
+        value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
+        moved = has & (assign != problem.owner)
+        out["disruption"] = 100.0 * float(value[moved].sum()) / max(float(value[has].sum()), 1e-12)
+    return out

@@ -1,0 +1,305 @@
+"""Prepare a solve: units that stand alone, pre-checks, centres, and a start.
+
+1. **Oversized units**: a unit larger than any seat's balance band is treated up front
+   (``standalone``: it becomes its own territory, exempt from balance and reported;
+   ``fail``: the scenario is refused with the figures); with contiguity, pieces of the map
+   cut off behind a standing unit join it.
+2. **Pre-checks** (:mod:`territory_opt.diagnose`): arithmetic conflicts with figures, and a
+   disruption budget proved against the least movement
+   (:mod:`.strategies.realignment`).
+3. **Centres** for seats without a home base (:mod:`.centres`).
+4. **A start**: a balanced connected partition by tree bisection (seats without homes on a
+   graph), or for fixed homes with contiguity the least-travel transport plan made connected
+   and balanced by the exact search, with the transport relaxation's bound on travel.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..diagnose import Explanation, oversized_units, prechecks
+from ..errors import InfeasibleError
+from ..model import ModelSpec, build_candidates, seat_positions, targets
+from ..model.heuristics import bisection_partition
+from ..model.transport import groups, transport_start
+from ..problem import Problem
+from ._pairs import exempt_filter, fit_filter, limits
+from .bounds import MovementBound
+from .centres import initial_centres, medoids
+from .context import SolveContext
+from .contiguous import EPS as EXACT_EPS
+from .contiguous import balance_search, improve_travel
+from .spec import SolveSpec
+from .strategies import realignment
+from .strategies.company_scale import use_large
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A problem ready for a strategy.
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem with standing units locked to their seats.
+    spec : SolveSpec
+        The resolved settings, the model spec with the standing seats exempt.
+    exempt, standing : ndarray of bool
+        Seats that stand alone with an oversized unit; units locked to them.
+    weight : ndarray of float
+        Travel weight of each unit.
+    centres : ndarray of int
+        Centre unit of each seat (homes' nearest units; chosen centres seeded).
+    free_centres : bool
+        Some seat (not standing alone) has no home base: centres are chosen.
+    values, limits : ndarray of float
+        Unit values (n, H) and seats' upper limits (k, H) of hard bands and caps.
+    need : ndarray of float or None
+        Each seat's lower band of the first measure, when it is balanced hard.
+    start : ndarray of int or None
+        A plan to start from (bisection or connected transport), None when none.
+    transport_bound : float or None
+        The transport relaxation's bound on travel [km], valid for the real problem.
+    movement : MovementBound or None
+        The least movement any plan needs (with a disruption budget).
+    large : bool
+        The company-scale strategy applies.
+    notes : tuple of str
+    """
+
+    problem: Problem
+    spec: SolveSpec
+    exempt: NDArray[np.bool_]
+    standing: NDArray[np.bool_]
+    weight: NDArray[np.float64]
+    centres: NDArray[np.int64]
+    free_centres: bool
+    values: NDArray[np.float64]
+    limits: NDArray[np.float64]
+    need: NDArray[np.float64] | None
+    start: NDArray[np.int64] | None
+    transport_bound: float | None
+    movement: MovementBound | None
+    large: bool
+    notes: tuple[str, ...]
+
+
+def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
+    """Stand-alone units, pre-checks, centres and a start (see the module docstring)."""
+    problem, spec, notes = stand_alone(problem, spec)
+    model = spec.model
+    exempt = model.exempt if model.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    conflicts = prechecks(
+        problem, model, disruption_measure=spec.disruption_measure, disruption_share=spec.disruption_share
+    )
+    conflicts, movement = realignment.budget_check(ctx, problem, spec, conflicts)
+    if conflicts:
+        explanation = Explanation(tuple(conflicts))
+        msg = f"the scenario is infeasible:\n{explanation}"
+        raise InfeasibleError(msg, explanation)
+    if movement is not None and movement.must_move > 0:
+        notes.append(f"realignment: {movement} (a lower bound for any plan)")
+    ctx.report("pre-checks")
+
+    weight = model.travel_weight if model.travel_weight is not None else np.ones(problem.n_units)
+    standing = np.isin(problem.lock, np.flatnonzero(exempt)) & (problem.lock >= 0)
+    centres = initial_centres(problem, weight, ctx.seed, exclude=standing)
+    for t in np.flatnonzero(exempt):
+        centres[t] = int(np.flatnonzero(problem.lock == t)[0])
+    free_centres = bool((~problem.has_home & ~exempt).any())
+    values, lims = limits(problem, model)
+    need = None
+    hard = [r for r in model.balance if r.hard]
+    if hard and hard[0].measure == 0:
+        # each seat must be able to reach its lower band of the first measure
+        need = np.where(exempt, 0.0, (1 - hard[0].tolerance) * targets(problem, exempt)[:, 0])
+    large = use_large(problem, model, ctx.settings.method)
+    prep = Prepared(
+        problem, spec, exempt, standing, weight, centres, free_centres, values, lims, need, None, None, movement, large,
+        tuple(notes),
+    )  # fmt: skip
+    return _with_start(ctx, prep)
+
+
+def _with_start(ctx: SolveContext, prep: Prepared) -> Prepared:
+    """``prep`` with a start: tree bisection for seats without homes on a graph, or the
+    connected transport plan for fixed homes with contiguity (not for a realignment)."""
+    problem, model = prep.problem, prep.spec.model
+    if prep.free_centres and model.contiguity and not problem.has_home.any() and problem.edges is not None:
+        # seats without homes on a graph: a balanced connected start by tree bisection
+        free_units = np.flatnonzero(~prep.standing)
+        start = bisection_partition(problem, prep.weight, np.flatnonzero(~prep.exempt), free_units, seed=ctx.seed)
+        start[prep.standing] = problem.lock[prep.standing]
+        centres = medoids(problem, start, prep.centres, prep.weight, prep.exempt)
+        ctx.report("bisection start")
+        return replace(prep, start=start, centres=centres)
+    if model.contiguity and not prep.free_centres and not prep.spec.realign and not prep.large:
+        # fixed homes with contiguity: the least-travel transport plan (min-cost flow over
+        # every pair that pays), made connected and balanced by the exact search, is a far
+        # better start than growing regions; kept only when it meets every band
+        connected, bound = transport_contiguous_start(ctx, prep)
+        if connected is not None:
+            ctx.report("transport start (connected)")
+        return replace(prep, start=connected, transport_bound=bound)
+    return prep
+
+
+def stand_alone(problem: Problem, spec: SolveSpec) -> tuple[Problem, SolveSpec, list[str]]:
+    """Oversized units stand alone with a seat (locked, the seat exempt from balance), or
+    :class:`InfeasibleError` with the figures when the scenario says ``oversized: fail``."""
+    model = spec.model
+    exempt, oversized = oversized_units(problem, model)
+    model = replace(model, exempt=exempt)
+    if not oversized:
+        return problem, replace(spec, model=model), []
+    lines = [
+        f"{problem.unit_ids[u]} ({problem.unit_names[u]}) has {v:,.0f} of {problem.measure_names[m]}, above the largest balance band {hi:,.0f}"
+        for u, m, v, hi, _ in oversized
+    ]
+    if spec.oversized == "fail" or any(seat < 0 for *_, seat in oversized):
+        msg = (
+            "a unit is larger than any territory's balance band, so no plan can balance it: "
+            + "; ".join(lines)
+            + ". Treatments: constraints.oversized: standalone (the unit becomes its own territory, exempt from balance), split the unit into its accounts (data.units: accounts), or change the number of seats."
+        )
+        raise InfeasibleError(msg, Explanation(()))
+    lock = problem.lock.copy()
+    for u, *_, seat in oversized:
+        lock[u] = seat
+    problem = replace(problem, lock=lock)
+    notes = [f"stands alone (exempt from balance): {line}" for line in lines]
+    if model.contiguity:
+        # units that only reach the rest of the map through a standing unit (Long
+        # Island behind New York City) and are too small to be a territory join it
+        problem, joined = join_cut_off(problem, model, exempt)
+        notes += joined
+    hard_rules = [r for r in model.balance if r.hard]
+    if hard_rules:
+        rest_target = targets(problem, exempt)[~exempt]
+        r0 = hard_rules[0]
+        notes.append(
+            f"the other {int((~exempt).sum())} territories balance {problem.measure_names[r0.measure]} around "
+            f"{_fmt_value(float(rest_target[:, r0.measure].mean()))} (±{100 * r0.tolerance:g}%), the standing units left out"
+        )
+    return problem, replace(spec, model=model), notes
+
+
+def _fmt_value(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> tuple[Problem, list[str]]:
+    """Lock to a standing unit's seat every piece of the map that touches the rest only
+    through standing units and is smaller than the lowest band (it could not be a
+    territory of its own, and no other territory can reach it)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if problem.edges is None or not exempt.any():
+        return problem, []
+    n = problem.n_units
+    lock = problem.lock.copy()
+    standing = (lock >= 0) & exempt[np.maximum(lock, 0)]
+    e = problem.edges
+    free = ~standing
+    keep = free[e[:, 0]] & free[e[:, 1]]
+    graph = coo_matrix((np.ones(int(keep.sum())), (e[keep, 0], e[keep, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    hard = [r for r in spec.balance if r.hard]
+    if not hard:
+        return problem, []
+    m = hard[0].measure
+    lo = float(((1 - hard[0].tolerance) * targets(problem, exempt)[~exempt, m]).min())
+    totals = np.bincount(label[free], weights=problem.measures[free, m], minlength=label.max() + 1)
+    cross = standing[e[:, 0]] ^ standing[e[:, 1]]
+    notes = []
+    for c in np.unique(label[free]):
+        if totals[c] >= lo:
+            continue
+        members = np.flatnonzero(free & (label == c))
+        if (lock[members] >= 0).any():
+            continue
+        inside = np.isin(e[:, 0], members) | np.isin(e[:, 1], members)
+        touch = e[cross & inside].ravel()
+        touch = touch[standing[touch]]
+        if len(touch) == 0:
+            continue  # an island on its own: the islands setting handles it
+        unit = int(np.bincount(touch).argmax())
+        lock[members] = lock[unit]
+        names = ", ".join(str(x) for x in problem.unit_names[members[:4]]) + (
+            f" and {len(members) - 4} more" if len(members) > 4 else ""
+        )
+        notes.append(
+            f"{len(members)} unit(s) ({names}) reach the rest of the map only through {problem.unit_names[unit]}, which stands alone, "
+            f"and hold too little to be a territory: they join {problem.seat_ids[lock[unit]]}'s territory (exempt from balance)"
+        )
+    return replace(problem, lock=lock), notes
+
+
+def transport_contiguous_start(ctx: SolveContext, prep: Prepared) -> tuple[NDArray[np.int64] | None, float | None]:
+    """A start from the least-travel transport plan, made connected and balanced by the
+    exact search (None when it does not meet every band in time), and the transport
+    relaxation's Lagrangian bound on travel (valid for the real problem: every eligible
+    pair is priced, contiguity and the other measures are dropped)."""
+    problem, spec, centres, exempt = prep.problem, prep.spec.model, prep.centres, prep.exempt
+    limit = ctx.time_limit
+    hard = [r for r in spec.balance if r.hard]
+    if not hard:
+        return None, None
+    target = targets(problem, exempt)
+    m = hard[0].measure
+    lo = np.where(exempt, 0.0, (1 - hard[0].tolerance) * target[:, m])
+    hi = np.where(exempt, np.inf, (1 + hard[0].tolerance) * target[:, m])
+    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    cand = fit_filter(
+        problem,
+        exempt_filter(problem, build_candidates(problem, centres, nearest=8, need=prep.need), exempt),
+        prep.values,
+        prep.limits,
+    )
+    budget = min(10.0, 0.1 * limit)
+    clock_deadline = None if ctx.deterministic else time.perf_counter() + budget
+    tr = transport_start(
+        problem,
+        cand,
+        groups(problem, problem.measures[:, m], families=spec.families),
+        weight,
+        seat_positions(problem, centres),
+        lo,
+        hi,
+        deadline=clock_deadline,
+    )
+    clock, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + 0.45 * limit))
+    rounds, stall = ctx.search_counts()
+    found = balance_search(
+        problem,
+        spec,
+        tr.assign,
+        pos=seat_positions(problem, centres),
+        deadline=until,
+        now=clock,
+        seed=ctx.seed,
+        anchors=centres,
+        max_rounds=rounds,
+        max_stall=stall,
+    )
+    bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
+    if found.violation > EXACT_EPS:
+        return None, bound
+    # the repair traded travel for balance: recombine adjacent pairs for travel, in band
+    _, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + 0.15 * limit))
+    polished = improve_travel(
+        problem,
+        spec,
+        found.assign,
+        pos=seat_positions(problem, centres),
+        deadline=until,
+        now=clock,
+        seed=ctx.seed,
+        max_passes=3 if ctx.deterministic else 30,
+    )
+    return polished, bound

@@ -1,0 +1,65 @@
+"""When the restricted model has no plan: a proof on a relaxation of the real problem, or
+an honest "no plan found" that says what was tried (never a claim of infeasibility)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..diagnose import Explanation, prove_infeasible
+from ..errors import InfeasibleError
+from ..model import ModelSpec, build_candidates
+from ..problem import Problem
+from ._pairs import exempt_filter
+from .context import SolveContext
+from .contiguous import SearchResult
+
+RELAXATION = "proved on a relaxation of your scenario: every legal seat for every unit, contiguity dropped"
+
+
+def relaxation_proof(
+    ctx: SolveContext, problem: Problem, spec: ModelSpec, centres: NDArray[np.int64], exempt: NDArray[np.bool_]
+) -> Explanation | None:
+    """:func:`~territory_opt.diagnose.prove_infeasible` over every legal pair (small cases)."""
+    if problem.n_units * problem.n_seats > 2_000_000:
+        return None
+    full = build_candidates(problem, centres, nearest=problem.n_seats, radius_km=None)
+    if not full.exact:
+        return None
+    full = exempt_filter(problem, full, exempt)
+    return prove_infeasible(problem, spec, full, time_limit=min(20.0, max(2.0, ctx.time_limit / 4)), seed=ctx.seed)
+
+
+def raise_if_proved(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: ModelSpec,
+    centres: NDArray[np.int64],
+    exempt: NDArray[np.bool_],
+    *,
+    relaxed: bool = True,
+) -> None:
+    """Raise :class:`InfeasibleError` when the relaxation is proved infeasible."""
+    proof = relaxation_proof(ctx, problem, spec, centres, exempt)
+    if proof is None:
+        return
+    where = f" ({RELAXATION})" if relaxed else ""
+    msg = f"the scenario is infeasible{where}:\n{proof}"
+    raise InfeasibleError(msg, proof)
+
+
+def no_plan_message(ctx: SolveContext, exact_log: list[SearchResult], repairs: int) -> str:
+    """ "No plan found" with what was tried: never a claim that the scenario is infeasible."""
+    tried = ["the restricted CP-SAT model (nearest seats, contiguity by the neighbour condition)"]
+    if repairs:
+        tried.append(f"{repairs} elastic repair(s) of its start")
+    for r in exact_log:
+        tried.append(
+            f"the exact contiguity search ({r.moves:,} boundary moves, {r.rounds} transfer round(s)), "
+            f"closest plan {100 * r.violation:.2f} % of a target outside the bands/budget"
+        )
+    return (
+        f"no plan found within the time limit ({ctx.time_limit:g} s); tried: " + "; ".join(tried) + ". "
+        "This is not a proof that the scenario is infeasible (the pre-checks found no conflict): "
+        "raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
+    )

@@ -1,0 +1,98 @@
+"""Realignment: a disruption budget against today's territories.
+
+A budget on how much may move is checked before any search: an LP over the reps' books
+(:func:`~territory_opt.solve.bounds.required_movement`) proves the least share any plan must
+move; a budget below it is refused with that figure and with what the best plan found
+without the budget moves. Within the budget the exact contiguity search
+(:mod:`~territory_opt.solve.contiguous`) starts from today's owners, so the plan it returns
+already keeps the budget, and the restricted CP-SAT model then improves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ...diagnose import Conflict
+from ...model import seat_positions
+from ...problem import Problem
+from ..bounds import MovementBound, required_movement
+from ..context import SolveContext
+from ..contiguous import EPS as EXACT_EPS
+from ..contiguous import SearchResult, balance_search
+from ..spec import SolveSpec
+
+
+def budget_check(
+    ctx: SolveContext, problem: Problem, spec: SolveSpec, conflicts: list[Conflict]
+) -> tuple[list[Conflict], MovementBound | None]:
+    """The pre-checks' conflicts with the budget proved against the least movement (which
+    replaces the one-sided check of reps above their band), and that least movement."""
+    if spec.disruption_measure is None:
+        return conflicts, None
+    movement = required_movement(problem, spec.model, spec.disruption_measure)
+    dmax = spec.model.disruption_max
+    if movement is not None and dmax is not None and movement.must_move > dmax * (1 + 1e-9) + 1e-9:
+        # proved for the real problem (an LP over the reps' books): replaces the one-sided check
+        conflicts = [c for c in conflicts if not (c.family == "disruption" and "above their balance band" in c.message)]
+        conflicts.append(budget_conflict(ctx, problem, spec, movement))
+    return conflicts, movement
+
+
+def budget_conflict(ctx: SolveContext, problem: Problem, spec: SolveSpec, movement: MovementBound) -> Conflict:
+    """The budget cannot be met: the proved minimum, and what the best plan found without
+    the budget moves (the exact search from today's territories, a quarter of the time)."""
+    found = ""
+    model = spec.model
+    rounds, stall = ctx.search_counts()
+    clock, deadline = ctx.search_clock(lambda: ctx.now() + 0.25 * ctx.time_limit)
+    result = balance_search(
+        problem,
+        replace(model, disruption_max=None),
+        problem.owner,
+        deadline=deadline,
+        now=clock,
+        seed=ctx.seed,
+        contiguity=model.contiguity,
+        max_rounds=rounds,
+        max_stall=stall,
+    )
+    if result.violation <= EXACT_EPS and model.disruption_value is not None:
+        has = problem.owner >= 0
+        moved = float(model.disruption_value[has & (result.assign != problem.owner)].sum())
+        found = f"; the best plan found moves {100 * moved / movement.booked:.1f}%"
+    return Conflict(
+        "disruption",
+        f"{movement} but the budget is {100 * (spec.disruption_share or 0.0):g}%{found}: raise constraints.disruption.max_share to at least {100 * movement.share:.1f}%",
+        movement.share,
+    )
+
+
+def exact_search(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: SolveSpec,
+    start: NDArray[np.int64],
+    centres: NDArray[np.int64],
+    deadline: float,
+    attempt: int,
+) -> SearchResult:
+    """The exact contiguity search (:mod:`..contiguous`) from ``start`` on up to half the
+    time left before ``deadline``; a realignment's first search starts from today's owners."""
+    share = 0.5 if attempt == 1 else 0.6
+    clock, until = ctx.search_clock(lambda: ctx.now() + share * max(0.0, deadline - ctx.now()))
+    rounds, stall = ctx.search_counts()
+    return balance_search(
+        problem,
+        spec.model,
+        start,
+        pos=seat_positions(problem, centres),
+        deadline=until,
+        now=clock,
+        seed=ctx.seed + attempt,
+        anchors=centres,
+        max_rounds=rounds,
+        max_stall=stall,
+    )
