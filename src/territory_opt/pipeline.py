@@ -28,16 +28,43 @@ from .solve import Progress, solve
 def problem_from_scenario(scenario: Scenario) -> tuple[Problem, Inputs]:
     """Read, validate and build the problem a scenario describes."""
     inputs = load_inputs(scenario)
+    return problem_from_inputs(scenario, inputs), inputs
+
+
+def problem_from_inputs(scenario: Scenario, inputs: Inputs, *, seats: set[str] | None = None) -> Problem:
+    """The problem of ``inputs`` under the scenario's constraints (``seats``: the rep ids
+    kept, for a part of the roster; exclusions of other reps are left out)."""
     c = scenario.constraints
-    problem = Problem.from_inputs(
+    return Problem.from_inputs(
         inputs,
-        exclusions=[(e.unit, e.seat) for e in c.exclusions],
+        exclusions=[(e.unit, e.seat) for e in c.exclusions if seats is None or e.seat in seats],
         skills=c.skills,
         locks=c.locks,
         families=c.families,
         bind_regions=c.bind_regions,
     )
-    return problem, inputs
+
+
+def solve_problem(
+    scenario: Scenario,
+    problem: Problem,
+    *,
+    solver: Any = None,
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> Plan:
+    """Solve ``problem`` with the scenario's balance, constraints, objective and candidates
+    (``solver``: settings in place of the scenario's; ``name``: the plan's scenario name)."""
+    return solve(
+        problem,
+        balance=dict(scenario.balance),
+        constraints=scenario.constraints,
+        objective=scenario.objective,
+        candidates=scenario.candidates,
+        solver=scenario.solver if solver is None else solver,
+        progress=progress,
+        scenario=scenario.name if name is None else name,
+    )
 
 
 def _solve_loaded(
@@ -50,16 +77,7 @@ def _solve_loaded(
 
         scenario = scenario.model_copy(update={"solver": with_time_limit(scenario.solver, time_limit)})
     problem, inputs = problem_from_scenario(scenario)
-    plan = solve(
-        problem,
-        balance=dict(scenario.balance),
-        constraints=scenario.constraints,
-        objective=scenario.objective,
-        candidates=scenario.candidates,
-        solver=scenario.solver,
-        progress=progress,
-        scenario=scenario.name,
-    )
+    plan = solve_problem(scenario, problem, progress=progress)
     from dataclasses import replace
 
     plan = replace(
