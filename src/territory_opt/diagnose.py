@@ -121,72 +121,107 @@ def _standalone_seat(problem: Problem, unit: int, exempt: NDArray[np.bool_]) -> 
 def prechecks(
     problem: Problem, spec: ModelSpec, *, disruption_measure: str | None = None, disruption_share: float | None = None
 ) -> list[Conflict]:
-    """Arithmetic conflicts found without solving (each with figures)."""
-    out: list[Conflict] = []
-    k = problem.n_seats
-    target = targets(problem, spec.exempt)
-    exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
-    names = problem.measure_names
-    caps = dict(spec.capacity)
+    """Arithmetic conflicts found without solving (each with figures), from the named
+    checks in this order: units with no legal seat, locks above a band or a cap, capacity
+    against the book and the bands, skill supply, families, a disruption budget against
+    the books above their band, parts of the map (contiguity), forced moves."""
+    out = unservable_units(problem, spec)
+    if spec.locks:
+        out += locked_above_band(problem, spec) + locked_above_cap(problem, spec)
+    out += capacity_shortfall(problem, spec)
+    out += skill_shortfall(problem, spec)
+    if spec.families and (problem.family >= 0).any() and spec.locks:
+        out += family_conflicts(problem, spec)
+    out += overloaded_books(problem, spec, disruption_measure=disruption_measure, disruption_share=disruption_share)
+    if spec.contiguity:
+        out += unreachable_parts(problem, spec)
+    out += forced_moves(problem, spec, disruption_measure=disruption_measure, disruption_share=disruption_share)
+    return out
 
-    # units with no legal seat at all (checked once per distinct skill set)
+
+def _exempt(problem: Problem, spec: ModelSpec) -> NDArray[np.bool_]:
+    return spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+
+
+def unservable_units(problem: Problem, spec: ModelSpec) -> list[Conflict]:
+    """Units with no legal seat at all: their lock or required skills rule out every seat
+    (checked once per distinct skill set; at most 21 named)."""
     masks, inverse = np.unique(problem.unit_skills, return_inverse=True)
     servable = np.array([((m & ~problem.seat_skills) == 0).any() for m in masks])[inverse]
     if spec.locks:
         locked = problem.lock >= 0
         servable[locked] = problem.eligible(np.flatnonzero(locked), problem.lock[locked])
-    for u in np.flatnonzero(~servable)[:21]:
-        out.append(
-            Conflict(
-                "skills",
-                f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat",
-            )
+    return [
+        Conflict(
+            "skills", f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat"
         )
+        for u in np.flatnonzero(~servable)[:21]
+    ]
 
-    if spec.locks:
-        locked = problem.lock >= 0
-        for rule in spec.balance:
-            if not rule.hard:
-                continue
-            m = rule.measure
-            load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
-            hi = (1 + rule.tolerance) * target[:, m]
-            for t in np.flatnonzero((load > hi + 1e-9) & ~exempt):
-                need = load[t] / target[t, m] - 1
-                out.append(
-                    Conflict(
-                        "locks",
-                        f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; the balance band allows at most {_fmt(hi[t])} (±{100 * rule.tolerance:g}%)",
-                        need,
-                    )
-                )
-        for m, cap in spec.capacity:
-            load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
-            limit = cap * problem.seat_capacity
-            for t in np.flatnonzero(load > limit + 1e-9):
-                out.append(
-                    Conflict(
-                        "capacity",
-                        f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; {problem.seat_ids[t]}'s cap is {_fmt(limit[t])}",
-                        float(load[t] / problem.seat_capacity[t]),
-                    )
-                )
 
-    for m, cap in caps.items():
+def locked_above_band(problem: Problem, spec: ModelSpec) -> list[Conflict]:
+    """Seats whose locked units alone carry more than the upper balance band."""
+    out = []
+    k, names = problem.n_seats, problem.measure_names
+    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
+    locked = problem.lock >= 0
+    for rule in spec.balance:
+        if not rule.hard:
+            continue
+        m = rule.measure
+        load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
+        hi = (1 + rule.tolerance) * target[:, m]
+        for t in np.flatnonzero((load > hi + 1e-9) & ~exempt):
+            need = load[t] / target[t, m] - 1
+            out.append(
+                Conflict(
+                    "locks",
+                    f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {names[m]}; the balance band allows at most {_fmt(hi[t])} (±{100 * rule.tolerance:g}%)",
+                    need,
+                )
+            )
+    return out
+
+
+def locked_above_cap(problem: Problem, spec: ModelSpec) -> list[Conflict]:
+    """Seats whose locked units alone carry more than the seat's capacity cap."""
+    out = []
+    locked = problem.lock >= 0
+    for m, cap in spec.capacity:
+        load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=problem.n_seats)
+        limit = cap * problem.seat_capacity
+        for t in np.flatnonzero(load > limit + 1e-9):
+            out.append(
+                Conflict(
+                    "capacity",
+                    f"units locked to {problem.seat_ids[t]} carry {_fmt(load[t])} of {problem.measure_names[m]}; {problem.seat_ids[t]}'s cap is {_fmt(limit[t])}",
+                    float(load[t] / problem.seat_capacity[t]),
+                )
+            )
+    return out
+
+
+def capacity_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
+    """Per capped measure: the book against the team's capacity, and balance bands whose
+    lower end is above a seat's cap (at most 5 seats named per measure)."""
+    out = []
+    names, fte = problem.measure_names, problem.seat_capacity
+    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
+    for m, cap in dict(spec.capacity).items():
         total = problem.measures[:, m].sum()
-        room = float((cap * problem.seat_capacity).sum())
+        room = float((cap * fte).sum())
         if total > room + 1e-9:
             out.append(
                 Conflict(
                     "capacity",
-                    f"total {names[m]} is {_fmt(total)} but the team's capacity is {_fmt(room)} ({_fmt(cap)} per FTE × {problem.seat_capacity.sum():g} FTE); add seats or raise the cap to {_fmt(total / problem.seat_capacity.sum())} per FTE",
-                    float(total / problem.seat_capacity.sum()),
+                    f"total {names[m]} is {_fmt(total)} but the team's capacity is {_fmt(room)} ({_fmt(cap)} per FTE × {fte.sum():g} FTE); add seats or raise the cap to {_fmt(total / fte.sum())} per FTE",
+                    float(total / fte.sum()),
                 )
             )
         for rule in spec.balance:
             if rule.hard and rule.measure == m:
                 lo = (1 - rule.tolerance) * target[:, m]
-                limit = cap * problem.seat_capacity
+                limit = cap * fte
                 for t in np.flatnonzero((lo > limit + 1e-9) & ~exempt)[:5]:
                     out.append(
                         Conflict(
@@ -194,8 +229,14 @@ def prechecks(
                             f"balance asks {problem.seat_ids[t]} for at least {_fmt(lo[t])} of {names[m]} but its cap is {_fmt(limit[t])}",
                         )
                     )
+    return out
 
-    # skill groups: what needs skill S against what the seats with S can take
+
+def skill_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
+    """Per skill in use (named or not): what needs it against what the seats holding it can
+    take within their upper bands."""
+    out = []
+    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
     n_bits = int(np.max(problem.unit_skills, initial=0)).bit_length()
     for b in range(n_bits):  # every skill bit in use, named or not (plain-array problems)
         skill = problem.skill_names[b] if b < len(problem.skill_names) else f"#{b + 1}"
@@ -213,81 +254,95 @@ def prechecks(
                 out.append(
                     Conflict(
                         "skills",
-                        f"units needing skill {skill!r} carry {_fmt(demand)} of {names[m]}, but the {int(have.sum())} rep(s) with that skill{' (not counting reps holding an oversized unit alone)' if exempt.any() else ''} can hold at most {_fmt(supply)} within ±{100 * rule.tolerance:g}%",
+                        f"units needing skill {skill!r} carry {_fmt(demand)} of {problem.measure_names[m]}, but the {int(have.sum())} rep(s) with that skill{' (not counting reps holding an oversized unit alone)' if exempt.any() else ''} can hold at most {_fmt(supply)} within ±{100 * rule.tolerance:g}%",
                     )
                 )
-
-    if spec.families and (problem.family >= 0).any() and spec.locks:
-        for f in np.unique(problem.family[problem.family >= 0]):
-            members = problem.family == f
-            locks = np.unique(problem.lock[members & (problem.lock >= 0)])
-            if len(locks) > 1:
-                ids = ", ".join(map(str, problem.seat_ids[locks]))
-                out.append(
-                    Conflict(
-                        "families",
-                        f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} has members locked to different reps ({ids})",
-                    )
-                )
-            need = np.bitwise_or.reduce(problem.unit_skills[members])
-            if not ((need & ~problem.seat_skills) == 0).any():
-                out.append(
-                    Conflict(
-                        "families",
-                        f"family of {problem.unit_ids[np.flatnonzero(members)[0]]!r} needs skills no single rep has together",
-                    )
-                )
-
-    if spec.disruption_value is not None and (disruption_share is not None or spec.disruption_per_rep is not None):
-        # a rep whose current book exceeds their balance band must give the excess away
-        value = spec.disruption_value
-        has = problem.owner >= 0
-        book_total = float(value[has].sum())
-        forced_total = 0.0
-        for rule in spec.balance:
-            if not rule.hard or not np.allclose(problem.measures[:, rule.measure], value):
-                continue
-            hi = (1 + rule.tolerance) * target[:, rule.measure]
-            book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
-            excess = np.where(exempt, 0.0, np.maximum(book - hi, 0.0))
-            forced_total = max(forced_total, float(excess.sum()))
-            if spec.disruption_per_rep is not None:
-                for t in np.flatnonzero(book > 0):
-                    share = excess[t] / book[t]
-                    if share > spec.disruption_per_rep + 1e-9:
-                        out.append(
-                            Conflict(
-                                "disruption",
-                                f"{problem.seat_ids[t]} holds {_fmt(book[t])} of {problem.measure_names[rule.measure]} today but the balance band allows {_fmt(hi[t])}, so {100 * share:.1f}% of the book must move; the per-rep budget is {100 * spec.disruption_per_rep:g}%",
-                                share,
-                            )
-                        )
-        if disruption_share is not None and book_total > 0 and forced_total / book_total > disruption_share + 1e-9:
-            out.append(
-                Conflict(
-                    "disruption",
-                    f"reps above their balance band hold {100 * forced_total / book_total:.1f}% of {disruption_measure} more than the band allows, which must move; the budget is {100 * disruption_share:g}%",
-                    forced_total / book_total,
-                )
-            )
-    if spec.contiguity:
-        out += unreachable_parts(problem, spec)
-    if disruption_share is not None and spec.disruption_value is not None:
-        has = problem.owner >= 0
-        forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
-        if spec.locks:
-            forced |= has & (problem.lock >= 0) & (problem.lock != problem.owner)
-        total = float(spec.disruption_value[has].sum())
-        moved = float(spec.disruption_value[forced].sum())
-        if total > 0 and moved / total > disruption_share + 1e-9:
-            out.append(
-                Conflict(
-                    "disruption",
-                    f"{100 * moved / total:.1f}% of {disruption_measure} must move (locks to new reps, owners lacking a required skill) but the budget is {100 * disruption_share:g}%",
-                    moved / total,
-                )
-            )
     return out
+
+
+def family_conflicts(problem: Problem, spec: ModelSpec) -> list[Conflict]:
+    """Families (kept together) with members locked to different reps, or needing skills
+    no single rep holds together."""
+    out = []
+    for f in np.unique(problem.family[problem.family >= 0]):
+        members = problem.family == f
+        first = problem.unit_ids[np.flatnonzero(members)[0]]
+        locks = np.unique(problem.lock[members & (problem.lock >= 0)])
+        if len(locks) > 1:
+            ids = ", ".join(map(str, problem.seat_ids[locks]))
+            out.append(Conflict("families", f"family of {first!r} has members locked to different reps ({ids})"))
+        need = np.bitwise_or.reduce(problem.unit_skills[members])
+        if not ((need & ~problem.seat_skills) == 0).any():
+            out.append(Conflict("families", f"family of {first!r} needs skills no single rep has together"))
+    return out
+
+
+def overloaded_books(
+    problem: Problem, spec: ModelSpec, *, disruption_measure: str | None, disruption_share: float | None
+) -> list[Conflict]:
+    """A rep whose current book exceeds their balance band must give the excess away:
+    against the per-rep budget, and in total against the overall budget (when the budget's
+    measure is a balanced one)."""
+    if spec.disruption_value is None or (disruption_share is None and spec.disruption_per_rep is None):
+        return []
+    out = []
+    value, k = spec.disruption_value, problem.n_seats
+    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
+    has = problem.owner >= 0
+    book_total = float(value[has].sum())
+    forced_total = 0.0
+    for rule in spec.balance:
+        if not rule.hard or not np.allclose(problem.measures[:, rule.measure], value):
+            continue
+        hi = (1 + rule.tolerance) * target[:, rule.measure]
+        book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+        excess = np.where(exempt, 0.0, np.maximum(book - hi, 0.0))
+        forced_total = max(forced_total, float(excess.sum()))
+        if spec.disruption_per_rep is None:
+            continue
+        for t in np.flatnonzero(book > 0):
+            share = excess[t] / book[t]
+            if share > spec.disruption_per_rep + 1e-9:
+                out.append(
+                    Conflict(
+                        "disruption",
+                        f"{problem.seat_ids[t]} holds {_fmt(book[t])} of {problem.measure_names[rule.measure]} today but the balance band allows {_fmt(hi[t])}, so {100 * share:.1f}% of the book must move; the per-rep budget is {100 * spec.disruption_per_rep:g}%",
+                        share,
+                    )
+                )
+    if disruption_share is not None and book_total > 0 and forced_total / book_total > disruption_share + 1e-9:
+        out.append(
+            Conflict(
+                "disruption",
+                f"reps above their balance band hold {100 * forced_total / book_total:.1f}% of {disruption_measure} more than the band allows, which must move; the budget is {100 * disruption_share:g}%",
+                forced_total / book_total,
+            )
+        )
+    return out
+
+
+def forced_moves(
+    problem: Problem, spec: ModelSpec, *, disruption_measure: str | None, disruption_share: float | None
+) -> list[Conflict]:
+    """Moves no plan avoids (locks to another rep, owners lacking a required skill) against
+    the overall disruption budget."""
+    if disruption_share is None or spec.disruption_value is None:
+        return []
+    has = problem.owner >= 0
+    forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
+    if spec.locks:
+        forced |= has & (problem.lock >= 0) & (problem.lock != problem.owner)
+    total = float(spec.disruption_value[has].sum())
+    moved = float(spec.disruption_value[forced].sum())
+    if total > 0 and moved / total > disruption_share + 1e-9:
+        return [
+            Conflict(
+                "disruption",
+                f"{100 * moved / total:.1f}% of {disruption_measure} must move (locks to new reps, owners lacking a required skill) but the budget is {100 * disruption_share:g}%",
+                moved / total,
+            )
+        ]
+    return []
 
 
 def unreachable_parts(problem: Problem, spec: ModelSpec | None = None) -> list[Conflict]:
@@ -324,7 +379,10 @@ def unreachable_parts(problem: Problem, spec: ModelSpec | None = None) -> list[C
         lo, hi = (1 - tol) * float(target.min()), (1 + tol) * float(target.max())
         for c in parts:
             total = float(problem.measures[label == c, m].sum())
-            need[c] = (int(np.ceil(total / hi - 1e-9)) if hi > 0 else 1, int(np.floor(total / lo + 1e-9)) if lo > 0 else seats)
+            need[c] = (
+                int(np.ceil(total / hi - 1e-9)) if hi > 0 else 1,
+                int(np.floor(total / lo + 1e-9)) if lo > 0 else seats,
+            )
     else:
         need = dict.fromkeys(parts, (1, seats))
     out = []
