@@ -237,6 +237,43 @@ def solve_large(
     exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
     target = targets(problem, exempt)
     pos = seat_positions(problem, centres)
+    cand = make_candidates(centres)
+    tr, grp = _transport(ctx, problem, spec, cand, pos, target, exempt)
+    notes = [
+        f"transport start: min-cost flow over {tr.pairs:,} group-seat pairs after {tr.rounds} pricing round(s); {tr.split} group(s) split by the flow went to their largest part"
+    ]
+    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    homes = bool(problem.has_home[~exempt].all())
+    bound = tr.bound / max(float(weight.sum()), 1e-12) if homes and set(weights) == {"travel"} else None
+    state = _Plan(problem, spec, target, pos, weights, tr.assign)
+    start = _polish(problem, spec, state, cand, grp, tr.assign) if set(weights) == {"travel"} else tr.assign.copy()
+    current = _Current.of(state, start)
+    current.report(ctx, "transport start", bound)
+    windows, improved, size = _window_search(ctx, state, current, bound)
+    notes.append(
+        f"large-neighbourhood search: {windows:,} windows of {size} nearby territories re-optimised by CP-SAT, {improved:,} improved the plan"
+    )
+    return LargeResult(
+        assign=current.assign,
+        objective=current.objective,
+        bound=bound,
+        violation=current.total,
+        windows=windows,
+        improved=improved,
+        notes=notes,
+    )
+
+
+def _transport(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: ModelSpec,
+    cand: Candidates,
+    pos: NDArray[np.float64],
+    target: NDArray[np.float64],
+    exempt: NDArray[np.bool_],
+) -> tuple[Any, Any]:
+    """The transport start within the first hard band (or unbounded), and its groups."""
     weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
     hard = [r for r in spec.balance if r.hard]
     if hard:
@@ -247,94 +284,94 @@ def solve_large(
     else:
         value, lo, hi = weight, np.zeros(problem.n_seats), np.full(problem.n_seats, np.inf)
     grp = groups(problem, value, families=spec.families)
-    cand = make_candidates(centres)
     # deterministic mode: the transport stops by its pricing rounds, not by the clock
     until = None if ctx.deterministic else time.perf_counter() + 0.35 * ctx.left()
-    tr = transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=until)
-    notes = [
-        f"transport start: min-cost flow over {tr.pairs:,} group-seat pairs after {tr.rounds} pricing round(s); {tr.split} group(s) split by the flow went to their largest part"
-    ]
-    homes = bool(problem.has_home[~exempt].all())
-    bound = tr.bound / max(float(weight.sum()), 1e-12) if homes and set(weights) == {"travel"} else None
-    state = _Plan(problem, spec, target, pos, weights, tr.assign)
-    assign = _polish(problem, spec, state, cand, grp, tr.assign) if set(weights) == {"travel"} else tr.assign.copy()
-    viol = state.seat_violation(assign)
-    total_viol = float(viol.sum()) + state.disruption_violation(assign)
-    best_obj = state.objective(assign)
+    return transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=until), grp
 
-    def report(stage: str) -> None:
-        if ctx.progress is not None:
-            gap = (
-                max(0.0, (best_obj - bound) / abs(best_obj))
-                if bound is not None and best_obj and total_viol <= 1e-9
-                else None
-            )
-            ctx.progress(
-                {
-                    "stage": stage,
-                    "elapsed": ctx.elapsed(),
-                    "objective": best_obj if total_viol <= 1e-9 else None,
-                    "bound": bound,
-                    "gap": gap,
-                    "violation": total_viol,
-                }
-            )
 
-    report("transport start")
-    active = np.flatnonzero(~exempt)
+@dataclass
+class _Current:
+    """The plan of the window search: per-seat stretch, total stretch, objective."""
+
+    assign: NDArray[np.int64]
+    viol: NDArray[np.float64]
+    total: float
+    objective: float
+
+    @classmethod
+    def of(cls, state: _Plan, assign: NDArray[np.int64]) -> _Current:
+        viol = state.seat_violation(assign)
+        return cls(assign, viol, float(viol.sum()) + state.disruption_violation(assign), state.objective(assign))
+
+    def better(self, trial: _Current) -> bool:
+        """Less stretch, or as little and a lower objective."""
+        return trial.total < self.total - 1e-9 or (
+            trial.total <= self.total + 1e-12
+            and trial.objective < self.objective - 1e-9 * max(abs(self.objective), 1.0)
+        )
+
+    def report(self, ctx: SolveContext, stage: str, bound: float | None) -> None:
+        if ctx.progress is None:
+            return
+        ok = self.total <= 1e-9
+        gap = (
+            max(0.0, (self.objective - bound) / abs(self.objective))
+            if bound is not None and self.objective and ok
+            else None
+        )
+        ctx.progress(
+            {
+                "stage": stage,
+                "elapsed": ctx.elapsed(),
+                "objective": self.objective if ok else None,
+                "bound": bound,
+                "gap": gap,
+                "violation": self.total,
+            }
+        )
+
+
+def _window_search(ctx: SolveContext, state: _Plan, current: _Current, bound: float | None) -> tuple[int, int, int]:
+    """Re-optimise windows of nearby territories (broken bands first, then every seat in
+    turn) until a full pass improves nothing or time runs out; ``current`` is updated in
+    place. Returns (windows, improved, window size)."""
+    problem, active = state.problem, np.flatnonzero(~state.exempt)
     per_seat = problem.n_units / max(len(active), 1)
-    size = int(np.clip(round(WINDOW_UNITS / max(per_seat, 1.0)), 3, 8))
-    size = min(size, len(active))
-    apos = pos[active]
+    size = min(int(np.clip(round(WINDOW_UNITS / max(per_seat, 1.0)), 3, 8)), len(active))
+    apos = state.pos[active]
     windows = improved = 0
-    order = list(active[np.argsort(-viol[active], kind="stable")])
+    order = list(active[np.argsort(-current.viol[active], kind="stable")])
     quiet = 0  # windows in a row without improvement
     step = 1.0 if ctx.deterministic else min(3.0, max(0.5, 0.02 * ctx.time_limit))
     while order and ctx.now() < ctx.deadline - 0.5 and quiet < len(active) and not ctx.stopped:
         seed_seat = int(order.pop(0))
         if not order:
-            order = list(active[np.argsort(-viol[active], kind="stable")]) if total_viol > 1e-9 else list(active)
-        near = active[np.argsort(np.linalg.norm(apos - pos[seed_seat], axis=1), kind="stable")[:size]]
+            by_stretch = active[np.argsort(-current.viol[active], kind="stable")]
+            order = list(by_stretch) if current.total > 1e-9 else list(active)
+        near = active[np.argsort(np.linalg.norm(apos - state.pos[seed_seat], axis=1), kind="stable")[:size]]
         seats_w = np.sort(near)
-        units_w = np.flatnonzero(np.isin(assign, seats_w))
-        window_viol = float(viol[seats_w].sum())
-        elastic = window_viol > 1e-9 or total_viol > 1e-9
+        units_w = np.flatnonzero(np.isin(current.assign, seats_w))
+        elastic = float(current.viol[seats_w].sum()) > 1e-9 or current.total > 1e-9
         limit = min(step, max(0.5, ctx.left()))
-        new, used = _window(
-            problem, spec, state, assign, units_w, seats_w, pos, target, weights, elastic, ctx.cp, limit, ctx.workers
-        )
+        new, used = _window(state, current.assign, units_w, seats_w, elastic, ctx.cp, limit, ctx.workers)
         ctx.charge(used)
         windows += 1
-        if new is None:
+        trial = None
+        if new is not None:
+            assign = current.assign.copy()
+            assign[units_w] = new
+            trial = _Current.of(state, assign)
+        if trial is None or not current.better(trial):
             quiet += 1
             continue
-        trial = assign.copy()
-        trial[units_w] = new
-        t_viol = state.seat_violation(trial)
-        t_total = float(t_viol.sum()) + state.disruption_violation(trial)
-        t_obj = state.objective(trial)
-        better = t_total < total_viol - 1e-9 or (
-            t_total <= total_viol + 1e-12 and t_obj < best_obj - 1e-9 * max(abs(best_obj), 1.0)
-        )
-        if not better:
-            quiet += 1
-            continue
-        quiet = 0 if (best_obj - t_obj) > 1e-5 * max(abs(best_obj), 1.0) or t_total < total_viol - 1e-9 else quiet + 1
-        assign, viol, total_viol, best_obj = trial, t_viol, t_total, t_obj
+        gained = (current.objective - trial.objective) > 1e-5 * max(abs(current.objective), 1.0)
+        quiet = 0 if gained or trial.total < current.total - 1e-9 else quiet + 1
+        current.assign, current.viol, current.total, current.objective = (
+            trial.assign, trial.viol, trial.total, trial.objective
+        )  # fmt: skip
         improved += 1
-        report(f"window search ({windows} windows)")
-    notes.append(
-        f"large-neighbourhood search: {windows:,} windows of {size} nearby territories re-optimised by CP-SAT, {improved:,} improved the plan"
-    )
-    return LargeResult(
-        assign=assign,
-        objective=best_obj,
-        bound=bound,
-        violation=total_viol,
-        windows=windows,
-        improved=improved,
-        notes=notes,
-    )
+        current.report(ctx, f"window search ({windows} windows)", bound)
+    return windows, improved, size
 
 
 def _polish(
@@ -460,21 +497,18 @@ def _repair(
 
 
 def _window(
-    problem: Problem,
-    spec: ModelSpec,
     state: _Plan,
     assign: NDArray[np.int64],
     units_w: NDArray[np.int64],
     seats_w: NDArray[np.int64],
-    pos: NDArray[np.float64],
-    target: NDArray[np.float64],
-    weights: dict[str, float],
     elastic: bool,
     settings: CpSettings,
     limit: float,
     workers: int,
 ) -> tuple[NDArray[np.int64] | None, float]:
-    """Re-optimise one window with CP-SAT; returns the seats of ``units_w`` (global indices)."""
+    """Re-optimise one window with CP-SAT; returns the seats of ``units_w`` (global
+    indices) and the deterministic time used."""
+    problem, spec, pos, target, weights = state.problem, state.spec, state.pos, state.target, state.weights
     sub = _subproblem(problem, units_w, seats_w, pos)
     inside = np.zeros(problem.n_units, dtype=bool)
     inside[units_w] = True

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,9 +78,44 @@ def solve_exact(
     minimise: str = "travel",
     deterministic: bool = False,
 ) -> ExactResult:
-    n, k = problem.n_units, problem.n_seats
-    exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+    """The exact model (see the module docstring) solved within ``time_limit`` [s]
+    (deterministic seconds in deterministic mode); an INFEASIBLE status is re-proved without
+    presolve before it is returned."""
     model = cp_model.CpModel()
+    x = _legal_pairs(model, problem, spec)
+    if x is None:
+        return ExactResult(cp_model.INFEASIBLE, None, None, None)
+    if spec.families:
+        _families(model, problem, x)
+    _bands_and_caps(model, problem, spec, x)
+    moved = _disruption(model, problem, spec, x, budget=minimise != "moved")
+    _flows(model, problem, spec, x)
+    unit = _objective(model, problem, spec, x, pos, moved if minimise == "moved" else None)
+    if hint is not None:
+        for (u, t), var in x.items():
+            model.add_hint(var, int(hint[u] == t))
+    solver, status = _solve(model, time_limit, seed, workers, deterministic)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return ExactResult(status, None, None, None)
+    assign = np.full(problem.n_units, -1, dtype=np.int64)
+    for (u, t), var in x.items():
+        if solver.boolean_value(var):
+            assign[u] = t
+    return ExactResult(status, assign, solver.objective_value * unit, solver.best_objective_bound * unit)
+
+
+Pairs = dict[tuple[int, int], cp_model.IntVar]
+
+
+def _exempt(problem: Problem, spec: ModelSpec) -> NDArray[np.bool_]:
+    return spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+
+
+def _legal_pairs(model: cp_model.CpModel, problem: Problem, spec: ModelSpec) -> Pairs | None:
+    """x[u,t] for every legal pair (skills, locks, exempt seats, exclusions), each unit to
+    exactly one seat; None when a unit has no legal seat."""
+    n, k = problem.n_units, problem.n_seats
+    exempt = _exempt(problem, spec)
     u_all = np.repeat(np.arange(n), k)
     t_all = np.tile(np.arange(k), n)
     ok = problem.eligible(u_all, t_all)
@@ -90,28 +126,43 @@ def solve_exact(
     if len(problem.exclusions):
         banned = set(map(tuple, problem.exclusions.tolist()))
         ok &= np.array([(int(a), int(b)) not in banned for a, b in zip(u_all, t_all, strict=True)])
-    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    x: Pairs = {}
     for u, t in zip(u_all[ok].tolist(), t_all[ok].tolist(), strict=True):
         x[u, t] = model.new_bool_var("")
     for u in range(n):
         options = [x[u, t] for t in range(k) if (u, t) in x]
         if not options:
-            return ExactResult(cp_model.INFEASIBLE, None, None, None)
+            return None
         model.add_exactly_one(options)
-    # families move together
-    if spec.families:
-        for f in np.unique(problem.family[problem.family >= 0]):
-            members = np.flatnonzero(problem.family == f).tolist()
-            for t in range(k):
-                for a, b in itertools.pairwise(members):
-                    xa, xb = x.get((a, t)), x.get((b, t))
-                    if xa is None and xb is None:
-                        continue
-                    if xa is None or xb is None:
-                        model.add((xa if xa is not None else xb) == 0)
-                    else:
-                        model.add(xa == xb)
-    # balance and capacity (integer, bands tightened by the rounding)
+    return x
+
+
+def _families(model: cp_model.CpModel, problem: Problem, x: Pairs) -> None:
+    """Families move together."""
+    for f in np.unique(problem.family[problem.family >= 0]):
+        members = np.flatnonzero(problem.family == f).tolist()
+        for t in range(problem.n_seats):
+            for a, b in itertools.pairwise(members):
+                xa, xb = x.get((a, t)), x.get((b, t))
+                if xa is None and xb is None:
+                    continue
+                if xa is None or xb is None:
+                    model.add((xa if xa is not None else xb) == 0)
+                else:
+                    model.add(xa == xb)
+
+
+def _load(x: Pairs, coef: NDArray[np.int64], n: int, t: int) -> cp_model.LinearExpr:
+    return cp_model.LinearExpr.weighted_sum(
+        [x[u, t] for u in range(n) if (u, t) in x], [int(coef[u]) for u in range(n) if (u, t) in x]
+    )
+
+
+def _bands_and_caps(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> None:
+    """Balance bands of every hard measure and capacity caps (integer, bands tightened by
+    the rounding so that a plan of this model meets the true bands)."""
+    n, k = problem.n_units, problem.n_seats
+    exempt = _exempt(problem, spec)
     target = spec.targets if spec.targets is not None else targets(problem, exempt)
     for rule in spec.balance:
         if not rule.hard:
@@ -121,9 +172,7 @@ def solve_exact(
         coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
         slack = int(np.ceil(0.5 * n)) + 1
         for t in np.flatnonzero(~exempt).tolist():
-            expr = cp_model.LinearExpr.weighted_sum(
-                [x[u, t] for u in range(n) if (u, t) in x], [int(coef[u]) for u in range(n) if (u, t) in x]
-            )
+            expr = _load(x, coef, n, t)
             model.add(expr >= int(np.ceil((1 - rule.tolerance) * target[t, m] * scale)) + slack)
             model.add(expr <= int(np.floor((1 + rule.tolerance) * target[t, m] * scale)) - slack)
     for m, cap in spec.capacity:
@@ -131,36 +180,44 @@ def solve_exact(
         scale = 1e6 / max(float(limit.mean()), 1e-12)
         coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
         for t in range(k):
-            expr = cp_model.LinearExpr.weighted_sum(
-                [x[u, t] for u in range(n) if (u, t) in x], [int(coef[u]) for u in range(n) if (u, t) in x]
-            )
-            model.add(expr <= int(np.floor(limit[t] * scale)) - int(np.ceil(0.5 * n)) - 1)
-    # disruption
+            model.add(_load(x, coef, n, t) <= int(np.floor(limit[t] * scale)) - int(np.ceil(0.5 * n)) - 1)
+
+
+def _disruption(
+    model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs, *, budget: bool
+) -> tuple[Any, float] | None:
+    """The overall budget (when ``budget``) and per-rep limits; returns the moved value as
+    an integer expression and its scale (None without owners or a disruption value)."""
     value = spec.disruption_value
-    moved_expr = None
-    if value is not None and (problem.owner >= 0).any():
-        has = np.flatnonzero(problem.owner >= 0)
-        dscale = 1e6 / max(float(value[has].sum()), 1e-12)
-        dcoef = np.round(value * dscale).astype(np.int64)
-        stay = [(int(dcoef[u]), x[u, int(problem.owner[u])]) for u in has.tolist() if (u, int(problem.owner[u])) in x]
-        total = int(dcoef[has].sum())
-        moved_expr = total - sum(c * v for c, v in stay)
-        if spec.disruption_max is not None and minimise != "moved":
-            model.add(moved_expr <= int(np.floor(spec.disruption_max * dscale)) - int(np.ceil(0.5 * n)) - 1)
-        if spec.disruption_per_rep is not None:
-            for t in range(k):
-                mine = [u for u in has.tolist() if problem.owner[u] == t]
-                if not mine:
-                    continue
-                book = int(dcoef[mine].sum())
-                kept = sum(int(dcoef[u]) * x[u, t] for u in mine if (u, t) in x)
-                model.add(book - kept <= int(np.floor(spec.disruption_per_rep * book)))
-    # contiguity by flows
+    if value is None or not (problem.owner >= 0).any():
+        return None
+    n = problem.n_units
+    has = np.flatnonzero(problem.owner >= 0)
+    dscale = 1e6 / max(float(value[has].sum()), 1e-12)
+    dcoef = np.round(value * dscale).astype(np.int64)
+    stay = [(int(dcoef[u]), x[u, int(problem.owner[u])]) for u in has.tolist() if (u, int(problem.owner[u])) in x]
+    total = int(dcoef[has].sum())
+    moved_expr = total - sum(c * v for c, v in stay)
+    if spec.disruption_max is not None and budget:
+        model.add(moved_expr <= int(np.floor(spec.disruption_max * dscale)) - int(np.ceil(0.5 * n)) - 1)
+    if spec.disruption_per_rep is not None:
+        for t in range(problem.n_seats):
+            mine = [u for u in has.tolist() if problem.owner[u] == t]
+            if not mine:
+                continue
+            book = int(dcoef[mine].sum())
+            kept = sum(int(dcoef[u]) * x[u, t] for u in mine if (u, t) in x)
+            model.add(book - kept <= int(np.floor(spec.disruption_per_rep * book)))
+    return moved_expr, dscale
+
+
+def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> None:
+    """Contiguity by flows: one root per territory, every other member fed by a neighbour."""
     edges = problem.edges
     assert edges is not None
-    big = n
+    n = big = problem.n_units
     roots: dict[tuple[int, int], cp_model.IntVar] = {}
-    for t in np.flatnonzero(~exempt).tolist():
+    for t in np.flatnonzero(~_exempt(problem, spec)).tolist():
         members = [u for u in range(n) if (u, t) in x]
         if not members:
             continue
@@ -181,48 +238,55 @@ def solve_exact(
                 inflow[d_].append(f)
         for u in members:
             model.add(sum(inflow[u]) - sum(outflow[u]) + big * roots[u, t] >= x[u, t])
-    # objective
-    w = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
-    if minimise == "moved" and moved_expr is not None:
-        model.minimize(moved_expr)
-        unit = 1.0 / dscale
-    else:
-        dist = {(u, t): float(w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t])) for (u, t) in x}
-        tscale = 1e6 / max(max(dist.values(), default=1.0), 1e-12)
-        model.minimize(sum(round(d * tscale) * x[key] for key, d in dist.items()))
-        unit = 1.0 / tscale / max(float(w.sum()), 1e-12)
-    if hint is not None:
-        for (u, t), var in x.items():
-            model.add_hint(var, int(hint[u] == t))
+
+
+def _objective(
+    model: cp_model.CpModel,
+    problem: Problem,
+    spec: ModelSpec,
+    x: Pairs,
+    pos: NDArray[np.float64],
+    moved: tuple[Any, float] | None,
+) -> float:
+    """Minimise the moved value (when given) or weighted travel; returns the objective's
+    unit (measure units, or weighted mean km)."""
+    if moved is not None:
+        model.minimize(moved[0])
+        return 1.0 / moved[1]
+    w = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    dist = {(u, t): float(w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t])) for (u, t) in x}
+    tscale = 1e6 / max(max(dist.values(), default=1.0), 1e-12)
+    model.minimize(sum(round(d * tscale) * x[key] for key, d in dist.items()))
+    return 1.0 / tscale / max(float(w.sum()), 1e-12)
+
+
+def _solve(
+    model: cp_model.CpModel, time_limit: float, seed: int, workers: int, deterministic: bool
+) -> tuple[cp_model.CpSolver, Any]:
+    """CP-SAT on the model; an INFEASIBLE answer must survive a second solve without
+    presolve (OR-Tools #5274), else it is UNKNOWN."""
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False
     solver.parameters.random_seed = seed
+    _limit(solver, time_limit, workers, deterministic)
+    status = solver.solve(model)
+    if status == cp_model.INFEASIBLE:
+        check = cp_model.CpSolver()
+        check.parameters.catch_sigint_signal = False
+        check.parameters.cp_model_presolve = False
+        _limit(check, time_limit, workers, deterministic)
+        if check.solve(model) != cp_model.INFEASIBLE:
+            status = cp_model.UNKNOWN
+    return solver, status
+
+
+def _limit(solver: cp_model.CpSolver, time_limit: float, workers: int, deterministic: bool) -> None:
     if deterministic:
         solver.parameters.num_workers = 1
         solver.parameters.max_deterministic_time = max(time_limit, 0.5)
     else:
         solver.parameters.num_workers = workers
         solver.parameters.max_time_in_seconds = max(time_limit, 0.5)
-    status = solver.solve(model)
-    if status == cp_model.INFEASIBLE:
-        # a proof we report must survive a second solve without presolve (OR-Tools #5274)
-        check = cp_model.CpSolver()
-        check.parameters.catch_sigint_signal = False
-        check.parameters.cp_model_presolve = False
-        check.parameters.num_workers = solver.parameters.num_workers
-        if deterministic:
-            check.parameters.max_deterministic_time = max(time_limit, 0.5)
-        else:
-            check.parameters.max_time_in_seconds = max(time_limit, 0.5)
-        if check.solve(model) != cp_model.INFEASIBLE:
-            status = cp_model.UNKNOWN
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return ExactResult(status, None, None, None)
-    assign = np.full(n, -1, dtype=np.int64)
-    for (u, t), var in x.items():
-        if solver.boolean_value(var):
-            assign[u] = t
-    return ExactResult(status, assign, solver.objective_value * unit, solver.best_objective_bound * unit)
 
 
 def fallback(
