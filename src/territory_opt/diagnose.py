@@ -475,68 +475,93 @@ def explain(
     seed: int = 0,
 ) -> Explanation:
     """Relaxation amounts (elastic solve), else the families of an infeasible core."""
-    conflicts: list[Conflict] = []
+    conflicts = relaxation_amounts(problem, cand, spec, contiguity, time_limit=time_limit / 2, seed=seed)
+    if conflicts:
+        return Explanation(tuple(conflicts))
+    return Explanation(tuple(conflicting_families(problem, cand, spec, contiguity, time_limit=time_limit, seed=seed)))
+
+
+def relaxation_amounts(
+    problem: Problem,
+    cand: Candidates,
+    spec: ModelSpec,
+    contiguity: Contiguity | None,
+    *,
+    time_limit: float,
+    seed: int,
+) -> list[Conflict]:
+    """How far each band, cap and budget must stretch: the elastic model (bands, caps and
+    budgets may stretch, the stretch is minimised) within ``time_limit`` [s]; empty when it
+    finds no plan or nothing needs to stretch."""
     built = build(problem, cand, spec, contiguity, objective_terms=set(), elastic=True)
     vars_, coefs, _ = built.terms.get("elastic", ([], [], 0.0))
     if vars_:
         scale = 1e4 / max(max(coefs), 1e-12)
         built.model.minimize(cp_model.LinearExpr.weighted_sum(vars_, [round(c * scale) for c in coefs]))
-    solver, status = _solve_quick(built.model, time_limit / 2, seed)
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        target = built.targets if built.targets is not None else targets(problem, spec.exempt)
-        need: dict[int, float] = {}
-        cap_over: dict[tuple[int, int], float] = {}
-        moved_over = 0.0
-        for kind, t, m, var, unit in built.slack_vars:
-            value = solver.value(var) * unit
-            if value <= 1e-9:
-                continue
-            if kind == "disruption":
-                moved_over = value
-            elif kind == "disruption_rep":
-                share = (spec.disruption_per_rep or 0.0) + value
-                conflicts.append(
-                    Conflict(
-                        "disruption",
-                        f"{problem.seat_ids[t]} must give away about {100 * share:.1f}% of today's book; the per-rep budget is {100 * (spec.disruption_per_rep or 0):g}%",
-                        share,
-                    )
-                )
-            elif kind == "capacity":
-                cap_over[(t, m)] = value
-            elif any(r.measure == m and r.hard for r in spec.balance):
-                rel = value / max(target[t, m], 1e-12)
-                rule = next(r for r in spec.balance if r.measure == m)
-                need[m] = max(need.get(m, 0.0), rule.tolerance + rel)
-        for m, tol in need.items():
-            asked = next(r.tolerance for r in spec.balance if r.measure == m)
+    solver, status = _solve_quick(built.model, time_limit, seed)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return []
+    conflicts: list[Conflict] = []
+    target = built.targets if built.targets is not None else targets(problem, spec.exempt)
+    need: dict[int, float] = {}
+    cap_over: dict[tuple[int, int], float] = {}
+    moved_over = 0.0
+    per_rep = spec.disruption_per_rep or 0.0
+    for kind, t, m, var, unit in built.slack_vars:
+        value = solver.value(var) * unit
+        if value <= 1e-9:
+            continue
+        if kind == "disruption":
+            moved_over = value
+        elif kind == "disruption_rep":
+            share = per_rep + value
             conflicts.append(
                 Conflict(
-                    "balance",
-                    f"balance of {problem.measure_names[m]} cannot hold ±{100 * asked:g}% with the other constraints; the best plan needs about ±{100 * tol:.1f}%",
-                    round(tol + 0.0005, 3),
+                    "disruption",
+                    f"{problem.seat_ids[t]} must give away about {100 * share:.1f}% of today's book; the per-rep budget is {100 * per_rep:g}%",
+                    share,
                 )
             )
-        for (t, m), over in cap_over.items():
-            conflicts.append(
-                Conflict(
-                    "capacity", f"{problem.seat_ids[t]} must exceed its {problem.measure_names[m]} cap by {_fmt(over)}"
-                )
+        elif kind == "capacity":
+            cap_over[(t, m)] = value
+        elif any(r.measure == m and r.hard for r in spec.balance):
+            rel = value / max(target[t, m], 1e-12)
+            rule = next(r for r in spec.balance if r.measure == m)
+            need[m] = max(need.get(m, 0.0), rule.tolerance + rel)
+    for m, tol in need.items():
+        asked = next(r.tolerance for r in spec.balance if r.measure == m)
+        conflicts.append(
+            Conflict(
+                "balance",
+                f"balance of {problem.measure_names[m]} cannot hold ±{100 * asked:g}% with the other constraints; the best plan needs about ±{100 * tol:.1f}%",
+                round(tol + 0.0005, 3),
             )
-        if moved_over > 0 and spec.disruption_max is not None:
-            total = float(spec.disruption_value[problem.owner >= 0].sum()) if spec.disruption_value is not None else 1.0
-            share = (spec.disruption_max + moved_over) / max(total, 1e-12)
-            conflicts.append(
-                Conflict(
-                    "disruption", f"the disruption budget must grow to about {100 * share:.1f}% of the book", share
-                )
-            )
-        if conflicts:
-            return Explanation(tuple(conflicts))
-    # guarded solve: an infeasible core over the families
+        )
+    for (t, m), over in cap_over.items():
+        name = problem.measure_names[m]
+        conflicts.append(Conflict("capacity", f"{problem.seat_ids[t]} must exceed its {name} cap by {_fmt(over)}"))
+    if moved_over > 0 and spec.disruption_max is not None:
+        total = float(spec.disruption_value[problem.owner >= 0].sum()) if spec.disruption_value is not None else 1.0
+        share = (spec.disruption_max + moved_over) / max(total, 1e-12)
+        conflicts.append(
+            Conflict("disruption", f"the disruption budget must grow to about {100 * share:.1f}% of the book", share)
+        )
+    return conflicts
+
+
+def conflicting_families(
+    problem: Problem,
+    cand: Candidates,
+    spec: ModelSpec,
+    contiguity: Contiguity | None,
+    *,
+    time_limit: float,
+    seed: int,
+) -> list[Conflict]:
+    """The constraint families of an infeasible core (one guard literal per family), or
+    why none could be named (``time_limit`` [s] is the whole diagnosis's, as told)."""
     built = build(problem, cand, spec, contiguity, objective_terms=set(), guarded=True)
-    guards = list(built.guards.values())
-    built.model.add_assumptions(guards)
+    built.model.add_assumptions(list(built.guards.values()))
     solver, status = _solve_quick(built.model, time_limit / 2, seed)
     if status == cp_model.INFEASIBLE:
         core = {
@@ -544,25 +569,22 @@ def explain(
         }
         families = sorted(name.removeprefix("guard_") for name in core)
         if families:
-            conflicts.append(
+            return [
                 Conflict(
                     families[0],
                     f"these constraint families conflict: {', '.join(families)}; relax or switch off one of them",
                 )
-            )
-            return Explanation(tuple(conflicts))
+            ]
     if status == cp_model.UNKNOWN:
-        conflicts.append(
+        return [
             Conflict(
                 "model",
                 f"the solver proved the model infeasible but could not tell within {time_limit:g} s which constraint family is to blame; raise solver.time_limit or candidates.nearest",
             )
+        ]
+    return [
+        Conflict(
+            "model",
+            "no single family could be named; the candidate pruning may be too tight: raise candidates.nearest",
         )
-    else:
-        conflicts.append(
-            Conflict(
-                "model",
-                "no single family could be named; the candidate pruning may be too tight: raise candidates.nearest",
-            )
-        )
-    return Explanation(tuple(conflicts))
+    ]
