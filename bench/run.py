@@ -86,7 +86,7 @@ def _peer_child(loader: str, args: tuple, engine: str, limit: float, out: mp.Que
     warnings.filterwarnings("ignore")
     import instances
     import peers
-    from score import score
+    from score import score, store_labels
 
     inst = getattr(instances, loader)(*args)
     table = peers.PMEDIAN if inst.family == "sjc" else peers.DISTRICTING
@@ -95,6 +95,7 @@ def _peer_child(loader: str, args: tuple, engine: str, limit: float, out: mp.Que
     try:
         labels, info = table[engine](inst, limit, 1)
         row = {"time_s": round(time.perf_counter() - t0, 1), **score(inst, labels), **info}
+        row["assignment"] = store_labels(RESULTS / "assignments" / "peers", f"{inst.name} {engine}", labels)
     except peers.NotApplicableError as exc:
         row = {"time_s": round(time.perf_counter() - t0, 1), "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a peer's failure is a result
@@ -104,12 +105,14 @@ def _peer_child(loader: str, args: tuple, engine: str, limit: float, out: mp.Que
     out.put(row)
 
 
-def _ladder_child(kind: str, args: tuple, limit: float, out: mp.Queue) -> None:
+def _ladder_child(kind: str, args: tuple, limit: float, name: str, out: mp.Queue) -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
+    import score
+
     from territory_opt import TerritoryOptError, load_scenario, problem_from_scenario, solve
-    from territory_opt.whatif import with_values
+    from territory_opt.edits import with_values
 
     t0 = time.perf_counter()
     first: list[float] = []
@@ -136,23 +139,23 @@ def _ladder_child(kind: str, args: tuple, limit: float, out: mp.Queue) -> None:
     except TerritoryOptError as exc:  # no plan: the engine's own explanation is the result
         out.put({"units": problem.n_units, "seats": problem.n_seats, "wall_s": round(time.perf_counter() - t0, 1), "error": f"{type(exc).__name__}: " + " ".join(str(exc).split())[:300], "peak_mb": _peak_mb()})
         return
-    devs = [float(plan.territories[c].abs().max()) for c in plan.territories if c.endswith("_dev_pct")]
+    wall_s = round(time.perf_counter() - t0, 1)
     gap = plan.global_gap if plan.global_gap is not None else plan.gap
     out.put(
         {
             "units": problem.n_units,
             "seats": problem.n_seats,
             "load_s": round(load_s, 1),
-            "wall_s": round(time.perf_counter() - t0, 1),
+            "wall_s": wall_s,
             "first_feasible_s": round(first[0], 1) if first else None,
             "status": plan.status.value,
             "method": plan.method,
-            "gap_pct": None if gap is None else round(100 * gap, 2),
+            # the engine's own statements, shown beside the recomputed figures
+            "engine_gap_pct": None if gap is None else round(100 * gap, 2),
             "gap_scope": "global" if plan.global_gap is not None else plan.bound_scope,
-            "spread_pct": round(max(devs), 2) if devs else None,
-            "travel_km": round(float(plan.objective_terms.get("travel", float("nan"))), 2),
             "exempt": int(plan.exempt.sum()),
             "audit_ok": plan.ok,
+            **score.graded(plan, scenario, RESULTS / "assignments" / "ladder", name),
             "peak_mb": _peak_mb(),
         }
     )
@@ -213,7 +216,7 @@ def ladder_section() -> dict:
     for mode, args, rung, limit, loading in rungs:  # loading: time allowed for reading the data
         if not _kept(rung):
             continue
-        row = _in_child(_ladder_child, (mode, args, limit), limit + loading)
+        row = _in_child(_ladder_child, (mode, args, limit, rung), limit + loading)
         row.update(mode=mode, rung=rung, limit_s=limit)
         rows.append(row)
         print(json.dumps(row), flush=True)

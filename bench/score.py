@@ -130,3 +130,110 @@ def moved_and_travel(labels: np.ndarray, owner: np.ndarray, value: np.ndarray, h
         d = np.linalg.norm(unit_xy - home_xy[labels], axis=1)
         out["travel"] = round(float((value * d).sum() / value.sum()), 2)
     return out
+
+
+def travel(labels: np.ndarray, weight: np.ndarray, unit_xy: np.ndarray, home_xy: np.ndarray | None = None, has_home: np.ndarray | None = None) -> float:
+    """The travel objective from the labels alone: the weighted mean distance of each unit to
+    its territory's home base, or, for a territory without one, to its best centre (the
+    member minimising the weighted sum: the p-median centre). [the coordinates' unit]"""
+    labels = np.asarray(labels)
+    total = 0.0
+    for t in np.unique(labels):
+        g = np.flatnonzero(labels == t)
+        if home_xy is not None and has_home is not None and bool(has_home[t]):
+            total += float((weight[g] * np.linalg.norm(unit_xy[g] - home_xy[t], axis=1)).sum())
+        else:
+            d = np.linalg.norm(unit_xy[g][:, None, :] - unit_xy[g][None, :, :], axis=2)
+            total += float((d * weight[g][:, None]).sum(axis=0).min())
+    return total / max(float(weight.sum()), 1e-300)
+
+
+def instance_of(problem, tolerances: dict[str, float], name: str = "plan", family: str = "plan") -> Instance:
+    """A territory_opt problem as a bench :class:`Instance`: the balanced measures (in the
+    scenario's order) with their tolerances, the units' planar coordinates [km], the
+    adjacency, and the seats' FTE (targets in proportion)."""
+    names = list(tolerances) or list(problem.measure_names[:1])
+    edges = problem.edges if problem.edges is not None else np.zeros((0, 2), dtype=np.int64)
+    return Instance(
+        name=name,
+        family=family,
+        weights=np.column_stack([problem.measures[:, problem.measure_names.index(m)] for m in names]) if names else np.ones((problem.n_units, 1)),
+        measure_names=tuple(names),
+        xy=problem.unit_xy,
+        edges=np.asarray(edges)[:, :2],
+        k=problem.n_seats,
+        tolerance=tuple(float(tolerances[m]) for m in names if m in tolerances),
+        minimise="dispersion",
+        extra={"fte": problem.seat_capacity},
+    )
+
+
+def labels_of(plan) -> np.ndarray:
+    """Seat index of each unit, read from the plan's raw assignment table (unit → territory id)."""
+    index = {str(s): i for i, s in enumerate(plan.problem.seat_ids)}
+    return plan.assignment["territory_id"].astype(str).map(index).to_numpy(dtype=np.int64)
+
+
+def grade(problem, tolerances: dict[str, float], labels: np.ndarray, *, terms: list[str], bound: float | None = None, bound_scope: str = "") -> dict:
+    """Every figure a bench table shows, recomputed from the raw assignment: balance and
+    contiguity (:func:`score`), moved value and travel (:func:`moved_and_travel`,
+    :func:`travel`), the objective when it is one term (``travel`` [km], ``cut_edges``,
+    ``disruption`` [% moved]) and its gap to the bound the engine stated (``bound``, valid
+    for ``bound_scope``), in % of the objective. A weighted sum of terms has no single
+    recomputed objective: its objective and gap are None."""
+    labels = np.asarray(labels, dtype=np.int64)
+    inst = instance_of(problem, tolerances)
+    out = score(inst, labels)
+    weight = inst.weights[:, 0] if tolerances else np.ones(problem.n_units)
+    out["travel_km"] = round(travel(labels, weight, problem.unit_xy, problem.seat_xy, problem.has_home), 3)
+    moved = moved_and_travel(labels, problem.owner, weight, None, problem.unit_xy)
+    if "moved_pct" in moved:
+        out["moved_pct"] = moved["moved_pct"]
+    single = {"travel": out["travel_km"], "cut_edges": out.get("cut_edges"), "disruption": out.get("moved_pct")}
+    objective = single.get(terms[0]) if len(terms) == 1 else None
+    out["objective"] = objective
+    out["objective_term"] = terms[0] if len(terms) == 1 else "+".join(terms)
+    out["stated_bound"] = bound
+    out["bound_scope"] = bound_scope
+    out["gap_to_stated_bound_pct"] = round(100 * (objective - bound) / objective, 2) + 0.0 if objective and bound is not None else None
+    return out
+
+
+def graded(plan, scenario, folder, name: str) -> dict:
+    """A territory_opt plan's figures recomputed from its raw assignment (:func:`grade`, with
+    the scenario's tolerances and priorities, against the bound the plan states: the global
+    one when it gives one, else its restricted model's), and that assignment kept in
+    ``folder`` (:func:`store_labels`)."""
+    labels = labels_of(plan)
+    tolerances = {m: spec.tolerance for m, spec in scenario.balance.items()}
+    bound, scope = (plan.global_bound, "global") if plan.global_bound is not None else (plan.bound, "restricted model")
+    row = grade(plan.problem, tolerances, labels, terms=list(scenario.objective.priorities), bound=bound, bound_scope=scope)
+    row["assignment"] = store_labels(folder, name, labels)
+    row["scored"] = "raw assignment"
+    return row
+
+
+def store_labels(folder, name: str, labels: np.ndarray) -> str:
+    """Keep a plan's raw assignment (one seat index per unit, in the problem's unit order) as
+    ``<folder>/<name>.txt.gz``, so its figures can be recomputed later; returns the file's
+    path from the results folder (``assignments/<section>/<name>.txt.gz``)."""
+    import gzip
+    import re
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+    path = folder / f"{slug}.txt.gz"
+    text = "\n".join(str(int(x)) for x in np.asarray(labels)) + "\n"
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0, filename="") as handle:
+        handle.write(text.encode())  # no time stamp: the same plan gives the same bytes
+    return f"{folder.parent.name}/{folder.name}/{path.name}"
+
+
+def load_labels(path) -> np.ndarray:
+    """A raw assignment kept by :func:`store_labels`."""
+    import gzip
+
+    with gzip.open(path, "rt") as handle:
+        return np.array([int(x) for x in handle.read().split()], dtype=np.int64)

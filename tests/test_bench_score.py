@@ -62,3 +62,39 @@ def test_targets_follow_fte_when_seats_differ():
     inst = Instance(**{**inst.__dict__, "extra": {"fte": np.array([0.5, 1.0])}})
     assert score(inst, np.array([0, 0, 1, 1, 1, 1]))["spread_pct"] == pytest.approx(0.0)
     assert score(inst, np.array([0, 0, 0, 1, 1, 1]))["spread_pct"] == pytest.approx(50.0)
+
+
+def test_grade_recomputes_every_figure_from_the_raw_assignment(tmp_path):
+    """Six units on a line 1 km apart, two reps at home in x=0 and x=5: the grade's travel,
+    moved share, balance and gap to a stated bound are the hand-computed ones."""
+    from score import grade, load_labels, store_labels, travel
+
+    from territory_opt import Problem
+
+    xy = np.column_stack([np.arange(6.0), np.zeros(6)])
+    problem = Problem.from_arrays(
+        measures=np.ones((6, 1)),
+        measure_names=["units"],
+        unit_xy=xy,
+        seat_xy=np.array([[0.0, 0.0], [5.0, 0.0]]),
+        owner=np.array([0, 0, 1, 1, 1, 1]),
+        edges=[(i, i + 1) for i in range(5)],
+    )
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    g = grade(problem, {"units": 0.05}, labels, terms=["travel"], bound=0.5, bound_scope="global")
+    # distances to home: 0 1 2 | 2 1 0 -> mean 1 km; unit 2 moved from rep 1: 1 of 6 units
+    assert g["travel_km"] == pytest.approx(1.0) and g["objective"] == pytest.approx(1.0)
+    assert g["gap_to_stated_bound_pct"] == pytest.approx(50.0)
+    assert g["moved_pct"] == pytest.approx(100 / 6, abs=0.01)
+    assert g["balanced"] and g["all_contiguous"] and g["spread_pct"] == 0.0
+    off = grade(problem, {"units": 0.05}, np.array([0, 0, 0, 0, 1, 1]), terms=["travel", "disruption"])
+    assert not off["balanced"] and off["spread_pct"] == pytest.approx(100 / 3, abs=0.01)
+    assert off["objective"] is None and off["gap_to_stated_bound_pct"] is None  # a weighted sum: no single objective
+    # a territory without a home base is measured to its best centre (the p-median member)
+    assert travel(labels, np.ones(6), xy) == pytest.approx(4 / 6)
+    # the raw assignment is kept byte-for-byte reproducibly and reads back
+    first = store_labels(tmp_path / "assignments" / "s", "case 1", labels)
+    data = (tmp_path / first).read_bytes()
+    store_labels(tmp_path / "assignments" / "s", "case 1", labels)
+    assert first == "assignments/s/case-1.txt.gz" and (tmp_path / first).read_bytes() == data
+    assert load_labels(tmp_path / first).tolist() == labels.tolist()

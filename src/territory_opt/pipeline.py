@@ -246,7 +246,6 @@ def _refresh_pages(
     from .io import read_output_csv, read_text, write_text
     from .maps import map_html, map_page_from_html
     from .plan import plan_from_outputs
-    from .report import plan_report
 
     the_map = None
     if (folder / "map.html").is_file():
@@ -256,8 +255,16 @@ def _refresh_pages(
     if not (folder / "report.html").is_file() or not (folder / "territories.csv").is_file():
         return
     plan = plan_from_outputs(problem, seat_of, summary, read_output_csv(folder / "territories.csv"))
+    write_text(target / "report.html", _report_page(plan, the_map, quotas))
+
+
+def _report_page(plan: Plan, the_map: Any, quotas: QuotaResult | None) -> str:
+    """The plan's ``report.html``, described as its record says (description, tolerances,
+    what its units are called)."""
+    from .report import plan_report
+
     record = plan.record
-    page = plan_report(
+    return plan_report(
         plan,
         map_page=the_map,
         quotas=quotas,
@@ -265,7 +272,6 @@ def _refresh_pages(
         tolerances=dict(record.get("tolerances") or {}),
         unit_noun=_unit_noun(plan),
     )
-    write_text(target / "report.html", page)
 
 
 def _money(quotas: Any) -> set[str]:
@@ -349,21 +355,10 @@ def write_plan_files(plan: Plan, out: Path, *, quotas: QuotaResult | None, maps:
         written["territories_geojson"] = write_text(out / "territories.geojson", territories.to_json())
     if maps:
         from .maps import map_html, plan_map
-        from .report import plan_report
 
         the_map = plan_map(plan, geometry=plan.geometry, land=plan.land, quotas=quotas, tiles=tiles)
         written["map"] = write_text(out / "map.html", map_html(the_map))
-        written["report"] = write_text(
-            out / "report.html",
-            plan_report(
-                plan,
-                map_page=the_map,
-                quotas=quotas,
-                description=str(record.get("description", "")),
-                tolerances=dict(record.get("tolerances") or {}),
-                unit_noun=_unit_noun(plan),
-            ),
-        )
+        written["report"] = write_text(out / "report.html", _report_page(plan, the_map, quotas))
     written["summary"] = write_text(out / "summary.json", json_text(summary))
     return written
 
