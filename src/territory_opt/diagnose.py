@@ -139,10 +139,6 @@ def prechecks(
     return out
 
 
-def _exempt(problem: Problem, spec: ModelSpec) -> NDArray[np.bool_]:
-    return spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
-
-
 def unservable_units(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     """Units with no legal seat at all: their lock or required skills rule out every seat
     (checked once per distinct skill set; at most 21 named)."""
@@ -163,7 +159,7 @@ def locked_above_band(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     """Seats whose locked units alone carry more than the upper balance band."""
     out = []
     k, names = problem.n_seats, problem.measure_names
-    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
+    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
     locked = problem.lock >= 0
     for rule in spec.balance:
         if not rule.hard:
@@ -206,7 +202,7 @@ def capacity_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     lower end is above a seat's cap (at most 5 seats named per measure)."""
     out = []
     names, fte = problem.measure_names, problem.seat_capacity
-    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
+    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
     for m, cap in dict(spec.capacity).items():
         total = problem.measures[:, m].sum()
         room = float((cap * fte).sum())
@@ -236,7 +232,7 @@ def skill_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     """Per skill in use (named or not): what needs it against what the seats holding it can
     take within their upper bands."""
     out = []
-    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
+    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
     n_bits = int(np.max(problem.unit_skills, initial=0)).bit_length()
     for b in range(n_bits):  # every skill bit in use, named or not (plain-array problems)
         skill = problem.skill_names[b] if b < len(problem.skill_names) else f"#{b + 1}"
@@ -287,7 +283,7 @@ def overloaded_books(
         return []
     out = []
     value, k = spec.disruption_value, problem.n_seats
-    target, exempt = targets(problem, spec.exempt), _exempt(problem, spec)
+    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
     has = problem.owner >= 0
     book_total = float(value[has].sum())
     forced_total = 0.0

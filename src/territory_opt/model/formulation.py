@@ -88,6 +88,23 @@ class ModelSpec:
     targets: NDArray[np.float64] | None = None  # T[t,m] given (a window of a larger plan)
     disruption_rep_limit: NDArray[np.float64] | None = None  # D_r given per seat [value]
 
+    # The defaults of the optional arrays, defined once.
+    def exempt_seats(self, n_seats: int) -> NDArray[np.bool_]:
+        """Seats standing alone, exempt from balance (none when not given)."""
+        return self.exempt if self.exempt is not None else np.zeros(n_seats, dtype=bool)
+
+    def weight(self, n_units: int) -> NDArray[np.float64]:
+        """Travel weight w[u] (1 per unit when not given)."""
+        return self.travel_weight if self.travel_weight is not None else np.ones(n_units)
+
+    def value(self, n_units: int) -> NDArray[np.float64]:
+        """Disruption value v[u] (1 per unit when not given)."""
+        return self.disruption_value if self.disruption_value is not None else np.ones(n_units)
+
+    def seat_targets(self, problem: Problem) -> NDArray[np.float64]:
+        """T[t,m]: as given, else the book split by FTE over the seats not exempt."""
+        return self.targets if self.targets is not None else targets(problem, self.exempt)
+
 
 @dataclass
 class Built:
@@ -156,11 +173,11 @@ def add_balance(
     if not spec.balance:
         return
     lit = _guard(built, "balance", guarded)
-    target = spec.targets if spec.targets is not None else targets(problem, spec.exempt)
+    target = spec.seat_targets(problem)
     built.targets = target
     scale = _scale(problem)
     by_seat = built.by_seat
-    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    exempt = spec.exempt_seats(problem.n_seats)
     for rule in spec.balance:
         m = rule.measure
         coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
@@ -269,7 +286,7 @@ def _moved_terms(
     problem: Problem, cand: Candidates, spec: ModelSpec
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], float]:
     """Pairs (u, owner(u)) and values: moved value = Σ v[u] - Σ v[u]·x[u,o(u)]."""
-    value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
+    value = spec.value(problem.n_units)
     has = problem.owner >= 0
     units = np.flatnonzero(has)
     stay = cand.index(units, problem.owner[units])
@@ -353,7 +370,7 @@ def add_contiguity(
 def add_objective_terms(built: Built, problem: Problem, cand: Candidates, spec: ModelSpec, wanted: set[str]) -> None:
     """Register objective terms (natural units, see the module docstring)."""
     if "travel" in wanted:
-        w = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+        w = spec.weight(problem.n_units)
         coef = w[cand.unit] * cand.distance / max(float(w.sum()), 1e-12)
         built.terms["travel"] = (list(built.x), coef.tolist(), 0.0)
     if "disruption" in wanted and (problem.owner >= 0).any():
@@ -403,5 +420,5 @@ def build(
     add_contiguity(built, problem, cand, contiguity, guarded=guarded)
     add_objective_terms(built, problem, cand, spec, objective_terms)
     if built.targets is None:
-        built.targets = spec.targets if spec.targets is not None else targets(problem, spec.exempt)
+        built.targets = spec.seat_targets(problem)
     return built

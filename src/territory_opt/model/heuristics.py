@@ -27,7 +27,7 @@ class _State:
         self.cand = cand
         self.contiguity = roots
         k = problem.n_seats
-        exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+        exempt = spec.exempt_seats(k)
         target = targets(problem, spec.exempt)
         rows = []  # (measure, lo (k,), hi (k,), norm (k,))
         for rule in spec.balance:
@@ -63,7 +63,7 @@ class _State:
         self.dist = dict(
             zip(zip(cand.unit.tolist(), cand.seat.tolist(), strict=True), cand.distance.tolist(), strict=True)
         )
-        self.weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+        self.weight = spec.weight(problem.n_units)
         self.is_root = np.zeros(problem.n_units, dtype=bool)
         if roots is not None:
             self.is_root[roots] = True

@@ -47,7 +47,7 @@ def subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray[
 def limits(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Unit values (n, H) and each seat's upper limits (k, H) for hard balance and caps."""
     target = targets(problem, spec.exempt)
-    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    exempt = spec.exempt_seats(problem.n_seats)
     cols, lims = [], []
     for rule in spec.balance:
         if rule.hard:

@@ -214,7 +214,7 @@ def term_values(
         out["cut_edges"] = float((assign[problem.edges[:, 0]] != assign[problem.edges[:, 1]]).sum())
     has = problem.owner >= 0
     if has.any():
-        value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
+        value = spec.value(problem.n_units)
         moved = has & (assign != problem.owner)
         out["disruption"] = 100.0 * float(value[moved].sum()) / max(float(value[has].sum()), 1e-12)
     return out

@@ -92,7 +92,7 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
     """Stand-alone units, pre-checks, centres and a start (see the module docstring)."""
     problem, spec, notes = stand_alone(problem, spec)
     model = spec.model
-    exempt = model.exempt if model.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    exempt = model.exempt_seats(problem.n_seats)
     conflicts = prechecks(
         problem, model, disruption_measure=spec.disruption_measure, disruption_share=spec.disruption_share
     )
@@ -105,7 +105,7 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
         notes.append(f"realignment: {movement} (a lower bound for any plan)")
     ctx.report("pre-checks")
 
-    weight = model.travel_weight if model.travel_weight is not None else np.ones(problem.n_units)
+    weight = model.weight(problem.n_units)
     standing = np.isin(problem.lock, np.flatnonzero(exempt)) & (problem.lock >= 0)
     centres = initial_centres(problem, weight, ctx.seed, exclude=standing)
     for t in np.flatnonzero(exempt):
@@ -254,7 +254,7 @@ def transport_contiguous_start(ctx: SolveContext, prep: Prepared) -> tuple[NDArr
     m = hard[0].measure
     lo = np.where(exempt, 0.0, (1 - hard[0].tolerance) * target[:, m])
     hi = np.where(exempt, np.inf, (1 + hard[0].tolerance) * target[:, m])
-    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    weight = spec.weight(problem.n_units)
     cand = fit_filter(
         problem,
         exempt_filter(problem, build_candidates(problem, centres, nearest=8, need=prep.need), exempt),

@@ -162,9 +162,9 @@ class _Plan:
         assign: NDArray[np.int64],
     ) -> None:
         self.problem, self.spec, self.target, self.pos, self.weights = problem, spec, target, seat_pos, weights
-        self.exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
-        self.w = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
-        self.value = spec.disruption_value if spec.disruption_value is not None else np.ones(problem.n_units)
+        self.exempt = spec.exempt_seats(problem.n_seats)
+        self.w = spec.weight(problem.n_units)
+        self.value = spec.value(problem.n_units)
         self.assign = assign.copy()
 
     def seat_violation(self, assign: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -234,7 +234,7 @@ def solve_large(
 ) -> LargeResult:
     """Transport start, bound and window search; see the module docstring. Every decision
     runs on ``ctx``'s clock (deterministic time in deterministic mode, never the wall clock)."""
-    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    exempt = spec.exempt_seats(problem.n_seats)
     target = targets(problem, exempt)
     pos = seat_positions(problem, centres)
     cand = make_candidates(centres)
@@ -242,7 +242,7 @@ def solve_large(
     notes = [
         f"transport start: min-cost flow over {tr.pairs:,} group-seat pairs after {tr.rounds} pricing round(s); {tr.split} group(s) split by the flow went to their largest part"
     ]
-    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    weight = spec.weight(problem.n_units)
     homes = bool(problem.has_home[~exempt].all())
     bound = tr.bound / max(float(weight.sum()), 1e-12) if homes and set(weights) == {"travel"} else None
     state = _Plan(problem, spec, target, pos, weights, tr.assign)
@@ -274,7 +274,7 @@ def _transport(
     exempt: NDArray[np.bool_],
 ) -> tuple[Any, Any]:
     """The transport start within the first hard band (or unbounded), and its groups."""
-    weight = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    weight = spec.weight(problem.n_units)
     hard = [r for r in spec.balance if r.hard]
     if hard:
         m = hard[0].measure

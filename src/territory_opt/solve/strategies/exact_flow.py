@@ -38,7 +38,7 @@ from ortools.sat.python import cp_model
 from ...diagnose import Conflict, Explanation
 from ...errors import InfeasibleError
 from ...model import build_candidates, seat_positions
-from ...model.formulation import ModelSpec, targets
+from ...model.formulation import ModelSpec
 from ...problem import Problem
 from ..bounds import MovementBound
 from ..context import SolveContext
@@ -107,15 +107,11 @@ def solve_exact(
 Pairs = dict[tuple[int, int], cp_model.IntVar]
 
 
-def _exempt(problem: Problem, spec: ModelSpec) -> NDArray[np.bool_]:
-    return spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
-
-
 def _legal_pairs(model: cp_model.CpModel, problem: Problem, spec: ModelSpec) -> Pairs | None:
     """x[u,t] for every legal pair (skills, locks, exempt seats, exclusions), each unit to
     exactly one seat; None when a unit has no legal seat."""
     n, k = problem.n_units, problem.n_seats
-    exempt = _exempt(problem, spec)
+    exempt = spec.exempt_seats(problem.n_seats)
     u_all = np.repeat(np.arange(n), k)
     t_all = np.tile(np.arange(k), n)
     ok = problem.eligible(u_all, t_all)
@@ -162,8 +158,8 @@ def _bands_and_caps(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, 
     """Balance bands of every hard measure and capacity caps (integer, bands tightened by
     the rounding so that a plan of this model meets the true bands)."""
     n, k = problem.n_units, problem.n_seats
-    exempt = _exempt(problem, spec)
-    target = spec.targets if spec.targets is not None else targets(problem, exempt)
+    exempt = spec.exempt_seats(problem.n_seats)
+    target = spec.seat_targets(problem)
     for rule in spec.balance:
         if not rule.hard:
             continue
@@ -217,7 +213,7 @@ def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs)
     assert edges is not None
     n = big = problem.n_units
     roots: dict[tuple[int, int], cp_model.IntVar] = {}
-    for t in np.flatnonzero(~_exempt(problem, spec)).tolist():
+    for t in np.flatnonzero(~spec.exempt_seats(problem.n_seats)).tolist():
         members = [u for u in range(n) if (u, t) in x]
         if not members:
             continue
@@ -253,7 +249,7 @@ def _objective(
     if moved is not None:
         model.minimize(moved[0])
         return 1.0 / moved[1]
-    w = spec.travel_weight if spec.travel_weight is not None else np.ones(problem.n_units)
+    w = spec.weight(problem.n_units)
     dist = {(u, t): float(w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t])) for (u, t) in x}
     tscale = 1e6 / max(max(dist.values(), default=1.0), 1e-12)
     model.minimize(sum(round(d * tscale) * x[key] for key, d in dist.items()))
@@ -331,7 +327,7 @@ def fallback(
         )
     if found.status != cp_model.INFEASIBLE:
         return None
-    exempt = model.exempt if model.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    exempt = model.exempt_seats(problem.n_seats)
     # infeasible even without contiguity: that explanation has the figures
     raise_if_proved(ctx, problem, model, centres, exempt)
     conflict = _budget_or_contiguity(ctx, problem, spec, pos, left, movement)
