@@ -105,6 +105,11 @@ class Problem:
         prev = self.previous_ids()
         return (prev != "") & (prev != self.seat_ids[np.asarray(assign)])
 
+    def reassigned(self, assign: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Units with a current owner (``owner`` ≥ 0) that ``assign`` gives another seat: what a
+        disruption budget counts (a removed rep's units have no owner and are not counted)."""
+        return (self.owner >= 0) & (np.asarray(assign) != self.owner)
+
     @property
     def n_units(self) -> int:
         return len(self.unit_ids)

@@ -215,6 +215,6 @@ def term_values(
     has = problem.owner >= 0
     if has.any():
         value = spec.value(problem.n_units)
-        moved = has & (assign != problem.owner)
+        moved = problem.reassigned(assign)
         out["disruption"] = 100.0 * float(value[moved].sum()) / max(float(value[has].sum()), 1e-12)
     return out

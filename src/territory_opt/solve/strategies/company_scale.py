@@ -187,7 +187,7 @@ class _Plan:
     def disruption_violation(self, assign: NDArray[np.int64]) -> float:
         p, spec = self.problem, self.spec
         has = p.owner >= 0
-        moved = has & (assign != p.owner)
+        moved = p.reassigned(assign)
         total = max(float(self.value[has].sum()), 1e-12)
         out = 0.0
         if spec.disruption_max is not None:
@@ -208,7 +208,7 @@ class _Plan:
         }
         has = p.owner >= 0
         if has.any():
-            moved = has & (assign != p.owner)
+            moved = p.reassigned(assign)
             terms["disruption"] = 100.0 * float(self.value[moved].sum()) / max(float(self.value[has].sum()), 1e-12)
         soft = [r for r in self.spec.balance if not r.hard]
         if soft:
@@ -514,7 +514,7 @@ def _window(
     inside[units_w] = True
     value = state.value
     has = problem.owner >= 0
-    moved = has & (assign != problem.owner)
+    moved = problem.reassigned(assign)
     # moves the window cannot undo: units outside it, and units whose owner is outside it
     fixed = moved & (~inside | ~np.isin(problem.owner, seats_w))
     sub_spec = replace(

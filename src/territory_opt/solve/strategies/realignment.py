@@ -60,8 +60,7 @@ def budget_conflict(ctx: SolveContext, problem: Problem, spec: SolveSpec, moveme
         max_stall=stall,
     )
     if result.violation <= EXACT_EPS and model.disruption_value is not None:
-        has = problem.owner >= 0
-        moved = float(model.disruption_value[has & (result.assign != problem.owner)].sum())
+        moved = float(model.disruption_value[problem.reassigned(result.assign)].sum())
         found = f"; the best plan found moves {100 * moved / movement.booked:.1f}%"
     return Conflict(
         "disruption",
