@@ -103,3 +103,29 @@ def test_company_scale_says_lexicographic_priorities_are_weights_100_apart():
     assert "one weighted sum" in text
     assert "100×" in text
     assert "slack" not in text.replace("no slack", "")
+
+
+def test_the_model_layer_and_the_strategies_take_plain_parameters():
+    # ARCHITECTURE.md: the model layer takes plain parameters (no pydantic, no CLI); the
+    # strategies read the resolved SolveSpec, never the scenario's settings classes
+    import ast
+    from pathlib import Path
+
+    import territory_opt
+
+    root = Path(territory_opt.__file__).parent
+    files = [*sorted((root / "model").glob("*.py")), *sorted((root / "solve" / "strategies").glob("*.py"))]
+    files.append(root / "diagnose.py")
+    banned = {"pydantic", "typer", "scenario", "cli"}
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            found += [f"{path.name}: {n}" for n in names if set(n.split(".")) & banned]
+    assert len(files) > 10
+    assert found == []
