@@ -106,7 +106,8 @@ def run_round(ctx: SolveContext, prep: Prepared, search: Search) -> Round:
     search.local_iter += 1
     rnd = _warm_round(ctx, prep, search)
     ctx.report("warm start", violation=rnd.violation, iteration=search.iteration)
-    roots = _exact_round(ctx, prep, search, rnd)
+    _exact_round(ctx, prep, search, rnd)
+    roots = rnd.roots
     if roots is not None:
         dist, pred = plan_distances(prep.problem, roots, rnd.hint)
         ku, ks = prune(prep.problem, rnd.cand, roots, dist, pred)
@@ -205,14 +206,13 @@ def _heuristic(
     )
 
 
-def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> NDArray[np.int64] | None:
+def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> None:
     """When the restricted start misses a band (or a realignment must keep its budget):
     search the real problem (exact contiguity, every eligible seat), on a small map with the
-    exact model as a last resort; a plan found becomes the round's start. Returns the roots."""
-    roots = rnd.roots
+    exact model as a last resort; a plan found becomes the round's start (and its roots)."""
     realign_first = prep.spec.realign and search.iteration == 1
     if not (search.exact_tries < 2 and (rnd.violation > 1e-9 or realign_first) and ctx.left() > 0.1 * ctx.time_limit):
-        return roots
+        return
     search.exact_tries += 1
     start = rnd.hint if not realign_first else prep.problem.owner
     found = realignment.exact_search(
@@ -237,7 +237,7 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
         if exact is not None:
             found = replace(found, assign=exact.assign, violation=0.0)
     if found.violation > EXACT_EPS:
-        return roots
+        return
     rnd.hint, rnd.violation, search.start = found.assign, 0.0, found.assign
     if prep.free_centres:
         search.centres = medoids(prep.problem, rnd.hint, search.centres, prep.weight, prep.exempt)
@@ -253,7 +253,8 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
         need=prep.need,
     )
     rnd.pruning_exact = rnd.cand.exact
-    return None if roots is None else _roots(prep, search.centres, rnd.hint)
+    if rnd.roots is not None:
+        rnd.roots = _roots(prep, search.centres, rnd.hint)
 
 
 def _slice(ctx: SolveContext, prep: Prepared, search: Search) -> float:
