@@ -98,3 +98,22 @@ def test_grade_recomputes_every_figure_from_the_raw_assignment(tmp_path):
     store_labels(tmp_path / "assignments" / "s", "case 1", labels)
     assert first == "assignments/s/case-1.txt.gz" and (tmp_path / first).read_bytes() == data
     assert load_labels(tmp_path / first).tolist() == labels.tolist()
+
+
+def test_a_bench_section_grades_a_real_plan_from_its_assignment(tmp_path):
+    """The path every engine section takes (score.graded): a solved plan, its scenario's
+    tolerances and priorities; the recomputed figures agree with the plan's own audit and
+    travel, and the assignment kept reads back as the plan's."""
+    from score import graded, load_labels
+
+    from territory_opt import scenario_from_dict, solve_scenario
+
+    from .conftest import accounts_scenario
+
+    scenario = scenario_from_dict(accounts_scenario(solver={"time_limit": 5, "deterministic": True}))
+    plan = solve_scenario(scenario)
+    row = graded(plan, scenario, tmp_path / "assignments" / "case", "small")
+    assert row["scored"] == "raw assignment"
+    assert row["balanced"] is plan.ok  # the same bands, recomputed apart from the engine
+    assert row["travel_km"] == pytest.approx(plan.objective_terms["travel"], rel=1e-3)
+    assert load_labels(tmp_path / row["assignment"]).tolist() == plan.seat_of.tolist()
