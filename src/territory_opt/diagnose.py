@@ -416,7 +416,13 @@ def unreachable_parts(problem: Problem, spec: ModelSpec | None = None) -> list[C
 
 
 def prove_infeasible(
-    problem: Problem, spec: ModelSpec, cand: Candidates, *, time_limit: float = 10.0, seed: int = 0
+    problem: Problem,
+    spec: ModelSpec,
+    cand: Candidates,
+    *,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    deterministic: bool = False,
 ) -> Explanation | None:
     """An explanation when the scenario is *proved* infeasible for the planner's real
     problem, else None.
@@ -428,12 +434,12 @@ def prove_infeasible(
     """
     relaxed = replace(spec, contiguity=False)
     built = build(problem, cand, relaxed, None, objective_terms=set())
-    if not confirmed_infeasible(built.model, time_limit, seed):
+    if not confirmed_infeasible(built.model, time_limit, seed, deterministic=deterministic):
         return None
-    return explain(problem, cand, relaxed, None, time_limit=time_limit, seed=seed)
+    return explain(problem, cand, relaxed, None, time_limit=time_limit, seed=seed, deterministic=deterministic)
 
 
-def confirmed_infeasible(model: cp_model.CpModel, time_limit: float, seed: int) -> bool:
+def confirmed_infeasible(model: cp_model.CpModel, time_limit: float, seed: int, *, deterministic: bool = False) -> bool:
     """CP-SAT proves ``model`` infeasible both with and without its presolve.
 
     OR-Tools 9.15 can answer INFEASIBLE with presolve for a model that has solutions
@@ -441,21 +447,27 @@ def confirmed_infeasible(model: cp_model.CpModel, time_limit: float, seed: int) 
     assignment meets every band): an "infeasible" we report must survive a second proof
     without presolve, else it is not claimed.
     """
-    _, status = _solve_quick(model, time_limit, seed)
+    _, status = _solve_quick(model, time_limit, seed, deterministic=deterministic)
     if status != cp_model.INFEASIBLE:
         return False
-    _, status = _solve_quick(model, time_limit, seed, presolve=False)
+    _, status = _solve_quick(model, time_limit, seed, presolve=False, deterministic=deterministic)
     return status == cp_model.INFEASIBLE
 
 
 def _solve_quick(
-    model: cp_model.CpModel, time_limit: float, seed: int, *, presolve: bool = True
+    model: cp_model.CpModel, time_limit: float, seed: int, *, presolve: bool = True, deterministic: bool = False
 ) -> tuple[cp_model.CpSolver, object]:
+    """CP-SAT on ``model`` within ``time_limit`` [s]: two workers on the wall clock, or in
+    deterministic mode one worker on deterministic time (the same answer every run)."""
     solver = cp_model.CpSolver()
     solver.parameters.cp_model_presolve = presolve
     solver.parameters.catch_sigint_signal = False  # Ctrl-C is ours (see Interrupt)
-    solver.parameters.max_time_in_seconds = time_limit
-    solver.parameters.num_workers = 2
+    if deterministic:
+        solver.parameters.max_deterministic_time = time_limit
+        solver.parameters.num_workers = 1
+    else:
+        solver.parameters.max_time_in_seconds = time_limit
+        solver.parameters.num_workers = 2
     solver.parameters.random_seed = seed
     status = run(solver, model)
     return solver, status
@@ -469,12 +481,21 @@ def explain(
     *,
     time_limit: float = 20.0,
     seed: int = 0,
+    deterministic: bool = False,
 ) -> Explanation:
     """Relaxation amounts (elastic solve), else the families of an infeasible core."""
-    conflicts = relaxation_amounts(problem, cand, spec, contiguity, time_limit=time_limit / 2, seed=seed)
+    conflicts = relaxation_amounts(
+        problem, cand, spec, contiguity, time_limit=time_limit / 2, seed=seed, deterministic=deterministic
+    )
     if conflicts:
         return Explanation(tuple(conflicts))
-    return Explanation(tuple(conflicting_families(problem, cand, spec, contiguity, time_limit=time_limit, seed=seed)))
+    return Explanation(
+        tuple(
+            conflicting_families(
+                problem, cand, spec, contiguity, time_limit=time_limit, seed=seed, deterministic=deterministic
+            )
+        )
+    )
 
 
 def relaxation_amounts(
@@ -485,6 +506,7 @@ def relaxation_amounts(
     *,
     time_limit: float,
     seed: int,
+    deterministic: bool = False,
 ) -> list[Conflict]:
     """How far each band, cap and budget must stretch: the elastic model (bands, caps and
     budgets may stretch, the stretch is minimised) within ``time_limit`` [s]; empty when it
@@ -494,7 +516,7 @@ def relaxation_amounts(
     if vars_:
         scale = 1e4 / max(max(coefs), 1e-12)
         built.model.minimize(cp_model.LinearExpr.weighted_sum(vars_, [round(c * scale) for c in coefs]))
-    solver, status = _solve_quick(built.model, time_limit, seed)
+    solver, status = _solve_quick(built.model, time_limit, seed, deterministic=deterministic)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return []
     conflicts: list[Conflict] = []
@@ -553,12 +575,13 @@ def conflicting_families(
     *,
     time_limit: float,
     seed: int,
+    deterministic: bool = False,
 ) -> list[Conflict]:
     """The constraint families of an infeasible core (one guard literal per family), or
     why none could be named (``time_limit`` [s] is the whole diagnosis's, as told)."""
     built = build(problem, cand, spec, contiguity, objective_terms=set(), guarded=True)
     built.model.add_assumptions(list(built.guards.values()))
-    solver, status = _solve_quick(built.model, time_limit / 2, seed)
+    solver, status = _solve_quick(built.model, time_limit / 2, seed, deterministic=deterministic)
     if status == cp_model.INFEASIBLE:
         core = {
             built.model.get_bool_var_from_proto_index(i).name for i in solver.sufficient_assumptions_for_infeasibility()

@@ -27,7 +27,8 @@ def relaxation_proof(
     if not full.exact:
         return None
     full = exempt_filter(problem, full, exempt)
-    return prove_infeasible(problem, spec, full, time_limit=min(20.0, max(2.0, ctx.time_limit / 4)), seed=ctx.seed)
+    limit = min(20.0, max(2.0, ctx.time_limit / 4))
+    return prove_infeasible(problem, spec, full, time_limit=limit, seed=ctx.seed, deterministic=ctx.deterministic)
 
 
 def raise_if_proved(
