@@ -110,15 +110,25 @@ def _families(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list
     return [Finding("families", not split, f"{len(np.unique(fam[fam >= 0]))} families, {len(split)} split")]
 
 
+def _load(problem: Problem, assign: NDArray[np.int64], name: str) -> NDArray[np.float64]:
+    """Each seat's total of measure ``name``, summed from the raw arrays."""
+    j = problem.measure_names.index(name)
+    return np.asarray(np.bincount(assign, weights=problem.measures[:, j], minlength=problem.n_seats), dtype=np.float64)
+
+
+def _seats_named(problem: Problem, seats: NDArray[np.int64], word: str) -> str:
+    """``"; outside: R01, R07"``: the first five seats at fault, or nothing."""
+    return f"; {word}: {', '.join(map(str, problem.seat_ids[seats][:5]))}" if len(seats) else ""
+
+
 def _balance(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
     """Each balanced measure's load within its band around the promised targets (exempt
     seats excepted)."""
     k = problem.n_seats
     out = []
     for name, tol in rules.tolerance.items():
-        j = problem.measure_names.index(name)
-        load = np.bincount(assign, weights=problem.measures[:, j], minlength=k)
-        target = rules.targets[:, j]
+        load = _load(problem, assign, name)
+        target = rules.targets[:, problem.measure_names.index(name)]
         slack = BALANCE_EPS * np.maximum(target, 1.0)
         lo, hi = (1 - tol) * target - slack, (1 + tol) * target + slack
         bad = np.flatnonzero(((load < lo) | (load > hi)) & ~rules.exempt)
@@ -126,9 +136,7 @@ def _balance(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[
         dev = np.where(target > 0, 100 * (load / safe - 1), 0.0)
         dev[rules.exempt] = 0.0
         worst = float(np.abs(dev).max()) if k else 0.0
-        detail = f"worst deviation {worst:.2f}% vs tolerance ±{100 * tol:g}%"
-        if len(bad):
-            detail += f"; outside: {', '.join(map(str, problem.seat_ids[bad][:5]))}"
+        detail = f"worst deviation {worst:.2f}% vs tolerance ±{100 * tol:g}%" + _seats_named(problem, bad, "outside")
         out.append(Finding(f"balance:{name}", len(bad) == 0, detail))
     return out
 
@@ -136,13 +144,11 @@ def _balance(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[
 def _capacity(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
     out = []
     for name, cap in rules.capacity.items():
-        j = problem.measure_names.index(name)
-        load = np.bincount(assign, weights=problem.measures[:, j], minlength=problem.n_seats)
+        load = _load(problem, assign, name)
         limit = cap * problem.seat_capacity * (1 + BALANCE_EPS)
         bad = np.flatnonzero(load > limit)
-        detail = f"highest use {100 * float((load / np.maximum(cap * problem.seat_capacity, 1e-12)).max()):.1f}% of cap"
-        if len(bad):
-            detail += f"; over: {', '.join(map(str, problem.seat_ids[bad][:5]))}"
+        use = 100 * float((load / np.maximum(cap * problem.seat_capacity, 1e-12)).max())
+        detail = f"highest use {use:.1f}% of cap" + _seats_named(problem, bad, "over")
         out.append(Finding(f"capacity:{name}", len(bad) == 0, detail))
     return out
 

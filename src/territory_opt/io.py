@@ -1008,27 +1008,31 @@ def _read_book(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
         reading.notes.append(f"the book is {SYNTHETIC_NOTE}")
     unreadable = False
     if spec.accounts is not None:
-        source = Path(spec.accounts.path).name
-        try:
-            frame = read_table(scenario.resolve(spec.accounts.path), layer=spec.accounts.layer, sheet=spec.accounts.sheet)
-        except DataError as exc:
-            out.add(exc.problems)
+        frame = _read_source(scenario, spec.accounts, out)
+        if frame is None:
             unreadable = True
         else:
-            reading.accounts = _units_from_frame(frame, source, spec.accounts, reading.measures, out)
+            reading.accounts = _units_from_frame(frame, Path(spec.accounts.path).name, spec.accounts, reading.measures, out)
             unit_col = spec.accounts.column("unit")
             if unit_col in frame.columns:
                 reading.accounts["unit"] = _text(frame, unit_col)
     if spec.reps is not None:
-        source = Path(spec.reps.path).name
-        try:
-            frame = read_table(scenario.resolve(spec.reps.path), layer=spec.reps.layer, sheet=spec.reps.sheet)
-        except DataError as exc:
-            out.add(exc.problems)
+        frame = _read_source(scenario, spec.reps, out)
+        if frame is None:
             out.raise_if_any()
-        reading.reps = _reps_from_frame(frame, source, spec.reps, out)
+        assert frame is not None
+        reading.reps = _reps_from_frame(frame, Path(spec.reps.path).name, spec.reps, out)
     if unreadable:
         out.raise_if_any()
+
+
+def _read_source(scenario: Scenario, spec: FileSource, out: _Collector) -> pd.DataFrame | None:
+    """A data file the scenario names, or None when it cannot be read (its problems collected)."""
+    try:
+        return read_table(scenario.resolve(spec.path), layer=spec.layer, sheet=spec.sheet)
+    except DataError as exc:
+        out.add(exc.problems)
+        return None
 
 
 def _owners_and_edits(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
