@@ -119,9 +119,22 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
         need = np.where(exempt, 0.0, (1 - hard[0].tolerance) * targets(problem, exempt)[:, 0])
     large = use_large(problem, model, ctx.settings.method)
     prep = Prepared(
-        problem, spec, exempt, standing, weight, centres, free_centres, values, lims, need, None, None, movement, large,
-        tuple(notes),
-    )  # fmt: skip
+        problem=problem,
+        spec=spec,
+        exempt=exempt,
+        standing=standing,
+        weight=weight,
+        centres=centres,
+        free_centres=free_centres,
+        values=values,
+        limits=lims,
+        need=need,
+        start=None,
+        transport_bound=None,
+        movement=movement,
+        large=large,
+        notes=tuple(notes),
+    )
     return _with_start(ctx, prep)
 
 

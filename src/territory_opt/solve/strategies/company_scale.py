@@ -249,7 +249,7 @@ def solve_large(
     start = _polish(problem, spec, state, cand, grp, tr.assign) if set(weights) == {"travel"} else tr.assign.copy()
     current = _Current.of(state, start)
     current.report(ctx, "transport start", bound)
-    windows, improved, size = _window_search(ctx, state, current, bound)
+    current, windows, improved, size = _window_search(ctx, state, current, bound)
     notes.append(
         f"large-neighbourhood search: {windows:,} windows of {size} nearby territories re-optimised by CP-SAT, {improved:,} improved the plan"
     )
@@ -331,10 +331,12 @@ class _Current:
         )
 
 
-def _window_search(ctx: SolveContext, state: _Plan, current: _Current, bound: float | None) -> tuple[int, int, int]:
+def _window_search(
+    ctx: SolveContext, state: _Plan, current: _Current, bound: float | None
+) -> tuple[_Current, int, int, int]:
     """Re-optimise windows of nearby territories (broken bands first, then every seat in
-    turn) until a full pass improves nothing or time runs out; ``current`` is updated in
-    place. Returns (windows, improved, window size)."""
+    turn) until a full pass improves nothing or time runs out. Returns the best plan, the
+    windows solved, how many improved it, and the window size [seats]."""
     problem, active = state.problem, np.flatnonzero(~state.exempt)
     per_seat = problem.n_units / max(len(active), 1)
     size = min(int(np.clip(round(WINDOW_UNITS / max(per_seat, 1.0)), 3, 8)), len(active))
@@ -366,12 +368,10 @@ def _window_search(ctx: SolveContext, state: _Plan, current: _Current, bound: fl
             continue
         gained = (current.objective - trial.objective) > 1e-5 * max(abs(current.objective), 1.0)
         quiet = 0 if gained or trial.total < current.total - 1e-9 else quiet + 1
-        current.assign, current.viol, current.total, current.objective = (
-            trial.assign, trial.viol, trial.total, trial.objective
-        )  # fmt: skip
+        current = trial
         improved += 1
         current.report(ctx, f"window search ({windows} windows)", bound)
-    return windows, improved, size
+    return current, windows, improved, size
 
 
 def _polish(

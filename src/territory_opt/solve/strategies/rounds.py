@@ -315,9 +315,15 @@ def settle(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Nex
     if rnd.status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         assert rnd.assign is not None
         found = Incumbent(
-            rnd.assign, search.centres.copy(), rnd.objectives, rnd.bound, int(rnd.status), rnd.cand,
-            rnd.pruning_exact, search.iteration,
-        )  # fmt: skip
+            assign=rnd.assign,
+            centres=search.centres.copy(),
+            objectives=rnd.objectives,
+            bound=rnd.bound,
+            status=int(rnd.status),
+            cand=rnd.cand,
+            exact=rnd.pruning_exact,
+            iteration=search.iteration,
+        )
         if found.improves(search.best):
             search.best = found
         search.start = rnd.assign
@@ -337,9 +343,16 @@ def settle(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Nex
     if rnd.status != cp_model.INFEASIBLE and search.best is None and rnd.violation <= 1e-9:
         # the warm start satisfies balance and capacity; the audit checks the rest
         search.best = Incumbent(
-            rnd.hint, search.centres.copy(), (), None, int(cp_model.UNKNOWN), rnd.cand, rnd.pruning_exact,
-            search.iteration, WARM_START,
-        )  # fmt: skip
+            assign=rnd.hint,
+            centres=search.centres.copy(),
+            objectives=(),
+            bound=None,
+            status=int(cp_model.UNKNOWN),
+            cand=rnd.cand,
+            exact=rnd.pruning_exact,
+            iteration=search.iteration,
+            method=WARM_START,
+        )
     return Next.STOP
 
 
