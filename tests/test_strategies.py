@@ -11,6 +11,7 @@ import pytest
 from territory_opt import Problem, solve
 from territory_opt.model import build_candidates
 from territory_opt.scenario import Candidates, Measure, Objective, SolverSettings
+from territory_opt.solve.context import SolveContext
 from territory_opt.solve.incumbent import Incumbent, lexicographic_le
 
 
@@ -129,3 +130,17 @@ def test_the_model_layer_and_the_strategies_take_plain_parameters():
             found += [f"{path.name}: {n}" for n in names if set(n.split(".")) & banned]
     assert len(files) > 10
     assert found == []
+
+
+def test_the_deterministic_clock_moves_only_by_what_is_charged(racing_clock):
+    ctx = SolveContext(SolverSettings(time_limit=10, deterministic=True))
+    assert ctx.left() == 10.0  # the racing wall clock is not read
+    ctx.charge(2.5)  # a CP-SAT solve's deterministic time
+    ctx.charge_share(0.1)  # a fixed charge for Python work: 10 % of the limit
+    assert ctx.left() == pytest.approx(6.5)
+    clock, deadline = ctx.search_clock(lambda: pytest.fail("no wall-clock deadline in deterministic mode"))
+    assert (clock(), deadline) == (0.0, 1.0)  # the exact search stops by its counts
+    assert ctx.search_counts() == (12, 4)
+    wall = SolveContext(SolverSettings(time_limit=10))
+    wall.charge_share(0.5)
+    assert wall.used == 0.0  # fixed charges are for deterministic mode only

@@ -31,7 +31,8 @@ from ...model.cpsat import hint as cp_hint
 from ...model.heuristics import bisection_partition, warm_start
 from ...problem import Problem
 from .._pairs import exempt_filter, fit_filter, narrowed, subset, with_distances
-from ..centres import kick, medoids, reseed
+from ..centres import kick as kick_centres
+from ..centres import medoids, reseed
 from ..context import SolveContext
 from ..contiguous import EPS as EXACT_EPS
 from ..contiguous import SearchResult
@@ -79,7 +80,9 @@ class Search:
         # the Python work of a kick is not on CP-SAT's clock: charge a fixed share, so
         # deterministic runs make a bounded, repeatable number of kicks
         ctx.charge_share(0.03)
-        self.centres = kick(prep.problem, self.best.assign, self.best.centres, prep.weight, prep.exempt, self.rng)
+        self.centres = kick_centres(
+            prep.problem, self.best.assign, self.best.centres, prep.weight, prep.exempt, self.rng
+        )
         self.start = self.best.assign
 
 
