@@ -3,7 +3,9 @@
 :func:`load_inputs` reads what a scenario names (built-in data, a synthetic book, or the
 user's CSV / Parquet / GeoPackage / GeoJSON / Shapefile files), validates it all at once
 (:mod:`territory_opt._validate`) and returns :class:`Inputs`, plain frames with our column
-names. Inputs are never modified. :func:`write_atomic` writes outputs through a temporary
+names. Inputs are never modified. What is done to the frames once read lives in its own
+module: what-if edits in :mod:`territory_opt.edits`, accounts into geographic units in
+:mod:`territory_opt.aggregate`. :func:`write_atomic` writes outputs through a temporary
 file and an atomic rename, so a killed run never leaves half a file.
 """
 
@@ -25,6 +27,7 @@ import pandas as pd
 from . import _validate as v
 from . import geo
 from ._cells import neutralise_formulas, restore_formulas
+from .aggregate import accounts_into_units, place_accounts
 from .datasets import SYNTHETIC_NOTE, ZIP_NOTE, generate_book, us_counties, us_zips, zip_points
 from .edits import apply_edits
 from .errors import DataError, Problem, ScenarioError
@@ -823,47 +826,6 @@ def _edges_from_ids(
     return np.column_stack([pairs, np.zeros(len(pairs), dtype=np.int64)])
 
 
-def _aggregate(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
-    """Geographic units carrying the accounts inside them (sums; majority owner)."""
-    by = accounts.groupby(unit_col, sort=False)
-    agg = units[["id", "name", "lon", "lat"]].copy()
-    for measure in measures:
-        if measure in units.columns and measure not in accounts.columns:
-            agg[measure] = units[measure].to_numpy()
-        elif measure == "units":
-            agg["units"] = agg["id"].map(by.size()).fillna(0).to_numpy(dtype=float)
-        else:
-            agg[measure] = agg["id"].map(by[measure].sum()).fillna(0.0).to_numpy(dtype=float)
-    weight = "potential" if "potential" in accounts.columns else None
-    owners = accounts[accounts["owner"] != ""]
-    if weight:
-        owner_of = owners.groupby([unit_col, "owner"])[weight].sum().reset_index()
-        owner_of = owner_of.sort_values([unit_col, weight], ascending=[True, False])
-    else:
-        owner_of = owners.groupby([unit_col, "owner"]).size().reset_index(name="n")
-        owner_of = owner_of.sort_values([unit_col, "n"], ascending=[True, False])
-    agg["owner"] = (
-        agg["id"].map(owner_of.drop_duplicates(unit_col).set_index(unit_col)["owner"]).astype(object).fillna("")
-    )
-    if "previous_owner" in accounts.columns:  # what-if edits removed reps: the leaver stays the previous owner
-        prev = accounts[accounts["previous_owner"] != ""]
-        grouped = prev.groupby([unit_col, "previous_owner"])
-        sizes = grouped[weight].sum() if weight else grouped.size()
-        prev_of: pd.DataFrame = sizes.reset_index(name="w").sort_values([unit_col, "w"], ascending=[True, False])
-        first = prev_of.drop_duplicates(subset=[unit_col]).set_index(unit_col)["previous_owner"]
-        agg["previous_owner"] = agg["id"].map(first).astype(object).fillna("")
-    locks = (
-        accounts[accounts["lock"] != ""]
-        .groupby(unit_col)["lock"]
-        .agg(lambda s: s.iloc[0] if (s == s.iloc[0]).all() else "")
-    )
-    agg["lock"] = agg["id"].map(locks).astype(object).fillna("")
-    agg["family"] = ""
-    skills = {key: frozenset().union(*group) for key, group in by["skills"]}
-    agg["skills"] = pd.Series([skills.get(u, frozenset()) for u in agg["id"]], index=agg.index, dtype=object)
-    return agg
-
-
 def _builtin_geography(
     name: str, states: list[str] | None, measures: list[str], strict: bool, out: _Collector, notes: list[str]
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, np.ndarray]:
@@ -1089,7 +1051,7 @@ def _units_to_assign(scenario: Scenario, reading: _Reading, out: _Collector) -> 
         if spec.dataset == "us-counties" and spec.states:
             every, _ = us_counties(None)
             others = every[~every["state"].isin(spec.states)]
-        unit_of, problems, note = _spatial_unit(
+        unit_of, problems, note = place_accounts(
             accounts,
             reading.geometry,
             geo_units,
@@ -1106,7 +1068,7 @@ def _units_to_assign(scenario: Scenario, reading: _Reading, out: _Collector) -> 
         column = spec.accounts.column("unit") if spec.accounts is not None else "unit"
         out.add(_unknown_units(accounts, set(geo_units["id"]), acc_source, column))
     out.raise_if_any()
-    reading.units = _aggregate(accounts, "unit", geo_units, reading.measures)
+    reading.units = accounts_into_units(accounts, "unit", geo_units, reading.measures)
 
 
 def _unknown_units(accounts: pd.DataFrame, known: set[str], source: str, column: str) -> list[Problem]:
@@ -1263,78 +1225,3 @@ def _check_references(units: pd.DataFrame, reps: pd.DataFrame, scenario: Scenari
         out.add(v.references(units["lock"], known, src, column("lock"), what="lock target"))
     if scenario.constraints.skills:
         out.add(v.skill_coverage(list(units["skills"]), list(reps["skills"]), src, "skills"))
-
-
-def _spatial_unit(
-    accounts: pd.DataFrame,
-    geometry: gpd.GeoSeries | None,
-    geo_units: pd.DataFrame,
-    *,
-    snap_km: float,
-    source: str,
-    spec: FileSource | None,
-    others: gpd.GeoDataFrame | None = None,
-) -> tuple[np.ndarray, list[Problem], str]:
-    """The geographic unit each account lies in (point in polygon). An account just outside
-    every polygon (a coastline, a simplified boundary) joins the nearest unit within
-    ``snap_km`` [km]; the others are problems naming their row and distance. An account
-    inside one of ``others`` (counties of states not chosen) is a problem naming that county:
-    it is on land elsewhere, not just off the coast."""
-    assert geometry is not None
-    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(accounts["lon"], accounts["lat"]), crs="EPSG:4326")
-    polygons = gpd.GeoDataFrame({"unit": geo_units["id"].to_numpy()}, geometry=geometry.to_numpy(), crs="EPSG:4326")
-    joined = gpd.sjoin(points, polygons, how="left", predicate="within")
-    joined = joined[~joined.index.duplicated()]
-    unit = joined["unit"].astype(object).fillna("").to_numpy(dtype=object).copy()
-    outside = np.flatnonzero(unit == "")
-    if len(outside) == 0:
-        return unit, [], ""
-    crs = geo.choose_metric_crs(geo_units["lon"].to_numpy(float), geo_units["lat"].to_numpy(float))
-    near = gpd.sjoin_nearest(
-        points.iloc[outside].to_crs(crs), polygons.to_crs(crs), how="left", distance_col="distance_m"
-    )
-    near = near[~near.index.duplicated()]
-    names = dict(zip(geo_units["id"], geo_units["name"], strict=True))
-    problems = []
-    snapped = []
-    lat_col = spec.column("lat") if spec is not None else "lat"
-    elsewhere: dict[int, str] = {}
-    if others is not None and len(others):
-        hit = gpd.sjoin(points.iloc[outside], others[["name", "state", "geometry"]], how="inner", predicate="within")
-        hit = hit[~hit.index.duplicated()]
-        elsewhere = {int(i): f"{n} ({st})" for i, n, st in zip(hit.index, hit["name"], hit["state"], strict=True)}
-    for i, nearest, metres in zip(outside, near["unit"].to_numpy(), near["distance_m"].to_numpy(), strict=True):
-        km = float(metres) / 1000
-        if int(i) in elsewhere:
-            problems.append(
-                Problem(
-                    source,
-                    f"account {accounts['id'].iloc[i]!r} lies in {elsewhere[int(i)]}, a county outside data.states; "
-                    "add its state to data.states, or check its coordinates",
-                    v.row_number(accounts.index[int(i)]),
-                    lat_col,
-                )
-            )
-            continue
-        if km <= snap_km:
-            unit[i] = nearest
-            snapped.append(km)
-            continue
-        lat, lon = float(accounts["lat"].iloc[i]), float(accounts["lon"].iloc[i])
-        problems.append(
-            Problem(
-                source,
-                f"account {accounts['id'].iloc[i]!r} at ({lat:.4f}, {lon:.4f}) lies in no unit and is {km:,.0f} km from "
-                f"the nearest ({names.get(nearest, nearest)}), beyond data.snap_km = {snap_km:g} km; check its "
-                "coordinates (or add its state to data.states, or raise data.snap_km)",
-                v.row_number(accounts.index[int(i)]),
-                lat_col,
-            )
-        )
-    note = (
-        f"{len(snapped)} account(s) just outside the unit polygons (coastline, simplified boundaries) joined the "
-        f"nearest unit (at most {max(snapped):.1f} km away; data.snap_km = {snap_km:g})"
-        if snapped
-        else ""
-    )
-    return unit, problems, note
