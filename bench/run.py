@@ -12,6 +12,11 @@ Sections (each can be run alone: ``python bench/run.py peers ladder``):
 * ``realign``: issue 16: contiguous national plans, realignment within budgets (:mod:`realign`);
 * ``quotas``: quota allocation at scale.
 
+Every section scores its plans alike, from the raw assignment (unit → territory), with the
+shared scoring function (:mod:`score`: balance, contiguity, objective, gap to the bound the
+engine states); the engine's own figures are only its answer, its first-plan time and that
+bound. The assignments are kept in ``bench/results/assignments/<section>/``.
+
 Each engine run is its own process (killed at the time limit plus a grace period), so peak
 memory is per run and one engine's failure cannot take the others with it. Raw results are
 kept in ``bench/results/*.json`` (committed); RESULTS.md is rendered from them plus the
