@@ -124,7 +124,7 @@ def prechecks(
     """Arithmetic conflicts found without solving (each with figures), from the named
     checks in this order: units with no legal seat, locks above a band or a cap, capacity
     against the book and the bands, skill supply, families, a disruption budget against
-    the books above their band, parts of the map (contiguity), forced moves."""
+    the books above their band, parts of the map and stranded units (contiguity), forced moves."""
     out = unservable_units(problem, spec)
     if spec.locks:
         out += locked_above_band(problem, spec) + locked_above_cap(problem, spec)
@@ -134,7 +134,7 @@ def prechecks(
         out += family_conflicts(problem, spec)
     out += overloaded_books(problem, spec, disruption_measure=disruption_measure, disruption_share=disruption_share)
     if spec.contiguity:
-        out += unreachable_parts(problem, spec)
+        out += unreachable_parts(problem, spec) + stranded_conflicts(problem, spec)
     out += forced_moves(problem, spec, disruption_measure=disruption_measure, disruption_share=disruption_share)
     return out
 
@@ -410,6 +410,37 @@ def unreachable_parts(problem: Problem, spec: ModelSpec | None = None) -> list[C
                 "contiguity",
                 f"the map has {count} separate parts that need at least {total_need} contiguous territories, "
                 f"but there are {seats} seats: add seats, add the neighbouring areas, or set constraints.contiguity.islands: link",
+            )
+        )
+    return out
+
+
+def stranded_conflicts(problem: Problem, spec: ModelSpec) -> list[Conflict]:
+    """:func:`~territory_opt.solve.bounds.stranded_units` in words: each unit no contiguous
+    territory can hold within the bands, the totals that prove it, and the tolerance that
+    would let one."""
+    from .solve.bounds import stranded_units
+
+    found = stranded_units(problem, spec)
+    if not found:
+        return []
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(problem.n_seats, dtype=bool)
+    target = targets(problem, exempt)
+    out = []
+    for x in found:
+        mean = float(target[~exempt, x.measure].mean())
+        need = min(1 - x.below / mean if x.below > 0 else 1.0, x.above / mean - 1 if np.isfinite(x.above) else 1.0)
+        name = problem.measure_names[x.measure]
+        above = f"or at least {_fmt(x.above)}" if np.isfinite(x.above) else "(nothing larger is connected to it)"
+        out.append(
+            Conflict(
+                "contiguity",
+                f"{problem.unit_names[x.unit]} ({problem.unit_ids[x.unit]}) cannot be in any contiguous territory within the bands: "
+                f"every connected group of units holding it has at most {_fmt(x.below)} {above} of {name}, "
+                f"and the band is {_fmt(x.lo)} to {_fmt(x.hi)} (proved by enumerating those groups): loosen the tolerance "
+                f"to about ±{100 * need:.1f}%, change the number of territories, or let it stand alone (constraints.oversized: standalone "
+                "applies to units above the band)",
+                need,
             )
         )
     return out

@@ -239,3 +239,95 @@ def least_transfers(
         return []
     flows = [(int(x), int(y), f[i].solution_value()) for i, (x, y) in enumerate(pairs.tolist())]
     return [arc for arc in flows if arc[2] > 1e-9 * scale]
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """A unit that no contiguous territory can hold within the bands.
+
+    Every connected set of units holding ``unit`` has, in ``measure``, at most ``below``
+    (under the lowest band ``lo``) or at least ``above`` (over the highest band ``hi``):
+    e.g. a peninsula tip whose only way to the rest of the map runs through units that
+    overshoot the band. A proof for the planner's real problem (every territory is such
+    a set), found by enumerating those sets.
+    """
+
+    unit: int
+    measure: int
+    below: float
+    above: float
+    lo: float
+    hi: float
+
+
+def stranded_units(problem: Problem, spec: ModelSpec, *, max_steps: int = 20_000, limit: int = 5) -> list[Stranded]:
+    """Units no contiguous territory can hold within the bands (see :class:`Stranded`).
+
+    For each hard balance measure, the band is widened to the lowest lower limit and the
+    highest upper limit over the seats (so a finding holds for every seat). Only units
+    heavy enough to matter (a tenth of the lowest limit) or at a dead end of the map
+    (one or two neighbours) are checked; each check enumerates the connected sets that
+    hold the unit (include or exclude one border unit at a time, stopping at the upper
+    limit) and gives up, proving nothing, after ``max_steps``. Units standing alone and
+    their territories are left out."""
+    if problem.edges is None or not spec.contiguity or problem.n_units == 0:
+        return []
+    k = problem.n_seats
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+    if not (~exempt).any():
+        return []
+    standing = (problem.lock >= 0) & exempt[np.maximum(problem.lock, 0)]
+    indptr, indices = problem.neighbours()
+    nbrs = [indices[indptr[u] : indptr[u + 1]].tolist() for u in range(problem.n_units)]
+    degree = np.diff(indptr)
+    out: list[Stranded] = []
+    target = targets(problem, exempt)
+    for rule in spec.balance:
+        if not rule.hard:
+            continue
+        m = rule.measure
+        lo = (1 - rule.tolerance) * float(target[~exempt, m].min())
+        hi = (1 + rule.tolerance) * float(target[~exempt, m].max())
+        value = problem.measures[:, m]
+        if lo <= 0 or (value < 0).any():
+            continue
+        check = np.flatnonzero(~standing & ((value >= 0.1 * lo) | (degree <= 2)) & (value <= hi))
+        vals = value.tolist()
+        blocked = standing.tolist()
+        for u in check.tolist():
+            found = _fits(u, vals, nbrs, blocked, lo, hi, max_steps)
+            if found is not None:
+                out.append(Stranded(u, m, found[0], found[1], lo, hi))
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def _fits(
+    u: int, vals: list[float], nbrs: list[list[int]], blocked: list[bool], lo: float, hi: float, max_steps: int
+) -> tuple[float, float] | None:
+    """None when some connected set holding u has a total within [lo, hi] (or the search
+    gave up); else (largest total below lo, smallest total above hi) over those sets."""
+    below, above = 0.0, float("inf")
+    steps = 0
+    # each connected set holding u is reached once: grow by a border unit or rule it out
+    stack: list[tuple[frozenset[int], frozenset[int], float]] = [(frozenset([u]), frozenset(), vals[u])]
+    while stack:
+        steps += 1
+        if steps > max_steps:
+            return None
+        members, out_, total = stack.pop()
+        if lo <= total <= hi:
+            return None
+        if total > hi:
+            above = min(above, total)
+            continue
+        below = max(below, total)
+        border = next(
+            (z for x in members for z in nbrs[x] if z not in members and z not in out_ and not blocked[z]), -1
+        )
+        if border < 0:
+            continue
+        stack.append((members, out_ | {border}, total))
+        stack.append((members | {border}, out_, total + vals[border]))
+    return below, above

@@ -48,6 +48,7 @@ from ..model.formulation import ModelSpec, targets
 from ..model.heuristics import stays_connected
 from ..problem import Problem
 from .bounds import least_transfers
+from .windows import grow_window, window_solve
 
 #: A violation at or below this counts as zero (shares of a target).
 EPS = 1e-9
@@ -55,6 +56,9 @@ EPS = 1e-9
 #: share of a target in the search's objective (below 1: fixing an imbalance still pays,
 #: but moves that only smooth loads, or re-cuts that reshuffle, do not spend the budget).
 ECONOMY = 0.3
+#: The same when a realignment first balances its plan with the budget set aside:
+#: small enough never to block a fix, large enough to refuse moves that fix nothing.
+RELINK_ECONOMY = 0.001
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class SearchResult:
         Spanning-tree recombinations of adjacent territories that improved the plan.
     detached : tuple of str
         Seats whose start territory was not connected (pieces were handed to neighbours).
+    windows : int
+        CP-SAT windows (a few adjacent territories re-cut with exact contiguity) that
+        improved the plan.
     """
 
     assign: NDArray[np.int64]
@@ -83,6 +90,7 @@ class SearchResult:
     rounds: int
     recombinations: int = 0
     detached: tuple[str, ...] = ()
+    windows: int = 0
 
 
 class _Search:
@@ -176,6 +184,7 @@ class _Search:
         self.out_moved = [0.0] * k
         self.tabu: dict[int, int] = {}
         self.clock = 0
+        self.economy = ECONOMY
         self.anchor = [-1] * k
 
     # -- state ---------------------------------------------------------------------------
@@ -315,7 +324,7 @@ class _Search:
             dv += (
                 self.budget_violation(self.moved + change)
                 - self.budget_violation(self.moved)
-                + ECONOMY * change / self.dnorm
+                + self.economy * change / self.dnorm
             )
         return dv
 
@@ -344,7 +353,7 @@ class _Search:
                     after = self.budget_violation(self.moved + change, om)
                 else:
                     after = self.budget_violation(self.moved + change)
-                dv += after - before + ECONOMY * change / self.dnorm
+                dv += after - before + self.economy * change / self.dnorm
         return dv, ds
 
     def move(self, u: int, b: int) -> None:
@@ -775,7 +784,7 @@ def _split_pair(
             if s.budget is not None:
                 v += np.maximum(moved_base + pa[:, r] + pb[:, r + 3] - s.budget, 0) / s.dnorm
                 if economy:
-                    v += ECONOMY * (moved_base + pa[:, r] + pb[:, r + 3]) / s.dnorm
+                    v += s.economy * (moved_base + pa[:, r] + pb[:, r + 3]) / s.dnorm
             v = np.where((pa[:, r + 1] > 0.5) | (pb[:, r + 4] > 0.5), np.inf, v)
             travel = pa[:, r + 2] + pb[:, r + 5]
             # a realignment prefers the cut that moves least, then the shortest travel
@@ -803,7 +812,7 @@ def _recombine(s: _Search, seats: list[int], trees: int) -> bool:
     moved_base = s.moved - float(np.where((owner >= 0) & (assign[units] != owner), dval, 0.0).sum())
     current = sum(s.seat_violation(t, s.load[t]) for t in seats) + s.budget_violation(s.moved)
     if s.budget is not None:
-        current += ECONOMY * s.moved / s.dnorm
+        current += s.economy * s.moved / s.dnorm
     best: tuple[float, float, dict[int, int]] | None = None
     if len(seats) == 2:
         found = _split_pair(s, units, seats[0], seats[1], trees, moved_base)
@@ -912,12 +921,12 @@ def _swap_pass(s: _Search, deadline: float, now: Callable[[], float]) -> int:
                         options.append((dv, u, w))
             options.sort()
             for _, u, w in options[:20]:
-                before = s.violation() + (ECONOMY * s.moved / s.dnorm if s.budget is not None else 0.0)
+                before = s.violation() + (s.economy * s.moved / s.dnorm if s.budget is not None else 0.0)
                 s.move_quiet(u, z)
                 touches = any(s.assign[y] == t for y in s.nbrs[w]) if s.contiguity else True
                 if touches and s.can_leave(w):
                     s.move_quiet(w, t)
-                    after = s.violation() + (ECONOMY * s.moved / s.dnorm if s.budget is not None else 0.0)
+                    after = s.violation() + (s.economy * s.moved / s.dnorm if s.budget is not None else 0.0)
                     if after < before - 1e-12:
                         made += 1
                         break
@@ -975,6 +984,36 @@ def _recombine_pass(s: _Search, deadline: float, now: Callable[[], float], trees
     return changed
 
 
+def _window_pass(
+    s: _Search, deadline: float, now: Callable[[], float], *, size: int, workers: int, deterministic: bool
+) -> int:
+    """CP-SAT windows (:mod:`.windows`, exact contiguity by flows) around the territories
+    that miss a band, worst first; returns how many improved the plan."""
+    graph = s.seat_graph() if s.contiguity else {t: set(range(s.k)) - {t} for t in range(s.k)}
+    order = sorted(
+        (t for t in range(s.k) if not s.closed[t] and s.seat_violation(t, s.load[t]) > EPS),
+        key=lambda t: -s.seat_violation(t, s.load[t]),
+    )
+    if not order and s.budget_violation(s.moved) > EPS:
+        # the budget alone: the territories holding most value owned by another rep
+        held = [0.0] * s.k
+        for u, t in enumerate(s.assign):
+            if s.owner[u] >= 0 and s.owner[u] != t:
+                held[t] += s.dvalue[u]
+        order = sorted((t for t in range(s.k) if held[t] > 0 and not s.closed[t]), key=lambda t: -held[t])
+    improved = 0
+    for t in order[:4]:
+        left = deadline - now()
+        if left <= 0:
+            break
+        window = grow_window(s, t, graph, size)
+        limit = 3.0 if deterministic else min(5.0, max(0.5, left / 3))
+        if window_solve(s, window, time_limit=limit, workers=workers, deterministic=deterministic):
+            improved += 1
+            graph = s.seat_graph() if s.contiguity else graph
+    return improved
+
+
 def _worst_row(s: _Search) -> int:
     load = np.array(s.load).reshape(s.k, s.r)
     over = np.maximum(load - s.hi, 0) + np.maximum(s.lo - load, 0)
@@ -995,6 +1034,10 @@ def balance_search(
     max_stall: int = 25,
     seed: int = 0,
     anchors: NDArray[np.int64] | None = None,
+    workers: int = 2,
+    deterministic: bool = False,
+    relink_budget: bool = True,
+    economy: float = ECONOMY,
 ) -> SearchResult:
     """Search the real problem for a plan meeting every hard band, cap and budget.
 
@@ -1012,10 +1055,19 @@ def balance_search(
         Stop at this value of ``now()`` (the caller's clock: wall or deterministic).
     anchors : ndarray of int, optional
         A unit per seat whose piece is kept when a start territory is in several pieces.
+    workers, deterministic
+        For the CP-SAT windows (deterministic: one worker, deterministic time).
+    economy : float
+        Cost, in shares of a target, of each target's worth of value moved away from
+        today's owners (under a budget).
+    relink_budget : bool
+        Under a disruption budget, when the search from ``start`` misses: balance first
+        without the budget, then bring the value moved back within it (:func:`_relink`).
     """
     contiguity = spec.contiguity if contiguity is None else contiguity
     pos = problem.seat_xy if pos is None else pos
     s = _Search(problem, spec, pos, contiguity and problem.edges is not None, seed)
+    s.economy = economy
     start = np.asarray(start, dtype=np.int64).copy()
     locked = problem.lock >= 0
     start[locked] = problem.lock[locked]
@@ -1033,8 +1085,16 @@ def balance_search(
     moves = 0
     rounds = 0
     recombinations = 0
+    windows = 0
     best_v, best_assign = s.violation(), list(s.assign)
     stall = 0
+    relink = (s.budget is not None or s.rep_limit is not None) and relink_budget
+    final_deadline = deadline
+    if relink:
+        # a realignment: this search from today's plan with the budget priced in gets
+        # part of the time; if it misses, the plan is first balanced ignoring the budget
+        # and then the value moved is brought back within it (see _relink)
+        deadline = now() + 0.45 * max(0.0, deadline - now())
     while now() < deadline and best_v > EPS and rounds < max_rounds:
         moves += _descend(s, deadline, now, None)
         v = s.violation()
@@ -1046,6 +1106,11 @@ def balance_search(
         recombinations += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
         if s.violation() > EPS:
             moves += _swap_pass(s, deadline, now)
+        if s.violation() > EPS and (stall or s.violation() > 0.7 * v):
+            # stalled or slow: CP-SAT windows around the worst territories (exact contiguity)
+            windows += _window_pass(
+                s, deadline, now, size=3 + min(stall, 3), workers=workers, deterministic=deterministic
+            )
         v2 = s.violation()
         if s.r and v2 > EPS and v2 > 0.7 * v:
             # little progress: plan the transfers between adjacent territories, move them
@@ -1060,6 +1125,26 @@ def balance_search(
                 break
     if s.violation() < best_v:
         best_v, best_assign = s.violation(), list(s.assign)
+    if relink and best_v > EPS and now() < final_deadline:
+        found = _relink(
+            problem,
+            spec,
+            np.asarray(best_assign, dtype=np.int64),
+            pos=pos,
+            deadline=final_deadline,
+            now=now,
+            seed=seed,
+            anchors=anchors,
+            workers=workers,
+            deterministic=deterministic,
+            max_rounds=max_rounds,
+            max_stall=max_stall,
+        )
+        if found is not None and found.violation < best_v:
+            best_v, best_assign = found.violation, found.assign.tolist()
+            moves += found.moves
+            rounds += found.rounds
+            windows += found.windows
     return SearchResult(
         assign=np.asarray(best_assign, dtype=np.int64),
         violation=float(best_v),
@@ -1067,6 +1152,155 @@ def balance_search(
         rounds=rounds,
         recombinations=recombinations,
         detached=tuple(str(problem.seat_ids[t]) for t in detached),
+        windows=windows,
+    )
+
+
+def _relink(
+    problem: Problem,
+    spec: ModelSpec,
+    assign: NDArray[np.int64],
+    *,
+    pos: NDArray[np.float64],
+    deadline: float,
+    now: Callable[[], float],
+    seed: int,
+    anchors: NDArray[np.int64] | None,
+    workers: int,
+    deterministic: bool,
+    max_rounds: int,
+    max_stall: int,
+) -> SearchResult | None:
+    """Balance ``assign`` ignoring the budget (a third of the time), then move value back
+    to its owners while every band holds (:func:`reduce_movement`). None when the plan
+    could not be balanced."""
+    from dataclasses import replace
+
+    # the budget never binds, but every value moved still costs a little: moves that
+    # only smooth loads are not taken, so the plan stays near today's
+    value = spec.disruption_value
+    booked = float(value[problem.owner >= 0].sum()) if value is not None else 0.0
+    free = replace(spec, disruption_max=2 * booked + 1.0, disruption_per_rep=None, disruption_rep_limit=None)
+    balanced = balance_search(
+        problem,
+        free,
+        assign,
+        pos=pos,
+        deadline=now() + max(0.0, deadline - now()) / 3,
+        now=now,
+        max_rounds=max_rounds,
+        max_stall=max_stall,
+        seed=seed + 101,
+        anchors=anchors,
+        workers=workers,
+        deterministic=deterministic,
+        relink_budget=False,
+        economy=RELINK_ECONOMY,
+    )
+    if balanced.violation > EPS:
+        return None
+    return reduce_movement(
+        problem,
+        spec,
+        balanced.assign,
+        pos=pos,
+        deadline=deadline,
+        now=now,
+        seed=seed + 202,
+        workers=workers,
+        deterministic=deterministic,
+        max_rounds=max_rounds,
+    )
+
+
+def _return_home(s: _Search, deadline: float, now: Callable[[], float]) -> int:
+    """Single moves of units back to their owner's territory (it touches them) that keep
+    both territories in every band and connected; the most valuable first."""
+    away = [u for u in range(s.n) if s.owner[u] >= 0 and s.assign[u] != s.owner[u] and s.dvalue[u] > 0]
+    away.sort(key=lambda u: -s.dvalue[u])
+    moves = 0
+    for u in away:
+        if now() > deadline:
+            break
+        a, o = s.assign[u], s.owner[u]
+        if s.assign[u] == o or not s.eligible(u, o) or s.tabu.get(u, 0) > s.clock:
+            continue
+        if s.contiguity and not any(s.assign[z] == o for z in s.nbrs[u]):
+            continue
+        val = s.vals[u]
+        na = [s.load[a][j] - val[j] for j in range(s.r)]
+        nb = [s.load[o][j] + val[j] for j in range(s.r)]
+        if s.seat_violation(a, na) > EPS or s.seat_violation(o, nb) > EPS:
+            continue
+        if u == s.anchor[a] or not s.can_leave(u):
+            continue
+        s.move_quiet(u, o)
+        moves += 1
+    return moves
+
+
+def reduce_movement(
+    problem: Problem,
+    spec: ModelSpec,
+    assign: NDArray[np.int64],
+    *,
+    pos: NDArray[np.float64] | None = None,
+    deadline: float,
+    now: Callable[[], float] = time.perf_counter,
+    seed: int = 0,
+    workers: int = 2,
+    deterministic: bool = False,
+    max_rounds: int = 200,
+) -> SearchResult:
+    """From a plan meeting every band, bring the value moved from today's owners down to
+    the budget while every band holds and every territory stays connected: units return
+    home by single moves, then CP-SAT windows (:mod:`.windows`, bands hard) re-cut the
+    pairs and triples of adjacent territories that hold most of each other's accounts
+    for the least value moved. The violation returned is the budget's alone."""
+    pos = problem.seat_xy if pos is None else pos
+    s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
+    s.reset(np.asarray(assign, dtype=np.int64))
+    moves = windows = rounds = 0
+    stall = 0
+    while now() < deadline and s.violation() > EPS and rounds < max_rounds and stall < 3:
+        rounds += 1
+        before = s.moved
+        moves += _return_home(s, deadline, now)
+        held: dict[tuple[int, int], float] = {}
+        for u, t in enumerate(s.assign):
+            o = s.owner[u]
+            if o >= 0 and o != t and not s.closed[t] and not s.closed[o]:
+                held[t, o] = held.get((t, o), 0.0) + s.dvalue[u]
+        graph = s.seat_graph() if s.contiguity else {t: set(range(s.k)) - {t} for t in range(s.k)}
+        pairs = sorted(held, key=lambda key: -held[key])
+        tried = 0
+        for t, o in pairs:
+            if tried >= 6 or now() > deadline or s.violation() <= EPS:
+                break
+            window = [t, o] if o in graph[t] else [t, o, *sorted(graph[t] & graph[o])[:1]]
+            if len(window) == 2 or stall:
+                third = sorted(
+                    (graph[t] | graph[o]) - {t, o},
+                    key=lambda z: (
+                        -(held.get((z, t), 0.0) + held.get((t, z), 0.0) + held.get((z, o), 0.0) + held.get((o, z), 0.0))
+                    ),
+                )
+                window += [z for z in third if not s.closed[z]][: 1 + stall]
+            if not all(
+                w in graph[window[0]] or w == window[0] or any(w in graph[v] for v in window if v != w) for w in window
+            ):
+                continue
+            tried += 1
+            limit = 3.0 if deterministic else min(5.0, max(0.5, (deadline - now()) / 4))
+            if window_solve(s, window, time_limit=limit, workers=workers, deterministic=deterministic, hard_bands=True):
+                windows += 1
+        stall = 0 if s.moved < before - 1e-9 * s.dnorm else stall + 1
+    return SearchResult(
+        assign=np.asarray(s.assign, dtype=np.int64),
+        violation=float(s.violation()),
+        moves=moves,
+        rounds=rounds,
+        windows=windows,
     )
 
 

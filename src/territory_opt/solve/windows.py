@@ -1,0 +1,349 @@
+"""CP-SAT windows with exact contiguity: re-cut a few adjacent territories at once.
+
+When single moves, swaps and spanning-tree recombinations stall (a small big-city
+territory that needs a very particular set of counties; an imbalance that has to travel
+through two or three full territories to reach one with room), the exact contiguity
+search hands a *window* — a territory that misses its band and the adjacent
+territories best placed to absorb the difference — to CP-SAT:
+
+Sets: window seats T_w, the units W they hold today (every other unit stays where it
+is, so a territory of the window is connected exactly when it is connected inside W),
+adjacency E_W (both directions), legal pairs P ⊆ W × T_w (eligible seats within a few
+hops of the seat's territory today; locked and family units stay).
+
+Variables: x[u,t], r[u,t] ∈ {0,1}; f[u,v,t] ∈ [0, |P_t|]; slacks s⁻[t,j], s⁺[t,j] ≥ 0 per band,
+b ≥ 0 for the budget.
+
+Constraints: Σ_t x[u,t] = 1; one root per seat, r[u,t] ≤ x[u,t] (any member: a
+territory need not keep the unit it grew from); f[u,v,t] ≤ |P_t|·x[u,t], ≤ |P_t|·x[v,t];
+Σ_v f[v,u,t] − Σ_v f[u,v,t] + |P_t|·r[u,t] ≥ x[u,t] (flow is created only at the root, so each
+territory is connected: exact, as every connected territory has such a flow along a
+spanning tree); lo[t,j] − s⁻ ≤ Σ_u v[u,j]·x[u,t] ≤ hi[t,j] + s⁺; the disruption budget
+(value moved outside the window is a constant) and per-rep limits with slack.
+
+Objective: the search's own — Σ slacks in shares of a target (the violation V), plus
+:data:`~.contiguous.ECONOMY` (the search's economy) × value moved under a budget, plus travel at a weight too
+small to trade against either. The hint is today's plan (flows: subtree sizes of a
+search tree from each root), so CP-SAT starts from a solution and only improves.
+
+A window is a neighbourhood, not a proof: the caller applies the result only when the
+window's share of the search objective drops.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+if TYPE_CHECKING:
+    from .contiguous import _Search
+
+#: A target (or a budget norm) is this many integer steps in the window model.
+SCALE = 10_000_000
+#: Units of the window a legal seat may reach: this many hops from the seat's territory.
+HOPS = 6
+#: Largest window (units) handed to CP-SAT.
+MAX_UNITS = 900
+#: The violation's weight against the value moved (a target's worth moved costs
+#: ECONOMY × SCALE): violation first, by far; then the budget; travel last.
+VIOLATION_WEIGHT = 100
+
+
+def _reach(s: _Search, units: list[int], local: dict[int, int], start: list[int], hops: int) -> set[int]:
+    """Window units within ``hops`` edges of ``start`` (walking inside the window)."""
+    seen = set(start)
+    frontier = list(start)
+    for _ in range(hops):
+        nxt = []
+        for u in frontier:
+            for z in s.nbrs[u]:
+                if z in local and z not in seen:
+                    seen.add(z)
+                    nxt.append(z)
+        frontier = nxt
+        if not frontier:
+            break
+    return seen
+
+
+def _root(s: _Search, t: int, members: list[int]) -> int:
+    a = s.anchor[t]
+    if a >= 0 and s.assign[a] == t:
+        return a
+    d = np.linalg.norm(s.uxy[members] - s.pos[t], axis=1)
+    return members[int(np.argmin(d))]
+
+
+def _tree_flows(s: _Search, members: set[int], root: int) -> dict[tuple[int, int], int]:
+    """Flows of a search tree from ``root`` inside ``members``: each arc carries the size of
+    the subtree below it (the hint that makes today's territory a solution)."""
+    parent = {root: -1}
+    order = [root]
+    queue = deque([root])
+    while queue:
+        u = queue.popleft()
+        for z in s.nbrs[u]:
+            if z in members and z not in parent:
+                parent[z] = u
+                order.append(z)
+                queue.append(z)
+    size = dict.fromkeys(order, 1)
+    flows: dict[tuple[int, int], int] = {}
+    for u in reversed(order[1:]):
+        size[parent[u]] += size[u]
+        flows[parent[u], u] = size[u]
+    return flows
+
+
+def _window_key(s: _Search, seats: list[int], hard_bands: bool) -> tuple[float, ...]:
+    """What a window must lower, compared in order: the violation of the window's bands
+    and of the budget (the bands first when ``hard_bands``), then the value moved in
+    shares of a target."""
+    bands = sum(s.seat_violation(t, s.load[t]) for t in seats)
+    budget = s.budget_violation(s.moved)
+    moved = s.moved / s.dnorm if s.budget is not None else 0.0
+    return (bands, budget, moved) if hard_bands else (bands + budget, moved)
+
+
+def window_solve(
+    s: _Search,
+    seats: list[int],
+    *,
+    time_limit: float,
+    workers: int = 2,
+    deterministic: bool = False,
+    hard_bands: bool = False,
+) -> bool:
+    """Re-cut the territories of ``seats`` with CP-SAT (exact contiguity by flows); apply
+    the result when the window's objective drops. Returns whether it did.
+
+    ``hard_bands``: every band that holds today must hold after (a valid plan stays
+    valid; only the budget and the value moved are traded)."""
+    seats = [t for t in seats if not s.closed[t]]
+    if len(seats) < 2:
+        return False
+    assign = s.assign
+    units = (
+        [u for u in range(s.n) if assign[u] in seats]
+        if s.n < 4000
+        else np.flatnonzero(np.isin(np.asarray(assign), seats)).tolist()
+    )
+    if len(units) > MAX_UNITS or len(units) < 2:
+        return False
+    local = {u: i for i, u in enumerate(units)}
+    members_now = {t: [u for u in units if assign[u] == t] for t in seats}
+    if any(not m for m in members_now.values()):
+        return False
+    roots = {t: _root(s, t, members_now[t]) for t in seats}
+    model = cp_model.CpModel()
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    allowed: dict[int, set[int]] = {}
+    for t in seats:
+        near = _reach(s, units, local, members_now[t], HOPS)
+        ok = set()
+        for u in near:
+            if assign[u] == t or (not (s.locked_l[u] or s.in_family[u]) and s.eligible(u, t)):
+                ok.add(u)
+        allowed[t] = ok
+        for u in ok:
+            x[u, t] = model.new_bool_var("")
+    for u in units:
+        model.add_exactly_one([x[u, t] for t in seats if (u, t) in x])
+    # contiguity by flows from each territory's root (a variable: a territory need not
+    # keep the unit it grew from; today's root is the hint)
+    flows: dict[tuple[int, int, int], cp_model.IntVar] = {}
+    root_var: dict[tuple[int, int], cp_model.IntVar] = {}
+    for t in seats:
+        ok = allowed[t]
+        cap = len(ok)
+        for u in ok:
+            root_var[u, t] = model.new_bool_var("")
+            model.add_implication(root_var[u, t], x[u, t])
+        model.add_exactly_one([root_var[u, t] for u in ok])
+        inflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in ok}
+        outflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in ok}
+        for u in ok:
+            for z in s.nbrs[u]:
+                if z in ok:
+                    f = model.new_int_var(0, cap, "")
+                    model.add(f <= cap * x[u, t])
+                    model.add(f <= cap * x[z, t])
+                    flows[u, z, t] = f
+                    outflow[u].append(f)
+                    inflow[z].append(f)
+        for u in ok:
+            model.add(sum(inflow[u]) - sum(outflow[u]) + cap * root_var[u, t] >= x[u, t])
+    # balance bands (soft: slack in shares of a target)
+    terms: list[tuple[int, cp_model.IntVar | cp_model.LinearExpr]] = []
+    slack_hint: list[tuple[cp_model.IntVar, int]] = []
+    for t in seats:
+        for j in range(s.r):
+            lo, hi, norm = s.lo_l[t][j], s.hi_l[t][j], s.norm_l[t][j]
+            scale = SCALE / norm
+            coef = {u: round(s.vals[u][j] * scale) for u in allowed[t]}
+            expr = cp_model.LinearExpr.weighted_sum([x[u, t] for u in coef], list(coef.values()))
+            now_load = sum(coef[u] for u in members_now[t])
+            bound = int(sum(abs(c) for c in coef.values())) + 1
+            keep = hard_bands and lo - 1e-9 * norm <= s.load[t][j] <= hi + 1e-9 * norm
+            if np.isfinite(hi):
+                over = model.new_int_var(0, 0 if keep else bound, "")
+                model.add(expr - over <= max(int(np.floor(hi * scale)), now_load if keep else 0))
+                terms.append((1, over))
+                slack_hint.append((over, max(0, now_load - int(np.floor(hi * scale)))))
+            if np.isfinite(lo):
+                under = model.new_int_var(0, 0 if keep else int(np.ceil(lo * scale)) + 1, "")
+                model.add(expr + under >= min(int(np.ceil(lo * scale)), now_load if keep else int(np.ceil(lo * scale))))
+                terms.append((1, under))
+                slack_hint.append((under, max(0, int(np.ceil(lo * scale)) - now_load)))
+    # disruption: value moved (constant outside the window) and its cost
+    seat_set = set(seats)
+    stay_cost: list[tuple[int, cp_model.IntVar]] = []
+    if s.budget is not None or s.rep_limit is not None:
+        dscale = SCALE / s.dnorm
+        mine = [u for u in units if s.owner[u] in seat_set]
+        now_mine = sum(s.dvalue[u] for u in mine if assign[u] != s.owner[u])
+        base = s.moved - now_mine + sum(s.dvalue[u] for u in mine)
+        stay = [(round(s.dvalue[u] * dscale), x[u, s.owner[u]]) for u in mine if (u, s.owner[u]) in x]
+        moved_expr = round(base * dscale) - sum(c * v for c, v in stay)
+        if s.budget is not None:
+            over_b = model.new_int_var(0, round(base * dscale) + 1, "")
+            model.add(moved_expr - over_b <= int(np.floor(s.budget * dscale)))
+            terms.append((1, over_b))
+            # every value moved costs ECONOMY of a target (the constant part left out)
+            stay_cost = [(round(s.economy * c), v) for c, v in stay]
+        if s.rep_limit is not None:
+            for o in seats:
+                owned = [u for u in mine if s.owner[u] == o]
+                if not owned:
+                    continue
+                cur = sum(s.dvalue[u] for u in owned if assign[u] != o)
+                out_base = s.out_moved[o] - cur + sum(s.dvalue[u] for u in owned)
+                expr = round(out_base * dscale) - sum(
+                    round(s.dvalue[u] * dscale) * x[u, o] for u in owned if (u, o) in x
+                )
+                over_r = model.new_int_var(0, round(out_base * dscale) + 1, "")
+                model.add(expr - over_r <= int(np.floor(s.rep_limit[o] * dscale)))
+                terms.append((1, over_r))
+    # travel, too light to trade against the violation or the value moved
+    dist = {(u, t): s.weight[u] * float(np.hypot(*(s.uxy[u] - s.pos[t]))) for (u, t) in x}
+    now_travel = sum(dist[u, assign[u]] for u in units) or 1.0
+    tscale = 1000.0 / now_travel
+    objective = VIOLATION_WEIGHT * sum(c * v for c, v in terms) + sum(
+        round(d * tscale) * x[key] for key, d in dist.items()
+    )
+    if stay_cost:
+        objective = objective - sum(c * v for c, v in stay_cost)
+    model.minimize(objective)
+    # hint: today's plan
+    for (u, t), var in x.items():
+        model.add_hint(var, int(assign[u] == t))
+    hinted: dict[tuple[int, int, int], int] = {}
+    for t in seats:
+        for (a, b), f in _tree_flows(s, set(members_now[t]), roots[t]).items():
+            hinted[a, b, t] = f
+    for key, var in flows.items():
+        model.add_hint(var, hinted.get(key, 0))
+    for var, value in slack_hint:
+        model.add_hint(var, value)
+    for (u, t), var in root_var.items():
+        model.add_hint(var, int(u == roots[t]))
+    solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False
+    solver.parameters.random_seed = int(s.rng.integers(0, 2**31 - 1))
+    solver.parameters.num_workers = 1 if deterministic else max(1, workers)
+    if deterministic:
+        solver.parameters.max_deterministic_time = max(0.1, time_limit)
+    else:
+        solver.parameters.max_time_in_seconds = max(0.1, time_limit)
+    status = solver.solve(model)
+
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return False
+    before = _window_key(s, seats, hard_bands)
+    old = {u: assign[u] for u in units}
+    new = {u: t for (u, t), var in x.items() if solver.boolean_value(var)}
+    for u in units:
+        if new[u] != s.assign[u]:
+            s.move_quiet(u, new[u])
+    after = _window_key(s, seats, hard_bands)
+    better = after < before and not all(abs(x - y) <= 1e-9 for x, y in zip(after, before, strict=True))
+    if better and all(_connected(s, t) for t in seats):
+        return True
+    for u in units:
+        if s.assign[u] != old[u]:
+            s.move_quiet(u, old[u])
+    return False
+
+
+def _connected(s: _Search, t: int) -> bool:
+    members = [u for u in range(s.n) if s.assign[u] == t]
+    if not members:
+        return False
+    seen = {members[0]}
+    stack = [members[0]]
+    while stack:
+        u = stack.pop()
+        for z in s.nbrs[u]:
+            if z not in seen and s.assign[z] == t:
+                seen.add(z)
+                stack.append(z)
+    return len(seen) == len(members)
+
+
+def grow_window(s: _Search, t: int, graph: dict[int, set[int]], size: int) -> list[int]:
+    """``t`` and the territories that can absorb its imbalance: the shortest paths (on the
+    territory adjacency) from ``t`` to the nearest territories with room in the direction
+    ``t`` needs (below their middle when ``t`` is over its band, above when under), until
+    their room covers the imbalance; then ``t``'s neighbours with most room. At most
+    ``size`` seats and :data:`MAX_UNITS` units."""
+    row = _worst_row_of(s, t)
+    over = s.r > 0 and s.load[t][row] > s.hi_l[t][row]
+    need = (s.load[t][row] - s.hi_l[t][row]) if over else (s.lo_l[t][row] - s.load[t][row]) if s.r else 0.0
+
+    def room(z: int) -> float:
+        mid = s.mid_l[z][row] if s.r else float("nan")
+        if mid != mid:
+            return 0.0
+        return (mid - s.load[z][row]) if over else (s.load[z][row] - mid)
+
+    parent = {t: -1}
+    queue = deque([t])
+    window = [t]
+    units = s.size[t]
+    found = 0.0
+    while queue and found < 1.5 * need and len(window) < size:
+        y = queue.popleft()
+        for z in sorted(graph[y], key=lambda z: -room(z)):
+            if z in parent or s.closed[z]:
+                continue
+            parent[z] = y
+            queue.append(z)
+            if room(z) > 0:
+                path = []
+                w = z
+                while w not in window and w >= 0:
+                    path.append(w)
+                    w = parent[w]
+                extra = sum(s.size[p] for p in path)
+                if len(window) + len(path) <= size and units + extra <= MAX_UNITS:
+                    window.extend(reversed(path))
+                    units += extra
+                    found += room(z)
+    frontier = sorted(({z for w in window for z in graph[w]} - set(window)), key=lambda z: (-room(z), z))
+    for z in frontier:
+        if len(window) >= size:
+            break
+        if not s.closed[z] and units + s.size[z] <= MAX_UNITS:
+            window.append(z)
+            units += s.size[z]
+    return window
+
+
+def _worst_row_of(s: _Search, t: int) -> int:
+    if not s.r:
+        return 0
+    miss = [max(s.load[t][j] - s.hi_l[t][j], s.lo_l[t][j] - s.load[t][j], 0.0) / s.norm_l[t][j] for j in range(s.r)]
+    return int(np.argmax(miss))
