@@ -69,7 +69,10 @@ def test_leavers_accounts_fill_the_new_hire_without_counting():
 def test_budget_below_the_proved_minimum_is_infeasible_with_the_figures():
     # rep 1 must receive 3 - 1 (less 1 % of slack) of 6: the LP moves 1.97, units are whole
     p = line([1, 1, 1, 1, 1, 1], owner=[0, 0, 0, 0, 0, 1])
-    with pytest.raises(InfeasibleError, match=r"at least 32\.8% of potential must move .*the budget is 20%.*raise constraints\.disruption\.max_share to at least 32\.8%") as info:
+    with pytest.raises(
+        InfeasibleError,
+        match=r"at least 32\.8% of potential must move .*the budget is 20%.*raise constraints\.disruption\.max_share to at least 32\.8%",
+    ) as info:
         solve(
             p,
             balance={"potential": Measure(tolerance=0.01)},
@@ -143,7 +146,9 @@ def test_contiguity_alone_blocks_a_plan_proved_by_the_exact_model():
         seat_xy=[[1, 0], [-1, 0]],
         edges=[[0, 1], [0, 2], [0, 3], [0, 4]],
     )
-    with pytest.raises(InfeasibleError, match=r"\[contiguity\] no plan keeps every territory contiguous.*proved by the exact model") as info:
+    with pytest.raises(
+        InfeasibleError, match=r"\[contiguity\] no plan keeps every territory contiguous.*proved by the exact model"
+    ) as info:
         solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
     assert info.value.explanation.families == ("contiguity",)
 
@@ -173,3 +178,91 @@ def test_units_cut_off_by_a_standing_unit_join_it():
     assert sorted(loads) == [2.0, 3.0]  # the other two balance 5 around 2.5 ± 25 %
     assert any("reach the rest of the map only through" in note for note in plan.notes)
     assert any("balance potential around 2.50 (±25%)" in note for note in plan.notes)
+
+
+def _connected(assign, edges, t):
+    members = set(np.flatnonzero(assign == t).tolist())
+    if not members:
+        return False
+    seen, stack = {min(members)}, [min(members)]
+    while stack:
+        u = stack.pop()
+        for a, b in edges:
+            for x, y in ((a, b), (b, a)):
+                if x == u and y in members and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+    return seen == members
+
+
+def test_window_recuts_three_territories_at_once_with_exact_contiguity():
+    # left 7, middle 4, right 3 around 14/3 ± 15 %: one CP-SAT window over the three
+    # territories finds the chain of transfers (left to middle to right) in one step
+    from territory_opt.solve.contiguous import _Search
+    from territory_opt.solve.windows import window_solve
+
+    p = path12()
+    spec = ModelSpec(balance=(BalanceRule(0, 0.15, True),), contiguity=True, travel_weight=p.measures[:, 0])
+    s = _Search(p, spec, p.seat_xy, True, 0)
+    s.reset(np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2]))
+    assert s.violation() > 0.1
+    assert window_solve(s, [0, 1, 2], time_limit=5.0, workers=1, deterministic=True)
+    assign = np.asarray(s.assign)
+    assert s.violation() == 0.0
+    loads = np.bincount(assign, weights=p.measures[:, 0], minlength=3)
+    assert np.all(np.abs(loads / (14 / 3) - 1) <= 0.15 + 1e-9)
+    assert all(_connected(assign, p.edges.tolist(), t) for t in range(3))
+
+
+def test_reduce_movement_returns_accounts_home_while_every_band_holds():
+    # a valid plan that moved two accounts from today's owners (3 / 4 / 5 units): with a
+    # budget of nothing, the value moved goes back to zero and every band still holds
+    from territory_opt.solve.contiguous import reduce_movement
+
+    p = line([1] * 12, owner=[0] * 4 + [1] * 4 + [2] * 4, seats=3)
+    spec = spec_for(p, 0.3, budget=0.0)
+    plan = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2])
+    result = reduce_movement(p, spec, plan, deadline=1e18, now=lambda: 0.0, seed=0, workers=1, deterministic=True)
+    assert result.violation == 0.0
+    assert np.array_equal(result.assign, p.owner)
+
+
+def test_reduce_movement_never_breaks_a_band_to_save_budget():
+    # today's plan is off balance (6 / 3 / 3, band 4 ± 10 %): every plan within the bands is
+    # 4 / 4 / 4 and moves three accounts, so nothing changes under a budget of nothing
+    from territory_opt.solve.contiguous import reduce_movement
+
+    p = line([1] * 12, owner=[0] * 6 + [1] * 3 + [2] * 3, seats=3)
+    spec = spec_for(p, 0.1, budget=0.0)
+    plan = np.array([0] * 4 + [1] * 4 + [2] * 4)
+    result = reduce_movement(p, spec, plan, deadline=1e18, now=lambda: 0.0, seed=0, workers=1, deterministic=True)
+    loads = np.bincount(result.assign, weights=p.measures[:, 0], minlength=3)
+    assert np.all(np.abs(loads / 4 - 1) <= 0.1 + 1e-9)
+    assert int((result.assign != p.owner).sum()) == 3
+    assert result.violation > 0  # the budget of nothing is missed, and said so
+
+
+def test_a_peninsula_tip_no_contiguous_territory_can_hold_is_proved():
+    # Suffolk (0.47) reaches the map only through Nassau (0.43) and then Queens (0.72): any
+    # connected group holding it totals 0.47, 0.90 or at least 1.62, outside 1.05-1.16.
+    # Without contiguity 0.47 and six small units would fit, so only the enumeration of
+    # connected groups proves it, and the error names the unit and the figures
+    small = [0.1] * 50
+    values = np.array([0.47, 0.43, 0.72, *small])
+    n = len(values)
+    p = Problem.from_arrays(
+        measures=values,
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        seat_xy=np.column_stack([np.linspace(0, n - 1, 6), np.zeros(6)]),
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    with pytest.raises(
+        InfeasibleError,
+        match=r"\[contiguity\] U0 \(U0\) cannot be in any contiguous territory within the bands: every connected group of units holding it has at most 0\.90 or at least 1\.62",
+    ) as info:
+        solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+    assert info.value.explanation.families == ("contiguity",)
+    # the same map without contiguity has plans
+    plan = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=FAST)
+    assert all(f.ok for f in plan.findings)

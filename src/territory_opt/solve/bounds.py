@@ -294,13 +294,41 @@ def stranded_units(problem: Problem, spec: ModelSpec, *, max_steps: int = 20_000
         check = np.flatnonzero(~standing & ((value >= 0.1 * lo) | (degree <= 2)) & (value <= hi))
         vals = value.tolist()
         blocked = standing.tolist()
+        others = np.sort(value[~standing])
         for u in check.tolist():
             found = _fits(u, vals, nbrs, blocked, lo, hi, max_steps)
-            if found is not None:
+            if found is not None and _fits_loose(others, vals[u], lo, hi):
+                # contiguity is what strands it (without it some group would fit: that
+                # case is a balance conflict, proved and explained on the relaxation)
                 out.append(Stranded(u, m, found[0], found[1], lo, hi))
                 if len(out) >= limit:
                     return out
     return out
+
+
+def _fits_loose(others: NDArray[np.float64], own: float, lo: float, hi: float) -> bool:
+    """Whether some group of units, connected or not, holding a unit of value ``own``
+    could total within [lo, hi] (True when unsure). ``others`` are all values, sorted;
+    ``own`` is counted once among them."""
+    low, high = lo - own, hi - own
+    if low <= 0 <= high:
+        return True
+    if high < 0:
+        return False
+    width = high - low
+    small = others[others <= width]
+    if small.sum() - (own if own <= width else 0.0) >= low:
+        return True  # adding small values one by one cannot jump over the band
+    sums = {0.0}
+    skipped = False
+    for v in others.tolist():
+        if v == own and not skipped:
+            skipped = True
+            continue
+        sums |= {x + v for x in sums if x + v <= high}
+        if any(x >= low for x in sums) or len(sums) > 20_000:
+            return True
+    return False
 
 
 def _fits(

@@ -56,9 +56,6 @@ EPS = 1e-9
 #: share of a target in the search's objective (below 1: fixing an imbalance still pays,
 #: but moves that only smooth loads, or re-cuts that reshuffle, do not spend the budget).
 ECONOMY = 0.3
-#: The same when a realignment first balances its plan with the budget set aside:
-#: small enough never to block a fix, large enough to refuse moves that fix nothing.
-RELINK_ECONOMY = 0.001
 
 
 @dataclass(frozen=True)
@@ -685,7 +682,9 @@ def _local_edges(s: _Search, units: NDArray[np.int64]) -> NDArray[np.int64]:
     return local[e[inside]]
 
 
-def _tree(s: _Search, m: int, le: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+def _tree(
+    s: _Search, m: int, le: NDArray[np.int64], first: NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
     """A random spanning tree of the local graph (Kruskal over shuffled edges): its BFS
     order from node 0 and parents (-9999 at the root); None if the graph is not one piece.
     Plain Python: for the few hundred nodes of a recombination this beats building
@@ -701,7 +700,12 @@ def _tree(s: _Search, m: int, le: NDArray[np.int64]) -> tuple[NDArray[np.int64],
 
     adj: list[list[int]] = [[] for _ in range(m)]
     count = 0
-    for i in s.rng.permutation(len(edges)).tolist():
+    order = s.rng.permutation(len(edges))
+    if first is not None:
+        # edges marked first (inside one owner's book) join the tree before any other, so
+        # each owner's region is one subtree and a cut can follow today's boundaries
+        order = order[np.argsort(~first[order], kind="stable")]
+    for i in order.tolist():
         a, b = edges[i]
         ra, rb = find(a), find(b)
         if ra != rb:
@@ -755,7 +759,15 @@ def _band_violation(s: _Search, t: int, load: NDArray[np.float64]) -> NDArray[np
 
 
 def _split_pair(
-    s: _Search, units: NDArray[np.int64], a: int, b: int, trees: int, moved_base: float, *, economy: bool = True
+    s: _Search,
+    units: NDArray[np.int64],
+    a: int,
+    b: int,
+    trees: int,
+    moved_base: float,
+    *,
+    economy: bool = True,
+    hard: bool = False,
 ) -> tuple[float, float, NDArray[np.bool_], float] | None:
     """Best tree cut of ``units`` into a part for a and a part for b: (violation incl. the
     budget, the tie-break (value moved in a realignment, else travel), mask of the units
@@ -768,8 +780,13 @@ def _split_pair(
     data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b)])
     total = data.sum(axis=0)
     best = None
-    for _ in range(trees):
-        found = _tree(s, m, le)
+    same_owner = None
+    if s.budget is not None:
+        owner = s.p.owner[units]
+        same_owner = (owner[le[:, 0]] == owner[le[:, 1]]) & (owner[le[:, 0]] >= 0)
+    for trial in range(trees):
+        # in a realignment every other tree follows today's books (see _tree)
+        found = _tree(s, m, le, same_owner if same_owner is not None and trial % 2 == 0 else None)
         if found is None:
             return None
         order, parent = found
@@ -781,6 +798,8 @@ def _split_pair(
         for flip in (False, True):
             pa, pb = (sub, rest) if not flip else (rest, sub)
             v = _band_violation(s, a, pa[:, :r]) + _band_violation(s, b, pb[:, :r])
+            if hard:
+                v = np.where(v > EPS, np.inf, v)
             if s.budget is not None:
                 v += np.maximum(moved_base + pa[:, r] + pb[:, r + 3] - s.budget, 0) / s.dnorm
                 if economy:
@@ -798,11 +817,12 @@ def _split_pair(
     return best
 
 
-def _recombine(s: _Search, seats: list[int], trees: int) -> bool:
+def _recombine(s: _Search, seats: list[int], trees: int, *, hard: bool = False) -> bool:
     """Spanning-tree recombination (as GerryChain's ReCom) of two or three adjacent
     territories: merge them, draw random spanning trees of the merged piece and cut
     edges so that every part (connected by construction) best meets its seat's bands,
-    locks, skills and the budget. Applied only when the seats' violation drops."""
+    locks, skills and the budget. Applied only when the seats' violation drops.
+    ``hard`` (pairs only): only cuts that keep both territories in every band."""
     if s.rep_limit is not None or any(s.closed[t] for t in seats):
         return False  # per-rep limits are left to the moves, which track them exactly
     assign = np.asarray(s.assign)
@@ -815,7 +835,7 @@ def _recombine(s: _Search, seats: list[int], trees: int) -> bool:
         current += s.economy * s.moved / s.dnorm
     best: tuple[float, float, dict[int, int]] | None = None
     if len(seats) == 2:
-        found = _split_pair(s, units, seats[0], seats[1], trees, moved_base)
+        found = _split_pair(s, units, seats[0], seats[1], trees, moved_base, hard=hard)
         if found is not None:
             best = (
                 found[0],
@@ -1094,7 +1114,7 @@ def balance_search(
         # a realignment: this search from today's plan with the budget priced in gets
         # part of the time; if it misses, the plan is first balanced ignoring the budget
         # and then the value moved is brought back within it (see _relink)
-        deadline = now() + 0.45 * max(0.0, deadline - now())
+        deadline = now() + 0.35 * max(0.0, deadline - now())
     while now() < deadline and best_v > EPS and rounds < max_rounds:
         moves += _descend(s, deadline, now, None)
         v = s.violation()
@@ -1171,22 +1191,18 @@ def _relink(
     max_rounds: int,
     max_stall: int,
 ) -> SearchResult | None:
-    """Balance ``assign`` ignoring the budget (a third of the time), then move value back
+    """Balance ``assign`` ignoring the budget (up to two thirds of the time), then move value back
     to its owners while every band holds (:func:`reduce_movement`). None when the plan
     could not be balanced."""
     from dataclasses import replace
 
-    # the budget never binds, but every value moved still costs a little: moves that
-    # only smooth loads are not taken, so the plan stays near today's
-    value = spec.disruption_value
-    booked = float(value[problem.owner >= 0].sum()) if value is not None else 0.0
-    free = replace(spec, disruption_max=2 * booked + 1.0, disruption_per_rep=None, disruption_rep_limit=None)
+    free = replace(spec, disruption_max=None, disruption_per_rep=None, disruption_rep_limit=None)
     balanced = balance_search(
         problem,
         free,
         assign,
         pos=pos,
-        deadline=now() + max(0.0, deadline - now()) / 3,
+        deadline=now() + 2 * max(0.0, deadline - now()) / 3,
         now=now,
         max_rounds=max_rounds,
         max_stall=max_stall,
@@ -1195,7 +1211,6 @@ def _relink(
         workers=workers,
         deterministic=deterministic,
         relink_budget=False,
-        economy=RELINK_ECONOMY,
     )
     if balanced.violation > EPS:
         return None
@@ -1254,14 +1269,16 @@ def reduce_movement(
 ) -> SearchResult:
     """From a plan meeting every band, bring the value moved from today's owners down to
     the budget while every band holds and every territory stays connected: units return
-    home by single moves, then CP-SAT windows (:mod:`.windows`, bands hard) re-cut the
-    pairs and triples of adjacent territories that hold most of each other's accounts
-    for the least value moved. The violation returned is the budget's alone."""
+    home by single moves, adjacent pairs that hold each other's accounts are re-cut along
+    spanning trees that follow today's books, and CP-SAT windows (:mod:`.windows`, bands
+    hard) re-cut the pairs and triples that hold most, each for the least value moved.
+    The violation returned is the budget's alone."""
     pos = problem.seat_xy if pos is None else pos
     s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
     s.reset(np.asarray(assign, dtype=np.int64))
-    moves = windows = rounds = 0
+    moves = windows = rounds = recombinations = 0
     stall = 0
+    failed: set[tuple[int, ...]] = set()
     while now() < deadline and s.violation() > EPS and rounds < max_rounds and stall < 3:
         rounds += 1
         before = s.moved
@@ -1273,33 +1290,37 @@ def reduce_movement(
                 held[t, o] = held.get((t, o), 0.0) + s.dvalue[u]
         graph = s.seat_graph() if s.contiguity else {t: set(range(s.k)) - {t} for t in range(s.k)}
         pairs = sorted(held, key=lambda key: -held[key])
+        # pairs that hold each other's accounts: re-cut along trees that follow the books
+        for t, o in pairs[:40]:
+            if now() > deadline or s.violation() <= EPS:
+                break
+            if o in graph[t] and _recombine(s, [t, o], 16 + 16 * stall, hard=True):
+                recombinations += 1
+        # then CP-SAT windows (bands hard) around the largest holdings not yet tried
         tried = 0
         for t, o in pairs:
-            if tried >= 6 or now() > deadline or s.violation() <= EPS:
+            if tried >= 4 or now() > deadline or s.violation() <= EPS:
                 break
-            window = [t, o] if o in graph[t] else [t, o, *sorted(graph[t] & graph[o])[:1]]
-            if len(window) == 2 or stall:
-                third = sorted(
-                    (graph[t] | graph[o]) - {t, o},
-                    key=lambda z: (
-                        -(held.get((z, t), 0.0) + held.get((t, z), 0.0) + held.get((z, o), 0.0) + held.get((o, z), 0.0))
-                    ),
-                )
-                window += [z for z in third if not s.closed[z]][: 1 + stall]
-            if not all(
-                w in graph[window[0]] or w == window[0] or any(w in graph[v] for v in window if v != w) for w in window
-            ):
+            common = sorted(graph[t] & graph[o])
+            window = [t, o] if o in graph[t] else [t, *common[:1], o] if common else []
+            if not window:
+                continue
+            key = tuple(sorted(window))
+            if key in failed:
                 continue
             tried += 1
             limit = 3.0 if deterministic else min(5.0, max(0.5, (deadline - now()) / 4))
             if window_solve(s, window, time_limit=limit, workers=workers, deterministic=deterministic, hard_bands=True):
                 windows += 1
+            else:
+                failed.add(key)
         stall = 0 if s.moved < before - 1e-9 * s.dnorm else stall + 1
     return SearchResult(
         assign=np.asarray(s.assign, dtype=np.int64),
         violation=float(s.violation()),
         moves=moves,
         rounds=rounds,
+        recombinations=recombinations,
         windows=windows,
     )
 
