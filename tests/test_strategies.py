@@ -58,7 +58,7 @@ def test_lexicographic_priorities_with_chosen_centres_keep_the_best_first_priori
         p,
         balance={"potential": Measure(tolerance=0.1)},
         objective=Objective(priorities=["travel", "disruption"], mode="lexicographic", slack=0.01),
-        solver=SolverSettings(time_limit=2, seed=3, deterministic=True),
+        solver=SolverSettings(time_limit=1, seed=3, deterministic=True),
         progress=progress,
     )
     assert len(stage_travel) > 1
