@@ -700,12 +700,12 @@ def _tree(
 
     adj: list[list[int]] = [[] for _ in range(m)]
     count = 0
-    order = s.rng.permutation(len(edges))
+    shuffled = s.rng.permutation(len(edges))
     if first is not None:
         # edges marked first (inside one owner's book) join the tree before any other, so
         # each owner's region is one subtree and a cut can follow today's boundaries
-        order = order[np.argsort(~first[order], kind="stable")]
-    for i in order.tolist():
+        shuffled = shuffled[np.argsort(~first[shuffled], kind="stable")]
+    for i in shuffled.tolist():
         a, b = edges[i]
         ra, rb = find(a), find(b)
         if ra != rb:

@@ -176,6 +176,9 @@ def window_solve(
                     inflow[z].append(f)
         for u in ok:
             model.add(sum(inflow[u]) - sum(outflow[u]) + cap * root_var[u, t] >= x[u, t])
+            # implied, and a much tighter relaxation: a member other than the root has a
+            # neighbour in its territory
+            model.add(sum(x[z, t] for z in s.nbrs[u] if z in ok) + root_var[u, t] >= x[u, t])
     # balance bands (soft: slack in shares of a target)
     terms: list[tuple[int, cp_model.IntVar | cp_model.LinearExpr]] = []
     slack_hint: list[tuple[cp_model.IntVar, int]] = []
@@ -221,11 +224,11 @@ def window_solve(
                     continue
                 cur = sum(s.dvalue[u] for u in owned if assign[u] != o)
                 out_base = s.out_moved[o] - cur + sum(s.dvalue[u] for u in owned)
-                expr = round(out_base * dscale) - sum(
+                out_expr = round(out_base * dscale) - sum(
                     round(s.dvalue[u] * dscale) * x[u, o] for u in owned if (u, o) in x
                 )
                 over_r = model.new_int_var(0, round(out_base * dscale) + 1, "")
-                model.add(expr - over_r <= int(np.floor(s.rep_limit[o] * dscale)))
+                model.add(out_expr - over_r <= int(np.floor(s.rep_limit[o] * dscale)))
                 terms.append((1, over_r))
     # travel, too light to trade against the violation or the value moved
     dist = {(u, t): s.weight[u] * float(np.hypot(*(s.uxy[u] - s.pos[t]))) for (u, t) in x}
@@ -242,12 +245,12 @@ def window_solve(
         model.add_hint(var, int(assign[u] == t))
     hinted: dict[tuple[int, int, int], int] = {}
     for t in seats:
-        for (a, b), f in _tree_flows(s, set(members_now[t]), roots[t]).items():
-            hinted[a, b, t] = f
-    for key, var in flows.items():
-        model.add_hint(var, hinted.get(key, 0))
-    for var, value in slack_hint:
-        model.add_hint(var, value)
+        for (a, b), amount in _tree_flows(s, set(members_now[t]), roots[t]).items():
+            hinted[a, b, t] = amount
+    for key, flow in flows.items():
+        model.add_hint(flow, hinted.get(key, 0))
+    for slack, value in slack_hint:
+        model.add_hint(slack, value)
     for (u, t), var in root_var.items():
         model.add_hint(var, int(u == roots[t]))
     solver = cp_model.CpSolver()
