@@ -15,7 +15,7 @@ def test_scenario_solves_with_clean_audit(path):
     scenario = load_scenario(path)
     # deterministic mode: the same plan on every run and machine, so the test cannot flake
     solver = scenario.solver.model_copy(
-        update={"deterministic": True, "time_limit": min(scenario.solver.time_limit, 15)}
+        update={"deterministic": True, "time_limit": min(scenario.solver.time_limit, 8)}
     )
     plan = solve_scenario(scenario.model_copy(update={"solver": solver}))
     bad = [str(f) for f in plan.findings if not f.ok]

@@ -50,6 +50,10 @@ from ..problem import Problem
 from .bounds import least_transfers
 from .windows import grow_window, window_solve
 
+#: Deterministic mode: CP-SAT deterministic seconds for all windows of one search, and
+#: at most this many windows (its other steps are bounded by counts too).
+WINDOW_BUDGET = 1.0
+WINDOW_COUNT = 3
 #: A violation at or below this counts as zero (shares of a target).
 EPS = 1e-9
 #: Under a disruption budget, every unit of value moved away from its owner costs this
@@ -182,6 +186,11 @@ class _Search:
         self.tabu: dict[int, int] = {}
         self.clock = 0
         self.economy = ECONOMY
+        self.failed_windows: dict[tuple[int, ...], int] = {}
+        #: what the windows of one search may still use in deterministic mode: CP-SAT
+        #: deterministic seconds and windows (see WINDOW_BUDGET)
+        self.window_budget = WINDOW_BUDGET
+        self.window_count = WINDOW_COUNT
         self.anchor = [-1] * k
 
     # -- state ---------------------------------------------------------------------------
@@ -1027,10 +1036,17 @@ def _window_pass(
         if left <= 0:
             break
         window = grow_window(s, t, graph, size)
-        limit = 3.0 if deterministic else min(5.0, max(0.5, left / 3))
+        key = tuple(sorted(window))
+        if s.clock - s.failed_windows.get(key, -(10**9)) < 50:
+            continue  # tried in vain, and little has moved since
+        limit = min(0.5, s.window_budget) if deterministic else min(4.0, max(0.5, left / 4))
+        if deterministic and (limit <= 0.05 or s.window_count <= 0):
+            break
         if window_solve(s, window, time_limit=limit, workers=workers, deterministic=deterministic):
             improved += 1
             graph = s.seat_graph() if s.contiguity else graph
+        else:
+            s.failed_windows[key] = s.clock
     return improved
 
 
@@ -1309,7 +1325,9 @@ def reduce_movement(
             if key in failed:
                 continue
             tried += 1
-            limit = 3.0 if deterministic else min(5.0, max(0.5, (deadline - now()) / 4))
+            limit = min(0.5, s.window_budget) if deterministic else min(5.0, max(0.5, (deadline - now()) / 4))
+            if deterministic and (limit <= 0.05 or s.window_count <= 0):
+                break
             if window_solve(s, window, time_limit=limit, workers=workers, deterministic=deterministic, hard_bands=True):
                 windows += 1
             else:

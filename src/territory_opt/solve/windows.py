@@ -262,6 +262,9 @@ def window_solve(
     else:
         solver.parameters.max_time_in_seconds = max(0.1, time_limit)
     status = solver.solve(model)
+    if deterministic:
+        s.window_budget -= solver.deterministic_time
+        s.window_count -= 1
 
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return False
