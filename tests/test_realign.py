@@ -266,3 +266,17 @@ def test_a_peninsula_tip_no_contiguous_territory_can_hold_is_proved():
     # the same map without contiguity has plans
     plan = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=FAST)
     assert all(f.ok for f in plan.findings)
+
+
+def test_deterministic_realignment_repeats_with_its_searches_and_windows():
+    # the shipped realignment runs the exact search, its CP-SAT windows and the relink:
+    # in deterministic mode every one of them must run on counts and deterministic time
+    from pathlib import Path
+
+    from territory_opt import load_scenario, solve_scenario
+
+    scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "demo-realignment.yaml")
+    solver = scenario.solver.model_copy(update={"deterministic": True, "time_limit": 8})
+    plans = [solve_scenario(scenario.model_copy(update={"solver": solver})) for _ in range(2)]
+    assert np.array_equal(plans[0].seat_of, plans[1].seat_of)
+    assert plans[0].objective == plans[1].objective

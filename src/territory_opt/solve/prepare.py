@@ -299,6 +299,8 @@ def transport_contiguous_start(ctx: SolveContext, prep: Prepared) -> tuple[NDArr
         anchors=centres,
         max_rounds=rounds,
         max_stall=stall,
+        workers=ctx.workers,
+        deterministic=ctx.deterministic,
     )
     bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
     if found.violation > EXACT_EPS:

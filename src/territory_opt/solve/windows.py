@@ -18,16 +18,19 @@ Constraints: Σ_t x[u,t] = 1; one root per seat, r[u,t] ≤ x[u,t] (any member: 
 territory need not keep the unit it grew from); f[u,v,t] ≤ |P_t|·x[u,t], ≤ |P_t|·x[v,t];
 Σ_v f[v,u,t] − Σ_v f[u,v,t] + |P_t|·r[u,t] ≥ x[u,t] (flow is created only at the root, so each
 territory is connected: exact, as every connected territory has such a flow along a
-spanning tree); lo[t,j] − s⁻ ≤ Σ_u v[u,j]·x[u,t] ≤ hi[t,j] + s⁺; the disruption budget
-(value moved outside the window is a constant) and per-rep limits with slack.
+spanning tree) and the implied Σ_{v∈N(u)} x[v,t] + r[u,t] ≥ x[u,t];
+lo[t,j] − s⁻ ≤ Σ_u v[u,j]·x[u,t] ≤ hi[t,j] + s⁺; the disruption budget (value moved outside
+the window is a constant) and per-rep limits with slack. With ``hard_bands`` a band that
+holds today gets no slack (a valid plan stays valid).
 
-Objective: the search's own — Σ slacks in shares of a target (the violation V), plus
-:data:`~.contiguous.ECONOMY` (the search's economy) × value moved under a budget, plus travel at a weight too
-small to trade against either. The hint is today's plan (flows: subtree sizes of a
-search tree from each root), so CP-SAT starts from a solution and only improves.
+Objective: :data:`VIOLATION_WEIGHT` × Σ slacks (the violation, in shares of a target,
+first by far), plus the search's economy × value moved under a budget, plus travel at a
+weight too small to trade against either. The hint is today's plan (flows: subtree sizes
+of a search tree from each root), so CP-SAT starts from a solution and only improves.
 
-A window is a neighbourhood, not a proof: the caller applies the result only when the
-window's share of the search objective drops.
+A window is a neighbourhood, not a proof: its result is applied only when the window's
+violation drops (then the value moved; with ``hard_bands`` the bands, then the budget,
+then the value moved) and every territory is connected.
 """
 
 from __future__ import annotations
@@ -122,160 +125,208 @@ def window_solve(
 
     ``hard_bands``: every band that holds today must hold after (a valid plan stays
     valid; only the budget and the value moved are traded)."""
-    seats = [t for t in seats if not s.closed[t]]
-    if len(seats) < 2:
+    window = _Window.build(s, [t for t in seats if not s.closed[t]], hard_bands)
+    if window is None:
         return False
-    assign = s.assign
-    units = (
-        [u for u in range(s.n) if assign[u] in seats]
-        if s.n < 4000
-        else np.flatnonzero(np.isin(np.asarray(assign), seats)).tolist()
-    )
-    if len(units) > MAX_UNITS or len(units) < 2:
-        return False
-    local = {u: i for i, u in enumerate(units)}
-    members_now = {t: [u for u in units if assign[u] == t] for t in seats}
-    if any(not m for m in members_now.values()):
-        return False
-    roots = {t: _root(s, t, members_now[t]) for t in seats}
-    model = cp_model.CpModel()
-    x: dict[tuple[int, int], cp_model.IntVar] = {}
-    allowed: dict[int, set[int]] = {}
-    for t in seats:
-        near = _reach(s, units, local, members_now[t], HOPS)
-        ok = set()
-        for u in near:
-            if assign[u] == t or (not (s.locked_l[u] or s.in_family[u]) and s.eligible(u, t)):
-                ok.add(u)
-        allowed[t] = ok
-        for u in ok:
-            x[u, t] = model.new_bool_var("")
-    for u in units:
-        model.add_exactly_one([x[u, t] for t in seats if (u, t) in x])
-    # contiguity by flows from each territory's root (a variable: a territory need not
-    # keep the unit it grew from; today's root is the hint)
-    flows: dict[tuple[int, int, int], cp_model.IntVar] = {}
-    root_var: dict[tuple[int, int], cp_model.IntVar] = {}
-    for t in seats:
-        ok = allowed[t]
-        cap = len(ok)
-        for u in ok:
-            root_var[u, t] = model.new_bool_var("")
-            model.add_implication(root_var[u, t], x[u, t])
-        model.add_exactly_one([root_var[u, t] for u in ok])
-        inflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in ok}
-        outflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in ok}
-        for u in ok:
-            for z in s.nbrs[u]:
-                if z in ok:
-                    f = model.new_int_var(0, cap, "")
-                    model.add(f <= cap * x[u, t])
-                    model.add(f <= cap * x[z, t])
-                    flows[u, z, t] = f
-                    outflow[u].append(f)
-                    inflow[z].append(f)
-        for u in ok:
-            model.add(sum(inflow[u]) - sum(outflow[u]) + cap * root_var[u, t] >= x[u, t])
-            # implied, and a much tighter relaxation: a member other than the root has a
-            # neighbour in its territory
-            model.add(sum(x[z, t] for z in s.nbrs[u] if z in ok) + root_var[u, t] >= x[u, t])
-    # balance bands (soft: slack in shares of a target)
-    terms: list[tuple[int, cp_model.IntVar | cp_model.LinearExpr]] = []
-    slack_hint: list[tuple[cp_model.IntVar, int]] = []
-    for t in seats:
-        for j in range(s.r):
-            lo, hi, norm = s.lo_l[t][j], s.hi_l[t][j], s.norm_l[t][j]
-            scale = SCALE / norm
-            coef = {u: round(s.vals[u][j] * scale) for u in allowed[t]}
-            expr = cp_model.LinearExpr.weighted_sum([x[u, t] for u in coef], list(coef.values()))
-            now_load = sum(coef[u] for u in members_now[t])
-            bound = int(sum(abs(c) for c in coef.values())) + 1
-            keep = hard_bands and lo - 1e-9 * norm <= s.load[t][j] <= hi + 1e-9 * norm
-            if np.isfinite(hi):
-                over = model.new_int_var(0, 0 if keep else bound, "")
-                model.add(expr - over <= max(int(np.floor(hi * scale)), now_load if keep else 0))
-                terms.append((1, over))
-                slack_hint.append((over, max(0, now_load - int(np.floor(hi * scale)))))
-            if np.isfinite(lo):
-                under = model.new_int_var(0, 0 if keep else int(np.ceil(lo * scale)) + 1, "")
-                model.add(expr + under >= min(int(np.ceil(lo * scale)), now_load if keep else int(np.ceil(lo * scale))))
-                terms.append((1, under))
-                slack_hint.append((under, max(0, int(np.ceil(lo * scale)) - now_load)))
-    # disruption: value moved (constant outside the window) and its cost
-    seat_set = set(seats)
-    stay_cost: list[tuple[int, cp_model.IntVar]] = []
-    if s.budget is not None or s.rep_limit is not None:
+    chosen = window.solve(time_limit, workers, deterministic)
+    return chosen is not None and _apply(s, window.seats, window.units, chosen, hard_bands)
+
+
+class _Window:
+    """The CP-SAT model of one window (see the module docstring), built step by step."""
+
+    def __init__(self, s: _Search, seats: list[int], units: list[int], hard_bands: bool) -> None:
+        self.s, self.seats, self.units, self.hard = s, seats, units, hard_bands
+        self.members = {t: [u for u in units if s.assign[u] == t] for t in seats}
+        self.roots = {t: _root(s, t, self.members[t]) for t in seats if self.members[t]}
+        self.model = cp_model.CpModel()
+        self.x: dict[tuple[int, int], cp_model.IntVar] = {}
+        self.allowed: dict[int, set[int]] = {}
+        self.flows: dict[tuple[int, int, int], cp_model.IntVar] = {}
+        self.root_var: dict[tuple[int, int], cp_model.IntVar] = {}
+        self.terms: list[cp_model.IntVar] = []  # slacks, each a 1/SCALE share of a target
+        self.hints: list[tuple[cp_model.IntVar, int]] = []
+        self.stay_cost: list[tuple[int, cp_model.IntVar]] = []
+
+    @classmethod
+    def build(cls, s: _Search, seats: list[int], hard_bands: bool) -> _Window | None:
+        if len(seats) < 2:
+            return None
+        units = (
+            [u for u in range(s.n) if s.assign[u] in seats]
+            if s.n < 4000
+            else np.flatnonzero(np.isin(np.asarray(s.assign), seats)).tolist()
+        )
+        if len(units) > MAX_UNITS or len(units) < 2:
+            return None
+        w = cls(s, seats, units, hard_bands)
+        if len(w.roots) < len(seats):
+            return None
+        w._pairs()
+        w._contiguity()
+        w._bands()
+        w._disruption()
+        w._objective()
+        w._hint()
+        return w
+
+    def _pairs(self) -> None:
+        """x[u,t] for the window's units within HOPS of t's territory that may go to t."""
+        s, local = self.s, {u: i for i, u in enumerate(self.units)}
+        for t in self.seats:
+            near = _reach(s, self.units, local, self.members[t], HOPS)
+            ok = {u for u in near if s.assign[u] == t or (not (s.locked_l[u] or s.in_family[u]) and s.eligible(u, t))}
+            self.allowed[t] = ok
+            for u in ok:
+                self.x[u, t] = self.model.new_bool_var("")
+        for u in self.units:
+            self.model.add_exactly_one([self.x[u, t] for t in self.seats if (u, t) in self.x])
+
+    def _contiguity(self) -> None:
+        """A flow from each territory's root (a variable: a territory need not keep the unit
+        it grew from; today's root is the hint) feeds every other member."""
+        model, x = self.model, self.x
+        for t in self.seats:
+            ok = self.allowed[t]
+            cap = len(ok)
+            for u in ok:
+                self.root_var[u, t] = model.new_bool_var("")
+                model.add_implication(self.root_var[u, t], x[u, t])
+            model.add_exactly_one([self.root_var[u, t] for u in ok])
+            inflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in ok}
+            outflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in ok}
+            for u in ok:
+                for z in self.s.nbrs[u]:
+                    if z in ok:
+                        f = model.new_int_var(0, cap, "")
+                        model.add(f <= cap * x[u, t])
+                        model.add(f <= cap * x[z, t])
+                        self.flows[u, z, t] = f
+                        outflow[u].append(f)
+                        inflow[z].append(f)
+            for u in ok:
+                model.add(sum(inflow[u]) - sum(outflow[u]) + cap * self.root_var[u, t] >= x[u, t])
+                # implied, and a tighter relaxation: a member other than the root has a
+                # neighbour in its territory
+                model.add(sum(x[z, t] for z in self.s.nbrs[u] if z in ok) + self.root_var[u, t] >= x[u, t])
+
+    def _bands(self) -> None:
+        """Every hard band with slack in shares of a target (no slack for a band that holds
+        today when the bands are hard)."""
+        s, model = self.s, self.model
+        for t in self.seats:
+            for j in range(s.r):
+                lo, hi, norm = s.lo_l[t][j], s.hi_l[t][j], s.norm_l[t][j]
+                scale = SCALE / norm
+                coef = {u: round(s.vals[u][j] * scale) for u in self.allowed[t]}
+                expr = cp_model.LinearExpr.weighted_sum([self.x[u, t] for u in coef], list(coef.values()))
+                now_load = sum(coef[u] for u in self.members[t])
+                bound = int(sum(abs(c) for c in coef.values())) + 1
+                keep = self.hard and lo - 1e-9 * norm <= s.load[t][j] <= hi + 1e-9 * norm
+                if np.isfinite(hi):
+                    top = int(np.floor(hi * scale))
+                    over = model.new_int_var(0, 0 if keep else bound, "")
+                    model.add(expr - over <= (max(top, now_load) if keep else top))
+                    self.terms.append(over)
+                    self.hints.append((over, max(0, now_load - top)))
+                if np.isfinite(lo):
+                    floor_ = int(np.ceil(lo * scale))
+                    under = model.new_int_var(0, 0 if keep else floor_ + 1, "")
+                    model.add(expr + under >= (min(floor_, now_load) if keep else floor_))
+                    self.terms.append(under)
+                    self.hints.append((under, max(0, floor_ - now_load)))
+
+    def _disruption(self) -> None:
+        """The value moved (a constant outside the window): the budget and per-rep limits
+        with slack, and the search's economy on every value moved."""
+        s = self.s
+        if s.budget is None and s.rep_limit is None:
+            return
         dscale = SCALE / s.dnorm
-        mine = [u for u in units if s.owner[u] in seat_set]
-        now_mine = sum(s.dvalue[u] for u in mine if assign[u] != s.owner[u])
+        seat_set = set(self.seats)
+        mine = [u for u in self.units if s.owner[u] in seat_set]
+        now_mine = sum(s.dvalue[u] for u in mine if s.assign[u] != s.owner[u])
         base = s.moved - now_mine + sum(s.dvalue[u] for u in mine)
-        stay = [(round(s.dvalue[u] * dscale), x[u, s.owner[u]]) for u in mine if (u, s.owner[u]) in x]
-        moved_expr = round(base * dscale) - sum(c * v for c, v in stay)
+        stay = [(round(s.dvalue[u] * dscale), self.x[u, s.owner[u]]) for u in mine if (u, s.owner[u]) in self.x]
         if s.budget is not None:
-            over_b = model.new_int_var(0, round(base * dscale) + 1, "")
-            model.add(moved_expr - over_b <= int(np.floor(s.budget * dscale)))
-            terms.append((1, over_b))
-            # every value moved costs ECONOMY of a target (the constant part left out)
-            stay_cost = [(round(s.economy * c), v) for c, v in stay]
+            moved_expr = round(base * dscale) - sum(c * v for c, v in stay)
+            over_b = self.model.new_int_var(0, round(base * dscale) + 1, "")
+            self.model.add(moved_expr - over_b <= int(np.floor(s.budget * dscale)))
+            self.terms.append(over_b)
+            # every value moved costs the economy (the constant part left out)
+            self.stay_cost = [(round(s.economy * c), v) for c, v in stay]
         if s.rep_limit is not None:
-            for o in seats:
+            for o in self.seats:
                 owned = [u for u in mine if s.owner[u] == o]
                 if not owned:
                     continue
-                cur = sum(s.dvalue[u] for u in owned if assign[u] != o)
+                cur = sum(s.dvalue[u] for u in owned if s.assign[u] != o)
                 out_base = s.out_moved[o] - cur + sum(s.dvalue[u] for u in owned)
                 out_expr = round(out_base * dscale) - sum(
-                    round(s.dvalue[u] * dscale) * x[u, o] for u in owned if (u, o) in x
+                    round(s.dvalue[u] * dscale) * self.x[u, o] for u in owned if (u, o) in self.x
                 )
-                over_r = model.new_int_var(0, round(out_base * dscale) + 1, "")
-                model.add(out_expr - over_r <= int(np.floor(s.rep_limit[o] * dscale)))
-                terms.append((1, over_r))
-    # travel, too light to trade against the violation or the value moved
-    dist = {(u, t): s.weight[u] * float(np.hypot(*(s.uxy[u] - s.pos[t]))) for (u, t) in x}
-    now_travel = sum(dist[u, assign[u]] for u in units) or 1.0
-    tscale = 1000.0 / now_travel
-    objective = VIOLATION_WEIGHT * sum(c * v for c, v in terms) + sum(
-        round(d * tscale) * x[key] for key, d in dist.items()
-    )
-    if stay_cost:
-        objective = objective - sum(c * v for c, v in stay_cost)
-    model.minimize(objective)
-    # hint: today's plan
-    for (u, t), var in x.items():
-        model.add_hint(var, int(assign[u] == t))
-    hinted: dict[tuple[int, int, int], int] = {}
-    for t in seats:
-        for (a, b), amount in _tree_flows(s, set(members_now[t]), roots[t]).items():
-            hinted[a, b, t] = amount
-    for key, flow in flows.items():
-        model.add_hint(flow, hinted.get(key, 0))
-    for slack, value in slack_hint:
-        model.add_hint(slack, value)
-    for (u, t), var in root_var.items():
-        model.add_hint(var, int(u == roots[t]))
-    solver = cp_model.CpSolver()
-    solver.parameters.catch_sigint_signal = False
-    solver.parameters.random_seed = int(s.rng.integers(0, 2**31 - 1))
-    solver.parameters.num_workers = 1 if deterministic else max(1, workers)
-    if deterministic:
-        solver.parameters.max_deterministic_time = max(0.1, time_limit)
-    else:
-        solver.parameters.max_time_in_seconds = max(0.1, time_limit)
-    status = solver.solve(model)
-    if deterministic:
-        s.window_budget -= solver.deterministic_time
-        s.window_count -= 1
+                over_r = self.model.new_int_var(0, round(out_base * dscale) + 1, "")
+                self.model.add(out_expr - over_r <= int(np.floor(s.rep_limit[o] * dscale)))
+                self.terms.append(over_r)
 
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return False
+    def _objective(self) -> None:
+        """Violation first (VIOLATION_WEIGHT), then the value moved, then travel (about a
+        thousandth of a target's share in all, too light to trade against either)."""
+        s = self.s
+        dist = {(u, t): s.weight[u] * float(np.hypot(*(s.uxy[u] - s.pos[t]))) for (u, t) in self.x}
+        now_travel = sum(dist[u, s.assign[u]] for u in self.units) or 1.0
+        tscale = 1000.0 / now_travel
+        objective = VIOLATION_WEIGHT * sum(self.terms) + sum(round(d * tscale) * self.x[key] for key, d in dist.items())
+        if self.stay_cost:
+            objective = objective - sum(c * v for c, v in self.stay_cost)
+        self.model.minimize(objective)
+
+    def _hint(self) -> None:
+        """Today's plan, its flows (subtree sizes of a search tree from each root) and slacks."""
+        s, model = self.s, self.model
+        for (u, t), var in self.x.items():
+            model.add_hint(var, int(s.assign[u] == t))
+        hinted: dict[tuple[int, int, int], int] = {}
+        for t in self.seats:
+            for (a, b), amount in _tree_flows(s, set(self.members[t]), self.roots[t]).items():
+                hinted[a, b, t] = amount
+        for key, flow in self.flows.items():
+            model.add_hint(flow, hinted.get(key, 0))
+        for slack, value in self.hints:
+            model.add_hint(slack, value)
+        for (u, t), var in self.root_var.items():
+            model.add_hint(var, int(u == self.roots[t]))
+
+    def solve(self, time_limit: float, workers: int, deterministic: bool) -> dict[int, int] | None:
+        """The seat of each window unit in CP-SAT's best solution, or None. Deterministic
+        mode charges the search's window budget with CP-SAT's deterministic time."""
+        solver = cp_model.CpSolver()
+        solver.parameters.catch_sigint_signal = False
+        solver.parameters.random_seed = int(self.s.rng.integers(0, 2**31 - 1))
+        solver.parameters.num_workers = 1 if deterministic else max(1, workers)
+        if deterministic:
+            solver.parameters.max_deterministic_time = max(0.1, time_limit)
+        else:
+            solver.parameters.max_time_in_seconds = max(0.1, time_limit)
+        status = solver.solve(self.model)
+        if deterministic:
+            self.s.window_budget -= solver.deterministic_time
+            self.s.window_count -= 1
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        return {u: t for (u, t), var in self.x.items() if solver.boolean_value(var)}
+
+
+def _apply(s: _Search, seats: list[int], units: list[int], chosen: dict[int, int], hard_bands: bool) -> bool:
+    """Move the window's units to their chosen seats; keep the change only when the
+    window's key (:func:`_window_key`) drops and every territory is connected."""
     before = _window_key(s, seats, hard_bands)
-    old = {u: assign[u] for u in units}
-    new = {u: t for (u, t), var in x.items() if solver.boolean_value(var)}
+    old = {u: s.assign[u] for u in units}
     for u in units:
-        if new[u] != s.assign[u]:
-            s.move_quiet(u, new[u])
+        if chosen[u] != s.assign[u]:
+            s.move_quiet(u, chosen[u])
     after = _window_key(s, seats, hard_bands)
-    better = after < before and not all(abs(x - y) <= 1e-9 for x, y in zip(after, before, strict=True))
+    better = after < before and not all(abs(a - b) <= 1e-9 for a, b in zip(after, before, strict=True))
     if better and all(_connected(s, t) for t in seats):
         return True
     for u in units:

@@ -58,6 +58,8 @@ def budget_conflict(ctx: SolveContext, problem: Problem, spec: SolveSpec, moveme
         contiguity=model.contiguity,
         max_rounds=rounds,
         max_stall=stall,
+        workers=ctx.workers,
+        deterministic=ctx.deterministic,
     )
     if result.violation <= EXACT_EPS and model.disruption_value is not None:
         moved = float(model.disruption_value[problem.reassigned(result.assign)].sum())
@@ -94,4 +96,6 @@ def exact_search(
         anchors=centres,
         max_rounds=rounds,
         max_stall=stall,
+        workers=ctx.workers,
+        deterministic=ctx.deterministic,
     )
