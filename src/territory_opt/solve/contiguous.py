@@ -107,24 +107,7 @@ class _Search:
         self.rng = np.random.default_rng(seed)
         exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
         self.exempt = exempt
-        target = spec.targets if spec.targets is not None else targets(problem, exempt)
-        cols, lo, hi, norm, names = [], [], [], [], []
-        for rule in spec.balance:
-            if not rule.hard:
-                continue
-            tm = target[:, rule.measure]
-            cols.append(problem.measures[:, rule.measure])
-            lo.append(np.where(exempt, -np.inf, (1 - rule.tolerance) * tm))
-            hi.append(np.where(exempt, np.inf, (1 + rule.tolerance) * tm))
-            norm.append(np.full(k, max(float(tm[~exempt].mean()) if (~exempt).any() else 1.0, 1e-12)))
-            names.append(rule.measure)
-        for m, cap in spec.capacity:
-            limit = cap * problem.seat_capacity
-            cols.append(problem.measures[:, m])
-            lo.append(np.full(k, -np.inf))
-            hi.append(limit)
-            norm.append(np.full(k, max(float(limit.mean()), 1e-12)))
-            names.append(m)
+        cols, lo, hi, norm, names = _rows(problem, spec, exempt)
         self.r = len(cols)
         self.values = np.column_stack(cols) if cols else np.zeros((n, 0))
         self.lo = np.column_stack(lo) if lo else np.zeros((k, 0))
@@ -438,6 +421,44 @@ class _Search:
         if self.contiguity:
             return {self.assign[z] for z in self.nbrs[u]} - {a}
         return {t for t in range(self.k) if t != a}
+
+
+def _rows(
+    problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]
+) -> tuple[
+    list[NDArray[np.float64]],
+    list[NDArray[np.float64]],
+    list[NDArray[np.float64]],
+    list[NDArray[np.float64]],
+    list[int],
+]:
+    """The rules a search keeps, one row each: every hard balance band (open for seats
+    standing alone) and every capacity cap. Returns per row the unit values, the seats'
+    lower and upper limits, a norm (a mean target or cap) and the measure."""
+    k = problem.n_seats
+    target = spec.targets if spec.targets is not None else targets(problem, exempt)
+    cols: list[NDArray[np.float64]] = []
+    lo: list[NDArray[np.float64]] = []
+    hi: list[NDArray[np.float64]] = []
+    norm: list[NDArray[np.float64]] = []
+    names: list[int] = []
+    for rule in spec.balance:
+        if not rule.hard:
+            continue
+        tm = target[:, rule.measure]
+        cols.append(problem.measures[:, rule.measure])
+        lo.append(np.where(exempt, -np.inf, (1 - rule.tolerance) * tm))
+        hi.append(np.where(exempt, np.inf, (1 + rule.tolerance) * tm))
+        norm.append(np.full(k, max(float(tm[~exempt].mean()) if (~exempt).any() else 1.0, 1e-12)))
+        names.append(rule.measure)
+    for m, cap in spec.capacity:
+        limit = cap * problem.seat_capacity
+        cols.append(problem.measures[:, m])
+        lo.append(np.full(k, -np.inf))
+        hi.append(limit)
+        norm.append(np.full(k, max(float(limit.mean()), 1e-12)))
+        names.append(m)
+    return cols, lo, hi, norm, names
 
 
 def connected_start(
@@ -852,69 +873,73 @@ def _recombine(s: _Search, seats: list[int], trees: int, *, hard: bool = False) 
                 {int(u): seats[0] if found[2][i] else seats[1] for i, u in enumerate(units.tolist())},
             )
     else:
-        m = len(units)
-        le = _local_edges(s, units)
-        r = s.r
-        for trial in range(max(2, trees // 4)):
-            first = seats[trial % len(seats)]
-            others = [t for t in seats if t != first]
-            found_tree = _tree(s, m, le)
-            if found_tree is None:
-                return False
-            order, parent = found_tree
-            data = np.hstack([s.values[units], _seat_columns(s, units, first)])
-            total = data.sum(axis=0)
-            sub = data.copy()
-            for v in order[::-1][:-1].tolist():
-                sub[parent[v]] += sub[v]
-            sub = sub[order[1:]]
-            rest = total - sub
-            lo_o = s.lo[others].sum(axis=0)
-            hi_o = s.hi[others].sum(axis=0)
-            for flip in (False, True):
-                part, remain = (sub, rest) if not flip else (rest, sub)
-                v = _band_violation(s, first, part[:, :r])
-                for j in range(r):
-                    v += (np.maximum(remain[:, j] - hi_o[j], 0) + np.maximum(lo_o[j] - remain[:, j], 0)) / s.norm[
-                        first, j
-                    ]
-                v = np.where(part[:, r + 1] > 0.5, np.inf, v)
-                i = int(np.argmin(v))
-                if not np.isfinite(v[i]):
-                    continue
-                mask = _subtree_mask(order, parent, int(order[1:][i]), m)
-                mine = mask if not flip else ~mask
-                rest_units = units[~mine]
-                pair = _split_pair(
-                    s, rest_units, others[0], others[1], max(4, trees // 3), moved_base + float(part[i, r])
-                )
-                if pair is None:
-                    continue
-                total_v = (
-                    float(v[i])
-                    - float(
-                        sum(
-                            (max(remain[i, j] - hi_o[j], 0) + max(lo_o[j] - remain[i, j], 0)) / s.norm[first, j]
-                            for j in range(r)
-                        )
-                    )
-                    + pair[0]
-                )
-                travel = float(part[i, r + 2]) + pair[1]
-                if best is None or (total_v, travel) < best[:2]:
-                    plan = {int(u): first for u in units[mine].tolist()}
-                    plan.update(
-                        {int(u): others[0] if pair[2][k] else others[1] for k, u in enumerate(rest_units.tolist())}
-                    )
-                    best = (total_v, travel, plan)
-            if best is not None and best[0] <= EPS:
-                break
+        best = _recombine_three(s, seats, units, trees, moved_base)
     if best is None or best[0] >= current - 1e-9:
         return False
     for u, t in best[2].items():
         if s.assign[u] != t:
             s.move_quiet(u, t)
     return True
+
+
+def _recombine_three(
+    s: _Search, seats: list[int], units: NDArray[np.int64], trees: int, moved_base: float
+) -> tuple[float, float, dict[int, int]] | None:
+    """The best three-way cut of ``units``: a tree cut gives one seat its part (the other
+    two bands summed for the rest), then the rest is split as a pair."""
+    best: tuple[float, float, dict[int, int]] | None = None
+    m = len(units)
+    le = _local_edges(s, units)
+    r = s.r
+    for trial in range(max(2, trees // 4)):
+        first = seats[trial % len(seats)]
+        others = [t for t in seats if t != first]
+        found_tree = _tree(s, m, le)
+        if found_tree is None:
+            return None
+        order, parent = found_tree
+        data = np.hstack([s.values[units], _seat_columns(s, units, first)])
+        total = data.sum(axis=0)
+        sub = data.copy()
+        for v in order[::-1][:-1].tolist():
+            sub[parent[v]] += sub[v]
+        sub = sub[order[1:]]
+        rest = total - sub
+        lo_o = s.lo[others].sum(axis=0)
+        hi_o = s.hi[others].sum(axis=0)
+        for flip in (False, True):
+            part, remain = (sub, rest) if not flip else (rest, sub)
+            v = _band_violation(s, first, part[:, :r])
+            for j in range(r):
+                v += (np.maximum(remain[:, j] - hi_o[j], 0) + np.maximum(lo_o[j] - remain[:, j], 0)) / s.norm[first, j]
+            v = np.where(part[:, r + 1] > 0.5, np.inf, v)
+            i = int(np.argmin(v))
+            if not np.isfinite(v[i]):
+                continue
+            mask = _subtree_mask(order, parent, int(order[1:][i]), m)
+            mine = mask if not flip else ~mask
+            rest_units = units[~mine]
+            pair = _split_pair(s, rest_units, others[0], others[1], max(4, trees // 3), moved_base + float(part[i, r]))
+            if pair is None:
+                continue
+            total_v = (
+                float(v[i])
+                - float(
+                    sum(
+                        (max(remain[i, j] - hi_o[j], 0) + max(lo_o[j] - remain[i, j], 0)) / s.norm[first, j]
+                        for j in range(r)
+                    )
+                )
+                + pair[0]
+            )
+            travel = float(part[i, r + 2]) + pair[1]
+            if best is None or (total_v, travel) < best[:2]:
+                plan = {int(u): first for u in units[mine].tolist()}
+                plan.update({int(u): others[0] if pair[2][k] else others[1] for k, u in enumerate(rest_units.tolist())})
+                best = (total_v, travel, plan)
+        if best is not None and best[0] <= EPS:
+            break
+    return best
 
 
 def _swap_pass(s: _Search, deadline: float, now: Callable[[], float]) -> int:
@@ -1104,26 +1129,8 @@ def balance_search(
     pos = problem.seat_xy if pos is None else pos
     s = _Search(problem, spec, pos, contiguity and problem.edges is not None, seed)
     s.economy = economy
-    start = np.asarray(start, dtype=np.int64).copy()
-    locked = problem.lock >= 0
-    start[locked] = problem.lock[locked]
-    detached: tuple[int, ...] = ()
-    if s.contiguity:
-        start, detached = connected_start(problem, start, anchors=anchors, locked=locked)
-    elif (start < 0).any():
-        rest = np.flatnonzero(start < 0)
-        d = np.linalg.norm(problem.unit_xy[rest][:, None, :] - pos[None, :, :], axis=2)
-        start[rest] = np.argmin(d, axis=1)
-    start = _seed_empty(problem, s, start)
-    s.reset(start)
-    if anchors is not None:
-        s.anchor = [int(x) if x >= 0 and start[x] == t else -1 for t, x in enumerate(np.asarray(anchors).tolist())]
-    moves = 0
-    rounds = 0
-    recombinations = 0
-    windows = 0
-    best_v, best_assign = s.violation(), list(s.assign)
-    stall = 0
+    start, detached = _start(problem, s, start, pos, anchors)
+    counts = _Counts()
     relink = (s.budget is not None or s.rep_limit is not None) and relink_budget
     final_deadline = deadline
     if relink:
@@ -1131,36 +1138,7 @@ def balance_search(
         # part of the time; if it misses, the plan is first balanced ignoring the budget
         # and then the value moved is brought back within it (see _relink)
         deadline = now() + 0.35 * max(0.0, deadline - now())
-    while now() < deadline and best_v > EPS and rounds < max_rounds:
-        moves += _descend(s, deadline, now, None)
-        v = s.violation()
-        if v <= EPS or now() > deadline:
-            break
-        rounds += 1
-        # recombine each territory that misses a band with a neighbour (spanning-tree cuts;
-        # more trees while the search stalls)
-        recombinations += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
-        if s.violation() > EPS:
-            moves += _swap_pass(s, deadline, now)
-        if s.violation() > EPS and (stall or s.violation() > 0.7 * v):
-            # stalled or slow: CP-SAT windows around the worst territories (exact contiguity)
-            windows += _window_pass(
-                s, deadline, now, size=3 + min(stall, 3), workers=workers, deterministic=deterministic
-            )
-        v2 = s.violation()
-        if s.r and v2 > EPS and v2 > 0.7 * v:
-            # little progress: plan the transfers between adjacent territories, move them
-            arcs = _transfers(s, _worst_row(s))
-            moves += _realise(s, arcs, _worst_row(s), deadline, now)
-        v = s.violation()
-        if v < best_v - 1e-12:
-            best_v, best_assign, stall = v, list(s.assign), 0
-        else:
-            stall += 1
-            if stall > max_stall:
-                break
-    if s.violation() < best_v:
-        best_v, best_assign = s.violation(), list(s.assign)
+    best_v, best_assign = _rounds(s, deadline, now, max_rounds, max_stall, workers, deterministic, counts)
     if relink and best_v > EPS and now() < final_deadline:
         found = _relink(
             problem,
@@ -1178,18 +1156,103 @@ def balance_search(
         )
         if found is not None and found.violation < best_v:
             best_v, best_assign = found.violation, found.assign.tolist()
-            moves += found.moves
-            rounds += found.rounds
-            windows += found.windows
+            counts.moves += found.moves
+            counts.rounds += found.rounds
+            counts.windows += found.windows
     return SearchResult(
         assign=np.asarray(best_assign, dtype=np.int64),
         violation=float(best_v),
-        moves=moves,
-        rounds=rounds,
-        recombinations=recombinations,
+        moves=counts.moves,
+        rounds=counts.rounds,
+        recombinations=counts.recombinations,
         detached=tuple(str(problem.seat_ids[t]) for t in detached),
-        windows=windows,
+        windows=counts.windows,
     )
+
+
+@dataclass
+class _Counts:
+    """What a search did (reported in :class:`SearchResult`)."""
+
+    moves: int = 0
+    rounds: int = 0
+    recombinations: int = 0
+    windows: int = 0
+
+
+def _start(
+    problem: Problem,
+    s: _Search,
+    start: NDArray[np.int64],
+    pos: NDArray[np.float64],
+    anchors: NDArray[np.int64] | None,
+) -> tuple[NDArray[np.int64], tuple[int, ...]]:
+    """The search's state at ``start``: locks applied, every territory one piece (else
+    units without a seat to the nearest), every open seat given a unit, the anchors set.
+    Returns the start and the seats whose territory was not connected."""
+    start = np.asarray(start, dtype=np.int64).copy()
+    locked = problem.lock >= 0
+    start[locked] = problem.lock[locked]
+    detached: tuple[int, ...] = ()
+    if s.contiguity:
+        start, detached = connected_start(problem, start, anchors=anchors, locked=locked)
+    elif (start < 0).any():
+        rest = np.flatnonzero(start < 0)
+        d = np.linalg.norm(problem.unit_xy[rest][:, None, :] - pos[None, :, :], axis=2)
+        start[rest] = np.argmin(d, axis=1)
+    start = _seed_empty(problem, s, start)
+    s.reset(start)
+    if anchors is not None:
+        s.anchor = [int(x) if x >= 0 and start[x] == t else -1 for t, x in enumerate(np.asarray(anchors).tolist())]
+    return start, detached
+
+
+def _rounds(
+    s: _Search,
+    deadline: float,
+    now: Callable[[], float],
+    max_rounds: int,
+    max_stall: int,
+    workers: int,
+    deterministic: bool,
+    counts: _Counts,
+) -> tuple[float, list[int]]:
+    """Rounds of descent, recombination, swaps, CP-SAT windows and planned transfers until
+    every rule holds, the deadline, ``max_rounds`` or ``max_stall`` rounds without
+    progress; returns the best violation and its plan."""
+    best_v, best_assign = s.violation(), list(s.assign)
+    stall = 0
+    while now() < deadline and best_v > EPS and counts.rounds < max_rounds:
+        counts.moves += _descend(s, deadline, now, None)
+        v = s.violation()
+        if v <= EPS or now() > deadline:
+            break
+        counts.rounds += 1
+        # recombine each territory that misses a band with a neighbour (spanning-tree cuts;
+        # more trees while the search stalls)
+        counts.recombinations += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
+        if s.violation() > EPS:
+            counts.moves += _swap_pass(s, deadline, now)
+        if s.violation() > EPS and (stall or s.violation() > 0.7 * v):
+            # stalled or slow: CP-SAT windows around the worst territories (exact contiguity)
+            counts.windows += _window_pass(
+                s, deadline, now, size=3 + min(stall, 3), workers=workers, deterministic=deterministic
+            )
+        v2 = s.violation()
+        if s.r and v2 > EPS and v2 > 0.7 * v:
+            # little progress: plan the transfers between adjacent territories, move them
+            arcs = _transfers(s, _worst_row(s))
+            counts.moves += _realise(s, arcs, _worst_row(s), deadline, now)
+        v = s.violation()
+        if v < best_v - 1e-12:
+            best_v, best_assign, stall = v, list(s.assign), 0
+        else:
+            stall += 1
+            if stall > max_stall:
+                break
+    if s.violation() < best_v:
+        best_v, best_assign = s.violation(), list(s.assign)
+    return best_v, best_assign
 
 
 def _relink(
