@@ -1099,6 +1099,7 @@ def balance_search(
     deterministic: bool = False,
     relink_budget: bool = True,
     economy: float = ECONOMY,
+    windows: bool = True,
 ) -> SearchResult:
     """Search the real problem for a plan meeting every hard band, cap and budget.
 
@@ -1118,6 +1119,9 @@ def balance_search(
         A unit per seat whose piece is kept when a start territory is in several pieces.
     workers, deterministic
         For the CP-SAT windows (deterministic: one worker, deterministic time).
+    windows : bool
+        Use CP-SAT windows when the cheaper moves stall (off where a first plan is wanted
+        fast: they cost the transport start 15 s on the US counties).
     economy : float
         Cost, in shares of a target, of each target's worth of value moved away from
         today's owners (under a budget).
@@ -1138,7 +1142,9 @@ def balance_search(
         # part of the time; if it misses, the plan is first balanced ignoring the budget
         # and then the value moved is brought back within it (see _relink)
         deadline = now() + 0.35 * max(0.0, deadline - now())
-    best_v, best_assign = _rounds(s, deadline, now, max_rounds, max_stall, workers, deterministic, counts)
+    best_v, best_assign = _rounds(
+        s, deadline, now, max_rounds, max_stall, workers, deterministic, counts, windows=windows
+    )
     if relink and best_v > EPS and now() < final_deadline:
         found = _relink(
             problem,
@@ -1216,6 +1222,7 @@ def _rounds(
     workers: int,
     deterministic: bool,
     counts: _Counts,
+    windows: bool = True,
 ) -> tuple[float, list[int]]:
     """Rounds of descent, recombination, swaps, CP-SAT windows and planned transfers until
     every rule holds, the deadline, ``max_rounds`` or ``max_stall`` rounds without
@@ -1233,7 +1240,7 @@ def _rounds(
         counts.recombinations += _recombine_pass(s, deadline, now, trees=24 if stall < 3 else 64)
         if s.violation() > EPS:
             counts.moves += _swap_pass(s, deadline, now)
-        if s.violation() > EPS and (stall or s.violation() > 0.7 * v):
+        if windows and s.violation() > EPS and (stall or s.violation() > 0.7 * v):
             # stalled or slow: CP-SAT windows around the worst territories (exact contiguity)
             counts.windows += _window_pass(
                 s, deadline, now, size=3 + min(stall, 3), workers=workers, deterministic=deterministic
