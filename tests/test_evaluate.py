@@ -129,3 +129,94 @@ def test_agrees_with_the_plans_own_table(grid3):
     assert result.within[:, 0].tolist() == table["potential_within_tolerance"].tolist()
     assert result.travel_mean == pytest.approx(plan.objective_terms["travel"])
     assert result.cut_edges == plan.objective_terms["cut_edges"]
+
+
+# --- one evaluator, really used --------------------------------------------------------
+
+
+def test_one_definition_of_targets_and_seat_positions():
+    # the formulation, the candidates and every strategy get these from the evaluator
+    from territory_opt import evaluate as ev
+    from territory_opt import model
+    from territory_opt.model import candidates, formulation
+
+    assert model.targets is ev.targets is formulation.targets
+    assert model.seat_positions is ev.seat_positions is candidates.seat_positions
+
+
+def test_rows_and_stretch_by_hand(line6):
+    # two seats of FTE 1, 6 units of 1: target 3, band ±10 % = [2.7, 3.3], cap 3.5 per FTE
+    two = replace(line6, measures=np.column_stack([np.ones(6), np.arange(6.0)]), measure_names=("potential", "work"))
+    bands = Bands.from_problem(two, {"potential": 0.1}, capacity={"work": 3.5})
+    band, cap = bands.rows()
+    assert (band.kind, band.measure, cap.kind, cap.measure) == ("band", 0, "cap", 1)
+    assert band.low.tolist() == pytest.approx([2.7, 2.7])
+    assert cap.high.tolist() == [3.5, 3.5]
+    assert cap.low.tolist() == [-np.inf, -np.inf]
+    result = evaluate(two, [0, 0, 0, 0, 1, 1], None, bands)  # loads 4 | 2 and work 6 | 9
+    # (4 - 3.3)/3 and (2.7 - 2)/3 outside the band; work (6 - 3.5)/3.5 and (9 - 3.5)/3.5 over the cap
+    assert bands.stretch(result.load) == pytest.approx(np.array([[0.7 / 3, 2.5 / 3.5], [0.7 / 3, 5.5 / 3.5]]))
+    assert bands.stretch(evaluate(two, [0, 0, 0, 1, 1, 1], None, bands).load)[:, 0].tolist() == [0.0, 0.0]
+
+
+def test_exempt_seats_have_no_band_and_targets_may_be_given(line6):
+    bands = Bands.from_problem(line6, {"potential": 0.1}, exempt=[True, False], target=[[0.0], [6.0]])
+    assert bands.low[:, 0].tolist() == pytest.approx([-np.inf, 5.4])
+    assert bands.high[:, 0].tolist() == pytest.approx([np.inf, 6.6])
+    assert bands.stretch(np.array([[100.0], [6.0]])).tolist() == [[0.0], [0.0]]
+
+
+def test_the_engine_checks_a_window_against_its_given_targets(line6):
+    # a window of a larger plan carries its own targets (ModelSpec.targets); the pair filter
+    # and the warm start used to recompute them from the window alone
+    from territory_opt.model import BalanceRule, ModelSpec
+    from territory_opt.solve._pairs import limits
+
+    spec = ModelSpec(balance=(BalanceRule(0, 0.1, True),), targets=np.array([[4.0], [2.0]]))
+    values, upper = limits(line6, spec)
+    assert values[:, 0].tolist() == [1.0] * 6
+    assert upper[:, 0].tolist() == pytest.approx([4.4, 2.2])
+    bands = spec.bands(line6)
+    assert bands.low[:, 0].tolist() == pytest.approx([3.6, 1.8])
+
+
+def test_company_scale_figures_come_from_the_evaluator(line6):
+    from territory_opt.model import BalanceRule, ModelSpec
+    from territory_opt.solve.strategies.company_scale import _Plan
+
+    spec = ModelSpec(balance=(BalanceRule(0, 0.1, hard=False, weight=2.0),), capacity=((0, 3.5),))
+    state = _Plan(line6, spec, line6.seat_xy, {"travel": 1.0, "balance": 1.0})
+    ev = state.evaluate(np.array([0, 0, 0, 0, 1, 1]))
+    # travel (0+1+2+3+1+0)/6 km; soft band ±10 % of 3: 0.7 outside on each side, weight 2
+    assert state.objective(ev) == pytest.approx(7 / 6 + 2 * 100 * 2 * 0.7 / 3)
+    assert state.seat_violation(ev).tolist() == pytest.approx([0.5 / 3.5, 0.0])  # the cap only is hard
+
+
+def test_bands_are_written_in_one_place():
+    # a balance band written out as (1 ± tolerance)·target belongs to the evaluator; the
+    # audit keeps its own path (it is the oracle). The rest are the lead's open files (#15).
+    import re
+    from pathlib import Path
+
+    import territory_opt
+
+    root = Path(territory_opt.__file__).parent
+    allowed = {"evaluate.py", "audit.py", "solve/bounds.py", "solve/contiguous.py", "solve/prepare.py"}
+    band = re.compile(r"\(1 [-+] (?:\w+\.|\w+\[0\]\.)?tol(?:erance)?\)")
+    found = [
+        str(path.relative_to(root))
+        for path in sorted(root.rglob("*.py"))
+        if str(path.relative_to(root)) not in allowed and band.search(path.read_text())
+    ]
+    assert found == []
+
+
+def test_the_audit_keeps_its_own_path():
+    import ast
+    from pathlib import Path
+
+    import territory_opt
+
+    tree = ast.parse((Path(territory_opt.__file__).parent / "audit.py").read_text())
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not modules & {"evaluate", "metrics", "model", "solve"}

@@ -1,7 +1,11 @@
 """ruff and mypy are part of the suite, so the README's test command proves them clean."""
 
+import ast
+import os
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 from .conftest import ROOT
 
@@ -18,3 +22,51 @@ def test_ruff_clean():
 def test_mypy_clean():
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_plan_imports_before_the_package():
+    # A module that takes __version__ from the package's __init__ fails when it is imported
+    # while __init__ is still running (an import cycle). In a fresh interpreter, with the
+    # package present but its __init__ not run yet, as a cycle leaves it, territory_opt.plan
+    # imports and has the version from territory_opt._version.
+    import territory_opt
+
+    package = str(Path(territory_opt.__file__).parent)
+    code = textwrap.dedent(
+        f"""
+        import sys, types
+        package = types.ModuleType("territory_opt")
+        package.__path__ = [{package!r}]
+        sys.modules["territory_opt"] = package
+        import territory_opt.plan
+        from territory_opt._version import __version__
+        assert territory_opt.plan.__version__ == __version__, territory_opt.plan.__version__
+        assert not hasattr(package, "__version__")  # __init__ never ran
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    plain = subprocess.run(
+        [sys.executable, "-c", "import territory_opt.plan as p; print(p.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(package).parent)},
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.strip() == territory_opt.__version__
+
+
+def test_only_the_package_init_reexports_the_version():
+    # every module takes __version__ from territory_opt._version, none from the package
+    import territory_opt
+
+    root = Path(territory_opt.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            if "__version__" in names and not (node.module or "").endswith("_version"):
+                found.append(str(path.relative_to(root)))
+    assert found == []

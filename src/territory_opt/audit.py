@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
-from .metrics import territory_connected
 from .problem import Problem
 
 #: Relative slack on balance bounds, covering the model's integer scaling of measures.
@@ -183,8 +184,22 @@ def _disruption(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> li
 def _contiguity(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
     if not rules.contiguity:
         return []
-    connected = territory_connected(problem, assign)
+    connected = _connected(problem, assign)
     ok = connected is not None and bool(connected.all())
     broken = [] if connected is None else [str(s) for s in problem.seat_ids[~connected]]
     detail = "every territory is one connected piece" if ok else f"not connected: {', '.join(broken[:5])}"
     return [Finding("contiguity", ok, detail)]
+
+
+def _connected(problem: Problem, assign: NDArray[np.int64]) -> NDArray[np.bool_] | None:
+    """Whether each territory is one piece of the adjacency graph (empty counts as one); None
+    without adjacency. The audit's own count, independent of :mod:`territory_opt.evaluate`."""
+    if problem.edges is None:
+        return None
+    edges = problem.edges
+    e = edges[assign[edges[:, 0]] == assign[edges[:, 1]]]
+    n = problem.n_units
+    graph = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    pieces = np.array([len(np.unique(labels[assign == t])) for t in range(problem.n_seats)])
+    return np.asarray(pieces <= 1, dtype=bool)

@@ -15,7 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from .model import Candidates, Contiguity, ModelSpec, build, targets
+from .evaluate import Bands, targets
+from .model import Candidates, Contiguity, ModelSpec, build
 from .model.cpsat import run
 from .problem import Problem
 
@@ -74,11 +75,12 @@ def oversized_units(
     hard = [r for r in spec.balance if r.hard]
     taken: set[int] = set()
     lock = problem.lock.copy()
+    tolerance = {problem.measure_names[r.measure]: r.tolerance for r in hard}
     while True:
-        target = targets(replace(problem, lock=lock), exempt)
+        bands = Bands.from_problem(replace(problem, lock=lock), tolerance, exempt=exempt)
         worst = None
         for rule in hard:
-            hi = (1 + rule.tolerance) * target[~exempt, rule.measure].max(initial=0.0)
+            hi = bands.high[~exempt, rule.measure].max(initial=0.0)
             values = problem.measures[:, rule.measure].copy()
             values[list(taken)] = 0.0
             u = int(np.argmax(values))
@@ -159,15 +161,16 @@ def locked_above_band(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     """Seats whose locked units alone carry more than the upper balance band."""
     out = []
     k, names = problem.n_seats, problem.measure_names
-    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
+    bands = spec.bands(problem, hard=True, capacity=False)
+    target = bands.target
     locked = problem.lock >= 0
     for rule in spec.balance:
         if not rule.hard:
             continue
         m = rule.measure
         load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
-        hi = (1 + rule.tolerance) * target[:, m]
-        for t in np.flatnonzero((load > hi + 1e-9) & ~exempt):
+        hi = bands.high[:, m]  # +inf for exempt seats
+        for t in np.flatnonzero(load > hi + 1e-9):
             need = load[t] / target[t, m] - 1
             out.append(
                 Conflict(
@@ -183,9 +186,10 @@ def locked_above_cap(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     """Seats whose locked units alone carry more than the seat's capacity cap."""
     out = []
     locked = problem.lock >= 0
-    for m, cap in spec.capacity:
+    bands = spec.bands(problem, hard=True, capacity=True)
+    for m, _cap in spec.capacity:
         load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=problem.n_seats)
-        limit = cap * problem.seat_capacity
+        limit = bands.cap[:, m]
         for t in np.flatnonzero(load > limit + 1e-9):
             out.append(
                 Conflict(
@@ -202,7 +206,7 @@ def capacity_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     lower end is above a seat's cap (at most 5 seats named per measure)."""
     out = []
     names, fte = problem.measure_names, problem.seat_capacity
-    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
+    bands = spec.bands(problem, hard=True, capacity=True)
     for m, cap in dict(spec.capacity).items():
         total = problem.measures[:, m].sum()
         room = float((cap * fte).sum())
@@ -216,9 +220,8 @@ def capacity_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
             )
         for rule in spec.balance:
             if rule.hard and rule.measure == m:
-                lo = (1 - rule.tolerance) * target[:, m]
-                limit = cap * fte
-                for t in np.flatnonzero((lo > limit + 1e-9) & ~exempt)[:5]:
+                lo, limit = bands.low[:, m], bands.cap[:, m]  # low is -inf for exempt seats
+                for t in np.flatnonzero(lo > limit + 1e-9)[:5]:
                     out.append(
                         Conflict(
                             "capacity",
@@ -232,7 +235,8 @@ def skill_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     """Per skill in use (named or not): what needs it against what the seats holding it can
     take within their upper bands."""
     out = []
-    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
+    bands = spec.bands(problem, hard=True, capacity=False)
+    exempt = bands.exempt
     n_bits = int(np.max(problem.unit_skills, initial=0)).bit_length()
     for b in range(n_bits):  # every skill bit in use, named or not (plain-array problems)
         skill = problem.skill_names[b] if b < len(problem.skill_names) else f"#{b + 1}"
@@ -245,7 +249,7 @@ def skill_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
                 continue
             m = rule.measure
             demand = problem.measures[need, m].sum()
-            supply = ((1 + rule.tolerance) * target[have, m]).sum()
+            supply = bands.high[have, m].sum()
             if demand > supply + 1e-9:
                 out.append(
                     Conflict(
@@ -283,16 +287,16 @@ def overloaded_books(
         return []
     out = []
     value, k = spec.disruption_value, problem.n_seats
-    target, exempt = targets(problem, spec.exempt), spec.exempt_seats(problem.n_seats)
+    bands = spec.bands(problem, hard=True, capacity=False)
     has = problem.owner >= 0
     book_total = float(value[has].sum())
     forced_total = 0.0
     for rule in spec.balance:
         if not rule.hard or not np.allclose(problem.measures[:, rule.measure], value):
             continue
-        hi = (1 + rule.tolerance) * target[:, rule.measure]
+        hi = bands.high[:, rule.measure]  # +inf for exempt seats
         book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
-        excess = np.where(exempt, 0.0, np.maximum(book - hi, 0.0))
+        excess = np.maximum(book - hi, 0.0)
         forced_total = max(forced_total, float(excess.sum()))
         if spec.disruption_per_rep is None:
             continue
@@ -370,9 +374,9 @@ def unreachable_parts(problem: Problem, spec: ModelSpec | None = None) -> list[C
     parts = [c for c in range(count) if not standing[label == c].any()]
     need: dict[int, tuple[int, int]] = {}
     if hard:
-        m, tol = hard[0].measure, hard[0].tolerance
-        target = targets(problem, exempt)[~exempt, m]
-        lo, hi = (1 - tol) * float(target.min()), (1 + tol) * float(target.max())
+        m = hard[0].measure
+        bands = Bands.from_problem(problem, {problem.measure_names[m]: hard[0].tolerance}, exempt=exempt)
+        lo, hi = float(bands.low[~exempt, m].min()), float(bands.high[~exempt, m].max())
         for c in parts:
             total = float(problem.measures[label == c, m].sum())
             need[c] = (

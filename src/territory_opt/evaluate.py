@@ -27,7 +27,7 @@ The definitions are the engine's (:mod:`territory_opt.metrics`, the objective te
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -43,7 +43,8 @@ WITHIN_EPS = 1e-8
 def targets(problem: Problem, exempt: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
     """``T[t,m]``: totals of the units not standing alone split by FTE over the seats not exempt.
 
-    A unit stands alone when it is locked to an exempt seat.
+    A unit stands alone when it is locked to an exempt seat. The one definition of the targets
+    (the formulation, the heuristics and the strategies use it too).
     """
     k = problem.n_seats
     exempt = np.zeros(k, dtype=bool) if exempt is None else np.asarray(exempt, dtype=bool)
@@ -67,14 +68,44 @@ def seat_positions(problem: Problem, centres: ArrayLike | None) -> NDArray[np.fl
     return pos
 
 
+@dataclass(frozen=True)
+class Row:
+    """One limit a search checks a seat's load against: a balance band or a capacity cap.
+
+    Attributes
+    ----------
+    kind : str
+        ``"band"`` or ``"cap"``.
+    measure : int
+        Column of the problem's measures.
+    low, high : (k,) float
+        The limits per seat; ``-inf`` / ``+inf`` where there is none (exempt seats, caps'
+        lower side) [the measure's unit].
+    norm : (k,) float
+        What a stretch beyond the limits is measured against: the target for a band, the cap
+        for a cap (at least 1e-12) [the measure's unit].
+    """
+
+    kind: str
+    measure: int
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    norm: NDArray[np.float64]
+
+    def stretch(self, load: NDArray[np.float64]) -> NDArray[np.float64]:
+        """How far each seat's ``load`` (k,) of this measure lies outside the limits, as a
+        share of ``norm`` (0 inside)."""
+        return (np.maximum(self.low - load, 0.0) + np.maximum(load - self.high, 0.0)) / self.norm
+
+
 @dataclass(frozen=True, eq=False)
 class Bands:
-    """Balance targets and their tolerance bands, per seat and measure.
+    """Balance targets and their tolerance bands, per seat and measure, and capacity caps.
 
     Attributes
     ----------
     measure_names : tuple of str
-        Columns of ``target``, ``low`` and ``high`` (the problem's measures).
+        Columns of ``target``, ``low``, ``high`` and ``cap`` (the problem's measures).
     target : (k, M) float
         Target of each seat and measure [the measure's unit].
     low, high : (k, M) float
@@ -83,6 +114,10 @@ class Bands:
         Tolerance of each balanced measure, a share (0.05 = ±5 %), in the scenario's order.
     exempt : (k,) bool
         Seats standing alone (a unit larger than any band), exempt from balance.
+    cap : (k, M) float
+        Cap of each seat and measure (cap per FTE · FTE); ``+inf`` where uncapped.
+    capacity : dict of str to float
+        Cap per FTE of each capped measure [the measure's unit per FTE]; none by default.
     """
 
     measure_names: tuple[str, ...]
@@ -91,38 +126,77 @@ class Bands:
     high: NDArray[np.float64]
     tolerance: dict[str, float]
     exempt: NDArray[np.bool_]
+    cap: NDArray[np.float64]
+    capacity: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_problem(
-        cls, problem: Problem, tolerance: Mapping[str, float], *, exempt: ArrayLike | None = None
+        cls,
+        problem: Problem,
+        tolerance: Mapping[str, float],
+        *,
+        exempt: ArrayLike | None = None,
+        target: ArrayLike | None = None,
+        capacity: Mapping[str, float] | None = None,
     ) -> Bands:
         """Bands of ``problem`` for the given tolerances ``{measure: share}``.
 
-        ``exempt``: seats standing alone (``Plan.exempt``); none by default.
+        ``exempt``: seats standing alone (``Plan.exempt``); none by default. ``target``: the
+        targets ``T[t,m]`` when given (a window of a larger plan), else :func:`targets`.
+        ``capacity``: caps per FTE ``{measure: cap}``; none by default.
         """
-        unknown = [name for name in tolerance if name not in problem.measure_names]
+        caps = dict(capacity or {})
+        unknown = [name for name in [*tolerance, *caps] if name not in problem.measure_names]
         if unknown:
             msg = f"unknown measure(s) {unknown}; this problem has {list(problem.measure_names)}"
             raise KeyError(msg)
         k, m = problem.n_seats, len(problem.measure_names)
         ex = np.zeros(k, dtype=bool) if exempt is None else np.asarray(exempt, dtype=bool).copy()
-        target = targets(problem, ex)
+        tgt = targets(problem, ex) if target is None else np.array(target, dtype=float, copy=True)
         low = np.full((k, m), -np.inf)
         high = np.full((k, m), np.inf)
         for name, tol in tolerance.items():
             j = problem.measure_names.index(name)
-            low[~ex, j] = (1 - tol) * target[~ex, j]
-            high[~ex, j] = (1 + tol) * target[~ex, j]
-        for array in (target, low, high, ex):
+            low[~ex, j] = (1 - tol) * tgt[~ex, j]
+            high[~ex, j] = (1 + tol) * tgt[~ex, j]
+        cap = np.full((k, m), np.inf)
+        for name, per_fte in caps.items():
+            cap[:, problem.measure_names.index(name)] = per_fte * problem.seat_capacity
+        for array in (tgt, low, high, ex, cap):
             array.setflags(write=False)
         return cls(
             measure_names=problem.measure_names,
-            target=target,
+            target=tgt,
             low=low,
             high=high,
             tolerance={name: float(tol) for name, tol in tolerance.items()},
             exempt=ex,
+            capacity={name: float(c) for name, c in caps.items()},
+            cap=cap,
         )
+
+    def rows(self) -> tuple[Row, ...]:
+        """The limits a search checks loads against: one band per balanced measure (in
+        ``tolerance`` order), then one cap per capped measure (in ``capacity`` order)."""
+        out = []
+        for name in self.tolerance:
+            j = self.measure_names.index(name)
+            norm = np.maximum(self.target[:, j], 1e-12)
+            out.append(Row("band", j, self.low[:, j], self.high[:, j], norm))
+        for name in self.capacity:
+            j = self.measure_names.index(name)
+            out.append(
+                Row("cap", j, np.full(len(self.exempt), -np.inf), self.cap[:, j], np.maximum(self.cap[:, j], 1e-12))
+            )
+        return tuple(out)
+
+    def stretch(self, load: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(k, R): how far each seat's loads ``load`` (k, M) lie outside each of :meth:`rows`,
+        as a share of the row's norm (0 inside)."""
+        rows = self.rows()
+        if not rows:
+            return np.zeros((len(self.exempt), 0))
+        return np.column_stack([row.stretch(load[:, row.measure]) for row in rows])
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,6 +290,15 @@ def _pieces(
     return pieces, detached, cut
 
 
+def _per_unit(problem: Problem, values: str | ArrayLike | None) -> NDArray[np.float64]:
+    """A value per unit: a measure by name, values as given, or 1 per unit (None)."""
+    if values is None:
+        return np.ones(problem.n_units)
+    if isinstance(values, str):
+        return problem.measure(values)
+    return np.asarray(values, dtype=float)
+
+
 def evaluate(
     problem: Problem,
     assignment: ArrayLike,
@@ -223,7 +306,9 @@ def evaluate(
     bands: Bands,
     *,
     weight: str | ArrayLike | None = None,
-    disruption_measure: str | None = None,
+    disruption_measure: str | ArrayLike | None = None,
+    positions: ArrayLike | None = None,
+    contiguity: bool = True,
 ) -> Evaluation:
     """Figures of ``assignment`` (seat index per unit) against ``bands``.
 
@@ -239,8 +324,14 @@ def evaluate(
     weight : str or (n,) float, optional
         Travel weight: a measure name or values per unit; default the first measure of
         ``bands.tolerance`` (the engine's choice), or 1 per unit.
-    disruption_measure : str, optional
-        Value counted by ``disruption_pct``; 1 per unit by default.
+    disruption_measure : str or (n,) float, optional
+        Value counted by ``disruption_pct``: a measure name or values per unit; 1 per unit by
+        default.
+    positions : (k, 2) float, optional
+        Each seat's home or centre [km] when already known (then ``centres`` is not used).
+    contiguity : bool
+        Count the pieces of each territory (False skips the graph pass: ``pieces``,
+        ``detached`` and ``cut_edges`` are None).
     """
     assign = np.asarray(assignment, dtype=np.int64)
     n, k = problem.n_units, problem.n_seats
@@ -249,13 +340,7 @@ def evaluate(
         raise ValueError(msg)
     if weight is None:
         weight = next(iter(bands.tolerance), None)
-    w = (
-        np.ones(n)
-        if weight is None
-        else problem.measure(weight)
-        if isinstance(weight, str)
-        else np.asarray(weight, dtype=float)
-    )
+    w = _per_unit(problem, weight)
     units = np.bincount(assign, minlength=k)
     load = np.zeros((k, problem.measures.shape[1]))
     for j in range(problem.measures.shape[1]):
@@ -266,7 +351,8 @@ def evaluate(
     slack = WITHIN_EPS * np.abs(target)
     within = (load >= bands.low - slack) & (load <= bands.high + slack)
 
-    distance = np.linalg.norm(problem.unit_xy - seat_positions(problem, centres)[assign], axis=1)
+    pos = seat_positions(problem, centres) if positions is None else np.asarray(positions, dtype=float)
+    distance = np.linalg.norm(problem.unit_xy - pos[assign], axis=1)
     wsum = np.bincount(assign, weights=w, minlength=k)
     wd = np.bincount(assign, weights=w * distance, minlength=k)
     travel = np.where(wsum > 0, wd / np.maximum(wsum, 1e-12), 0.0)
@@ -274,15 +360,15 @@ def evaluate(
     np.maximum.at(farthest, assign, distance)
 
     has = problem.owner >= 0
-    moved = has & (assign != problem.owner)
+    moved = problem.reassigned(assign)
     moved_in = np.bincount(assign[moved], minlength=k)
     moved_out = np.bincount(problem.owner[moved], minlength=k)
     disruption = None
     if has.any():
-        value = np.ones(n) if disruption_measure is None else problem.measure(disruption_measure)
+        value = _per_unit(problem, disruption_measure)
         disruption = 100.0 * float(value[moved].sum()) / max(float(value[has].sum()), 1e-12)
 
-    found = _pieces(problem, assign, w)
+    found = _pieces(problem, assign, w) if contiguity else None
     pieces, detached, cut = found if found is not None else (None, None, None)
     return Evaluation(
         units=units,

@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .audit import Finding
+from ._version import __version__
+from .audit import Finding, Rules, audit
+from .evaluate import Bands, evaluate
+from .metrics import territory_frame
 from .problem import Problem
 
 
@@ -291,11 +294,6 @@ def evaluated_plan(
     :class:`Plan` fields (``geometry``, ``record``)."""
     from importlib.metadata import version
 
-    from . import __version__
-    from .audit import Rules, audit
-    from .evaluate import Bands, evaluate, seat_positions
-    from .metrics import territory_table
-
     a = np.asarray(assign, dtype=np.int64)
     k = problem.n_seats
     ex = np.zeros(k, dtype=bool) if exempt is None else np.asarray(exempt, dtype=bool)
@@ -331,15 +329,7 @@ def evaluated_plan(
         objective = sum(terms.get(t, 0.0) * obj.weights.get(t, 1.0) for t in obj.priorities)
     else:
         objective = terms.get(obj.priorities[-1], 0.0) if obj.priorities else ev.travel_mean
-    table = territory_table(
-        problem,
-        a,
-        target=bands.target,
-        tolerance=bands.tolerance,
-        seat_pos=seat_positions(problem, centre),
-        weight=weight,
-        exempt=ex,
-    )
+    table = territory_frame(problem, bands, ev)
     return Plan(
         status=Status.FEASIBLE if all(f.ok for f in findings) else Status.UNKNOWN,
         problem=problem,

@@ -53,8 +53,8 @@ def headline(plan: Any, quotas: Any = None) -> dict[str, Any]:
             row[f"{column[: -len('_dev_pct')]}_spread_pct"] = float(frame[column].abs().max())
     problem = plan.problem
     active = ~np.asarray(plan.exempt)
-    for m, name in enumerate(problem.measure_names):  # per FTE, as capacities are given
-        load = np.bincount(plan.seat_of, weights=problem.measures[:, m], minlength=problem.n_seats)
+    for name in problem.measure_names:  # per FTE, as capacities are given
+        load = frame[name].to_numpy(dtype=float)  # the territory table's loads (the evaluator's)
         per = (load / np.maximum(problem.seat_capacity, 1e-12))[active]
         if len(per):
             row[f"{name}_per_seat_max"] = float(per.max())

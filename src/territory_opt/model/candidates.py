@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from ..evaluate import seat_positions
 from ..problem import Problem
 
 
@@ -57,14 +58,6 @@ class Candidates:
 
     def seats_of(self, unit: int) -> NDArray[np.int64]:
         return self.seat[self.indptr[unit] : self.indptr[unit + 1]]
-
-
-def seat_positions(problem: Problem, centres: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Home base of each seat, or the location of its chosen centre unit [km]."""
-    pos = problem.seat_xy.copy()
-    free = ~problem.has_home
-    pos[free] = problem.unit_xy[centres[free]]
-    return pos
 
 
 def build_candidates(

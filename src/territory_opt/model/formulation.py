@@ -51,6 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
+from ..evaluate import Bands, targets
 from ..problem import Problem
 from .candidates import Candidates
 from .contiguity import Contiguity
@@ -105,6 +106,16 @@ class ModelSpec:
         """T[t,m]: as given, else the book split by FTE over the seats not exempt."""
         return self.targets if self.targets is not None else targets(problem, self.exempt)
 
+    def bands(self, problem: Problem, *, hard: bool | None = True, capacity: bool = True) -> Bands:
+        """The bands of the balance rules (``hard``: only the hard ones, ``False``: only the soft
+        ones, None: all) on :meth:`seat_targets`, with the capacity caps when ``capacity``."""
+        names = problem.measure_names
+        tolerance = {names[r.measure]: r.tolerance for r in self.balance if hard is None or r.hard == hard}
+        caps = {names[m]: cap for m, cap in self.capacity} if capacity else None
+        return Bands.from_problem(
+            problem, tolerance, exempt=self.exempt, target=self.seat_targets(problem), capacity=caps
+        )
+
 
 @dataclass
 class Built:
@@ -117,19 +128,6 @@ class Built:
     targets: NDArray[np.float64] | None = None
     by_seat: list[NDArray[np.int64]] = field(default_factory=list)
     slack_vars: list[tuple[str, int, int, cp_model.IntVar, float]] = field(default_factory=list)
-
-
-def targets(problem: Problem, exempt: NDArray[np.bool_] | None) -> NDArray[np.float64]:
-    """T[t,m]: totals of the non-exempt units split by FTE over non-exempt seats."""
-    k = problem.n_seats
-    exempt = np.zeros(k, dtype=bool) if exempt is None else exempt
-    fte = np.where(exempt, 0.0, problem.seat_capacity)
-    total = problem.measures.sum(axis=0)
-    if exempt.any():
-        # units standing alone are locked to their exempt seat
-        alone = np.isin(problem.lock, np.flatnonzero(exempt))
-        total = total - problem.measures[alone].sum(axis=0)
-    return np.outer(fte / fte.sum(), total)
 
 
 def _scale(problem: Problem) -> NDArray[np.float64]:
@@ -173,11 +171,12 @@ def add_balance(
     if not spec.balance:
         return
     lit = _guard(built, "balance", guarded)
-    target = spec.seat_targets(problem)
+    bands = spec.bands(problem, hard=None, capacity=False)
+    target = bands.target
     built.targets = target
     scale = _scale(problem)
     by_seat = built.by_seat
-    exempt = spec.exempt_seats(problem.n_seats)
+    exempt = bands.exempt
     for rule in spec.balance:
         m = rule.measure
         coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
@@ -189,8 +188,8 @@ def add_balance(
             # rounding of the scaled coefficients errs by at most 1/2 per term: widen the
             # integer band by that much so a plan exactly on the band is not cut off
             err = 0.5 * len(pairs)
-            lo = int(np.ceil((1 - rule.tolerance) * target[t, m] * scale[m] - err))
-            hi = int(np.floor((1 + rule.tolerance) * target[t, m] * scale[m] + err))
+            lo = int(np.ceil(bands.low[t, m] * scale[m] - err))
+            hi = int(np.floor(bands.high[t, m] * scale[m] + err))
             if rule.hard and not elastic:
                 _enforce(built.model.add(expr >= lo), lit)
                 _enforce(built.model.add(expr <= hi), lit)

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ..problem import Problem
 from .candidates import Candidates
-from .formulation import ModelSpec, targets
+from .formulation import ModelSpec
 
 
 class _State:
@@ -27,26 +27,17 @@ class _State:
         self.cand = cand
         self.contiguity = roots
         k = problem.n_seats
-        exempt = spec.exempt_seats(k)
-        target = targets(problem, spec.exempt)
-        rows = []  # (measure, lo (k,), hi (k,), norm (k,))
-        for rule in spec.balance:
-            if not rule.hard:
-                continue
-            tm = target[:, rule.measure]
-            lo = np.where(exempt, -np.inf, (1 - rule.tolerance) * tm)
-            hi = np.where(exempt, np.inf, (1 + rule.tolerance) * tm)
-            rows.append((rule.measure, lo, hi, np.maximum(tm, 1e-9)))
-        for m, cap in spec.capacity:
-            limit = cap * problem.seat_capacity
-            rows.append((m, np.full(k, -np.inf), limit, np.maximum(limit, 1e-9)))
-        self.rows = rows
+        # the hard bands and the caps, from the one evaluator; the moves below update the
+        # loads per move (a whole-plan evaluation per move would be quadratic)
+        bands = spec.bands(problem, hard=True, capacity=True)
+        rows = bands.rows()
+        target = bands.target
         self.values = (
-            np.column_stack([problem.measures[:, m] for m, *_ in rows]) if rows else np.zeros((problem.n_units, 0))
+            np.column_stack([problem.measures[:, r.measure] for r in rows]) if rows else np.zeros((problem.n_units, 0))
         )
-        self.lo = np.column_stack([r[1] for r in rows]) if rows else np.zeros((k, 0))
-        self.hi = np.column_stack([r[2] for r in rows]) if rows else np.zeros((k, 0))
-        self.norm = np.column_stack([r[3] for r in rows]) if rows else np.ones((k, 0))
+        self.lo = np.column_stack([r.low for r in rows]) if rows else np.zeros((k, 0))
+        self.hi = np.column_stack([r.high for r in rows]) if rows else np.zeros((k, 0))
+        self.norm = np.column_stack([r.norm for r in rows]) if rows else np.ones((k, 0))
         self.primary = target[:, spec.balance[0].measure] if spec.balance else problem.seat_capacity.copy()
         self.primary_values = problem.measures[:, spec.balance[0].measure] if spec.balance else np.ones(problem.n_units)
         self.assign = np.full(problem.n_units, -1, dtype=np.int64)
@@ -81,6 +72,7 @@ class _State:
             self.load[t] += self.values[u]
 
     def violation(self, t: int, load: NDArray[np.float64]) -> float:
+        # per seat and per move (Row.stretch on one seat's loads, without building rows again)
         over = np.maximum(load - self.hi[t], 0.0)
         under = np.maximum(self.lo[t] - load, 0.0)
         return float(((over + under) / self.norm[t]).sum())

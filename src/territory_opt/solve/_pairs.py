@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from ..model import ModelSpec, build_candidates, seat_positions, targets
+from ..model import ModelSpec, build_candidates, seat_positions
 from ..model.candidates import Candidates
 from ..problem import Problem
 
@@ -46,19 +46,10 @@ def subset(problem: Problem, cand: Candidates, u: NDArray[np.int64], s: NDArray[
 
 def limits(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Unit values (n, H) and each seat's upper limits (k, H) for hard balance and caps."""
-    target = targets(problem, spec.exempt)
-    exempt = spec.exempt_seats(problem.n_seats)
-    cols, lims = [], []
-    for rule in spec.balance:
-        if rule.hard:
-            cols.append(problem.measures[:, rule.measure])
-            lims.append(np.where(exempt, np.inf, (1 + rule.tolerance) * target[:, rule.measure]))
-    for m, cap in spec.capacity:
-        cols.append(problem.measures[:, m])
-        lims.append(cap * problem.seat_capacity)
-    if not cols:
+    rows = spec.bands(problem, hard=True, capacity=True).rows()
+    if not rows:
         return np.zeros((problem.n_units, 0)), np.zeros((problem.n_seats, 0))
-    return np.column_stack(cols), np.column_stack(lims)
+    return np.column_stack([problem.measures[:, r.measure] for r in rows]), np.column_stack([r.high for r in rows])
 
 
 def fit_filter(

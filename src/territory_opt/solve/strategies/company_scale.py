@@ -30,7 +30,8 @@ from ortools.sat.python import cp_model
 
 from ... import resources
 from ...errors import SolverError
-from ...model import ModelSpec, build, build_candidates, seat_positions, targets
+from ...evaluate import Bands, Evaluation, evaluate
+from ...model import ModelSpec, build, build_candidates, seat_positions
 from ...model.candidates import Candidates
 from ...model.cpsat import CpSettings, extract, hint, params, run, set_objective
 from ...model.transport import groups, transport_start
@@ -150,44 +151,44 @@ def _subproblem(
 
 
 class _Plan:
-    """The current plan with its loads, violation and objective, kept up to date."""
+    """The fixed parts of the window search (problem, bands, positions, weights) and the
+    figures of a whole plan, from the one evaluator."""
 
     def __init__(
         self,
         problem: Problem,
         spec: ModelSpec,
-        target: NDArray[np.float64],
         seat_pos: NDArray[np.float64],
         weights: dict[str, float],
-        assign: NDArray[np.int64],
     ) -> None:
-        self.problem, self.spec, self.target, self.pos, self.weights = problem, spec, target, seat_pos, weights
-        self.exempt = spec.exempt_seats(problem.n_seats)
+        self.problem, self.spec, self.pos, self.weights = problem, spec, seat_pos, weights
+        self.hard = spec.bands(problem, hard=True, capacity=True)
+        self.soft = spec.bands(problem, hard=False, capacity=False)
+        self.target = self.hard.target
+        self.exempt = self.hard.exempt
         self.w = spec.weight(problem.n_units)
         self.value = spec.value(problem.n_units)
-        self.assign = assign.copy()
 
-    def seat_violation(self, assign: NDArray[np.int64]) -> NDArray[np.float64]:
+    def evaluate(self, assign: NDArray[np.int64]) -> Evaluation:
+        return evaluate(
+            self.problem,
+            assign,
+            None,
+            self.hard,
+            weight=self.w,
+            disruption_measure=self.value,
+            positions=self.pos,
+            contiguity=False,
+        )
+
+    def seat_violation(self, ev: Evaluation) -> NDArray[np.float64]:
         """Per seat: relative stretch of hard bands and caps (0 when within)."""
-        p, k = self.problem, self.problem.n_seats
-        out = np.zeros(k)
-        for rule in self.spec.balance:
-            if not rule.hard:
-                continue
-            load = np.bincount(assign, weights=p.measures[:, rule.measure], minlength=k)
-            t = np.maximum(self.target[:, rule.measure], 1e-12)
-            lo, hi = (1 - rule.tolerance) * t, (1 + rule.tolerance) * t
-            out += np.where(self.exempt, 0.0, (np.maximum(lo - load, 0) + np.maximum(load - hi, 0)) / t)
-        for m, cap in self.spec.capacity:
-            load = np.bincount(assign, weights=p.measures[:, m], minlength=k)
-            limit = np.maximum(cap * p.seat_capacity, 1e-12)
-            out += np.maximum(load - limit, 0) / limit
-        return out
+        return np.asarray(self.hard.stretch(ev.load).sum(axis=1), dtype=np.float64)
 
-    def disruption_violation(self, assign: NDArray[np.int64]) -> float:
+    def disruption_violation(self, ev: Evaluation) -> float:
         p, spec = self.problem, self.spec
         has = p.owner >= 0
-        moved = p.reassigned(assign)
+        moved = ev.moved
         total = max(float(self.value[has].sum()), 1e-12)
         out = 0.0
         if spec.disruption_max is not None:
@@ -199,27 +200,17 @@ class _Plan:
             out += float((np.maximum(gone - spec.disruption_per_rep * book, 0) / np.maximum(book, 1e-12)).sum())
         return out
 
-    def objective(self, assign: NDArray[np.int64]) -> float:
-        p = self.problem
-        terms = {
-            "travel": float(
-                (self.w * np.linalg.norm(p.unit_xy - self.pos[assign], axis=1)).sum() / max(float(self.w.sum()), 1e-12)
+    def objective(self, ev: Evaluation) -> float:
+        terms = {"travel": ev.travel_mean}
+        if ev.disruption_pct is not None:
+            terms["disruption"] = ev.disruption_pct
+        if self.soft.tolerance:
+            # soft bands: Σ weight_m · 100 · stretch beyond the band / target, seats not exempt
+            weight = {self.problem.measure_names[r.measure]: r.weight for r in self.spec.balance if not r.hard}
+            stretch = self.soft.stretch(ev.load)[~self.exempt]
+            terms["balance"] = sum(
+                weight[name] * 100.0 * float(stretch[:, i].sum()) for i, name in enumerate(self.soft.tolerance)
             )
-        }
-        has = p.owner >= 0
-        if has.any():
-            moved = p.reassigned(assign)
-            terms["disruption"] = 100.0 * float(self.value[moved].sum()) / max(float(self.value[has].sum()), 1e-12)
-        soft = [r for r in self.spec.balance if not r.hard]
-        if soft:
-            k = p.n_seats
-            dev = 0.0
-            for rule in soft:
-                load = np.bincount(assign, weights=p.measures[:, rule.measure], minlength=k)
-                t = np.maximum(self.target[:, rule.measure], 1e-12)
-                excess = np.maximum(np.abs(load - t) - rule.tolerance * t, 0) / t
-                dev += rule.weight * 100.0 * float(excess[~self.exempt].sum())
-            terms["balance"] = dev
         return sum(self.weights.get(name, 0.0) * v for name, v in terms.items())
 
 
@@ -235,17 +226,16 @@ def solve_large(
     """Transport start, bound and window search; see the module docstring. Every decision
     runs on ``ctx``'s clock (deterministic time in deterministic mode, never the wall clock)."""
     exempt = spec.exempt_seats(problem.n_seats)
-    target = targets(problem, exempt)
     pos = seat_positions(problem, centres)
     cand = make_candidates(centres)
-    tr, grp = _transport(ctx, problem, spec, cand, pos, target, exempt)
+    state = _Plan(problem, spec, pos, weights)
+    tr, grp = _transport(ctx, problem, spec, cand, pos, state.hard)
     notes = [
         f"transport start: min-cost flow over {tr.pairs:,} group-seat pairs after {tr.rounds} pricing round(s); {tr.split} group(s) split by the flow went to their largest part"
     ]
     weight = spec.weight(problem.n_units)
     homes = bool(problem.has_home[~exempt].all())
     bound = tr.bound / max(float(weight.sum()), 1e-12) if homes and set(weights) == {"travel"} else None
-    state = _Plan(problem, spec, target, pos, weights, tr.assign)
     start = _polish(problem, spec, state, cand, grp, tr.assign) if set(weights) == {"travel"} else tr.assign.copy()
     current = _Current.of(state, start)
     current.report(ctx, "transport start", bound)
@@ -270,17 +260,14 @@ def _transport(
     spec: ModelSpec,
     cand: Candidates,
     pos: NDArray[np.float64],
-    target: NDArray[np.float64],
-    exempt: NDArray[np.bool_],
+    hard: Bands,
 ) -> tuple[Any, Any]:
     """The transport start within the first hard band (or unbounded), and its groups."""
     weight = spec.weight(problem.n_units)
-    hard = [r for r in spec.balance if r.hard]
-    if hard:
-        m = hard[0].measure
-        value = problem.measures[:, m]
-        lo = np.where(exempt, 0.0, (1 - hard[0].tolerance) * target[:, m])
-        hi = np.where(exempt, np.inf, (1 + hard[0].tolerance) * target[:, m])
+    bands = [row for row in hard.rows() if row.kind == "band"]
+    if bands:
+        value = problem.measures[:, bands[0].measure]
+        lo, hi = np.maximum(bands[0].low, 0.0), bands[0].high
     else:
         value, lo, hi = weight, np.zeros(problem.n_seats), np.full(problem.n_seats, np.inf)
     grp = groups(problem, value, families=spec.families)
@@ -300,8 +287,9 @@ class _Current:
 
     @classmethod
     def of(cls, state: _Plan, assign: NDArray[np.int64]) -> _Current:
-        viol = state.seat_violation(assign)
-        return cls(assign, viol, float(viol.sum()) + state.disruption_violation(assign), state.objective(assign))
+        ev = state.evaluate(assign)
+        viol = state.seat_violation(ev)
+        return cls(assign, viol, float(viol.sum()) + state.disruption_violation(ev), state.objective(ev))
 
     def better(self, trial: _Current) -> bool:
         """Less stretch, or as little and a lower objective."""
@@ -382,22 +370,12 @@ def _polish(
     k = problem.n_seats
     assign = assign.copy()
     g_of = grp.of_unit
-    # group-level values
-    rows: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any]]] = []  # (value per group, lo, hi)
-    for rule in spec.balance:
-        if rule.hard:
-            t = state.target[:, rule.measure]
-            lo = np.where(state.exempt, -np.inf, (1 - rule.tolerance) * t)
-            hi = np.where(state.exempt, np.inf, (1 + rule.tolerance) * t)
-            rows.append((np.bincount(g_of, weights=problem.measures[:, rule.measure], minlength=grp.n), lo, hi))
-    for m, cap in spec.capacity:
-        rows.append(
-            (
-                np.bincount(g_of, weights=problem.measures[:, m], minlength=grp.n),
-                np.full(k, -np.inf),
-                cap * problem.seat_capacity,
-            )
-        )
+    # group-level values against the hard bands and caps (value per group, lo, hi); the
+    # moves below update the loads per move, as a whole-plan evaluation each would be quadratic
+    rows: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any]]] = [
+        (np.bincount(g_of, weights=problem.measures[:, r.measure], minlength=grp.n), r.low, r.high)
+        for r in state.hard.rows()
+    ]
     has = problem.owner >= 0
     if (spec.disruption_max is not None or spec.disruption_per_rep is not None) and has.any():
         return assign  # moves against budgets are left to the windows

@@ -158,25 +158,24 @@ def _bands_and_caps(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, 
     """Balance bands of every hard measure and capacity caps (integer, bands tightened by
     the rounding so that a plan of this model meets the true bands)."""
     n, k = problem.n_units, problem.n_seats
-    exempt = spec.exempt_seats(problem.n_seats)
-    target = spec.seat_targets(problem)
-    for rule in spec.balance:
-        if not rule.hard:
+    bands = spec.bands(problem, hard=True, capacity=True)
+    active = ~bands.exempt
+    for row in bands.rows():
+        m = row.measure
+        if row.kind == "band":
+            mean = float(bands.target[active, m].mean()) if active.any() else 1.0
+            scale = 1e6 / max(mean, 1e-12)
+            coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
+            slack = int(np.ceil(0.5 * n)) + 1
+            for t in np.flatnonzero(active).tolist():
+                expr = _load(x, coef, n, t)
+                model.add(expr >= int(np.ceil(row.low[t] * scale)) + slack)
+                model.add(expr <= int(np.floor(row.high[t] * scale)) - slack)
             continue
-        m = rule.measure
-        scale = 1e6 / max(float(target[~exempt, m].mean()) if (~exempt).any() else 1.0, 1e-12)
-        coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
-        slack = int(np.ceil(0.5 * n)) + 1
-        for t in np.flatnonzero(~exempt).tolist():
-            expr = _load(x, coef, n, t)
-            model.add(expr >= int(np.ceil((1 - rule.tolerance) * target[t, m] * scale)) + slack)
-            model.add(expr <= int(np.floor((1 + rule.tolerance) * target[t, m] * scale)) - slack)
-    for m, cap in spec.capacity:
-        limit = cap * problem.seat_capacity
-        scale = 1e6 / max(float(limit.mean()), 1e-12)
+        scale = 1e6 / max(float(row.high.mean()), 1e-12)
         coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
         for t in range(k):
-            model.add(_load(x, coef, n, t) <= int(np.floor(limit[t] * scale)) - int(np.ceil(0.5 * n)) - 1)
+            model.add(_load(x, coef, n, t) <= int(np.floor(row.high[t] * scale)) - int(np.ceil(0.5 * n)) - 1)
 
 
 def _disruption(
