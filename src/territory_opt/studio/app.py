@@ -15,9 +15,9 @@ import secrets
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.gzip import GZipMiddleware
@@ -69,6 +69,15 @@ def cookie_name(token: str) -> str:
     return "studio_" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
+def _current(request: Request) -> Session:
+    """The app's session now (``/api/open`` replaces it)."""
+    return request.app.state.session  # type: ignore[no-any-return]
+
+
+#: The session of the request, for the routes (``Depends``: looked up per request).
+Current = Annotated[Session, Depends(_current)]
+
+
 def create_app(
     session: Session,
     *,
@@ -76,7 +85,8 @@ def create_app(
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
 ) -> FastAPI:
     """The studio's app for ``session``; ``token`` is made with :func:`secrets.token_urlsafe`
-    when not given (``app.state.token``)."""
+    when not given (``app.state.token``). The routes come in groups, one router each: the
+    page and its files, the plan, edits, re-optimise, versions, and opening another plan."""
     token = token or secrets.token_urlsafe(24)
     app = FastAPI(
         title="territory_opt plan studio",
@@ -86,8 +96,17 @@ def create_app(
     )
     app.state.token = token
     app.state.session = session
-    cookie = cookie_name(token)
+    app.state.cookie = cookie_name(token)
     app.add_middleware(GZipMiddleware, minimum_size=2000)
+    _guard(app, token, app.state.cookie, allowed_hosts)
+    _error_handlers(app)
+    for routes in (_page_routes, _plan_routes, _edit_routes, _reoptimise_routes, _version_routes, _open_routes):
+        app.include_router(routes())
+    return app
+
+
+def _guard(app: FastAPI, token: str, cookie: str, allowed_hosts: tuple[str, ...]) -> None:
+    """Loopback hosts only, the session's token on every request, and the security headers."""
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -107,6 +126,10 @@ def create_app(
         response.headers["Cache-Control"] = "no-store"
         return response
 
+
+def _error_handlers(app: FastAPI) -> None:
+    """Refused requests and the package's errors as ``{"detail": ...}`` (never a traceback)."""
+
     @app.exception_handler(RequestError)
     async def refused(request: Request, exc: RequestError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, exc.status)
@@ -115,19 +138,22 @@ def create_app(
     async def failed(request: Request, exc: TerritoryOptError) -> JSONResponse:
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}"}, 400)
 
-    def current() -> Session:
-        return app.state.session  # type: ignore[no-any-return]
 
-    @app.get("/", include_in_schema=False)
-    def page() -> Response:
+def _page_routes() -> APIRouter:
+    """The page (with the token), its static files and the API reference."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    def page(request: Request) -> Response:
         # The page sends the token as a header (a cookie is not sent inside a notebook's frame)
         # and drops it from the address bar.
+        token, cookie = request.app.state.token, request.app.state.cookie
         text = (files("territory_opt.studio") / "static" / "index.html").read_text(encoding="utf-8")
         response = HTMLResponse(text.replace("__TOKEN__", html.escape(token, quote=True)))
         response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
         return response
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @router.get("/static/{name}")
     def static(name: str) -> Response:
         if name not in STATIC:
             return JSONResponse({"detail": f"no static file {name!r}"}, 404)
@@ -135,31 +161,34 @@ def create_app(
         root = files("territory_opt.studio") if where == "studio" else files("territory_opt") / "_vendor"
         return Response((root / path).read_bytes(), media_type=media)
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return HTMLResponse(api_docs(app))
+    @router.get("/docs")
+    def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(api_docs(request.app))
 
-    @app.get(
-        "/api/state",
+    return router
+
+
+def _plan_routes() -> APIRouter:
+    """What the page draws: the state, the figures, the unit polygons."""
+    router = APIRouter(prefix="/api")
+
+    @router.get(
+        "/state",
         summary="Everything the page draws: units, territories, assignment, locks, figures, history, versions",
     )
-    def state() -> dict[str, Any]:
-        return current().state()
+    def state(session: Current) -> dict[str, Any]:
+        return session.state()
 
-    @app.get(
-        "/api/figures",
+    @router.get(
+        "/figures",
         summary="Per-territory figures (measures vs target and band, travel, moved, contiguity, quota) and totals",
     )
-    def figures() -> dict[str, Any]:
-        session = current()
+    def figures(session: Current) -> dict[str, Any]:
         with session.lock:
             return session.figures()
 
-    @app.get(
-        "/api/geometry", summary="Unit polygons as GeoJSON (property i: the unit's index); 400 for plans of points"
-    )
-    def geometry(request: Request) -> Response:
-        session = current()
+    @router.get("/geometry", summary="Unit polygons as GeoJSON (property i: the unit's index); 400 for plans of points")
+    def geometry(request: Request, session: Current) -> Response:
         body = session.geojson()
         if session.geojson_gzip is not None and "gzip" in request.headers.get("accept-encoding", ""):
             return Response(
@@ -169,72 +198,96 @@ def create_app(
             )
         return Response(body, media_type="application/geo+json")
 
-    @app.post("/api/move", summary="Move units to a territory; the moved units become locked")
-    def move(body: Move) -> dict[str, Any]:
-        return current().move(body.units, body.territory)
+    return router
 
-    @app.post("/api/lock", summary="Lock units to their current territory (re-optimise keeps them)")
-    def lock(body: Units) -> dict[str, Any]:
-        return current().set_locked(body.units, True)
 
-    @app.post("/api/unlock", summary="Unlock units")
-    def unlock(body: Units) -> dict[str, Any]:
-        return current().set_locked(body.units, False)
+def _edit_routes() -> APIRouter:
+    """Hand edits: move, lock, unlock, undo, redo."""
+    router = APIRouter(prefix="/api")
 
-    @app.post("/api/undo", summary="Undo the last edit")
-    def undo() -> dict[str, Any]:
-        return current().undo()
+    @router.post("/move", summary="Move units to a territory; the moved units become locked")
+    def move(body: Move, session: Current) -> dict[str, Any]:
+        return session.move(body.units, body.territory)
 
-    @app.post("/api/redo", summary="Redo the last undone edit")
-    def redo() -> dict[str, Any]:
-        return current().redo()
+    @router.post("/lock", summary="Lock units to their current territory (re-optimise keeps them)")
+    def lock(body: Units, session: Current) -> dict[str, Any]:
+        return session.set_locked(body.units, True)
 
-    @app.post(
-        "/api/reoptimise",
+    @router.post("/unlock", summary="Unlock units")
+    def unlock(body: Units, session: Current) -> dict[str, Any]:
+        return session.set_locked(body.units, False)
+
+    @router.post("/undo", summary="Undo the last edit")
+    def undo(session: Current) -> dict[str, Any]:
+        return session.undo()
+
+    @router.post("/redo", summary="Redo the last undone edit")
+    def redo(session: Current) -> dict[str, Any]:
+        return session.redo()
+
+    return router
+
+
+def _reoptimise_routes() -> APIRouter:
+    """The engine on the current state: start, progress, cancel, and its proposal."""
+    router = APIRouter(prefix="/api")
+
+    @router.post(
+        "/reoptimise",
         summary="Start the engine on the current state (locked units kept, current state as the alignment, the scenario's disruption budget)",
     )
-    def reoptimise(body: Reoptimise) -> dict[str, Any]:
-        return current().start_reoptimise(time_limit=body.time_limit)
+    def reoptimise(body: Reoptimise, session: Current) -> dict[str, Any]:
+        return session.start_reoptimise(time_limit=body.time_limit)
 
-    @app.get("/api/reoptimise", summary="Progress of the re-optimise and its proposal (change list, figures) once done")
-    def reoptimise_status() -> dict[str, Any]:
-        return current().job_status()
+    @router.get("/reoptimise", summary="Progress of the re-optimise and its proposal (change list, figures) once done")
+    def reoptimise_status(session: Current) -> dict[str, Any]:
+        return session.job_status()
 
-    @app.post("/api/reoptimise/cancel", summary="Stop the running re-optimise")
-    def cancel() -> dict[str, Any]:
-        return current().cancel()
+    @router.post("/reoptimise/cancel", summary="Stop the running re-optimise")
+    def cancel(session: Current) -> dict[str, Any]:
+        return session.cancel()
 
-    @app.post("/api/proposal/accept", summary="Make the proposal the current state (one undo step)")
-    def accept() -> dict[str, Any]:
-        return current().accept()
+    @router.post("/proposal/accept", summary="Make the proposal the current state (one undo step)")
+    def accept(session: Current) -> dict[str, Any]:
+        return session.accept()
 
-    @app.post("/api/proposal/discard", summary="Drop the proposal")
-    def discard() -> dict[str, Any]:
-        return current().discard()
+    @router.post("/proposal/discard", summary="Drop the proposal")
+    def discard(session: Current) -> dict[str, Any]:
+        return session.discard()
 
-    @app.get("/api/versions", summary="Saved versions (baseline, v001, v002 ...)")
-    def versions() -> list[dict[str, Any]]:
-        session = current()
+    return router
+
+
+def _version_routes() -> APIRouter:
+    """Saved versions (complete plan folders): list, save, open, compare."""
+    router = APIRouter(prefix="/api")
+
+    @router.get("/versions", summary="Saved versions (baseline, v001, v002 ...)")
+    def versions(session: Current) -> list[dict[str, Any]]:
         with session.lock:
             return session.versions_list()
 
-    @app.post("/api/save", summary="Save the current state as a new complete plan folder vNNN (never overwrites)")
-    def save(body: Save) -> dict[str, Any]:
-        return current().save(body.note)
+    @router.post("/save", summary="Save the current state as a new complete plan folder vNNN (never overwrites)")
+    def save(body: Save, session: Current) -> dict[str, Any]:
+        return session.save(body.note)
 
-    @app.post("/api/versions/{name}/open", summary="Make a saved version the current state (one undo step)")
-    def open_version(name: str) -> dict[str, Any]:
-        return current().open_version(name)
+    @router.post("/versions/{name}/open", summary="Make a saved version the current state (one undo step)")
+    def open_version(name: str, session: Current) -> dict[str, Any]:
+        return session.open_version(name)
 
-    @app.get(
-        "/api/compare", summary="Per-territory deltas and changed units between two versions (names, or 'current')"
-    )
-    def compare(a: str = "baseline", b: str = "current") -> dict[str, Any]:
-        return current().compare(a, b)
+    @router.get("/compare", summary="Per-territory deltas and changed units between two versions (names, or 'current')")
+    def compare(session: Current, a: str = "baseline", b: str = "current") -> dict[str, Any]:
+        return session.compare(a, b)
 
-    @app.post("/api/open", summary="Open another plan folder or scenario inside the workspace (403 outside it)")
-    def open_other(body: Open) -> dict[str, Any]:
-        old = current()
+    return router
+
+
+def _open_routes() -> APIRouter:
+    """Open another plan folder or scenario of the workspace in place of the current one."""
+    router = APIRouter(prefix="/api")
+
+    @router.post("/open", summary="Open another plan folder or scenario inside the workspace (403 outside it)")
+    def open_other(body: Open, request: Request, old: Current) -> dict[str, Any]:
         workspace = old.workspace
         path = inside(workspace, body.path)
         if path.is_dir():
@@ -249,10 +302,10 @@ def create_app(
         old.close()
         if warm:
             new.prepare_engine()
-        app.state.session = new
+        request.app.state.session = new
         return {"opened": new.name}
 
-    return app
+    return router
 
 
 def api_docs(app: FastAPI) -> str:
