@@ -40,7 +40,11 @@ def _plan(tolerance: float = 0.2):
         seat_ids=["west", "east"],
         owner=[1, 1, 1, 0, 0, 0],
     )
-    return solve(problem, balance={"potential": Measure(tolerance=tolerance)}, solver=SolverSettings(time_limit=5, deterministic=True))
+    return solve(
+        problem,
+        balance={"potential": Measure(tolerance=tolerance)},
+        solver=SolverSettings(time_limit=5, deterministic=True),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,13 +134,23 @@ def test_a_run_killed_at_any_point_leaves_one_whole_set(tmp_path):
     results = [json.loads(line) for line in done.stdout.splitlines()]
     killed, after = results[:-1], results[-1]
     assert len(killed) >= 8  # every file write, the carry-over, just before and just after the swap
-    whole_set = {"assignments.csv", "changes.csv", "notes.txt", "plan.xlsx", "roster.csv", "summary.json", "territories.csv"}
+    whole_set = {
+        "assignments.csv",
+        "changes.csv",
+        "notes.txt",
+        "plan.xlsx",
+        "roster.csv",
+        "summary.json",
+        "territories.csv",
+    }
     for result in killed:
         assert result["exit"] == 9, result  # really killed, at that point
         assert set(result["files"]) == whole_set, result  # no temporary file inside, nothing missing
         assert result["notes"] == "a planner's file"
         # killed before the swap: the old set; just after it: the whole new set
-        assert (result["old"], result["new"]) == ((False, True) if result["point"] == "exchanged0" else (True, False)), result
+        assert (result["old"], result["new"]) == (
+            (False, True) if result["point"] == "exchanged0" else (True, False)
+        ), result
         assert all(s.startswith(".plan.staging-") for s in result["siblings"]), result
     assert after == {"point": "after", "siblings": []}  # the next run removes what kills left
 
@@ -164,7 +178,10 @@ def test_a_failing_run_leaves_the_previous_set_and_no_staging(tmp_path, plans, m
 @pytest.mark.parametrize(
     ("code", "message"),
     [
-        (errno.ENOSPC, "the disk is full (or over quota) while writing the outputs; free space and run again. The previous outputs are untouched"),
+        (
+            errno.ENOSPC,
+            "the disk is full (or over quota) while writing the outputs; free space and run again. The previous outputs are untouched",
+        ),
         (errno.EROFS, "cannot write there (Read-only file system); choose a folder you can write to with --out"),
         (errno.EACCES, "cannot write there (Permission denied)"),
         (errno.EIO, "cannot write the outputs (Input/output error); the previous outputs are untouched"),
@@ -279,7 +296,10 @@ def test_output_folder_through_a_symlink_is_checked_where_it_lands(tmp_path, mon
     (run / "ok").symlink_to(run / "inside")
     monkeypatch.chdir(run)
     outside = scenario_from_dict({**accounts_scenario(), "output": {"dir": "runs/q3"}})
-    with pytest.raises(ScenarioError, match=r"output.dir 'runs/q3' leads to .*elsewhere/q3 \(through a symbolic link\), outside the run folder"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"output.dir 'runs/q3' leads to .*elsewhere/q3 \(through a symbolic link\), outside the run folder",
+    ):
         outside.output_dir()
     assert scenario_from_dict({**accounts_scenario(), "output": {"dir": "ok/q3"}}).output_dir() == Path("ok/q3")
 

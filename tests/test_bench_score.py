@@ -19,14 +19,26 @@ def grid(weights, k=2, tolerance=0.05):
     """2 x 3 grid: 0 1 2 / 3 4 5, rook adjacency, 1 km apart."""
     xy = np.array([[0, 0], [1, 0], [2, 0], [0, 1], [1, 1], [2, 1]], dtype=float)
     edges = np.array([[0, 1], [1, 2], [3, 4], [4, 5], [0, 3], [1, 4], [2, 5]])
-    return Instance(name="grid", family="test", weights=np.asarray(weights, float)[:, None], measure_names=("w",), xy=xy, edges=edges, k=k, tolerance=(tolerance,), minimise="dispersion")
+    return Instance(
+        name="grid",
+        family="test",
+        weights=np.asarray(weights, float)[:, None],
+        measure_names=("w",),
+        xy=xy,
+        edges=edges,
+        k=k,
+        tolerance=(tolerance,),
+        minimise="dispersion",
+    )
 
 
 def test_balanced_contiguous_halves():
     s = score(grid([1, 1, 1, 1, 1, 1]), np.array([0, 0, 0, 1, 1, 1]))
     assert s["balanced"] and s["all_contiguous"] and s["spread_pct"] == 0.0
     assert s["cut_edges"] == 3
-    assert s["dispersion"] == pytest.approx(4 / 6, abs=1e-3)  # each row: centre in the middle, 1 + 1 km (rounded to 3 places)
+    assert s["dispersion"] == pytest.approx(
+        4 / 6, abs=1e-3
+    )  # each row: centre in the middle, 1 + 1 km (rounded to 3 places)
     assert s["radius"] == 1.0
 
 
@@ -48,7 +60,17 @@ def test_units_cut_off_behind_an_oversized_unit_may_stand_with_it():
     # a path 0-1-2-3-4-5 with unit 1 oversized: unit 0 reaches the rest only through it
     xy = np.column_stack([np.arange(6, dtype=float), np.zeros(6)])
     edges = np.array([[i, i + 1] for i in range(5)])
-    inst = Instance(name="path", family="test", weights=np.array([1, 10, 1, 1, 1, 1], float)[:, None], measure_names=("w",), xy=xy, edges=edges, k=3, tolerance=(0.05,), minimise="dispersion")
+    inst = Instance(
+        name="path",
+        family="test",
+        weights=np.array([1, 10, 1, 1, 1, 1], float)[:, None],
+        measure_names=("w",),
+        xy=xy,
+        edges=edges,
+        k=3,
+        tolerance=(0.05,),
+        minimise="dispersion",
+    )
     s = score(inst, np.array([0, 0, 1, 1, 2, 2]))
     assert s["standalone"] == 1
     assert s["spread_pct"] == pytest.approx(0.0)  # the rest: 2 and 2 around a mean of 2

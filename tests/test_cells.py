@@ -15,7 +15,7 @@ from territory_opt._cells import neutralise_cell, neutralise_formulas, restore_c
     ("value", "expected"),
     [
         ("=1+1", "'=1+1"),
-        ('=HYPERLINK("http://x","Acme")', "'=HYPERLINK(\"http://x\",\"Acme\")"),
+        ('=HYPERLINK("http://x","Acme")', '\'=HYPERLINK("http://x","Acme")'),
         ("+33 1 23", "'+33 1 23"),
         ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
         ("@SUM(A1)", "'@SUM(A1)"),

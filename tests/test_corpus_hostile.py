@@ -56,25 +56,51 @@ CASES: list[tuple[str, bytes, tuple[str, object]]] = [
     (
         "unquoted-comma-first-row",
         _cell(0, 1, "Acme, Corp").encode(),
-        ("error", 'corpus.csv, row 2: 11 values but the header has 10 columns: a value holds an unquoted \',\' (quote it, e.g. "Acme, Inc")'),
+        (
+            "error",
+            "corpus.csv, row 2: 11 values but the header has 10 columns: a value holds an unquoted ',' (quote it, e.g. \"Acme, Inc\")",
+        ),
     ),
-    ("unquoted-comma-later-row", _cell(3, 1, "Delta, Co").encode(), ("error", "corpus.csv, row 5: 11 values but the header has 10 columns")),
-    ("trailing-separator-first-row", (_text(rows=[ROWS[0] + ",", *ROWS[1:]])).encode(), ("error", "corpus.csv, row 2: 11 values")),
-    ("unquoted-semicolon", _cell(1, 1, "Beta;LLC", SEMI, ";").encode(), ("error", "row 3: 11 values but the header has 10 columns: a value holds an unquoted ';'")),
-    ("quoted-comma-is-fine", _cell(0, 1, '"Acme, Corp"').encode(), ("ok", lambda i: i.units["name"][0] == "Acme, Corp")),
+    (
+        "unquoted-comma-later-row",
+        _cell(3, 1, "Delta, Co").encode(),
+        ("error", "corpus.csv, row 5: 11 values but the header has 10 columns"),
+    ),
+    (
+        "trailing-separator-first-row",
+        (_text(rows=[ROWS[0] + ",", *ROWS[1:]])).encode(),
+        ("error", "corpus.csv, row 2: 11 values"),
+    ),
+    (
+        "unquoted-semicolon",
+        _cell(1, 1, "Beta;LLC", SEMI, ";").encode(),
+        ("error", "row 3: 11 values but the header has 10 columns: a value holds an unquoted ';'"),
+    ),
+    (
+        "quoted-comma-is-fine",
+        _cell(0, 1, '"Acme, Corp"').encode(),
+        ("ok", lambda i: i.units["name"][0] == "Acme, Corp"),
+    ),
     ("unterminated-quote", _cell(2, 1, '"Gamma Inc').encode(), ("error", "corpus.csv: cannot read the file")),
     # --- headers
     (
         "header-repeated",
         _text(header=HEADER.replace("Workload Hours", "Annual Potential")).encode(),
-        ("error", "corpus.csv, column 'Annual Potential': columns 5 and 6 are both named 'Annual Potential' (after trimming spaces); rename or delete one"),
+        (
+            "error",
+            "corpus.csv, column 'Annual Potential': columns 5 and 6 are both named 'Annual Potential' (after trimming spaces); rename or delete one",
+        ),
     ),
     (
         "header-repeated-after-stripping",
         _text(header=HEADER.replace("Workload Hours", " Annual Potential ")).encode(),
         ("error", "columns 5 and 6 are both named 'Annual Potential' (after trimming spaces)"),
     ),
-    ("header-repeated-unused-column", _text(header=HEADER.replace("Skills", "Parent")).encode(), ("error", "columns 9 and 10 are both named 'Parent'")),
+    (
+        "header-repeated-unused-column",
+        _text(header=HEADER.replace("Skills", "Parent")).encode(),
+        ("error", "columns 9 and 10 are both named 'Parent'"),
+    ),
     (
         "two-exports-joined",
         _text(rows=[*ROWS[:3], HEADER, *ROWS[3:]]).encode(),
@@ -84,61 +110,143 @@ CASES: list[tuple[str, bytes, tuple[str, object]]] = [
     (
         "mixed-utf8-and-cp1252",
         _cell(0, 1, "Caf\u00e9 M\u00fcller").encode("utf-8").replace(b"Beta LLC", "B\u00e9ta LLC".encode("cp1252")),
-        ("error", "corpus.csv, row 3: mixed text encodings: byte 0xE9 (byte 5 of the row) is not UTF-8, while the rest of the file is UTF-8; re-save the file as UTF-8"),
+        (
+            "error",
+            "corpus.csv, row 3: mixed text encodings: byte 0xE9 (byte 5 of the row) is not UTF-8, while the rest of the file is UTF-8; re-save the file as UTF-8",
+        ),
     ),
-    ("utf8-accents", _cell(0, 1, "Caf\u00e9 M\u00fcller").encode("utf-8"), ("ok", lambda i: i.units["name"][0] == "Caf\u00e9 M\u00fcller")),
+    (
+        "utf8-accents",
+        _cell(0, 1, "Caf\u00e9 M\u00fcller").encode("utf-8"),
+        ("ok", lambda i: i.units["name"][0] == "Caf\u00e9 M\u00fcller"),
+    ),
     ("utf16-le-bom", b"\xff\xfe" + VALID.encode("utf-16-le"), ("ok", lambda i: len(i.units) == 6)),
     # --- number formats (per column)
     (
         "german-thousands-ambiguous",
         _column(POTENTIAL, ["120.000", "80.000", "95.000", "60.000", "70.000", "100.000"], SEMI, ";").encode(),
-        ("error", "row 2, column 'Annual Potential': '120.000' could be 120.000 or 120000 (is '.' a decimal mark or a thousands separator?), and no cell of the column tells (6 such cells); set decimal: '.' or ','"),
+        (
+            "error",
+            "row 2, column 'Annual Potential': '120.000' could be 120.000 or 120000 (is '.' a decimal mark or a thousands separator?), and no cell of the column tells (6 such cells); set decimal: '.' or ','",
+        ),
     ),
     (
         "german-thousands-told-by-another-cell",
         _column(POTENTIAL, ["120.000", "80.000", "95.000", "60.000", "70.000", "1.000,5"], SEMI, ";").encode(),
         ("ok", lambda i: list(i.units["potential"]) == [120000, 80000, 95000, 60000, 70000, 1000.5]),
     ),
-    ("decimal-comma", _cell(0, POTENTIAL, "1200,5", SEMI, ";").encode(), ("ok", lambda i: i.units["potential"][0] == 1200.5)),
-    ("decimal-comma-in-coordinates", _cell(0, LAT, "33,749", SEMI, ";").encode(), ("ok", lambda i: i.units["lat"][0] == 33.749)),
+    (
+        "decimal-comma",
+        _cell(0, POTENTIAL, "1200,5", SEMI, ";").encode(),
+        ("ok", lambda i: i.units["potential"][0] == 1200.5),
+    ),
+    (
+        "decimal-comma-in-coordinates",
+        _cell(0, LAT, "33,749", SEMI, ";").encode(),
+        ("ok", lambda i: i.units["lat"][0] == 33.749),
+    ),
     (
         "both-decimal-marks-in-one-column",
         _column(POTENTIAL, ["1.234,5", "1,234.5"], SEMI, ";").encode(),
-        ("error", "1 problem in the input data:\n  - corpus.csv, row 2, column 'Annual Potential': numbers use both decimal marks: '1,234.5' (row 3) has a decimal point, '1.234,5' a decimal comma; make the column consistent"),
+        (
+            "error",
+            "1 problem in the input data:\n  - corpus.csv, row 2, column 'Annual Potential': numbers use both decimal marks: '1,234.5' (row 3) has a decimal point, '1.234,5' a decimal comma; make the column consistent",
+        ),
     ),
-    ("french-spaced-thousands", _cell(0, POTENTIAL, "120\u00a0000,5", SEMI, ";").encode(), ("ok", lambda i: i.units["potential"][0] == 120_000.5)),
-    ("swiss-apostrophe-thousands", _cell(0, POTENTIAL, "1'200'000").encode(), ("ok", lambda i: i.units["potential"][0] == 1_200_000)),
-    ("currency-sign-behind", _cell(0, POTENTIAL, "120000 \u20ac").encode(), ("ok", lambda i: i.units["potential"][0] == 120_000)),
-    ("digits-split-by-a-space", _cell(0, POTENTIAL, "12 5").encode(), ("error", "row 2, column 'Annual Potential': not a number: '12 5'")),
-    ("english-thousands-quoted", _cell(0, POTENTIAL, '"120,000"').encode(), ("ok", lambda i: i.units["potential"][0] == 120_000)),
-    ("english-decimals-three-places", _cell(0, POTENTIAL, "120.500").encode(), ("ok", lambda i: i.units["potential"][0] == 120.5)),
+    (
+        "french-spaced-thousands",
+        _cell(0, POTENTIAL, "120\u00a0000,5", SEMI, ";").encode(),
+        ("ok", lambda i: i.units["potential"][0] == 120_000.5),
+    ),
+    (
+        "swiss-apostrophe-thousands",
+        _cell(0, POTENTIAL, "1'200'000").encode(),
+        ("ok", lambda i: i.units["potential"][0] == 1_200_000),
+    ),
+    (
+        "currency-sign-behind",
+        _cell(0, POTENTIAL, "120000 \u20ac").encode(),
+        ("ok", lambda i: i.units["potential"][0] == 120_000),
+    ),
+    (
+        "digits-split-by-a-space",
+        _cell(0, POTENTIAL, "12 5").encode(),
+        ("error", "row 2, column 'Annual Potential': not a number: '12 5'"),
+    ),
+    (
+        "english-thousands-quoted",
+        _cell(0, POTENTIAL, '"120,000"').encode(),
+        ("ok", lambda i: i.units["potential"][0] == 120_000),
+    ),
+    (
+        "english-decimals-three-places",
+        _cell(0, POTENTIAL, "120.500").encode(),
+        ("ok", lambda i: i.units["potential"][0] == 120.5),
+    ),
     # --- magnitudes
-    ("1e308", _cell(0, POTENTIAL, "1e308").encode(), ("error", "row 2, column 'Annual Potential': value 1e+308 is implausibly large (above 1e+15); check the cell and its unit")),
-    ("1e16", _cell(1, POTENTIAL, "1e16").encode(), ("error", "row 3, column 'Annual Potential': value 1e+16 is implausibly large")),
-    ("1e400-overflows-to-infinity", _cell(1, POTENTIAL, "1e400").encode(), ("error", "row 3, column 'Annual Potential': infinite value")),
+    (
+        "1e308",
+        _cell(0, POTENTIAL, "1e308").encode(),
+        (
+            "error",
+            "row 2, column 'Annual Potential': value 1e+308 is implausibly large (above 1e+15); check the cell and its unit",
+        ),
+    ),
+    (
+        "1e16",
+        _cell(1, POTENTIAL, "1e16").encode(),
+        ("error", "row 3, column 'Annual Potential': value 1e+16 is implausibly large"),
+    ),
+    (
+        "1e400-overflows-to-infinity",
+        _cell(1, POTENTIAL, "1e400").encode(),
+        ("error", "row 3, column 'Annual Potential': infinite value"),
+    ),
     ("negative-zero", _cell(1, POTENTIAL, "-0").encode(), ("ok", lambda i: i.units["potential"][1] == 0)),
     # --- implausible locations
     (
         "null-island",
         _cell(2, LON, "0", _cell(2, LAT, "0")).encode(),
-        ("error", "row 4, column 'Latitude': location 0, 0 ('null island', in the Gulf of Guinea): a missing location exported as zeros? Fix the row, or accept it knowingly with --allow-outliers"),
+        (
+            "error",
+            "row 4, column 'Latitude': location 0, 0 ('null island', in the Gulf of Guinea): a missing location exported as zeros? Fix the row, or accept it knowingly with --allow-outliers",
+        ),
     ),
     (
         "latitude-longitude-swapped-row",
         _cell(2, LON, "32.08", _cell(2, LAT, "-81.09")).encode(),
         ("error", "row 4, column 'Latitude': location -81.09, 32.08 lies"),
     ),
-    ("swapped-row-says-so", _cell(2, LON, "32.08", _cell(2, LAT, "-81.09")).encode(), ("error", "Latitude and longitude swapped? Check the row")),
-    ("antarctica", _cell(3, LON, "166.67", _cell(3, LAT, "-77.85")).encode(), ("error", "row 5, column 'Latitude': location -77.85, 166.67 lies")),
-    ("wrong-sign-longitude", _cell(3, LON, "84.16").encode(), ("error", "row 5, column 'Latitude': location 31.58, 84.16 lies")),
+    (
+        "swapped-row-says-so",
+        _cell(2, LON, "32.08", _cell(2, LAT, "-81.09")).encode(),
+        ("error", "Latitude and longitude swapped? Check the row"),
+    ),
+    (
+        "antarctica",
+        _cell(3, LON, "166.67", _cell(3, LAT, "-77.85")).encode(),
+        ("error", "row 5, column 'Latitude': location -77.85, 166.67 lies"),
+    ),
+    (
+        "wrong-sign-longitude",
+        _cell(3, LON, "84.16").encode(),
+        ("error", "row 5, column 'Latitude': location 31.58, 84.16 lies"),
+    ),
     ("near-neighbour-is-fine", _cell(3, LON, "-86.16").encode(), ("ok", lambda i: i.units["lon"][3] == -86.16)),
     # --- mapped columns
     (
         "mapped-column-misnamed",
         _text(header=HEADER.replace("Skills", "Skill")).encode(),
-        ("error", "corpus.csv: column 'Skills' is mapped as 'skills' in the scenario, but the file has no such column; the file has: Account ID"),
+        (
+            "error",
+            "corpus.csv: column 'Skills' is mapped as 'skills' in the scenario, but the file has no such column; the file has: Account ID",
+        ),
     ),
-    ("mapped-lock-column-missing", _text(header=HEADER.replace("Lock", "Locked")).encode(), ("error", "column 'Lock' is mapped as 'lock' in the scenario")),
+    (
+        "mapped-lock-column-missing",
+        _text(header=HEADER.replace("Lock", "Locked")).encode(),
+        ("error", "column 'Lock' is mapped as 'lock' in the scenario"),
+    ),
 ]
 
 
@@ -163,7 +271,9 @@ def test_outliers_accepted_knowingly_become_a_note(tmp_path):
     raw["data"]["accounts"]["path"] = str(path)
     raw["data"]["allow_outliers"] = True
     notes = load_inputs(scenario_from_dict(raw)).notes
-    assert any(n.startswith("1 implausible location(s) accepted knowingly (allow_outliers): x.csv, row 4") for n in notes)
+    assert any(
+        n.startswith("1 implausible location(s) accepted knowingly (allow_outliers): x.csv, row 4") for n in notes
+    )
 
 
 # --- the roster: (id, reps file text, expected message or None for a valid reading)
@@ -172,7 +282,11 @@ def _rep(column: int, value: str, row: int = 0) -> str:
 
 
 ROSTER = [
-    ("rep-zero-fte", _rep(5, "0"), "reps.csv, row 2, column 'FTE': FTE 0; every rep needs a positive FTE (0.5 for half time)"),
+    (
+        "rep-zero-fte",
+        _rep(5, "0"),
+        "reps.csv, row 2, column 'FTE': FTE 0; every rep needs a positive FTE (0.5 for half time)",
+    ),
     ("rep-negative-fte", _rep(5, "-0.5"), "reps.csv, row 2, column 'FTE': negative value -0.5"),
     ("rep-fte-text", _rep(5, "full"), "reps.csv, row 2, column 'FTE': not a number: 'full'"),
     ("rep-fte-blank-is-full-time", _rep(5, ""), None),
@@ -187,7 +301,11 @@ ROSTER = [
         "reps.csv, column 'Latitude': its locations lie about",
     ),
     ("rep-duplicate-after-trim", REPS.strip("\n") + "\n R1 ,Other,33.7,-84.3,,1.0\n", "duplicate id 'R1'"),
-    ("rep-home-null-island", _cell(1, 3, "0", _cell(1, 2, "0", REPS)), "reps.csv, row 3, column 'Latitude': location 0, 0"),
+    (
+        "rep-home-null-island",
+        _cell(1, 3, "0", _cell(1, 2, "0", REPS)),
+        "reps.csv, row 3, column 'Latitude': location 0, 0",
+    ),
 ]
 
 
@@ -209,7 +327,12 @@ def test_roster_with_latitude_but_no_longitude(tmp_path):
     (tmp_path / "reps.csv").write_text("id,lat\nR1,33.7\nR2,32.1\n")
     raw = accounts_scenario()
     raw["data"]["reps"] = {"path": str(tmp_path / "reps.csv")}
-    with pytest.raises(DataError, match=re.escape("reps.csv: has column 'lat' but no 'lon': give both, or map the other one in the scenario under columns.lon")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "reps.csv: has column 'lat' but no 'lon': give both, or map the other one in the scenario under columns.lon"
+        ),
+    ):
         load_inputs(scenario_from_dict(raw))
 
 
@@ -220,13 +343,20 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     raw = accounts_scenario()
     raw["data"]["accounts"]["path"] = str(fifo)
-    with pytest.raises(DataError, match=re.escape("is a FIFO (named pipe), not a regular file; save the data to a file and give its path")):
+    with pytest.raises(
+        DataError,
+        match=re.escape("is a FIFO (named pipe), not a regular file; save the data to a file and give its path"),
+    ):
         load_inputs(scenario_from_dict(raw))
 
 
 @pytest.mark.parametrize(
     ("path", "message"),
-    [("/dev/null", "is a device, not a regular file"), ("/dev/zero", "is a device, not a regular file"), ("FOLDER", "is a folder, not a file")],
+    [
+        ("/dev/null", "is a device, not a regular file"),
+        ("/dev/zero", "is a device, not a regular file"),
+        ("FOLDER", "is a folder, not a file"),
+    ],
 )
 def test_devices_and_folders_are_refused(tmp_path, path, message):
     raw = accounts_scenario()
@@ -252,22 +382,47 @@ def _cli(args: list[str]) -> tuple[int, str]:
 
 
 CLI = [
-    ("time-limit-zero", ["solve", "S", "--time-limit", "0"], 2, "--time-limit: the time limit must be a positive, finite number of seconds, got 0.0"),
+    (
+        "time-limit-zero",
+        ["solve", "S", "--time-limit", "0"],
+        2,
+        "--time-limit: the time limit must be a positive, finite number of seconds, got 0.0",
+    ),
     ("time-limit-negative", ["solve", "S", "--time-limit", "-5"], 2, "got -5.0"),
     ("time-limit-nan", ["solve", "S", "--time-limit", "nan"], 2, "got nan"),
     ("time-limit-inf", ["solve", "S", "--time-limit", "inf"], 2, "got inf"),
-    ("set-unparsable-value", ["solve", "S", "--set", "balance.potential.tolerance=[1,"], 2, "'[1,' is not a value (read as YAML"),
+    (
+        "set-unparsable-value",
+        ["solve", "S", "--set", "balance.potential.tolerance=[1,"],
+        2,
+        "'[1,' is not a value (read as YAML",
+    ),
     ("set-empty-key", ["solve", "S", "--set", "=3"], 2, "'=3': '' is not a scenario key"),
-    ("set-double-dot", ["solve", "S", "--set", "balance..tolerance=0.1"], 2, "'balance..tolerance' is not a scenario key"),
+    (
+        "set-double-dot",
+        ["solve", "S", "--set", "balance..tolerance=0.1"],
+        2,
+        "'balance..tolerance' is not a scenario key",
+    ),
     ("set-no-equals", ["solve", "S", "--set", "balance.potential.tolerance"], 2, "write key=value"),
     ("set-unknown-key", ["solve", "S", "--set", "balanse.x=1"], 2, "balanse: unknown key"),
     ("set-time-limit-nan", ["solve", "S", "--set", "solver.time_limit=.nan"], 2, "solver.time_limit"),
-    ("size-reversed-range", ["size", "S", "--reps", "5..2"], 2, "--reps '5..2': write FROM..TO, FROM..TO:STEP (FROM <= TO, STEP >= 1)"),
+    (
+        "size-reversed-range",
+        ["size", "S", "--reps", "5..2"],
+        2,
+        "--reps '5..2': write FROM..TO, FROM..TO:STEP (FROM <= TO, STEP >= 1)",
+    ),
     ("size-zero-headcount", ["size", "S", "--reps", "0..3"], 2, "every headcount must be at least 1"),
     ("size-zero-step", ["size", "S", "--reps", "2..4:0"], 2, "--reps '2..4:0': write FROM..TO"),
     ("size-words", ["size", "S", "--reps", "a..b"], 2, "--reps 'a..b': write FROM..TO"),
     ("size-huge-range", ["size", "S", "--reps", "1..100000"], 2, "is too many for one sizing run"),
-    ("out-is-a-file", ["solve", "S", "--out", "FILE"], 7, "is a file, not a folder; give a folder for the outputs with --out"),
+    (
+        "out-is-a-file",
+        ["solve", "S", "--out", "FILE"],
+        7,
+        "is a file, not a folder; give a folder for the outputs with --out",
+    ),
     ("out-below-a-file", ["solve", "S", "--out", "FILE/sub"], 7, "cannot be created"),
     ("out-holds-the-input", ["solve", "S", "--out", "DATA"], 7, "the output folder holds an input file of this run"),
     ("validate-missing-scenario", ["validate", "NOPE"], 2, "scenario file not found"),
@@ -284,7 +439,12 @@ def test_bad_command_lines(tmp_path, case, args, code, message):
     raw["data"]["reps"]["path"] = str(tmp_path / "data" / "reps.csv")
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw))
     (tmp_path / "file").write_text("x")
-    swap = {"S": str(tmp_path / "s.yaml"), "FILE": str(tmp_path / "file"), "DATA": str(tmp_path / "data"), "NOPE": str(tmp_path / "nope.yaml")}
+    swap = {
+        "S": str(tmp_path / "s.yaml"),
+        "FILE": str(tmp_path / "file"),
+        "DATA": str(tmp_path / "data"),
+        "NOPE": str(tmp_path / "nope.yaml"),
+    }
     argv = [swap.get(a, a.replace("FILE", str(tmp_path / "file"))) for a in args]
     exit_code, output = _cli(argv)
     assert exit_code == code, output
@@ -302,7 +462,7 @@ def test_deeply_nested_yaml(tmp_path):
 
 def test_odd_characters_in_rep_ids_reach_every_output(tmp_path):
     """Rich markup, slashes, quotes and formula characters in ids: solved, printed and written."""
-    ids = {"R1": "[/]", "R2": "R/2 [bold]\"x\""}
+    ids = {"R1": "[/]", "R2": 'R/2 [bold]"x"'}
     reps = REPS
     accounts = VALID
     for old, new in ids.items():
@@ -328,14 +488,26 @@ def test_odd_characters_in_rep_ids_reach_every_output(tmp_path):
 # --- the Python API: Problem.from_arrays validates with the package's errors
 GOOD = {"measures": [1.0, 2.0, 3.0], "unit_xy": [[0, 0], [1, 0], [2, 0]], "seat_xy": [[0, 0], [2, 0]]}
 ARRAYS = [
-    ("nan-measure", {"measures": [1.0, np.nan, 3.0]}, "column 'measures': NaN (missing value) at index (1, 0); measures must be finite numbers in [0, 1e+15]"),
+    (
+        "nan-measure",
+        {"measures": [1.0, np.nan, 3.0]},
+        "column 'measures': NaN (missing value) at index (1, 0); measures must be finite numbers in [0, 1e+15]",
+    ),
     ("inf-measure", {"measures": [1.0, np.inf, 3.0]}, "'measures': infinite value at index (1, 0)"),
     ("negative-measure", {"measures": [1.0, -2.0, 3.0]}, "'measures': negative value at index (1, 0)"),
     ("huge-measure", {"measures": [1e300, 2.0, 3.0]}, "'measures': value above 1e+15 at index (0, 0)"),
     ("text-measure", {"measures": ["a", 2.0, 3.0]}, "'measures': cannot be read as an array of float64"),
-    ("owner-out-of-range", {"owner": [0, 2, -1]}, "'owner': index out of range at index 1: must be in [-1, 1] (-1: none)"),
+    (
+        "owner-out-of-range",
+        {"owner": [0, 2, -1]},
+        "'owner': index out of range at index 1: must be in [-1, 1] (-1: none)",
+    ),
     ("lock-negative", {"lock": [-3, 0, 0]}, "'lock': index out of range at index 0"),
-    ("edge-out-of-range", {"edges": [[0, 1], [1, 3]]}, "'edges': unit index out of range at index (1, 1): must be in [0, 2]"),
+    (
+        "edge-out-of-range",
+        {"edges": [[0, 1], [1, 3]]},
+        "'edges': unit index out of range at index (1, 1): must be in [0, 2]",
+    ),
     ("edges-wrong-shape", {"edges": [[0, 1, 2, 3]]}, "'edges': must have shape (E, 2)"),
     ("unit-xy-wrong-shape", {"unit_xy": [[0, 0], [1, 0]]}, "'unit_xy': must have shape (3, 2) [km], got (2, 2)"),
     ("unit-xy-nan", {"unit_xy": [[0, 0], [np.nan, 0], [2, 0]]}, "'unit_xy': not a finite position at index (1, 0)"),
@@ -365,7 +537,12 @@ def test_json_outputs_are_strict():
     from territory_opt.io import json_text
 
     text = json_text({"gap": float("nan"), "bound": np.float64("-inf"), "rows": [1.5, float("inf")], "n": np.int64(3)})
-    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {"gap": None, "bound": None, "rows": [1.5, None], "n": 3}
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
+        "gap": None,
+        "bound": None,
+        "rows": [1.5, None],
+        "n": 3,
+    }
 
 
 def test_scenario_time_limit_must_be_finite():
@@ -397,8 +574,16 @@ def test_excel_header_repeated_after_trimming(tmp_path):
     sheet.append(["A1", 1, 2])
     book.save(tmp_path / "crm.xlsx")
     raw = accounts_scenario()
-    raw["data"]["accounts"] = {"path": str(tmp_path / "crm.xlsx"), "columns": {"id": "Account ID", "potential": "Annual Potential"}}
-    with pytest.raises(DataError, match=re.escape("crm.xlsx, column 'Annual Potential': columns 2 and 3 are both named 'Annual Potential' (after trimming spaces)")):
+    raw["data"]["accounts"] = {
+        "path": str(tmp_path / "crm.xlsx"),
+        "columns": {"id": "Account ID", "potential": "Annual Potential"},
+    }
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "crm.xlsx, column 'Annual Potential': columns 2 and 3 are both named 'Annual Potential' (after trimming spaces)"
+        ),
+    ):
         load_inputs(scenario_from_dict(raw))
 
 

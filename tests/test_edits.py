@@ -29,7 +29,12 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _scenario(edits: dict, *, locks: bool = True):
     return scenario_from_dict(
-        {"name": "t", "data": {"dataset": "us-counties", "states": ["GA"]}, "edits": edits, "constraints": {"locks": locks}}
+        {
+            "name": "t",
+            "data": {"dataset": "us-counties", "states": ["GA"]},
+            "edits": edits,
+            "constraints": {"locks": locks},
+        }
     )
 
 
@@ -66,9 +71,7 @@ def test_edits_give_new_tables_and_leave_the_given_ones_untouched():
 def test_edits_that_cannot_apply_are_each_named():
     reps, accounts = _tables()
     accounts.loc[1, "lock"] = "R2"
-    scenario = _scenario(
-        {"remove_reps": ["R2", "R9"], "add_reps": [{"id": "R1"}], "lock": {"A9": "R1", "A3": "R7"}}
-    )
+    scenario = _scenario({"remove_reps": ["R2", "R9"], "add_reps": [{"id": "R1"}], "lock": {"A9": "R1", "A3": "R7"}})
     found = apply_edits(scenario, reps, accounts, None).problems
     assert {p.source for p in found} == {"scenario edits"}
     assert [p.message for p in found] == [

@@ -97,7 +97,11 @@ def _cgroup_tree(tmp_path, monkeypatch, membership: str, files: dict[str, str]) 
         # cgroup v2, limit on the process's own group
         ("0::/job\n", {"job/memory.max": "3000000000\n", "job/memory.current": "1000000000\n"}, 2_000_000_000),
         # v2, a tighter limit on a parent group; "max" means none
-        ("0::/a/b\n", {"a/b/memory.max": "max\n", "a/memory.max": "1500000000\n", "a/memory.current": "500000000\n"}, 1_000_000_000),
+        (
+            "0::/a/b\n",
+            {"a/b/memory.max": "max\n", "a/memory.max": "1500000000\n", "a/memory.current": "500000000\n"},
+            1_000_000_000,
+        ),
         # v2 inside a container: the group is the mount's root
         ("0::/\n", {"memory.max": "3221225472\n", "memory.current": "221225472\n"}, 3_000_000_000),
         # cgroup v1 (memory controller), "no limit" is a huge number at the root
@@ -127,6 +131,9 @@ def test_a_run_too_big_for_its_container_is_refused_with_a_message(tmp_path, mon
 
     _cgroup_tree(tmp_path, monkeypatch, "0::/\n", {"memory.max": "3000000000\n", "memory.current": "0\n"})
     monkeypatch.setattr(resources, "_host_available", lambda: 64_000_000_000)
-    with pytest.raises(SolverError, match=r"needs about 4\.0 GB of memory \(x\), but only 3\.0 GB are available \(under this container's memory limit\): y"):
+    with pytest.raises(
+        SolverError,
+        match=r"needs about 4\.0 GB of memory \(x\), but only 3\.0 GB are available \(under this container's memory limit\): y",
+    ):
         resources.check_memory(4e9, "x", "y")
     resources.check_memory(2e9, "x", "y")  # fits

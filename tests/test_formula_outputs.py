@@ -79,7 +79,12 @@ def test_no_csv_output_holds_a_live_formula_and_plans_read_back(tmp_path):
     result, _path = quotas_for_plan(scenario_from_dict(raw), out, tmp_path / "q")
     assert result.table["quota"].sum() == 1_000_000
     assert _live_formulas(tmp_path / "q") == {}
-    run_scenario(scenario_from_dict({**raw, "balance": {"potential": {"tolerance": 0.2}}}), tmp_path / "b", tiles=False, maps=False)
+    run_scenario(
+        scenario_from_dict({**raw, "balance": {"potential": {"tolerance": 0.2}}}),
+        tmp_path / "b",
+        tiles=False,
+        maps=False,
+    )
     compared = compare_folders(out, tmp_path / "b", tmp_path / "cmp", tiles=False)
     assert set(compared["moved"]["unit_id"]) <= {"=A1", "@A2", "+A3", "-A4", "A5", "A6"}
     assert _live_formulas(tmp_path / "cmp") == {}

@@ -46,7 +46,17 @@ def test_a_sweep_whose_every_variant_failed_exits_non_zero(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw))
     result = CliRunner().invoke(
-        app, ["sweep", str(path), "--set", "balance.potential.tolerance=0.2,0.3", "--out", str(tmp_path / "o"), "--workers", "1"]
+        app,
+        [
+            "sweep",
+            str(path),
+            "--set",
+            "balance.potential.tolerance=0.2,0.3",
+            "--out",
+            str(tmp_path / "o"),
+            "--workers",
+            "1",
+        ],
     )
     assert result.exit_code == 1, result.output
     output = " ".join(result.output.split())

@@ -275,7 +275,22 @@ def test_cli_inline_edits_parse_and_explain(tmp_path):
     assert bad.exit_code != 0 and "ID@LAT,LON" in bad.output
     bad = runner.invoke(app, ["solve", str(path), "--lock", "A000001"])
     assert bad.exit_code != 0 and "ACCOUNT=REP" in bad.output
-    ok = runner.invoke(app, ["solve", str(path), "--out", str(tmp_path), "--time-limit", "3", "--no-tiles", "--add-rep", "R011@33.75,-84.39,0.5", "--lock", "A000001=R011"])
+    ok = runner.invoke(
+        app,
+        [
+            "solve",
+            str(path),
+            "--out",
+            str(tmp_path),
+            "--time-limit",
+            "3",
+            "--no-tiles",
+            "--add-rep",
+            "R011@33.75,-84.39,0.5",
+            "--lock",
+            "A000001=R011",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     a = read_assignment(tmp_path).set_index("unit_id")["territory_id"]
     assert a["A000001"] == "R011"

@@ -464,8 +464,11 @@ def test_todays_alignment_as_a_plan(tmp_path):
     raw = crm_scenario(tmp_path)
     today = current_plan(scenario_from_dict(raw))
     book = pd.read_csv(raw["data"]["accounts"]["path"])
-    owners = book["Owner"].str.strip().str.casefold().map(
-        dict(zip(REPS["Rep Name"].str.casefold(), REPS["Rep ID"], strict=True))
+    owners = (
+        book["Owner"]
+        .str.strip()
+        .str.casefold()
+        .map(dict(zip(REPS["Rep Name"].str.casefold(), REPS["Rep ID"], strict=True)))
     )
     assert list(today.assignment["territory_id"]) == list(owners)
     assert not today.assignment["moved"].any() and today.bound is None
@@ -483,13 +486,18 @@ def test_vacancies_say_which_skills_they_hold(tmp_path):
     raw = crm_scenario(tmp_path, seats={"vacancies": 1})
     inputs = load_inputs(scenario_from_dict(raw))
     assert inputs.reps.set_index("id").loc["V001", "skills"] == {"healthcare"}
-    assert "the 1 open seat(s) of seats.vacancies hold every skill of the roster (healthcare); set seats.vacancy_skills to choose" in inputs.notes
+    assert (
+        "the 1 open seat(s) of seats.vacancies hold every skill of the roster (healthcare); set seats.vacancy_skills to choose"
+        in inputs.notes
+    )
     inputs = load_inputs(scenario_from_dict({**raw, "seats": {"vacancies": 1, "vacancy_skills": []}}))
     assert inputs.reps.set_index("id").loc["V001", "skills"] == frozenset()
 
 
 def test_a_leaver_may_be_named_by_name(tmp_path):
-    raw = crm_scenario(tmp_path, edits={"remove_reps": [" mae macon"], "move_reps": [{"id": "Ada Atlanta", "lat": 34.0, "lon": -84.0}]})
+    raw = crm_scenario(
+        tmp_path, edits={"remove_reps": [" mae macon"], "move_reps": [{"id": "Ada Atlanta", "lat": 34.0, "lon": -84.0}]}
+    )
     inputs = load_inputs(scenario_from_dict(raw))
     assert "R3" not in set(inputs.reps["id"]) and list(inputs.removed["id"]) == ["R3"]
     assert inputs.reps.set_index("id").loc["R1", "lat"] == 34.0
@@ -512,9 +520,23 @@ def test_cli_from_an_excel_export_to_a_change_list(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        ["solve", str(path), "--out", str(out), "--no-tiles", "--remove-rep", "Mae Macon", "--add-rep", "V1,skills=healthcare"],
+        [
+            "solve",
+            str(path),
+            "--out",
+            str(out),
+            "--no-tiles",
+            "--remove-rep",
+            "Mae Macon",
+            "--add-rep",
+            "V1,skills=healthcare",
+        ],
     )
     assert result.exit_code == 0, result.output
     changes = pd.read_excel(out / "plan.xlsx", sheet_name="changes", dtype=str)
-    assert (changes["from_name"] == "Mae Macon").sum() == (pd.read_csv(out / "assignments.csv")["previous_territory_id"] == "R3").sum() > 0
+    assert (
+        (changes["from_name"] == "Mae Macon").sum()
+        == (pd.read_csv(out / "assignments.csv")["previous_territory_id"] == "R3").sum()
+        > 0
+    )
     assert "V1" in set(pd.read_excel(out / "plan.xlsx", sheet_name="quotas")["territory_id"])

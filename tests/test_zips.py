@@ -152,7 +152,10 @@ def test_zip_codes_read_as_numbers_get_their_zeros_back():
     assert list(codes) == ["02134", "43215", "43215", ""] and not problems
     codes, problems = v.zip_codes(pd.Series(["4321X", "1234567890"]), "a.csv", "Zip")
     assert list(codes) == ["", ""]
-    assert str(problems[0]) == "a.csv, row 2, column 'Zip': ZIP code '4321X' is not a US ZIP code; give 5 digits (ZIP+4 is fine)"
+    assert (
+        str(problems[0])
+        == "a.csv, row 2, column 'Zip': ZIP code '4321X' is not a US ZIP code; give 5 digits (ZIP+4 is fine)"
+    )
 
 
 def _accounts_by_zip(tmp_path, rows: list[tuple[str, str, str, str]], name: str = "crm.csv") -> dict:
@@ -169,7 +172,12 @@ def _accounts_by_zip(tmp_path, rows: list[tuple[str, str, str, str]], name: str 
 
 
 def test_accounts_are_placed_at_their_zip_point(tmp_path):
-    rows = [("A1", "2134", "", ""), ("A2", "43215-1234", "", ""), ("A3", "99501", "", ""), ("A4", "10001", "40.5", "-74.1")]
+    rows = [
+        ("A1", "2134", "", ""),
+        ("A2", "43215-1234", "", ""),
+        ("A3", "99501", "", ""),
+        ("A4", "10001", "40.5", "-74.1"),
+    ]
     inputs = load_inputs(scenario_from_dict(_accounts_by_zip(tmp_path, rows)))
     table = zip_points().set_index("zip")
     units = inputs.units.set_index("id")
@@ -177,14 +185,22 @@ def test_accounts_are_placed_at_their_zip_point(tmp_path):
         assert units.loc[account, "lat"] == pytest.approx(table.loc[code, "lat"])
         assert units.loc[account, "lon"] == pytest.approx(table.loc[code, "lon"])
     assert (units.loc["A4", "lat"], units.loc["A4", "lon"]) == (40.5, -74.1)  # given coordinates win
-    assert "crm.csv: 3 row(s) without coordinates placed at their ZIP code's 2020 ZCTA internal point" in " ".join(inputs.notes)
+    assert "crm.csv: 3 row(s) without coordinates placed at their ZIP code's 2020 ZCTA internal point" in " ".join(
+        inputs.notes
+    )
     # the point is the ZIP area's: an account placed by ZIP lies in its own ZIP area
     area = us_zips(["OH"])[0].set_index("zip").geometry.loc["43215"]
     assert shapely.contains_xy(area, units.loc["A2", "lon"], units.loc["A2", "lat"])
 
 
 def test_unknown_zip_codes_are_listed_once_per_value(tmp_path):
-    rows = [("A1", "43215", "", ""), ("A2", "00000", "", ""), ("A3", "99999", "", ""), ("A4", "00000", "", ""), ("A5", "", "", "")]
+    rows = [
+        ("A1", "43215", "", ""),
+        ("A2", "00000", "", ""),
+        ("A3", "99999", "", ""),
+        ("A4", "00000", "", ""),
+        ("A5", "", "", ""),
+    ]
     with pytest.raises(DataError) as caught:
         load_inputs(scenario_from_dict(_accounts_by_zip(tmp_path, rows)))
     text = str(caught.value)

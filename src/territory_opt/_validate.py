@@ -272,7 +272,9 @@ def coordinates(
     for values, column, limit in ((lat, lat_col, 90.0), (lon, lon_col, 180.0)):
         # a degree value is below 1,000, so a single ',' can only be a decimal comma
         text = _clean(values)
-        numbers, bad = to_number(text.where(text.str.contains(".", regex=False), text.str.replace(",", ".", regex=False)))
+        numbers, bad = to_number(
+            text.where(text.str.contains(".", regex=False), text.str.replace(",", ".", regex=False))
+        )
         for i in np.flatnonzero(bad.to_numpy() | numbers.isna().to_numpy()):
             found = values.astype("string").iloc[i]
             found_text = "empty" if found is pd.NA or str(found).strip() == "" else repr(found)
@@ -439,7 +441,9 @@ def zip_codes(values: pd.Series, source: str, column: str) -> tuple[pd.Series, l
     text = text.where(~short, text.str.zfill(5)).where(~long_, text.str.zfill(9))
     codes = text.str.extract(_ZIP, expand=False).fillna("")
     problems = [
-        Problem(source, f"ZIP code {text[i]!r} is not a US ZIP code; give 5 digits (ZIP+4 is fine)", row_number(i), column)
+        Problem(
+            source, f"ZIP code {text[i]!r} is not a US ZIP code; give 5 digits (ZIP+4 is fine)", row_number(i), column
+        )
         for i in text.index[(text != "") & (codes == "")]
     ]
     return codes.astype(object), problems
@@ -566,7 +570,10 @@ def problem_arrays(arrays: dict[str, Any], n_units: int, n_seats: int) -> list[P
             say("measure_names", f"{len(names)} names for {values.shape[1]} measure columns")
         elif len(set(names)) != len(names):
             say("measure_names", f"names repeat: {list(names)}")
-    for name, array, rows, allow_nan in (("unit_xy", arrays["unit_xy"], n_units, False), ("seat_xy", arrays["seat_xy"], n_seats, True)):
+    for name, array, rows, allow_nan in (
+        ("unit_xy", arrays["unit_xy"], n_units, False),
+        ("seat_xy", arrays["seat_xy"], n_seats, True),
+    ):
         if array.shape != (rows, 2):
             say(name, f"must have shape ({rows}, 2) [km], got {array.shape}")
             continue
@@ -574,7 +581,11 @@ def problem_arrays(arrays: dict[str, Any], n_units: int, n_seats: int) -> list[P
         if allow_nan:
             bad |= np.isnan(array[:, :1]) != np.isnan(array[:, 1:])
         if bad.any():
-            say(name, f"not a finite position {first(bad)}" + ("; NaN in both x and y means 'no home base'" if allow_nan else ""))
+            say(
+                name,
+                f"not a finite position {first(bad)}"
+                + ("; NaN in both x and y means 'no home base'" if allow_nan else ""),
+            )
     for name, rows in (("unit_ids", n_units), ("seat_ids", n_seats), ("unit_names", n_units), ("seat_names", n_seats)):
         array = arrays[name]
         if len(array) != rows:
@@ -595,10 +606,16 @@ def problem_arrays(arrays: dict[str, Any], n_units: int, n_seats: int) -> list[P
     ):
         array = arrays[name]
         if array.shape != (rows,):
-            say(name, f"must have one entry per {'unit' if rows == n_units and name != 'seat_skills' else 'seat'} ({rows}), got shape {array.shape}")
+            say(
+                name,
+                f"must have one entry per {'unit' if rows == n_units and name != 'seat_skills' else 'seat'} ({rows}), got shape {array.shape}",
+            )
         elif (bad := (array < low) | ((array >= high) if high is not None else False)).any():
             limit = f"[{low}, {high - 1}]" if high is not None else f">= {low}"
-            say(name, f"index out of range {first(bad)}: must be in {limit} (-1: none)" if low < 0 else f"must be {limit}")
+            say(
+                name,
+                f"index out of range {first(bad)}: must be in {limit} (-1: none)" if low < 0 else f"must be {limit}",
+            )
     edges = arrays["edges"]
     if edges is not None:
         if edges.ndim != 2 or edges.shape[1] not in (2, 3):
@@ -607,7 +624,12 @@ def problem_arrays(arrays: dict[str, Any], n_units: int, n_seats: int) -> list[P
             say("edges", f"unit index out of range {first(bad)}: must be in [0, {n_units - 1}]")
     exclusions = arrays["exclusions"]
     if exclusions.size and (
-        (bad := (exclusions[:, :1] < 0) | (exclusions[:, :1] >= n_units) | (exclusions[:, 1:] < 0) | (exclusions[:, 1:] >= n_seats)).any()
+        (
+            bad := (exclusions[:, :1] < 0)
+            | (exclusions[:, :1] >= n_units)
+            | (exclusions[:, 1:] < 0)
+            | (exclusions[:, 1:] >= n_seats)
+        ).any()
     ):
         say("exclusions", f"(unit, seat) index out of range {first(bad)}")
     return problems

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from .scenario import FileSource
 
 
-def accounts_into_units(accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
+def accounts_into_units(
+    accounts: pd.DataFrame, unit_col: str, units: pd.DataFrame, measures: list[str]
+) -> pd.DataFrame:
     """Geographic units carrying the accounts inside them (sums; majority owner)."""
     by = accounts.groupby(unit_col, sort=False)
     agg = units[["id", "name", "lon", "lat"]].copy()

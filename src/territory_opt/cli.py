@@ -90,7 +90,9 @@ def datasets() -> None:
         table.add_column(column, overflow="fold")
     for info in DATASETS.values():
         size = f"{info.size_bytes / 1e6:.1f} MB" if info.files else "generated"
-        table.add_row(*_plain(info.name, f"{info.units:,}" if info.units else "any", size, info.description, info.source))
+        table.add_row(
+            *_plain(info.name, f"{info.units:,}" if info.units else "any", size, info.description, info.source)
+        )
     console.print(table)
 
 
@@ -203,12 +205,17 @@ def _print_plan(plan: Any, written: dict[str, Path]) -> None:
     console.print(table)
     gap = "n/a" if plan.gap is None else f"{100 * plan.gap:.2f}%"
     bound = "n/a" if plan.bound is None else f"{plan.bound:,.4g}"
-    console.print(
-        f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  bound {bound}  gap {gap}  ({plan.bound_scope})"
-    )
     if plan.global_bound is not None:
+        # the headline: a gap against a bound that holds for the planner's real problem
         console.print(
-            f"bound valid for the unrestricted problem (LP relaxation): {plan.global_bound:,.4g}, gap {100 * (plan.global_gap or 0):.2f}%"
+            f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  "
+            f"within [bold]{100 * (plan.global_gap or 0):.2f}%[/] of the best possible plan "
+            f"(bound {plan.global_bound:,.4g}, valid for the unrestricted problem: a relaxation without pruning or restrictions)"
+        )
+        console.print(f"secondary, the model as solved: bound {bound}, gap {gap} ({plan.bound_scope})")
+    else:
+        console.print(
+            f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  bound {bound}  gap {gap}  ({plan.bound_scope})"
         )
     console.print(
         f"method: {plan.method}; wall time {plan.wall_time:.1f} s; seed {plan.seed}; deterministic {plan.deterministic}"
@@ -544,7 +551,9 @@ def rerun(
             plan.scenario,
             [c for c in terr.columns if c in ("territory_id", "units", "travel_km") or c.endswith("_dev_pct")],
         )
-        console.print(f"{int(full['moved'].sum()):,} units moved; outputs in {folder.resolve()}", highlight=False, markup=False)
+        console.print(
+            f"{int(full['moved'].sum()):,} units moved; outputs in {folder.resolve()}", highlight=False, markup=False
+        )
 
     _run(action)
 

@@ -147,11 +147,20 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     if isinstance(sheet, int) and not 0 <= sheet < len(names):
         raise DataError([Problem(path.name, f"there is no sheet number {sheet} (0-based); its sheets are: {names}")])
     if isinstance(sheet, str) and sheet not in names:
-        raise DataError([Problem(path.name, f"no sheet named {sheet!r}; its sheets are: {names}. Set the scenario's sheet: key")])
+        raise DataError(
+            [Problem(path.name, f"no sheet named {sheet!r}; its sheets are: {names}. Set the scenario's sheet: key")]
+        )
     _check_header(header, path.name)
     frame = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl", keep_default_na=False)
     if frame.empty and len(frame.columns) == 0:
-        raise DataError([Problem(path.name, f"sheet {names[sheet] if isinstance(sheet, int) else sheet!r} is empty; it needs a header row and data rows")])
+        raise DataError(
+            [
+                Problem(
+                    path.name,
+                    f"sheet {names[sheet] if isinstance(sheet, int) else sheet!r} is empty; it needs a header row and data rows",
+                )
+            ]
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.fillna("")
     blank = frame.apply(lambda col: col.astype(str).str.strip() == "").all(axis=1)
@@ -415,7 +424,10 @@ def write_plan_xlsx(
                 if fmt is not None:
                     for cell in sheet[letter][1:]:
                         cell.number_format = fmt
-                width = max([len(str(column))] + [len(f"{v:,.0f}" if numeric and pd.notna(v) else str(v)) for v in series.head(200)])
+                width = max(
+                    [len(str(column))]
+                    + [len(f"{v:,.0f}" if numeric and pd.notna(v) else str(v)) for v in series.head(200)]
+                )
                 sheet.column_dimensions[letter].width = min(max(width + 2, 8), 48)
                 sheet.cell(row=1, column=j).font = openpyxl.styles.Font(bold=True)
 
@@ -630,7 +642,16 @@ def _points_from_zip(
         )
     text = _text(frame, zip_col)
     for i in np.flatnonzero(need & (codes == "").to_numpy() & (text == "").to_numpy()):
-        out.add([Problem(source, f"no location: give {lat_col!r}/{lon_col!r} or a ZIP code", v.row_number(frame.index[int(i)]), zip_col)])
+        out.add(
+            [
+                Problem(
+                    source,
+                    f"no location: give {lat_col!r}/{lon_col!r} or a ZIP code",
+                    v.row_number(frame.index[int(i)]),
+                    zip_col,
+                )
+            ]
+        )
     unknown = need & ~found & (codes != "").to_numpy()
     for code, rows in pd.Series(frame.index[unknown]).groupby(codes[unknown].to_numpy(), sort=True):
         numbers = [v.row_number(r) for r in rows]
@@ -680,7 +701,9 @@ def _units_from_frame(
             )
             continue
         if col(measure) in frame.columns:
-            values, problems = v.measure_values(frame[col(measure)], source, col(measure), **_number_format(frame, spec))
+            values, problems = v.measure_values(
+                frame[col(measure)], source, col(measure), **_number_format(frame, spec)
+            )
             out.add(problems)
             units[measure] = values
     for name in ("owner", "lock", "family"):
@@ -708,7 +731,15 @@ def _check_locations(
         if table is None or source is None or not len(table) or table["lat"].isna().all():
             continue
         rows = np.array([v.row_number(label) for label in table.index])
-        groups.append((Path(source.path).name, table["lat"].to_numpy(float), table["lon"].to_numpy(float), rows, source.column("lat")))
+        groups.append(
+            (
+                Path(source.path).name,
+                table["lat"].to_numpy(float),
+                table["lon"].to_numpy(float),
+                rows,
+                source.column("lat"),
+            )
+        )
     found = v.implausible_locations(groups)
     if not found:
         return
@@ -750,7 +781,9 @@ def _reps_from_frame(frame: pd.DataFrame, source: str, spec: FileSource | None, 
     capacity = np.ones(len(frame))
     if col("capacity") in frame.columns:
         fte = frame[col("capacity")]
-        capacity, problems = v.measure_values(fte, source, col("capacity"), required=False, **_number_format(frame, spec))
+        capacity, problems = v.measure_values(
+            fte, source, col("capacity"), required=False, **_number_format(frame, spec)
+        )
         out.add(problems)
         out.add(v.zero_capacity(fte, capacity, source, col("capacity")))
         blank = v.to_number(fte)[0].isna().to_numpy() & ~v.to_number(fte)[1].to_numpy()
@@ -974,7 +1007,9 @@ def _read_book(scenario: Scenario, reading: _Reading, out: _Collector) -> None:
         if frame is None:
             unreadable = True
         else:
-            reading.accounts = _units_from_frame(frame, Path(spec.accounts.path).name, spec.accounts, reading.measures, out)
+            reading.accounts = _units_from_frame(
+                frame, Path(spec.accounts.path).name, spec.accounts, reading.measures, out
+            )
             unit_col = spec.accounts.column("unit")
             if unit_col in frame.columns:
                 reading.accounts["unit"] = _text(frame, unit_col)
@@ -1111,7 +1146,9 @@ def _contiguity_edges(scenario: Scenario, reading: _Reading, out: _Collector) ->
     units, geometry = reading.units, reading.geometry
     assert units is not None
     if reading.unit_kind != "geography":
-        out.add([Problem("scenario constraints.contiguity", "contiguity needs geographic units (data.units: geography)")])
+        out.add(
+            [Problem("scenario constraints.contiguity", "contiguity needs geographic units (data.units: geography)")]
+        )
         out.raise_if_any()
     if spec.adjacency is not None:
         source = Path(spec.adjacency.path).name
@@ -1134,10 +1171,14 @@ def _contiguity_edges(scenario: Scenario, reading: _Reading, out: _Collector) ->
         projected = geometry.to_crs(geo.choose_metric_crs(units["lon"].to_numpy(), units["lat"].to_numpy()))
         reading.edges = geo.connect_components(projected.to_numpy(), edges)
         if len(reading.edges) > len(edges):
-            reading.notes.append(f"{len(reading.edges) - len(edges)} island link(s) added to connect the adjacency graph")
+            reading.notes.append(
+                f"{len(reading.edges) - len(edges)} island link(s) added to connect the adjacency graph"
+            )
     elif contiguity.islands == "error":
         src_adj = (
-            Path(spec.adjacency.path).name if spec.adjacency else (Path(spec.geography.path).name if spec.geography else "units")
+            Path(spec.adjacency.path).name
+            if spec.adjacency
+            else (Path(spec.geography.path).name if spec.geography else "units")
         )
         out.add(v.isolated_units(units["id"].to_numpy(), degree, src_adj))
 

@@ -250,7 +250,9 @@ def map_panel(
     dev = frame[f"{first}_dev_pct"].to_numpy(float) if first and f"{first}_dev_pct" in frame else np.full(k, np.nan)
     panel: dict[str, Any] = {
         "title": title if title is not None else (plan.scenario or "Territory plan"),
-        "territories": _territory_entries(plan, areas, colours, dev, quotas=quotas, currency=currency, polygons=polygons),
+        "territories": _territory_entries(
+            plan, areas, colours, dev, quotas=quotas, currency=currency, polygons=polygons
+        ),
         "areas": _features([_rounded(a) for a in areas], [{"t": t} for t in range(k)]),
         "area_label": "Territories" if polygons else "Territory areas (nearest account)",
         "measure": first,

@@ -200,7 +200,16 @@ class Problem:
         n = values.shape[0]
         if seat_xy is None:
             if n_seats is None:
-                raise DataError([Finding("Problem.from_arrays", "give seat_xy (home bases) or n_seats (centres chosen)", None, "seat_xy")])
+                raise DataError(
+                    [
+                        Finding(
+                            "Problem.from_arrays",
+                            "give seat_xy (home bases) or n_seats (centres chosen)",
+                            None,
+                            "seat_xy",
+                        )
+                    ]
+                )
             seat_pos = np.full((max(int(n_seats), 0), 2), np.nan)
         else:
             seat_pos = array("seat_xy", seat_xy, float)
@@ -230,7 +239,9 @@ class Problem:
             "unit_skills": array("unit_skills", unit_skills if unit_skills is not None else np.zeros(n), np.int64),
             "seat_skills": array("seat_skills", seat_skills if seat_skills is not None else np.zeros(k), np.int64),
             "edges": edge_arr,
-            "exclusions": array("exclusions", exclusions if exclusions is not None else np.zeros((0, 2)), np.int64, (-1, 2)),
+            "exclusions": array(
+                "exclusions", exclusions if exclusions is not None else np.zeros((0, 2)), np.int64, (-1, 2)
+            ),
         }
         problems = _validate.problem_arrays(checked, n, k)
         if problems:

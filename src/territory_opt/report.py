@@ -218,7 +218,7 @@ def _proof(plan: Plan) -> str:
         items.append(
             f'<p class="lead">Within <b>{e(percent(plan.global_gap, 1))}</b> of the best possible plan for the real '
             f"problem: no plan can have an objective below {e(number(plan.global_bound, 2))} "
-            f"(a bound valid for the real problem, from its LP relaxation without pruning or restrictions); "
+            f"(a bound valid for the real problem, from a relaxation of it without pruning or restrictions: LP, or Lagrangian when seats choose their centres); "
             f"this plan's objective is {e(number(plan.objective, 2))}.</p>"
         )
         if plan.gap is not None:

@@ -81,7 +81,10 @@ def _groups() -> list[tuple[Path, str, str]]:
             if level == base:
                 break
     # a container often shows only its own group, mounted at the root
-    found += [(CGROUP_ROOT, "memory.max", "memory.current"), (CGROUP_ROOT / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes")]
+    found += [
+        (CGROUP_ROOT, "memory.max", "memory.current"),
+        (CGROUP_ROOT / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"),
+    ]
     return found
 
 

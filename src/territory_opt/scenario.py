@@ -41,7 +41,6 @@ class FileSource(_Frozen):
     #: Excel files: the sheet to read, by name or 0-based position (default: the first).
     sheet: str | int | None = None
 
-
     #: Decimal mark of the file's numbers (``"."``: ``1,234.5``; ``","``: ``1.234,5``).
     #: Unset: detected per column, and a column that could be read either way is refused.
     decimal: Literal[".", ","] | None = None
@@ -81,7 +80,6 @@ class DataSpec(_Frozen):
     #: (a coastline, a simplified boundary) joins the nearest unit within this distance [km];
     #: farther ones are errors naming their row.
     snap_km: Annotated[float, Field(ge=0)] = 25.0
-
 
     #: Accept implausible locations knowingly (0,0; far from every other point; probably
     #: swapped latitude and longitude): they become notes instead of errors.
@@ -209,7 +207,9 @@ class SolverSettings(_Frozen):
     log: bool = False
 
 
-def with_time_limit(settings: SolverSettings, time_limit: float | None, *, source: str = "--time-limit") -> SolverSettings:
+def with_time_limit(
+    settings: SolverSettings, time_limit: float | None, *, source: str = "--time-limit"
+) -> SolverSettings:
     """``settings`` with another time limit, validated like the scenario key (positive, finite)."""
     if time_limit is None:
         return settings

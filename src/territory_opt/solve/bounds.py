@@ -16,6 +16,7 @@ LP solvers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -359,3 +360,195 @@ def _fits(
         stack.append((members, out_ | {border}, total))
         stack.append((members | {border}, out_, total + vals[border]))
     return below, above
+
+
+def chosen_centres_bound(
+    problem: Problem,
+    spec: ModelSpec,
+    exempt: NDArray[np.bool_],
+    *,
+    start: NDArray[np.float64] | None = None,
+    upper: float | None = None,
+    iterations: int = 150,
+    time_limit: float | None = None,
+    max_units: int = 6_000,
+) -> float | None:
+    """A lower bound on the travel objective when seats choose their centres, valid for the
+    unrestricted problem (capacitated p-median with balance).
+
+    Lagrangian relaxation of "each unit to exactly one seat" with multipliers ``lam``
+    (with no band, the first capacity is the knapsack: lo = 0, hi = cap x FTE):
+
+        L(lam) = sum_i lam_i + sum_t min_c min_x sum_i (w_i d(i, c) / W - lam_i) x_i,
+                 0 <= x <= 1, lo_t <= sum_i a_i x_i <= hi_t
+
+    where ``a`` is the first hard balance measure and ``c`` runs over every unit (seats
+    with a home base keep it; free seats of one band take distinct centres). The inner
+    problem is a fractional knapsack, solved exactly in ratio order, so L(lam) is a valid
+    bound for every ``lam``. Subgradient steps (Polyak, towards ``upper``; in float32 for
+    speed) raise it, and L at the best multipliers is recomputed in float64 and returned.
+    Contiguity, skills, locks, capacity, the other balance measures and the disruption
+    budget are dropped, which can only lower the optimum. ``start``: initial multipliers
+    (e.g. each unit's travel cost in a plan). Stops after ``iterations`` steps or
+    ``time_limit`` seconds, whichever first. None when the map has more than ``max_units``
+    units (the distance matrix would not fit) or no seat can be filled.
+    """
+    import time
+
+    units = np.flatnonzero(~np.isin(problem.lock, np.flatnonzero(exempt)))
+    seats = np.flatnonzero(~exempt)
+    n = len(units)
+    if n == 0 or len(seats) == 0 or n > max_units:
+        return None
+    w_all = spec.weight(problem.n_units)
+    w = w_all[units] / max(float(w_all.sum()), 1e-12)
+    xy = problem.unit_xy[units]
+    hard = [r for r in spec.balance if r.hard]
+    target = spec.seat_targets(problem)
+    if hard:
+        m, tol = hard[0].measure, hard[0].tolerance
+        a = np.maximum(problem.measures[units, m].astype(float), 0.0)
+        lo = (1 - tol) * target[seats, m] * (1 - 1e-9)
+        hi = (1 + tol) * target[seats, m] * (1 + 1e-9)
+    elif spec.capacity:  # no band: the first capacity is the knapsack's upper side
+        m, cap = spec.capacity[0]
+        a = np.maximum(problem.measures[units, m].astype(float), 0.0)
+        lo, hi = np.zeros(len(seats)), cap * problem.seat_capacity[seats] * (1 + 1e-9)
+    else:
+        a, lo, hi = np.zeros(n), np.zeros(len(seats)), np.full(len(seats), np.inf)
+    home = problem.has_home[seats]
+    free_bands = [(float(lo[j]), float(hi[j])) for j in np.flatnonzero(~home)]
+    rows = []  # (cost rows, lo, hi, how many seats share them)
+    if free_bands:
+        cost = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
+        rows += [(cost, band[0], band[1], free_bands.count(band)) for band in sorted(set(free_bands))]
+    for j in np.flatnonzero(home):
+        rows.append(
+            ((np.linalg.norm(xy - problem.seat_xy[seats[j]], axis=1) * w)[None, :], float(lo[j]), float(hi[j]), 1)
+        )
+    knap = _Knapsack(a)
+    # rows worth evaluating between full passes: the best of the last full pass
+    shortlist: list[NDArray[np.int64] | None] = [None] * len(rows)
+
+    def value(lam: NDArray[np.float64], dtype: type, full: bool) -> tuple[float, NDArray[np.float64]]:
+        total, taken = float(lam.sum()), np.zeros(n)
+        for g, (cost, glo, ghi, count) in enumerate(rows):
+            keep = None if full or shortlist[g] is None else shortlist[g]
+            part = cost if keep is None else cost[keep]
+            v, x, ranked = knap.rows((part - lam[None, :]).astype(dtype, copy=False), glo, ghi, count)
+            if keep is None:
+                shortlist[g] = ranked[: min(len(ranked), 3 * count + 64)]
+            total += v
+            taken += x
+        return total, taken
+
+    lam = np.zeros(n) if start is None else np.asarray(start, dtype=float)[units].copy()
+    best, best_lam, seen, theta, stall = -np.inf, lam.copy(), -np.inf, 2.0, 0
+    t0 = time.perf_counter()
+    for step in range(iterations):
+        full = step % FULL_PASS_EVERY == 0
+        val, taken = value(lam, np.float32, full)
+        if not np.isfinite(val):
+            return None  # a seat no set of units can fill: the bands themselves conflict
+        if full and val > best:  # only a full pass is a bound (a shortlist can miss a centre)
+            best, best_lam = val, lam.copy()
+        if val > seen:
+            seen, stall = val, 0
+        else:
+            stall += 1
+            if stall >= 20:
+                theta, stall = theta / 2, 0
+        grad = 1.0 - taken
+        norm = float((grad**2).sum())
+        # Polyak's step towards the plan's objective, from the best bound so far
+        gap = (max(upper - val, 0.1 * (upper - best))) if upper is not None else 0.05 * max(abs(best), 1e-9)
+        if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or theta < 1e-4:
+            break
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
+        lam += theta * gap / norm * grad
+    exact, _ = value(best_lam, np.float64, True)
+    return float(exact) if np.isfinite(exact) else None
+
+
+#: The chosen-centres bound evaluates every candidate centre on every this many steps,
+#: and only the best of the last such pass in between.
+FULL_PASS_EVERY = 8
+
+
+class _Knapsack:
+    """Row-wise fractional knapsack min r.x, lo <= a.x <= hi, 0 <= x <= 1, one row per
+    candidate centre: items are taken in order of r/a (all with r < 0 up to ``hi``, then
+    on up to ``lo``), the last one fractionally; items of weight 0 when r < 0. Only the
+    leading ``m`` items of each row are sorted (a partition first), rows they do not fill
+    are sorted whole."""
+
+    def __init__(self, a: NDArray[np.float64]) -> None:
+        self.pos = np.flatnonzero(a > 0)
+        self.zero = np.flatnonzero(a <= 0)
+        self.a = a[self.pos]
+        self.n = len(a)
+        self.total = float(self.a.sum())
+
+    def rows(
+        self, reduced: NDArray[Any], lo: float, hi: float, count: int
+    ) -> tuple[float, NDArray[np.float64], NDArray[np.int64]]:
+        """Sum of the ``count`` smallest row values, the summed x of those rows, and the
+        rows in order of value."""
+        n_rows = reduced.shape[0]
+        if self.total < lo:
+            return np.inf, np.zeros(self.n), np.arange(n_rows)
+        if len(self.pos) == 0:  # no weights: every item with a negative reduced cost
+            values = np.minimum(reduced, 0).sum(axis=1, dtype=np.float64)
+            ranked = np.argsort(values, kind="stable")
+            x = (reduced[ranked[: min(count, n_rows)]] < 0).sum(axis=0).astype(float)
+            return float(values[ranked[:count]].sum()), x, ranked
+        r = reduced[:, self.pos]
+        a = self.a.astype(reduced.dtype)
+        ratio = r / a[None, :]
+        take = np.clip(np.where(r < 0, a[None, :], 0).sum(axis=1, dtype=np.float64), lo, hi)
+        share = min(1.0, (hi if np.isfinite(hi) else self.total) / max(self.total, 1e-300))
+        m = min(len(a), max(64, int(4 * share * len(a))))
+        order = self._order(ratio, m)
+        cum_a = np.cumsum(a[order], axis=1, dtype=np.float64)
+        short = cum_a[:, -1] < take
+        if short.any():  # rows the leading items do not fill: sort them whole
+            full = np.argsort(ratio[short], axis=1, kind="stable")
+            m = len(a)
+            order = np.concatenate([order, np.zeros((n_rows, m - order.shape[1]), dtype=order.dtype)], axis=1)
+            order[short] = full
+            order[~short, m - (m - cum_a.shape[1]) :] = -1
+            cum_a = np.cumsum(np.where(order >= 0, a[order], 0.0), axis=1, dtype=np.float64)
+        cum_r = np.cumsum(
+            np.where(order >= 0, np.take_along_axis(r, np.maximum(order, 0), axis=1), 0.0), axis=1, dtype=np.float64
+        )
+        k = (cum_a < take[:, None]).sum(axis=1)
+        idx = np.arange(n_rows)
+        prev = np.maximum(k - 1, 0)
+        whole = np.where(k > 0, cum_r[idx, prev], 0.0)
+        filled = np.where(k > 0, cum_a[idx, prev], 0.0)
+        nxt = order[idx, np.minimum(k, order.shape[1] - 1)]
+        part = np.where((k < order.shape[1]) & (nxt >= 0), (take - filled) * ratio[idx, np.maximum(nxt, 0)], 0.0)
+        values = whole + part
+        if len(self.zero):
+            values = values + np.minimum(reduced[:, self.zero], 0).sum(axis=1, dtype=np.float64)
+        ranked = np.argsort(values, kind="stable")
+        chosen = ranked[: min(count, n_rows)]
+        x = np.zeros(self.n)
+        for row in chosen.tolist():
+            kk = int(k[row])
+            np.add.at(x, self.pos[order[row, :kk]], 1.0)
+            j = int(order[row, kk]) if kk < order.shape[1] else -1
+            if j >= 0:
+                x[self.pos[j]] += (take[row] - (cum_a[row, kk - 1] if kk > 0 else 0.0)) / self.a[j]
+            if len(self.zero):
+                x[self.zero] += reduced[row, self.zero] < 0
+        return float(values[chosen].sum()), x, ranked
+
+    @staticmethod
+    def _order(ratio: NDArray[Any], m: int) -> NDArray[np.int64]:
+        if m >= ratio.shape[1]:
+            return np.argsort(ratio, axis=1, kind="stable")
+        lead = np.argpartition(ratio, m - 1, axis=1)[:, :m]
+        inner = np.argsort(np.take_along_axis(ratio, lead, axis=1), axis=1, kind="stable")
+        return np.take_along_axis(lead, inner, axis=1)

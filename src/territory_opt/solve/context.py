@@ -29,6 +29,8 @@ class SolveContext:
     t0: float = field(default_factory=time.perf_counter)
     #: deterministic time charged so far [deterministic s] (deterministic mode's clock)
     used: float = 0.0
+    #: wall time kept at the end of the limit for work after the search (a bound) [s]
+    reserve: float = 0.0
 
     @property
     def deterministic(self) -> bool:
@@ -49,8 +51,8 @@ class SolveContext:
 
     @property
     def deadline(self) -> float:
-        """When the solve must end, on :meth:`now`'s clock."""
-        return self.t0 + self.settings.time_limit
+        """When the search must end, on :meth:`now`'s clock (the limit less the reserve)."""
+        return self.t0 + self.settings.time_limit - self.reserve
 
     @property
     def cp(self) -> CpSettings:

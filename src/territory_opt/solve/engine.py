@@ -38,7 +38,7 @@ from ..scenario import Candidates as CandidateSettings
 from ..scenario import Constraints, Measure, Objective, SolverSettings
 from .centres import initial_centres, medoids
 from .context import SolveContext
-from .finalise import Outcome, finalise
+from .finalise import Outcome, finalise, reserve_for_bound
 from .prepare import Prepared, prepare
 from .proof import no_plan_message
 from .spec import resolve
@@ -89,6 +89,7 @@ def solve(
             ctx = SolveContext(solver or SolverSettings(), progress, watcher)
             spec = resolve(problem, balance, constraints, objective, candidates)
             prep = prepare(ctx, problem, spec)
+            ctx.reserve = reserve_for_bound(ctx, prep)
             return finalise(ctx, prep, _run(ctx, prep), scenario)
     finally:
         ACTIVE.remove(watcher)

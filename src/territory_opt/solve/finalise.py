@@ -17,11 +17,18 @@ from ..metrics import territory_table
 from ..model import ModelSpec, seat_positions, targets
 from ..plan import Plan, Status
 from ..problem import Problem
-from .bounds import lp_travel_bound
+from .bounds import chosen_centres_bound, lp_travel_bound
 from .context import SolveContext
 from .incumbent import Incumbent
 from .prepare import Prepared
 from .spec import LEXICOGRAPHIC_BASE, SolveSpec
+
+#: Subgradient steps of the chosen-centres bound in deterministic mode (a count, so the
+#: figure repeats); otherwise it runs for the reserved share of the time limit.
+CENTRES_BOUND_ITERATIONS = 300
+CENTRES_BOUND_SHARE = 0.15
+#: Above this many units the bound's distance matrix would not fit: no bound.
+CENTRES_BOUND_MAX_UNITS = 6_000
 
 
 @dataclass
@@ -141,11 +148,13 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
     if objective is not None and bound is not None:
         gap = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
     global_bound = global_gap = None
-    travel_only = [set(stage) for stage in prep.spec.stages] == [{"travel"}]
+    travel_only = _travel_only(prep)
     if prep.large or (best.exact_model and not prep.free_centres and travel_only):
         global_bound, global_gap = bound, gap
     elif travel_only and objective is not None and restrictions and not prep.free_centres:
         global_bound, global_gap = _global_travel_bound(ctx, prep, float(objective))
+    elif travel_only and objective is not None and prep.free_centres:
+        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(objective))
     return _Proof(status, objective, bound, gap, global_bound, global_gap)
 
 
@@ -163,6 +172,50 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
     if not found:
         return None, None
     bound = min(max(found), objective)
+    return bound, (max(0.0, (objective - bound) / abs(objective)) if objective else 0.0)
+
+
+def _travel_only(prep: Prepared) -> bool:
+    return [set(stage) for stage in prep.spec.stages] == [{"travel"}]
+
+
+def reserve_for_bound(ctx: SolveContext, prep: Prepared) -> float:
+    """Wall time to keep at the end of the limit for the chosen-centres bound [s]: 15 % of
+    the limit (at most a minute) when that bound will be computed; none in deterministic
+    mode, where the bound takes a fixed number of steps."""
+    if ctx.deterministic or prep.large or not prep.free_centres or not _travel_only(prep):
+        return 0.0
+    if prep.problem.n_units > CENTRES_BOUND_MAX_UNITS:
+        return 0.0
+    return min(60.0, CENTRES_BOUND_SHARE * ctx.time_limit)
+
+
+def _chosen_centres_global(
+    ctx: SolveContext, prep: Prepared, best: Incumbent, objective: float
+) -> tuple[float | None, float | None]:
+    """(bound, gap) on travel valid for the real problem when seats choose their centres:
+    the Lagrangian bound of the capacitated p-median with balance, its multipliers started
+    at each unit's travel in the plan."""
+    problem = prep.problem
+    pos = seat_positions(problem, best.centres)
+    start = (
+        prep.weight * np.linalg.norm(problem.unit_xy - pos[best.assign], axis=1) / max(float(prep.weight.sum()), 1e-12)
+    )
+    t0 = time.perf_counter()
+    found = chosen_centres_bound(
+        problem,
+        prep.spec.model,
+        prep.exempt,
+        start=start,
+        upper=objective,
+        iterations=CENTRES_BOUND_ITERATIONS if ctx.deterministic else 100_000,
+        time_limit=None if ctx.deterministic else max(2.0, ctx.t0 + ctx.time_limit - time.perf_counter()),
+        max_units=CENTRES_BOUND_MAX_UNITS,
+    )
+    ctx.report("bound", seconds=time.perf_counter() - t0)
+    if found is None:
+        return None, None
+    bound = min(found, objective)
     return bound, (max(0.0, (objective - bound) / abs(objective)) if objective else 0.0)
 
 

@@ -51,7 +51,10 @@ class Move(Units):
 
 
 class Reoptimise(_Body):
-    time_limit: float | None = Field(None, description="Engine time limit [s]; default the scenario's, at most 10 (the engine adds its final bound and audit)")
+    time_limit: float | None = Field(
+        None,
+        description="Engine time limit [s]; default the scenario's, at most 10 (the engine adds its final bound and audit)",
+    )
 
 
 class Save(_Body):
