@@ -1,5 +1,6 @@
 """Per-territory metrics of an assignment: the territory table, from the one evaluator
-(:mod:`territory_opt.evaluate`)."""
+(:mod:`territory_opt.evaluate`: contiguity, cut edges and travel of a plan are its
+``Evaluation.contiguous``, ``cut_edges`` and ``travel_mean``)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,6 @@ from numpy.typing import NDArray
 
 from .evaluate import Bands, Evaluation, evaluate
 from .problem import Problem
-
-
-def territory_connected(problem: Problem, assign: NDArray[np.int64]) -> NDArray[np.bool_] | None:
-    """Whether each seat's units form one connected piece of the adjacency graph.
-
-    None when the problem has no adjacency. An empty territory counts as connected.
-    """
-    bands = Bands.from_problem(problem, {})
-    return evaluate(problem, assign, None, bands, positions=problem.seat_xy).contiguous
-
-
-def cut_edges(problem: Problem, assign: NDArray[np.int64]) -> int:
-    """Adjacency edges whose two units are in different territories."""
-    bands = Bands.from_problem(problem, {})
-    cut = evaluate(problem, assign, None, bands, positions=problem.seat_xy).cut_edges
-    return 0 if cut is None else cut
 
 
 def territory_frame(problem: Problem, bands: Bands, ev: Evaluation) -> pd.DataFrame:
