@@ -41,8 +41,8 @@ def _worker() -> None:
     """The child process: read (problem, scenario, time limit) from stdin, solve, and write
     JSON lines to stdout: ``{"progress": {...}}`` while solving, then ``{"done": {...}}`` or
     ``{"error": "..."}``."""
-    from .. import solve
     from ..errors import TerritoryOptError
+    from ..solve import solve
 
     def send(message: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(message) + "\n")

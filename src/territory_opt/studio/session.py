@@ -764,8 +764,8 @@ class Session:
         """A complete plan folder ``vNNN`` written by :func:`territory_opt.write_plan` (as
         ``solve`` writes it), plus ``studio_changes.csv`` (the units in another territory than
         in the baseline) and ``studio.json``; registered in the version list."""
-        from .. import write_plan
         from ..io import write_csv, write_text
+        from ..pipeline import write_plan
         from ..quota import set_quotas
 
         folder = self._new_version_folder()
@@ -855,8 +855,8 @@ def open_plan_folder(
     scenario file whose ``name`` is the plan's (``summary.json``) in the workspace's
     ``scenarios/`` folder, the workspace or the package.
     """
-    from .. import problem_from_scenario
     from ..io import read_json
+    from ..pipeline import problem_from_scenario
 
     folder = inside(workspace, folder)
     if not (folder / "assignments.csv").is_file():
@@ -915,7 +915,7 @@ def open_scenario(
     path: Path, *, workspace: Path, time_limit: float | None = None, versions_dir: Path | None = None
 ) -> Session:
     """Solve a scenario and open its plan; the solved plan is saved as the first version."""
-    from .. import solve_scenario
+    from ..pipeline import solve_scenario
 
     path = inside(workspace, path)
     scenario = load_scenario(path)
@@ -943,7 +943,7 @@ def from_plan(
     if geometry is None:
         geometry = plan.geometry
     if geometry is None and scenario.data.units == "geography":
-        from .. import problem_from_scenario
+        from ..pipeline import problem_from_scenario
 
         try:
             _, inputs = problem_from_scenario(scenario)
