@@ -220,3 +220,22 @@ def test_the_audit_keeps_its_own_path():
     tree = ast.parse((Path(territory_opt.__file__).parent / "audit.py").read_text())
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not modules & {"evaluate", "metrics", "model", "solve"}
+
+
+def test_the_warm_start_reports_the_evaluators_stretch(line6):
+    # four units locked west: no plan meets ±10 % of 3; the warm start's violation is the
+    # evaluator's stretch of its plan, and a window's own targets (4 and 2) are met exactly
+    from territory_opt.model import BalanceRule, ModelSpec, build_candidates
+    from territory_opt.model.heuristics import warm_start
+
+    locked = replace(line6, lock=np.array([0, 0, 0, 0, -1, -1]))
+    cand = build_candidates(locked, np.zeros(2, dtype=np.int64), nearest=2)
+    spec = ModelSpec(balance=(BalanceRule(0, 0.1, True),))
+    assign, violation = warm_start(locked, cand, spec, None, time_limit=5, max_moves=100)
+    bands = spec.bands(locked)
+    stretch = bands.stretch(evaluate(locked, assign, None, bands).load)
+    assert assign.tolist() == [0, 0, 0, 0, 1, 1]
+    assert violation == pytest.approx(float(stretch.sum())) == pytest.approx(1.4 / 3)
+    window = replace(spec, targets=np.array([[4.0], [2.0]]))
+    assign, violation = warm_start(locked, cand, window, None, time_limit=5, max_moves=100)
+    assert violation == 0.0

@@ -32,6 +32,7 @@ class _State:
         bands = spec.bands(problem, hard=True, capacity=True)
         rows = bands.rows()
         target = bands.target
+        self.rows = rows
         self.values = (
             np.column_stack([problem.measures[:, r.measure] for r in rows]) if rows else np.zeros((problem.n_units, 0))
         )
@@ -70,6 +71,10 @@ class _State:
                 self.load[old] -= self.values[u]
             self.assign[u] = t
             self.load[t] += self.values[u]
+
+    def total_violation(self) -> float:
+        """The whole plan's stretch outside its bands and caps (:meth:`Row.stretch` summed)."""
+        return float(sum(row.stretch(self.load[:, i]).sum() for i, row in enumerate(self.rows)))
 
     def violation(self, t: int, load: NDArray[np.float64]) -> float:
         # per seat and per move (Row.stretch on one seat's loads, without building rows again)
@@ -248,7 +253,6 @@ def _improve(state: _State, deadline: float, max_moves: int | None, rng: np.rand
     territory sits inside its band.
     """
     problem = state.problem
-    k = problem.n_seats
     if state.values.shape[1] == 0:
         return
     tgt = state.norm
@@ -265,7 +269,7 @@ def _improve(state: _State, deadline: float, max_moves: int | None, rng: np.rand
     moves = 0
     units = np.arange(problem.n_units)
     while time.perf_counter() < deadline and (max_moves is None or moves < max_moves):
-        if sum(state.violation(t, state.load[t]) for t in range(k)) <= 1e-12:
+        if state.total_violation() <= 1e-12:
             return
         improved = False
         rng.shuffle(units)
@@ -330,8 +334,7 @@ def warm_start(
     else:
         _greedy(state)
     _improve(state, deadline, max_moves, np.random.default_rng(seed))
-    total = sum(state.violation(t, state.load[t]) for t in range(problem.n_seats))
-    return state.assign.copy(), float(total)
+    return state.assign.copy(), state.total_violation()
 
 
 def bisection_partition(
