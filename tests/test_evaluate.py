@@ -239,3 +239,13 @@ def test_the_warm_start_reports_the_evaluators_stretch(line6):
     window = replace(spec, targets=np.array([[4.0], [2.0]]))
     assign, violation = warm_start(locked, cand, window, None, time_limit=5, max_moves=100)
     assert violation == 0.0
+
+
+def test_objective_terms_as_a_solve_reports_them(line6):
+    owned = replace(line6, owner=np.array([0, 0, 0, 1, 1, 1]))
+    bands = Bands.from_problem(owned, {"potential": 0.5})
+    result = evaluate(owned, [0, 0, 0, 0, 1, 1], None, bands)
+    # travel (0+1+2+3+1+0)/6 km, one cut edge, 1 of 6 owned units moved
+    assert result.objective_terms == pytest.approx({"travel": 7 / 6, "cut_edges": 1.0, "disruption": 100 / 6})
+    plain = evaluate(line6, [0, 0, 0, 1, 1, 1], None, bands, contiguity=False)
+    assert plain.objective_terms == {"travel": 1.0}  # no owners, contiguity not counted

@@ -257,6 +257,18 @@ class Evaluation:
         return np.asarray(self.within.all(axis=1), dtype=bool)
 
     @property
+    def objective_terms(self) -> dict[str, float]:
+        """The objective's terms in natural units, as a solve reports them: ``travel`` [km],
+        ``cut_edges`` (with adjacency and contiguity counted), ``disruption`` [%] (when units
+        have a current owner)."""
+        terms = {"travel": self.travel_mean}
+        if self.cut_edges is not None:
+            terms["cut_edges"] = float(self.cut_edges)
+        if self.disruption_pct is not None:
+            terms["disruption"] = self.disruption_pct
+        return terms
+
+    @property
     def contiguous(self) -> NDArray[np.bool_] | None:
         """(k,) the territory is one piece; None without adjacency."""
         return None if self.pieces is None else self.pieces <= 1

@@ -319,11 +319,7 @@ def evaluated_plan(
     )
     findings = audit(problem, a, rules)
     ev = evaluate(problem, a, centre, bands, weight=weight, disruption_measure=d.measure if d else None)
-    terms = {"travel": ev.travel_mean}
-    if ev.cut_edges is not None:
-        terms["cut_edges"] = float(ev.cut_edges)
-    if ev.disruption_pct is not None:
-        terms["disruption"] = ev.disruption_pct
+    terms = ev.objective_terms
     obj = scenario.objective
     if obj.mode == "weighted":  # the scenario's objective, as a solve reports it
         objective = sum(terms.get(t, 0.0) * obj.weights.get(t, 1.0) for t in obj.priorities)

@@ -201,9 +201,7 @@ class _Plan:
         return out
 
     def objective(self, ev: Evaluation) -> float:
-        terms = {"travel": ev.travel_mean}
-        if ev.disruption_pct is not None:
-            terms["disruption"] = ev.disruption_pct
+        terms = ev.objective_terms  # travel and disruption (no cut edges: contiguity is off here)
         if self.soft.tolerance:
             # soft bands: Σ weight_m · 100 · stretch beyond the band / target, seats not exempt
             weight = {self.problem.measure_names[r.measure]: r.weight for r in self.spec.balance if not r.hard}
