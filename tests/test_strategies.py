@@ -89,6 +89,10 @@ def test_deterministic_mode_never_reads_the_wall_clock(case, request):
     raced = solve(p, solver=settings, **kwargs)
     assert calm.seat_of.tobytes() == raced.seat_of.tobytes()
     assert (calm.objective, calm.bound) == (raced.objective, raced.bound)
+    # the bound for the real problem too (chosen centres: a fixed number of subgradient steps)
+    assert (calm.global_bound, calm.global_gap) == (raced.global_bound, raced.global_gap)
+    if case != "company scale":
+        assert calm.global_bound is not None
     assert calm.notes == raced.notes
 
 

@@ -142,7 +142,13 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
 
 
 def lp_travel_bound(
-    problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], *, time_limit: float = 30.0, max_pairs: int = 600_000
+    problem: Problem,
+    spec: ModelSpec,
+    exempt: NDArray[np.bool_],
+    *,
+    time_limit: float | None = 30.0,
+    max_pairs: int = 600_000,
+    max_iterations: int | None = None,
 ) -> float | None:
     """A lower bound on the travel objective valid for the unrestricted problem.
 
@@ -150,6 +156,8 @@ def lp_travel_bound(
     balance, capacity and locks; pruning, contiguity, families and disruption are dropped,
     which can only lower the optimum. Only for seats with fixed home bases (with chosen
     centres the distances are not data). None when too large or not solved in time.
+    ``time_limit=None`` with ``max_iterations``: stop on GLOP's iteration count only, so the
+    answer repeats (deterministic mode).
     """
     from ortools.linear_solver import pywraplp
 
@@ -171,7 +179,10 @@ def lp_travel_bound(
     lp = pywraplp.Solver.CreateSolver("GLOP")
     if lp is None:
         return None
-    lp.SetTimeLimit(int(time_limit * 1000))
+    if time_limit is not None:
+        lp.SetTimeLimit(int(time_limit * 1000))
+    if max_iterations is not None:
+        lp.SetSolverSpecificParametersAsString(f"max_number_of_iterations: {int(max_iterations)}")
     x = [lp.NumVar(0.0, 1.0, "") for _ in range(len(u))]
     by_unit = np.argsort(u, kind="stable")
     starts = np.searchsorted(u[by_unit], np.arange(n + 1))

@@ -27,6 +27,8 @@ from .spec import LEXICOGRAPHIC_BASE, SolveSpec
 #: figure repeats); otherwise it runs for the reserved share of the time limit.
 CENTRES_BOUND_ITERATIONS = 300
 CENTRES_BOUND_SHARE = 0.15
+#: GLOP iterations of the travel LP bound in deterministic mode.
+LP_BOUND_ITERATIONS = 200_000
 #: Above this many units the bound's distance matrix would not fit: no bound.
 CENTRES_BOUND_MAX_UNITS = 6_000
 
@@ -166,7 +168,14 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
     found = [transport_bound] if transport_bound is not None else []
     lp_time = min(30.0, max(5.0, ctx.time_limit / 2)) if transport_bound is None else min(30.0, ctx.left())
     if lp_time >= 2.0:
-        lp_bound = lp_travel_bound(prep.problem, prep.spec.model, prep.exempt, time_limit=lp_time)
+        lp_bound = lp_travel_bound(
+            prep.problem,
+            prep.spec.model,
+            prep.exempt,
+            # deterministic mode: GLOP's iteration count, never the clock, so the figure repeats
+            time_limit=None if ctx.deterministic else lp_time,
+            max_iterations=LP_BOUND_ITERATIONS if ctx.deterministic else None,
+        )
         if lp_bound is not None:
             found.append(lp_bound)
     if not found:
