@@ -15,13 +15,13 @@ LP solvers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..model.formulation import ModelSpec, targets
+from ..model.formulation import ModelSpec
 from ..problem import Problem
 
 
@@ -102,7 +102,7 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
     if spec.locks:
         stay_ok &= ~((problem.lock >= 0) & (problem.lock != problem.owner))
     forced = np.bincount(problem.owner[has & ~stay_ok], weights=value[has & ~stay_ok], minlength=k)
-    target = spec.targets if spec.targets is not None else targets(problem, exempt)
+    band = spec.bands(problem, capacity=False)
     lp = pywraplp.Solver.CreateSolver("GLOP")
     if lp is None:
         return None
@@ -117,8 +117,8 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
         if exempt[t]:
             continue
         final = booked_by[t] / scale - out[t] + inn[t] + orphan[t]
-        lo = max((1 - r.tolerance) * target[t, r.measure] for r in rules) if rules else -np.inf
-        hi = min((1 + r.tolerance) * target[t, r.measure] for r in rules) if rules else np.inf
+        lo = max(band.low[t, r.measure] for r in rules) if rules else -np.inf
+        hi = min(band.high[t, r.measure] for r in rules) if rules else np.inf
         if np.isfinite(lo):
             lp.Add(final >= lo / scale)
             receive += max(0.0, lo - booked_by[t])
@@ -189,16 +189,16 @@ def lp_travel_bound(
     for i in range(n):
         idx = by_unit[starts[i] : starts[i + 1]]
         lp.Add(lp.Sum([x[j] for j in idx]) == 1)
-    target = targets(problem, exempt)
+    band = replace(spec, exempt=exempt, targets=None).bands(problem, capacity=False)
     by_seat = np.argsort(t, kind="stable")
     seat_starts = np.searchsorted(t[by_seat], np.arange(k + 1))
-    rows = [(r.measure, (1 - r.tolerance), (1 + r.tolerance)) for r in spec.balance if r.hard]
+    measures = [r.measure for r in spec.balance if r.hard]
     for seat in np.flatnonzero(~exempt):
         idx = by_seat[seat_starts[seat] : seat_starts[seat + 1]]
-        for m, lo, hi in rows:
+        for m in measures:
             expr = lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
-            lp.Add(expr >= lo * float(target[seat, m]))
-            lp.Add(expr <= hi * float(target[seat, m]))
+            lp.Add(expr >= float(band.low[seat, m]))
+            lp.Add(expr <= float(band.high[seat, m]))
         for m, cap in spec.capacity:
             lp.Add(
                 lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
@@ -293,13 +293,13 @@ def stranded_units(problem: Problem, spec: ModelSpec, *, max_steps: int = 20_000
     nbrs = [indices[indptr[u] : indptr[u + 1]].tolist() for u in range(problem.n_units)]
     degree = np.diff(indptr)
     out: list[Stranded] = []
-    target = targets(problem, exempt)
+    band = replace(spec, targets=None).bands(problem, capacity=False)
     for rule in spec.balance:
         if not rule.hard:
             continue
         m = rule.measure
-        lo = (1 - rule.tolerance) * float(target[~exempt, m].min())
-        hi = (1 + rule.tolerance) * float(target[~exempt, m].max())
+        lo = float(band.low[~exempt, m].min())
+        hi = float(band.high[~exempt, m].max())
         value = problem.measures[:, m]
         if lo <= 0 or (value < 0).any():
             continue
@@ -414,17 +414,12 @@ def chosen_centres_bound(
     w_all = spec.weight(problem.n_units)
     w = w_all[units] / max(float(w_all.sum()), 1e-12)
     xy = problem.unit_xy[units]
-    hard = [r for r in spec.balance if r.hard]
-    target = spec.seat_targets(problem)
-    if hard:
-        m, tol = hard[0].measure, hard[0].tolerance
-        a = np.maximum(problem.measures[units, m].astype(float), 0.0)
-        lo = (1 - tol) * target[seats, m] * (1 - 1e-9)
-        hi = (1 + tol) * target[seats, m] * (1 + 1e-9)
-    elif spec.capacity:  # no band: the first capacity is the knapsack's upper side
-        m, cap = spec.capacity[0]
-        a = np.maximum(problem.measures[units, m].astype(float), 0.0)
-        lo, hi = np.zeros(len(seats)), cap * problem.seat_capacity[seats] * (1 + 1e-9)
+    rows_of = spec.bands(problem).rows()
+    if rows_of:  # the first hard band, else the first cap (lo = 0)
+        row = rows_of[0]
+        a = np.maximum(problem.measures[units, row.measure].astype(float), 0.0)
+        lo = np.maximum(row.low[seats], 0.0) * (1 - 1e-9)
+        hi = row.high[seats] * (1 + 1e-9)
     else:
         a, lo, hi = np.zeros(n), np.zeros(len(seats)), np.full(len(seats), np.inf)
     home = problem.has_home[seats]

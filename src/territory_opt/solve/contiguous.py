@@ -39,12 +39,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..model.formulation import ModelSpec, targets
+from ..model.formulation import ModelSpec
 from ..model.heuristics import stays_connected
 from ..problem import Problem
 from .bounds import least_transfers
@@ -436,28 +436,15 @@ def _rows(
     standing alone) and every capacity cap. Returns per row the unit values, the seats'
     lower and upper limits, a norm (a mean target or cap) and the measure."""
     k = problem.n_seats
-    target = spec.targets if spec.targets is not None else targets(problem, exempt)
-    cols: list[NDArray[np.float64]] = []
-    lo: list[NDArray[np.float64]] = []
-    hi: list[NDArray[np.float64]] = []
-    norm: list[NDArray[np.float64]] = []
-    names: list[int] = []
-    for rule in spec.balance:
-        if not rule.hard:
-            continue
-        tm = target[:, rule.measure]
-        cols.append(problem.measures[:, rule.measure])
-        lo.append(np.where(exempt, -np.inf, (1 - rule.tolerance) * tm))
-        hi.append(np.where(exempt, np.inf, (1 + rule.tolerance) * tm))
-        norm.append(np.full(k, max(float(tm[~exempt].mean()) if (~exempt).any() else 1.0, 1e-12)))
-        names.append(rule.measure)
-    for m, cap in spec.capacity:
-        limit = cap * problem.seat_capacity
-        cols.append(problem.measures[:, m])
-        lo.append(np.full(k, -np.inf))
-        hi.append(limit)
-        norm.append(np.full(k, max(float(limit.mean()), 1e-12)))
-        names.append(m)
+    # the bands and caps of the one evaluator; the norm here is the mean target (or cap) of
+    # the seats not exempt, so a share of violation weighs the same in every territory
+    rows = replace(spec, exempt=exempt).bands(problem).rows()
+    cols = [problem.measures[:, row.measure] for row in rows]
+    lo = [row.low for row in rows]
+    hi = [row.high for row in rows]
+    names = [row.measure for row in rows]
+    open_ = ~exempt if (~exempt).any() else np.ones(k, dtype=bool)
+    norm = [np.full(k, max(float(row.norm[open_].mean()), 1e-12)) for row in rows]
     return cols, lo, hi, norm, names
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any
 
@@ -13,8 +13,9 @@ from ortools.sat.python import cp_model
 
 from .._version import __version__
 from ..audit import Rules, audit
-from ..metrics import territory_table
-from ..model import ModelSpec, seat_positions, targets
+from ..evaluate import evaluate
+from ..metrics import territory_frame
+from ..model import seat_positions, targets
 from ..plan import Plan, Status
 from ..problem import Problem
 from .bounds import chosen_centres_bound, lp_travel_bound
@@ -66,17 +67,20 @@ def finalise(ctx: SolveContext, prep: Prepared, outcome: Outcome, scenario: str)
     target = targets(problem, prep.exempt)
     findings = audit(problem, best.assign, _audit_rules(problem, spec, prep.exempt, target))
     status = proof.status if all(f.ok for f in findings) else Status.UNKNOWN
-    pos = seat_positions(problem, best.centres)
-    table = territory_table(
+    # the plan's table and objective terms from the one evaluator (the audit above keeps
+    # its own path from the raw arrays)
+    bands = replace(spec.model, exempt=prep.exempt, targets=None).bands(problem, hard=None, capacity=False)
+    ev = evaluate(
         problem,
         best.assign,
-        target=target,
-        tolerance={problem.measure_names[r.measure]: r.tolerance for r in spec.model.balance},
-        seat_pos=pos,
+        None,
+        bands,
         weight=prep.weight,
-        exempt=prep.exempt,
+        disruption_measure=spec.model.value(problem.n_units),
+        positions=seat_positions(problem, best.centres),
     )
-    terms = term_values(problem, best.assign, pos, prep.weight, spec.model)
+    table = territory_frame(problem, bands, ev)
+    terms = ev.objective_terms
     ctx.report("done", objective=proof.objective, bound=proof.bound, gap=proof.gap)
     return Plan(
         status=status,
@@ -263,20 +267,4 @@ def _audit_rules(problem: Problem, spec: SolveSpec, exempt: NDArray[np.bool_], t
 def _ro(array: NDArray[Any]) -> NDArray[Any]:
     out = np.array(array, copy=True)
     out.setflags(write=False)
-    return out
-
-
-def term_values(
-    problem: Problem, assign: NDArray[np.int64], pos: NDArray[np.float64], weight: NDArray[np.float64], spec: ModelSpec
-) -> dict[str, float]:
-    """The objective terms of a plan in natural units (travel [km], cut edges, disruption [%])."""
-    d = np.linalg.norm(problem.unit_xy - pos[assign], axis=1)
-    out = {"travel": float((weight * d).sum() / max(weight.sum(), 1e-12))}
-    if problem.edges is not None:
-        out["cut_edges"] = float((assign[problem.edges[:, 0]] != assign[problem.edges[:, 1]]).sum())
-    has = problem.owner >= 0
-    if has.any():
-        value = spec.value(problem.n_units)
-        moved = problem.reassigned(assign)
-        out["disruption"] = 100.0 * float(value[moved].sum()) / max(float(value[has].sum()), 1e-12)
     return out

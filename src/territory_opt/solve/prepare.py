@@ -113,10 +113,10 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
     free_centres = bool((~problem.has_home & ~exempt).any())
     values, lims = limits(problem, model)
     need = None
-    hard = [r for r in model.balance if r.hard]
-    if hard and hard[0].measure == 0:
+    bands = replace(model, exempt=exempt, targets=None).bands(problem, capacity=False)
+    if bands.tolerance and next(iter(bands.tolerance)) == problem.measure_names[0]:
         # each seat must be able to reach its lower band of the first measure
-        need = np.where(exempt, 0.0, (1 - hard[0].tolerance) * targets(problem, exempt)[:, 0])
+        need = np.maximum(bands.low[:, 0], 0.0)
     large = use_large(problem, model, ctx.settings.method)
     prep = Prepared(
         problem=problem,
@@ -226,7 +226,7 @@ def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -
     if not hard:
         return problem, []
     m = hard[0].measure
-    lo = float(((1 - hard[0].tolerance) * targets(problem, exempt)[~exempt, m]).min())
+    lo = float(replace(spec, exempt=exempt, targets=None).bands(problem, capacity=False).low[~exempt, m].min())
     totals = np.bincount(label[free], weights=problem.measures[free, m], minlength=label.max() + 1)
     cross = standing[e[:, 0]] ^ standing[e[:, 1]]
     notes = []
@@ -263,10 +263,9 @@ def transport_contiguous_start(ctx: SolveContext, prep: Prepared) -> tuple[NDArr
     hard = [r for r in spec.balance if r.hard]
     if not hard:
         return None, None
-    target = targets(problem, exempt)
-    m = hard[0].measure
-    lo = np.where(exempt, 0.0, (1 - hard[0].tolerance) * target[:, m])
-    hi = np.where(exempt, np.inf, (1 + hard[0].tolerance) * target[:, m])
+    row = replace(spec, exempt=exempt, targets=None).bands(problem, capacity=False).rows()[0]
+    m = row.measure
+    lo, hi = np.maximum(row.low, 0.0), row.high
     weight = spec.weight(problem.n_units)
     cand = fit_filter(
         problem,
