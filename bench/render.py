@@ -185,6 +185,9 @@ TARGET_ASKED = {
     "us-50-reps": "US counties, 50 reps at home bases, potential ±5 % + workload ±10 %, contiguous: feasible ≤ 60 s",
     "us-50-reps-realign": "the same with ≤ 15 % of potential moved from a current alignment (an earlier plan at ±20 %): feasible ≤ 60 s",
     "accounts-100k": "100,000 accounts, 500 reps, skills 20 %, 1 % locked, potential ±5 %: feasible ≤ 5 min, peak ≤ 4 GB",
+    "us-10-pmedian-300": "issue 16: US counties, 10 territories whose centres the model chooses, population ±5 %, contiguous: within 5 % of the global bound at 300 s",
+    "us-50-pmedian-300": "issue 16: the same with 50 territories (Los Angeles stands alone): within 5 % of the global bound at 300 s",
+    "us-zips-200": "issue 16: 33,791 approximate ZIP areas, 200 territories, potential ±5 %, contiguous: a plan ≤ 5 min, ≤ 4 GB",
 }
 
 
