@@ -198,9 +198,12 @@ def reserve_for_bound(ctx: SolveContext, prep: Prepared) -> float:
     mode, where the bound takes a fixed number of steps."""
     if ctx.deterministic or prep.large or not prep.free_centres or not _travel_only(prep):
         return 0.0
-    if prep.problem.n_units > CENTRES_BOUND_MAX_UNITS:
+    n = prep.problem.n_units
+    if n > CENTRES_BOUND_MAX_UNITS:
         return 0.0
-    return min(60.0, CENTRES_BOUND_SHARE * ctx.time_limit)
+    # a full subgradient step costs about n^2 x 2e-8 s here (0.2 s at 3,108 counties): keep
+    # room for a few hundred steps, never more than the share (small maps need a second)
+    return min(60.0, CENTRES_BOUND_SHARE * ctx.time_limit, max(1.0, 400 * n * n * 2e-8))
 
 
 def _chosen_centres_global(
