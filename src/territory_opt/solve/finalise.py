@@ -30,6 +30,8 @@ CENTRES_BOUND_ITERATIONS = 300
 CENTRES_BOUND_SHARE = 0.15
 #: GLOP iterations of the travel LP bound in deterministic mode.
 LP_BOUND_ITERATIONS = 200_000
+#: Above this many pairs the travel LP bound is not attempted (lp_travel_bound's default).
+LP_BOUND_MAX_PAIRS = 600_000
 #: Above this many units the bound's distance matrix would not fit: no bound.
 CENTRES_BOUND_MAX_UNITS = 6_000
 
@@ -170,7 +172,11 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
     pair; the larger holds."""
     transport_bound = prep.transport_bound
     found = [transport_bound] if transport_bound is not None else []
-    lp_time = min(30.0, max(5.0, ctx.time_limit / 2)) if transport_bound is None else min(30.0, ctx.left())
+    if ctx.deterministic:
+        lp_time = min(30.0, max(5.0, ctx.time_limit / 2)) if transport_bound is None else min(30.0, ctx.left())
+    else:  # what is left of the limit (the search kept it: reserve_for_bound), 2 s at least
+        left = ctx.t0 + ctx.time_limit - time.perf_counter()
+        lp_time = min(30.0, max(2.0, left)) if transport_bound is None else min(30.0, left)
     if lp_time >= 2.0:
         lp_bound = lp_travel_bound(
             prep.problem,
@@ -179,6 +185,7 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
             # deterministic mode: GLOP's iteration count, never the clock, so the figure repeats
             time_limit=None if ctx.deterministic else lp_time,
             max_iterations=LP_BOUND_ITERATIONS if ctx.deterministic else None,
+            max_pairs=LP_BOUND_MAX_PAIRS,
         )
         if lp_bound is not None:
             found.append(lp_bound)
@@ -193,11 +200,19 @@ def _travel_only(prep: Prepared) -> bool:
 
 
 def reserve_for_bound(ctx: SolveContext, prep: Prepared) -> float:
-    """Wall time to keep at the end of the limit for the chosen-centres bound [s]: 15 % of
-    the limit (at most a minute) when that bound will be computed; none in deterministic
-    mode, where the bound takes a fixed number of steps."""
-    if ctx.deterministic or prep.large or not prep.free_centres or not _travel_only(prep):
+    """Wall time to keep at the end of the limit for the bound valid for the real problem
+    [s], so that the solve ends at its limit: with home bases and no transport bound, the
+    travel LP over every pair (about 4e-5 s per pair here, 10 % of the limit at most); with
+    chosen centres the Lagrangian bound (15 % of the limit at most, a minute at most). None
+    in deterministic mode, where the bounds stop on counts."""
+    if ctx.deterministic or prep.large or not _travel_only(prep):
         return 0.0
+    if not prep.free_centres:
+        pairs = prep.problem.n_units * prep.problem.n_seats
+        restricted = prep.spec.model.contiguity or prep.spec.nearest < prep.problem.n_seats
+        if prep.transport_bound is not None or pairs > LP_BOUND_MAX_PAIRS or not restricted:
+            return 0.0
+        return min(30.0, 0.1 * ctx.time_limit, max(1.0, pairs * 4e-5))
     n = prep.problem.n_units
     if n > CENTRES_BOUND_MAX_UNITS:
         return 0.0
