@@ -95,6 +95,15 @@ def test_demo_runs_and_prints_outputs(tmp_path, time_limit):
     assert "synthetic accounts on real geography" in plain(result.output)
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["audit_ok"] and summary["territories"] == 8 and summary["units"] == 159
+    # the headline is the gap against a bound for the real problem; the quota table shows
+    # each territory's id and its quota (it once printed a generator object per row)
+    text = plain(result.output)
+    assert "within" in text and "of the best possible plan" in text and "secondary: bound" in text
+    quotas = pd.read_csv(tmp_path / "demo" / "quotas.csv")
+    quota_table = text[text.index("Quotas") :]
+    assert "generator object" not in quota_table
+    for territory, quota in zip(quotas["territory_id"], quotas["quota"], strict=True):
+        assert str(territory) in quota_table and f"{quota:,.0f}" in quota_table
 
 
 def test_quotas_command_on_a_plan(tmp_path):

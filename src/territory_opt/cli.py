@@ -212,7 +212,7 @@ def _print_plan(plan: Any, written: dict[str, Path]) -> None:
             f"within [bold]{100 * (plan.global_gap or 0):.2f}%[/] of the best possible plan "
             f"(bound {plan.global_bound:,.4g}, valid for the unrestricted problem: a relaxation without pruning or restrictions)"
         )
-        console.print(f"secondary, the model as solved: bound {bound}, gap {gap} ({plan.bound_scope})")
+        console.print(f"secondary: bound {bound}, gap {gap} for {plan.bound_scope}")
     else:
         console.print(
             f"status: [bold]{plan.status.value}[/]  objective {plan.objective:,.4g}  bound {bound}  gap {gap}  ({plan.bound_scope})"
@@ -240,21 +240,27 @@ def _plain(*cells: object) -> list[Text]:
 def _print_quotas(quotas: Any) -> None:
     table = Table(title="Quotas")
     frame = quotas.table
-    columns = [c for c in frame.columns if c not in ("rep_id",)]
+    # the period split (p1, p2, ...) is in quotas.csv: an 80-column terminal truncates it
+    periods = [c for c in frame.columns if str(c).startswith("p") and str(c)[1:].isdigit()]
+    columns = [c for c in frame.columns if c not in ("rep_id", *periods)]
     for c in columns:
         table.add_column(Text(str(c)), justify="right")
     for _, row in frame.iterrows():
         table.add_row(
             *_plain(
-                f"{row[c]:,.2f}"
-                if c == "quota_per_potential"
-                else f"{row[c]:,.0f}"
-                if isinstance(row[c], float)
-                else str(row[c])
-                for c in columns
+                *(
+                    f"{row[c]:,.2f}"
+                    if c == "quota_per_potential"
+                    else f"{row[c]:,.0f}"
+                    if isinstance(row[c], float)
+                    else str(row[c])
+                    for c in columns
+                )
             )
         )
     console.print(table)
+    if periods:
+        console.print(f"split into {len(periods)} periods ({', '.join(map(str, periods))}): see quotas.csv")
     f = quotas.fairness
     console.print(
         f"fairness: quota/potential CV {f['quota_per_potential_cv']:.3f}, Gini {f['quota_per_potential_gini']:.3f}, max/min {f['quota_per_potential_max_min']:.2f}; expected attainment {f['expected_attainment_min']:.2f}-{f['expected_attainment_max']:.2f}"
