@@ -7,7 +7,7 @@ or directly from arrays with :meth:`Problem.from_arrays` (notebooks, tests, benc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -200,16 +200,8 @@ class Problem:
         n = values.shape[0]
         if seat_xy is None:
             if n_seats is None:
-                raise DataError(
-                    [
-                        Finding(
-                            "Problem.from_arrays",
-                            "give seat_xy (home bases) or n_seats (centres chosen)",
-                            None,
-                            "seat_xy",
-                        )
-                    ]
-                )
+                msg = "give seat_xy (home bases) or n_seats (centres chosen)"
+                raise DataError([Finding("Problem.from_arrays", msg, None, "seat_xy")])
             seat_pos = np.full((max(int(n_seats), 0), 2), np.nan)
         else:
             seat_pos = array("seat_xy", seat_xy, float)
@@ -249,26 +241,26 @@ class Problem:
         if edge_arr is not None:
             edge_arr = np.sort(edge_arr[:, :2], axis=1)
             edge_arr = np.unique(edge_arr[edge_arr[:, 0] != edge_arr[:, 1]], axis=0)
+        # the validated arrays (defaults filled in above), each copied read-only
+        c: dict[str, Any] = checked
         return cls(
             unit_ids=_readonly(ids),
             seat_ids=_readonly(sids),
-            measures=_readonly(values, float),
+            measures=_readonly(values),
             measure_names=names,
-            unit_xy=_readonly(np.asarray(unit_xy, dtype=float).reshape(n, 2)),
+            unit_xy=_readonly(c["unit_xy"].reshape(n, 2)),
             seat_xy=_readonly(seat_pos),
-            seat_capacity=_readonly(seat_capacity if seat_capacity is not None else np.ones(k), float),
+            seat_capacity=_readonly(c["seat_capacity"]),
             edges=None if edge_arr is None else _readonly(edge_arr),
-            unit_skills=_readonly(unit_skills if unit_skills is not None else np.zeros(n), np.int64),
-            seat_skills=_readonly(seat_skills if seat_skills is not None else np.zeros(k), np.int64),
+            unit_skills=_readonly(c["unit_skills"]),
+            seat_skills=_readonly(c["seat_skills"]),
             skill_names=tuple(skill_names),
-            lock=_readonly(lock if lock is not None else np.full(n, -1), np.int64),
-            owner=_readonly(owner if owner is not None else np.full(n, -1), np.int64),
-            family=_readonly(family if family is not None else np.full(n, -1), np.int64),
-            exclusions=_readonly(
-                np.asarray(exclusions if exclusions is not None else np.zeros((0, 2)), dtype=np.int64).reshape(-1, 2)
-            ),
-            unit_names=_readonly(unit_names if unit_names is not None else ids, object),
-            seat_names=_readonly(seat_names if seat_names is not None else sids, object),
+            lock=_readonly(c["lock"]),
+            owner=_readonly(c["owner"]),
+            family=_readonly(c["family"]),
+            exclusions=_readonly(c["exclusions"]),
+            unit_names=_readonly(c["unit_names"]),
+            seat_names=_readonly(c["seat_names"]),
         )
 
     @classmethod
