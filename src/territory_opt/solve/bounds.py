@@ -519,11 +519,10 @@ class _Knapsack:
         cum_a = np.cumsum(a[order], axis=1, dtype=np.float64)
         short = cum_a[:, -1] < take
         if short.any():  # rows the leading items do not fill: sort them whole
-            full = np.argsort(ratio[short], axis=1, kind="stable")
-            m = len(a)
-            order = np.concatenate([order, np.zeros((n_rows, m - order.shape[1]), dtype=order.dtype)], axis=1)
-            order[short] = full
-            order[~short, m - (m - cum_a.shape[1]) :] = -1
+            padded = np.full((n_rows, len(a)), -1, dtype=order.dtype)  # -1: no item
+            padded[:, : order.shape[1]] = order
+            padded[short] = np.argsort(ratio[short], axis=1, kind="stable")
+            order = padded
             cum_a = np.cumsum(np.where(order >= 0, a[order], 0.0), axis=1, dtype=np.float64)
         cum_r = np.cumsum(
             np.where(order >= 0, np.take_along_axis(r, np.maximum(order, 0), axis=1), 0.0), axis=1, dtype=np.float64
