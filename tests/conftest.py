@@ -56,6 +56,21 @@ def grid3() -> Problem:
     )
 
 
+#: Proven optima (sum of distances) of :func:`capacitated_pmedian`, by seed: computed by an
+#: exact CP-SAT model over every unit-centre pair (x[i, j], y[j] = x[j, j]), OPTIMAL status.
+CAPACITATED_OPTIMA = [(0, 438.04), (1, 388.69), (2, 385.56), (3, 410.90)]
+
+
+def capacitated_pmedian(seed: int, n: int = 24, p: int = 4) -> tuple[Problem, float]:
+    """A capacitated p-median case: ``n`` units with demand 1-19 scattered on 100 x 100 km,
+    ``p`` seats without homes; returns the problem and the cap (15 % above the mean load)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (n, 2))
+    w = rng.integers(1, 20, n).astype(float)
+    cap = float(np.ceil(w.sum() / p * 1.15))
+    return Problem.from_arrays(measures=w[:, None], measure_names=["demand"], unit_xy=xy, n_seats=p), cap
+
+
 def accounts_scenario(accounts: str = "accounts.csv", **extra: object) -> dict:
     """A scenario mapping tests/data CRM-style files (their own column names)."""
     raw = {

@@ -13,6 +13,8 @@ from territory_opt.model.formulation import BalanceRule, ModelSpec
 from territory_opt.scenario import Constraints, Measure, SolverSettings
 from territory_opt.solve.bounds import chosen_centres_bound
 
+from .conftest import CAPACITATED_OPTIMA, capacitated_pmedian
+
 
 def scattered(n: int, seed: int) -> Problem:
     rng = np.random.default_rng(seed)
@@ -75,18 +77,10 @@ def test_a_plan_with_chosen_centres_reports_a_global_bound_below_its_objective(g
     assert plan.global_gap < 0.05
 
 
-@pytest.mark.parametrize(
-    ("seed", "optimum"),
-    # the proven capacitated p-median optima of test_engine (sum of distances, 24 units)
-    [(0, 438.04), (1, 388.69), (2, 385.56), (3, 410.90)],
-)
+@pytest.mark.parametrize(("seed", "optimum"), CAPACITATED_OPTIMA)
 def test_capacity_alone_bounds_the_proven_capacitated_p_median_optimum(seed, optimum):
-    rng = np.random.default_rng(seed)
-    n, p = 24, 4
-    xy = rng.uniform(0, 100, (n, 2))
-    w = rng.integers(1, 20, n).astype(float)
-    cap = float(np.ceil(w.sum() / p * 1.15))
-    problem = Problem.from_arrays(measures=w[:, None], measure_names=["demand"], unit_xy=xy, n_seats=p)
+    problem, cap = capacitated_pmedian(seed)
+    n, p = problem.n_units, problem.n_seats
     bound = chosen_centres_bound(problem, ModelSpec(capacity=((0, cap),)), np.zeros(p, dtype=bool), iterations=500)
     assert bound is not None
     assert 0.9 * optimum / n <= bound <= optimum / n + 1e-9  # objective: mean distance per unit

@@ -7,6 +7,8 @@ from territory_opt import InfeasibleError, Problem, Status, solve
 from territory_opt.audit import Rules, audit
 from territory_opt.scenario import Constraints, Disruption, Measure, Objective, SolverSettings
 
+from .conftest import CAPACITATED_OPTIMA, capacitated_pmedian
+
 FAST = SolverSettings(time_limit=5, seed=1)
 
 
@@ -266,23 +268,15 @@ def test_global_bound_is_a_valid_lower_bound(grid3):
     assert_clean(plan)
 
 
-@pytest.mark.parametrize(
-    ("seed", "optimum"),
-    # proven optima of these capacitated p-median instances (sum of distances), computed by an
-    # exact CP-SAT model over every unit-centre pair (x[i, j], y[j] = x[j, j]), OPTIMAL status
-    [(0, 438.04), (1, 388.69), (2, 385.56), (3, 410.90)],
-)
+@pytest.mark.parametrize(("seed", "optimum"), CAPACITATED_OPTIMA)
 def test_chosen_centres_reach_the_proven_capacitated_p_median_optimum(seed, optimum):
     """Location-allocation alone stops at a local optimum (2.7-7.9 % above these optima);
     the iterated local search over centres (kicks) must reach the optimum."""
     from territory_opt.scenario import Candidates
 
-    rng = np.random.default_rng(seed)
-    n, p = 24, 4
-    xy = rng.uniform(0, 100, (n, 2))
-    w = rng.integers(1, 20, n).astype(float)
-    cap = float(np.ceil(w.sum() / p * 1.15))
-    problem = Problem.from_arrays(measures=w[:, None], measure_names=["demand"], unit_xy=xy, n_seats=p)
+    p = 4
+    problem, cap = capacitated_pmedian(seed, p=p)
+    xy, w = problem.unit_xy, problem.measures[:, 0]
     plan = solve(
         problem,
         constraints=Constraints(capacity={"demand": cap}),
