@@ -83,6 +83,16 @@ class SearchResult:
     windows : int
         CP-SAT windows (a few adjacent territories re-cut with exact contiguity) that
         improved the plan.
+    balanced : ndarray of int, optional
+        Under a disruption budget the search could not keep: the plan found that meets
+        every band and cap and moves least (it breaks the budget alone).
+    balanced_moved : float, optional
+        Share of today's booked value that ``balanced`` moves.
+    moved_bound : float, optional
+        A proved least share that any plan must move (the exact model's bound), when the
+        search that made this result has one.
+    label : str
+        What made this result (for "what was tried").
     """
 
     assign: NDArray[np.int64]
@@ -92,6 +102,10 @@ class SearchResult:
     recombinations: int = 0
     detached: tuple[str, ...] = ()
     windows: int = 0
+    balanced: NDArray[np.int64] | None = None
+    balanced_moved: float | None = None
+    moved_bound: float | None = None
+    label: str = "the exact contiguity search"
 
 
 class _Search:
@@ -1132,6 +1146,7 @@ def balance_search(
     best_v, best_assign = _rounds(
         s, deadline, now, max_rounds, max_stall, workers, deterministic, counts, windows=windows
     )
+    balanced: NDArray[np.int64] | None = None
     if relink and best_v > EPS and now() < final_deadline:
         found = _relink(
             problem,
@@ -1149,6 +1164,10 @@ def balance_search(
         )
         if found is not None and found.violation < best_v:
             best_v, best_assign = found.violation, found.assign.tolist()
+        if found is not None:
+            # meets every band (reduce_movement's violation is the budget's alone): the
+            # least the search could move, for the planner when the budget is missed
+            balanced = found.assign
             counts.moves += found.moves
             counts.rounds += found.rounds
             counts.windows += found.windows
@@ -1160,7 +1179,18 @@ def balance_search(
         recombinations=counts.recombinations,
         detached=tuple(str(problem.seat_ids[t]) for t in detached),
         windows=counts.windows,
+        balanced=balanced if best_v > EPS else None,
+        balanced_moved=moved_share(problem, spec, balanced) if balanced is not None and best_v > EPS else None,
     )
+
+
+def moved_share(problem: Problem, spec: ModelSpec, assign: NDArray[np.int64]) -> float:
+    """Share of today's booked disruption value that ``assign`` moves (what a budget counts)."""
+    value = spec.disruption_value
+    if value is None:
+        return 0.0
+    booked = float(value[problem.owner >= 0].sum())
+    return float(value[problem.reassigned(assign)].sum()) / booked if booked > 0 else 0.0
 
 
 @dataclass

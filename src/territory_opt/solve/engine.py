@@ -109,7 +109,7 @@ def _run(ctx: SolveContext, prep: Prepared) -> Outcome:
             ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
         )
     if found is None:
-        raise SolverError(no_plan_message(ctx, search.exact_log, 0))
+        raise SolverError(no_plan_message(ctx, search.exact_log, 0, prep.movement, prep.spec.disruption_share))
     return Outcome(found, iterations=search.iteration, kicks=search.kicks, notes=notes)
 
 

@@ -11,6 +11,7 @@ from ..errors import InfeasibleError
 from ..model import ModelSpec, build_candidates
 from ..problem import Problem
 from ._pairs import exempt_filter
+from .bounds import MovementBound
 from .context import SolveContext
 from .contiguous import SearchResult
 
@@ -49,18 +50,55 @@ def raise_if_proved(
     raise InfeasibleError(msg, proof)
 
 
-def no_plan_message(ctx: SolveContext, exact_log: list[SearchResult], repairs: int) -> str:
-    """ "No plan found" with what was tried: never a claim that the scenario is infeasible."""
+def no_plan_message(
+    ctx: SolveContext,
+    exact_log: list[SearchResult],
+    repairs: int,
+    movement: MovementBound | None = None,
+    budget_share: float | None = None,
+) -> str:
+    """ "No plan found" with what was tried: never a claim that the scenario is infeasible.
+
+    Under a disruption budget the searches missed, it also says how much must move at
+    least (proved: the pre-check's bound or the exact model's) and how much the best plan
+    found that meets every band moves, so the planner knows which budget works."""
     tried = ["the restricted CP-SAT model (nearest seats, contiguity by the neighbour condition)"]
     if repairs:
         tried.append(f"{repairs} elastic repair(s) of its start")
     for r in exact_log:
+        if r.label != SearchResult.label:
+            tried.append(f"{r.label} (its best plan meets every band and moves {100 * (r.balanced_moved or 0.0):.1f}%)")
+            continue
         tried.append(
-            f"the exact contiguity search ({r.moves:,} boundary moves, {r.rounds} transfer round(s)), "
+            f"{r.label} ({r.moves:,} boundary moves, {r.rounds} transfer round(s)), "
             f"closest plan {100 * r.violation:.2f} % of a target outside the bands/budget"
         )
+    budget = _budget_answer(exact_log, movement, budget_share)
     return (
-        f"no plan found within the time limit ({ctx.time_limit:g} s); tried: " + "; ".join(tried) + ". "
+        f"no plan found within the time limit ({ctx.time_limit:g} s); {budget}tried: " + "; ".join(tried) + ". "
         "This is not a proof that the scenario is infeasible (the pre-checks found no conflict): "
         "raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
+    )
+
+
+def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None, budget_share: float | None) -> str:
+    """What a missed budget needs: the proved least share and the best plan's share."""
+    found = [r.balanced_moved for r in exact_log if r.balanced_moved is not None]
+    if budget_share is None or not found:
+        return ""
+    bounds = [(r.moved_bound, "") for r in exact_log if r.moved_bound is not None]
+    if movement is not None:
+        bounds.append((movement.share, f"{movement}, proved for any plan; "))
+    least = ""
+    if bounds:
+        floor, text = max(bounds, key=lambda b: b[0])
+        least = (
+            text
+            or f"at least {100 * floor:.1f}% must move (proved for any plan by the exact model's bound, contiguity by flows); "
+        )
+    best = min(found)
+    return (
+        f"no plan within the {100 * budget_share:g}% budget was found; {least}"
+        f"the best plan found that meets every band moves {100 * best:.1f}% "
+        f"(raise constraints.disruption.max_share to {100 * best:.1f}% for a plan like it, or give the search more time); "
     )

@@ -42,7 +42,7 @@ from ...model.formulation import ModelSpec
 from ...problem import Problem
 from ..bounds import MovementBound
 from ..context import SolveContext
-from ..contiguous import SearchResult
+from ..contiguous import SearchResult, moved_share
 from ..incumbent import EXACT_MODEL, Incumbent
 from ..proof import raise_if_proved
 from ..spec import SolveSpec
@@ -77,10 +77,14 @@ def solve_exact(
     workers: int,
     minimise: str = "travel",
     deterministic: bool = False,
+    stop_within_budget: bool = False,
 ) -> ExactResult:
     """The exact model (see the module docstring) solved within ``time_limit`` [s]
     (deterministic seconds in deterministic mode); an INFEASIBLE status is re-proved without
-    presolve before it is returned."""
+    presolve before it is returned.
+
+    ``minimise="moved"`` drops the budget and minimises the value moved; with
+    ``stop_within_budget`` CP-SAT stops at the first plan that keeps the budget."""
     model = cp_model.CpModel()
     x = _legal_pairs(model, problem, spec)
     if x is None:
@@ -94,7 +98,10 @@ def solve_exact(
     if hint is not None:
         for (u, t), var in x.items():
             model.add_hint(var, int(hint[u] == t))
-    solver, status = _solve(model, time_limit, seed, workers, deterministic)
+    stop_at = None
+    if stop_within_budget and moved is not None and spec.disruption_max is not None:
+        stop_at = _budget_steps(problem, spec, moved[1])
+    solver, status = _solve(model, time_limit, seed, workers, deterministic, stop_at)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ExactResult(status, None, None, None)
     assign = np.full(problem.n_units, -1, dtype=np.int64)
@@ -186,7 +193,6 @@ def _disruption(
     value = spec.disruption_value
     if value is None or not (problem.owner >= 0).any():
         return None
-    n = problem.n_units
     has = np.flatnonzero(problem.owner >= 0)
     dscale = 1e6 / max(float(value[has].sum()), 1e-12)
     dcoef = np.round(value * dscale).astype(np.int64)
@@ -194,7 +200,7 @@ def _disruption(
     total = int(dcoef[has].sum())
     moved_expr = total - sum(c * v for c, v in stay)
     if spec.disruption_max is not None and budget:
-        model.add(moved_expr <= int(np.floor(spec.disruption_max * dscale)) - int(np.ceil(0.5 * n)) - 1)
+        model.add(moved_expr <= _budget_steps(problem, spec, dscale))
     if spec.disruption_per_rep is not None:
         for t in range(problem.n_seats):
             mine = [u for u in has.tolist() if problem.owner[u] == t]
@@ -204,6 +210,25 @@ def _disruption(
             kept = sum(int(dcoef[u]) * x[u, t] for u in mine if (u, t) in x)
             model.add(book - kept <= int(np.floor(spec.disruption_per_rep * book)))
     return moved_expr, dscale
+
+
+def _budget_steps(problem: Problem, spec: ModelSpec, dscale: float) -> int:
+    """The budget in the model's integer steps, less the rounding (a plan within it keeps
+    the true budget)."""
+    assert spec.disruption_max is not None
+    return int(np.floor(spec.disruption_max * dscale)) - int(np.ceil(0.5 * problem.n_units)) - 1
+
+
+class _StopAt(cp_model.CpSolverSolutionCallback):
+    """Stops CP-SAT at the first solution whose objective is at most ``limit``."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def on_solution_callback(self) -> None:
+        if self.objective_value <= self.limit:
+            self.stop_search()
 
 
 def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> None:
@@ -256,15 +281,21 @@ def _objective(
 
 
 def _solve(
-    model: cp_model.CpModel, time_limit: float, seed: int, workers: int, deterministic: bool
+    model: cp_model.CpModel,
+    time_limit: float,
+    seed: int,
+    workers: int,
+    deterministic: bool,
+    stop_at: float | None = None,
 ) -> tuple[cp_model.CpSolver, Any]:
-    """CP-SAT on the model; an INFEASIBLE answer must survive a second solve without
-    presolve (OR-Tools #5274), else it is UNKNOWN."""
+    """CP-SAT on the model (stopped at the first objective at most ``stop_at``); an
+    INFEASIBLE answer must survive a second solve without presolve (OR-Tools #5274), else
+    it is UNKNOWN."""
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False
     solver.parameters.random_seed = seed
     _limit(solver, time_limit, workers, deterministic)
-    status = solver.solve(model)
+    status = solver.solve(model, _StopAt(stop_at) if stop_at is not None else None)
     if status == cp_model.INFEASIBLE:
         check = cp_model.CpSolver()
         check.parameters.catch_sigint_signal = False
@@ -295,43 +326,109 @@ def fallback(
 ) -> Incumbent | None:
     """On a small map, the exact model with the time left before ``deadline``: a plan, None
     when it found none in time, or :class:`InfeasibleError` when it proves there is none,
-    with the least budget that works when a budget binds."""
+    with the least budget that works when a budget binds.
+
+    Under a budget the searches could not keep, when they found a plan meeting every band
+    (it moves too much), the exact model first lowers the value moved from that plan
+    (:func:`least_movement`): a plan within the budget then gets the rest of the time for
+    travel; else the least share found and the proved least share are logged for the
+    planner (or, when CP-SAT closes the gap, the budget is proved too small)."""
     model = spec.model
     if not fits(problem) or not model.contiguity:
         return None
-    left = max(3.0, deadline - ctx.now())
-    hint = min(exact_log, key=lambda r: r.violation).assign if exact_log else None
+    start = ctx.now()
     pos = seat_positions(problem, centres)
-    found = solve_exact(
-        problem,
-        model,
-        pos=pos,
-        hint=hint,
-        time_limit=left,
-        seed=ctx.seed,
-        workers=ctx.workers,
-        deterministic=ctx.deterministic,
-    )
-    if found.assign is not None:
-        return Incumbent(
-            assign=found.assign,
-            centres=centres.copy(),
-            objectives=() if found.objective is None else (found.objective,),
-            bound=found.bound,
-            status=int(found.status),
-            cand=build_candidates(problem, centres, nearest=problem.n_seats),
-            exact=True,
-            iteration=0,
-            method=EXACT_MODEL,
+    hint = min(exact_log, key=lambda r: r.violation).assign if exact_log else None
+    least: ExactResult | None = None
+    balanced = [
+        (r.balanced_moved, r.balanced) for r in exact_log if r.balanced is not None and r.balanced_moved is not None
+    ]
+    if model.disruption_max is not None and balanced:
+        best = min(balanced, key=lambda r: r[0])[1]
+        least = least_movement(ctx, problem, spec, pos, best, start + 0.6 * max(3.0, deadline - start))
+        plan = least.assign if least.assign is not None else best
+        share = moved_share(problem, model, plan)
+        if least.assign is not None and share <= (spec.disruption_share or 0.0):
+            hint = least.assign
+        elif least.status != cp_model.OPTIMAL:
+            booked = (
+                float(model.disruption_value[problem.owner >= 0].sum()) if model.disruption_value is not None else 0.0
+            )
+            exact_log.append(
+                SearchResult(
+                    assign=plan,
+                    violation=min(r.violation for r in exact_log),
+                    moves=0,
+                    rounds=0,
+                    balanced=plan,
+                    balanced_moved=share,
+                    moved_bound=(least.bound / booked) if least.bound is not None and booked > 0 else None,
+                    label="the exact model (contiguity by flows) lowering the value moved",
+                )
+            )
+            return None
+    left = max(3.0, deadline - ctx.now())
+    proved_budget = least is not None and least.status == cp_model.OPTIMAL and hint is not least.assign
+    if not proved_budget:
+        found = solve_exact(
+            problem,
+            model,
+            pos=pos,
+            hint=hint,
+            time_limit=left,
+            seed=ctx.seed,
+            workers=ctx.workers,
+            deterministic=ctx.deterministic,
         )
-    if found.status != cp_model.INFEASIBLE:
-        return None
+        if found.assign is None and least is not None and least.assign is not None and hint is least.assign:
+            # the plan within the budget stands; travel was not improved in time
+            found = replace(least, status=cp_model.FEASIBLE, objective=None, bound=None)
+        if found.assign is not None:
+            return Incumbent(
+                assign=found.assign,
+                centres=centres.copy(),
+                objectives=() if found.objective is None else (found.objective,),
+                bound=found.bound,
+                status=int(found.status),
+                cand=build_candidates(problem, centres, nearest=problem.n_seats),
+                exact=True,
+                iteration=0,
+                method=EXACT_MODEL,
+            )
+        if found.status != cp_model.INFEASIBLE:
+            return None
     exempt = model.exempt_seats(problem.n_seats)
     # infeasible even without contiguity: that explanation has the figures
     raise_if_proved(ctx, problem, model, centres, exempt)
-    conflict = _budget_or_contiguity(ctx, problem, spec, pos, left, movement)
+    conflict = _budget_or_contiguity(ctx, problem, spec, pos, left, movement, least)
     explanation = Explanation((conflict,))
     raise InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
+
+
+def least_movement(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: SolveSpec,
+    pos: NDArray[np.float64],
+    hint: NDArray[np.int64] | None,
+    deadline: float,
+) -> ExactResult:
+    """The exact model without the budget, minimising the value moved from ``hint`` (a plan
+    meeting every band); stops at the first plan within the budget. Objective and bound in
+    measure units: OPTIMAL proves the least value any contiguous plan within the bands must
+    move."""
+    return solve_exact(
+        problem,
+        spec.model,
+        pos=pos,
+        hint=hint,
+        time_limit=max(1.0, deadline - ctx.now()),
+        seed=ctx.seed,
+        workers=ctx.workers,
+        minimise="moved",
+        deterministic=ctx.deterministic,
+        stop_within_budget=True,
+    )
 
 
 def _budget_or_contiguity(
@@ -341,6 +438,7 @@ def _budget_or_contiguity(
     pos: NDArray[np.float64],
     left: float,
     movement: MovementBound | None,
+    least: ExactResult | None = None,
 ) -> Conflict:
     """Why the exact model has no plan: contiguity, or the budget with the least that works."""
     model = spec.model
@@ -349,25 +447,19 @@ def _budget_or_contiguity(
     ]
     relax = None
     if model.disruption_max is not None and spec.disruption_measure is not None and model.disruption_value is not None:
-        free = solve_exact(
-            problem,
-            replace(model, disruption_max=None),
-            pos=pos,
-            hint=None,
-            time_limit=max(3.0, 0.5 * left),
-            seed=ctx.seed,
-            workers=ctx.workers,
-            minimise="moved",
-            deterministic=ctx.deterministic,
-        )
+        free = least or least_movement(ctx, problem, spec, pos, None, ctx.now() + max(3.0, 0.5 * left))
         booked = float(model.disruption_value[problem.owner >= 0].sum())
         if free.objective is not None and booked > 0:
-            least = free.bound if free.status == cp_model.OPTIMAL else (movement.must_move if movement else free.bound)
+            floor = (
+                free.bound
+                if free.status == cp_model.OPTIMAL
+                else max(movement.must_move if movement else 0.0, free.bound or 0.0)
+            )
             relax = free.objective / booked
             exact_word = (
                 "exactly"
                 if free.status == cp_model.OPTIMAL
-                else f"at least {100 * (least or 0) / booked:.1f}% and at most"
+                else f"at least {100 * (floor or 0) / booked:.1f}% and at most"
             )
             lines.append(
                 f"the least share of {spec.disruption_measure} that any contiguous plan within the bands must move is {exact_word} {100 * free.objective / booked:.1f}% "

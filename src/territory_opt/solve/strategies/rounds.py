@@ -376,14 +376,20 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
             ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
         )
         if exact is None:
-            raise SolverError(no_plan_message(ctx, search.exact_log, search.infeasible_rounds))
+            raise SolverError(
+                no_plan_message(
+                    ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share
+                )
+            )
         search.best = exact
         return Next.STOP
     if rnd.status == cp_model.INFEASIBLE:
         # the exact model (every pair, no contiguity, fixed homes) said so: claimed
         # only when proved again, with and without CP-SAT's presolve
         raise_if_proved(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, relaxed=False)
-        raise SolverError(no_plan_message(ctx, search.exact_log, search.infeasible_rounds))
+        raise SolverError(
+            no_plan_message(ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share)
+        )
     return Next.STOP
 
 

@@ -1,0 +1,162 @@
+"""A missed disruption budget on a small map: the exact model lowers the value moved from a
+balanced plan (a plan within the budget, or the proved least share), and "no plan found"
+tells the planner which budget works."""
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from territory_opt import InfeasibleError, Problem
+from territory_opt.scenario import Constraints, Disruption, Measure, SolverSettings
+from territory_opt.solve.bounds import MovementBound
+from territory_opt.solve.context import SolveContext
+from territory_opt.solve.contiguous import SearchResult
+from territory_opt.solve.proof import no_plan_message
+from territory_opt.solve.spec import resolve
+from territory_opt.solve.strategies import exact_flow
+
+VALUES = np.array([5, 1, 2, 3, 4, 2, 1, 3, 6], dtype=float)  # a 3 x 3 grid, row by row
+TOLERANCE = 0.15
+# today: rep 0 holds the top row (8), rep 1 an L (7), rep 2 the rest (12); the band is 9 +- 1.35.
+# Without contiguity 7.4 % of the value would have to move; a contiguous plan moves 33.3 %.
+OWNER = np.array([0, 0, 0, 1, 2, 2, 1, 1, 2])
+
+
+def grid() -> Problem:
+    xy = np.array([(c, r) for r in range(3) for c in range(3)], dtype=float)
+    edges = [[3 * r + c, 3 * r + c + 1] for r in range(3) for c in range(2)]
+    edges += [[3 * r + c, 3 * (r + 1) + c] for r in range(2) for c in range(3)]
+    p = Problem.from_arrays(
+        measures=VALUES,
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=np.array([[0.0, 0.0], [2.0, 1.0], [1.0, 2.0]]),
+        edges=edges,
+    )
+    return replace(p, owner=OWNER.copy())
+
+
+def connected(members: list[int], edges: list[list[int]]) -> bool:
+    if not members:
+        return False
+    seen, stack = {members[0]}, [members[0]]
+    inside = set(members)
+    while stack:
+        u = stack.pop()
+        for a, b in edges:
+            for x, y in ((a, b), (b, a)):
+                if x == u and y in inside and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+    return seen == inside
+
+
+def balanced_plans(p: Problem) -> list[tuple[np.ndarray, float]]:
+    """Every contiguous plan within the band, with the share of value it moves (brute force)."""
+    edges = p.edges.tolist()
+    target = VALUES.sum() / 3
+    out = []
+    for combo in itertools.product(range(3), repeat=9):
+        plan = np.array(combo)
+        loads = np.bincount(plan, weights=VALUES, minlength=3)
+        if np.any(np.abs(loads - target) > TOLERANCE * target + 1e-9):
+            continue
+        if all(connected(np.flatnonzero(plan == t).tolist(), edges) for t in range(3)):
+            out.append((plan, float(VALUES[plan != OWNER].sum() / VALUES.sum())))
+    return out
+
+
+def setting(p: Problem, budget: float):
+    spec = resolve(
+        p,
+        {"potential": Measure(tolerance=TOLERANCE)},
+        Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=budget)),
+        None,
+        None,
+    )
+    return SolveContext(SolverSettings(time_limit=10, seed=0, workers=2)), spec
+
+
+@pytest.fixture(scope="module")
+def plans():
+    return balanced_plans(grid())
+
+
+def log_with(plan: np.ndarray, share: float) -> list[SearchResult]:
+    # what the exact contiguity search leaves when it balanced the map but missed the budget
+    return [SearchResult(assign=OWNER.copy(), violation=0.4, moves=10, rounds=2, balanced=plan, balanced_moved=share)]
+
+
+def test_least_movement_reaches_the_budget_from_a_balanced_plan_that_moves_too_much(plans):
+    p = grid()
+    least = min(share for _, share in plans)
+    far_plan, far = max(plans, key=lambda x: x[1])
+    assert far > least + 0.1  # the start moves much more than needed
+    budget = least + 0.01
+    ctx, spec = setting(p, budget)
+    log = log_with(far_plan, far)
+    found = exact_flow.fallback(ctx, p, spec, np.array([0, 5, 7]), log, ctx.now() + 10, None)
+    assert found is not None
+    moved = float(VALUES[found.assign != OWNER].sum() / VALUES.sum())
+    assert moved <= budget + 1e-9
+    # the plan is one the brute force lists: contiguous and within every band
+    assert any(np.array_equal(found.assign, plan) for plan, _ in plans)
+
+
+def test_a_budget_below_the_exact_least_is_proved_with_that_figure(plans):
+    p = grid()
+    least = min(share for _, share in plans)
+    far_plan, far = max(plans, key=lambda x: x[1])
+    ctx, spec = setting(p, least - 0.02)
+    assert least == pytest.approx(9 / 27)  # contiguity, not the bands, makes it this large
+    with pytest.raises(
+        InfeasibleError, match=rf"contiguous plan within the bands must move is exactly {100 * least:.1f}%"
+    ) as info:
+        exact_flow.fallback(ctx, p, spec, np.array([0, 5, 7]), log_with(far_plan, far), ctx.now() + 10, None)
+    assert info.value.explanation.conflicts[0].relax_to == pytest.approx(least, abs=1e-4)
+
+
+def test_no_plan_message_names_the_proved_least_and_the_best_balanced_plan():
+    ctx = SolveContext(SolverSettings(time_limit=120))
+    movement = MovementBound(must_move=59.0, booked=1000.0, give=59.0, receive=57.0, unowned=0.0, measure="potential")
+    log = [
+        SearchResult(assign=OWNER, violation=1.5, moves=4000, rounds=3),
+        SearchResult(assign=OWNER, violation=0.8, moves=900, rounds=2, balanced=OWNER, balanced_moved=0.213),
+        SearchResult(
+            assign=OWNER,
+            violation=0.8,
+            moves=0,
+            rounds=0,
+            balanced=OWNER,
+            balanced_moved=0.25,
+            moved_bound=0.07,
+            label="the exact model",
+        ),
+    ]
+    msg = no_plan_message(ctx, log, 0, movement, 0.10)
+    assert "no plan within the 10% budget was found" in msg
+    assert "at least 7.0% must move (proved for any plan by the exact model's bound" in msg  # the larger proof wins
+    assert "the best plan found that meets every band moves 21.3%" in msg
+    assert "raise constraints.disruption.max_share to 21.3%" in msg
+    assert "the exact model (its best plan meets every band and moves 25.0%)" in msg
+    # without a balanced plan there is no figure to offer, and nothing is claimed
+    assert "budget was found" not in no_plan_message(ctx, log[:1], 0, movement, 0.10)
+    assert "proved" not in no_plan_message(ctx, log[:1], 0, movement, 0.10).split("tried:")[0]
+
+
+def test_least_movement_is_the_brute_force_least_and_stops_within_the_budget(plans):
+    p = grid()
+    least = min(share for _, share in plans)
+    far_plan, _ = max(plans, key=lambda x: x[1])
+    ctx, spec = setting(p, 1.0)  # no budget: nothing stops the descent early
+    found = exact_flow.least_movement(ctx, p, spec, p.seat_xy, far_plan, ctx.now() + 10)
+    assert found.status == exact_flow.cp_model.OPTIMAL
+    assert found.objective / VALUES.sum() == pytest.approx(least, abs=1e-4)
+    assert found.bound / VALUES.sum() == pytest.approx(least, abs=1e-4)
+    # with a budget it stops at the first plan within it, which may move more than the least
+    ctx, spec = setting(p, 0.6)
+    early = exact_flow.least_movement(ctx, p, spec, p.seat_xy, far_plan, ctx.now() + 10)
+    assert early.assign is not None
+    assert float(VALUES[early.assign != OWNER].sum() / VALUES.sum()) <= 0.6 + 1e-9
