@@ -60,6 +60,11 @@ EPS = 1e-9
 #: share of a target in the search's objective (below 1: fixing an imbalance still pays,
 #: but moves that only smooth loads, or re-cuts that reshuffle, do not spend the budget).
 ECONOMY = 0.3
+#: Violations (shares of a target) closer than this count as equal when a relink's
+#: recombination picks the cut that moves least.
+VIOLATION_STEP = 0.01
+#: Wall seconds a CP-SAT window of :func:`reduce_movement` gets at most.
+REDUCE_WINDOW = 5.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,9 @@ class _Search:
             book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
             self.rep_limit = (spec.disruption_per_rep * book).tolist()
         has = problem.owner >= 0
+        #: today's owners count (a disruption value and a current alignment): cuts that
+        #: keep them are preferred even while no budget binds
+        self.owners_matter = value is not None and bool(has.any())
         self.dnorm = (
             max(float(value[has].sum()) / max(int((~exempt).sum()), 1), 1e-12)
             if value is not None and has.any()
@@ -811,6 +819,7 @@ def _split_pair(
     data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b)])
     total = data.sum(axis=0)
     best = None
+    best_key = np.inf
     same_owner = None
     if s.budget is not None:
         owner = s.p.owner[units]
@@ -837,10 +846,15 @@ def _split_pair(
                     v += s.economy * (moved_base + pa[:, r] + pb[:, r + 3]) / s.dnorm
             v = np.where((pa[:, r + 1] > 0.5) | (pb[:, r + 4] > 0.5), np.inf, v)
             travel = pa[:, r + 2] + pb[:, r + 5]
-            # a realignment prefers the cut that moves least, then the shortest travel
-            second = pa[:, r] + pb[:, r + 3] if s.budget is not None else travel
-            i = int(np.lexsort((travel, second, v))[0])
-            if np.isfinite(v[i]) and (best is None or (v[i], second[i]) < best[:2]):
+            # with today's owners (a budget, or a relink balancing with it set aside) the cut
+            # that moves least is preferred, then the shortest travel
+            second = pa[:, r] + pb[:, r + 3] if s.owners_matter else travel
+            # balancing with a budget set aside (a relink): cuts whose violation is within
+            # a step of each other count as equal, so the one that moves least wins
+            key = np.ceil(v / VIOLATION_STEP) * VIOLATION_STEP if s.owners_matter and s.budget is None else v
+            i = int(np.lexsort((travel, second, key))[0])
+            if np.isfinite(v[i]) and (best is None or (key[i], second[i]) < (best_key, best[1])):
+                best_key = float(key[i])
                 mask = _subtree_mask(order, parent, int(order[1:][i]), m)
                 best = (float(v[i]), float(second[i]), mask if not flip else ~mask, float(travel[i]))
         if best is not None and best[0] <= EPS and s.budget is None:
@@ -1412,7 +1426,7 @@ def reduce_movement(
             if key in failed:
                 continue
             tried += 1
-            limit = min(0.5, s.window_budget) if deterministic else min(5.0, max(0.5, (deadline - now()) / 4))
+            limit = min(0.5, s.window_budget) if deterministic else min(REDUCE_WINDOW, max(0.5, (deadline - now()) / 4))
             if deterministic and (limit <= 0.05 or s.window_count <= 0):
                 break
             if window_solve(s, window, time_limit=limit, workers=workers, deterministic=deterministic, hard_bands=True):

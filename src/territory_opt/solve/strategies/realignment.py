@@ -23,6 +23,7 @@ from ..context import SolveContext
 from ..contiguous import EPS as EXACT_EPS
 from ..contiguous import SearchResult, balance_search
 from ..spec import SolveSpec
+from . import exact_flow
 
 
 def budget_check(
@@ -81,8 +82,15 @@ def exact_search(
     attempt: int,
 ) -> SearchResult:
     """The exact contiguity search (:mod:`..contiguous`) from ``start`` on up to half the
-    time left before ``deadline``; a realignment's first search starts from today's owners."""
+    time left before ``deadline``; a realignment's first search starts from today's owners.
+
+    A realignment's first search gets most of the time (four fifths) when the map is too
+    large for the exact model: it balances and then brings the value moved back within the
+    budget (:func:`~territory_opt.solve.contiguous.balance_search`), and the restricted
+    model's repairs that would follow start far from today's books."""
     share = 0.5 if attempt == 1 else 0.6
+    if attempt == 1 and spec.realign and not exact_flow.fits(problem):
+        share = 0.8
     clock, until = ctx.search_clock(lambda: ctx.now() + share * max(0.0, deadline - ctx.now()))
     rounds, stall = ctx.search_counts()
     return balance_search(
