@@ -10,7 +10,8 @@ Cases:
 * ``us50-s<seed>``: US counties, 50 reps at home bases (synthetic roster of that seed),
   potential ±5 %, workload ±10 %, contiguous, least travel, 60 s;
 * ``realign-<budget>``: the same roster (seed 3) realigned from a current alignment made
-  by the engine at potential ±20 % (20 s), with at most that share of potential moved, 120 s;
+  by the engine at potential ±20 % (deterministic mode, 20 deterministic seconds: the same
+  alignment in every run), with at most that share of potential moved, 120 s;
 * ``state-<ST>``: one state's counties, 8-16 reps, realigned from its ±20 % plan with a
   10 % budget, 30 s;
 * ``free-<k>``: US counties cut into k territories without home bases, population ±5 %,
@@ -93,7 +94,9 @@ def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
                 problem,
                 balance={"potential": Measure(tolerance=0.20)},
                 constraints=constraints,
-                solver=scenario.solver.model_copy(update={"time_limit": 20.0}),
+                # deterministic: every run (and every budget) starts from the same current
+                # alignment, so runs and code versions compare on the same case
+                solver=scenario.solver.model_copy(update={"time_limit": 20.0, "deterministic": True}),
             )
             problem = replace(problem, owner=earlier.seat_of.copy())
             constraints = Constraints.model_validate(
