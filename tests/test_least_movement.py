@@ -13,7 +13,7 @@ from territory_opt.scenario import Constraints, Disruption, Measure, SolverSetti
 from territory_opt.solve.bounds import MovementBound
 from territory_opt.solve.context import SolveContext
 from territory_opt.solve.contiguous import SearchResult
-from territory_opt.solve.proof import no_plan_message
+from territory_opt.solve.proof import no_plan_message, over_budget_plan
 from territory_opt.solve.spec import resolve
 from territory_opt.solve.strategies import exact_flow
 
@@ -136,6 +136,11 @@ def test_no_plan_message_names_the_proved_least_and_the_best_balanced_plan():
         ),
     ]
     msg = no_plan_message(ctx, log, 0, movement, 0.10)
+    # the plan the message names is the one handed back with the error (SolverError.over_budget)
+    assert over_budget_plan(log) is not None and over_budget_plan(log) is not log[1].balanced
+    log[1] = replace(log[1], balanced=np.array([2, 2, 2, 1, 1, 1, 0, 0, 0]))
+    assert over_budget_plan(log).tolist() == [2, 2, 2, 1, 1, 1, 0, 0, 0]  # 21.3 % beats 25.0 %
+    assert over_budget_plan(log[:1]) is None
     assert "no plan within the 10% budget was found" in msg
     assert "at least 7.0% must move (proved for any plan by the exact model's bound" in msg  # the larger proof wins
     assert "the best plan found that meets every band moves 21.3%" in msg

@@ -46,9 +46,17 @@ class InfeasibleError(TerritoryOptError):
 
 
 class SolverError(TerritoryOptError):
-    """The solver failed for a reason other than infeasibility (model invalid, no time)."""
+    """The solver failed for a reason other than infeasibility (model invalid, no time).
+
+    ``over_budget``: when a disruption budget was missed, the seat index of every unit in
+    the best plan found that meets every band (it moves more than the budget; the message
+    says how much), for the planner to inspect; None otherwise."""
 
     exit_code = 5
+
+    def __init__(self, message: str, over_budget: object | None = None) -> None:
+        self.over_budget = over_budget
+        super().__init__(message)
 
 
 class StudioError(TerritoryOptError):

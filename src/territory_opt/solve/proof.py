@@ -81,6 +81,16 @@ def no_plan_message(
     )
 
 
+def over_budget_plan(exact_log: list[SearchResult]) -> NDArray[np.int64] | None:
+    """The best plan the searches found that meets every band but breaks the budget (the
+    one :func:`no_plan_message` names), or None."""
+    found = [r for r in exact_log if r.balanced is not None and r.balanced_moved is not None]
+    if not found:
+        return None
+    best = min(found, key=lambda r: r.balanced_moved or 0.0).balanced
+    return None if best is None else best.copy()
+
+
 def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None, budget_share: float | None) -> str:
     """What a missed budget needs: the proved least share and the best plan's share."""
     found = [r.balanced_moved for r in exact_log if r.balanced_moved is not None]

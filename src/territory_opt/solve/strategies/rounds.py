@@ -38,7 +38,7 @@ from ..contiguous import EPS as EXACT_EPS
 from ..contiguous import SearchResult
 from ..incumbent import WARM_START, Incumbent
 from ..prepare import Prepared
-from ..proof import no_plan_message, raise_if_proved
+from ..proof import no_plan_message, over_budget_plan, raise_if_proved
 from . import exact_flow, realignment
 
 
@@ -379,7 +379,8 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
             raise SolverError(
                 no_plan_message(
                     ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share
-                )
+                ),
+                over_budget_plan(search.exact_log),
             )
         search.best = exact
         return Next.STOP
@@ -388,7 +389,8 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
         # only when proved again, with and without CP-SAT's presolve
         raise_if_proved(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, relaxed=False)
         raise SolverError(
-            no_plan_message(ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share)
+            no_plan_message(ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share),
+            over_budget_plan(search.exact_log),
         )
     return Next.STOP
 
