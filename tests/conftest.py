@@ -123,3 +123,20 @@ def studio_workspace(tmp_path_factory):
     scenario = load_scenario(workspace / "scenarios" / "demo.yaml")
     plan, _, _ = run_scenario(scenario, workspace / "out" / "demo", time_limit=3, tiles=False)
     return workspace, plan
+
+
+def territory_connected(assign, edges, t) -> bool:
+    """Whether territory ``t`` of ``assign`` is one connected piece of the graph ``edges``
+    (False when it is empty)."""
+    members = set(np.flatnonzero(assign == t).tolist())
+    if not members:
+        return False
+    seen, stack = {min(members)}, [min(members)]
+    while stack:
+        u = stack.pop()
+        for a, b in edges:
+            for x, y in ((a, b), (b, a)):
+                if x == u and y in members and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+    return seen == members

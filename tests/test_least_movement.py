@@ -17,6 +17,8 @@ from territory_opt.solve.proof import no_plan_message, over_budget_plan
 from territory_opt.solve.spec import resolve
 from territory_opt.solve.strategies import exact_flow
 
+from .conftest import territory_connected
+
 VALUES = np.array([5, 1, 2, 3, 4, 2, 1, 3, 6], dtype=float)  # a 3 x 3 grid, row by row
 TOLERANCE = 0.15
 # today: rep 0 holds the top row (8), rep 1 an L (7), rep 2 the rest (12); the band is 9 +- 1.35.
@@ -38,21 +40,6 @@ def grid() -> Problem:
     return replace(p, owner=OWNER.copy())
 
 
-def connected(members: list[int], edges: list[list[int]]) -> bool:
-    if not members:
-        return False
-    seen, stack = {members[0]}, [members[0]]
-    inside = set(members)
-    while stack:
-        u = stack.pop()
-        for a, b in edges:
-            for x, y in ((a, b), (b, a)):
-                if x == u and y in inside and y not in seen:
-                    seen.add(y)
-                    stack.append(y)
-    return seen == inside
-
-
 def balanced_plans(p: Problem) -> list[tuple[np.ndarray, float]]:
     """Every contiguous plan within the band, with the share of value it moves (brute force)."""
     edges = p.edges.tolist()
@@ -63,7 +50,7 @@ def balanced_plans(p: Problem) -> list[tuple[np.ndarray, float]]:
         loads = np.bincount(plan, weights=VALUES, minlength=3)
         if np.any(np.abs(loads - target) > TOLERANCE * target + 1e-9):
             continue
-        if all(connected(np.flatnonzero(plan == t).tolist(), edges) for t in range(3)):
+        if all(territory_connected(plan, edges, t) for t in range(3)):
             out.append((plan, float(VALUES[plan != OWNER].sum() / VALUES.sum())))
     return out
 

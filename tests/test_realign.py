@@ -12,6 +12,8 @@ from territory_opt.scenario import Constraints, Disruption, Measure, SolverSetti
 from territory_opt.solve import required_movement
 from territory_opt.solve.contiguous import balance_search, connected_start
 
+from .conftest import territory_connected
+
 FAST = SolverSettings(time_limit=5, seed=1)
 
 
@@ -180,21 +182,6 @@ def test_units_cut_off_by_a_standing_unit_join_it():
     assert any("balance potential around 2.50 (±25%)" in note for note in plan.notes)
 
 
-def _connected(assign, edges, t):
-    members = set(np.flatnonzero(assign == t).tolist())
-    if not members:
-        return False
-    seen, stack = {min(members)}, [min(members)]
-    while stack:
-        u = stack.pop()
-        for a, b in edges:
-            for x, y in ((a, b), (b, a)):
-                if x == u and y in members and y not in seen:
-                    seen.add(y)
-                    stack.append(y)
-    return seen == members
-
-
 def test_window_recuts_three_territories_at_once_with_exact_contiguity():
     # left 7, middle 4, right 3 around 14/3 ± 15 %: one CP-SAT window over the three
     # territories finds the chain of transfers (left to middle to right) in one step
@@ -211,7 +198,7 @@ def test_window_recuts_three_territories_at_once_with_exact_contiguity():
     assert s.violation() == 0.0
     loads = np.bincount(assign, weights=p.measures[:, 0], minlength=3)
     assert np.all(np.abs(loads / (14 / 3) - 1) <= 0.15 + 1e-9)
-    assert all(_connected(assign, p.edges.tolist(), t) for t in range(3))
+    assert all(territory_connected(assign, p.edges.tolist(), t) for t in range(3))
 
 
 def test_reduce_movement_returns_accounts_home_while_every_band_holds():
