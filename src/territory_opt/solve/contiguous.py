@@ -1181,7 +1181,7 @@ def balance_search(
         if found is not None:
             # meets every band (reduce_movement's violation is the budget's alone): the
             # least the search could move, for the planner when the budget is missed
-            balanced = found.assign
+            balanced = found.assign if best_v > EPS else None
             counts.moves += found.moves
             counts.rounds += found.rounds
             counts.windows += found.windows
@@ -1193,8 +1193,8 @@ def balance_search(
         recombinations=counts.recombinations,
         detached=tuple(str(problem.seat_ids[t]) for t in detached),
         windows=counts.windows,
-        balanced=balanced if best_v > EPS else None,
-        balanced_moved=moved_share(problem, spec, balanced) if balanced is not None and best_v > EPS else None,
+        balanced=balanced,
+        balanced_moved=moved_share(problem, spec, balanced) if balanced is not None else None,
     )
 
 

@@ -44,7 +44,7 @@ from ..bounds import MovementBound
 from ..context import SolveContext
 from ..contiguous import SearchResult, moved_share
 from ..incumbent import EXACT_MODEL, Incumbent
-from ..proof import raise_if_proved
+from ..proof import over_budget_plan, raise_if_proved
 from ..spec import SolveSpec
 
 #: Above this many legal (unit, seat) pairs the exact model is not attempted.
@@ -340,11 +340,8 @@ def fallback(
     pos = seat_positions(problem, centres)
     hint = min(exact_log, key=lambda r: r.violation).assign if exact_log else None
     least: ExactResult | None = None
-    balanced = [
-        (r.balanced_moved, r.balanced) for r in exact_log if r.balanced is not None and r.balanced_moved is not None
-    ]
-    if model.disruption_max is not None and balanced:
-        best = min(balanced, key=lambda r: r[0])[1]
+    best = over_budget_plan(exact_log)
+    if model.disruption_max is not None and best is not None:
         least = least_movement(ctx, problem, spec, pos, best, start + 0.6 * max(3.0, deadline - start))
         plan = least.assign if least.assign is not None else best
         share = moved_share(problem, model, plan)
