@@ -311,3 +311,36 @@ def test_unnamed_skills_shortage_is_explained_not_a_crash(method):
             candidates=Candidates(nearest=2),
             solver=SolverSettings(time_limit=3, seed=0, workers=1, method=method),
         )
+
+
+def test_no_plan_found_says_which_units_stood_alone(monkeypatch):
+    # when the search finds no plan, the planner must still learn what it worked with: the
+    # oversized unit standing alone and the band the other territories shared
+    import importlib
+
+    from territory_opt.errors import SolverError
+
+    engine = importlib.import_module("territory_opt.solve.engine")  # the package exports solve()
+
+    measures = [[10.0]] + [[1.0]] * 10
+    xy = [[0.0, 0.0]] + [[float(i), 1.0] for i in range(10)]
+    p = Problem.from_arrays(
+        measures=measures,
+        measure_names=["population"],
+        unit_xy=xy,
+        n_seats=3,
+        edges=[[0, 1]] + [[i, i + 1] for i in range(1, 10)],
+    )
+    kept = np.zeros(11, dtype=np.int64)
+
+    def no_plan(ctx, prep):
+        raise SolverError("no plan found within the time limit (1 s)", kept)
+
+    monkeypatch.setattr(engine, "_run", no_plan)
+    with pytest.raises(SolverError) as info:
+        solve(p, balance={"population": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+    text = str(info.value)
+    assert text.startswith("no plan found within the time limit (1 s)")
+    assert "stands alone (exempt from balance): U0 (U0) has 10 of population" in text
+    assert "the other 2 territories balance population around 5.00 (±5%)" in text
+    assert info.value.over_budget is kept

@@ -90,7 +90,11 @@ def solve(
             spec = resolve(problem, balance, constraints, objective, candidates)
             prep = prepare(ctx, problem, spec)
             ctx.reserve = reserve_for_bound(ctx, prep)
-            return finalise(ctx, prep, _run(ctx, prep), scenario)
+            try:
+                outcome = _run(ctx, prep)
+            except SolverError as exc:
+                raise _with_setting(exc, prep.notes) from None
+            return finalise(ctx, prep, outcome, scenario)
     finally:
         ACTIVE.remove(watcher)
 
@@ -114,6 +118,16 @@ def _run(ctx: SolveContext, prep: Prepared) -> Outcome:
             over_budget_plan(search.exact_log),
         )
     return Outcome(found, iterations=search.iteration, kicks=search.kicks, notes=notes)
+
+
+def _with_setting(exc: SolverError, notes: tuple[str, ...]) -> SolverError:
+    """A "no plan found" that also says what the search worked with: the units standing
+    alone (their reps exempt from balance), the pieces joined to them and the band the
+    other territories share, as the plan's notes would."""
+    setting = [n for n in notes if not n.startswith("realignment:")]
+    if not setting:
+        return exc
+    return SolverError(f"{exc}\nThe search worked with: " + "; ".join(setting) + ".", exc.over_budget)
 
 
 def _interrupted(ctx: SolveContext, *, found: bool) -> list[str]:

@@ -28,7 +28,9 @@ def relaxation_proof(
     if not full.exact:
         return None
     full = exempt_filter(problem, full, exempt)
-    limit = min(20.0, max(2.0, ctx.time_limit / 4))
+    # what is left of the limit (1 s at least: the proof is worth a second past it), a
+    # quarter of the limit and 20 s at most
+    limit = min(20.0, max(2.0, ctx.time_limit / 4), max(1.0, ctx.left()))
     return prove_infeasible(problem, spec, full, time_limit=limit, seed=ctx.seed, deterministic=ctx.deterministic)
 
 

@@ -342,7 +342,9 @@ def fallback(
     least: ExactResult | None = None
     best = over_budget_plan(exact_log)
     if model.disruption_max is not None and best is not None:
-        least = least_movement(ctx, problem, spec, pos, best, start + 0.6 * max(3.0, deadline - start))
+        # most of the time: it stops at the first plan within the budget, and the travel
+        # solve that follows gets the rest (a tenth at least)
+        least = least_movement(ctx, problem, spec, pos, best, start + 0.9 * max(3.0, deadline - start))
         plan = least.assign if least.assign is not None else best
         share = moved_share(problem, model, plan)
         if least.assign is not None and share <= (spec.disruption_share or 0.0):
@@ -364,7 +366,7 @@ def fallback(
                 )
             )
             return None
-    left = max(3.0, deadline - ctx.now())
+    left = max(3.0 if least is None else 1.0, deadline - ctx.now())
     proved_budget = least is not None and least.status == cp_model.OPTIMAL and hint is not least.assign
     if not proved_budget:
         found = solve_exact(
