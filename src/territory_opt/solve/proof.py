@@ -15,6 +15,9 @@ from .bounds import MovementBound
 from .context import SolveContext
 from .contiguous import SearchResult
 
+#: Past the time limit, the relaxation proof is tried only on this many unit-seat pairs or fewer.
+SMALL_PROOF_PAIRS = 20_000
+
 RELAXATION = "proved on a relaxation of your scenario: every legal seat for every unit, contiguity dropped"
 
 
@@ -28,9 +31,14 @@ def relaxation_proof(
     if not full.exact:
         return None
     full = exempt_filter(problem, full, exempt)
-    # what is left of the limit (1 s at least: the proof is worth a second past it), a
-    # quarter of the limit and 20 s at most
-    limit = min(20.0, max(2.0, ctx.time_limit / 4), max(1.0, ctx.left()))
+    # what is left of the limit, a quarter of it and 20 s at most; past the limit only a
+    # small model is tried, for a second (building a large one alone takes seconds:
+    # 4 s for the US counties at 50 reps)
+    limit = min(20.0, max(2.0, ctx.time_limit / 4), ctx.left())
+    if limit < 1.0:
+        if problem.n_units * problem.n_seats > SMALL_PROOF_PAIRS:
+            return None
+        limit = 1.0
     return prove_infeasible(problem, spec, full, time_limit=limit, seed=ctx.seed, deterministic=ctx.deterministic)
 
 
