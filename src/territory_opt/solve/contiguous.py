@@ -1115,7 +1115,6 @@ def balance_search(
     relink_budget: bool = True,
     economy: float = ECONOMY,
     windows: bool = True,
-    overtime: float | None = None,
 ) -> SearchResult:
     """Search the real problem for a plan meeting every hard band, cap and budget.
 
@@ -1144,9 +1143,6 @@ def balance_search(
     relink_budget : bool
         Under a disruption budget, when the search from ``start`` misses: balance first
         without the budget, then bring the value moved back within it (:func:`_relink`).
-    overtime : float, optional
-        When the budget is still missed at ``deadline``, the relink's last step (bringing
-        the value moved back within it) may go on until then (same clock).
     """
     contiguity = spec.contiguity if contiguity is None else contiguity
     pos = problem.seat_xy if pos is None else pos
@@ -1179,7 +1175,6 @@ def balance_search(
             deterministic=deterministic,
             max_rounds=max_rounds,
             max_stall=max_stall,
-            overtime=overtime,
         )
         if found is not None and found.violation < best_v:
             best_v, best_assign = found.violation, found.assign.tolist()
@@ -1312,11 +1307,10 @@ def _relink(
     deterministic: bool,
     max_rounds: int,
     max_stall: int,
-    overtime: float | None = None,
 ) -> SearchResult | None:
     """Balance ``assign`` ignoring the budget (up to two thirds of the time), then move value back
-    to its owners while every band holds (:func:`reduce_movement`, until ``overtime`` when
-    given). None when the plan could not be balanced.
+    to its owners while every band holds (:func:`reduce_movement`). None when the plan
+    could not be balanced.
 
     (Balancing first under a looser budget, 1.5 times it, was tried on the US realignment at
     15 %: the balancing then failed within its time, as with the economy term kept.)"""
@@ -1345,7 +1339,7 @@ def _relink(
         spec,
         balanced.assign,
         pos=pos,
-        deadline=deadline if overtime is None else max(deadline, overtime),
+        deadline=deadline,
         now=now,
         seed=seed + 202,
         workers=workers,
