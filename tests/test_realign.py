@@ -1,6 +1,7 @@
 """Realignment and exact contiguity: bounds on required movement, plans the restricted model
 cannot express, and "infeasible" only when proved for the real problem."""
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -267,3 +268,47 @@ def test_deterministic_realignment_repeats_with_its_searches_and_windows():
     plans = [solve_scenario(scenario.model_copy(update={"solver": solver})) for _ in range(2)]
     assert np.array_equal(plans[0].seat_of, plans[1].seat_of)
     assert plans[0].objective == plans[1].objective
+
+
+def test_a_standing_reps_other_accounts_leave_its_territory():
+    # unit 3 is larger than any band and stands alone with its rep (seat 1), who also owns
+    # units 2 and 4 today: a territory exempt from balance may hold only what stands alone,
+    # so both must go to the balanced territories (before, the search kept unit 4 there,
+    # exempt from balance, and the audit did not see it)
+    values = [1, 1, 1, 10, 1, 1, 1, 1, 1]
+    p = line(values, owner=[0, 0, 1, 1, 1, 2, 2, 2, 2], seats=3)
+    exempt = np.array([False, True, False])
+    standing = replace(p, lock=np.array([-1, -1, -1, 1, -1, -1, -1, -1, -1]))
+    spec = replace(spec_for(standing, 0.25, budget=0.5), exempt=exempt, locks=True)
+    found = balance_search(standing, spec, standing.owner, deadline=time.perf_counter() + 5, seed=0)
+    assert found.violation == 0.0
+    assert found.assign.tolist() == [0, 0, 0, 1, 2, 2, 2, 2, 2]
+
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.25)},
+        constraints=Constraints(
+            contiguity=True, oversized="standalone", disruption=Disruption(measure="potential", max_share=0.5)
+        ),
+        solver=FAST,
+    )
+    alone = int(np.flatnonzero(plan.exempt)[0])
+    assert np.flatnonzero(plan.seat_of == alone).tolist() == [3]
+    assert any(f.check == "standing alone" and f.ok for f in plan.findings)
+    assert all(f.ok for f in plan.findings)
+
+
+def test_the_audit_fails_a_standing_territory_holding_more_than_its_unit():
+    from territory_opt.audit import Rules, audit
+
+    p = line([1, 1, 1, 10, 1, 1, 1, 1, 1], owner=[-1] * 9, seats=3)
+    standing = np.zeros(9, dtype=bool)
+    standing[3] = True
+    rules = Rules(
+        tolerance={}, targets=np.ones((3, 1)), exempt=np.array([False, True, False]), capacity={}, standing=standing
+    )
+    good = audit(p, np.array([0, 0, 0, 1, 2, 2, 2, 2, 2]), rules)
+    bad = audit(p, np.array([0, 0, 0, 1, 1, 2, 2, 2, 2]), rules)
+    assert [f.ok for f in good if f.check == "standing alone"] == [True]
+    [finding] = [f for f in bad if f.check == "standing alone"]
+    assert not finding.ok and "U4" in finding.detail

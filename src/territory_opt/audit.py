@@ -33,6 +33,9 @@ class Rules:
     locks: bool = True
     skills: bool = True
     families: bool = True
+    #: units a seat standing alone may hold (its oversized unit and the pieces cut off
+    #: behind it); None: not checked (a plan read back without the solve's preparation)
+    standing: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def audit(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> tuple[Fi
     first = _assignment(problem, assign)
     if not first.ok:
         return (first,)
-    checks = (_locks, _skills, _exclusions, _families, _balance, _capacity, _disruption, _contiguity)
+    checks = (_locks, _skills, _exclusions, _families, _standing, _balance, _capacity, _disruption, _contiguity)
     return (first, *(finding for check in checks for finding in check(problem, assign, rules)))
 
 
@@ -82,6 +85,21 @@ def _locks(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Fi
     if len(broken):
         detail += f"; broken: {', '.join(map(str, problem.unit_ids[broken][:5]))}"
     return [Finding("locks", len(broken) == 0, detail)]
+
+
+def _standing(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:
+    """A territory exempt from balance holds only what stands alone: its oversized unit
+    and the pieces cut off behind it, nothing that could go to a balanced territory."""
+    if rules.standing is None or not rules.exempt.any():
+        return []
+    extra = np.flatnonzero(rules.exempt[assign] & ~rules.standing)
+    detail = f"{int(rules.exempt.sum())} territories stand alone with their oversized units only"
+    if len(extra):
+        detail = (
+            f"{len(extra)} units sit in a territory standing alone (exempt from balance) without being "
+            f"oversized or cut off behind it: {', '.join(map(str, problem.unit_ids[extra][:5]))}"
+        )
+    return [Finding("standing alone", len(extra) == 0, detail)]
 
 
 def _skills(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> list[Finding]:

@@ -476,13 +476,15 @@ def connected_start(
     *,
     anchors: NDArray[np.int64] | None = None,
     locked: NDArray[np.bool_] | None = None,
+    closed: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.int64], tuple[int, ...]]:
     """Make every territory of ``start`` one connected piece.
 
     Units without a seat (-1: e.g. the accounts of a removed rep) and the pieces of a
     territory cut off from its main piece (the piece holding its anchor unit, else its
-    largest) go to the adjacent territory they share most edges with. Returns the plan
-    and the seats whose start territory was not connected.
+    largest) go to the adjacent territory they share most edges with, never to a
+    ``closed`` seat (one standing alone). Returns the plan and the seats whose start
+    territory was not connected.
     """
     n, k = problem.n_units, problem.n_seats
     assign = np.asarray(start, dtype=np.int64).copy()
@@ -530,6 +532,8 @@ def connected_start(
             a0, a1 = assign[edges[:, 0]], assign[edges[:, 1]]
             src = np.concatenate([edges[:, 0][(a0 < 0) & (a1 >= 0)], edges[:, 1][(a1 < 0) & (a0 >= 0)]])
             dst = np.concatenate([a1[(a0 < 0) & (a1 >= 0)], a0[(a1 < 0) & (a0 >= 0)]])
+            if closed is not None:
+                src, dst = src[~closed[dst]], dst[~closed[dst]]
             if len(src) == 0:
                 break
             key = src * k + dst
@@ -542,6 +546,8 @@ def connected_start(
         rest = np.flatnonzero(assign < 0)
         if len(rest):  # no territory touches them (an island): nearest seat position
             d = np.linalg.norm(problem.unit_xy[rest][:, None, :] - problem.seat_xy[None, :, :], axis=2)
+            if closed is not None and not closed.all():
+                d[:, closed] = np.inf
             assign[rest] = np.argmin(d, axis=1)
     return assign, tuple(sorted(detached))
 
@@ -1230,12 +1236,18 @@ def _start(
     start = np.asarray(start, dtype=np.int64).copy()
     locked = problem.lock >= 0
     start[locked] = problem.lock[locked]
+    closed = np.asarray(s.closed, dtype=bool)
+    # a seat standing alone keeps only its locked units (the oversized unit and the pieces
+    # cut off behind it): the rest of today's book of its rep must find another territory
+    start[(start >= 0) & closed[np.maximum(start, 0)] & ~locked] = -1
     detached: tuple[int, ...] = ()
     if s.contiguity:
-        start, detached = connected_start(problem, start, anchors=anchors, locked=locked)
+        start, detached = connected_start(problem, start, anchors=anchors, locked=locked, closed=closed)
     elif (start < 0).any():
         rest = np.flatnonzero(start < 0)
         d = np.linalg.norm(problem.unit_xy[rest][:, None, :] - pos[None, :, :], axis=2)
+        if not closed.all():
+            d[:, closed] = np.inf
         start[rest] = np.argmin(d, axis=1)
     start = _seed_empty(problem, s, start)
     s.reset(start)

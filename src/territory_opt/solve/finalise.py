@@ -67,7 +67,9 @@ def finalise(ctx: SolveContext, prep: Prepared, outcome: Outcome, scenario: str)
     if best.status == cp_model.OPTIMAL and restrictions:
         notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
     target = targets(problem, prep.exempt)
-    findings = audit(problem, best.assign, _audit_rules(problem, spec, prep.exempt, target))
+    findings = audit(
+        problem, best.assign, replace(_audit_rules(problem, spec, prep.exempt, target), standing=prep.standing)
+    )
     status = proof.status if all(f.ok for f in findings) else Status.UNKNOWN
     # the plan's table and objective terms from the one evaluator (the audit above keeps
     # its own path from the raw arrays)
