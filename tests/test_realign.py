@@ -154,6 +154,17 @@ def test_contiguity_alone_blocks_a_plan_proved_by_the_exact_model():
     ) as info:
         solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
     assert info.value.explanation.families == ("contiguity",)
+    # with a budget as well, the answer says the budget is not what blocks it
+    owned = replace(p, owner=np.array([0, 0, 1, 0, 1]))
+    with pytest.raises(InfeasibleError) as info:
+        solve(
+            owned,
+            balance={"potential": Measure(tolerance=0.05)},
+            constraints=Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=0.3)),
+            solver=FAST,
+        )
+    assert "no contiguous plan within the bands exists even without the budget" in str(info.value)
+    assert info.value.explanation.families == ("contiguity",)
 
 
 def test_units_cut_off_by_a_standing_unit_join_it():

@@ -464,4 +464,16 @@ def _budget_or_contiguity(
                 f"the least share of {spec.disruption_measure} that any contiguous plan within the bands must move is {exact_word} {100 * free.objective / booked:.1f}% "
                 f"(the budget is {100 * (spec.disruption_share or 0.0):g}%): raise constraints.disruption.max_share to {100 * free.objective / booked:.1f}%"
             )
+        elif booked > 0 and free.status == cp_model.INFEASIBLE:
+            lines.append(
+                "no contiguous plan within the bands exists even without the budget (proved by the same model)"
+            )
+        elif booked > 0:
+            # the budget is part of what was proved: say so, and what is known of the least share
+            floor = max(movement.must_move if movement else 0.0, free.bound or 0.0)
+            lines.append(
+                f"the {100 * (spec.disruption_share or 0.0):g}% budget is part of that proof, and no contiguous plan within the bands was found "
+                f"without it in the time left, so the least share that works is not known (at least {100 * floor / booked:.1f}% of "
+                f"{spec.disruption_measure} must move, proved for any plan): raise constraints.disruption.max_share, or give the solve more time"
+            )
     return Conflict("disruption" if relax is not None else "contiguity", "; ".join(lines), relax)
