@@ -304,6 +304,9 @@ def evaluated_plan(
     first = next(iter(scenario.balance), None)
     weight = problem.measure(first) if first else np.ones(problem.n_units)
     centre = np.zeros(k, dtype=np.int64) if centres is None else np.where(problem.has_home, 0, centres)
+    # what a standing seat may hold is known when the problem carries the solve's locks (a
+    # plan of this session, edited); a problem read back from the scenario does not
+    standing = (problem.lock >= 0) & ex[np.maximum(problem.lock, 0)]
     rules = Rules(
         tolerance=hard,
         targets=bands.target,
@@ -316,6 +319,7 @@ def evaluated_plan(
         locks=c.locks,
         skills=c.skills,
         families=c.families,
+        standing=standing if standing.any() else None,
     )
     findings = audit(problem, a, rules)
     ev = evaluate(problem, a, centre, bands, weight=weight, disruption_measure=d.measure if d else None)
