@@ -153,16 +153,19 @@ def test_soft_balance_reports_deviation():
     assert dev == pytest.approx(33.33, abs=0.1)  # 2 vs 4 around a target of 3
 
 
-def test_oversized_unit_stands_alone_and_is_reported():
-    measures = [[10.0]] + [[1.0]] * 10
-    xy = [[0.0, 0.0]] + [[float(i), 1.0] for i in range(10)]
-    p = Problem.from_arrays(
-        measures=measures,
+def one_oversized_unit() -> Problem:
+    """Unit 0 (10) above any band of three seats over 20; ten units of 1 on a path behind it."""
+    return Problem.from_arrays(
+        measures=[[10.0]] + [[1.0]] * 10,
         measure_names=["population"],
-        unit_xy=xy,
+        unit_xy=[[0.0, 0.0]] + [[float(i), 1.0] for i in range(10)],
         n_seats=3,
         edges=[[0, 1]] + [[i, i + 1] for i in range(1, 10)],
     )
+
+
+def test_oversized_unit_stands_alone_and_is_reported():
+    p = one_oversized_unit()
     plan = solve(
         p, balance={"population": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST
     )
@@ -322,15 +325,7 @@ def test_no_plan_found_says_which_units_stood_alone(monkeypatch):
 
     engine = importlib.import_module("territory_opt.solve.engine")  # the package exports solve()
 
-    measures = [[10.0]] + [[1.0]] * 10
-    xy = [[0.0, 0.0]] + [[float(i), 1.0] for i in range(10)]
-    p = Problem.from_arrays(
-        measures=measures,
-        measure_names=["population"],
-        unit_xy=xy,
-        n_seats=3,
-        edges=[[0, 1]] + [[i, i + 1] for i in range(1, 10)],
-    )
+    p = one_oversized_unit()
     kept = np.zeros(11, dtype=np.int64)
 
     def no_plan(ctx, prep):
