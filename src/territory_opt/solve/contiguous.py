@@ -454,8 +454,8 @@ def _rows(
     list[NDArray[np.float64]],
     list[int],
 ]:
-    """The rules a search keeps, one row each: every hard balance band (open for seats
-    standing alone) and every capacity cap. Returns per row the unit values, the seats'
+    """The rules a search keeps, one row each: every hard balance band (for a seat
+    standing alone: no more than its locked units) and every capacity cap. Returns per row the unit values, the seats'
     lower and upper limits, a norm (a mean target or cap) and the measure."""
     k = problem.n_seats
     # the bands and caps of the one evaluator; the norm here is the mean target (or cap) of
@@ -463,7 +463,15 @@ def _rows(
     rows = replace(spec, exempt=exempt).bands(problem).rows()
     cols = [problem.measures[:, row.measure] for row in rows]
     lo = [row.low for row in rows]
-    hi = [row.high for row in rows]
+    hi = [row.high.copy() for row in rows]
+    # a seat standing alone may hold its locked units only (the oversized unit and the
+    # pieces cut off behind it): anything more is a violation, so a realignment that starts
+    # from today's books moves the rest of its rep's book out where it helps most
+    held = np.flatnonzero(exempt)
+    for row, top in zip(rows, hi, strict=True):
+        if row.kind == "band" and len(held):
+            mine = problem.lock[:, None] == held[None, :]
+            top[held] = (problem.measures[:, row.measure] @ mine) * (1 + 1e-9) + 1e-9
     names = [row.measure for row in rows]
     open_ = ~exempt if (~exempt).any() else np.ones(k, dtype=bool)
     norm = [np.full(k, max(float(row.norm[open_].mean()), 1e-12)) for row in rows]
@@ -1237,9 +1245,6 @@ def _start(
     locked = problem.lock >= 0
     start[locked] = problem.lock[locked]
     closed = np.asarray(s.closed, dtype=bool)
-    # a seat standing alone keeps only its locked units (the oversized unit and the pieces
-    # cut off behind it): the rest of today's book of its rep must find another territory
-    start[(start >= 0) & closed[np.maximum(start, 0)] & ~locked] = -1
     detached: tuple[int, ...] = ()
     if s.contiguity:
         start, detached = connected_start(problem, start, anchors=anchors, locked=locked, closed=closed)
