@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from .evaluate import Bands, targets
+from .evaluate import Bands, standing_units, targets
 from .model import Candidates, Contiguity, ModelSpec, build
 from .model.cpsat import run
 from .problem import Problem
@@ -368,7 +368,7 @@ def unreachable_parts(problem: Problem, spec: ModelSpec | None = None) -> list[C
         return []
     k = problem.n_seats
     exempt = spec.exempt if spec is not None and spec.exempt is not None else np.zeros(k, dtype=bool)
-    standing = (problem.lock >= 0) & exempt[np.maximum(problem.lock, 0)]
+    standing = standing_units(problem, exempt)
     hard = [r for r in spec.balance if r.hard] if spec is not None else []
     seats = int((~exempt).sum())
     parts = [c for c in range(count) if not standing[label == c].any()]

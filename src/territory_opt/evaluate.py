@@ -40,6 +40,12 @@ from .problem import Problem
 WITHIN_EPS = 1e-8
 
 
+def standing_units(problem: Problem, exempt: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Units that stand alone: locked to an exempt seat (an oversized unit and the pieces cut
+    off behind it)."""
+    return (problem.lock >= 0) & np.asarray(exempt, dtype=bool)[np.maximum(problem.lock, 0)]
+
+
 def targets(problem: Problem, exempt: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
     """``T[t,m]``: totals of the units not standing alone split by FTE over the seats not exempt.
 
@@ -51,8 +57,7 @@ def targets(problem: Problem, exempt: NDArray[np.bool_] | None = None) -> NDArra
     fte = np.where(exempt, 0.0, problem.seat_capacity)
     total = problem.measures.sum(axis=0)
     if exempt.any():
-        alone = np.isin(problem.lock, np.flatnonzero(exempt))
-        total = total - problem.measures[alone].sum(axis=0)
+        total = total - problem.measures[standing_units(problem, exempt)].sum(axis=0)
     return np.outer(fte / max(float(fte.sum()), 1e-300), total)
 
 

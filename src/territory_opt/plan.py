@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from ._version import __version__
 from .audit import Finding, Rules, audit
-from .evaluate import Bands, evaluate
+from .evaluate import Bands, evaluate, standing_units
 from .metrics import territory_frame
 from .problem import Problem
 
@@ -306,7 +306,7 @@ def evaluated_plan(
     centre = np.zeros(k, dtype=np.int64) if centres is None else np.where(problem.has_home, 0, centres)
     # what a standing seat may hold is known when the problem carries the solve's locks (a
     # plan of this session, edited); a problem read back from the scenario does not
-    standing = (problem.lock >= 0) & ex[np.maximum(problem.lock, 0)]
+    standing = standing_units(problem, ex)
     rules = Rules(
         tolerance=hard,
         targets=bands.target,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..evaluate import standing_units
 from ..model.formulation import ModelSpec
 from ..problem import Problem
 
@@ -288,7 +289,7 @@ def stranded_units(problem: Problem, spec: ModelSpec, *, max_steps: int = 20_000
     exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
     if not (~exempt).any():
         return []
-    standing = (problem.lock >= 0) & exempt[np.maximum(problem.lock, 0)]
+    standing = standing_units(problem, exempt)
     indptr, indices = problem.neighbours()
     nbrs = [indices[indptr[u] : indptr[u + 1]].tolist() for u in range(problem.n_units)]
     degree = np.diff(indptr)

@@ -455,8 +455,9 @@ def _rows(
     list[int],
 ]:
     """The rules a search keeps, one row each: every hard balance band (for a seat
-    standing alone: no more than its locked units) and every capacity cap. Returns per row the unit values, the seats'
-    lower and upper limits, a norm (a mean target or cap) and the measure."""
+    standing alone: no more than its locked units) and every capacity cap. Returns per row
+    the unit values, the seats' lower and upper limits, a norm (a mean target or cap) and
+    the measure."""
     k = problem.n_seats
     # the bands and caps of the one evaluator; the norm here is the mean target (or cap) of
     # the seats not exempt, so a share of violation weighs the same in every territory

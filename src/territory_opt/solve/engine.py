@@ -40,7 +40,7 @@ from .centres import initial_centres, medoids
 from .context import SolveContext
 from .finalise import Outcome, finalise, reserve_for_bound
 from .prepare import Prepared, prepare
-from .proof import no_plan_message, over_budget_plan
+from .proof import no_plan_error
 from .spec import resolve
 from .strategies import company_scale, exact_flow, fixed_homes, location_allocation
 
@@ -113,10 +113,7 @@ def _run(ctx: SolveContext, prep: Prepared) -> Outcome:
             ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
         )
     if found is None:
-        raise SolverError(
-            no_plan_message(ctx, search.exact_log, 0, prep.movement, prep.spec.disruption_share),
-            over_budget_plan(search.exact_log),
-        )
+        raise no_plan_error(ctx, search.exact_log, 0, prep.movement, prep.spec.disruption_share)
     return Outcome(found, iterations=search.iteration, kicks=search.kicks, notes=notes)
 
 

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from ..diagnose import Explanation, oversized_units, prechecks
 from ..errors import InfeasibleError
+from ..evaluate import standing_units
 from ..model import ModelSpec, build_candidates, seat_positions, targets
 from ..model.heuristics import bisection_partition
 from ..model.transport import groups, transport_start
@@ -106,7 +107,7 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
     ctx.report("pre-checks")
 
     weight = model.weight(problem.n_units)
-    standing = np.isin(problem.lock, np.flatnonzero(exempt)) & (problem.lock >= 0)
+    standing = standing_units(problem, exempt)
     centres = initial_centres(problem, weight, ctx.seed, exclude=standing)
     for t in np.flatnonzero(exempt):
         centres[t] = int(np.flatnonzero(problem.lock == t)[0])

@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..diagnose import Explanation, prove_infeasible
-from ..errors import InfeasibleError
+from ..errors import InfeasibleError, SolverError
 from ..model import ModelSpec, build_candidates
 from ..problem import Problem
 from ._pairs import exempt_filter
@@ -89,6 +89,18 @@ def no_plan_message(
         "This is not a proof that the scenario is infeasible (the pre-checks found no conflict): "
         "raise solver.time_limit, loosen a tolerance or raise candidates.nearest"
     )
+
+
+def no_plan_error(
+    ctx: SolveContext,
+    exact_log: list[SearchResult],
+    repairs: int,
+    movement: MovementBound | None,
+    budget_share: float | None,
+) -> SolverError:
+    """The "no plan found" error: :func:`no_plan_message`, carrying the best plan that meets
+    every band but breaks the budget (:func:`over_budget_plan`)."""
+    return SolverError(no_plan_message(ctx, exact_log, repairs, movement, budget_share), over_budget_plan(exact_log))
 
 
 def over_budget_plan(exact_log: list[SearchResult]) -> NDArray[np.int64] | None:

@@ -23,7 +23,6 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from ... import geo, resources
-from ...errors import SolverError
 from ...model import Contiguity, build, build_candidates, choose_roots, conditions, plan_distances, prune
 from ...model.candidates import Candidates
 from ...model.cpsat import Callback, extract, params, run, set_objective
@@ -38,7 +37,7 @@ from ..contiguous import EPS as EXACT_EPS
 from ..contiguous import SearchResult
 from ..incumbent import WARM_START, Incumbent
 from ..prepare import Prepared
-from ..proof import no_plan_message, over_budget_plan, raise_if_proved
+from ..proof import no_plan_error, raise_if_proved
 from . import exact_flow, realignment
 
 
@@ -376,11 +375,8 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
             ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
         )
         if exact is None:
-            raise SolverError(
-                no_plan_message(
-                    ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share
-                ),
-                over_budget_plan(search.exact_log),
+            raise no_plan_error(
+                ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share
             )
         search.best = exact
         return Next.STOP
@@ -388,10 +384,7 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
         # the exact model (every pair, no contiguity, fixed homes) said so: claimed
         # only when proved again, with and without CP-SAT's presolve
         raise_if_proved(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, relaxed=False)
-        raise SolverError(
-            no_plan_message(ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share),
-            over_budget_plan(search.exact_log),
-        )
+        raise no_plan_error(ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share)
     return Next.STOP
 
 
