@@ -44,6 +44,9 @@ class MovementBound:
         Value without a current owner, placed freely [measure units].
     measure : str
         The disruption measure.
+    standing_out : float
+        What reps of territories standing alone hold today beyond their locked units, which
+        must all move [measure units].
     """
 
     must_move: float
@@ -52,6 +55,7 @@ class MovementBound:
     receive: float
     unowned: float
     measure: str
+    standing_out: float = 0.0
 
     @property
     def share(self) -> float:
@@ -69,6 +73,8 @@ class MovementBound:
                 else ""
             )
             parts.append(f"reps below their band need {_fmt(self.receive)} more{fill}")
+        if self.standing_out > 0:
+            parts.append(f"reps of territories standing alone hold {_fmt(self.standing_out)} elsewhere today")
         why = f" ({'; '.join(parts)})" if parts else ""
         return f"at least {100 * self.share:.1f}% of {self.measure} must move{why}"
 
@@ -103,6 +109,13 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
     if spec.locks:
         stay_ok &= ~((problem.lock >= 0) & (problem.lock != problem.owner))
     forced = np.bincount(problem.owner[has & ~stay_ok], weights=value[has & ~stay_ok], minlength=k)
+    standing_out = 0.0
+    if spec.locks:
+        # a seat standing alone keeps only its locked units: its rep's other accounts must leave
+        for seat in np.flatnonzero(exempt):
+            leave = float(value[has & (problem.owner == seat) & (problem.lock != seat)].sum())
+            standing_out += leave - float(forced[seat])
+            forced[seat] = leave
     band = spec.bands(problem, capacity=False)
     lp = pywraplp.Solver.CreateSolver("GLOP")
     if lp is None:
@@ -116,6 +129,12 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
     give = receive = 0.0
     for t in range(k):
         if exempt[t]:
+            if spec.locks:
+                # a seat standing alone holds exactly the units locked to it (the audit's
+                # "standing alone"): its rep's other accounts all leave, and nothing else comes in
+                held = problem.lock == t
+                out[t].SetUb(forced[t] / scale)
+                lp.Add(inn[t] + orphan[t] == float(value[held & (problem.owner != t)].sum()) / scale)
             continue
         final = booked_by[t] / scale - out[t] + inn[t] + orphan[t]
         lo = max(band.low[t, r.measure] for r in rules) if rules else -np.inf
@@ -139,6 +158,7 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
         receive=receive,
         unowned=unowned,
         measure=measure,
+        standing_out=standing_out,
     )
 
 
@@ -154,8 +174,8 @@ def lp_travel_bound(
     """A lower bound on the travel objective valid for the unrestricted problem.
 
     LP relaxation (GLOP) over every skill-eligible (unit, seat) pair, with assignment, hard
-    balance, capacity and locks; pruning, contiguity, families and disruption are dropped,
-    which can only lower the optimum. Only for seats with fixed home bases (with chosen
+    balance, capacity, locks and the disruption budget (overall and per rep); pruning,
+    contiguity and families are dropped, which can only lower the optimum. Only for seats with fixed home bases (with chosen
     centres the distances are not data). None when too large or not solved in time.
     ``time_limit=None`` with ``max_iterations``: stop on GLOP's iteration count only, so the
     answer repeats (deterministic mode).
@@ -205,10 +225,34 @@ def lp_travel_bound(
                 lp.Sum([float(problem.measures[u[j], m]) * x[j] for j in idx])
                 <= cap * float(problem.seat_capacity[seat])
             )
+    _lp_budget(lp, problem, spec, u, t, x)
     lp.Minimize(lp.Sum([float(c) * v for c, v in zip(cost, x, strict=True)]))
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return float(lp.Objective().Value())
+
+
+def _lp_budget(lp: Any, problem: Problem, spec: ModelSpec, u: NDArray[np.int64], t: NDArray[np.int64], x: list) -> None:
+    """The disruption budget and per-rep limits on the LP's pairs: the value of the units
+    kept by their owner today is at least the booked value less the budget (valid for
+    every plan within the budget, so the bound holds for the real problem with it)."""
+    value = spec.disruption_value
+    has = problem.owner >= 0
+    if value is None or not has.any() or (spec.disruption_max is None and spec.disruption_per_rep is None):
+        return
+    stays = np.flatnonzero(has[u] & (problem.owner[np.maximum(u, 0)] == t))
+    scale = max(float(value[has].sum()), 1e-12)
+    if spec.disruption_max is not None:
+        kept = lp.Sum([float(value[u[j]]) / scale * x[j] for j in stays])
+        lp.Add(kept >= (float(value[has].sum()) - spec.disruption_max) / scale)
+    if spec.disruption_per_rep is not None:
+        by_owner: dict[int, list[int]] = {}
+        for j in stays.tolist():
+            by_owner.setdefault(int(t[j]), []).append(j)
+        booked = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
+        for seat, idx in by_owner.items():
+            kept = lp.Sum([float(value[u[j]]) / scale * x[j] for j in idx])
+            lp.Add(kept >= (1.0 - spec.disruption_per_rep) * float(booked[seat]) / scale)
 
 
 def least_transfers(
