@@ -16,7 +16,9 @@
    * :mod:`~.strategies.company_scale`: very large books; transport start, Lagrangian
      bound, windows re-optimised by CP-SAT;
    * the exact contiguity search (:mod:`.contiguous`) and, on small maps, the exact model
-     (:mod:`~.strategies.exact_flow`) take over whenever the restricted model misses a band.
+     (:mod:`~.strategies.exact_flow`) take over whenever the restricted model misses a band;
+     on small maps the exact model also gets the time the restricted model left, hinted
+     with its plan (:func:`~.strategies.exact_flow.polish`).
 4. **Finalise** (:mod:`.finalise`): restrictions, status, bounds, the independent audit,
    metrics, the Plan.
 
@@ -114,6 +116,9 @@ def _run(ctx: SolveContext, prep: Prepared) -> Outcome:
         )
     if found is None:
         raise no_plan_error(ctx, search.exact_log, 0, prep.movement, prep.spec.disruption_share)
+    # a small map's restricted model may stop early with its own optimum: the exact model
+    # gets the time left
+    found = exact_flow.polish(ctx, prep, found)
     return Outcome(found, iterations=search.iteration, kicks=search.kicks, notes=notes)
 
 

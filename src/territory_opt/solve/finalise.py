@@ -161,6 +161,12 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
     travel_only = _travel_only(prep)
     if prep.large or (best.exact_model and not prep.free_centres and travel_only):
         global_bound, global_gap = bound, gap
+        if best.exact_model and best.status != cp_model.OPTIMAL and objective is not None:
+            # the exact model's own bound is often weak before it closes: the LP over every
+            # pair may hold more (the larger of the two holds)
+            lp_bound, lp_gap = _global_travel_bound(ctx, prep, float(objective))
+            if lp_bound is not None and (global_bound is None or lp_bound > global_bound):
+                global_bound, global_gap = lp_bound, lp_gap
     elif travel_only and objective is not None and restrictions and not prep.free_centres:
         global_bound, global_gap = _global_travel_bound(ctx, prep, float(objective))
     elif travel_only and objective is not None and prep.free_centres:
@@ -263,7 +269,8 @@ def _method(prep: Prepared, best: Incumbent) -> str:
         return "warm start only (CP-SAT found nothing better in time)"
     if prep.large:
         return "transport (min-cost flow) start + CP-SAT large-neighbourhood search"
-    return "warm start + CP-SAT" + (" + location-allocation" if prep.free_centres else "")
+    exact = " + exact model (contiguity by flows)" if best.exact_model else ""
+    return "warm start + CP-SAT" + (" + location-allocation" if prep.free_centres else "") + exact
 
 
 def _audit_rules(problem: Problem, spec: SolveSpec, exempt: NDArray[np.bool_], target: NDArray[np.float64]) -> Rules:

@@ -93,11 +93,12 @@ def solve_exact(
         _families(model, problem, x)
     _bands_and_caps(model, problem, spec, x)
     moved = _disruption(model, problem, spec, x, budget=minimise != "moved")
-    _flows(model, problem, spec, x)
+    roots, flows = _flows(model, problem, spec, x)
     unit = _objective(model, problem, spec, x, pos, moved if minimise == "moved" else None)
     if hint is not None:
         for (u, t), var in x.items():
             model.add_hint(var, int(hint[u] == t))
+        _hint_flows(model, problem, hint, roots, flows)
     stop_at = None
     if stop_within_budget and moved is not None and spec.disruption_max is not None:
         stop_at = _budget_steps(problem, spec, moved[1])
@@ -231,12 +232,17 @@ class _StopAt(cp_model.CpSolverSolutionCallback):
             self.stop_search()
 
 
-def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> None:
-    """Contiguity by flows: one root per territory, every other member fed by a neighbour."""
+Flows = dict[tuple[int, int, int], cp_model.IntVar]
+
+
+def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> tuple[Pairs, Flows]:
+    """Contiguity by flows: one root per territory, every other member fed by a neighbour.
+    Returns the root variables r[u,t] and the flow variables f[u,v,t]."""
     edges = problem.edges
     assert edges is not None
     n = big = problem.n_units
-    roots: dict[tuple[int, int], cp_model.IntVar] = {}
+    roots: Pairs = {}
+    flows: Flows = {}
     for t in np.flatnonzero(~spec.exempt_seats(problem.n_seats)).tolist():
         members = [u for u in range(n) if (u, t) in x]
         if not members:
@@ -256,8 +262,43 @@ def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs)
                 model.add(f == 0).only_enforce_if(x[d_, t].Not())
                 outflow[s_].append(f)
                 inflow[d_].append(f)
+                flows[s_, d_, t] = f
         for u in members:
             model.add(sum(inflow[u]) - sum(outflow[u]) + big * roots[u, t] >= x[u, t])
+    return roots, flows
+
+
+def _hint_flows(model: cp_model.CpModel, problem: Problem, hint: NDArray[np.int64], roots: Pairs, flows: Flows) -> None:
+    """Complete a plan's hint with its roots and flows, so that CP-SAT starts from a whole
+    solution instead of searching for the flows: in each connected territory a breadth-first
+    tree from its first unit carries to every member the size of the member's subtree.
+    Disconnected territories get no flow hint."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
+    edges = problem.edges
+    assert edges is not None
+    n = problem.n_units
+    same = hint[edges[:, 0]] == hint[edges[:, 1]]
+    e = edges[same]
+    graph = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    graph = graph + graph.T
+    size = np.ones(n, dtype=np.int64)
+    for t in sorted({t for _, t in roots}):
+        members = np.flatnonzero(hint == t)
+        if len(members) == 0 or (int(members[0]), t) not in roots:
+            continue
+        order, parent = breadth_first_order(graph, int(members[0]), directed=False)
+        if len(order) != len(members):
+            continue  # not connected: CP-SAT finds its own flows
+        for u in members.tolist():
+            model.add_hint(roots[u, t], int(u == members[0]))
+        for u in order[::-1][:-1].tolist():  # leaves first; the root has no parent
+            size[parent[u]] += size[u]
+        carried = {(int(parent[u]), int(u)): int(size[u]) for u in order[1:].tolist()}
+        for (a, b, tt), f in flows.items():
+            if tt == t:
+                model.add_hint(f, carried.get((a, b), 0))
 
 
 def _objective(
@@ -477,3 +518,63 @@ def _budget_or_contiguity(
                 f"{spec.disruption_measure} must move, proved for any plan): raise constraints.disruption.max_share, or give the solve more time"
             )
     return Conflict("disruption" if relax is not None else "contiguity", "; ".join(lines), relax)
+
+
+#: A polish needs at least this much time left [s] (a state's map solves in a second or two).
+POLISH_MIN_LEFT = 2.0
+
+
+def polish(ctx: SolveContext, prep: Any, found: Incumbent) -> Incumbent:
+    """On a small map, the time the restricted model left (it can prove its own optimum in
+    a fraction of a second) goes to the exact model, hinted with the plan: travel over every
+    legal pair with contiguity by flows, the budget kept. Its plan replaces ``found`` when it
+    travels no more (a tie still swaps a restricted optimum for the exact model's proof).
+
+    Only for least travel from fixed home bases, the one objective both models share."""
+    problem, spec = prep.problem, prep.spec
+    if (
+        prep.free_centres
+        or not spec.model.contiguity
+        or not fits(problem)
+        or found.exact_model
+        or found.objective is None
+        or [set(stage) for stage in spec.stages] != [{"travel"}]
+        or ctx.stopped
+        or ctx.left() < POLISH_MIN_LEFT
+    ):
+        return found
+    ctx.report("exact model polish (every legal seat, contiguity by flows)")
+    pos = seat_positions(problem, found.centres)
+    better = solve_exact(
+        problem,
+        spec.model,
+        pos=pos,
+        hint=found.assign,
+        time_limit=ctx.left(),
+        seed=ctx.seed,
+        workers=ctx.workers,
+        deterministic=ctx.deterministic,
+    )
+    if ctx.deterministic:
+        ctx.charge(max(ctx.left(), 0.0))
+    ctx.report("exact model polish done", status=str(better.status), objective=better.objective, bound=better.bound)
+    if better.assign is None or better.objective is None:
+        return found
+    # the exact model rounds distances to integers: compare on the restricted model's figure
+    w = spec.model.weight(problem.n_units)
+    travel = float(
+        (w * np.linalg.norm(problem.unit_xy - pos[better.assign], axis=1)).sum() / max(float(w.sum()), 1e-12)
+    )
+    if travel > found.objective * (1 + 1e-6) + 1e-12:  # a tie within the rounding still brings the proof
+        return found
+    return Incumbent(
+        assign=better.assign,
+        centres=found.centres.copy(),
+        objectives=(travel,),
+        bound=None if better.bound is None else min(better.bound, travel),
+        status=int(better.status),
+        cand=build_candidates(problem, found.centres, nearest=problem.n_seats),
+        exact=True,
+        iteration=found.iteration,
+        method=EXACT_MODEL,
+    )
