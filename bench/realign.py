@@ -9,9 +9,10 @@ Cases:
 
 * ``us50-s<seed>``: US counties, 50 reps at home bases (synthetic roster of that seed),
   potential ±5 %, workload ±10 %, contiguous, least travel, 60 s;
-* ``realign-<budget>``: the same roster (seed 3) realigned from a current alignment made
-  by the engine at potential ±20 % (deterministic mode, 20 deterministic seconds: the same
-  alignment in every run), with at most that share of potential moved, 120 s;
+* ``realign-<budget>``: the same roster (seed 3) realigned from a current alignment stored
+  in ``bench/alignments/`` (made once by the engine at potential ±20 %, deterministic mode;
+  stored so that every run and code version starts from the same books), with at most that
+  share of potential moved, 120 s;
 * ``state-<ST>``: one state's counties, 8-16 reps, realigned from its ±20 % plan with a
   10 % budget, 30 s;
 * ``free-<k>``: US counties cut into k territories without home bases, population ±5 %,
@@ -24,6 +25,7 @@ import multiprocessing as mp
 import queue as queue_mod
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +79,52 @@ def _scenario(case: dict[str, Any]):
     return load_scenario(fh.name)
 
 
+ALIGNMENTS = Path(__file__).with_name("alignments")
+
+
+def _alignment_file(case: dict[str, Any]) -> Path:
+    where = "-".join(case.get("states") or ["US"])
+    return ALIGNMENTS / f"{where}-{case['reps']}reps-seed{case['seed']}.csv"
+
+
+def current_alignment(case: dict[str, Any], problem, scenario) -> np.ndarray:
+    """Today's owner of every unit (seat index) for a realignment case.
+
+    Read from ``bench/alignments/`` so that every run and every code version starts from
+    the same books. A missing file is made once by the engine (potential ±20 %,
+    deterministic mode, 20 deterministic seconds) and written there; delete it to remake it.
+    """
+    import csv
+
+    path = _alignment_file(case)
+    if not path.exists():
+        from territory_opt import solve
+        from territory_opt.scenario import Measure
+
+        earlier = solve(
+            problem,
+            balance={"potential": Measure(tolerance=0.20)},
+            constraints=scenario.constraints,
+            solver=scenario.solver.model_copy(update={"time_limit": 20.0, "deterministic": True}),
+        )
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["unit_id", "territory_id"])
+            w.writerows(zip(problem.unit_ids, problem.seat_ids[earlier.seat_of], strict=True))
+        tmp.replace(path)
+    with path.open(newline="") as fh:
+        rows = {r["unit_id"]: r["territory_id"] for r in csv.DictReader(fh)}
+    seat = {str(s): i for i, s in enumerate(problem.seat_ids)}
+    units = [str(u) for u in problem.unit_ids]
+    missing = [u for u in units if u not in rows or rows[u] not in seat]
+    if missing or len(rows) != len(units):
+        msg = f"{path}: does not match the case ({len(missing)} units without a known territory); delete it to remake it"
+        raise ValueError(msg)
+    return np.array([seat[rows[u]] for u in units], dtype=np.int64)
+
+
 def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
     from dataclasses import replace
 
@@ -84,7 +132,7 @@ def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
     import score
 
     from territory_opt import problem_from_scenario, solve
-    from territory_opt.scenario import Constraints, Measure
+    from territory_opt.scenario import Constraints
 
     row: dict[str, Any] = {}
     try:
@@ -92,15 +140,7 @@ def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
         problem, _ = problem_from_scenario(scenario)
         constraints = scenario.constraints
         if case["kind"] == "realign":
-            earlier = solve(
-                problem,
-                balance={"potential": Measure(tolerance=0.20)},
-                constraints=constraints,
-                # deterministic: every run (and every budget) starts from the same current
-                # alignment, so runs and code versions compare on the same case
-                solver=scenario.solver.model_copy(update={"time_limit": 20.0, "deterministic": True}),
-            )
-            problem = replace(problem, owner=earlier.seat_of.copy())
+            problem = replace(problem, owner=current_alignment(case, problem, scenario))
             constraints = Constraints.model_validate(
                 {**constraints.model_dump(), "disruption": {"measure": "potential", "max_share": case["budget"]}}
             )

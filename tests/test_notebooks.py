@@ -6,9 +6,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-#: the longest notebook (a headcount sweep, about 35 s) runs with --run-slow, so the default
-#: suite stays under 6 minutes on 2 cores
-SLOW = {"sizing"}
+#: the longest notebooks (a headcount sweep, about 35 s; a regional rerun, about 38 s; the
+#: quota walk-through, about 21 s) run with --run-slow, so the default suite stays well under
+#: 6 minutes on 2 cores
+SLOW = {"sizing", "regional-rerun", "quotas-and-fairness"}
 NOTEBOOKS = [
     pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
     for p in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))

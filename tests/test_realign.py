@@ -323,3 +323,56 @@ def test_the_audit_fails_a_standing_territory_holding_more_than_its_unit():
     assert [f.ok for f in good if f.check == "standing alone"] == [True]
     [finding] = [f for f in bad if f.check == "standing alone"]
     assert not finding.ok and "U4" in finding.detail
+
+
+def test_a_standing_reps_other_accounts_count_in_the_movement_bound():
+    # seat 1 stands alone with unit 3; its rep also owns units 2 and 4 today, which must
+    # leave whatever the balance needs: the band alone asks for 1 (seat 0 holds 2 of [3, 5])
+    values = [1, 1, 1, 10, 1, 1, 1, 1, 1]
+    p = line(values, owner=[0, 0, 1, 1, 1, 2, 2, 2, 2], seats=3, lock=[-1, -1, -1, 1, -1, -1, -1, -1, -1])
+    spec = replace(spec_for(p, 0.25), exempt=np.array([False, True, False]), locks=True)
+    bound = required_movement(p, spec, "potential")
+    assert bound is not None
+    assert bound.must_move == pytest.approx(2.0)
+    assert bound.standing_out == pytest.approx(2.0)
+    assert "territories standing alone hold 2.00 elsewhere today" in str(bound)
+    # without the locks the seat is not known to stand alone: only the band's 1 is proved
+    loose = required_movement(p, replace(spec, locks=False), "potential")
+    assert loose is not None and loose.must_move == pytest.approx(1.0)
+
+
+def _grid_with_homes(side=5, seats=((0.0, 0.0), (4.0, 0.0), (2.0, 4.0))):
+    xy = [[float(c), float(r)] for r in range(side) for c in range(side)]
+    edges = [[side * r + c, side * r + c + 1] for r in range(side) for c in range(side - 1)]
+    edges += [[side * r + c, side * (r + 1) + c] for r in range(side - 1) for c in range(side)]
+    rng = np.random.default_rng(4)
+    return Problem.from_arrays(
+        measures=rng.uniform(1, 3, side * side),
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=list(seats),
+        edges=edges,
+    )
+
+
+def test_a_small_maps_plan_is_proved_on_the_real_problem_with_the_time_left(monkeypatch):
+    # the restricted model (neighbour condition, pruning) proves its own optimum at once;
+    # the time left goes to the exact model, which proves the plan for the real problem
+    import importlib
+
+    exact_flow = importlib.import_module("territory_opt.solve.strategies.exact_flow")
+    p = _grid_with_homes()
+    args = {
+        "balance": {"potential": Measure(tolerance=0.05)},
+        "constraints": Constraints(contiguity=True),
+        "solver": SolverSettings(time_limit=10, seed=1, workers=2),
+    }
+    plan = solve(p, **args)
+    assert plan.ok and all(territory_connected(plan.seat_of, p.edges, t) for t in range(3))
+    assert "exact model" in plan.method and not plan.restrictions
+    assert plan.status.value == "optimal" and plan.global_gap == pytest.approx(0.0, abs=1e-6)
+
+    monkeypatch.setattr(exact_flow, "POLISH_MIN_LEFT", float("inf"))
+    restricted = solve(p, **args)
+    assert restricted.status.value == "feasible" and restricted.restrictions
+    assert plan.objective <= restricted.objective * (1 + 1e-6)
