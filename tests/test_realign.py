@@ -376,3 +376,17 @@ def test_a_small_maps_plan_is_proved_on_the_real_problem_with_the_time_left(monk
     restricted = solve(p, **args)
     assert restricted.status.value == "feasible" and restricted.restrictions
     assert plan.objective <= restricted.objective * (1 + 1e-6)
+
+
+def test_keeping_todays_borders_is_estimated_beside_the_proved_bound():
+    # three territories in a row, 4 | 3 | 2: the first must give 1 and the last receive 1.
+    # Any plan moves at least 1 (proved); across today's borders the value passes through
+    # the middle territory, so 2 move, which is also what the best contiguous plan moves
+    p = line([1] * 9, owner=[0, 0, 0, 0, 1, 1, 1, 2, 2], seats=3)
+    bound = required_movement(p, spec_for(p, 0.0), "potential")
+    assert bound is not None
+    assert bound.must_move == pytest.approx(1.0) and bound.across_borders == pytest.approx(2.0)
+    assert "only between territories that touch today needs 22.2%" in bound.borders_text()
+    assert "not a bound" in bound.borders_text()
+    # no map, no estimate
+    assert required_movement(p, replace(spec_for(p, 0.0), contiguity=False), "potential").across_borders is None

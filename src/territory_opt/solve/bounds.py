@@ -47,6 +47,10 @@ class MovementBound:
     standing_out : float
         What reps of territories standing alone hold today beyond their locked units, which
         must all move [measure units].
+    across_borders : float or None
+        With contiguity, the least value moved when value passes only between territories
+        that touch today (:func:`border_transfers`): an estimate, not a bound, since a plan
+        may redraw which territories touch [measure units].
     """
 
     must_move: float
@@ -56,11 +60,23 @@ class MovementBound:
     unowned: float
     measure: str
     standing_out: float = 0.0
+    across_borders: float | None = None
 
     @property
     def share(self) -> float:
         """``must_move`` as a share of the booked value."""
         return self.must_move / self.booked if self.booked > 0 else 0.0
+
+    def borders_text(self) -> str:
+        """What keeping today's borders costs, when it is more than the proved least share
+        (empty otherwise): an estimate, and said to be one."""
+        if self.across_borders is None or self.booked <= 0 or self.across_borders <= self.must_move * 1.05:
+            return ""
+        return (
+            f"moving {self.measure} only between territories that touch today needs "
+            f"{100 * self.across_borders / self.booked:.1f}% (an estimate from today's borders, not a bound: "
+            "a plan that redraws which territories touch can move less)"
+        )
 
     def __str__(self) -> str:
         parts = []
@@ -159,7 +175,60 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
         unowned=unowned,
         measure=measure,
         standing_out=standing_out,
+        across_borders=border_transfers(problem, spec, np.asarray(forced, dtype=float), rules) if spec.contiguity else None,
     )
+
+
+def border_transfers(problem: Problem, spec: ModelSpec, forced: NDArray[np.float64], rules: list[Any]) -> float | None:
+    """The least value moved when it passes only between territories that touch today
+    (an LP over today's territory graph, GLOP; value passing through a territory counts at
+    every border it crosses). What leaves a territory standing alone, and accounts without
+    an owner, go anywhere. Not a bound: a plan can redraw which territories touch (a thin
+    corridor of cheap units), so it estimates what keeping today's borders costs. None
+    without a map or a balance rule on the disruption measure."""
+    from ortools.linear_solver import pywraplp
+
+    value = spec.disruption_value
+    if value is None or problem.edges is None or not len(problem.edges) or not rules:
+        return None
+    k = problem.n_seats
+    exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
+    has = problem.owner >= 0
+    a, b = problem.owner[problem.edges[:, 0]], problem.owner[problem.edges[:, 1]]
+    touch = (a != b) & (a >= 0) & (b >= 0) & ~exempt[np.maximum(a, 0)] & ~exempt[np.maximum(b, 0)]
+    arcs = np.unique(np.vstack([np.column_stack([a[touch], b[touch]]), np.column_stack([b[touch], a[touch]])]), axis=0)
+    booked_by = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+    scale = max(float(value[has].sum()) / max(k, 1), 1e-12)
+    free_pool = float(value[~has].sum()) + float(forced[exempt].sum())
+    band = spec.bands(problem, capacity=False)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return None
+    f = [lp.NumVar(0.0, lp.infinity(), "") for _ in range(len(arcs))]
+    pool = [lp.NumVar(0.0, lp.infinity(), "") for _ in range(k)]
+    lp.Add(lp.Sum(pool) == free_pool / scale)
+    out: list[list[int]] = [[] for _ in range(k)]
+    inn: list[list[int]] = [[] for _ in range(k)]
+    for i, (x, y) in enumerate(arcs.tolist()):
+        out[x].append(i)
+        inn[y].append(i)
+    for t in np.flatnonzero(~exempt):
+        sent = lp.Sum([f[i] for i in out[t]])
+        # what must leave (locks elsewhere, lost skills) leaves across a border too
+        lp.Add(sent >= float(forced[t]) / scale)
+        final = booked_by[t] / scale - sent + lp.Sum([f[i] for i in inn[t]]) + pool[t]
+        lo = max(band.low[t, r.measure] for r in rules)
+        hi = min(band.high[t, r.measure] for r in rules)
+        if np.isfinite(lo):
+            lp.Add(final >= lo / scale)
+        if np.isfinite(hi):
+            lp.Add(final <= hi / scale)
+    for t in np.flatnonzero(exempt):
+        lp.Add(pool[t] == 0)
+    lp.Minimize(lp.Sum(f))
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    return float(lp.Objective().Value()) * scale + float(forced[exempt].sum())
 
 
 def lp_travel_bound(

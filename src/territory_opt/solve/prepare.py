@@ -104,6 +104,8 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
         raise InfeasibleError(msg, explanation)
     if movement is not None and movement.must_move > 0:
         notes.append(f"realignment: {movement} (a lower bound for any plan)")
+    if movement is not None and movement.borders_text():
+        notes.append(f"realignment: {movement.borders_text()}")
     ctx.report("pre-checks")
 
     weight = model.weight(problem.n_units)

@@ -129,8 +129,9 @@ def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None
             or f"at least {100 * floor:.1f}% must move (proved for any plan by the exact model's bound, contiguity by flows); "
         )
     best = min(found)
+    borders = f"{movement.borders_text()}; " if movement is not None and movement.borders_text() else ""
     return (
-        f"no plan within the {100 * budget_share:g}% budget was found; {least}"
+        f"no plan within the {100 * budget_share:g}% budget was found; {least}{borders}"
         f"the best plan found that meets every band moves {100 * best:.1f}% "
         f"(raise constraints.disruption.max_share to {100 * best:.1f}% for a plan like it, or give the search more time); "
     )
