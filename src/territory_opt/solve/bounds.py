@@ -175,7 +175,9 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
         unowned=unowned,
         measure=measure,
         standing_out=standing_out,
-        across_borders=border_transfers(problem, spec, np.asarray(forced, dtype=float), rules) if spec.contiguity else None,
+        across_borders=border_transfers(problem, spec, np.asarray(forced, dtype=float), rules)
+        if spec.contiguity
+        else None,
     )
 
 
