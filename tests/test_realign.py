@@ -388,5 +388,7 @@ def test_keeping_todays_borders_is_estimated_beside_the_proved_bound():
     assert bound.must_move == pytest.approx(1.0) and bound.across_borders == pytest.approx(2.0)
     assert "only between territories that touch today needs 22.2%" in bound.borders_text()
     assert "not a bound" in bound.borders_text()
+    # a stronger proof (say the exact model's, 25 %) above the estimate: nothing to add
+    assert bound.borders_text(0.25) == ""
     # no map, no estimate
     assert required_movement(p, replace(spec_for(p, 0.0), contiguity=False), "potential").across_borders is None

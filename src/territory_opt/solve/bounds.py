@@ -67,10 +67,12 @@ class MovementBound:
         """``must_move`` as a share of the booked value."""
         return self.must_move / self.booked if self.booked > 0 else 0.0
 
-    def borders_text(self) -> str:
+    def borders_text(self, proved: float | None = None) -> str:
         """What keeping today's borders costs, when it is more than the proved least share
-        (empty otherwise): an estimate, and said to be one."""
-        if self.across_borders is None or self.booked <= 0 or self.across_borders <= self.must_move * 1.05:
+        (``proved``, a share, when a stronger proof than this LP's is known; empty otherwise):
+        an estimate, and said to be one."""
+        floor = max(self.must_move, (proved or 0.0) * self.booked)
+        if self.across_borders is None or self.booked <= 0 or self.across_borders <= floor * 1.05:
             return ""
         return (
             f"moving {self.measure} only between territories that touch today needs "

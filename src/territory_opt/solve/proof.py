@@ -122,6 +122,7 @@ def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None
     if movement is not None:
         bounds.append((movement.share, f"{movement}, proved for any plan; "))
     least = ""
+    floor = 0.0
     if bounds:
         floor, text = max(bounds, key=lambda b: b[0])
         least = (
@@ -129,7 +130,7 @@ def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None
             or f"at least {100 * floor:.1f}% must move (proved for any plan by the exact model's bound, contiguity by flows); "
         )
     best = min(found)
-    borders = f"{movement.borders_text()}; " if movement is not None and movement.borders_text() else ""
+    borders = f"{movement.borders_text(floor)}; " if movement is not None and movement.borders_text(floor) else ""
     return (
         f"no plan within the {100 * budget_share:g}% budget was found; {least}{borders}"
         f"the best plan found that meets every band moves {100 * best:.1f}% "
