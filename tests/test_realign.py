@@ -392,3 +392,30 @@ def test_keeping_todays_borders_is_estimated_beside_the_proved_bound():
     assert bound.borders_text(0.25) == ""
     # no map, no estimate
     assert required_movement(p, replace(spec_for(p, 0.0), contiguity=False), "potential").across_borders is None
+
+
+def test_fewest_cut_edges_on_a_small_map_are_proved_by_the_exact_model():
+    # seats without a home, fewest cut edges: no centre enters the objective, so the exact
+    # model proves the plan for the real problem (a 4 x 4 grid cut in two halves: 4 edges)
+    from territory_opt.scenario import Objective
+
+    side = 4
+    p = Problem.from_arrays(
+        measures=np.ones(side * side),
+        measure_names=["population"],
+        unit_xy=[[float(c), float(r)] for r in range(side) for c in range(side)],
+        n_seats=2,
+        edges=[[side * r + c, side * r + c + 1] for r in range(side) for c in range(side - 1)]
+        + [[side * r + c, side * (r + 1) + c] for r in range(side - 1) for c in range(side)],
+    )
+    plan = solve(
+        p,
+        balance={"population": Measure(tolerance=0.01)},
+        constraints=Constraints(contiguity=True),
+        objective=Objective(priorities=["cut_edges"]),
+        solver=SolverSettings(time_limit=10, seed=1, workers=2),
+    )
+    cut = int((plan.seat_of[p.edges[:, 0]] != plan.seat_of[p.edges[:, 1]]).sum())
+    assert cut == 4 and plan.objective == pytest.approx(4.0)
+    assert plan.status.value == "optimal" and not plan.restrictions and "exact model" in plan.method
+    assert plan.global_gap == pytest.approx(0.0)

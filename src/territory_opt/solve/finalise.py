@@ -23,6 +23,7 @@ from .context import SolveContext
 from .incumbent import Incumbent
 from .prepare import Prepared
 from .spec import LEXICOGRAPHIC_BASE, SolveSpec
+from .strategies.exact_flow import exact_objective
 
 #: Subgradient steps of the chosen-centres bound in deterministic mode (a count, so the
 #: figure repeats); otherwise it runs for the reserved share of the time limit.
@@ -131,7 +132,7 @@ def _restrictions(prep: Prepared, outcome: Outcome) -> list[str]:
         out.append(
             "contiguity by the descending-distance neighbour condition around each root (sufficient, not necessary)"
         )
-    if prep.free_centres:
+    if prep.free_centres and not (best.exact_model and exact_objective(spec, free_centres=True) == "cut_edges"):
         kicks = f", {outcome.kicks} kick(s) of iterated local search" if outcome.kicks else ""
         out.append(
             f"centres of seats without a home chosen by location-allocation ({outcome.iterations} iteration(s){kicks}); the bound holds for the plan's centres"
@@ -159,9 +160,9 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
         gap = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
     global_bound = global_gap = None
     travel_only = _travel_only(prep)
-    if prep.large or (best.exact_model and not prep.free_centres and travel_only):
+    if prep.large or (best.exact_model and exact_objective(prep.spec, free_centres=prep.free_centres) is not None):
         global_bound, global_gap = bound, gap
-        if best.exact_model and best.status != cp_model.OPTIMAL and objective is not None:
+        if best.exact_model and travel_only and best.status != cp_model.OPTIMAL and objective is not None:
             # the exact model's own bound is often weak before it closes: the LP over every
             # pair may hold more (the larger of the two holds)
             lp_bound, lp_gap = _global_travel_bound(ctx, prep, float(objective))

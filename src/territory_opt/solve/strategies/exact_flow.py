@@ -83,6 +83,7 @@ def solve_exact(
     (deterministic seconds in deterministic mode); an INFEASIBLE status is re-proved without
     presolve before it is returned.
 
+    ``minimise="cut_edges"`` minimises the number of edges between territories;
     ``minimise="moved"`` drops the budget and minimises the value moved; with
     ``stop_within_budget`` CP-SAT stops at the first plan that keeps the budget."""
     model = cp_model.CpModel()
@@ -94,7 +95,11 @@ def solve_exact(
     _bands_and_caps(model, problem, spec, x)
     moved = _disruption(model, problem, spec, x, budget=minimise != "moved")
     roots, flows = _flows(model, problem, spec, x)
-    unit = _objective(model, problem, spec, x, pos, moved if minimise == "moved" else None)
+    unit = (
+        _cut_edges(model, problem, x)
+        if minimise == "cut_edges"
+        else _objective(model, problem, spec, x, pos, moved if minimise == "moved" else None)
+    )
     if hint is not None:
         for (u, t), var in x.items():
             model.add_hint(var, int(hint[u] == t))
@@ -321,6 +326,26 @@ def _objective(
     return 1.0 / tscale / max(float(w.sum()), 1e-12)
 
 
+def _cut_edges(model: cp_model.CpModel, problem: Problem, x: Pairs) -> float:
+    """Minimise the edges whose ends lie in different territories (c[e] ≥ x[a,t] − x[b,t]
+    for every seat, as in the main formulation); returns the objective's unit (1 edge)."""
+    assert problem.edges is not None
+    cuts = []
+    for a, b in problem.edges.tolist():
+        c = model.new_bool_var("")
+        for t in range(problem.n_seats):
+            xa, xb = x.get((a, t)), x.get((b, t))
+            if xa is not None and xb is not None:
+                model.add(c >= xa - xb)
+            elif xa is not None:
+                model.add_implication(xa, c)
+            elif xb is not None:
+                model.add_implication(xb, c)
+        cuts.append(c)
+    model.minimize(sum(cuts))
+    return 1.0
+
+
 def _solve(
     model: cp_model.CpModel,
     time_limit: float,
@@ -419,6 +444,7 @@ def fallback(
             seed=ctx.seed,
             workers=ctx.workers,
             deterministic=ctx.deterministic,
+            minimise="cut_edges" if exact_objective(spec, free_centres=True) == "cut_edges" else "travel",
         )
         if found.assign is None and least is not None and least.assign is not None and hint is least.assign:
             # the plan within the budget stands; travel was not improved in time
@@ -526,19 +552,20 @@ POLISH_MIN_LEFT = 2.0
 
 def polish(ctx: SolveContext, prep: Any, found: Incumbent) -> Incumbent:
     """On a small map, the time the restricted model left (it can prove its own optimum in
-    a fraction of a second) goes to the exact model, hinted with the plan: travel over every
-    legal pair with contiguity by flows, the budget kept. Its plan replaces ``found`` when it
-    travels no more (a tie still swaps a restricted optimum for the exact model's proof).
+    a fraction of a second) goes to the exact model, hinted with the plan: every legal pair,
+    contiguity by flows, the budget kept. Its plan replaces ``found`` when it is no worse (a
+    tie still swaps a restricted optimum for the exact model's proof).
 
-    Only for least travel from fixed home bases, the one objective both models share."""
+    For the objectives both models share: least travel from fixed home bases, or fewest cut
+    edges (which no centre enters, so also for seats without a home)."""
     problem, spec = prep.problem, prep.spec
+    kind = exact_objective(spec, free_centres=prep.free_centres)
     if (
-        prep.free_centres
+        kind is None
         or not spec.model.contiguity
         or not fits(problem)
         or found.exact_model
         or found.objective is None
-        or [set(stage) for stage in spec.stages] != [{"travel"}]
         or ctx.stopped
         or ctx.left() < POLISH_MIN_LEFT
     ):
@@ -554,6 +581,7 @@ def polish(ctx: SolveContext, prep: Any, found: Incumbent) -> Incumbent:
         seed=ctx.seed,
         workers=ctx.workers,
         deterministic=ctx.deterministic,
+        minimise=kind,
     )
     if ctx.deterministic:
         ctx.charge(max(ctx.left(), 0.0))
@@ -561,20 +589,38 @@ def polish(ctx: SolveContext, prep: Any, found: Incumbent) -> Incumbent:
     if better.assign is None or better.objective is None:
         return found
     # the exact model rounds distances to integers: compare on the restricted model's figure
-    w = spec.model.weight(problem.n_units)
-    travel = float(
-        (w * np.linalg.norm(problem.unit_xy - pos[better.assign], axis=1)).sum() / max(float(w.sum()), 1e-12)
-    )
-    if travel > found.objective * (1 + 1e-6) + 1e-12:  # a tie within the rounding still brings the proof
+    value = _objective_of(problem, spec.model, kind, better.assign, pos)
+    if value > found.objective * (1 + 1e-6) + 1e-12:  # a tie within the rounding still brings the proof
         return found
     return Incumbent(
         assign=better.assign,
         centres=found.centres.copy(),
-        objectives=(travel,),
-        bound=None if better.bound is None else min(better.bound, travel),
+        objectives=(value,),
+        bound=None if better.bound is None else min(better.bound, value),
         status=int(better.status),
         cand=build_candidates(problem, found.centres, nearest=problem.n_seats),
         exact=True,
         iteration=found.iteration,
         method=EXACT_MODEL,
     )
+
+
+def exact_objective(spec: SolveSpec, *, free_centres: bool) -> str | None:
+    """The scenario's objective when the exact model has it too (``travel`` from fixed
+    home bases, ``cut_edges``), else None."""
+    stages = [set(stage) for stage in spec.stages]
+    if stages == [{"travel"}] and not free_centres:
+        return "travel"
+    if stages == [{"cut_edges"}]:
+        return "cut_edges"
+    return None
+
+
+def _objective_of(
+    problem: Problem, spec: ModelSpec, kind: str, assign: NDArray[np.int64], pos: NDArray[np.float64]
+) -> float:
+    if kind == "cut_edges":
+        assert problem.edges is not None
+        return float((assign[problem.edges[:, 0]] != assign[problem.edges[:, 1]]).sum())
+    w = spec.weight(problem.n_units)
+    return float((w * np.linalg.norm(problem.unit_xy - pos[assign], axis=1)).sum() / max(float(w.sum()), 1e-12))
