@@ -237,7 +237,10 @@ def ladder_section() -> dict:
 def published_section() -> dict:
     import published
 
-    return {"rows": published.sjc(30.0) + published.validi(30.0)}
+    # --only sjc / --only validi re-runs one family
+    sjc = published.sjc(30.0) if _kept("sjc", "SJC capacitated p-median") else []
+    validi = published.validi(30.0) if _kept("validi", "Validi-Buchanan min cut edges") else []
+    return {"rows": sjc + validi}
 
 
 def targets_section() -> dict:

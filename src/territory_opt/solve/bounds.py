@@ -201,9 +201,13 @@ def border_transfers(problem: Problem, spec: ModelSpec, forced: NDArray[np.float
     a, b = problem.owner[problem.edges[:, 0]], problem.owner[problem.edges[:, 1]]
     touch = (a != b) & (a >= 0) & (b >= 0) & ~exempt[np.maximum(a, 0)] & ~exempt[np.maximum(b, 0)]
     arcs = np.unique(np.vstack([np.column_stack([a[touch], b[touch]]), np.column_stack([b[touch], a[touch]])]), axis=0)
-    booked_by = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+    # units locked to a territory standing alone go straight there, out of the balanced system
+    sink = (problem.lock >= 0) & exempt[np.maximum(problem.lock, 0)] & (problem.lock != problem.owner)
+    into_standing = np.bincount(problem.owner[has & sink], weights=value[has & sink], minlength=k)
+    booked_by = np.bincount(problem.owner[has], weights=value[has], minlength=k) - into_standing
+    forced = np.maximum(forced - into_standing, 0.0)
     scale = max(float(value[has].sum()) / max(k, 1), 1e-12)
-    free_pool = float(value[~has].sum()) + float(forced[exempt].sum())
+    free_pool = float(value[~has & ~sink].sum()) + float(forced[exempt].sum())
     band = spec.bands(problem, capacity=False)
     lp = pywraplp.Solver.CreateSolver("GLOP")
     if lp is None:
@@ -232,7 +236,7 @@ def border_transfers(problem: Problem, spec: ModelSpec, forced: NDArray[np.float
     lp.Minimize(lp.Sum(f))
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return None
-    return float(lp.Objective().Value()) * scale + float(forced[exempt].sum())
+    return float(lp.Objective().Value()) * scale + float(forced[exempt].sum()) + float(into_standing.sum())
 
 
 #: Above this many pairs the travel LP leaves the budget rows out (still a valid bound, only

@@ -14,8 +14,10 @@ Constraints:
   *exact*: every connected territory has such a flow (a spanning tree from any member);
 * balance bands (every hard measure), capacity, locks, families, exclusions, the
   disruption budget Σ_u v_u·(1 − x[u,owner(u)]) ≤ D and per-rep limits, as in the main
-  formulation (measures scaled to integers; bands tightened by the rounding, so a plan of
-  this model meets the true bands).
+  formulation (measures scaled to integers; every row widened by what the rounding can
+  shift it, so every plan of the real problem is a plan of this model and its
+  infeasibility and bound hold for the real problem; a plan it returns is checked against
+  the true rows, and one just outside a band is dropped, keeping only the bound).
 
 Objective: value-weighted travel to each seat's position, or the value moved from today's
 owners (the least budget that works, a proof when CP-SAT closes it).
@@ -35,9 +37,11 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
+from ...audit import BALANCE_EPS
 from ...diagnose import Conflict, Explanation
 from ...errors import InfeasibleError
 from ...model import build_candidates, seat_positions
+from ...model.cpsat import run
 from ...model.formulation import ModelSpec
 from ...problem import Problem
 from ..bounds import MovementBound
@@ -110,11 +114,49 @@ def solve_exact(
     solver, status = _solve(model, time_limit, seed, workers, deterministic, stop_at)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ExactResult(status, None, None, None)
+    # the bound of the integer model, less what the rounding of the objective can hide
+    rounding = 0.0 if minimise == "cut_edges" else 0.5 * problem.n_units + 1
+    bound = (solver.best_objective_bound - rounding) * unit
     assign = np.full(problem.n_units, -1, dtype=np.int64)
     for (u, t), var in x.items():
         if solver.boolean_value(var):
             assign[u] = t
-    return ExactResult(status, assign, solver.objective_value * unit, solver.best_objective_bound * unit)
+    if not keeps_rules(problem, spec, assign, budget=minimise != "moved"):
+        # a plan of the relaxation on the edge of a band, just outside it: no plan, but
+        # the bound holds (the relaxation's optimum is no worse than the real one)
+        return ExactResult(cp_model.UNKNOWN, None, None, bound)
+    return ExactResult(status, assign, solver.objective_value * unit, bound)
+
+
+def keeps_rules(problem: Problem, spec: ModelSpec, assign: NDArray[np.int64], *, budget: bool = True) -> bool:
+    """The plan meets the true bands, caps and (when ``budget``) the disruption budget, with
+    the audit's slack: the exact model's rows are widened by the rounding of its integer
+    coefficients (so that its infeasibility and its bound hold for the real problem), and a
+    plan it returns on the edge of a band is checked here."""
+    bands = spec.bands(problem, hard=True, capacity=True)
+    for row in bands.rows():
+        load = np.bincount(assign, weights=problem.measures[:, row.measure], minlength=problem.n_seats)
+        slack = BALANCE_EPS * np.maximum(np.abs(row.high if row.kind != "band" else bands.target[:, row.measure]), 1.0)
+        active = ~bands.exempt if row.kind == "band" else np.ones(problem.n_seats, dtype=bool)
+        if np.any(active & ((load < row.low - slack) | (load > row.high + slack))):
+            return False
+    value = spec.disruption_value
+    has = problem.owner >= 0
+    if value is None or not has.any():
+        return True
+    moved = has & (assign != problem.owner)
+    if (
+        budget
+        and spec.disruption_max is not None
+        and float(value[moved].sum()) > spec.disruption_max * (1 + 1e-9) + 1e-9
+    ):
+        return False
+    if spec.disruption_per_rep is not None:
+        book = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
+        gone = np.bincount(problem.owner[moved], weights=value[moved], minlength=problem.n_seats)
+        if np.any(gone > spec.disruption_per_rep * book * (1 + 1e-9) + 1e-9):
+            return False
+    return True
 
 
 Pairs = dict[tuple[int, int], cp_model.IntVar]
@@ -168,27 +210,30 @@ def _load(x: Pairs, coef: NDArray[np.int64], n: int, t: int) -> cp_model.LinearE
 
 
 def _bands_and_caps(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> None:
-    """Balance bands of every hard measure and capacity caps (integer, bands tightened by
-    the rounding so that a plan of this model meets the true bands)."""
+    """Balance bands of every hard measure and capacity caps, on integer coefficients. The
+    rows are *widened* by what the rounding can shift a load (half a step per unit), so every
+    plan of the real problem is a plan of this model: its infeasibility and its bound hold
+    for the real problem, and a plan it returns is checked against the true rows
+    (:func:`keeps_rules`)."""
     n, k = problem.n_units, problem.n_seats
     bands = spec.bands(problem, hard=True, capacity=True)
     active = ~bands.exempt
+    slack = int(np.ceil(0.5 * n)) + 1
     for row in bands.rows():
         m = row.measure
         if row.kind == "band":
             mean = float(bands.target[active, m].mean()) if active.any() else 1.0
             scale = 1e6 / max(mean, 1e-12)
             coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
-            slack = int(np.ceil(0.5 * n)) + 1
             for t in np.flatnonzero(active).tolist():
                 expr = _load(x, coef, n, t)
-                model.add(expr >= int(np.ceil(row.low[t] * scale)) + slack)
-                model.add(expr <= int(np.floor(row.high[t] * scale)) - slack)
+                model.add(expr >= int(np.floor(row.low[t] * scale)) - slack)
+                model.add(expr <= int(np.ceil(row.high[t] * scale)) + slack)
             continue
         scale = 1e6 / max(float(row.high.mean()), 1e-12)
         coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
         for t in range(k):
-            model.add(_load(x, coef, n, t) <= int(np.floor(row.high[t] * scale)) - int(np.ceil(0.5 * n)) - 1)
+            model.add(_load(x, coef, n, t) <= int(np.ceil(row.high[t] * scale)) + slack)
 
 
 def _disruption(
@@ -206,7 +251,8 @@ def _disruption(
     total = int(dcoef[has].sum())
     moved_expr = total - sum(c * v for c, v in stay)
     if spec.disruption_max is not None and budget:
-        model.add(moved_expr <= _budget_steps(problem, spec, dscale))
+        # widened by the rounding, like the bands: a relaxation (plans are checked after)
+        model.add(moved_expr <= int(np.ceil(spec.disruption_max * dscale)) + int(np.ceil(0.5 * problem.n_units)) + 1)
     if spec.disruption_per_rep is not None:
         for t in range(problem.n_seats):
             mine = [u for u in has.tolist() if problem.owner[u] == t]
@@ -214,13 +260,13 @@ def _disruption(
                 continue
             book = int(dcoef[mine].sum())
             kept = sum(int(dcoef[u]) * x[u, t] for u in mine if (u, t) in x)
-            model.add(book - kept <= int(np.floor(spec.disruption_per_rep * book)))
+            model.add(book - kept <= int(np.ceil(spec.disruption_per_rep * book + len(mine))) + 1)
     return moved_expr, dscale
 
 
 def _budget_steps(problem: Problem, spec: ModelSpec, dscale: float) -> int:
     """The budget in the model's integer steps, less the rounding (a plan within it keeps
-    the true budget)."""
+    the true budget): where a search for the least movement may stop."""
     assert spec.disruption_max is not None
     return int(np.floor(spec.disruption_max * dscale)) - int(np.ceil(0.5 * problem.n_units)) - 1
 
@@ -361,13 +407,16 @@ def _solve(
     solver.parameters.catch_sigint_signal = False
     solver.parameters.random_seed = seed
     _limit(solver, time_limit, workers, deterministic)
-    status = solver.solve(model, _StopAt(stop_at) if stop_at is not None else None)
+    # interruptible by Ctrl-C (the pipeline then finishes with the best plan so far)
+    status = run(solver, model, _StopAt(stop_at) if stop_at is not None else None)
     if status == cp_model.INFEASIBLE:
         check = cp_model.CpSolver()
         check.parameters.catch_sigint_signal = False
         check.parameters.cp_model_presolve = False
-        _limit(check, time_limit, workers, deterministic)
-        if check.solve(model) != cp_model.INFEASIBLE:
+        # what is left of the limit, so the check never doubles it
+        spent = solver.deterministic_time if deterministic else solver.wall_time
+        _limit(check, max(0.5, time_limit - spent), workers, deterministic)
+        if run(check, model) != cp_model.INFEASIBLE:
             status = cp_model.UNKNOWN
     return solver, status
 
