@@ -361,10 +361,11 @@ def test_a_small_maps_plan_is_proved_on_the_real_problem_with_the_time_left(monk
     import importlib
 
     exact_flow = importlib.import_module("territory_opt.solve.strategies.exact_flow")
-    p = _grid_with_homes()
+    # a realignment (today's owners, a budget): where the restricted model is weakest
+    p = replace(_grid_with_homes(), owner=np.arange(25) % 3)
     args = {
         "balance": {"potential": Measure(tolerance=0.05)},
-        "constraints": Constraints(contiguity=True),
+        "constraints": Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=0.9)),
         "solver": SolverSettings(time_limit=10, seed=1, workers=2),
     }
     plan = solve(p, **args)
