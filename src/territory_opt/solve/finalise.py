@@ -170,6 +170,10 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
                 global_bound, global_gap = lp_bound, lp_gap
     elif travel_only and objective is not None and restrictions and not prep.free_centres:
         global_bound, global_gap = _global_travel_bound(ctx, prep, float(objective))
+        if best.real_bound is not None and (global_bound is None or best.real_bound > global_bound):
+            # the exact model's bound (the small-map polish), when it holds more than the LP's
+            global_bound = min(best.real_bound, float(objective))
+            global_gap = max(0.0, (objective - global_bound) / abs(objective)) if objective else 0.0
     elif travel_only and objective is not None and prep.free_centres:
         global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(objective))
     return _Proof(status, objective, bound, gap, global_bound, global_gap)

@@ -43,6 +43,9 @@ class Incumbent:
         Location-allocation iteration that produced the plan.
     method : str
         Provenance: ``cp-sat``, ``exact model``, ``warm start`` or ``company scale``.
+    real_bound : float or None
+        A bound on the objective valid for the real problem, from the exact model when its
+        plan did not replace this one (the larger of it and the LP's holds).
     """
 
     assign: NDArray[np.int64]
@@ -54,6 +57,7 @@ class Incumbent:
     exact: bool
     iteration: int
     method: str = CP_SAT
+    real_bound: float | None = None
 
     @property
     def objective(self) -> float | None:

@@ -602,8 +602,9 @@ POLISH_MIN_LEFT = 2.0
 def polish(ctx: SolveContext, prep: Any, found: Incumbent) -> Incumbent:
     """On a small map, the time the restricted model left (it can prove its own optimum in
     a fraction of a second) goes to the exact model, hinted with the plan: every legal pair,
-    contiguity by flows, the budget kept. Its plan replaces ``found`` when it is no worse (a
-    tie still swaps a restricted optimum for the exact model's proof).
+    contiguity by flows, the budget kept. Its plan replaces ``found`` when it is better, or as
+    good and proved optimal (a restricted optimum then gets the real proof); otherwise its
+    bound, valid for the real problem, goes with ``found`` (``real_bound``).
 
     For the objectives both models share: least travel from fixed home bases under a
     disruption budget (where pruning and the budget make the restricted model weakest: on
@@ -642,12 +643,16 @@ def polish(ctx: SolveContext, prep: Any, found: Incumbent) -> Incumbent:
     if ctx.deterministic:
         ctx.charge(max(ctx.left(), 0.0))
     ctx.report("exact model polish done", status=str(better.status), objective=better.objective, bound=better.bound)
+    # a plan no better, or a tie without a proof, leaves the restricted plan (and its own
+    # figures) in place; the exact model's bound still holds for the real problem
+    kept = replace(found, real_bound=better.bound) if better.bound is not None else found
     if better.assign is None or better.objective is None:
-        return found
+        return kept
     # the exact model rounds distances to integers: compare on the restricted model's figure
     value = _objective_of(problem, spec.model, kind, better.assign, pos)
-    if value > found.objective * (1 + 1e-6) + 1e-12:  # a tie within the rounding still brings the proof
-        return found
+    tie = value >= found.objective * (1 - 1e-6) - 1e-12
+    if value > found.objective * (1 + 1e-6) + 1e-12 or (tie and better.status != cp_model.OPTIMAL):
+        return kept
     return Incumbent(
         assign=better.assign,
         centres=found.centres.copy(),
