@@ -237,7 +237,7 @@ def realign_md(data: dict[str, Any]) -> list[str]:
     for r in data["rows"]:
         asked = REALIGN_ASKED.get(r["instance"].split("-")[0], "")
         if r.get("message"):
-            msg = " ".join(str(r["message"]).split())[:260]
+            msg = " ".join(str(r["message"]).split())[:600]
             ob = r.get("over_budget")
             if ob:
                 # a missed budget: the best balanced plan the engine hands back, scored here
