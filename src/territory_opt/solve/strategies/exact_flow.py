@@ -608,8 +608,8 @@ def polish(ctx: SolveContext, prep: Any, found: Incumbent) -> Incumbent:
 
     For the objectives both models share: least travel from fixed home bases under a
     disruption budget (where pruning and the budget make the restricted model weakest: on
-    Washington's counties its optimum was 13.3 % above the LP bound, and the exact model
-    proved it within 2.9 %), or fewest cut edges (which no centre enters, so also for seats
+    Washington's counties its optimum was 13.3 % above the LP bound, and the exact model's
+    bound brought that to 2-3 %), or fewest cut edges (which no centre enters, so also for seats
     without a home; the restricted model's bound is far off there). Plain least travel is
     left alone: on the demo (Georgia's counties) the whole limit bought 0.03 % of travel,
     and every small-map run would take its whole time limit."""
