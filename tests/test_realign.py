@@ -419,6 +419,14 @@ def test_fewest_cut_edges_on_a_small_map_are_proved_by_the_exact_model():
     )
     cut = int((plan.seat_of[p.edges[:, 0]] != plan.seat_of[p.edges[:, 1]]).sum())
     assert cut == 4 and plan.objective == pytest.approx(4.0)
+    # the two seats are interchangeable (no home, owner, lock or skill tells them apart), so
+    # the exact model orders them; seats with homes never are
+    import importlib
+
+    exact_flow = importlib.import_module("territory_opt.solve.strategies.exact_flow")
+    spec = ModelSpec(balance=(BalanceRule(0, 0.01, True),), contiguity=True)
+    assert exact_flow.interchangeable(p, spec) == [0, 1]
+    assert exact_flow.interchangeable(_grid_with_homes(), spec) == []
     assert plan.status.value == "optimal" and not plan.restrictions and "exact model" in plan.method
     assert plan.global_gap == pytest.approx(0.0)
 

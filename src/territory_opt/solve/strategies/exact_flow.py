@@ -104,6 +104,16 @@ def solve_exact(
         if minimise == "cut_edges"
         else _objective(model, problem, spec, x, pos, moved if minimise == "moved" else None)
     )
+    # seats no rule tells apart, where the objective does not either (cut edges): ordered,
+    # and the hint relabelled to that order; the plan is mapped back to the hint's labels
+    relabel = np.arange(problem.n_seats)
+    group = interchangeable(problem, spec) if minimise == "cut_edges" else []
+    if group:
+        _break_symmetry(model, problem, x, group)
+        if hint is not None:
+            first = {t: int(np.flatnonzero(hint == t)[0]) if (hint == t).any() else problem.n_units for t in group}
+            relabel[sorted(group, key=lambda t: first[t])] = group
+            hint = relabel[hint]
     if hint is not None:
         for (u, t), var in x.items():
             model.add_hint(var, int(hint[u] == t))
@@ -121,6 +131,7 @@ def solve_exact(
     for (u, t), var in x.items():
         if solver.boolean_value(var):
             assign[u] = t
+    assign = np.argsort(relabel)[assign]  # back to the hint's labels (identity without a group)
     if not keeps_rules(problem, spec, assign, budget=minimise != "moved"):
         # a plan of the relaxation on the edge of a band, just outside it: no plan, but
         # the bound holds (the relaxation's optimum is no worse than the real one)
@@ -284,6 +295,66 @@ class _StopAt(cp_model.CpSolverSolutionCallback):
 
 
 Flows = dict[tuple[int, int, int], cp_model.IntVar]
+
+
+def interchangeable(problem: Problem, spec: ModelSpec) -> list[int]:
+    """Seats that no rule tells apart: no home base, no owned or locked unit, the same
+    capacity and skills, not standing alone. Any plan stays a plan when their territories
+    are swapped, so they may be ordered (:func:`_break_symmetry`)."""
+    exempt = spec.exempt_seats(problem.n_seats)
+    seats = [
+        t
+        for t in range(problem.n_seats)
+        if not problem.has_home[t]
+        and not exempt[t]
+        and not (problem.owner == t).any()
+        and not (problem.lock == t).any()
+    ]
+    if len(seats) < 2 or len(problem.exclusions):
+        return []
+    units = np.arange(problem.n_units)
+    first = seats[0]
+    same = [
+        t
+        for t in seats
+        if problem.seat_capacity[t] == problem.seat_capacity[first]
+        and np.array_equal(
+            problem.eligible(units, np.full(len(units), t)), problem.eligible(units, np.full(len(units), first))
+        )
+    ]
+    return same if len(same) >= 2 else []
+
+
+def _break_symmetry(model: cp_model.CpModel, problem: Problem, x: Pairs, seats: list[int]) -> None:
+    """Interchangeable seats in the order of their territories' first unit: unit u may join
+    the j-th seat only if an earlier unit sits in the (j-1)-th (every plan has one such
+    relabelling, so no plan is lost)."""
+    n = problem.n_units
+    seen: dict[int, list[Any]] = {}
+    for t in seats:
+        run_: list[Any] = []
+        prev = None
+        for u in range(n):
+            c = model.new_bool_var("")
+            here = x.get((u, t))
+            if here is not None:
+                model.add_implication(here, c)
+            parts = [v for v in (prev, here) if v is not None]
+            model.add_bool_or([c.Not(), *parts]) if parts else model.add(c == 0)
+            if prev is not None:
+                model.add_implication(prev, c)
+            run_.append(c)
+            prev = c
+        seen[t] = run_
+    for a, b in itertools.pairwise(seats):
+        for u in range(n):
+            here = x.get((u, b))
+            if here is None:
+                continue
+            if u == 0:
+                model.add(here == 0)
+            else:
+                model.add_implication(here, seen[a][u - 1])
 
 
 def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> tuple[Pairs, Flows]:
