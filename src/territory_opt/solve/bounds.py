@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..evaluate import standing_units
+from ..evaluate import Bands, standing_units
 from ..model.formulation import ModelSpec
 from ..problem import Problem
 
@@ -177,19 +177,22 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
         unowned=unowned,
         measure=measure,
         standing_out=standing_out,
-        across_borders=border_transfers(problem, spec, np.asarray(forced, dtype=float), rules)
+        across_borders=border_transfers(problem, spec, np.asarray(forced, dtype=float), rules, band)
         if spec.contiguity
         else None,
     )
 
 
-def border_transfers(problem: Problem, spec: ModelSpec, forced: NDArray[np.float64], rules: list[Any]) -> float | None:
+def border_transfers(
+    problem: Problem, spec: ModelSpec, forced: NDArray[np.float64], rules: list[Any], band: Bands
+) -> float | None:
     """The least value moved when it passes only between territories that touch today
     (an LP over today's territory graph, GLOP; value passing through a territory counts at
     every border it crosses). What leaves a territory standing alone, and accounts without
     an owner, go anywhere. Not a bound: a plan can redraw which territories touch (a thin
-    corridor of cheap units), so it estimates what keeping today's borders costs. None
-    without a map or a balance rule on the disruption measure."""
+    corridor of cheap units), so it estimates what keeping today's borders costs. ``band``:
+    the bands :func:`required_movement` checks. None without a map or a balance rule on the
+    disruption measure."""
     from ortools.linear_solver import pywraplp
 
     value = spec.disruption_value
@@ -208,7 +211,6 @@ def border_transfers(problem: Problem, spec: ModelSpec, forced: NDArray[np.float
     forced = np.maximum(forced - into_standing, 0.0)
     scale = max(float(value[has].sum()) / max(k, 1), 1e-12)
     free_pool = float(value[~has & ~sink].sum()) + float(forced[exempt].sum())
-    band = spec.bands(problem, capacity=False)
     lp = pywraplp.Solver.CreateSolver("GLOP")
     if lp is None:
         return None

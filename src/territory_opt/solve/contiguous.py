@@ -469,9 +469,9 @@ def _rows(
     # pieces cut off behind it): anything more is a violation, so a realignment that starts
     # from today's books moves the rest of its rep's book out where it helps most
     held = np.flatnonzero(exempt)
+    mine = problem.lock[:, None] == held[None, :]
     for row, top in zip(rows, hi, strict=True):
         if row.kind == "band" and len(held):
-            mine = problem.lock[:, None] == held[None, :]
             top[held] = (problem.measures[:, row.measure] @ mine) * (1 + 1e-9) + 1e-9
     names = [row.measure for row in rows]
     open_ = ~exempt if (~exempt).any() else np.ones(k, dtype=bool)

@@ -165,18 +165,25 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
         if best.exact_model and travel_only and best.status != cp_model.OPTIMAL and objective is not None:
             # the exact model's own bound is often weak before it closes: the LP over every
             # pair may hold more (the larger of the two holds)
-            lp_bound, lp_gap = _global_travel_bound(ctx, prep, float(objective))
-            if lp_bound is not None and (global_bound is None or lp_bound > global_bound):
-                global_bound, global_gap = lp_bound, lp_gap
+            lp_bound = _global_travel_bound(ctx, prep, float(objective))[0]
+            global_bound, global_gap = _larger(global_bound, lp_bound, objective=objective)
     elif travel_only and objective is not None and restrictions and not prep.free_centres:
-        global_bound, global_gap = _global_travel_bound(ctx, prep, float(objective))
-        if best.real_bound is not None and (global_bound is None or best.real_bound > global_bound):
-            # the exact model's bound (the small-map polish), when it holds more than the LP's
-            global_bound = min(best.real_bound, float(objective))
-            global_gap = max(0.0, (objective - global_bound) / abs(objective)) if objective else 0.0
+        # the LP's bound, or the exact model's from the small-map polish when it holds more
+        lp_bound = _global_travel_bound(ctx, prep, float(objective))[0]
+        global_bound, global_gap = _larger(lp_bound, best.real_bound, objective=objective)
     elif travel_only and objective is not None and prep.free_centres:
         global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(objective))
     return _Proof(status, objective, bound, gap, global_bound, global_gap)
+
+
+def _larger(*bounds: float | None, objective: float) -> tuple[float | None, float | None]:
+    """(bound, gap) for the largest of bounds valid for the real problem (None: unknown),
+    never above the plan's objective."""
+    found = [x for x in bounds if x is not None]
+    if not found:
+        return None, None
+    bound = min(max(found), float(objective))
+    return bound, (max(0.0, (objective - bound) / abs(objective)) if objective else 0.0)
 
 
 def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) -> tuple[float | None, float | None]:
@@ -202,10 +209,7 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
         )
         if lp_bound is not None:
             found.append(lp_bound)
-    if not found:
-        return None, None
-    bound = min(max(found), objective)
-    return bound, (max(0.0, (objective - bound) / abs(objective)) if objective else 0.0)
+    return _larger(*found, objective=objective)
 
 
 def _travel_only(prep: Prepared) -> bool:
@@ -257,10 +261,7 @@ def _chosen_centres_global(
         max_units=CENTRES_BOUND_MAX_UNITS,
     )
     ctx.report("bound", seconds=time.perf_counter() - t0)
-    if found is None:
-        return None, None
-    bound = min(found, objective)
-    return bound, (max(0.0, (objective - bound) / abs(objective)) if objective else 0.0)
+    return _larger(found, objective=objective)
 
 
 def _bound_scope(prep: Prepared, restrictions: list[str]) -> str:

@@ -144,13 +144,11 @@ def keeps_rules(problem: Problem, spec: ModelSpec, assign: NDArray[np.int64], *,
     the audit's slack: the exact model's rows are widened by the rounding of its integer
     coefficients (so that its infeasibility and its bound hold for the real problem), and a
     plan it returns on the edge of a band is checked here."""
-    bands = spec.bands(problem, hard=True, capacity=True)
-    for row in bands.rows():
-        load = np.bincount(assign, weights=problem.measures[:, row.measure], minlength=problem.n_seats)
-        slack = BALANCE_EPS * np.maximum(np.abs(row.high if row.kind != "band" else bands.target[:, row.measure]), 1.0)
-        active = ~bands.exempt if row.kind == "band" else np.ones(problem.n_seats, dtype=bool)
-        if np.any(active & ((load < row.low - slack) | (load > row.high + slack))):
-            return False
+    load = np.zeros((problem.n_seats, problem.measures.shape[1]))
+    for j, col in enumerate(problem.measures.T):
+        load[:, j] = np.bincount(assign, weights=col, minlength=problem.n_seats)
+    if np.any(spec.bands(problem, hard=True, capacity=True).stretch(load) > BALANCE_EPS):
+        return False
     value = spec.disruption_value
     has = problem.owner >= 0
     if value is None or not has.any():
