@@ -34,11 +34,11 @@ from ..centres import kick as kick_centres
 from ..centres import medoids, reseed
 from ..context import SolveContext
 from ..contiguous import EPS as EXACT_EPS
-from ..contiguous import SearchResult
+from ..contiguous import SearchResult, moved_share
 from ..incumbent import WARM_START, Incumbent
 from ..prepare import Prepared
-from ..proof import no_plan_error, raise_if_proved
-from . import exact_flow, realignment
+from ..proof import no_plan_error, over_budget_plan, raise_if_proved
+from . import exact_cuts, exact_flow, realignment
 
 
 class Next(Enum):
@@ -63,6 +63,7 @@ class Search:
     final: bool = False
     exact_tries: int = 0
     exact_model_tried: bool = False
+    cuts_tried: bool = False
     exact_log: list[SearchResult] = field(default_factory=list)
     infeasible_rounds: int = 0
     last_objective: float | None = None
@@ -223,6 +224,17 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
     ctx.charge_share(0.1)
     search.exact_log.append(found)
     ctx.report("exact contiguity search", violation=found.violation, iteration=search.iteration)
+    if found.violation > EXACT_EPS and realign_first and exact_cuts.fits(prep.problem, prep.spec):
+        # a small map under a budget the search missed: the cut model decides the budget for
+        # the real problem (a plan within it, or the proof that none exists)
+        search.cuts_tried = True
+        decided = exact_cuts.decide(ctx, prep.problem, prep.spec, ctx.now() + 0.6 * max(0.0, ctx.left()))
+        if decided.status == "infeasible":
+            best = over_budget_plan(search.exact_log)
+            over = None if best is None else (best, moved_share(prep.problem, prep.spec.model, best))
+            raise exact_cuts.budget_error(ctx, prep.problem, prep.spec, decided, over, prep.movement)
+        if decided.assign is not None:
+            found = replace(found, assign=decided.assign, violation=0.0)
     if (
         found.violation > EXACT_EPS
         and exact_flow.fits(prep.problem)

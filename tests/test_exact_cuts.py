@@ -1,0 +1,140 @@
+"""The cut model (contiguity as separator and small-set cuts) decides a disruption budget for
+the real problem: it must agree with the flow model where that one proves its optimum, and
+the pipeline must answer a budget only contiguity breaks with a proof and the least share."""
+
+import importlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from ortools.sat.python import cp_model
+
+from territory_opt import InfeasibleError, Problem, solve
+from territory_opt.scenario import Constraints, Disruption, Measure, SolverSettings
+from territory_opt.solve.context import SolveContext
+from territory_opt.solve.spec import resolve
+
+from .conftest import territory_connected
+
+exact_cuts = importlib.import_module("territory_opt.solve.strategies.exact_cuts")
+exact_flow = importlib.import_module("territory_opt.solve.strategies.exact_flow")
+
+
+def _grid(side, seats, seed):
+    """A side × side grid, random potential, today's owners in vertical stripes (so the
+    stripes are out of balance and value must move across them)."""
+    rng = np.random.default_rng(seed)
+    xy = np.array([[float(c), float(r)] for r in range(side) for c in range(side)])
+    edges = [[side * r + c, side * r + c + 1] for r in range(side) for c in range(side - 1)]
+    edges += [[side * r + c, side * (r + 1) + c] for r in range(side - 1) for c in range(side)]
+    p = Problem.from_arrays(
+        measures=rng.uniform(1, 6, side * side),
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=[[side * (t + 0.5) / seats, side / 2] for t in range(seats)],
+        edges=edges,
+    )
+    owner = np.minimum((xy[:, 0] * seats / side).astype(int), seats - 1)
+    return replace(p, owner=owner)
+
+
+def _spec(p, tolerance, budget):
+    return resolve(
+        p,
+        {"potential": Measure(tolerance=tolerance)},
+        Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=budget)),
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_cut_model_agrees_with_the_flow_model_on_the_least_share(seed):
+    p = _grid(6, 3, seed)
+    spec = _spec(p, 0.05, 0.5)
+    booked = float(p.measures[:, 0].sum())
+    flow = exact_flow.solve_exact(
+        p, spec.model, pos=p.seat_xy, hint=None, time_limit=20, seed=1, workers=2, minimise="moved"
+    )
+    if flow.status != cp_model.OPTIMAL or flow.assign is None:
+        pytest.skip("the flow model did not prove its optimum in time on this machine")
+    least = float(p.measures[flow.assign != p.owner, 0].sum())
+    ctx = SolveContext(SolverSettings(time_limit=20, seed=1, workers=2))
+    cut = exact_cuts.least_share(ctx, p, spec, ctx.now() + 20, [])
+    assert cut.status == "plan" and cut.optimal and cut.assign is not None
+    assert all(territory_connected(cut.assign, p.edges, t) for t in range(3))
+    # the same least value moved (both exact; the cut model's plan is a real plan)
+    assert float(p.measures[cut.assign != p.owner, 0].sum()) == pytest.approx(least, rel=1e-6)
+    assert cut.bound is not None and cut.bound <= least + 1e-9
+    # the budget just below it is proved too small; just above it, a contiguous plan keeps it
+    below = exact_cuts.decide(ctx, p, _spec(p, 0.05, 0.999 * least / booked), ctx.now() + 20)
+    assert below.status == "infeasible"
+    above = exact_cuts.decide(ctx, p, _spec(p, 0.05, 1.001 * least / booked), ctx.now() + 20)
+    assert above.status == "plan" and above.assign is not None
+    assert all(territory_connected(above.assign, p.edges, t) for t in range(3))
+    assert float(p.measures[above.assign != p.owner, 0].sum()) <= 1.001 * least + 1e-9
+
+
+def test_a_budget_only_contiguity_breaks_is_proved_with_the_least_share():
+    # three territories in a row, 4 | 3 | 2 units of 1: the first must give 1 and the last
+    # receive 1. Without contiguity 1 unit moves (the pre-check's bound, 11.1 %, below the
+    # 15 % budget); a contiguous plan moves the value through the middle territory: 2 units
+    n = 9
+    p = Problem.from_arrays(
+        measures=np.ones(n),
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        seat_xy=[[1.5, 0.0], [5.0, 0.0], [7.5, 0.0]],
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    p = replace(p, owner=np.array([0, 0, 0, 0, 1, 1, 1, 2, 2]))
+    with pytest.raises(InfeasibleError) as err:
+        solve(
+            p,
+            balance={"potential": Measure(tolerance=0.05)},
+            constraints=Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=0.15)),
+            solver=SolverSettings(time_limit=10, seed=1, workers=2),
+        )
+    (conflict,) = err.value.explanation.conflicts
+    assert conflict.family == "disruption"
+    assert "separator cuts" in conflict.message and "proved optimal" in conflict.message
+    assert conflict.relax_to == pytest.approx(2 / 9)
+    # at that share the same scenario has a plan
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.05)},
+        constraints=Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=2 / 9 + 1e-6)),
+        solver=SolverSettings(time_limit=10, seed=1, workers=2),
+    )
+    assert plan.ok and all(territory_connected(plan.seat_of, p.edges, t) for t in range(3))
+    assert np.bincount(plan.seat_of, minlength=3).tolist() == [3, 3, 3]
+
+
+def test_a_split_territorys_small_piece_gets_a_cut_that_every_contiguous_plan_keeps():
+    # a 1 × 6 line, band of 3 units per territory: a plan giving seat 0 the units
+    # {0, 4, 5} must be cut (both pieces are below the band), and no cut may exclude a
+    # contiguous plan
+    n = 6
+    p = Problem.from_arrays(
+        measures=np.ones(n),
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        seat_xy=[[1.0, 0.0], [4.0, 0.0]],
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    p = replace(p, owner=np.array([0, 0, 0, 1, 1, 1]))
+    spec = _spec(p, 0.05, 1.0)
+    graph = exact_cuts._Graph(p)
+    m = exact_cuts._Model(p, spec, graph, budget=True, minimise=False, cuts=[])
+    split = np.array([0, 1, 1, 1, 0, 0])
+    assert m.cut(split) == 1  # seat 0 is split; seat 1 holds {1, 2, 3}
+    for left, right, t, allowance in m.cuts:
+        for plan in (np.array([0, 0, 0, 1, 1, 1]), np.array([1, 1, 1, 0, 0, 0])):
+            lhs = sum(plan[a] == t for a in left)
+            rhs = sum(plan[c] == t for c in right)
+            assert lhs <= allowance + rhs
+    # and the split plan breaks at least one of them
+    assert any(
+        sum(split[a] == t for a in left) > allowance + sum(split[c] == t for c in right)
+        for left, right, t, allowance in m.cuts
+    )
