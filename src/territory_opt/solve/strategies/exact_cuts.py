@@ -176,8 +176,10 @@ class _Model:
                     continue
                 for j, other in enumerate(parts):
                     if i != j:
-                        a, b = int(piece[0]), int(other[0])
-                        self._add(((a, b), tuple(self.graph.separator(piece, b)), t, 1))
+                        b = int(other[0])
+                        ring = tuple(self.graph.separator(piece, b))
+                        for a in piece.tolist():
+                            self._add(((a, b), ring, t, 1))
         return split
 
     def read(self, solver: cp_model.CpSolver) -> NDArray[np.int64]:
