@@ -99,6 +99,10 @@ def test_a_budget_only_contiguity_breaks_is_proved_with_the_least_share():
     assert conflict.family == "disruption"
     assert "separator cuts" in conflict.message and "proved optimal" in conflict.message
     assert conflict.relax_to == pytest.approx(2 / 9)
+    # the error carries that plan: contiguous, balanced, moving exactly that share
+    least = np.asarray(err.value.over_budget)
+    assert all(territory_connected(least, p.edges, t) for t in range(3))
+    assert np.bincount(least, minlength=3).tolist() == [3, 3, 3] and int((least != p.owner).sum()) == 2
     # at that share the same scenario has a plan
     plan = solve(
         p,

@@ -36,12 +36,17 @@ class DataError(TerritoryOptError):
 
 
 class InfeasibleError(TerritoryOptError):
-    """No plan satisfies the scenario; ``explanation`` says which constraints conflict."""
+    """No plan satisfies the scenario; ``explanation`` says which constraints conflict.
+
+    ``over_budget``: when a disruption budget is proved too small, the seat index of every
+    unit in the least-moving plan found that meets every other rule (the message's "at most"
+    or "exactly" figure), for the planner to inspect; None otherwise."""
 
     exit_code = 4
 
-    def __init__(self, message: str, explanation: object | None = None) -> None:
+    def __init__(self, message: str, explanation: object | None = None, over_budget: object | None = None) -> None:
         self.explanation = explanation
+        self.over_budget = over_budget
         super().__init__(message)
 
 

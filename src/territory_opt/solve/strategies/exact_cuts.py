@@ -304,9 +304,9 @@ def budget_error(
         (least.bound or 0.0) / booked if booked > 0 else 0.0,
         movement.share if movement is not None else 0.0,
     )
-    found = [share for share in [over_budget[1] if over_budget is not None else None] if share is not None]
+    found = [over_budget] if over_budget is not None else []
     if least.assign is not None:
-        found.append(moved_share(problem, model, least.assign))
+        found.append((least.assign, moved_share(problem, model, least.assign)))
     budget = f"{100 * (spec.disruption_share or 0.0):g}%"
     lines = [
         f"no plan keeps every territory contiguous within the bands and moves at most {budget} of "
@@ -315,6 +315,7 @@ def budget_error(
         f"{decided.solves} solves, {len(decided.cuts)} cuts)"
     ]
     relax = None
+    plan = min(found, key=lambda f: f[1])[0] if found else None
     if least.status == "infeasible":
         lines.append("no contiguous plan within the bands exists even without the budget (proved by the same model)")
         explanation = Explanation((Conflict("contiguity", "; ".join(lines)),))
@@ -323,7 +324,7 @@ def budget_error(
         relax = moved_share(problem, model, least.assign)
         lines.append(f"the least share that works is {100 * relax:.1f}% (proved optimal by the same model)")
     elif found:
-        relax = min(found)
+        relax = min(share for _, share in found)
         lines.append(
             f"the least share that works is at least {100 * floor:.1f}% (proved) and at most {100 * relax:.1f}% "
             "(the best contiguous plan found within the bands)"
@@ -339,4 +340,4 @@ def budget_error(
     )
     conflict = Conflict("disruption", "; ".join(lines) + f": {fix}", relax)
     explanation = Explanation((conflict,))
-    return InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
+    return InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation, plan)
