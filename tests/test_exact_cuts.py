@@ -160,3 +160,63 @@ def test_the_cut_models_proof_repeats_in_deterministic_mode():
         answers.append(str(err.value))
     assert "separator cuts" in answers[0] and "4.7%" in answers[0]
     assert answers[0] == answers[1]
+
+
+def _random_map(seed):
+    """A small random map: a grid with some diagonals and some edges missing, 2-4 seats,
+    one or two balanced measures, owners in stripes or at random, some units unowned."""
+    rng = np.random.default_rng(seed)
+    side, k = int(rng.integers(4, 7)), int(rng.integers(2, 5))
+    xy = np.array([[float(c), float(r)] for r in range(side) for c in range(side)])
+    edges = [[side * r + c, side * r + c + 1] for r in range(side) for c in range(side - 1)]
+    edges += [[side * r + c, side * (r + 1) + c] for r in range(side - 1) for c in range(side)]
+    edges += [
+        [side * r + c, side * (r + 1) + c + 1] for r in range(side - 1) for c in range(side - 1) if rng.random() < 0.3
+    ]
+    edges = [e for e in edges if rng.random() > 0.15]
+    n = side * side
+    p = Problem.from_arrays(
+        measures=np.column_stack([rng.lognormal(0, 0.8, n), rng.uniform(1, 2, n)]),
+        measure_names=["potential", "workload"],
+        unit_xy=xy,
+        seat_xy=xy[rng.choice(n, k, replace=False)],
+        edges=edges,
+    )
+    stripes = np.minimum((xy[:, 0] * k / side).astype(int), k - 1)
+    owner = rng.integers(0, k, n) if rng.random() < 0.3 else stripes
+    if rng.random() < 0.2:
+        owner[rng.random(n) < 0.2] = -1
+    balance = {"potential": Measure(tolerance=float(rng.choice([0.05, 0.1, 0.2])))}
+    if rng.random() < 0.4:
+        balance["workload"] = Measure(tolerance=0.2)
+    spec = resolve(
+        replace(p, owner=owner),
+        balance,
+        Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=0.9)),
+        None,
+        None,
+    )
+    return replace(p, owner=owner), spec
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(60))
+def test_the_two_exact_models_agree_on_random_small_maps(seed):
+    p, spec = _random_map(seed)
+    value = p.measures[:, 0]
+    flow = exact_flow.solve_exact(
+        p, spec.model, pos=p.seat_xy, hint=None, time_limit=10, seed=1, workers=2, minimise="moved"
+    )
+    ctx = SolveContext(SolverSettings(time_limit=10, seed=1, workers=2))
+    cut = exact_cuts.least_share(ctx, p, spec, ctx.now() + 10, [])
+    if flow.status == cp_model.INFEASIBLE:
+        assert cut.status == "infeasible"
+    if cut.status == "infeasible":
+        assert flow.assign is None
+    if flow.assign is not None and cut.bound is not None:
+        # the cut model's bound never passes a real plan
+        assert cut.bound <= float(value[p.reassigned(flow.assign)].sum()) + 1e-6
+    if flow.status == cp_model.OPTIMAL and cut.optimal:
+        assert float(value[p.reassigned(cut.assign)].sum()) == pytest.approx(
+            float(value[p.reassigned(flow.assign)].sum()), rel=1e-6, abs=1e-9
+        )
