@@ -145,7 +145,7 @@ def test_a_split_territorys_small_piece_gets_a_cut_that_every_contiguous_plan_ke
 
 
 def test_the_cut_models_proof_repeats_in_deterministic_mode():
-    # the pre-check proves 2.9 %; a contiguous plan moves at least 4.7 %: a 4 % budget is
+    # the pre-check proves 2.9 %; a contiguous plan moves at least 4.73 %: a 4 % budget is
     # the cut model's to prove, and the same inputs and seed give the same answer
     p = _grid(6, 3, 2)
     spec_args = {
@@ -158,8 +158,59 @@ def test_the_cut_models_proof_repeats_in_deterministic_mode():
         with pytest.raises(InfeasibleError) as err:
             solve(p, **spec_args)
         answers.append(str(err.value))
-    assert "separator cuts" in answers[0] and "4.7%" in answers[0]
+    # the least share, rounded up: a budget set to it works
+    assert "separator cuts" in answers[0] and "4.8%" in answers[0]
     assert answers[0] == answers[1]
+
+
+def test_a_plan_within_the_audits_slack_of_a_band_is_never_cut_off():
+    # today's plan is 5e-7 of a target below its band, inside the audit's slack (1e-6) and
+    # moving nothing: a small-set cut must not call its territory "below the band"
+    values = np.array([89.99995, 60.0, 50.00005])  # target 100, band 90 to 110
+    p = Problem.from_arrays(
+        measures=values,
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(3.0), np.zeros(3)]),
+        seat_xy=[[0.0, 0.0], [1.5, 0.0]],
+        edges=[[0, 1], [1, 2]],
+    )
+    p = replace(p, owner=np.array([0, 1, 1]))
+    spec = resolve(
+        p,
+        {"potential": Measure(tolerance=0.10)},
+        Constraints(contiguity=True, disruption=Disruption(measure="potential", max_share=0.0)),
+        None,
+        None,
+    )
+    ctx = SolveContext(SolverSettings(time_limit=10, seed=1, workers=1))
+    decided = exact_cuts.decide(ctx, p, spec, ctx.now() + 10)
+    assert decided.status == "plan" and decided.assign.tolist() == [0, 1, 1]
+
+
+def test_a_per_rep_limit_that_blocks_every_plan_is_named_not_contiguity():
+    # the 4 | 3 | 2 line: every contiguous balanced plan takes a unit from the first rep
+    # and one from the second (a third of its book); a 30 % per-rep limit forbids that
+    n = 9
+    p = Problem.from_arrays(
+        measures=np.ones(n),
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        seat_xy=[[1.5, 0.0], [5.0, 0.0], [7.5, 0.0]],
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    p = replace(p, owner=np.array([0, 0, 0, 0, 1, 1, 1, 2, 2]))
+    with pytest.raises(InfeasibleError) as err:
+        solve(
+            p,
+            balance={"potential": Measure(tolerance=0.05)},
+            constraints=Constraints(
+                contiguity=True,
+                disruption=Disruption(measure="potential", max_share=0.15, per_rep_share=0.3),
+            ),
+            solver=SolverSettings(time_limit=10, seed=1, workers=2),
+        )
+    assert err.value.explanation.families == ("disruption",)
+    assert "per_rep_share" in str(err.value) and "even without the overall budget" in str(err.value)
 
 
 def _random_map(seed):

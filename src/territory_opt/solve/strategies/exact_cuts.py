@@ -37,6 +37,7 @@ from ortools.sat.python import cp_model
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ...audit import BALANCE_EPS
 from ...diagnose import Conflict, Explanation
 from ...errors import InfeasibleError
 from ...problem import Problem
@@ -137,7 +138,10 @@ class _Model:
         self.exempt = model.exempt_seats(problem.n_seats)
         bands = [row for row in model.bands(problem, hard=True, capacity=True).rows() if row.kind == "band"]
         positive = np.maximum(problem.measures, 0.0)
-        self._small_rows = [(positive[:, row.measure], row.low) for row in bands]
+        # below the band by more than the audit's slack (a load that far below fails it)
+        self._small_rows = [
+            (positive[:, row.measure], row.low - 2 * BALANCE_EPS * np.maximum(row.norm, 1.0)) for row in bands
+        ]
         self.cuts: list[Cut] = []
         for cut in cuts:
             self._add(cut)
@@ -149,7 +153,7 @@ class _Model:
     def _small(self, units: list[int] | NDArray[np.int64], t: int) -> bool:
         """The positive part of the units' value lies below t's band for some measure."""
         idx = np.asarray(units, dtype=np.int64)
-        return any(float(value[idx].sum()) < low[t] * (1 - 1e-9) - 1e-9 for value, low in self._small_rows)
+        return any(float(value[idx].sum()) < low[t] for value, low in self._small_rows)
 
     def _add(self, cut: Cut) -> None:
         left, right, t, allowance = cut
@@ -197,6 +201,11 @@ class _Model:
             self.cp.add_hint(var, int(assign[u] == t))
 
 
+#: Minimising, one solve gets at most this share of the time left (1 s at least): a solve
+#: that would spend it all proving one relaxation's optimum leaves no time for its cuts.
+SOLVE_SHARE = 0.25
+
+
 def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64] | None, *, budget: bool) -> CutResult:
     """Solve, cut, solve again until a plan keeps every rule, the relaxation is
     infeasible, or ``deadline`` (on the solve's clock)."""
@@ -206,18 +215,23 @@ def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64]
         return out
     minimise = m.unit > 0
     rounding = 0.5 * m.problem.n_units + 1
+    banned = False
     if hint is not None:
         m.hint(hint)
     while not ctx.stopped:
         left = deadline - ctx.now()
-        if left <= 0.05:
+        if left < 0.5:
             break
-        solver, status = exact_flow._solve(m.cp, left, ctx.seed, ctx.workers, ctx.deterministic)
+        # minimising, a solve that only runs out of its share still gives cuts and a bound
+        share = max(1.0, SOLVE_SHARE * left) if minimise else left
+        solver, status = exact_flow._solve(m.cp, share, ctx.seed, ctx.workers, ctx.deterministic)
         out.solves += 1
         if ctx.deterministic:
             ctx.charge(solver.deterministic_time)
         if status == cp_model.INFEASIBLE:
-            out.status = "infeasible"
+            # a plan banned for breaking a true row by a hair may pass the audit's slack:
+            # then the relaxation's infeasibility is no proof
+            out.status = "unknown" if banned else "infeasible"
             break
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
@@ -230,11 +244,33 @@ def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64]
                 out.status, out.assign = "plan", assign
                 out.optimal = minimise and status == cp_model.OPTIMAL
                 break
-            # a plan of the widened rows just outside a true one: excluded, and on
+            # a plan of the widened rows just outside a true one: excluded, and on; when the
+            # audit's slack would accept it, a later infeasibility is no longer a proof
             m.cp.add(sum(var for (u, t), var in m.x.items() if assign[u] == t) <= m.problem.n_units - 1)
+            banned = banned or _audit_accepts(m.problem, m.spec, assign, budget=budget)
         m.hint(assign)
     out.cuts = list(m.cuts)
     return out
+
+
+def _audit_accepts(problem: Problem, spec: SolveSpec, assign: NDArray[np.int64], *, budget: bool) -> bool:
+    """The audit's slack accepts ``assign``'s budget and per-rep shares (1e-6 of a share;
+    :func:`~.exact_flow.keeps_rules` is stricter), its bands (the same slack) aside."""
+    model = spec.model
+    value = model.disruption_value
+    has = problem.owner >= 0
+    if value is None or not has.any():
+        return True
+    moved = has & (assign != problem.owner)
+    booked = float(value[has].sum())
+    if budget and model.disruption_max is not None and float(value[moved].sum()) > model.disruption_max + 1e-6 * booked:
+        return False
+    if model.disruption_per_rep is not None:
+        book = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
+        gone = np.bincount(problem.owner[moved], weights=value[moved], minlength=problem.n_seats)
+        if np.any(gone > (model.disruption_per_rep + 1e-6) * book):
+            return False
+    return True
 
 
 def fits(problem: Problem, spec: SolveSpec) -> bool:
@@ -277,6 +313,25 @@ def least_share(
     return _loop(ctx, m, deadline, hint if hint is not None else problem.owner, budget=False)
 
 
+def _pct_down(share: float) -> str:
+    """A proved lower figure, rounded down to 0.1 % (never more than is proved)."""
+    return f"{np.floor(1000 * share + 1e-9) / 10:.1f}%"
+
+
+def _pct_up(share: float) -> str:
+    """A figure that works, rounded up to 0.1 % (a budget set to it keeps the plan)."""
+    return f"{np.ceil(1000 * share - 1e-9) / 10:.1f}%"
+
+
+def _real_plan(problem: Problem, spec: SolveSpec, assign: NDArray[np.int64] | None) -> bool:
+    """``assign`` keeps every rule but the overall budget: true bands, caps and per-rep
+    limits, and every balanced territory connected."""
+    if assign is None or not exact_flow.keeps_rules(problem, spec.model, assign, budget=False):
+        return False
+    exempt = spec.model.exempt_seats(problem.n_seats)
+    return not any(not exempt[t] for t in _Graph(problem).pieces(assign))
+
+
 def budget_error(
     ctx: SolveContext,
     problem: Problem,
@@ -285,9 +340,10 @@ def budget_error(
     over_budget: tuple[NDArray[np.int64], float] | None,
     movement: MovementBound | None,
 ) -> InfeasibleError:
-    """The budget is proved too small (``decided``): the error, with what the rest of half
-    the time left finds of the least share that works (proved at least, found at most),
-    beside the best plan the searches found over the budget (``over_budget``: plan, share)."""
+    """The budget is proved too small (``decided``): the error, with what nine tenths of the
+    time left find of the least share that works (proved at least, found at most), beside
+    the best plan the searches found over the budget (``over_budget``: plan, share; used
+    only when it keeps every other rule). The error carries the least-moving plan found."""
     model = spec.model
     assert model.disruption_value is not None
     booked = float(model.disruption_value[problem.owner >= 0].sum())
@@ -295,7 +351,7 @@ def budget_error(
         ctx,
         problem,
         spec,
-        ctx.now() + 0.5 * max(0.0, ctx.left()),
+        ctx.now() + 0.9 * max(0.0, ctx.left()),
         decided.cuts,
         over_budget[0] if over_budget is not None else None,
     )
@@ -304,39 +360,49 @@ def budget_error(
         (least.bound or 0.0) / booked if booked > 0 else 0.0,
         movement.share if movement is not None else 0.0,
     )
-    found = [over_budget] if over_budget is not None else []
+    found = [over_budget] if over_budget is not None and _real_plan(problem, spec, over_budget[0]) else []
     if least.assign is not None:
         found.append((least.assign, moved_share(problem, model, least.assign)))
     budget = f"{100 * (spec.disruption_share or 0.0):g}%"
+    per_rep = model.disruption_per_rep is not None
     lines = [
-        f"no plan keeps every territory contiguous within the bands and moves at most {budget} of "
-        f"{spec.disruption_measure}: proved for the real problem by the exact model with separator cuts "
-        f"(every legal seat for every unit; contiguity added as cuts that every contiguous plan keeps; "
-        f"{decided.solves} solves, {len(decided.cuts)} cuts)"
+        f"no plan keeps every territory contiguous within the bands{' and the per-rep limit' if per_rep else ''} "
+        f"and moves at most {budget} of {spec.disruption_measure}: proved for the real problem by the exact model "
+        f"with separator cuts (every legal seat for every unit; contiguity added as cuts that every contiguous plan "
+        f"keeps; {decided.solves} solves, {len(decided.cuts)} cuts)"
     ]
-    relax = None
-    plan = min(found, key=lambda f: f[1])[0] if found else None
     if least.status == "infeasible":
-        lines.append("no contiguous plan within the bands exists even without the budget (proved by the same model)")
-        explanation = Explanation((Conflict("contiguity", "; ".join(lines)),))
+        if per_rep:
+            lines.append(
+                "no contiguous plan within the bands keeps the per-rep limit even without the overall budget "
+                "(proved by the same model): raise constraints.disruption.per_rep_share"
+            )
+            family = "disruption"
+        else:
+            lines.append(
+                "no contiguous plan within the bands exists even without the budget (proved by the same model)"
+            )
+            family = "contiguity"
+        explanation = Explanation((Conflict(family, "; ".join(lines)),))
         return InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
+    relax, plan = None, None
     if least.optimal and least.assign is not None:
-        relax = moved_share(problem, model, least.assign)
-        lines.append(f"the least share that works is {100 * relax:.1f}% (proved optimal by the same model)")
+        plan, relax = least.assign, moved_share(problem, model, least.assign)
+        lines.append(f"the least share that works is {_pct_up(relax)} (proved optimal by the same model)")
     elif found:
-        relax = min(share for _, share in found)
+        plan, relax = min(found, key=lambda f: f[1])
         lines.append(
-            f"the least share that works is at least {100 * floor:.1f}% (proved) and at most {100 * relax:.1f}% "
+            f"the least share that works is at least {_pct_down(floor)} (proved) and at most {_pct_up(relax)} "
             "(the best contiguous plan found within the bands)"
         )
     else:
         lines.append(
-            f"the least share that works is at least {100 * floor:.1f}% (proved); no contiguous plan within the bands was found in the time left"
+            f"the least share that works is at least {_pct_down(floor)} (proved); no contiguous plan within the bands was found in the time left"
         )
     fix = (
-        f"raise constraints.disruption.max_share to {100 * relax:.1f}%"
+        f"raise constraints.disruption.max_share to {_pct_up(relax)}"
         if relax is not None
-        else ("raise constraints.disruption.max_share, or loosen a tolerance")
+        else "raise constraints.disruption.max_share, or loosen a tolerance"
     )
     conflict = Conflict("disruption", "; ".join(lines) + f": {fix}", relax)
     explanation = Explanation((conflict,))

@@ -23,7 +23,7 @@ from ..context import SolveContext
 from ..contiguous import EPS as EXACT_EPS
 from ..contiguous import SearchResult, balance_search
 from ..spec import SolveSpec
-from . import exact_flow
+from . import exact_cuts, exact_flow
 
 
 def budget_check(
@@ -97,6 +97,9 @@ def exact_search(
     share = 0.5 if attempt == 1 else 0.6
     if attempt == 1 and spec.realign and not exact_flow.fits(problem):
         share = 1.0
+    elif attempt == 1 and exact_cuts.fits(problem, spec):
+        # a small map under a budget: a miss goes to the cut model, which decides the budget
+        share = 0.25
     clock, until = ctx.search_clock(lambda: ctx.now() + share * max(0.0, deadline - ctx.now()))
     rounds, stall = ctx.search_counts()
     return balance_search(
