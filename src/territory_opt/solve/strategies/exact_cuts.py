@@ -247,9 +247,16 @@ def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64]
         assign = m.read(solver)
         if m.cut(assign) == 0:
             if exact_flow.keeps_rules(m.problem, m.spec.model, assign, budget=budget):
-                out.status, out.assign = "plan", assign
-                out.optimal = minimise and status == cp_model.OPTIMAL
-                break
+                if not minimise or status == cp_model.OPTIMAL:
+                    # the relaxation's optimum is contiguous: the real optimum
+                    out.status, out.assign, out.optimal = "plan", assign, minimise
+                    break
+                if out.assign is None or _moved(m, assign) < _moved(m, out.assign):
+                    out.status, out.assign = "plan", assign
+                # minimising, the solve's share ran out: the plan is kept, and the same
+                # model goes on from it towards a proof
+                m.hint(assign)
+                continue
             # a plan of the widened rows just outside a true one: excluded, and on; when the
             # audit's slack would accept it, a later infeasibility is no longer a proof
             m.cp.add(sum(var for (u, t), var in m.x.items() if assign[u] == t) <= m.problem.n_units - 1)
@@ -277,6 +284,11 @@ def _audit_accepts(problem: Problem, spec: SolveSpec, assign: NDArray[np.int64],
         if np.any(gone > (model.disruption_per_rep + 1e-6) * book):
             return False
     return True
+
+
+def _moved(m: _Model, assign: NDArray[np.int64]) -> float:
+    value = m.spec.model.disruption_value
+    return 0.0 if value is None else float(value[m.problem.reassigned(assign)].sum())
 
 
 def fits(problem: Problem, spec: SolveSpec) -> bool:
