@@ -15,6 +15,7 @@ from territory_opt.solve.context import SolveContext
 from territory_opt.solve.spec import resolve
 
 from .conftest import territory_connected
+from .test_realign import line
 
 exact_cuts = importlib.import_module("territory_opt.solve.strategies.exact_cuts")
 exact_flow = importlib.import_module("territory_opt.solve.strategies.exact_flow")
@@ -79,15 +80,7 @@ def test_a_budget_only_contiguity_breaks_is_proved_with_the_least_share():
     # three territories in a row, 4 | 3 | 2 units of 1: the first must give 1 and the last
     # receive 1. Without contiguity 1 unit moves (the pre-check's bound, 11.1 %, below the
     # 15 % budget); a contiguous plan moves the value through the middle territory: 2 units
-    n = 9
-    p = Problem.from_arrays(
-        measures=np.ones(n),
-        measure_names=["potential"],
-        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
-        seat_xy=[[1.5, 0.0], [5.0, 0.0], [7.5, 0.0]],
-        edges=[[i, i + 1] for i in range(n - 1)],
-    )
-    p = replace(p, owner=np.array([0, 0, 0, 0, 1, 1, 1, 2, 2]))
+    p = line([1] * 9, owner=[0, 0, 0, 0, 1, 1, 1, 2, 2], seats=3)
     with pytest.raises(InfeasibleError) as err:
         solve(
             p,
@@ -118,15 +111,7 @@ def test_a_split_territorys_small_piece_gets_a_cut_that_every_contiguous_plan_ke
     # a 1 × 6 line, band of 3 units per territory: a plan giving seat 0 the units
     # {0, 4, 5} must be cut (both pieces are below the band), and no cut may exclude a
     # contiguous plan
-    n = 6
-    p = Problem.from_arrays(
-        measures=np.ones(n),
-        measure_names=["potential"],
-        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
-        seat_xy=[[1.0, 0.0], [4.0, 0.0]],
-        edges=[[i, i + 1] for i in range(n - 1)],
-    )
-    p = replace(p, owner=np.array([0, 0, 0, 1, 1, 1]))
+    p = line([1] * 6, owner=[0, 0, 0, 1, 1, 1])
     spec = _spec(p, 0.05, 1.0)
     graph = exact_cuts._Graph(p)
     m = exact_cuts._Model(p, spec, graph, budget=True, minimise=False, cuts=[])
@@ -167,14 +152,7 @@ def test_a_plan_within_the_audits_slack_of_a_band_is_never_cut_off():
     # today's plan is 5e-7 of a target below its band, inside the audit's slack (1e-6) and
     # moving nothing: a small-set cut must not call its territory "below the band"
     values = np.array([89.99995, 60.0, 50.00005])  # target 100, band 90 to 110
-    p = Problem.from_arrays(
-        measures=values,
-        measure_names=["potential"],
-        unit_xy=np.column_stack([np.arange(3.0), np.zeros(3)]),
-        seat_xy=[[0.0, 0.0], [1.5, 0.0]],
-        edges=[[0, 1], [1, 2]],
-    )
-    p = replace(p, owner=np.array([0, 1, 1]))
+    p = line(values, owner=[0, 1, 1])
     spec = resolve(
         p,
         {"potential": Measure(tolerance=0.10)},
@@ -190,15 +168,7 @@ def test_a_plan_within_the_audits_slack_of_a_band_is_never_cut_off():
 def test_a_per_rep_limit_that_blocks_every_plan_is_named_not_contiguity():
     # the 4 | 3 | 2 line: every contiguous balanced plan takes a unit from the first rep
     # and one from the second (a third of its book); a 30 % per-rep limit forbids that
-    n = 9
-    p = Problem.from_arrays(
-        measures=np.ones(n),
-        measure_names=["potential"],
-        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
-        seat_xy=[[1.5, 0.0], [5.0, 0.0], [7.5, 0.0]],
-        edges=[[i, i + 1] for i in range(n - 1)],
-    )
-    p = replace(p, owner=np.array([0, 0, 0, 0, 1, 1, 1, 2, 2]))
+    p = line([1] * 9, owner=[0, 0, 0, 0, 1, 1, 1, 2, 2], seats=3)
     with pytest.raises(InfeasibleError) as err:
         solve(
             p,
