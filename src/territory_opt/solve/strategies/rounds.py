@@ -224,7 +224,12 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
     ctx.charge_share(0.1)
     search.exact_log.append(found)
     ctx.report("exact contiguity search", violation=found.violation, iteration=search.iteration)
-    if found.violation > EXACT_EPS and realign_first and exact_cuts.fits(prep.problem, prep.spec):
+    if (
+        found.violation > EXACT_EPS
+        and realign_first
+        and not search.cuts_tried
+        and exact_cuts.fits(prep.problem, prep.spec)
+    ):
         # a small map under a budget the search missed: the cut model decides the budget for
         # the real problem (a plan within it, or the proof that none exists)
         search.cuts_tried = True
