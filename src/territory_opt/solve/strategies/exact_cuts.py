@@ -34,12 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ...audit import BALANCE_EPS
 from ...diagnose import Conflict, Explanation
 from ...errors import InfeasibleError
+from ...geo import components
 from ...problem import Problem
 from ..bounds import MovementBound
 from ..context import SolveContext
@@ -83,9 +82,7 @@ class _Graph:
 
     def pieces(self, assign: NDArray[np.int64]) -> dict[int, list[NDArray[np.int64]]]:
         """Seat → its territory's connected pieces, largest first, for split territories."""
-        e = self.edges[assign[self.edges[:, 0]] == assign[self.edges[:, 1]]]
-        graph = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(self.n, self.n))
-        _, label = connected_components(graph, directed=False)
+        label = components(self.n, self.edges[assign[self.edges[:, 0]] == assign[self.edges[:, 1]]])
         out: dict[int, list[NDArray[np.int64]]] = {}
         for t in np.unique(assign).tolist():
             members = np.flatnonzero(assign == t)
@@ -201,6 +198,10 @@ class _Model:
             self.cp.add_hint(var, int(assign[u] == t))
 
 
+#: The audit's slack on the budget and the per-rep limits (a share): a plan banned for
+#: breaking them by less is one the audit would accept.
+AUDIT_SHARE_SLACK = 1e-6
+
 #: In deterministic mode, each solve is charged this many times its deterministic time.
 DETERMINISTIC_CHARGE = 2.0
 
@@ -219,6 +220,7 @@ def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64]
     minimise = m.unit > 0
     rounding = 0.5 * m.problem.n_units + 1
     banned = False
+    kept = np.inf  # the share the best plan kept so far moves
     if hint is not None:
         m.hint(hint)
     while not ctx.stopped:
@@ -251,8 +253,9 @@ def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64]
                     # the relaxation's optimum is contiguous: the real optimum
                     out.status, out.assign, out.optimal = "plan", assign, minimise
                     break
-                if out.assign is None or _moved(m, assign) < _moved(m, out.assign):
-                    out.status, out.assign = "plan", assign
+                moved = moved_share(m.problem, m.spec.model, assign)
+                if moved < kept:
+                    out.status, out.assign, kept = "plan", assign, moved
                 # minimising, the solve's share ran out: the plan is kept, and the same
                 # model goes on from it towards a proof
                 m.hint(assign)
@@ -260,35 +263,12 @@ def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64]
             # a plan of the widened rows just outside a true one: excluded, and on; when the
             # audit's slack would accept it, a later infeasibility is no longer a proof
             m.cp.add(sum(var for (u, t), var in m.x.items() if assign[u] == t) <= m.problem.n_units - 1)
-            banned = banned or _audit_accepts(m.problem, m.spec, assign, budget=budget)
+            banned = banned or exact_flow.keeps_rules(
+                m.problem, m.spec.model, assign, budget=budget, share_slack=AUDIT_SHARE_SLACK
+            )
         m.hint(assign)
     out.cuts = list(m.cuts)
     return out
-
-
-def _audit_accepts(problem: Problem, spec: SolveSpec, assign: NDArray[np.int64], *, budget: bool) -> bool:
-    """The audit's slack accepts ``assign``'s budget and per-rep shares (1e-6 of a share;
-    :func:`~.exact_flow.keeps_rules` is stricter), its bands (the same slack) aside."""
-    model = spec.model
-    value = model.disruption_value
-    has = problem.owner >= 0
-    if value is None or not has.any():
-        return True
-    moved = has & (assign != problem.owner)
-    booked = float(value[has].sum())
-    if budget and model.disruption_max is not None and float(value[moved].sum()) > model.disruption_max + 1e-6 * booked:
-        return False
-    if model.disruption_per_rep is not None:
-        book = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
-        gone = np.bincount(problem.owner[moved], weights=value[moved], minlength=problem.n_seats)
-        if np.any(gone > (model.disruption_per_rep + 1e-6) * book):
-            return False
-    return True
-
-
-def _moved(m: _Model, assign: NDArray[np.int64]) -> float:
-    value = m.spec.model.disruption_value
-    return 0.0 if value is None else float(value[m.problem.reassigned(assign)].sum())
 
 
 def fits(problem: Problem, spec: SolveSpec) -> bool:
@@ -341,10 +321,10 @@ def _pct_up(share: float) -> str:
     return f"{np.ceil(1000 * share - 1e-9) / 10:.1f}%"
 
 
-def _real_plan(problem: Problem, spec: SolveSpec, assign: NDArray[np.int64] | None) -> bool:
+def _real_plan(problem: Problem, spec: SolveSpec, assign: NDArray[np.int64]) -> bool:
     """``assign`` keeps every rule but the overall budget: true bands, caps and per-rep
     limits, and every balanced territory connected."""
-    if assign is None or not exact_flow.keeps_rules(problem, spec.model, assign, budget=False):
+    if not exact_flow.keeps_rules(problem, spec.model, assign, budget=False):
         return False
     exempt = spec.model.exempt_seats(problem.n_seats)
     return not any(not exempt[t] for t in _Graph(problem).pieces(assign))
@@ -355,13 +335,13 @@ def budget_error(
     problem: Problem,
     spec: SolveSpec,
     decided: CutResult,
-    over_budget: tuple[NDArray[np.int64], float] | None,
+    over_budget: NDArray[np.int64] | None,
     movement: MovementBound | None,
 ) -> InfeasibleError:
     """The budget is proved too small (``decided``): the error, with what nine tenths of the
     time left find of the least share that works (proved at least, found at most), beside
-    the best plan the searches found over the budget (``over_budget``: plan, share; used
-    only when it keeps every other rule). The error carries the least-moving plan found."""
+    the best plan the searches found over the budget (``over_budget``; used only when it
+    keeps every other rule). The error carries the least-moving plan found."""
     model = spec.model
     assert model.disruption_value is not None
     booked = float(model.disruption_value[problem.owner >= 0].sum())
@@ -371,16 +351,19 @@ def budget_error(
         spec,
         ctx.now() + 0.9 * max(0.0, ctx.left()),
         decided.cuts,
-        over_budget[0] if over_budget is not None else None,
+        over_budget,
     )
     floor = max(
         spec.disruption_share or 0.0,
         (least.bound or 0.0) / booked if booked > 0 else 0.0,
         movement.share if movement is not None else 0.0,
     )
-    found = [over_budget] if over_budget is not None and _real_plan(problem, spec, over_budget[0]) else []
-    if least.assign is not None:
-        found.append((least.assign, moved_share(problem, model, least.assign)))
+    # plans that keep every rule but the budget (the cut model's always does)
+    found = [
+        (plan, moved_share(problem, model, plan))
+        for plan in (over_budget, least.assign)
+        if plan is not None and _real_plan(problem, spec, plan)
+    ]
     budget = f"{100 * (spec.disruption_share or 0.0):g}%"
     per_rep = model.disruption_per_rep is not None
     lines = [

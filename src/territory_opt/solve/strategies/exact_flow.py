@@ -139,11 +139,14 @@ def solve_exact(
     return ExactResult(status, assign, solver.objective_value * unit, bound)
 
 
-def keeps_rules(problem: Problem, spec: ModelSpec, assign: NDArray[np.int64], *, budget: bool = True) -> bool:
+def keeps_rules(
+    problem: Problem, spec: ModelSpec, assign: NDArray[np.int64], *, budget: bool = True, share_slack: float = 0.0
+) -> bool:
     """The plan meets the true bands, caps and (when ``budget``) the disruption budget, with
     the audit's slack: the exact model's rows are widened by the rounding of its integer
     coefficients (so that its infeasibility and its bound hold for the real problem), and a
-    plan it returns on the edge of a band is checked here."""
+    plan it returns on the edge of a band is checked here. ``share_slack`` loosens the
+    budget and the per-rep limits by that share (the audit's own, 1e-6, accepts more)."""
     load = np.zeros((problem.n_seats, problem.measures.shape[1]))
     for j, col in enumerate(problem.measures.T):
         load[:, j] = np.bincount(assign, weights=col, minlength=problem.n_seats)
@@ -157,13 +160,13 @@ def keeps_rules(problem: Problem, spec: ModelSpec, assign: NDArray[np.int64], *,
     if (
         budget
         and spec.disruption_max is not None
-        and float(value[moved].sum()) > spec.disruption_max * (1 + 1e-9) + 1e-9
+        and float(value[moved].sum()) > spec.disruption_max * (1 + 1e-9) + share_slack * float(value[has].sum()) + 1e-9
     ):
         return False
     if spec.disruption_per_rep is not None:
         book = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
         gone = np.bincount(problem.owner[moved], weights=value[moved], minlength=problem.n_seats)
-        if np.any(gone > spec.disruption_per_rep * book * (1 + 1e-9) + 1e-9):
+        if np.any(gone > (spec.disruption_per_rep * (1 + 1e-9) + share_slack) * book + 1e-9):
             return False
     return True
 

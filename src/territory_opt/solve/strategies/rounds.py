@@ -34,7 +34,7 @@ from ..centres import kick as kick_centres
 from ..centres import medoids, reseed
 from ..context import SolveContext
 from ..contiguous import EPS as EXACT_EPS
-from ..contiguous import SearchResult, moved_share
+from ..contiguous import SearchResult
 from ..incumbent import WARM_START, Incumbent
 from ..prepare import Prepared
 from ..proof import no_plan_error, over_budget_plan, raise_if_proved
@@ -235,8 +235,7 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
         search.cuts_tried = True
         decided = exact_cuts.decide(ctx, prep.problem, prep.spec, ctx.now() + 0.6 * max(0.0, ctx.left()))
         if decided.status == "infeasible":
-            best = over_budget_plan(search.exact_log)
-            over = None if best is None else (best, moved_share(prep.problem, prep.spec.model, best))
+            over = over_budget_plan(search.exact_log)
             raise exact_cuts.budget_error(ctx, prep.problem, prep.spec, decided, over, prep.movement)
         if decided.assign is not None:
             found = replace(found, assign=decided.assign, violation=0.0)
