@@ -95,7 +95,7 @@ def peers_md(data: dict[str, Any]) -> list[str]:
             if r.get("gap_pct") is not None:
                 notes.append(f"gap {r['gap_pct']} % ({'restricted model' if r['engine'] == 'territory_opt' else 'own bound'})")
             if r.get("standalone"):
-                notes.append(f"{r['standalone']} oversized unit(s) alone, exempt")
+                notes.append(f"{r['standalone']} territory(ies) standing alone (oversized or stranded units), exempt")
             if r.get("recom_steps") is not None:
                 notes.append(f"seed plan {r['seed_plan_s']} s ({r.get('seed_tries', 1)} tries), {r['recom_steps']} ReCom steps")
             if r.get("capacity_ok") is False:
@@ -230,7 +230,9 @@ def realign_md(data: dict[str, Any]) -> list[str]:
         "figures are only its answer, its first-plan time and the bound it states. Where a budget is missed",
         "(`SolverError.over_budget`) or proved too small (`InfeasibleError.over_budget`, the least-moving plan",
         "found), the engine's error carries the best plan it found that meets every band; its columns are that",
-        "plan's, scored the same way.",
+        "plan's, scored the same way. A territory standing alone (an oversized unit, or a stranded one: the",
+        "scorer's own enumeration finds no connected group holding it within the band of the rest) is measured",
+        "out of the balance and counted in the territories column.",
         "",
         "| case | asked | answer | first plan [s] | wall [s] | territories | worst deviation [%] | balanced | contiguous | moved [% of potential] | travel [km] | gap to stated global bound [%] | peak [MB] |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -250,7 +252,7 @@ def realign_md(data: dict[str, Any]) -> list[str]:
             out.append(f"| {r['instance']} | {asked} | {r['answer']}: {msg} | | {_fmt(r.get('time_s'))} | | | | | | | | {_fmt(r.get('peak_mb'), 0)} |")
             continue
         out.append(
-            f"| {r['instance']} | {asked} | {r['answer']} | {_fmt(r.get('first_plan_s'))} | {_fmt(r.get('time_s'))} | {r.get('territories')} | "
+            f"| {r['instance']} | {asked} | {r['answer']} | {_fmt(r.get('first_plan_s'))} | {_fmt(r.get('time_s'))} | {r.get('territories')}{f' ({alone} standing alone, exempt)' if (alone := r.get('standalone')) else ''} | "
             f"{_fmt(r.get('spread_pct'), 2)} | {r.get('balanced')} | {r.get('contiguous')} | {_fmt(r.get('moved_pct'), 2)} | {_fmt(r.get('travel'), 1)} | "
             f"{_fmt(r.get('gap_to_stated_bound'), 2)} | {_fmt(r.get('peak_mb'), 0)} |"
         )

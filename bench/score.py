@@ -3,7 +3,11 @@
 * ``territories``: distinct labels used (the instance asks for ``k``);
 * ``spread_pct``: for each measure, the largest deviation of a territory's total from the
   mean (total / k), in % of the mean; a missing territory counts as -100 %. The worst
-  measure is reported, and ``balanced`` says whether every measure is within its tolerance;
+  measure is reported, and ``balanced`` says whether every measure is within its tolerance.
+  A territory that stands alone is measured out (``standalone``): one holding an oversized
+  unit (above the band of the rest) or a stranded one (every connected group of units
+  holding it misses that band, checked by enumeration), with what reaches the rest of the
+  map only through it;
 * ``contiguous``: territories that form one connected piece of the adjacency graph / k;
 * ``dispersion``: weighted mean distance from each unit to its territory's best centre
   (the member unit minimising that sum: the p-median centre), weights = first measure;
@@ -37,7 +41,7 @@ def _connected(members: np.ndarray, edges: np.ndarray, n: int) -> bool:
 
 
 def _components_without(big: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
-    """Component label of each unit in the adjacency graph with the oversized units removed."""
+    """Component label of each unit in the adjacency graph with the standing units removed."""
     keep = ~big[edges[:, 0]] & ~big[edges[:, 1]] if len(edges) else np.zeros(0, dtype=bool)
     e = edges[keep] if len(edges) else np.zeros((0, 2), dtype=np.int64)
     graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
@@ -61,18 +65,83 @@ def oversized(inst: Instance) -> np.ndarray:
         big |= more
 
 
+def _stranded(u: int, w: np.ndarray, nbrs: list[list[int]], blocked: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether every connected set of units holding ``u`` (not through ``blocked``) totals
+    outside [lo, hi]: each set is reached once (grow by a border unit, or rule it out for
+    good); False, proving nothing, after 200,000 steps."""
+    stack = [(frozenset([u]), frozenset(), float(w[u]))]
+    steps = 0
+    while stack:
+        steps += 1
+        if steps > 200_000:
+            return False
+        members, ruled_out, total = stack.pop()
+        if lo <= total <= hi:
+            return False
+        if total > hi:
+            continue
+        border = sorted({c for a in members for c in nbrs[a] if c not in members and c not in ruled_out and not blocked[c]})
+        if border:
+            c = border[0]
+            stack.append((members | {c}, ruled_out, total + float(w[c])))
+            stack.append((members, ruled_out | {c}, total))
+    return True
+
+
+def _alone(groups: list[np.ndarray], anchors: np.ndarray, edges: np.ndarray, n: int) -> list[bool]:
+    """Territories that stand alone: holding an anchor, every other member in a piece of the
+    map (without the anchors) that lies wholly inside the territory (cut off behind it)."""
+    comp = _components_without(anchors, edges, n)
+    return [
+        bool(anchors[g].any()) and all(np.isin(np.flatnonzero(comp == comp[u]), g).all() for u in g[~anchors[g]])
+        for g in groups
+    ]
+
+
 def score(inst: Instance, labels: np.ndarray) -> dict:
     labels = np.asarray(labels)
     n = inst.n
     if labels.shape != (n,):
         raise ValueError(f"{len(labels)} labels for {n} units")
     groups = [np.flatnonzero(labels == t) for t in np.unique(labels)]
-    big = oversized(inst)
     # a territory holding an oversized unit stands alone (exempt); units that reach the
     # rest of the map only through oversized units may be with it (nothing else can reach
     # them), so it is measured out, not judged
-    comp = _components_without(big, inst.edges, n)
-    alone = [bool(big[g].any()) and all(np.isin(np.flatnonzero(comp == comp[u]), g).all() for u in g[~big[g]]) for g in groups]
+    anchors = oversized(inst)
+    alone = _alone(groups, anchors, inst.edges, n)
+    big_alone = all(a for g, a in zip(groups, alone, strict=True) if anchors[g].any())
+    if inst.tolerance and len(inst.edges) and inst.extra.get("fte") is None and big_alone:
+        # so does a territory around a stranded unit: every connected group holding it
+        # (not through standing units) misses the band of the rest (checked here by
+        # enumeration, one territory at a time, the band recomputed after each); only when
+        # every oversized unit stands alone, so that the band is the rest's
+        w = inst.weights[:, 0]
+        nbrs: list[list[int]] = [[] for _ in range(n)]
+        for a, b in inst.edges.tolist():
+            nbrs[a].append(b)
+            nbrs[b].append(a)
+        changed = True
+        while changed:
+            changed = False
+            standing = np.zeros(n, dtype=bool)
+            for g, a in zip(groups, alone, strict=True):
+                standing[g] = a
+            mean = w[~standing].sum() / max(inst.k - int(sum(alone)), 1)
+            lo, hi = (1 - inst.tolerance[0]) * mean, (1 + inst.tolerance[0]) * mean
+            for g, a in zip(groups, alone, strict=True):
+                if a or lo <= w[g].sum() <= hi:
+                    continue
+                for u in g[np.argsort(-w[g])]:
+                    trial = anchors.copy()
+                    trial[u] = True
+                    blocked = standing | anchors
+                    if _alone([g], trial, inst.edges, n)[0] and _stranded(int(u), w, nbrs, blocked, lo, hi):
+                        anchors = trial
+                        changed = True
+                        break
+                if changed:
+                    alone = _alone(groups, anchors, inst.edges, n)
+                    break
     rest = [g for g, a in zip(groups, alone, strict=True) if not a]
     totals = np.array([inst.weights[g].sum(axis=0) for g in rest]).reshape(len(rest), -1)
     standing = np.zeros(inst.n, dtype=bool)

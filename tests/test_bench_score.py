@@ -139,3 +139,38 @@ def test_a_bench_section_grades_a_real_plan_from_its_assignment(tmp_path):
     assert row["balanced"] is plan.ok  # the same bands, recomputed apart from the engine
     assert row["travel_km"] == pytest.approx(plan.objective_terms["travel"], rel=1e-3)
     assert load_labels(tmp_path / row["assignment"]).tolist() == plan.seat_of.tolist()
+
+
+def _peninsula() -> Instance:
+    # a path: 0.47 | 0.43 | 0.72 | 51 x 0.1, six territories at ±5 %: every connected group
+    # holding unit 0 totals 0.47, 0.90 or at least 1.62, outside the band of 1.06-1.18
+    values = np.array([0.47, 0.43, 0.72, *([0.1] * 51)])
+    n = len(values)
+    return Instance(
+        name="peninsula",
+        family="test",
+        weights=values[:, None],
+        measure_names=("w",),
+        xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        edges=np.array([[i, i + 1] for i in range(n - 1)]),
+        k=6,
+        tolerance=(0.05,),
+        minimise="dispersion",
+    )
+
+
+def test_a_stranded_unit_alone_is_exempt_only_when_no_group_could_hold_it():
+    inst = _peninsula()
+    # unit 0 alone; the rest 1.25 ± 5 %: 0.43 + 0.72 + 0.1, then 12, 13, 12, 13 small units
+    sizes = [1, 3, 12, 13, 12, 13]
+    labels = np.repeat(np.arange(6), sizes)
+    s = score(inst, labels)
+    assert s["standalone"] == 1 and s["balanced"] and s["spread_pct"] == pytest.approx(4.0)
+    # units 0 and 1 together (0.90) are not stranded: 0.43 + 0.72 + 0.1 fits, so not exempt
+    labels = np.repeat(np.arange(6), [2, 12, 10, 10, 10, 10])
+    s = score(inst, labels)
+    assert s["standalone"] == 0 and not s["balanced"]
+    # a territory that could have been balanced is never measured out: units 1 and 2 alone
+    # (1.15, just under the band) while 1.25 was possible
+    labels = np.repeat(np.arange(6), [1, 2, 13, 13, 13, 12])
+    assert score(inst, labels)["standalone"] == 1  # only unit 0's

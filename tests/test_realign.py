@@ -241,30 +241,64 @@ def test_reduce_movement_never_breaks_a_band_to_save_budget():
     assert result.violation > 0  # the budget of nothing is missed, and said so
 
 
-def test_a_peninsula_tip_no_contiguous_territory_can_hold_is_proved():
+def _peninsula() -> Problem:
     # Suffolk (0.47) reaches the map only through Nassau (0.43) and then Queens (0.72): any
-    # connected group holding it totals 0.47, 0.90 or at least 1.62, outside 1.05-1.16.
-    # Without contiguity 0.47 and six small units would fit, so only the enumeration of
-    # connected groups proves it, and the error names the unit and the figures
-    small = [0.1] * 50
+    # connected group holding it totals 0.47, 0.90 or at least 1.62, outside 1.06-1.18.
+    # Without contiguity 0.47 and six small units would fit
+    small = [0.1] * 51
     values = np.array([0.47, 0.43, 0.72, *small])
     n = len(values)
-    p = Problem.from_arrays(
+    return Problem.from_arrays(
         measures=values,
         measure_names=["potential"],
         unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
         seat_xy=np.column_stack([np.linspace(0, n - 1, 6), np.zeros(6)]),
         edges=[[i, i + 1] for i in range(n - 1)],
     )
+
+
+def test_a_peninsula_tip_no_contiguous_territory_can_hold_is_proved():
+    # only the enumeration of connected groups proves it, and the error names the unit and
+    # the figures (with oversized: fail; by default it stands alone, next test)
+    p = _peninsula()
     with pytest.raises(
         InfeasibleError,
         match=r"\[contiguity\] U0 \(U0\) cannot be in any contiguous territory within the bands: every connected group of units holding it has at most 0\.90 or at least 1\.62",
     ) as info:
-        solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+        solve(
+            p,
+            balance={"potential": Measure(tolerance=0.05)},
+            constraints=Constraints(contiguity=True, oversized="fail"),
+            solver=FAST,
+        )
     assert info.value.explanation.families == ("contiguity",)
     # the same map without contiguity has plans
     plan = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=FAST)
     assert all(f.ok for f in plan.findings)
+
+
+def test_a_stranded_unit_stands_alone_and_the_rest_balances():
+    # by default the stranded tip stands alone (exempt, said with its figures) and the other
+    # five territories balance the rest (6.25 / 5 = 1.25 ± 5 %), every one contiguous
+    p = _peninsula()
+    plan = solve(
+        p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST
+    )
+    assert all(f.ok for f in plan.findings)
+    seat = plan.seat_of[0]
+    assert (plan.seat_of == seat).sum() == 1 and plan.exempt[seat] and plan.exempt.sum() == 1
+    assert any(
+        n.startswith(
+            "stands alone (exempt from balance): U0 (U0) has 0.47 of potential and fits no contiguous territory"
+        )
+        and "at most 0.90 or at least 1.62" in n
+        for n in plan.notes
+    )
+    loads = np.bincount(plan.seat_of, weights=p.measures[:, 0], minlength=6)[~plan.exempt]
+    assert np.all(np.abs(loads / (6.25 / 5) - 1) <= 0.05 + 1e-9)
+    for t in range(6):
+        members = np.flatnonzero(plan.seat_of == t)
+        assert members.max() - members.min() == len(members) - 1  # contiguous on the line
 
 
 def test_deterministic_realignment_repeats_with_its_searches_and_windows():

@@ -89,7 +89,7 @@ def oversized_units(
         if worst is None or exempt.sum() >= problem.n_seats - 1:
             return exempt, found
         u = worst[0]
-        seat = _standalone_seat(problem, u, exempt)
+        seat = standalone_seat(problem, u, exempt)
         if seat < 0:
             return exempt, [*found, worst]
         exempt[seat] = True
@@ -98,7 +98,7 @@ def oversized_units(
         found.append((*worst[:4], seat))
 
 
-def _standalone_seat(problem: Problem, unit: int, exempt: NDArray[np.bool_]) -> int:
+def standalone_seat(problem: Problem, unit: int, exempt: NDArray[np.bool_]) -> int:
     """The seat an oversized unit stands alone with: its lock (always: a lock is never
     broken, even if another oversized unit already stands there), its owner, else the
     nearest seat that no other unit is locked to (a seat without home base first)."""
@@ -442,8 +442,8 @@ def stranded_conflicts(problem: Problem, spec: ModelSpec) -> list[Conflict]:
                 f"{problem.unit_names[x.unit]} ({problem.unit_ids[x.unit]}) cannot be in any contiguous territory within the bands: "
                 f"every connected group of units holding it has at most {_fmt(x.below)} {above} of {name}, "
                 f"and the band is {_fmt(x.lo)} to {_fmt(x.hi)} (proved by enumerating those groups): loosen the tolerance "
-                f"to about ±{100 * need:.1f}%, change the number of territories, or let it stand alone (constraints.oversized: standalone "
-                "applies to units above the band)",
+                f"to about ±{100 * need:.1f}%, change the number of territories, or let it stand alone as its own territory, exempt "
+                "from balance (constraints.oversized: standalone)",
                 need,
             )
         )

@@ -345,6 +345,7 @@ def bisection_partition(
     *,
     seed: int = 0,
     trees: int = 24,
+    tolerance: float | None = None,
 ) -> NDArray[np.int64]:
     """Balanced connected partition by recursive spanning-tree bisection.
 
@@ -352,6 +353,14 @@ def bisection_partition(
     spanning tree, choosing the cut whose weight share best matches the seats' FTE share
     (as GerryChain's ``bipartition_tree`` does), then each part recursively. Returns the
     seat of each unit in ``units`` (-1 elsewhere).
+
+    With ``tolerance`` (the band of ``weight``, a share of a seat's target), a cut may
+    split the seats at any count, not only in halves: it is taken when its side is within
+    ``0.4 * tolerance`` of a seat's target of the side's target (the count nearest the
+    half first), as GerryChain's ``recursive_tree_part`` splits one district off at a
+    time; up to eight times as many trees are drawn before the closest cut is taken
+    instead. On coarse maps (US counties in 100 territories, ±5 %) halves alone left a
+    territory 10 % off its target and no plan in 120 s.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
@@ -362,13 +371,36 @@ def bisection_partition(
     edges = problem.edges if problem.edges is not None else np.zeros((0, 2), dtype=np.int64)
     fte = problem.seat_capacity
 
+    def cut_at(sub: NDArray[np.float64], total: float, group_seats: NDArray[np.int64]) -> tuple[int, int, float]:
+        """The best cut of one tree: (node, seats on its side, error in the measure)."""
+        k = len(group_seats)
+        half = k // 2
+        share = fte[group_seats[:half]].sum() / fte[group_seats].sum()
+        if tolerance is None:
+            err = np.abs(sub / total - share)
+            err[0] = np.inf
+            v = int(np.argmin(err))
+            return v, half, float(err[v] * total)
+        per = total / fte[group_seats].sum()
+        side = np.cumsum(fte[group_seats])[:-1] * per  # the target of the first j seats, j = 1..k-1
+        slack = 0.4 * tolerance * per * float(fte[group_seats].min())
+        i = np.searchsorted(side, sub)
+        lo_i, hi_i = np.clip(i - 1, 0, k - 2), np.clip(i, 0, k - 2)
+        pick = np.where(np.abs(sub - side[lo_i]) <= np.abs(sub - side[hi_i]), lo_i, hi_i)
+        err = np.abs(sub - side[pick])
+        nearest = pick + 1
+        err[0] = np.inf
+        ok = np.flatnonzero(err <= slack)
+        if len(ok):  # within the slack: the count nearest the half
+            v = int(ok[np.argmin(np.abs(nearest[ok] - half))])
+            return v, int(nearest[v]), 0.0
+        v = int(np.argmin(err))
+        return v, int(nearest[v]), float(err[v])
+
     def split(group: NDArray[np.int64], group_seats: NDArray[np.int64]) -> None:
         if len(group_seats) == 1 or len(group) <= 1:
             out[group] = group_seats[0]
             return
-        half = len(group_seats) // 2
-        left_seats, right_seats = group_seats[:half], group_seats[half:]
-        share = fte[left_seats].sum() / fte[group_seats].sum()
         local = np.full(n, -1, dtype=np.int64)
         local[group] = np.arange(len(group))
         inside = (local[edges[:, 0]] >= 0) & (local[edges[:, 1]] >= 0)
@@ -392,30 +424,29 @@ def bisection_partition(
             e = np.vstack([e, np.array(extra)]) if len(e) else np.array(extra)
         w = weight[group]
         total = w.sum()
-        best_err, best_side = np.inf, None
-        for _ in range(trees if m <= 5000 else max(2, trees // 6)):
+        best_err, best_side, best_count = np.inf, None, len(group_seats) // 2
+        draws = trees if m <= 5000 else max(2, trees // 6)
+        for _ in range(draws if tolerance is None else 8 * draws):
             rnd = rng.random(len(e)) + 1e-9
             tree = minimum_spanning_tree(coo_matrix((rnd, (e[:, 0], e[:, 1])), shape=(m, m)).tocsr())
             order, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
             sub = w.copy()
             for v in order[::-1][:-1]:
                 sub[parent[v]] += sub[v]
-            err = np.abs(sub / total - share)
-            err[0] = np.inf
-            v = int(np.argmin(err))
-            if err[v] < best_err:
+            v, count, err = cut_at(sub, total, group_seats)
+            if err < best_err:
                 mask = np.zeros(m, dtype=bool)
                 # the subtree below v: walk the BFS order, marking children of marked nodes
                 mask[v] = True
                 for x in order:
                     if x != v and parent[x] >= 0 and mask[parent[x]]:
                         mask[x] = True
-                best_err, best_side = err[v], mask
-            if best_err < 0.002:
+                best_err, best_side, best_count = err, mask, count
+            if (tolerance is None and best_err < 0.002 * total) or (tolerance is not None and best_err == 0.0):
                 break
         assert best_side is not None
-        split(group[best_side], left_seats)
-        split(group[~best_side], right_seats)
+        split(group[best_side], group_seats[:best_count])
+        split(group[~best_side], group_seats[best_count:])
 
     # order seats along the main axis of the units so halves are geographic
     split(np.asarray(units, dtype=np.int64), np.asarray(seats, dtype=np.int64))
