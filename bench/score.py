@@ -110,7 +110,8 @@ def score(inst: Instance, labels: np.ndarray) -> dict:
     anchors = oversized(inst)
     alone = _alone(groups, anchors, inst.edges, n)
     big_alone = all(a for g, a in zip(groups, alone, strict=True) if anchors[g].any())
-    if inst.tolerance and len(inst.edges) and inst.extra.get("fte") is None and big_alone:
+    fte = inst.extra.get("fte")
+    if inst.tolerance and len(inst.edges) and big_alone:
         # so does a territory around a stranded unit: every connected group holding it
         # (not through standing units) misses the band of the rest (checked here by
         # enumeration, one territory at a time, the band recomputed after each); only when
@@ -126,10 +127,18 @@ def score(inst: Instance, labels: np.ndarray) -> dict:
             standing = np.zeros(n, dtype=bool)
             for g, a in zip(groups, alone, strict=True):
                 standing[g] = a
-            mean = w[~standing].sum() / max(inst.k - int(sum(alone)), 1)
-            lo, hi = (1 - inst.tolerance[0]) * mean, (1 + inst.tolerance[0]) * mean
+            rest = w[~standing].sum()
+            free = np.ones(inst.k, dtype=bool)
+            free[[int(labels[g[0]]) for g, a in zip(groups, alone, strict=True) if a]] = False
+            # each free seat's target (by FTE when seats differ); a stranded unit misses
+            # every seat's band
+            share = np.where(free, 1.0 if fte is None else np.asarray(fte, float), 0.0)
+            target = rest * share / max(float(share.sum()), 1e-12)
+            tol = inst.tolerance[0]
+            lo, hi = (1 - tol) * float(target[free].min()), (1 + tol) * float(target[free].max())
             for g, a in zip(groups, alone, strict=True):
-                if a or lo <= w[g].sum() <= hi:
+                t = int(labels[g[0]])
+                if a or (1 - tol) * target[t] <= w[g].sum() <= (1 + tol) * target[t]:
                     continue
                 for u in g[np.argsort(-w[g])]:
                     trial = anchors.copy()
@@ -148,7 +157,6 @@ def score(inst: Instance, labels: np.ndarray) -> dict:
     for g, a in zip(groups, alone, strict=True):
         standing[g] = a
     mean = inst.weights[~standing].sum(axis=0) / max(inst.k - int(sum(alone)), 1)
-    fte = inst.extra.get("fte")
     if fte is not None:
         # seats of unequal FTE (labels are seat indices): each target in proportion to FTE
         seats = [int(labels[g[0]]) for g, a in zip(groups, alone, strict=True) if not a]

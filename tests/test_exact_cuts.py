@@ -241,3 +241,17 @@ def test_the_two_exact_models_agree_on_random_small_maps(seed):
         assert float(value[p.reassigned(cut.assign)].sum()) == pytest.approx(
             float(value[p.reassigned(flow.assign)].sum()), rel=1e-6, abs=1e-9
         )
+
+
+def test_the_flow_model_lets_a_territory_be_empty_when_its_band_allows_it():
+    # three seats, two units, ±100 %: every band starts at 0, so a plan leaves one territory
+    # empty; the flow model needed a root in every territory and called this infeasible
+    p = line([1, 1], owner=[0, 1], seats=3)
+    spec = resolve(p, {"potential": Measure(tolerance=1.0)}, Constraints(contiguity=True), None, None)
+    flow = exact_flow.solve_exact(p, spec.model, pos=p.seat_xy, hint=None, time_limit=10, seed=1, workers=1)
+    assert flow.status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and flow.assign is not None
+    assert len(np.unique(flow.assign)) < 3 and exact_flow.keeps_rules(p, spec.model, flow.assign, budget=True)
+    # a band above zero still needs every territory: ±50 % of 2/3 cannot be empty
+    spec = resolve(p, {"potential": Measure(tolerance=0.5)}, Constraints(contiguity=True), None, None)
+    flow = exact_flow.solve_exact(p, spec.model, pos=p.seat_xy, hint=None, time_limit=10, seed=1, workers=1)
+    assert flow.status == cp_model.INFEASIBLE

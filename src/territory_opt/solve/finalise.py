@@ -20,7 +20,7 @@ from ..plan import Plan, Status
 from ..problem import Problem
 from .bounds import chosen_centres_bound, lp_travel_bound
 from .context import SolveContext
-from .incumbent import Incumbent
+from .incumbent import EXACT_SEARCH, Incumbent
 from .prepare import Prepared
 from .spec import LEXICOGRAPHIC_BASE, SolveSpec
 from .strategies.exact_flow import exact_objective
@@ -271,6 +271,8 @@ def _bound_scope(prep: Prepared, restrictions: list[str]) -> str:
 
 
 def _method(prep: Prepared, best: Incumbent) -> str:
+    if not best.solved and best.method == EXACT_SEARCH:
+        return "exact contiguity search, on the time left after the restricted model found no plan"
     if not best.solved:
         return "warm start only (CP-SAT found nothing better in time)"
     if prep.large:

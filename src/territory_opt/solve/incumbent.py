@@ -14,6 +14,7 @@ from ..model.candidates import Candidates
 CP_SAT = "cp-sat"
 EXACT_MODEL = "exact model"
 WARM_START = "warm start"
+EXACT_SEARCH = "exact contiguity search"
 COMPANY_SCALE = "company scale"
 
 
@@ -42,7 +43,8 @@ class Incumbent:
     iteration : int
         Location-allocation iteration that produced the plan.
     method : str
-        Provenance: ``cp-sat``, ``exact model``, ``warm start`` or ``company scale``.
+        Provenance: ``cp-sat``, ``exact model``, ``warm start``, ``exact contiguity search`` (its
+        last try, on the time left) or ``company scale``.
     real_bound : float or None
         A bound on the objective valid for the real problem, from the exact model when its
         plan did not replace this one (the larger of it and the LP's holds).

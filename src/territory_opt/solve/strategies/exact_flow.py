@@ -96,9 +96,9 @@ def solve_exact(
         return ExactResult(cp_model.INFEASIBLE, None, None, None)
     if spec.families:
         _families(model, problem, x)
-    _bands_and_caps(model, problem, spec, x)
+    empty = _bands_and_caps(model, problem, spec, x)
     moved = _disruption(model, problem, spec, x, budget=minimise != "moved")
-    roots, flows = _flows(model, problem, spec, x)
+    roots, flows = _flows(model, problem, spec, x, empty)
     unit = (
         _cut_edges(model, problem, x)
         if minimise == "cut_edges"
@@ -221,15 +221,17 @@ def _load(x: Pairs, coef: NDArray[np.int64], n: int, t: int) -> cp_model.LinearE
     )
 
 
-def _bands_and_caps(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> None:
+def _bands_and_caps(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> NDArray[np.bool_]:
     """Balance bands of every hard measure and capacity caps, on integer coefficients. The
     rows are *widened* by what the rounding can shift a load (half a step per unit), so every
     plan of the real problem is a plan of this model: its infeasibility and its bound hold
     for the real problem, and a plan it returns is checked against the true rows
-    (:func:`keeps_rules`)."""
+    (:func:`keeps_rules`). Returns the seats whose rows let a territory be empty (every
+    lower limit at or below zero once widened)."""
     n, k = problem.n_units, problem.n_seats
     bands = spec.bands(problem, hard=True, capacity=True)
     active = ~bands.exempt
+    empty = np.ones(k, dtype=bool)
     slack = int(np.ceil(0.5 * n)) + 1
     for row in bands.rows():
         m = row.measure
@@ -239,13 +241,16 @@ def _bands_and_caps(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, 
             coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
             for t in np.flatnonzero(active).tolist():
                 expr = _load(x, coef, n, t)
-                model.add(expr >= int(np.floor(row.low[t] * scale)) - slack)
+                low = int(np.floor(row.low[t] * scale)) - slack
+                empty[t] &= low <= 0
+                model.add(expr >= low)
                 model.add(expr <= int(np.ceil(row.high[t] * scale)) + slack)
             continue
         scale = 1e6 / max(float(row.high.mean()), 1e-12)
         coef = np.round(problem.measures[:, m] * scale).astype(np.int64)
         for t in range(k):
             model.add(_load(x, coef, n, t) <= int(np.ceil(row.high[t] * scale)) + slack)
+    return empty
 
 
 def _disruption(
@@ -358,8 +363,11 @@ def _break_symmetry(model: cp_model.CpModel, problem: Problem, x: Pairs, seats: 
                 model.add_implication(here, seen[a][u - 1])
 
 
-def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs) -> tuple[Pairs, Flows]:
-    """Contiguity by flows: one root per territory, every other member fed by a neighbour.
+def _flows(
+    model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs, empty: NDArray[np.bool_]
+) -> tuple[Pairs, Flows]:
+    """Contiguity by flows: one root per territory, every other member fed by a neighbour;
+    a seat whose rows let it be empty (``empty``) has a root only when it has a member.
     Returns the root variables r[u,t] and the flow variables f[u,v,t]."""
     edges = problem.edges
     assert edges is not None
@@ -373,7 +381,14 @@ def _flows(model: cp_model.CpModel, problem: Problem, spec: ModelSpec, x: Pairs)
         for u in members:
             roots[u, t] = model.new_bool_var("")
             model.add_implication(roots[u, t], x[u, t])
-        model.add(sum(roots[u, t] for u in members) == 1)
+        if empty[t]:
+            # an empty territory keeps every row here: a root only when it has members
+            used = model.new_bool_var("")
+            model.add(sum(roots[u, t] for u in members) == used)
+            for u in members:
+                model.add_implication(x[u, t], used)
+        else:
+            model.add(sum(roots[u, t] for u in members) == 1)
         inflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in members}
         outflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in members}
         for a, b in edges.tolist():
