@@ -301,6 +301,17 @@ def test_a_stranded_unit_stands_alone_and_the_rest_balances():
         assert members.max() - members.min() == len(members) - 1  # contiguous on the line
 
 
+def test_a_stranded_unit_whose_seat_holds_other_locks_is_left_to_the_proof():
+    # unit 0 is stranded, but it is locked to seat 0 together with unit 10: standing alone
+    # would break a lock, so nothing stands alone and the proof names it
+    p = _peninsula()
+    lock = np.full(p.n_units, -1)
+    lock[[0, 10]] = 0
+    p = replace(p, lock=lock)
+    with pytest.raises(InfeasibleError, match=r"U0 \(U0\) cannot be in any contiguous territory"):
+        solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+
+
 def test_deterministic_realignment_repeats_with_its_searches_and_windows():
     # the shipped realignment runs the exact search, its CP-SAT windows and the relink:
     # in deterministic mode every one of them must run on counts and deterministic time
