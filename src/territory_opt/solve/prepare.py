@@ -29,7 +29,7 @@ from ..model.heuristics import bisection_partition
 from ..model.transport import groups, transport_start
 from ..problem import Problem
 from ._pairs import exempt_filter, fit_filter, limits
-from .bounds import MovementBound
+from .bounds import MovementBound, Stranded
 from .centres import initial_centres, medoids
 from .context import SolveContext
 from .contiguous import EPS as EXACT_EPS
@@ -213,13 +213,18 @@ def stand_stranded(problem: Problem, spec: ModelSpec) -> tuple[Problem, NDArray[
     alone like oversized ones, the largest first, one at a time (the band of the rest moves
     with each), with the pieces cut off behind them (US counties in 100 territories, ±5 %:
     Kings, then Nassau with Suffolk behind it, then Queens). A stranded unit whose seat is
-    taken by other locks, or that its seat may not serve, is left to the pre-checks."""
+    taken by other locks, or that its seat may not serve, or that lies in a part of the map
+    no whole number of territories fits (an island: the islands setting and the pre-checks
+    answer for it), is left to the pre-checks."""
     from .bounds import stranded_units
 
     exempt = spec.exempt_seats(problem.n_seats).copy()
     notes: list[str] = []
     while exempt.sum() < problem.n_seats - 1:
         found = stranded_units(problem, replace(spec, exempt=exempt), limit=problem.n_units)
+        if not found:
+            break
+        found = [f for f in found if _whole_part(problem, spec, exempt, f)]
         if not found:
             break
         x = max(found, key=lambda f: problem.measures[f.unit, f.measure])
@@ -245,6 +250,20 @@ def stand_stranded(problem: Problem, spec: ModelSpec) -> tuple[Problem, NDArray[
 
 def _fmt_value(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def _whole_part(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], found: Stranded) -> bool:
+    """Whether the part of the map holding a stranded unit (without the standing units)
+    holds a whole number of territories within the band (``found``'s limits)."""
+    from ..geo import components
+
+    assert problem.edges is not None
+    standing = standing_units(problem, exempt)
+    e = problem.edges
+    label = components(problem.n_units, e[~standing[e[:, 0]] & ~standing[e[:, 1]]])
+    part = (label == label[found.unit]) & ~standing
+    total = float(problem.measures[part, found.measure].sum())
+    return int(np.ceil(total / found.hi - 1e-9)) <= int(np.floor(total / found.lo + 1e-9))
 
 
 def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> tuple[Problem, list[str]]:
