@@ -212,7 +212,7 @@ def stand_stranded(problem: Problem, spec: ModelSpec) -> tuple[Problem, NDArray[
     group of units holding one misses the band, proved by enumerating the groups) stand
     alone like oversized ones, the largest first, one at a time (the band of the rest moves
     with each), with the pieces cut off behind them (US counties in 100 territories, ±5 %:
-    Kings, then Nassau with Suffolk behind it, then Queens). A stranded unit whose seat is
+    Kings, then Queens with Nassau and Suffolk behind it). A stranded unit whose seat is
     taken by other locks, or that its seat may not serve, or that lies in a part of the map
     no whole number of territories fits (an island: the islands setting and the pre-checks
     answer for it), is left to the pre-checks."""
