@@ -369,18 +369,23 @@ def settle(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Nex
         return Next.AGAIN
     if rnd.status != cp_model.INFEASIBLE and search.best is None and rnd.violation <= 1e-9:
         # the warm start satisfies balance and capacity; the audit checks the rest
-        search.best = Incumbent(
-            assign=rnd.hint,
-            centres=search.centres.copy(),
-            objectives=(),
-            bound=None,
-            status=int(cp_model.UNKNOWN),
-            cand=rnd.cand,
-            exact=rnd.pruning_exact,
-            iteration=search.iteration,
-            method=WARM_START,
-        )
+        search.best = _unsolved(rnd.hint, search, rnd, WARM_START)
     return Next.STOP
+
+
+def _unsolved(assign: NDArray[np.int64], search: Search, rnd: Round, method: str) -> Incumbent:
+    """A plan CP-SAT did not produce (a warm start, the exact search's), as the incumbent."""
+    return Incumbent(
+        assign=assign,
+        centres=search.centres.copy(),
+        objectives=(),
+        bound=None,
+        status=int(cp_model.UNKNOWN),
+        cand=rnd.cand,
+        exact=rnd.pruning_exact,
+        iteration=search.iteration,
+        method=method,
+    )
 
 
 def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Next:
@@ -446,17 +451,7 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -
     ctx.report("exact contiguity search (last)", violation=found.violation)
     if found.violation > EXACT_EPS:
         return None
-    return Incumbent(
-        assign=found.assign,
-        centres=search.centres.copy(),
-        objectives=(),
-        bound=None,
-        status=int(cp_model.UNKNOWN),
-        cand=rnd.cand,
-        exact=rnd.pruning_exact,
-        iteration=search.iteration,
-        method=EXACT_SEARCH,
-    )
+    return _unsolved(found.assign, search, rnd, EXACT_SEARCH)
 
 
 def _repair(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Next:
