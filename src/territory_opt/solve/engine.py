@@ -45,6 +45,7 @@ from .prepare import Prepared, prepare
 from .proof import no_plan_error
 from .spec import resolve
 from .strategies import company_scale, exact_flow, fixed_homes, location_allocation
+from .strategies.rounds import last_search
 
 __all__ = ["Progress", "initial_centres", "medoids", "solve"]
 
@@ -114,6 +115,8 @@ def _run(ctx: SolveContext, prep: Prepared) -> Outcome:
         found = exact_flow.fallback(
             ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
         )
+    if found is None and not ctx.stopped:
+        found = last_search(ctx, prep, search)
     if found is None:
         raise no_plan_error(ctx, search.exact_log, 0, prep.movement, prep.spec.disruption_share)
     # a small map's restricted model may stop early with its own optimum: the exact model

@@ -268,20 +268,25 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
     rnd.hint, rnd.violation, search.start = found.assign, 0.0, found.assign
     if prep.free_centres:
         search.centres = medoids(prep.problem, rnd.hint, search.centres, prep.weight, prep.exempt)
-    rnd.cand = narrowed(
+    rnd.cand = _plan_cand(prep, search.centres, rnd.hint)
+    rnd.pruning_exact = rnd.cand.exact
+    if rnd.roots is not None:
+        rnd.roots = _roots(prep, search.centres, rnd.hint)
+
+
+def _plan_cand(prep: Prepared, centres: NDArray[np.int64], plan: NDArray[np.int64]) -> Candidates:
+    """The candidate pairs around a plan the exact search found (its own pairs kept)."""
+    return narrowed(
         prep.problem,
-        search.centres,
+        centres,
         nearest=prep.spec.nearest,
         radius_km=prep.spec.radius_km,
         exempt=prep.exempt,
         values=prep.values,
         limits=prep.limits,
-        plan=rnd.hint,
+        plan=plan,
         need=prep.need,
     )
-    rnd.pruning_exact = rnd.cand.exact
-    if rnd.roots is not None:
-        rnd.roots = _roots(prep, search.centres, rnd.hint)
 
 
 def _slice(ctx: SolveContext, prep: Prepared, search: Search) -> float:
@@ -369,11 +374,11 @@ def settle(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Nex
         return Next.AGAIN
     if rnd.status != cp_model.INFEASIBLE and search.best is None and rnd.violation <= 1e-9:
         # the warm start satisfies balance and capacity; the audit checks the rest
-        search.best = _unsolved(rnd.hint, search, rnd, WARM_START)
+        search.best = _unsolved(rnd.hint, search, rnd.cand, WARM_START)
     return Next.STOP
 
 
-def _unsolved(assign: NDArray[np.int64], search: Search, rnd: Round, method: str) -> Incumbent:
+def _unsolved(assign: NDArray[np.int64], search: Search, cand: Candidates, method: str) -> Incumbent:
     """A plan CP-SAT did not produce (a warm start, the exact search's), as the incumbent."""
     return Incumbent(
         assign=assign,
@@ -381,8 +386,8 @@ def _unsolved(assign: NDArray[np.int64], search: Search, rnd: Round, method: str
         objectives=(),
         bound=None,
         status=int(cp_model.UNKNOWN),
-        cand=rnd.cand,
-        exact=rnd.pruning_exact,
+        cand=cand,
+        exact=cand.exact,
         iteration=search.iteration,
         method=method,
     )
@@ -405,7 +410,7 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
             ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
         )
         if exact is None:
-            exact = last_search(ctx, prep, search, rnd)
+            exact = last_search(ctx, prep, search)
         if exact is None:
             raise no_plan_error(
                 ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share
@@ -420,7 +425,7 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
     return Next.STOP
 
 
-def last_search(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Incumbent | None:
+def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent | None:
     """Before giving up: the exact contiguity search from the closest plan found so far, on
     all the time left (a search uses its whole limit: US counties in 100 territories gave up
     with 43 of 120 s left, 0.07 % of a target outside a band). Its plan (checked by the
@@ -451,7 +456,8 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -
     ctx.report("exact contiguity search (last)", violation=found.violation)
     if found.violation > EXACT_EPS:
         return None
-    return _unsolved(found.assign, search, rnd, EXACT_SEARCH)
+    cand = _plan_cand(prep, search.centres, found.assign)
+    return _unsolved(found.assign, search, cand, EXACT_SEARCH)
 
 
 def _repair(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Next:
