@@ -241,11 +241,11 @@ def test_reduce_movement_never_breaks_a_band_to_save_budget():
     assert result.violation > 0  # the budget of nothing is missed, and said so
 
 
-def _peninsula() -> Problem:
+def _peninsula(small_units: int = 51) -> Problem:
     # Suffolk (0.47) reaches the map only through Nassau (0.43) and then Queens (0.72): any
     # connected group holding it totals 0.47, 0.90 or at least 1.62, outside 1.06-1.18.
     # Without contiguity 0.47 and six small units would fit
-    small = [0.1] * 51
+    small = [0.1] * small_units
     values = np.array([0.47, 0.43, 0.72, *small])
     n = len(values)
     return Problem.from_arrays(
@@ -299,6 +299,18 @@ def test_a_stranded_unit_stands_alone_and_the_rest_balances():
     for t in range(6):
         members = np.flatnonzero(plan.seat_of == t)
         assert members.max() - members.min() == len(members) - 1  # contiguous on the line
+
+
+def test_a_proof_after_a_unit_stood_alone_says_it_holds_with_it_standing_alone():
+    # with 50 small units the rest (6.15 over five seats, 1.17-1.29) has no contiguous plan
+    # either: 0.43 + 0.72 + 0.1 and then 49 small units in four runs of 12 or 13 (1.2 or 1.3).
+    # The proof holds for the scenario with unit 0 standing alone, and says so
+    p = _peninsula(50)
+    with pytest.raises(InfeasibleError) as caught:
+        solve(p, balance={"potential": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST)
+    text = str(caught.value)
+    assert "Proved with these units standing alone" in text
+    assert "stands alone (exempt from balance): U0 (U0) has 0.47 of potential" in text
 
 
 def test_a_stranded_unit_whose_seat_holds_other_locks_is_left_to_the_proof():

@@ -32,7 +32,7 @@ explain why multi-worker or wall-clock-limited runs are not repeatable).
 
 from __future__ import annotations
 
-from ..errors import SolverError
+from ..errors import InfeasibleError, SolverError
 from ..model.cpsat import ACTIVE, Interrupt, Progress
 from ..plan import Plan
 from ..problem import Problem
@@ -41,7 +41,7 @@ from ..scenario import Constraints, Measure, Objective, SolverSettings
 from .centres import initial_centres, medoids
 from .context import SolveContext
 from .finalise import Outcome, finalise, reserve_for_bound
-from .prepare import Prepared, prepare
+from .prepare import Prepared, prepare, with_setting
 from .proof import no_plan_error
 from .spec import resolve
 from .strategies import company_scale, exact_flow, fixed_homes, location_allocation
@@ -95,8 +95,8 @@ def solve(
             ctx.reserve = reserve_for_bound(ctx, prep)
             try:
                 outcome = _run(ctx, prep)
-            except SolverError as exc:
-                raise _with_setting(exc, prep.notes) from None
+            except (SolverError, InfeasibleError) as exc:
+                raise with_setting(exc, prep.notes) from None
             return finalise(ctx, prep, outcome, scenario)
     finally:
         ACTIVE.remove(watcher)
@@ -123,16 +123,6 @@ def _run(ctx: SolveContext, prep: Prepared) -> Outcome:
     # gets the time left
     found = exact_flow.polish(ctx, prep, found)
     return Outcome(found, iterations=search.iteration, kicks=search.kicks, notes=notes)
-
-
-def _with_setting(exc: SolverError, notes: tuple[str, ...]) -> SolverError:
-    """A "no plan found" that also says what the search worked with: the units standing
-    alone (their reps exempt from balance), the pieces joined to them and the band the
-    other territories share, as the plan's notes would."""
-    setting = [n for n in notes if not n.startswith("realignment:")]
-    if not setting:
-        return exc
-    return SolverError(f"{exc}\nThe search worked with: " + "; ".join(setting) + ".", exc.over_budget)
 
 
 def _interrupted(ctx: SolveContext, *, found: bool) -> list[str]:

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..diagnose import Explanation, oversized_units, prechecks, standalone_seat
-from ..errors import InfeasibleError
+from ..errors import InfeasibleError, SolverError
 from ..evaluate import standing_units
 from ..model import ModelSpec, build_candidates, seat_positions, targets
 from ..model.heuristics import bisection_partition
@@ -101,7 +101,7 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
     if conflicts:
         explanation = Explanation(tuple(conflicts))
         msg = f"the scenario is infeasible:\n{explanation}"
-        raise InfeasibleError(msg, explanation)
+        raise with_setting(InfeasibleError(msg, explanation), tuple(notes))
     if movement is not None and movement.must_move > 0:
         notes.append(f"realignment: {movement} (a lower bound for any plan)")
     if movement is not None and movement.borders_text():
@@ -139,6 +139,24 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
         notes=tuple(notes),
     )
     return _with_start(ctx, prep)
+
+
+def with_setting(exc: SolverError | InfeasibleError, notes: tuple[str, ...]) -> SolverError | InfeasibleError:
+    """A "no plan found" or a proof that also says what it holds for: the units standing
+    alone (their reps exempt from balance), the pieces joined to them and the band the other
+    territories share, as the plan's notes would. A proof then holds for the scenario with
+    those units standing alone (``oversized: fail`` asks for the one without)."""
+    setting = [n for n in notes if not n.startswith("realignment:")]
+    if not setting:
+        return exc
+    if isinstance(exc, InfeasibleError):
+        return InfeasibleError(
+            f"{exc}\nProved with these units standing alone (constraints.oversized: standalone; "
+            "oversized: fail asks for the proof without them): " + "; ".join(setting) + ".",
+            exc.explanation,
+            exc.over_budget,
+        )
+    return SolverError(f"{exc}\nThe search worked with: " + "; ".join(setting) + ".", exc.over_budget)
 
 
 def _with_start(ctx: SolveContext, prep: Prepared) -> Prepared:
