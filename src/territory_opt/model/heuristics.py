@@ -377,8 +377,8 @@ def bisection_partition(
         """The best cut of one tree: (node, seats on its side, error in the measure)."""
         k = len(group_seats)
         half = k // 2
-        share = fte[group_seats[:half]].sum() / fte[group_seats].sum()
         if tolerance is None:
+            share = fte[group_seats[:half]].sum() / fte[group_seats].sum()
             err = np.abs(sub / total - share)
             err[0] = np.inf
             v = int(np.argmin(err))

@@ -242,7 +242,7 @@ def stand_stranded(problem: Problem, spec: ModelSpec) -> tuple[Problem, NDArray[
         found = stranded_units(problem, replace(spec, exempt=exempt), limit=problem.n_units)
         if not found:
             break
-        found = [f for f in found if _whole_part(problem, spec, exempt, f)]
+        found = _in_whole_parts(problem, exempt, found)
         if not found:
             break
         x = max(found, key=lambda f: problem.measures[f.unit, f.measure])
@@ -252,7 +252,9 @@ def stand_stranded(problem: Problem, spec: ModelSpec) -> tuple[Problem, NDArray[
         if seat < 0 or (others != u).any() or not problem.eligible(np.array([u]), np.array([seat]))[0]:
             break
         exempt[seat] = True
-        problem = replace(problem, lock=np.where(np.arange(problem.n_units) == u, seat, problem.lock))
+        lock = problem.lock.copy()
+        lock[u] = seat
+        problem = replace(problem, lock=lock)
         name = problem.measure_names[x.measure]
         above = f" or at least {_fmt_value(x.above)}" if np.isfinite(x.above) else ""
         notes.append(
@@ -270,18 +272,22 @@ def _fmt_value(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
-def _whole_part(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_], found: Stranded) -> bool:
-    """Whether the part of the map holding a stranded unit (without the standing units)
-    holds a whole number of territories within the band (``found``'s limits)."""
+def _in_whole_parts(problem: Problem, exempt: NDArray[np.bool_], found: list[Stranded]) -> list[Stranded]:
+    """The stranded units whose part of the map (without the standing units) holds a whole
+    number of territories within the band (each finding's limits)."""
     from ..geo import components
 
     assert problem.edges is not None
     standing = standing_units(problem, exempt)
     e = problem.edges
     label = components(problem.n_units, e[~standing[e[:, 0]] & ~standing[e[:, 1]]])
-    part = (label == label[found.unit]) & ~standing
-    total = float(problem.measures[part, found.measure].sum())
-    return int(np.ceil(total / found.hi - 1e-9)) <= int(np.floor(total / found.lo + 1e-9))
+    out = []
+    for f in found:
+        part = (label == label[f.unit]) & ~standing
+        total = float(problem.measures[part, f.measure].sum())
+        if int(np.ceil(total / f.hi - 1e-9)) <= int(np.floor(total / f.lo + 1e-9)):
+            out.append(f)
+    return out
 
 
 def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> tuple[Problem, list[str]]:
