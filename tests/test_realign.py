@@ -515,3 +515,59 @@ def test_the_exact_models_optimum_may_sit_on_the_edge_of_a_band():
         solver=SolverSettings(time_limit=4, seed=1, workers=1),
     )
     assert plan.objective == pytest.approx(3.35, abs=1e-4) and plan.global_bound <= plan.objective + 1e-9
+
+
+def _three_blocks():
+    """4 x 15 grid, today three 5-column territories: the left 8 % above its target, the
+    right 8 % below, the middle on target with a zero-value strip along the top edge."""
+    rows, cols = 4, 15
+    xy = [[float(c), float(r)] for r in range(rows) for c in range(cols)]
+    edges = [[cols * r + c, cols * r + c + 1] for r in range(rows) for c in range(cols - 1)]
+    edges += [[cols * r + c, cols * (r + 1) + c] for r in range(rows - 1) for c in range(cols)]
+    owner = np.array([c // 5 for r in range(rows) for c in range(cols)])
+    value = np.where(owner == 0, 5.4, np.where(owner == 2, 4.6, 0.0))
+    middle = (owner == 1) & (np.array([r for r in range(rows) for c in range(cols)]) > 0)
+    value[middle] = 100 / middle.sum()
+    p = Problem.from_arrays(
+        measures=value,
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=[[2.0, 2.0], [7.0, 2.0], [12.0, 2.0]],
+        edges=edges,
+    )
+    return replace(p, owner=owner), edges
+
+
+def test_a_corridor_lets_a_far_territory_take_directly_from_the_one_above_its_band():
+    # across today's borders the left gives a unit (5.4) to the middle and the middle one
+    # (6.7) to the right: 4.0 % of the book moves. Through the middle's zero-value strip
+    # along the top the right touches the left and takes one unit: 1.8 %.
+    import importlib
+
+    contiguous = importlib.import_module("territory_opt.solve.contiguous")
+    corridors = importlib.import_module("territory_opt.solve.corridors")
+    p, edges = _three_blocks()
+    spec = spec_for(p, 0.05, budget=0.03)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s.reset(p.owner)
+    s.anchor = [int(np.argmin(np.linalg.norm(p.unit_xy - h, axis=1))) for h in p.seat_xy]
+    done = corridors.corridor_start(s, 0, 1e18, lambda: 0.0, workers=1, deterministic=True)
+    assert done.corridors >= 1
+    assign = np.asarray(s.assign)
+    loads = np.bincount(assign, weights=p.measures[:, 0], minlength=3)
+    assert np.all(np.abs(loads / 100 - 1) <= 0.05 + 1e-9)
+    assert all(territory_connected(assign, edges, t) for t in range(3))
+    assert all(assign[a] == t for t, a in enumerate(s.anchor))  # every rep keeps its home
+    moved = p.measures[assign != p.owner, 0].sum() / p.measures[:, 0].sum()
+    assert moved == pytest.approx(5.4 / 300)
+
+
+def test_a_realignment_search_keeps_a_budget_only_a_corridor_can_meet():
+    p, edges = _three_blocks()
+    spec = spec_for(p, 0.05, budget=0.03)
+    found = balance_search(p, spec, p.owner, deadline=1e18, now=lambda: 0.0, seed=0, deterministic=True)
+    assert found.violation == 0.0 and found.corridors >= 1
+    loads = np.bincount(found.assign, weights=p.measures[:, 0], minlength=3)
+    assert np.all(np.abs(loads / 100 - 1) <= 0.05 + 1e-9)
+    assert all(territory_connected(found.assign, edges, t) for t in range(3))
+    assert p.measures[found.assign != p.owner, 0].sum() / p.measures[:, 0].sum() <= 0.03 + 1e-9

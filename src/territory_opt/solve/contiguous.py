@@ -65,6 +65,8 @@ ECONOMY = 0.3
 VIOLATION_STEP = 0.01
 #: Wall seconds a CP-SAT window of :func:`reduce_movement` gets at most.
 REDUCE_WINDOW = 5.0
+#: Share of a realignment search's time its corridor start may use (see .corridors).
+CORRIDOR_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class SearchResult:
     balanced_moved: float | None = None
     moved_bound: float | None = None
     label: str = "the exact contiguity search"
+    corridors: int = 0
 
 
 class _Search:
@@ -1167,6 +1170,22 @@ def balance_search(
     counts = _Counts()
     relink = (s.budget is not None or s.rep_limit is not None) and relink_budget
     final_deadline = deadline
+    value_row = _value_row(s)
+    if relink and s.contiguity and value_row is not None and s.violation() > EPS:
+        # a realignment: plan the transfers with corridors between territories that do
+        # not touch today, build them and realise the rest (see .corridors)
+        from .corridors import corridor_start
+
+        done = corridor_start(
+            s,
+            value_row,
+            now() + CORRIDOR_SHARE * max(0.0, deadline - now()),
+            now,
+            workers=workers,
+            deterministic=deterministic,
+        )
+        counts.moves += done.moves
+        counts.corridors += done.corridors
     if relink:
         # a realignment: this search from today's plan with the budget priced in gets
         # part of the time; if it misses, the plan is first balanced ignoring the budget
@@ -1210,6 +1229,7 @@ def balance_search(
         windows=counts.windows,
         balanced=balanced,
         balanced_moved=moved_share(problem, spec, balanced) if balanced is not None else None,
+        corridors=counts.corridors,
     )
 
 
@@ -1230,6 +1250,7 @@ class _Counts:
     rounds: int = 0
     recombinations: int = 0
     windows: int = 0
+    corridors: int = 0
 
 
 def _start(
@@ -1309,6 +1330,17 @@ def _rounds(
     if s.violation() < best_v:
         best_v, best_assign = s.violation(), list(s.assign)
     return best_v, best_assign
+
+
+def _value_row(s: _Search) -> int | None:
+    """The row of the hard band on the disruption measure itself (None: no such band)."""
+    value = np.asarray(s.dvalue)
+    if not value.any():
+        return None
+    for j in range(s.r):
+        if np.allclose(s.values[:, j], value):
+            return j
+    return None
 
 
 def _relink(

@@ -80,7 +80,9 @@ def no_plan_message(
             tried.append(f"{r.label} (its best plan meets every band and moves {100 * (r.balanced_moved or 0.0):.1f}%)")
             continue
         tried.append(
-            f"{r.label} ({r.moves:,} boundary moves, {r.rounds} transfer round(s)), "
+            f"{r.label} ({r.moves:,} boundary moves, {r.rounds} transfer round(s)"
+            + (f", {r.corridors} corridor(s) through territories between" if r.corridors else "")
+            + "), "
             f"closest plan {100 * r.violation:.2f} % of a target outside the bands/budget"
         )
     budget = _budget_answer(exact_log, movement, budget_share)
