@@ -565,7 +565,7 @@ def test_a_corridor_lets_a_far_territory_take_directly_from_the_one_above_its_ba
 def test_a_realignment_search_keeps_a_budget_only_a_corridor_can_meet():
     p, edges = _three_blocks()
     spec = spec_for(p, 0.05, budget=0.03)
-    found = balance_search(p, spec, p.owner, deadline=1e18, now=lambda: 0.0, seed=0, deterministic=True)
+    found = balance_search(p, spec, p.owner, deadline=1e18, now=lambda: 0.0, seed=0, deterministic=True, corridors=True)
     assert found.violation == 0.0 and found.corridors >= 1
     loads = np.bincount(found.assign, weights=p.measures[:, 0], minlength=3)
     assert np.all(np.abs(loads / 100 - 1) <= 0.05 + 1e-9)

@@ -1133,6 +1133,7 @@ def balance_search(
     relink_budget: bool = True,
     economy: float = ECONOMY,
     windows: bool = True,
+    corridors: bool = False,
 ) -> SearchResult:
     """Search the real problem for a plan meeting every hard band, cap and budget.
 
@@ -1161,6 +1162,10 @@ def balance_search(
     relink_budget : bool
         Under a disruption budget, when the search from ``start`` misses: balance first
         without the budget, then bring the value moved back within it (:func:`_relink`).
+    corridors : bool
+        Under a disruption budget, start with transfers through corridors across the
+        territories between (:mod:`.corridors`): for budgets that today's borders cannot
+        keep.
     """
     contiguity = spec.contiguity if contiguity is None else contiguity
     pos = problem.seat_xy if pos is None else pos
@@ -1171,7 +1176,7 @@ def balance_search(
     relink = (s.budget is not None or s.rep_limit is not None) and relink_budget
     final_deadline = deadline
     value_row = _value_row(s)
-    if relink and s.contiguity and value_row is not None and s.violation() > EPS:
+    if corridors and relink and s.contiguity and value_row is not None and s.violation() > EPS:
         # a realignment: plan the transfers with corridors between territories that do
         # not touch today, build them and realise the rest (see .corridors)
         from .corridors import corridor_start

@@ -228,7 +228,7 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
     search.exact_tries += 1
     start = rnd.hint if not realign_first else prep.problem.owner
     found = realignment.exact_search(
-        ctx, prep.problem, prep.spec, start, search.centres, ctx.deadline, search.exact_tries
+        ctx, prep.problem, prep.spec, start, search.centres, ctx.deadline, search.exact_tries, prep.movement
     )
     ctx.charge_share(0.1)
     search.exact_log.append(found)
