@@ -553,6 +553,9 @@ def test_a_corridor_lets_a_far_territory_take_directly_from_the_one_above_its_ba
     s.anchor = [int(np.argmin(np.linalg.norm(p.unit_xy - h, axis=1))) for h in p.seat_xy]
     done = corridors.corridor_start(s, 0, 1e18, lambda: 0.0, workers=1, deterministic=True)
     assert done.corridors >= 1
+    # the plan's figure lies between what must move (the left's 3 above its band) and the
+    # whole unit the plan moves
+    assert done.planned is not None and 3.0 - 1e-9 <= done.planned <= 5.4 + 1e-9
     assign = np.asarray(s.assign)
     loads = np.bincount(assign, weights=p.measures[:, 0], minlength=3)
     assert np.all(np.abs(loads / 100 - 1) <= 0.05 + 1e-9)

@@ -114,6 +114,8 @@ class SearchResult:
     moved_bound: float | None = None
     label: str = "the exact contiguity search"
     corridors: int = 0
+    #: share of the booked value the corridor start's plan moves (an estimate, not a bound)
+    corridor_plan: float | None = None
 
 
 class _Search:
@@ -1176,6 +1178,7 @@ def balance_search(
     relink = (s.budget is not None or s.rep_limit is not None) and relink_budget
     final_deadline = deadline
     value_row = _value_row(s)
+    corridor_plan: float | None = None
     if corridors and relink and s.contiguity and value_row is not None and s.violation() > EPS:
         # a realignment: plan the transfers with corridors between territories that do
         # not touch today, build them and realise the rest (see .corridors)
@@ -1191,6 +1194,9 @@ def balance_search(
         )
         counts.moves += done.moves
         counts.corridors += done.corridors
+        booked = float(np.asarray(s.dvalue)[problem.owner >= 0].sum())
+        if done.planned is not None and booked > 0:
+            corridor_plan = done.planned / booked
     if relink:
         # a realignment: this search from today's plan with the budget priced in gets
         # part of the time; if it misses, the plan is first balanced ignoring the budget
@@ -1235,6 +1241,7 @@ def balance_search(
         balanced=balanced,
         balanced_moved=moved_share(problem, spec, balanced) if balanced is not None else None,
         corridors=counts.corridors,
+        corridor_plan=corridor_plan,
     )
 
 

@@ -220,8 +220,9 @@ def _plan(
     time_limit: float,
     workers: int,
     deterministic: bool,
-) -> list[tuple[Corridor, float]]:
-    """The corridors the least-value flow uses, with the amount each carries."""
+) -> tuple[list[tuple[Corridor, float]], float | None]:
+    """The corridors the least-value flow uses, with the amount each carries, and the value
+    the plan moves (None when a band cannot be met in the model)."""
     norm = float(s.norm[0, row])
     k = s.k
     load = [s.load[t][row] / norm * SCALE for t in range(k)]
@@ -270,12 +271,16 @@ def _plan(
     else:
         solver.parameters.max_time_in_seconds = max(0.1, time_limit)
     if solver.solve(m) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return []
-    return [
+        return [], None
+    used = [
         (c, solver.value(g[i]) / SCALE * norm)
         for i, c in enumerate(corridors)
         if solver.value(y[i]) and solver.value(g[i]) >= MIN_FLOW * SCALE
     ]
+    short = sum(solver.value(x) for x in slack)
+    moved = sum(solver.value(x) for x in f) + sum(solver.value(x) for x in g)
+    moved += sum(ci * solver.value(yi) for ci, yi in zip(cost, y, strict=True))
+    return used, (moved / SCALE * norm if short == 0 else None)
 
 
 def _build(s: _Search, c: Corridor, value: list[float], norm: float) -> bool:
@@ -312,6 +317,9 @@ class CorridorStart:
 
     corridors: int = 0
     moves: int = 0
+    #: value the first plan moves from the start (flows and corridors; None when the model
+    #: could not meet every band): an estimate, not a bound
+    planned: float | None = None
 
 
 def corridor_start(
@@ -331,17 +339,21 @@ def corridor_start(
     value = list(map(float, s.dvalue))
     protected = list(s.locked_l)
     try:
-        for _ in range(ROUNDS):
+        for first in [True] + [False] * (ROUNDS - 1):
             if now() > deadline:
                 break
             arcs, corridors = _candidates(s, row, value)
             if not corridors:
                 break
             limit = max(0.1, min(5.0, 0.25 * (deadline - now())))
-            built = 0
-            for c, _amount in _plan(
+            moved_before = s.moved
+            used, planned = _plan(
                 s, row, arcs, corridors, time_limit=limit, workers=workers, deterministic=deterministic
-            ):
+            )
+            if first and planned is not None:
+                done.planned = moved_before + planned
+            built = 0
+            for c, _amount in used:
                 built += _build(s, c, value, float(s.norm[0, row]))
             done.corridors += built
             if not built:

@@ -133,6 +133,12 @@ def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None
         )
     best = min(found)
     borders = f"{movement.borders_text(floor)}; " if movement is not None and movement.borders_text(floor) else ""
+    planned = [r.corridor_plan for r in exact_log if r.corridor_plan is not None]
+    if borders and planned:
+        borders += (
+            "with corridors (a territory reaching past its neighbour through a strip of the neighbour's "
+            f"cheap units) about {100 * min(planned):.1f}% (the search's plan of transfers: an estimate too, not a bound); "
+        )
     return (
         f"no plan within the {100 * budget_share:g}% budget was found; {least}{borders}"
         f"the best plan found that meets every band moves {100 * best:.1f}% "
