@@ -551,7 +551,7 @@ def test_a_corridor_lets_a_far_territory_take_directly_from_the_one_above_its_ba
     s = contiguous._Search(p, spec, p.seat_xy, True, 0)
     s.reset(p.owner)
     s.anchor = [int(np.argmin(np.linalg.norm(p.unit_xy - h, axis=1))) for h in p.seat_xy]
-    done = corridors.corridor_start(s, 0, 1e18, lambda: 0.0, workers=1, deterministic=True)
+    done = corridors.corridor_start(s, 0, 1e18, lambda: 0.0, deterministic=True)
     assert done.corridors >= 1
     # the plan's figure lies between what must move (the left's 3 above its band) and the
     # whole unit the plan moves

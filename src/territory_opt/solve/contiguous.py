@@ -66,7 +66,7 @@ VIOLATION_STEP = 0.01
 #: Wall seconds a CP-SAT window of :func:`reduce_movement` gets at most.
 REDUCE_WINDOW = 5.0
 #: Share of a realignment search's time its corridor start may use (see .corridors).
-CORRIDOR_SHARE = 0.2
+CORRIDOR_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -1189,7 +1189,6 @@ def balance_search(
             value_row,
             now() + CORRIDOR_SHARE * max(0.0, deadline - now()),
             now,
-            workers=workers,
             deterministic=deterministic,
         )
         counts.moves += done.moves
