@@ -574,3 +574,5 @@ def test_a_realignment_search_keeps_a_budget_only_a_corridor_can_meet():
     assert np.all(np.abs(loads / 100 - 1) <= 0.05 + 1e-9)
     assert all(territory_connected(found.assign, edges, t) for t in range(3))
     assert p.measures[found.assign != p.owner, 0].sum() / p.measures[:, 0].sum() <= 0.03 + 1e-9
+    again = balance_search(p, spec, p.owner, deadline=1e18, now=lambda: 0.0, seed=0, deterministic=True, corridors=True)
+    assert np.array_equal(again.assign, found.assign)  # deterministic mode repeats
