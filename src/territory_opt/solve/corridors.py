@@ -29,7 +29,8 @@ by value (Dijkstra), along ``B``'s borders with other territories or anywhere in
    :func:`~territory_opt.solve.bounds.least_transfers`, with no cap on an arc: a corridor
    touches its source at a unit or two and the border grows as units cross) by boundary
    moves that keep every territory connected, re-planned after each pass while moves
-   happen.
+   happen; a border where nothing can cross (every unit on it holds the giver together)
+   is left out of the next plan.
 
 The result is a start for the exact contiguity search, never a claim: the search then
 balances every measure and keeps the budget, and only :mod:`.bounds` proves anything.
@@ -66,7 +67,7 @@ TOP = 4.0
 #: Branch-and-bound nodes of a plan's solve (bounds its time, deterministically).
 NODES = 2000
 #: Planning passes of the realisation.
-PASSES = 6
+PASSES = 10
 
 
 @dataclass(frozen=True)
@@ -293,11 +294,11 @@ def _build(s: _Search, c: Corridor, value: list[float], norm: float) -> bool:
     return True
 
 
-def _flows(s: _Search, row: int) -> list[tuple[int, int, float]]:
-    """The least-value flow between territories that touch, without the search's cap on
-    what an arc may carry (a corridor's end touches its source at a unit or two; the
-    border grows as units cross)."""
-    pairs = np.array(sorted(_touching(s)), dtype=np.int64).reshape(-1, 2)
+def _flows(s: _Search, row: int, blocked: frozenset[tuple[int, int]] = frozenset()) -> list[tuple[int, int, float]]:
+    """The least-value flow between territories that touch (except the ``blocked`` pairs),
+    without the search's cap on what an arc may carry (a corridor's end touches its source
+    at a unit or two; the border grows as units cross)."""
+    pairs = np.array(sorted(_touching(s) - blocked), dtype=np.int64).reshape(-1, 2)
     if not len(pairs):
         return []
     load = np.array([s.load[t][row] for t in range(s.k)])
@@ -328,7 +329,7 @@ def corridor_start(
 ) -> CorridorStart:
     """Plan transfers through corridors, build them and realise the rest (module doc) on
     ``s`` in place, balancing ``row`` (the disruption measure's band)."""
-    from .contiguous import _realise
+    from .contiguous import _realise, _topological
 
     done = CorridorStart()
     value = list(map(float, s.dvalue))
@@ -353,12 +354,21 @@ def corridor_start(
             done.corridors += built
             if not built:
                 break
+        blocked: set[tuple[int, int]] = set()
         for _ in range(PASSES):
             if now() > deadline:
                 break
-            moves = _realise(s, _flows(s, row), row, deadline, now)
+            moves, stuck = 0, 0
+            for arc in _topological(_flows(s, row, frozenset(blocked)), s.k):
+                before = s.load[arc[1]][row]
+                moves += _realise(s, [arc], row, deadline, now)
+                if s.load[arc[1]][row] <= before:
+                    # nothing crossed (every unit on that border holds the giver together):
+                    # the next plan goes around it
+                    blocked.add(arc[:2])
+                    stuck += 1
             done.moves += moves
-            if not moves:
+            if not moves and not stuck:
                 break
     finally:
         s.locked_l = protected
