@@ -67,6 +67,8 @@ MIN_FLOW = 0.02
 TOP = 4.0
 #: Branch-and-bound nodes of a plan's solve (bounds its time, deterministically).
 NODES = 2000
+#: The plan aims this share of each band inside it (whole units seldom land exactly).
+INNER = 0.15
 #: Planning passes of the realisation.
 PASSES = 10
 
@@ -257,7 +259,7 @@ def _plan(
         if s.closed[t]:
             continue
         lo, hi = float(s.lo[t, row]), float(s.hi[t, row])
-        inner = 0.15 * (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else 0.0
+        inner = INNER * (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else 0.0
         final = s.load[t][row] / norm + mip.Sum(net[t])
         over, under = mip.NumVar(0.0, inf, ""), mip.NumVar(0.0, inf, "")
         slack += [over, under]
