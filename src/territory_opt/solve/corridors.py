@@ -37,7 +37,7 @@ balances every measure and keeps the budget, and only :mod:`.bounds` proves anyt
 
 Measured on the bench's US realignment (seed 3 roster, 120 s, 2026-11-29): the plan of
 transfers moves 15.3 % with corridors against 19.7 % across today's borders; at a 15 %
-budget the search from this start found a plan in one bench run of six (15.0 %) and in
+budget the search from this start found a plan in one bench run of seven (15.0 %) and in
 one of four by hand (14.7 %), best plans within the bands of 15.5-21.4 % otherwise
 (17.4-21.5 % without corridors); at 10 %, 13.5 % within the bands in the last run.
 """

@@ -129,7 +129,7 @@ def needs_corridors(spec: SolveSpec, movement: MovementBound | None) -> bool:
     Measured on the bench's US realignment (2026-11-29, one run with corridors at every
     budget): at 25 % the first plan came at 57 s (113 s without), but at 40 % no plan came
     (a plan moving 28.8 % without); so corridors start only where today's borders cannot
-    keep the budget (there, at 15 %, one bench run of six found a plan, none before)."""
+    keep the budget (there, at 15 %, one bench run of seven found a plan, none before)."""
     dmax = spec.model.disruption_max
     if movement is None or movement.across_borders is None or dmax is None:
         return False
