@@ -29,8 +29,8 @@ by value (Dijkstra), along ``B``'s borders with other territories or anywhere in
    :func:`~territory_opt.solve.bounds.least_transfers`, with no cap on an arc: a corridor
    touches its source at a unit or two and the border grows as units cross) by boundary
    moves that keep every territory connected, re-planned after each pass while moves
-   happen; a border where nothing can cross (every unit on it holds the giver together)
-   is left out of the next plan.
+   happen; a border where no value crossed (every unit on it holds the giver together) is
+   left out of the next plan.
 
 The result is a start for the exact contiguity search, never a claim: the search then
 balances every measure and keeps the budget, and only :mod:`.bounds` proves anything.
@@ -366,8 +366,8 @@ def corridor_start(
                 before = s.load[arc[1]][row]
                 moves += _realise(s, [arc], row, deadline, now)
                 if s.load[arc[1]][row] <= before:
-                    # nothing crossed (every unit on that border holds the giver together):
-                    # the next plan goes around it
+                    # no value crossed (every unit on that border holds the giver together,
+                    # or only units without value could move): the next plan goes around it
                     blocked.add(arc[:2])
                     stuck += 1
             done.moves += moves
