@@ -1177,25 +1177,8 @@ def balance_search(
     counts = _Counts()
     relink = (s.budget is not None or s.rep_limit is not None) and relink_budget
     final_deadline = deadline
-    value_row = _value_row(s)
-    corridor_plan: float | None = None
-    if corridors and relink and s.contiguity and value_row is not None and s.violation() > EPS:
-        # a realignment: plan the transfers with corridors between territories that do
-        # not touch today, build them and realise the rest (see .corridors)
-        from .corridors import corridor_start
-
-        done = corridor_start(
-            s,
-            value_row,
-            now() + CORRIDOR_SHARE * max(0.0, deadline - now()),
-            now,
-            deterministic=deterministic,
-        )
-        counts.moves += done.moves
-        counts.corridors += done.corridors
-        booked = float(np.asarray(s.dvalue)[problem.owner >= 0].sum())
-        if done.planned is not None and booked > 0:
-            corridor_plan = done.planned / booked
+    if corridors and relink and s.contiguity and s.violation() > EPS:
+        _corridor_start(problem, s, deadline, now, deterministic, counts)
     if relink:
         # a realignment: this search from today's plan with the budget priced in gets
         # part of the time; if it misses, the plan is first balanced ignoring the budget
@@ -1220,15 +1203,8 @@ def balance_search(
             max_rounds=max_rounds,
             max_stall=max_stall,
         )
-        if found is not None and found.violation < best_v:
-            best_v, best_assign = found.violation, found.assign.tolist()
         if found is not None:
-            # meets every band (reduce_movement's violation is the budget's alone): the
-            # least the search could move, for the planner when the budget is missed
-            balanced = found.assign if best_v > EPS else None
-            counts.moves += found.moves
-            counts.rounds += found.rounds
-            counts.windows += found.windows
+            best_v, best_assign, balanced = _take_relinked(found, best_v, best_assign, counts)
     return SearchResult(
         assign=np.asarray(best_assign, dtype=np.int64),
         violation=float(best_v),
@@ -1240,7 +1216,7 @@ def balance_search(
         balanced=balanced,
         balanced_moved=moved_share(problem, spec, balanced) if balanced is not None else None,
         corridors=counts.corridors,
-        corridor_plan=corridor_plan,
+        corridor_plan=counts.corridor_plan,
     )
 
 
@@ -1262,6 +1238,31 @@ class _Counts:
     recombinations: int = 0
     windows: int = 0
     corridors: int = 0
+    corridor_plan: float | None = None  # share of the booked value the corridor plan moves
+
+
+def _corridor_start(
+    problem: Problem,
+    s: _Search,
+    deadline: float,
+    now: Callable[[], float],
+    deterministic: bool,
+    counts: _Counts,
+) -> None:
+    """A realignment's start through corridors between territories that do not touch today
+    (:mod:`.corridors`), on :data:`CORRIDOR_SHARE` of the time, when a hard band is on the
+    disruption measure itself."""
+    from .corridors import corridor_start
+
+    row = _value_row(s)
+    if row is None:
+        return
+    done = corridor_start(s, row, now() + CORRIDOR_SHARE * max(0.0, deadline - now()), now, deterministic=deterministic)
+    counts.moves += done.moves
+    counts.corridors += done.corridors
+    booked = float(np.asarray(s.dvalue)[problem.owner >= 0].sum())
+    if done.planned is not None and booked > 0:
+        counts.corridor_plan = done.planned / booked
 
 
 def _start(
@@ -1341,6 +1342,20 @@ def _rounds(
     if s.violation() < best_v:
         best_v, best_assign = s.violation(), list(s.assign)
     return best_v, best_assign
+
+
+def _take_relinked(
+    found: SearchResult, best_v: float, best_assign: list[int], counts: _Counts
+) -> tuple[float, list[int], NDArray[np.int64] | None]:
+    """The better of the search's plan and the relinked one, and the relinked plan as the
+    least the search could move when the budget is still missed (it meets every band:
+    reduce_movement's violation is the budget's alone)."""
+    if found.violation < best_v:
+        best_v, best_assign = found.violation, found.assign.tolist()
+    counts.moves += found.moves
+    counts.rounds += found.rounds
+    counts.windows += found.windows
+    return best_v, best_assign, (found.assign if best_v > EPS else None)
 
 
 def _value_row(s: _Search) -> int | None:
