@@ -576,3 +576,98 @@ def test_a_realignment_search_keeps_a_budget_only_a_corridor_can_meet():
     assert p.measures[found.assign != p.owner, 0].sum() / p.measures[:, 0].sum() <= 0.03 + 1e-9
     again = balance_search(p, spec, p.owner, deadline=1e18, now=lambda: 0.0, seed=0, deterministic=True, corridors=True)
     assert np.array_equal(again.assign, found.assign)  # deterministic mode repeats
+
+
+def _ring(blocks=4, size=4):
+    """A ring of ``blocks * size`` units of value 1; today rep i holds the i-th run of
+    ``size`` units. The plan handed over is today's turned by one unit: every territory
+    holds the first unit of the next rep, so no two territories hold each other's."""
+    n = blocks * size
+    angle = 2 * np.pi * np.arange(n) / n
+    xy = np.column_stack([10 * np.cos(angle), 10 * np.sin(angle)])
+    homes = [xy[i * size + size // 2] for i in range(blocks)]
+    p = Problem.from_arrays(
+        measures=np.ones(n),
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=np.array(homes),
+        edges=[[u, (u + 1) % n] for u in range(n)],
+    )
+    owner = np.repeat(np.arange(blocks), size)
+    plan = owner[(np.arange(n) - 1) % n]
+    return replace(p, owner=owner), plan
+
+
+def test_returns_around_a_cycle_of_four_territories_bring_every_account_home():
+    # any single return breaks two bands (4 ± 10 %); pair re-cuts and windows of two or
+    # three territories cannot return anything; the four returns together keep every load
+    import importlib
+
+    contiguous = importlib.import_module("territory_opt.solve.contiguous")
+    returns = importlib.import_module("territory_opt.solve.returns")
+    p, plan = _ring()
+    spec = spec_for(p, 0.1, budget=0.0)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s.reset(plan)
+    assert s.moved == 4.0
+    assert returns.return_chains(s, 1e18, lambda: 0.0) == 4
+    assert np.array_equal(s.assign, p.owner) and s.moved == 0.0
+    # and as a step of reduce_movement
+    result = contiguous.reduce_movement(p, spec, plan, deadline=1e18, now=lambda: 0.0, deterministic=True, workers=1)
+    assert result.violation == 0.0 and np.array_equal(result.assign, p.owner)
+
+
+def test_a_chain_of_returns_that_would_break_a_band_is_undone():
+    # a budget of nothing, but the band is tight (± 5 %) and today's plan is unbalanced
+    # (5 / 3 / 4 / 4): the plan handed over is balanced and turned by one unit; the only
+    # returns that keep every band are none of them, so nothing may change
+    import importlib
+
+    contiguous = importlib.import_module("territory_opt.solve.contiguous")
+    returns = importlib.import_module("territory_opt.solve.returns")
+    p, _ = _ring()
+    owner = np.array([0] * 5 + [1] * 3 + [2] * 4 + [3] * 4)
+    p = replace(p, owner=owner)
+    plan = np.repeat(np.arange(4), 4)  # 4 / 4 / 4 / 4: rep 0's fifth unit sits with rep 1
+    spec = spec_for(p, 0.05, budget=0.0)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s.reset(plan)
+    before = list(s.assign)
+    returns.return_chains(s, 1e18, lambda: 0.0)
+    loads = np.bincount(np.asarray(s.assign), weights=p.measures[:, 0], minlength=4)
+    assert np.all(np.abs(loads / 4 - 1) <= 0.05 + 1e-9)
+    assert s.assign == before
+
+
+def test_a_relink_first_balances_only_near_the_territories_that_miss():
+    # six territories on a line, the first two off their bands (5 / 3 units, band 4 ± 10 %):
+    # the region is them and their neighbour; the relink balances there and never touches
+    # the three far territories
+    import importlib
+
+    contiguous = importlib.import_module("territory_opt.solve.contiguous")
+    owner = [0] * 5 + [1] * 3 + [t for t in range(2, 6) for _ in range(4)]
+    p = line([1] * 24, owner=owner, seats=6)
+    spec = spec_for(p, 0.1, budget=0.05)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    assert contiguous._near_misses(s, owner) == {0, 1, 2}
+    found = contiguous._relink(
+        p,
+        spec,
+        p.owner,
+        region={0, 1, 2},
+        pos=p.seat_xy,
+        deadline=1e18,
+        now=lambda: 0.0,
+        seed=0,
+        anchors=None,
+        workers=1,
+        deterministic=True,
+        max_rounds=50,
+        max_stall=10,
+    )
+    assert found is not None and found.violation == 0.0
+    loads = np.bincount(found.assign, weights=p.measures[:, 0], minlength=6)
+    assert np.all(np.abs(loads / 4 - 1) <= 0.1 + 1e-9)
+    assert np.array_equal(found.assign[12:], p.owner[12:])  # the far territories keep every unit
+    assert int((found.assign != p.owner).sum()) == 1

@@ -48,6 +48,7 @@ from ..model.formulation import ModelSpec
 from ..model.heuristics import stays_connected
 from ..problem import Problem
 from .bounds import least_transfers
+from .returns import return_chains
 from .windows import grow_window, window_solve
 
 #: Deterministic mode: CP-SAT deterministic seconds for all windows of one search, and
@@ -67,6 +68,13 @@ VIOLATION_STEP = 0.01
 REDUCE_WINDOW = 5.0
 #: Share of a realignment search's time its corridor start may use (see .corridors).
 CORRIDOR_SHARE = 0.25
+#: A relink first balances only the territories this many steps (on the territory
+#: adjacency) from one that misses a band, with this share of the time left.
+RELINK_HOPS = 1
+LOCAL_SHARE = 0.25
+#: Balancing tries of one relink at most (wall-clock mode: the whole map again from
+#: another seed while time is left).
+RELINK_TRIES = 4
 
 
 @dataclass(frozen=True)
@@ -1193,6 +1201,7 @@ def balance_search(
             problem,
             spec,
             np.asarray(best_assign, dtype=np.int64),
+            region=_near_misses(s, best_assign) if s.contiguity else None,
             pos=pos,
             deadline=final_deadline,
             now=now,
@@ -1369,11 +1378,25 @@ def _value_row(s: _Search) -> int | None:
     return None
 
 
+def _near_misses(s: _Search, assign: list[int]) -> set[int] | None:
+    """Territories within :data:`RELINK_HOPS` of one that misses a band in ``assign`` (on
+    the territory adjacency); None when none misses or they are nearly all (four fifths)."""
+    s.reset(np.asarray(assign, dtype=np.int64))
+    region = {t for t in range(s.k) if not s.closed[t] and s.seat_violation(t, s.load[t]) > EPS}
+    if not region:
+        return None
+    graph = s.seat_graph()
+    for _ in range(RELINK_HOPS):
+        region |= {z for t in region for z in graph[t] if not s.closed[z]}
+    return region if len(region) < 0.8 * (s.k - sum(s.closed)) else None
+
+
 def _relink(
     problem: Problem,
     spec: ModelSpec,
     assign: NDArray[np.int64],
     *,
+    region: set[int] | None = None,
     pos: NDArray[np.float64],
     deadline: float,
     now: Callable[[], float],
@@ -1384,44 +1407,70 @@ def _relink(
     max_rounds: int,
     max_stall: int,
 ) -> SearchResult | None:
-    """Balance ``assign`` ignoring the budget (up to two thirds of the time), then move value back
-    to its owners while every band holds (:func:`reduce_movement`). None when the plan
+    """Balance ``assign`` ignoring the budget, then move value back to its owners while every
+    band holds (:func:`reduce_movement`); the result that moves least, None when the plan
     could not be balanced.
+
+    With a ``region`` (the territories near those that miss a band), the first try balances
+    only there (every other unit locked where it is, :data:`LOCAL_SHARE` of the time, its
+    reduction half of what is left); then the whole map (two thirds of the time left, the
+    reduction the rest), and, in wall-clock mode while time is left, the whole map again
+    from other seeds (at most :data:`RELINK_TRIES` tries in all).
 
     (Balancing first under a looser budget, 1.5 times it, was tried on the US realignment at
     15 %: the balancing then failed within its time, as with the economy term kept.)"""
     from dataclasses import replace
 
     free = replace(spec, disruption_max=None, disruption_per_rep=None, disruption_rep_limit=None)
-    balanced = balance_search(
-        problem,
-        free,
-        assign,
-        pos=pos,
-        deadline=now() + 2 * max(0.0, deadline - now()) / 3,
-        now=now,
-        max_rounds=max_rounds,
-        max_stall=max_stall,
-        seed=seed + 101,
-        anchors=anchors,
-        workers=workers,
-        deterministic=deterministic,
-        relink_budget=False,
-    )
-    if balanced.violation > EPS:
-        return None
-    return reduce_movement(
-        problem,
-        spec,
-        balanced.assign,
-        pos=pos,
-        deadline=deadline,
-        now=now,
-        seed=seed + 202,
-        workers=workers,
-        deterministic=deterministic,
-        max_rounds=max_rounds,
-    )
+    tries: list[tuple[Problem, ModelSpec, float]] = []
+    if region is not None:
+        # first only near the misses: every other territory keeps its units (locked where
+        # they are), so the balancing cannot spread moves over the whole map
+        far = ~np.isin(assign, sorted(region)) & (problem.lock < 0 if spec.locks else True)
+        lock = np.where(far, assign, problem.lock if spec.locks else -1)
+        tries.append((replace(problem, lock=lock), replace(free, locks=True), LOCAL_SHARE))
+    tries.append((problem, free, 2 / 3))
+    best: SearchResult | None = None
+    attempt = -1
+    while now() < deadline and (best is None or best.violation > EPS):
+        attempt += 1
+        if attempt >= len(tries) and (deterministic or attempt >= RELINK_TRIES):
+            break
+        # after the planned tries, the whole map again from another seed while time is left
+        prob, balance_spec, share = tries[min(attempt, len(tries) - 1)]
+        balanced = balance_search(
+            prob,
+            balance_spec,
+            assign,
+            pos=pos,
+            deadline=now() + share * max(0.0, deadline - now()),
+            now=now,
+            max_rounds=max_rounds,
+            max_stall=max_stall,
+            seed=seed + 101 + attempt,
+            anchors=anchors,
+            workers=workers,
+            deterministic=deterministic,
+            relink_budget=False,
+        )
+        if balanced.violation > EPS:
+            continue
+        last = attempt >= len(tries) - 1
+        found = reduce_movement(
+            problem,
+            spec,
+            balanced.assign,
+            pos=pos,
+            deadline=deadline if last else now() + 0.5 * max(0.0, deadline - now()),
+            now=now,
+            seed=seed + 202 + attempt,
+            workers=workers,
+            deterministic=deterministic,
+            max_rounds=max_rounds,
+        )
+        if best is None or found.violation < best.violation:
+            best = found
+    return best
 
 
 def _return_home(s: _Search, deadline: float, now: Callable[[], float]) -> int:
@@ -1479,6 +1528,8 @@ def reduce_movement(
         rounds += 1
         before = s.moved
         moves += _return_home(s, deadline, now)
+        if s.violation() > EPS:
+            moves += return_chains(s, deadline, now)
         held: dict[tuple[int, int], float] = {}
         for u, t in enumerate(s.assign):
             o = s.owner[u]
