@@ -671,3 +671,50 @@ def test_a_relink_first_balances_only_near_the_territories_that_miss():
     assert np.all(np.abs(loads / 4 - 1) <= 0.1 + 1e-9)
     assert np.array_equal(found.assign[12:], p.owner[12:])  # the far territories keep every unit
     assert int((found.assign != p.owner).sum()) == 1
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5, 7])
+def test_chains_of_returns_never_move_more_break_a_band_or_a_territory(seed):
+    # random 7 x 7 grids: today's owners grow from four random seeds, unbalanced; the plan
+    # handed over is balanced with no budget (far from today's books); the chains lower the
+    # value moved (on these grids they can), and every band and every territory's
+    # connectivity still holds
+    import importlib
+
+    contiguous = importlib.import_module("territory_opt.solve.contiguous")
+    returns = importlib.import_module("territory_opt.solve.returns")
+    rng = np.random.default_rng(seed)
+    side, k = 7, 4
+    n = side * side
+    xy = np.array([[c, r] for r in range(side) for c in range(side)], dtype=float)
+    edges = [[side * r + c, side * r + c + 1] for r in range(side) for c in range(side - 1)]
+    edges += [[side * r + c, side * (r + 1) + c] for r in range(side - 1) for c in range(side)]
+    value = rng.uniform(0.5, 1.5, n)
+    owner = np.full(n, -1)
+    owner[rng.choice(n, k, replace=False)] = np.arange(k)
+    while (owner < 0).any():  # today's territories: grown at random, so unbalanced
+        a, b = edges[rng.integers(len(edges))]
+        if owner[a] >= 0 and owner[b] < 0:
+            owner[b] = owner[a]
+        elif owner[b] >= 0 and owner[a] < 0:
+            owner[a] = owner[b]
+    homes = [xy[np.flatnonzero(owner == t)[0]] for t in range(k)]
+    p = Problem.from_arrays(
+        measures=value, measure_names=["potential"], unit_xy=xy, seat_xy=np.array(homes), edges=edges
+    )
+    p = replace(p, owner=owner)
+    free = spec_for(p, 0.08)
+    balanced = balance_search(p, free, owner, deadline=1e18, now=lambda: 0.0, seed=seed, deterministic=True)
+    if balanced.violation > 0:
+        pytest.skip("no balanced plan to start from on this grid")
+    spec = spec_for(p, 0.08, budget=0.0)
+    s = contiguous._Search(p, spec, p.seat_xy, True, seed)
+    s.reset(balanced.assign)
+    before = s.moved
+    returns.return_chains(s, 1e18, lambda: 0.0)
+    assign = np.asarray(s.assign)
+    assert s.moved < before - 1e-9
+    assert s.moved == pytest.approx(float(value[assign != owner].sum()))
+    loads = np.bincount(assign, weights=value, minlength=k)
+    assert np.all(np.abs(loads / (value.sum() / k) - 1) <= 0.08 + 1e-9)
+    assert all(territory_connected(assign, edges, t) for t in range(k))
