@@ -258,7 +258,8 @@ def _moves(s: _Search, t: int, o: int) -> list[tuple[int, list[int], list[float]
 
 def return_chains(s: _Search, deadline: float, now: Callable[[], float]) -> int:
     """Plan and carry out chains of returns on ``s`` in place (module doc), from a plan
-    whose territories all meet their bands; returns the number of units returned."""
+    whose territories all meet their bands; returns the number of units the kept chains
+    moved (returns, and the passes that let them through)."""
     returned = 0
     for _ in range(PASSES):
         if now() > deadline:
