@@ -75,7 +75,7 @@ CORRIDOR_SHARE = 0.25
 #: the budget priced in gets before the relink (:func:`_relink`). Its plan changes little
 #: after that (US realignment at 15 %: 0.10-0.16 of a target outside the bands, 13.6-14.8 %
 #: moved at 38 s; 0.14-0.16 and 14.6-14.9 % at 27 s), while the relink needs the time: with
-#: 0.35, 2 plans in 8 runs of the solve (120 s, 2026-11-29); with 0.2, 3 in 4.
+#: 0.35, 2 plans in 8 runs of the solve (120 s, 2026-11-29); with 0.2, 4 in 7.
 PRICED_SHARE = 0.2
 #: A relink first balances only the territories this many steps (on the territory
 #: adjacency) from one that misses a band, with this share of the time left.
