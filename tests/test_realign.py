@@ -1,6 +1,7 @@
 """Realignment and exact contiguity: bounds on required movement, plans the restricted model
 cannot express, and "infeasible" only when proved for the real problem."""
 
+import importlib
 import time
 from dataclasses import replace
 
@@ -16,6 +17,17 @@ from territory_opt.solve.contiguous import balance_search, connected_start
 from .conftest import territory_connected
 
 FAST = SolverSettings(time_limit=5, seed=1)
+# the search's modules, reached through importlib (``territory_opt.solve`` is also a function)
+contiguous = importlib.import_module("territory_opt.solve.contiguous")
+corridors = importlib.import_module("territory_opt.solve.corridors")
+returns = importlib.import_module("territory_opt.solve.returns")
+
+
+def search_at(p, spec, assign, seed=0):
+    """The exact search's state (contiguity on) at ``assign``."""
+    s = contiguous._Search(p, spec, p.seat_xy, True, seed)
+    s.reset(np.asarray(assign))
+    return s
 
 
 def line(values, owner, seats=2, lock=None):
@@ -542,14 +554,9 @@ def test_a_corridor_lets_a_far_territory_take_directly_from_the_one_above_its_ba
     # across today's borders the left gives a unit (5.4) to the middle and the middle one
     # (6.7) to the right: 4.0 % of the book moves. Through the middle's zero-value strip
     # along the top the right touches the left and takes one unit: 1.8 %.
-    import importlib
-
-    contiguous = importlib.import_module("territory_opt.solve.contiguous")
-    corridors = importlib.import_module("territory_opt.solve.corridors")
     p, edges = _three_blocks()
     spec = spec_for(p, 0.05, budget=0.03)
-    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
-    s.reset(p.owner)
+    s = search_at(p, spec, p.owner)
     s.anchor = [int(np.argmin(np.linalg.norm(p.unit_xy - h, axis=1))) for h in p.seat_xy]
     done = corridors.corridor_start(s, 0, 1e18, lambda: 0.0, deterministic=True)
     assert done.corridors >= 1
@@ -601,14 +608,9 @@ def _ring(blocks=4, size=4):
 def test_returns_around_a_cycle_of_four_territories_bring_every_account_home():
     # any single return breaks two bands (4 ± 10 %); pair re-cuts and windows of two or
     # three territories cannot return anything; the four returns together keep every load
-    import importlib
-
-    contiguous = importlib.import_module("territory_opt.solve.contiguous")
-    returns = importlib.import_module("territory_opt.solve.returns")
     p, plan = _ring()
     spec = spec_for(p, 0.1, budget=0.0)
-    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
-    s.reset(plan)
+    s = search_at(p, spec, plan)
     assert s.moved == 4.0
     assert returns.return_chains(s, 1e18, lambda: 0.0) == 4
     assert np.array_equal(s.assign, p.owner) and s.moved == 0.0
@@ -621,17 +623,12 @@ def test_a_chain_of_returns_that_would_break_a_band_is_undone():
     # a budget of nothing, but the band is tight (± 5 %) and today's plan is unbalanced
     # (5 / 3 / 4 / 4): the plan handed over is balanced and turned by one unit; the only
     # returns that keep every band are none of them, so nothing may change
-    import importlib
-
-    contiguous = importlib.import_module("territory_opt.solve.contiguous")
-    returns = importlib.import_module("territory_opt.solve.returns")
     p, _ = _ring()
     owner = np.array([0] * 5 + [1] * 3 + [2] * 4 + [3] * 4)
     p = replace(p, owner=owner)
     plan = np.repeat(np.arange(4), 4)  # 4 / 4 / 4 / 4: rep 0's fifth unit sits with rep 1
     spec = spec_for(p, 0.05, budget=0.0)
-    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
-    s.reset(plan)
+    s = search_at(p, spec, plan)
     before = list(s.assign)
     returns.return_chains(s, 1e18, lambda: 0.0)
     loads = np.bincount(np.asarray(s.assign), weights=p.measures[:, 0], minlength=4)
@@ -643,13 +640,10 @@ def test_a_relink_first_balances_only_near_the_territories_that_miss():
     # six territories on a line, the first two off their bands (5 / 3 units, band 4 ± 10 %):
     # the region is them and their neighbour; the relink balances there and never touches
     # the three far territories
-    import importlib
-
-    contiguous = importlib.import_module("territory_opt.solve.contiguous")
     owner = [0] * 5 + [1] * 3 + [t for t in range(2, 6) for _ in range(4)]
     p = line([1] * 24, owner=owner, seats=6)
     spec = spec_for(p, 0.1, budget=0.05)
-    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s = search_at(p, spec, owner)
     assert contiguous._near_misses(s, owner) == {0, 1, 2}
     found = contiguous._relink(
         p,
@@ -679,10 +673,6 @@ def test_chains_of_returns_never_move_more_break_a_band_or_a_territory(seed):
     # handed over is balanced with no budget (far from today's books); the chains lower the
     # value moved (on these grids they can), and every band and every territory's
     # connectivity still holds
-    import importlib
-
-    contiguous = importlib.import_module("territory_opt.solve.contiguous")
-    returns = importlib.import_module("territory_opt.solve.returns")
     rng = np.random.default_rng(seed)
     side, k = 7, 4
     n = side * side
@@ -708,8 +698,7 @@ def test_chains_of_returns_never_move_more_break_a_band_or_a_territory(seed):
     if balanced.violation > 0:
         pytest.skip("no balanced plan to start from on this grid")
     spec = spec_for(p, 0.08, budget=0.0)
-    s = contiguous._Search(p, spec, p.seat_xy, True, seed)
-    s.reset(balanced.assign)
+    s = search_at(p, spec, balanced.assign, seed)
     before = s.moved
     returns.return_chains(s, 1e18, lambda: 0.0)
     assign = np.asarray(s.assign)
