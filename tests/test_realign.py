@@ -636,35 +636,47 @@ def test_a_chain_of_returns_that_would_break_a_band_is_undone():
     assert s.assign == before
 
 
-def test_a_relink_first_balances_only_near_the_territories_that_miss():
-    # six territories on a line, the first two off their bands (5 / 3 units, band 4 ± 10 %):
-    # the region is them and their neighbour; the relink balances there and never touches
-    # the three far territories
+def test_a_relink_restarts_the_way_back_from_the_same_balanced_plan(monkeypatch):
+    # wall-clock mode: a reduction that misses the budget is not the end; the next starts
+    # from the same balanced plan with another seed, and the relink keeps the one that holds
     owner = [0] * 5 + [1] * 3 + [t for t in range(2, 6) for _ in range(4)]
     p = line([1] * 24, owner=owner, seats=6)
     spec = spec_for(p, 0.1, budget=0.05)
-    s = search_at(p, spec, owner)
-    assert contiguous._near_misses(s, owner) == {0, 1, 2}
+    calls = []
+
+    def reduce(problem, spec_, assign, *, seed, deadline, now, **kw):
+        calls.append((np.asarray(assign).copy(), seed, deadline - now()))
+        loads = np.bincount(assign, weights=problem.measures[:, 0], minlength=problem.n_seats)
+        assert np.all(np.abs(loads / 4 - 1) <= 0.1 + 1e-9)  # handed a balanced plan
+        return contiguous.SearchResult(
+            assign=np.asarray(assign), violation=1.0 if len(calls) == 1 else 0.0, moves=0, rounds=0, recombinations=0
+        )
+
+    monkeypatch.setattr(contiguous, "reduce_movement", reduce)
+    clock = [0.0]
+
+    def now():
+        clock[0] += 0.01
+        return clock[0]
+
     found = contiguous._relink(
         p,
         spec,
         p.owner,
-        region={0, 1, 2},
         pos=p.seat_xy,
-        deadline=1e18,
-        now=lambda: 0.0,
+        deadline=1000.0,
+        now=now,
         seed=0,
         anchors=None,
         workers=1,
-        deterministic=True,
+        deterministic=False,
         max_rounds=50,
         max_stall=10,
     )
     assert found is not None and found.violation == 0.0
-    loads = np.bincount(found.assign, weights=p.measures[:, 0], minlength=6)
-    assert np.all(np.abs(loads / 4 - 1) <= 0.1 + 1e-9)
-    assert np.array_equal(found.assign[12:], p.owner[12:])  # the far territories keep every unit
-    assert int((found.assign != p.owner).sum()) == 1
+    assert len(calls) == 2
+    assert np.array_equal(calls[0][0], calls[1][0]) and calls[0][1] != calls[1][1]
+    assert all(limit <= contiguous.REDUCE_TRY + 1e-9 for _, _, limit in calls)
 
 
 @pytest.mark.parametrize("seed", [1, 3, 5, 7])

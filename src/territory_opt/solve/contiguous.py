@@ -77,13 +77,18 @@ CORRIDOR_SHARE = 0.25
 #: moved at 38 s; 0.14-0.16 and 14.6-14.9 % at 27 s), while the relink needs the time: with
 #: 0.35, 2 plans in 8 runs of the solve (120 s, 2026-11-29); with 0.2, 4 in 7.
 PRICED_SHARE = 0.2
-#: A relink first balances only the territories this many steps (on the territory
-#: adjacency) from one that misses a band, with this share of the time left.
-RELINK_HOPS = 1
-LOCAL_SHARE = 0.25
 #: Balancing tries of one relink at most (wall-clock mode: the whole map again from
 #: another seed while time is left).
-RELINK_TRIES = 4
+RELINK_TRIES = 6
+#: Wall-clock mode: each reduction of a relinked plan (:func:`reduce_movement`) gets at
+#: most this many seconds, and a balanced plan at most this many reductions (other seeds),
+#: before the relink balances again from another seed. Where the way back ends depends on
+#: its first choices far more than on its time: on the US realignment at 15 % (2026-11-29),
+#: one balanced plan (20.8 % moved) reached 13.7-14.6 % in 10-19 s from four seeds of six
+#: and stalled at 16.1-16.6 % from two, with 15-30 s each; once stalled, more time gained
+#: 0.1-0.2 points.
+REDUCE_TRY = 15.0
+REDUCE_RESTARTS = 2
 
 
 @dataclass(frozen=True)
@@ -1210,7 +1215,6 @@ def balance_search(
             problem,
             spec,
             np.asarray(best_assign, dtype=np.int64),
-            region=_near_misses(s, best_assign) if s.contiguity else None,
             pos=pos,
             deadline=final_deadline,
             now=now,
@@ -1387,25 +1391,11 @@ def _value_row(s: _Search) -> int | None:
     return None
 
 
-def _near_misses(s: _Search, assign: list[int]) -> set[int] | None:
-    """Territories within :data:`RELINK_HOPS` of one that misses a band in ``assign`` (on
-    the territory adjacency); None when none misses or they are nearly all (four fifths)."""
-    s.reset(np.asarray(assign, dtype=np.int64))
-    region = {t for t in range(s.k) if not s.closed[t] and s.seat_violation(t, s.load[t]) > EPS}
-    if not region:
-        return None
-    graph = s.seat_graph()
-    for _ in range(RELINK_HOPS):
-        region |= {z for t in region for z in graph[t] if not s.closed[z]}
-    return region if len(region) < 0.8 * (s.k - sum(s.closed)) else None
-
-
 def _relink(
     problem: Problem,
     spec: ModelSpec,
     assign: NDArray[np.int64],
     *,
-    region: set[int] | None = None,
     pos: NDArray[np.float64],
     deadline: float,
     now: Callable[[], float],
@@ -1420,39 +1410,31 @@ def _relink(
     band holds (:func:`reduce_movement`); the result that moves least, None when the plan
     could not be balanced.
 
-    With a ``region`` (the territories near those that miss a band), the first try balances
-    only there (every other unit locked where it is, :data:`LOCAL_SHARE` of the time, its
-    reduction half of what is left); then the whole map (two thirds of the time left, the
-    reduction the rest), and, in wall-clock mode while time is left, the whole map again
-    from other seeds (at most :data:`RELINK_TRIES` tries in all).
+    Wall-clock mode: each balanced plan gets up to :data:`REDUCE_RESTARTS` reductions of at
+    most :data:`REDUCE_TRY` seconds (other seeds), then the map is balanced again from
+    another seed while time is left (at most :data:`RELINK_TRIES` balancings). Deterministic
+    mode: one balancing and one reduction on the time left.
 
     (Balancing first under a looser budget, 1.5 times it, was tried on the US realignment at
-    15 %: the balancing then failed within its time, as with the economy term kept.)"""
+    15 %: the balancing then failed within its time, as with the economy term kept. So was
+    balancing first only near the territories that miss a band, every other unit locked:
+    on that case it failed in 5 of 6 solves, 20 s each, which the restarts use better.)"""
     from dataclasses import replace
 
     free = replace(spec, disruption_max=None, disruption_per_rep=None, disruption_rep_limit=None)
-    tries: list[tuple[Problem, ModelSpec, float]] = []
-    if region is not None:
-        # first only near the misses: every other territory keeps its units (locked where
-        # they are), so the balancing cannot spread moves over the whole map
-        far = ~np.isin(assign, sorted(region)) & (problem.lock < 0 if spec.locks else True)
-        lock = np.where(far, assign, problem.lock if spec.locks else -1)
-        tries.append((replace(problem, lock=lock), replace(free, locks=True), LOCAL_SHARE))
-    tries.append((problem, free, 2 / 3))
     best: SearchResult | None = None
     attempt = -1
     while now() < deadline and (best is None or best.violation > EPS):
         attempt += 1
-        if attempt >= len(tries) and (deterministic or attempt >= RELINK_TRIES):
+        if attempt >= (1 if deterministic else RELINK_TRIES):
             break
-        # after the planned tries, the whole map again from another seed while time is left
-        prob, balance_spec, share = tries[min(attempt, len(tries) - 1)]
+        # the whole map, again from another seed while time is left
         balanced = balance_search(
-            prob,
-            balance_spec,
+            problem,
+            free,
             assign,
             pos=pos,
-            deadline=now() + share * max(0.0, deadline - now()),
+            deadline=now() + 2 / 3 * max(0.0, deadline - now()),
             now=now,
             max_rounds=max_rounds,
             max_stall=max_stall,
@@ -1464,21 +1446,26 @@ def _relink(
         )
         if balanced.violation > EPS:
             continue
-        last = attempt >= len(tries) - 1
-        found = reduce_movement(
-            problem,
-            spec,
-            balanced.assign,
-            pos=pos,
-            deadline=deadline if last else now() + 0.5 * max(0.0, deadline - now()),
-            now=now,
-            seed=seed + 202 + attempt,
-            workers=workers,
-            deterministic=deterministic,
-            max_rounds=max_rounds,
-        )
-        if best is None or found.violation < best.violation:
-            best = found
+        for restart in range(1 if deterministic else REDUCE_RESTARTS):
+            if now() >= deadline or (best is not None and best.violation <= EPS):
+                break
+            # wall-clock mode: short reductions from the same balanced plan with other
+            # seeds (the way back depends on its first choices, see REDUCE_TRY)
+            until = deadline if deterministic else min(deadline, now() + REDUCE_TRY)
+            found = reduce_movement(
+                problem,
+                spec,
+                balanced.assign,
+                pos=pos,
+                deadline=until,
+                now=now,
+                seed=seed + 202 + attempt + 1000 * restart,
+                workers=workers,
+                deterministic=deterministic,
+                max_rounds=max_rounds,
+            )
+            if best is None or found.violation < best.violation:
+                best = found
     return best
 
 
