@@ -676,7 +676,8 @@ def test_a_relink_restarts_the_way_back_from_the_same_balanced_plan(monkeypatch)
     assert found is not None and found.violation == 0.0
     assert len(calls) == 2
     assert np.array_equal(calls[0][0], calls[1][0]) and calls[0][1] != calls[1][1]
-    assert all(limit <= contiguous.REDUCE_TRY + 1e-9 for _, _, limit in calls)
+    # each try is short: a quarter of the time left here (longer than REDUCE_TRY), not all of it
+    assert all(limit <= 0.25 * 1000.0 + 1e-6 for _, _, limit in calls)
 
 
 @pytest.mark.parametrize("seed", [1, 3, 5, 7])

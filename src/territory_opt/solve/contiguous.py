@@ -84,11 +84,13 @@ RELINK_TRIES = 6
 #: most this many seconds, and a balanced plan at most this many reductions (other seeds),
 #: before the relink balances again from another seed. Where the way back ends depends on
 #: its first choices far more than on its time: on the US realignment at 15 % (2026-11-29),
-#: one balanced plan (20.8 % moved) reached 13.7-14.6 % in 10-19 s from four seeds of six
-#: and stalled at 16.1-16.6 % from two, with 15-30 s each; once stalled, more time gained
-#: 0.1-0.2 points.
+#: one balanced plan (20.8 % moved) reached 13.7-14.6 % in 10-19 s from five seeds of eight
+#: and stalled at 16.1-16.6 % from three (15-30 s each); a stalled reduction restarted from
+#: where it stopped gained 0.03-0.2 points.
 REDUCE_TRY = 15.0
 REDUCE_RESTARTS = 2
+#: ... or this share of the time left when that is longer (a large map's reduction needs more).
+REDUCE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -1410,15 +1412,16 @@ def _relink(
     band holds (:func:`reduce_movement`); the result that moves least, None when the plan
     could not be balanced.
 
-    Wall-clock mode: each balanced plan gets up to :data:`REDUCE_RESTARTS` reductions of at
-    most :data:`REDUCE_TRY` seconds (other seeds), then the map is balanced again from
+    Wall-clock mode: each balanced plan gets up to :data:`REDUCE_RESTARTS` reductions of
+    :data:`REDUCE_TRY` seconds at most (or :data:`REDUCE_SHARE` of the time left, when
+    longer), each from another seed, then the map is balanced again from
     another seed while time is left (at most :data:`RELINK_TRIES` balancings). Deterministic
     mode: one balancing and one reduction on the time left.
 
     (Balancing first under a looser budget, 1.5 times it, was tried on the US realignment at
     15 %: the balancing then failed within its time, as with the economy term kept. So was
     balancing first only near the territories that miss a band, every other unit locked:
-    on that case it failed in 5 of 6 solves, 20 s each, which the restarts use better.)"""
+    on that case it failed in 6 of 7 traced solves, 20 s each, which the restarts use better.)"""
     from dataclasses import replace
 
     free = replace(spec, disruption_max=None, disruption_per_rep=None, disruption_rep_limit=None)
@@ -1451,7 +1454,8 @@ def _relink(
                 break
             # wall-clock mode: short reductions from the same balanced plan with other
             # seeds (the way back depends on its first choices, see REDUCE_TRY)
-            until = deadline if deterministic else min(deadline, now() + REDUCE_TRY)
+            until = deadline if deterministic else now() + max(REDUCE_TRY, REDUCE_SHARE * (deadline - now()))
+            until = min(deadline, until)
             found = reduce_movement(
                 problem,
                 spec,
