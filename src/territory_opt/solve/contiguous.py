@@ -1454,8 +1454,9 @@ def _relink(
                 break
             # wall-clock mode: short reductions from the same balanced plan with other
             # seeds (the way back depends on its first choices, see REDUCE_TRY)
-            until = deadline if deterministic else now() + max(REDUCE_TRY, REDUCE_SHARE * (deadline - now()))
-            until = min(deadline, until)
+            until = (
+                deadline if deterministic else min(deadline, now() + max(REDUCE_TRY, REDUCE_SHARE * (deadline - now())))
+            )
             found = reduce_movement(
                 problem,
                 spec,
