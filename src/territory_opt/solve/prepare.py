@@ -34,6 +34,7 @@ from .centres import initial_centres, medoids
 from .context import SolveContext
 from .contiguous import EPS as EXACT_EPS
 from .contiguous import balance_search, improve_travel
+from .proof import raise_if_pocket
 from .spec import SolveSpec
 from .strategies import realignment
 from .strategies.company_scale import use_large
@@ -138,7 +139,10 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
         large=large,
         notes=tuple(notes),
     )
-    return _with_start(ctx, prep)
+    try:
+        return _with_start(ctx, prep)
+    except InfeasibleError as exc:  # the start's search proved that no plan exists
+        raise with_setting(exc, prep.notes) from None
 
 
 def with_setting(exc: SolverError | InfeasibleError, notes: tuple[str, ...]) -> SolverError | InfeasibleError:
@@ -436,6 +440,7 @@ def transport_contiguous_start(ctx: SolveContext, prep: Prepared) -> tuple[NDArr
         windows=False,  # the first plan comes sooner without them (US counties: 30 s, not 45 s)
     )
     bound = tr.bound / max(float(weight.sum()), 1e-12) if problem.has_home[~exempt].all() else None
+    raise_if_pocket(ctx, problem, spec, centres, exempt, found)
     if found.violation > EXACT_EPS:
         return None, bound
     # the repair traded travel for balance: recombine adjacent pairs for travel, in band

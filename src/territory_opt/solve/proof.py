@@ -60,6 +60,28 @@ def raise_if_proved(
     raise InfeasibleError(msg, proof)
 
 
+def raise_if_pocket(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: ModelSpec,
+    centres: NDArray[np.int64],
+    exempt: NDArray[np.bool_],
+    result: SearchResult,
+) -> None:
+    """Raise :class:`InfeasibleError` when the search proved that no plan exists (a corner
+    of the map no connected grouping balances, :mod:`.pockets`).
+
+    On a small map (at most :data:`SMALL_PROOF_PAIRS` unit-seat pairs) the relaxation
+    without contiguity is tried first: when the bands fail even without it, that proof
+    names the family at fault (balance, not contiguity) and says how far to relax."""
+    if result.pocket is None:
+        return
+    if problem.n_units * problem.n_seats <= SMALL_PROOF_PAIRS:
+        raise_if_proved(ctx, problem, spec, centres, exempt)
+    explanation = Explanation((result.pocket,))
+    raise InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation)
+
+
 def no_plan_message(
     ctx: SolveContext,
     exact_log: list[SearchResult],

@@ -46,7 +46,7 @@ from ..contiguous import EPS as EXACT_EPS
 from ..contiguous import SearchResult, balance_search
 from ..incumbent import EXACT_SEARCH, WARM_START, Incumbent
 from ..prepare import Prepared
-from ..proof import no_plan_error, over_budget_plan, raise_if_proved
+from ..proof import no_plan_error, over_budget_plan, raise_if_pocket, raise_if_proved
 from . import exact_cuts, exact_flow, realignment
 
 
@@ -233,6 +233,7 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
     ctx.charge_share(0.1)
     search.exact_log.append(found)
     ctx.report("exact contiguity search", violation=found.violation, iteration=search.iteration)
+    raise_if_pocket(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, found)
     if (
         found.violation > EXACT_EPS
         and realign_first
@@ -456,6 +457,7 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
     )
     search.exact_log.append(found)
     ctx.report("exact contiguity search (last)", violation=found.violation)
+    raise_if_pocket(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, found)
     if found.violation > EXACT_EPS:
         return None
     cand = _plan_cand(prep, search.centres, found.assign)

@@ -1,0 +1,293 @@
+"""Pockets: a proof, from one corner of the map, that no contiguous plan meets the bands.
+
+When the exact contiguity search stalls with a territory just outside its band, the
+reason can be the map itself: a few large units in a corner (New York City, and Long
+Island behind it) that no connected grouping brings within a band. Such a scenario has no
+plan at all; saying "no plan found" would hide it, and more time would not help.
+
+The proof looks only at a *region* R: the units of a territory that misses its band and
+every unit within ``h`` steps of it (units standing alone with an oversized unit are
+walls: no other territory may hold them). In any plan of the real problem, each territory
+meets R in one or more connected pieces, and
+
+* a piece with no unit on R's boundary (no neighbour outside R) is a whole territory, so
+  its sum lies within the band of some seat;
+* any other piece is part of a territory, so its sum is at most that seat's upper band.
+
+Partitioning R into connected pieces under these two rules is a *relaxation* of the real
+problem (every other constraint dropped: locks, skills, families, budgets, which seat
+holds which piece). If CP-SAT proves it infeasible (with and without its presolve, see
+:func:`~territory_opt.diagnose.confirmed_infeasible`), the scenario has no plan.
+
+Model (CP-SAT, values in integer steps of 1/:data:`SCALE` of a mean target, rounded down;
+a lower band is lowered by one step per unit of R so rounding never cuts off a plan):
+each unit is a root or picks a parent among its neighbours in R (a spanning forest, one
+tree per piece); ``cnt[u]`` and ``g[u,j]`` are the unit count and sums of u's subtree
+(counts rise towards the root, so there is no cycle); ``b[u]`` may be 1 only when u or a
+unit below it lies on R's boundary; a root picks one seat class, whose upper bands bind
+its piece, and whose lower bands bind it too when ``b`` is 0.
+
+The *elastic* version widens every band of one measure by ``σ`` of the seat's target and
+minimises σ: its proved lower bound says how far the tolerance must widen for this region
+(a lower bound for the whole map too).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from ..diagnose import Conflict, confirmed_infeasible
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .contiguous import _Search
+
+#: A mean target is this many integer steps.
+SCALE = 1_000_000
+#: Steps of the elastic widening: σ in units of 1/ELASTIC of a seat's target.
+ELASTIC = 10_000
+#: Largest region (units) the proof is tried on.
+MAX_UNITS = 260
+#: Steps around the territory that misses its band, tried in turn.
+HOPS = (1, 2, 3)
+#: A territory outside its band by less than this share of a target is not a pocket.
+MISS = 1e-6
+
+
+@dataclass(frozen=True)
+class Pocket:
+    """A proof that no plan exists: the region, the territory that led to it, the figures."""
+
+    units: tuple[int, ...]
+    core: tuple[int, ...]
+    hops: int
+    row: int
+    widen: float | None  # proved least widening of the row's tolerance (share of a target)
+    tolerance: float | None  # the row's tolerance today
+
+    def conflict(self, s: _Search) -> Conflict:
+        """The proof in business words (a :class:`~territory_opt.diagnose.Conflict`)."""
+        p = s.p
+        names = p.unit_names if p.unit_names is not None else p.unit_ids
+        measure = p.measure_names[s.measure_of_row[self.row]]
+        core = sorted(self.core, key=lambda u: -s.vals[u][self.row])
+        shown = ", ".join(str(names[u]) for u in core[:5]) + (f" and {len(core) - 5} more" if len(core) > 5 else "")
+        step = "step" if self.hops == 1 else "steps"
+        msg = (
+            f"no contiguous plan meets the {measure} bands: around {shown}, the {len(self.units)} units "
+            f"within {self.hops} {step} cannot be cut into connected territories that each meet a band "
+            "(a territory inside this area must meet its band; one reaching beyond it may hold at most "
+            "its upper band). Proved by CP-SAT on this corner of the map with every other rule dropped "
+            "(locks, skills, any disruption budget), so no plan exists, whatever the budget, and more time "
+            "would not help"
+        )
+        relax_to = None
+        if self.widen is not None and self.tolerance is not None and self.widen > 0:
+            relax_to = self.tolerance + self.widen
+            msg += (
+                f"; here the {measure} tolerance would have to widen from ±{100 * self.tolerance:.1f}% to at least "
+                f"±{100 * relax_to:.1f}% (on today's targets), or the roster change here"
+            )
+        return Conflict("contiguity", msg, relax_to)
+
+
+def find_pocket(
+    s: _Search,
+    *,
+    deadline: float,
+    now: Callable[[], float] = time.perf_counter,
+    seed: int = 0,
+    deterministic: bool = False,
+    tried: set[tuple[int, ...]] | None = None,
+) -> Pocket | None:
+    """A proof that the search's map has no plan, from the territories of ``s.assign`` that
+    miss a band (worst first, regions of 1, 2 and 3 steps), or None.
+
+    ``tried``: the regions already tried in vain (skipped, and added to)."""
+    if not s.contiguity or not s.r:
+        return None
+    tried = set() if tried is None else tried
+    walls = _walls(s)
+    order = sorted(
+        (t for t in range(s.k) if not s.closed[t] and s.seat_violation(t, s.load[t]) > MISS),
+        key=lambda t: -s.seat_violation(t, s.load[t]),
+    )
+    assign = np.asarray(s.assign)
+    for t in order[:3]:
+        core = np.flatnonzero(assign == t).tolist()
+        for hops in HOPS:
+            left = deadline - now()
+            if left <= 0.2:
+                return None
+            region = _region(s, core, hops, walls)
+            if region is None:
+                break
+            key = tuple(region)
+            if key in tried:
+                continue
+            tried.add(key)
+            limit = min(5.0, max(0.5, left / 4))
+            model = _Model(s, region, walls, widen_row=None)
+            # the confirmation without presolve may take most of the time left
+            confirm = max(limit, 0.8 * left - limit)
+            if not confirmed_infeasible(model.model, limit, seed, deterministic=deterministic, confirm_limit=confirm):
+                continue
+            row = _worst_row(s, t)
+            widen, tolerance = _widening(
+                s, region, walls, row, min(limit, max(0.5, deadline - now())), seed, deterministic
+            )
+            return Pocket(tuple(region), tuple(core), hops, row, widen, tolerance)
+    return None
+
+
+def _walls(s: _Search) -> set[int]:
+    """Units no open territory may hold: those locked to a seat standing alone."""
+    lock = s.p.lock
+    return {u for u in np.flatnonzero(lock >= 0).tolist() if s.closed[int(lock[u])]}
+
+
+def _region(s: _Search, core: list[int], hops: int, walls: set[int]) -> list[int] | None:
+    """``core`` and every unit within ``hops`` steps (walls left out), or None when larger
+    than :data:`MAX_UNITS`."""
+    seen = {u: 0 for u in core if u not in walls}
+    queue = deque(seen)
+    while queue:
+        u = queue.popleft()
+        if seen[u] >= hops:
+            continue
+        for z in s.nbrs[u]:
+            if z not in seen and z not in walls:
+                seen[z] = seen[u] + 1
+                if len(seen) > MAX_UNITS:
+                    return None
+                queue.append(z)
+    return sorted(seen)
+
+
+def _worst_row(s: _Search, t: int) -> int:
+    miss = [max(s.load[t][j] - s.hi_l[t][j], s.lo_l[t][j] - s.load[t][j], 0.0) / s.norm_l[t][j] for j in range(s.r)]
+    return int(np.argmax(miss))
+
+
+class _Model:
+    """The relaxation of one region (see the module docstring)."""
+
+    def __init__(self, s: _Search, region: list[int], walls: set[int], widen_row: int | None) -> None:
+        self.model = m = cp_model.CpModel()
+        inside = set(region)
+        n = len(region)
+        # seat classes: the distinct bands of the open seats, and how many seats have each
+        classes: dict[tuple[float, ...], int] = {}
+        for t in range(s.k):
+            if not s.closed[t]:
+                key = (*s.lo_l[t], *s.hi_l[t])
+                classes[key] = classes.get(key, 0) + 1
+        r = s.r
+        scale = [SCALE / s.norm_l[0][j] for j in range(r)]
+        vals = {u: [int(np.floor(s.vals[u][j] * scale[j])) for j in range(r)] for u in region}
+        lo_sum = [sum(min(0, vals[u][j]) for u in region) for j in range(r)]
+        hi_sum = [sum(max(0, vals[u][j]) for u in region) for j in range(r)]
+        boundary = {u for u in region if any(z not in inside and z not in walls for z in s.nbrs[u])}
+        root = {u: m.new_bool_var("") for u in region}
+        cnt = {u: m.new_int_var(1, n, "") for u in region}
+        g = {(u, j): m.new_int_var(lo_sum[j], hi_sum[j], "") for u in region for j in range(r)}
+        b = {u: m.new_bool_var("") for u in region}
+        child_cnt: dict[int, list[cp_model.IntVar]] = {u: [] for u in region}
+        child_g: dict[tuple[int, int], list[cp_model.IntVar]] = {(u, j): [] for u in region for j in range(r)}
+        child_b: dict[int, list[cp_model.IntVar]] = {u: [] for u in region}
+        for u in region:
+            parents = []
+            for v in s.nbrs[u]:
+                if v not in inside:
+                    continue
+                p = m.new_bool_var("")  # v is u's parent
+                parents.append(p)
+                hc = m.new_int_var(0, n, "")
+                m.add(hc == cnt[u]).only_enforce_if(p)
+                m.add(hc == 0).only_enforce_if(~p)
+                child_cnt[v].append(hc)
+                for j in range(r):
+                    hg = m.new_int_var(min(0, lo_sum[j]), hi_sum[j], "")
+                    m.add(hg == g[u, j]).only_enforce_if(p)
+                    m.add(hg == 0).only_enforce_if(~p)
+                    child_g[v, j].append(hg)
+                hb = m.new_bool_var("")
+                m.add_implication(hb, p)
+                m.add_implication(hb, b[u])
+                child_b[v].append(hb)
+            m.add_exactly_one([root[u], *parents])
+        for u in region:
+            m.add(cnt[u] == 1 + sum(child_cnt[u]))
+            for j in range(r):
+                m.add(g[u, j] == vals[u][j] + sum(child_g[u, j]))
+            if u not in boundary:
+                m.add(sum(child_b[u]) >= b[u])
+        # the classes: a root picks one; its upper bands always bind, its lower bands when
+        # the piece stays inside the region
+        self.sigma = m.new_int_var(0, ELASTIC, "") if widen_row is not None else None
+        picks: dict[tuple[float, ...], list[cp_model.IntVar]] = {}
+        for u in region:
+            chosen = []
+            for key, _count in classes.items():
+                c = m.new_bool_var("")
+                chosen.append(c)
+                inner = m.new_bool_var("")  # a whole territory of this class
+                m.add_bool_and([c, ~b[u]]).only_enforce_if(inner)
+                m.add_bool_or([~c, b[u], inner])
+                picks.setdefault(key, []).append(inner)
+                los, his = key[:r], key[r:]
+                for j in range(r):
+                    lo, hi = los[j], his[j]
+                    widen = 0
+                    if self.sigma is not None and j == widen_row and np.isfinite(lo) and np.isfinite(hi):
+                        widen = int(np.ceil((lo + hi) / 2 * scale[j] / ELASTIC))  # a step of σ
+                    if np.isfinite(hi):
+                        top = int(np.floor(hi * scale[j]))
+                        expr = g[u, j] - widen * self.sigma if widen and self.sigma is not None else g[u, j]
+                        m.add(expr <= top).only_enforce_if(c)
+                    if np.isfinite(lo):
+                        floor_ = int(np.ceil(lo * scale[j])) - n  # rounding down lost < 1 step per unit
+                        expr = g[u, j] + widen * self.sigma if widen and self.sigma is not None else g[u, j]
+                        m.add(expr >= floor_).only_enforce_if([c, ~b[u]])
+            m.add(sum(chosen) == root[u])
+        for key, wholes in picks.items():
+            m.add(sum(wholes) <= classes[key])  # whole territories of a class: one seat each
+        if self.sigma is not None:
+            m.minimize(self.sigma)
+
+
+def _widening(
+    s: _Search, region: list[int], walls: set[int], row: int, limit: float, seed: int, deterministic: bool
+) -> tuple[float | None, float | None]:
+    """The proved least widening of ``row``'s tolerance for the region (CP-SAT's bound on
+    the elastic model, one step below it for the rounding), and the row's tolerance."""
+    tolerance = None
+    for t in range(s.k):
+        lo, hi = s.lo_l[t][row], s.hi_l[t][row]
+        if not s.closed[t] and np.isfinite(lo) and np.isfinite(hi) and hi + lo > 0:
+            tolerance = (hi - lo) / (hi + lo)
+            break
+    if tolerance is None:
+        return None, None
+    model = _Model(s, region, walls, widen_row=row)
+    solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False
+    solver.parameters.random_seed = seed
+    if deterministic:
+        solver.parameters.max_deterministic_time = limit
+        solver.parameters.num_workers = 1
+    else:
+        solver.parameters.max_time_in_seconds = limit
+        solver.parameters.num_workers = 2
+    status = solver.solve(model.model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, tolerance
+    steps = int(np.floor(solver.best_objective_bound + 1e-9)) - 1
+    return (max(0, steps) / ELASTIC, tolerance)
