@@ -57,6 +57,8 @@ ELASTIC = 10_000
 MAX_UNITS = 260
 #: Steps around the territory that misses its band, tried in turn.
 HOPS = (1, 2, 3)
+#: Largest sum of the region's values in steps (CP-SAT's integers, with room for big-M terms).
+LARGEST = 2**50
 #: A territory outside its band by less than this share of a target is not a pocket.
 MISS = 1e-6
 
@@ -93,8 +95,9 @@ class Pocket:
             relax_to = self.tolerance + self.widen
             msg += (
                 f"; here the {measure} tolerance would have to widen from ±{100 * self.tolerance:.1f}% to at least "
-                f"±{100 * relax_to:.1f}% (on today's targets), or the roster change here"
+                f"±{100 * relax_to:.1f}% (on today's targets)"
             )
+        msg += "; finer units there (ZIP areas, or accounts) or another number of reps may also give a plan"
         return Conflict("contiguity", msg, relax_to)
 
 
@@ -134,7 +137,10 @@ def find_pocket(
                 continue
             tried.add(key)
             limit = min(5.0, max(0.5, left / 4))
-            model = _Model(s, region, walls, widen_row=None)
+            try:
+                model = _Model(s, region, walls, widen_row=None)
+            except OverflowError:
+                continue
             # the confirmation without presolve may take most of the time left
             confirm = max(limit, 0.8 * left - limit)
             if not confirmed_infeasible(model.model, limit, seed, deterministic=deterministic, confirm_limit=confirm):
@@ -194,6 +200,8 @@ class _Model:
                 classes[key] = classes.get(key, 0) + 1
         scale = [SCALE / s.norm_l[0][j] for j in range(r)]
         vals = {u: [int(np.floor(s.vals[u][j] * scale[j])) for j in range(r)] for u in region}
+        if sum(abs(v) for u in region for v in vals[u]) > LARGEST:
+            raise OverflowError("the region's sums do not fit CP-SAT's integers")
         self.sigma = m.new_int_var(0, ELASTIC, "") if widen_row is not None else None
         # per class and row: the band in steps, and a step of the widening (0: none)
         lows: dict[tuple[float, ...], list[int | None]] = {}
@@ -298,7 +306,10 @@ def _widening(
             break
     if tolerance is None:
         return None, None
-    model = _Model(s, region, walls, widen_row=row)
+    try:
+        model = _Model(s, region, walls, widen_row=row)
+    except OverflowError:
+        return None, tolerance
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False
     solver.parameters.random_seed = seed
