@@ -36,7 +36,10 @@ SCORED_OVER_BUDGET = ("balanced", "spread_pct", "all_contiguous", "contiguous", 
 
 CASES: list[tuple[str, dict[str, Any], float]] = [
     *[(f"us50-s{s}", {"kind": "fixed", "seed": s, "reps": 50}, 60.0) for s in (1, 2, 3, 4, 5)],
-    *[(f"realign-{int(100 * b)}", {"kind": "realign", "seed": 3, "reps": 50, "budget": b}, 120.0) for b in (0.10, 0.15, 0.25, 0.40)],
+    *[
+        (f"realign-{int(100 * b)}", {"kind": "realign", "seed": 3, "reps": 50, "budget": b}, 120.0)
+        for b in (0.10, 0.15, 0.25, 0.40)
+    ],
     ("state-TX", {"kind": "realign", "seed": 5, "reps": 12, "budget": 0.10, "states": ["TX"]}, 30.0),
     ("state-OH", {"kind": "realign", "seed": 5, "reps": 8, "budget": 0.10, "states": ["OH"]}, 30.0),
     ("state-CA", {"kind": "realign", "seed": 5, "reps": 16, "budget": 0.10, "states": ["CA"]}, 30.0),
@@ -120,9 +123,20 @@ def current_alignment(case: dict[str, Any], problem, scenario) -> np.ndarray:
     units = [str(u) for u in problem.unit_ids]
     missing = [u for u in units if u not in rows or rows[u] not in seat]
     if missing or len(rows) != len(units):
-        msg = f"{path}: does not match the case ({len(missing)} units without a known territory); delete it to remake it"
+        msg = (
+            f"{path}: does not match the case ({len(missing)} units without a known territory); delete it to remake it"
+        )
         raise ValueError(msg)
     return np.array([seat[rows[u]] for u in units], dtype=np.int64)
+
+
+def _slug(case: dict[str, Any]) -> str:
+    """A file name for a case's kept assignment (its kind, roster or seat count, budget, states)."""
+    parts = [case["kind"], f"seed{case.get('seed', '')}", f"k{case.get('reps', case.get('k', ''))}"]
+    if case.get("budget") is not None:
+        parts.append(f"budget{round(100 * case['budget'])}")
+    parts += list(case.get("states") or [])
+    return "-".join(parts)
 
 
 def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
@@ -183,7 +197,11 @@ def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
                 progress=progress,
             )
         except Exception as exc:  # noqa: BLE001 - the engine's answer is the result
-            row = {"answer": type(exc).__name__, "message": str(exc)[:700], "time_s": round(time.perf_counter() - t0, 1)}
+            row = {
+                "answer": type(exc).__name__,
+                "message": str(exc)[:700],
+                "time_s": round(time.perf_counter() - t0, 1),
+            }
             over = getattr(exc, "over_budget", None)
             if over is not None:
                 # the best plan found that meets every band but breaks the budget: scored
@@ -194,6 +212,11 @@ def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
             labels = np.asarray(plan.assignment["territory_id"].map({s: i for i, s in enumerate(problem.seat_ids)}))
             extra = scored(labels)
             row = {
+                "assignment": score.store_labels(
+                    Path(__file__).parent / "results" / "assignments" / "realign", _slug(case), labels
+                ),
+                # the engine's own audit, beside the scorer's verdict
+                "engine_audit_ok": all(f.ok for f in plan.findings),
                 "answer": plan.status.value,
                 "first_plan_s": round(first[0], 1) if first else None,
                 "time_s": round(wall, 1),
@@ -204,7 +227,9 @@ def _child(case: dict[str, Any], limit: float, out: mp.Queue) -> None:
                     if plan.global_bound is not None and extra.get("travel")
                     else None
                 ),
-                "engine_notes": [n for n in plan.notes if n.startswith(("realignment", "stands alone", "the other"))][:3],
+                "engine_notes": [n for n in plan.notes if n.startswith(("realignment", "stands alone", "the other"))][
+                    :3
+                ],
             }
     except Exception as exc:  # noqa: BLE001 - recorded
         row = {"answer": "error", "message": f"{type(exc).__name__}: {exc}"[:700]}
