@@ -131,8 +131,35 @@ class Built:
 
 
 def _scale(problem: Problem) -> NDArray[np.float64]:
+    """Per measure, the factor its values are scaled by: a power of ten that makes every
+    value an exact integer with the total near :data:`MEASURE_SCALE_TOTAL` when the values
+    allow it (whole numbers: populations, potentials in currency units), else
+    ``MEASURE_SCALE_TOTAL / total`` (rounded coefficients, see :func:`_rounding`)."""
     total = problem.measures.sum(axis=0)
-    return np.divide(MEASURE_SCALE_TOTAL, total, out=np.ones_like(total, dtype=float), where=total > 0)
+    out = np.divide(MEASURE_SCALE_TOTAL, total, out=np.ones_like(total, dtype=float), where=total > 0)
+    for m in np.flatnonzero(total > 0).tolist():
+        step = _exact_step(problem.measures[:, m], float(total[m]))
+        if step is not None:
+            out[m] = step
+    return out
+
+
+def _exact_step(values: NDArray[np.float64], total: float) -> float | None:
+    """The power of ten (total near MEASURE_SCALE_TOTAL) that makes ``values`` exact integers
+    in float arithmetic, or None."""
+    step = 10.0 ** np.floor(np.log10(MEASURE_SCALE_TOTAL / total))
+    scaled = values * step
+    if np.abs(scaled).sum() < 2.0**53 and np.array_equal(scaled, np.round(scaled)):
+        return float(step)
+    return None
+
+
+def _rounding(values: NDArray[np.float64], coef: NDArray[np.int64]) -> float:
+    """Half a step when ``coef`` rounds ``values`` (scaled), else 0: the integer band is
+    widened by this much per pair so that no plan on the band is cut off; with exact
+    coefficients (:func:`_exact_step`) it is not widened, and a plan meets the band exactly
+    (a widened band let a plan pass it by up to 8e-8 of a target on the US counties)."""
+    return 0.0 if np.array_equal(values, coef) else 0.5
 
 
 def _guard(built: Built, name: str, guarded: bool) -> cp_model.IntVar | None:
@@ -179,15 +206,18 @@ def add_balance(
     exempt = bands.exempt
     for rule in spec.balance:
         m = rule.measure
-        coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
+        scaled = problem.measures[cand.unit, m] * scale[m]
+        coef = np.round(scaled).astype(np.int64)
+        half = _rounding(scaled, coef)
         for t in range(problem.n_seats):
             if exempt[t]:
                 continue
             pairs = by_seat[t]
             expr = cp_model.LinearExpr.weighted_sum([built.x[p] for p in pairs], coef[pairs].tolist())
             # rounding of the scaled coefficients errs by at most 1/2 per term: widen the
-            # integer band by that much so a plan exactly on the band is not cut off
-            err = 0.5 * len(pairs)
+            # integer band by that much so a plan exactly on the band is not cut off (none
+            # when the coefficients are exact)
+            err = half * len(pairs)
             lo = int(np.ceil(bands.low[t, m] * scale[m] - err))
             hi = int(np.floor(bands.high[t, m] * scale[m] + err))
             if rule.hard and not elastic:
@@ -221,11 +251,13 @@ def add_capacity(
     scale = _scale(problem)
     by_seat = built.by_seat
     for m, cap in spec.capacity:
-        coef = np.round(problem.measures[cand.unit, m] * scale[m]).astype(np.int64)
+        scaled = problem.measures[cand.unit, m] * scale[m]
+        coef = np.round(scaled).astype(np.int64)
+        half = _rounding(scaled, coef)
         for t in range(problem.n_seats):
             pairs = by_seat[t]
             expr = cp_model.LinearExpr.weighted_sum([built.x[p] for p in pairs], coef[pairs].tolist())
-            limit = int(np.floor(cap * problem.seat_capacity[t] * scale[m] + 0.5 * len(pairs)))
+            limit = int(np.floor(cap * problem.seat_capacity[t] * scale[m] + half * len(pairs)))
             if elastic:
                 over = built.model.new_int_var(0, int(coef.sum()) // SLACK_STEP + 1, f"capover_{t}_{m}")
                 _enforce(built.model.add(expr - SLACK_STEP * over <= limit), lit)
@@ -300,13 +332,14 @@ def add_disruption(
         return
     lit = _guard(built, "disruption", guarded)
     stay, value, total = _moved_terms(problem, cand, spec)
-    scale = MEASURE_SCALE_TOTAL / max(total, 1e-9)
+    scale = (_exact_step(value, total) if total > 0 else None) or MEASURE_SCALE_TOTAL / max(total, 1e-9)
     coef = np.round(value * scale).astype(np.int64)
+    half = _rounding(value * scale, coef)
     ok = stay >= 0
     kept = cp_model.LinearExpr.weighted_sum([built.x[p] for p in stay[ok]], coef[ok].tolist())
     total_int = int(coef.sum())
     if spec.disruption_max is not None:
-        budget = int(np.floor(spec.disruption_max * scale + 0.5 * len(coef)))
+        budget = int(np.floor(spec.disruption_max * scale + half * len(coef)))
         if elastic:
             over = built.model.new_int_var(0, total_int // SLACK_STEP + 1, "disruption_over")
             _enforce(built.model.add(total_int - kept - SLACK_STEP * over <= budget), lit)
@@ -328,7 +361,7 @@ def add_disruption(
                 if spec.disruption_rep_limit is None
                 else spec.disruption_rep_limit[r] * scale
             )
-            limit = int(np.floor(share + 0.5 * int(mine.sum())))
+            limit = int(np.floor(share + half * int(mine.sum())))
             if elastic:
                 over = built.model.new_int_var(0, book // SLACK_STEP + 1, f"reppover_{r}")
                 _enforce(built.model.add(book - kept_r - SLACK_STEP * over <= limit), lit)
