@@ -213,3 +213,20 @@ def _ticks():
     """A clock that advances a tick per call (the search ends by its stall count)."""
     t = iter(range(10**9))
     return lambda: float(next(t)) * 1e-6
+
+
+def test_the_pocket_proof_repeats_in_deterministic_mode(monkeypatch):
+    """Deterministic mode: the same scenario and seed give the same answer, word for word."""
+    monkeypatch.setattr(exact_flow, "fits", lambda problem: False)
+    answers = []
+    for _ in range(2):
+        with pytest.raises(InfeasibleError) as info:
+            solve(
+                new_york(),
+                balance={"potential": Measure(tolerance=0.05)},
+                constraints=Constraints(contiguity=True),
+                solver=SolverSettings(time_limit=20, seed=3, deterministic=True),
+            )
+        answers.append(str(info.value))
+    assert answers[0] == answers[1]
+    assert "±6.4%" in answers[0]
