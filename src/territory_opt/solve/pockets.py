@@ -43,6 +43,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from ..diagnose import Conflict, confirmed_infeasible
+from ..diagnose import _solve_quick as solve_quick
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -310,16 +311,7 @@ def _widening(
         model = _Model(s, region, walls, widen_row=row)
     except OverflowError:
         return None, tolerance
-    solver = cp_model.CpSolver()
-    solver.parameters.catch_sigint_signal = False
-    solver.parameters.random_seed = seed
-    if deterministic:
-        solver.parameters.max_deterministic_time = limit
-        solver.parameters.num_workers = 1
-    else:
-        solver.parameters.max_time_in_seconds = limit
-        solver.parameters.num_workers = 2
-    status = solver.solve(model.model)
+    solver, status = solve_quick(model.model, limit, seed, deterministic=deterministic)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, tolerance
     steps = int(np.floor(solver.best_objective_bound + 1e-9)) - 1
