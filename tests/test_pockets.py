@@ -20,7 +20,7 @@ pockets = importlib.import_module("territory_opt.solve.pockets")
 exact_flow = importlib.import_module("territory_opt.solve.strategies.exact_flow")
 
 
-def grid(rows, cols, values, k):
+def grid(rows, cols, values, k, fte=None):
     xy = [[float(c), float(r)] for r in range(rows) for c in range(cols)]
     edges = [[r * cols + c, r * cols + c + 1] for r in range(rows) for c in range(cols - 1)]
     edges += [[r * cols + c, (r + 1) * cols + c] for r in range(rows - 1) for c in range(cols)]
@@ -29,6 +29,7 @@ def grid(rows, cols, values, k):
         measure_names=["potential"],
         unit_xy=xy,
         seat_xy=[[0.0, 0.0]] * k,
+        seat_capacity=fte,
         edges=edges,
     )
 
@@ -43,7 +44,7 @@ def has_plan(p, k, lo, hi):
     for assign in itertools.product(range(k), repeat=n):
         a = np.asarray(assign)
         load = np.bincount(a, weights=values, minlength=k)
-        if (load < lo - 1e-9).any() or (load > hi + 1e-9).any():
+        if (load < np.asarray(lo) - 1e-9).any() or (load > np.asarray(hi) + 1e-9).any():
             continue
         if all(_connected(a, t, nbrs) for t in range(k)):
             return True
@@ -99,6 +100,29 @@ def test_the_pocket_relaxation_never_rules_out_a_map_that_has_a_plan():
             proved += 1
     assert proved >= 3
     assert claims >= proved
+
+
+def test_seats_of_many_bands_share_one_envelope_and_claim_nothing_wrong(monkeypatch):
+    """Reps of many FTEs (more bands than MAX_CLASSES, forced here to 1): the relaxation
+    uses one band enclosing them all, weaker but still never wrong."""
+    monkeypatch.setattr(pockets, "MAX_CLASSES", 1)
+    rng = np.random.default_rng(11)
+    claims = 0
+    for case in range(24):
+        rows, cols, k = [(3, 3, 3), (2, 4, 3), (2, 4, 2)][case % 3]
+        values = rng.integers(1, 12, rows * cols).astype(float)
+        fte = rng.choice([0.98, 1.0, 1.02], k)
+        p = grid(rows, cols, values, k, fte)
+        spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), contiguity=True)
+        s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+        s.reset(np.arange(p.n_units) % k)
+        lo, hi = np.asarray(s.lo)[:, 0], np.asarray(s.hi)[:, 0]
+        truth = has_plan(p, k, lo, hi)
+        for region in (set(range(p.n_units)), {0, *s.nbrs[0]}):
+            if relaxation_infeasible(s, region):
+                claims += 1
+                assert not truth, f"case {case}: the envelope ruled out a map that has a plan"
+    assert claims >= 3
 
 
 NYC = {  # potential of the New York counties (millions / 10) and their adjacency

@@ -58,6 +58,8 @@ ELASTIC = 10_000
 MAX_UNITS = 260
 #: Steps around the territory that misses its band, tried in turn.
 HOPS = (1, 2, 3)
+#: Above this many distinct seat bands, the model uses one band enclosing them all.
+MAX_CLASSES = 8
 #: Largest sum of the region's values in steps (CP-SAT's integers, with room for big-M terms).
 LARGEST = 2**50
 #: A territory outside its band by less than this share of a target is not a pocket.
@@ -199,6 +201,12 @@ class _Model:
             if not s.closed[t]:
                 key = (*s.lo_l[t], *s.hi_l[t])
                 classes[key] = classes.get(key, 0) + 1
+        if len(classes) > MAX_CLASSES:
+            # many different bands (reps of many FTEs): one envelope holding them all (a
+            # weaker relaxation, still valid)
+            los = np.min([key[:r] for key in classes], axis=0)
+            his = np.max([key[r:] for key in classes], axis=0)
+            classes = {(*los.tolist(), *his.tolist()): sum(classes.values())}
         scale = [SCALE / s.norm_l[0][j] for j in range(r)]
         vals = {u: [int(np.floor(s.vals[u][j] * scale[j])) for j in range(r)] for u in region}
         if sum(abs(v) for u in region for v in vals[u]) > LARGEST:
