@@ -160,7 +160,10 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
         gap = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
     global_bound = global_gap = None
     travel_only = _travel_only(prep)
-    if prep.large or (best.exact_model and exact_objective(prep.spec, free_centres=prep.free_centres) is not None):
+    if prep.large and prep.free_centres and travel_only and objective is not None:
+        # company scale with chosen centres: the transport bound needs home bases
+        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(objective))
+    elif prep.large or (best.exact_model and exact_objective(prep.spec, free_centres=prep.free_centres) is not None):
         global_bound, global_gap = bound, gap
         if best.exact_model and travel_only and best.status != cp_model.OPTIMAL and objective is not None:
             # the exact model's own bound is often weak before it closes: the LP over every
@@ -222,7 +225,7 @@ def reserve_for_bound(ctx: SolveContext, prep: Prepared) -> float:
     travel LP over every pair (about 4e-5 s per pair here, 10 % of the limit at most); with
     chosen centres the Lagrangian bound (15 % of the limit at most, a minute at most). None
     in deterministic mode, where the bounds stop on counts."""
-    if ctx.deterministic or prep.large or not _travel_only(prep):
+    if ctx.deterministic or (prep.large and not prep.free_centres) or not _travel_only(prep):
         return 0.0
     if not prep.free_centres:
         pairs = prep.problem.n_units * prep.problem.n_seats
