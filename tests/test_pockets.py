@@ -6,6 +6,7 @@ it, Brooklyn beside it) that made a 50-rep US roster unsolvable at ±5 %."""
 
 import importlib
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -64,8 +65,8 @@ def _connected(a, t, nbrs):
     return len(seen) == len(members)
 
 
-def relaxation_infeasible(s, region):
-    model = pockets._Model(s, sorted(region), set(), widen_row=None)
+def relaxation_infeasible(s, region, walls=frozenset()):
+    model = pockets._Model(s, sorted(region), set(walls), widen_row=None)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_time_in_seconds = 10
@@ -203,8 +204,6 @@ def test_a_map_with_a_plan_gets_no_pocket():
     values = p.measures.copy()
     values[3, 0] += 0.4
     values[8:, 0] -= 0.4 / (p.n_units - 8)
-    from dataclasses import replace
-
     p = replace(p, measures=values)
     spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), contiguity=True)
     start = np.zeros(p.n_units, dtype=np.int64)
@@ -254,3 +253,60 @@ def test_the_pocket_proof_repeats_in_deterministic_mode(monkeypatch):
         answers.append(str(info.value))
     assert answers[0] == answers[1]
     assert "±6.4%" in answers[0]
+
+
+# -- found by a hostile review: each a case where the proof claimed too much ---------------
+
+
+def _path(values, k, fte=None, lock=None):
+    n = len(values)
+    return Problem.from_arrays(
+        measures=np.asarray(values, dtype=float)[:, None],
+        measure_names=["potential"],
+        unit_xy=[[float(i), 0.0] for i in range(n)],
+        seat_xy=[[0.0, 0.0]] * k,
+        seat_capacity=fte,
+        edges=[[i, i + 1] for i in range(n - 1)],
+        lock=lock,
+    )
+
+
+def test_a_plan_exactly_on_the_upper_band_is_not_ruled_out():
+    """0.35 + 0.7 is 1.0499999999999998 in floats, exactly the upper band at ±50 %: a float
+    product rounding up to the next integer step must not cut that plan off."""
+    p = _path([0.35, 0.7, 0.35], 2)
+    spec = ModelSpec(balance=(BalanceRule(0, 0.5, True),), contiguity=True)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s.reset(np.array([0, 1, 1]))
+    assert s.violation() == 0  # the plan the engine itself accepts
+    s.reset(np.array([0, 0, 0]))
+    assert pockets.find_pocket(s, deadline=float("inf"), now=lambda: 0.0) is None
+
+
+def test_with_locks_off_units_locked_to_a_standing_seat_are_not_walls():
+    """Locks off: units locked to the standing seat may stay with it or leave, so only the
+    oversized unit (40) is a wall; this map has a plan (units 3-5 with the standing seat)."""
+    values = [2, 3, 2, 40, 1, 7, 6, 6, 0]
+    lock = [-1, -1, -1, 2, 2, 2, -1, -1, -1]
+    p = replace(grid(3, 3, values, 3), lock=np.array(lock))
+    exempt = np.array([False, False, True])
+    spec = ModelSpec(balance=(BalanceRule(0, 0.3, True),), contiguity=True, exempt=exempt, locks=False)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s.reset(np.array([0, 0, 0, 2, 2, 2, 1, 1, 1]))
+    walls, beyond = pockets._walls(s)
+    assert walls == {3} and beyond == {4, 5}
+    region = [u for u in range(9) if u not in walls | beyond]
+    assert not relaxation_infeasible(s, region, walls)
+
+
+def test_the_envelope_never_overstates_the_widening(monkeypatch):
+    """Seats of 2 and 1 FTE in one enclosing band: the least widening reported must not
+    exceed the true one (0.0125 here, found by hand: the 2-FTE seat's band binds)."""
+    p = _path([0.01, 0.415, 0.19166, 0.19167, 0.19167], 4, fte=[2.0, 1.0, 1.0, 1.0])
+    spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), contiguity=True)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s.reset(np.array([0, 0, 1, 2, 3]))
+    for classes in (8, 1):
+        monkeypatch.setattr(pockets, "MAX_CLASSES", classes)
+        widen, _ = pockets._widening(s, list(range(5)), set(), 0, 20.0, 0, True)
+        assert widen is not None and widen <= 0.0125

@@ -120,7 +120,7 @@ def find_pocket(
     if not s.contiguity or not s.r:
         return None
     tried = set() if tried is None else tried
-    walls = _walls(s)
+    walls, beyond = _walls(s)
     order = sorted(
         (t for t in range(s.k) if not s.closed[t] and s.seat_violation(t, s.load[t]) > MISS),
         key=lambda t: -s.seat_violation(t, s.load[t]),
@@ -132,7 +132,7 @@ def find_pocket(
             left = deadline - now()
             if left <= 0.2:
                 return None
-            region = _region(s, core, hops, walls)
+            region = _region(s, core, hops, walls | beyond)
             if region is None:
                 break
             key = tuple(region)
@@ -156,15 +156,24 @@ def find_pocket(
     return None
 
 
-def _walls(s: _Search) -> set[int]:
-    """Units no open territory may hold: those locked to a seat standing alone."""
+def _walls(s: _Search) -> tuple[set[int], set[int]]:
+    """Units no open territory may hold (walls: those locked to a seat standing alone while
+    locks are kept; with locks off, only those above every open seat's upper band), and the
+    other units locked to such a seat (locks off): they may stay with it or leave, so they
+    are left out of every region and count as beyond it."""
     lock = s.p.lock
-    return {u for u in np.flatnonzero(lock >= 0).tolist() if s.closed[int(lock[u])]}
+    held = [u for u in np.flatnonzero(lock >= 0).tolist() if s.closed[int(lock[u])]]
+    if not held:
+        return set(), set()
+    open_ = [t for t in range(s.k) if not s.closed[t]]
+    tops = [max((s.hi_l[t][j] for t in open_), default=np.inf) for j in range(s.r)]
+    walls = {u for u in held if s.locked_l[u] or any(s.vals[u][j] > tops[j] for j in range(s.r))}
+    return walls, set(held) - walls
 
 
 def _region(s: _Search, core: list[int], hops: int, walls: set[int]) -> list[int] | None:
-    """``core`` and every unit within ``hops`` steps (walls left out), or None when larger
-    than :data:`MAX_UNITS`."""
+    """``core`` and every unit within ``hops`` steps (``walls``, and any other unit given
+    there, left out), or None when larger than :data:`MAX_UNITS`."""
     seen = {u: 0 for u in core if u not in walls}
     queue = deque(seen)
     while queue:
@@ -201,14 +210,23 @@ class _Model:
             if not s.closed[t]:
                 key = (*s.lo_l[t], *s.hi_l[t])
                 classes[key] = classes.get(key, 0) + 1
+        # each class's target per row (the middle of its band): a step of the widening
+        mids = {key: [(key[j] + key[r + j]) / 2 for j in range(r)] for key in classes}
         if len(classes) > MAX_CLASSES:
             # many different bands (reps of many FTEs): one envelope holding them all (a
-            # weaker relaxation, still valid)
+            # weaker relaxation, still valid); its widening steps by the largest target, so
+            # the widening it proves is one every seat's band needs at least
             los = np.min([key[:r] for key in classes], axis=0)
             his = np.max([key[r:] for key in classes], axis=0)
+            top = np.max([mids[key] for key in classes], axis=0)
             classes = {(*los.tolist(), *his.tolist()): sum(classes.values())}
+            mids = {key: top.tolist() for key in classes}
         scale = [SCALE / s.norm_l[0][j] for j in range(r)]
-        vals = {u: [int(np.floor(s.vals[u][j] * scale[j])) for j in range(r)] for u in region}
+        # each value one step below its floor: a float product just below an integer can
+        # round up to it, so floor alone could overstate a value (and cut off a plan on the
+        # upper band); every scaled value is then below the true one, by less than 2 steps
+        # (values are never negative: the problem's validation refuses them)
+        vals = {u: [max(0, int(np.floor(s.vals[u][j] * scale[j])) - 1) for j in range(r)] for u in region}
         if sum(abs(v) for u in region for v in vals[u]) > LARGEST:
             raise OverflowError("the region's sums do not fit CP-SAT's integers")
         self.sigma = m.new_int_var(0, ELASTIC, "") if widen_row is not None else None
@@ -218,10 +236,12 @@ class _Model:
         widen: dict[tuple[float, ...], list[int]] = {}
         for key in classes:
             los, his = key[:r], key[r:]
-            lows[key] = [int(np.ceil(los[j] * scale[j])) - n if np.isfinite(los[j]) else None for j in range(r)]
-            highs[key] = [int(np.floor(his[j] * scale[j])) if np.isfinite(his[j]) else None for j in range(r)]
+            # the lower band lowered by 2 steps per unit and one for its own rounding, the
+            # upper raised by one for its own rounding (a plan exactly on it stays in)
+            lows[key] = [int(np.ceil(los[j] * scale[j])) - 2 * n - 1 if np.isfinite(los[j]) else None for j in range(r)]
+            highs[key] = [int(np.floor(his[j] * scale[j])) + 1 if np.isfinite(his[j]) else None for j in range(r)]
             widen[key] = [
-                int(np.ceil((los[j] + his[j]) / 2 * scale[j] / ELASTIC))
+                int(np.ceil(mids[key][j] * scale[j] / ELASTIC))
                 if self.sigma is not None and j == widen_row and np.isfinite(los[j]) and np.isfinite(his[j])
                 else 0
                 for j in range(r)
