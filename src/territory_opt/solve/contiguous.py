@@ -1465,8 +1465,6 @@ def _relink(
     15 %: the balancing then failed within its time, as with the economy term kept. So was
     balancing first only near the territories that miss a band, every other unit locked:
     on that case it failed in 6 of 7 traced solves, 20 s each, which the restarts use better.)"""
-    from dataclasses import replace
-
     free = replace(spec, disruption_max=None, disruption_per_rep=None, disruption_rep_limit=None)
     best: SearchResult | None = None
     attempt = -1

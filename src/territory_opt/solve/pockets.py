@@ -44,6 +44,7 @@ from ortools.sat.python import cp_model
 
 from ..diagnose import Conflict, confirmed_infeasible
 from ..diagnose import _solve_quick as solve_quick
+from .windows import _worst_row_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -148,7 +149,7 @@ def find_pocket(
             confirm = max(limit, 0.8 * left - limit)
             if not confirmed_infeasible(model.model, limit, seed, deterministic=deterministic, confirm_limit=confirm):
                 continue
-            row = _worst_row(s, t)
+            row = _worst_row_of(s, t)
             widen, tolerance = _widening(
                 s, region, walls, row, min(limit, max(0.5, deadline - now())), seed, deterministic
             )
@@ -187,11 +188,6 @@ def _region(s: _Search, core: list[int], hops: int, walls: set[int]) -> list[int
                     return None
                 queue.append(z)
     return sorted(seen)
-
-
-def _worst_row(s: _Search, t: int) -> int:
-    miss = [max(s.load[t][j] - s.hi_l[t][j], s.lo_l[t][j] - s.load[t][j], 0.0) / s.norm_l[t][j] for j in range(s.r)]
-    return int(np.argmax(miss))
 
 
 class _Model:
@@ -246,22 +242,18 @@ class _Model:
                 else 0
                 for j in range(r)
             ]
-        # the sums' domains: with no negative value a subtree holds at most its piece, so
+        # the sums' domains: no value is negative, so a subtree holds at most its piece, so
         # at most the largest upper band (widened to the full)
-        low_sum = [sum(min(0, vals[u][j]) for u in region) for j in range(r)]
-        high_sum = [sum(max(0, vals[u][j]) for u in region) for j in range(r)]
-        cap = list(high_sum)
+        cap = [sum(vals[u][j] for u in region) for j in range(r)]
         for j in range(r):
-            tops = [highs[key][j] for key in classes]
-            if low_sum[j] == 0 and all(x is not None for x in tops):
-                cap[j] = min(
-                    high_sum[j], max(int(x or 0) + w[j] * ELASTIC for x, w in zip(tops, widen.values(), strict=True))
-                )
+            tops = [(highs[key][j], widen[key][j]) for key in classes]
+            if all(top is not None for top, _ in tops):
+                cap[j] = min(cap[j], max(int(top or 0) + step * ELASTIC for top, step in tops))
         boundary = {u for u in region if any(z not in inside and z not in walls for z in s.nbrs[u])}
         # counts make the forest acyclic when no row is positive on every unit
         positive = any(all(vals[u][j] > 0 for u in region) for j in range(r))
         root = {u: m.new_bool_var("") for u in region}
-        g = {(u, j): m.new_int_var(low_sum[j], cap[j], "") for u in region for j in range(r)}
+        g = {(u, j): m.new_int_var(0, cap[j], "") for u in region for j in range(r)}
         cnt = {u: m.new_int_var(1, n, "") for u in region} if not positive else {}
         b = {u: m.new_bool_var("") for u in region}
         below: dict[tuple[int, int], list[cp_model.IntVar]] = {(u, j): [] for u in region for j in range(r + 1)}
@@ -273,16 +265,15 @@ class _Model:
                     continue
                 p = m.new_bool_var("")  # v is u's parent: u's subtree feeds v's
                 parents.append(p)
-                sums = [(g[u, j], low_sum[j], cap[j], j) for j in range(r)]
+                sums = [(g[u, j], cap[j], j) for j in range(r)]
                 if cnt:
-                    sums.append((cnt[u], 0, n, r))
-                for var, lo_, hi_, j in sums:
-                    h = m.new_int_var(min(0, lo_), max(0, hi_), "")
-                    # h = var when p, else 0 (big-M on the domain of var)
-                    m.add(h <= hi_ * p)
-                    m.add(h >= lo_ * p)
-                    m.add(h <= var - lo_ * (1 - p))
-                    m.add(h >= var - hi_ * (1 - p))
+                    sums.append((cnt[u], n, r))
+                for var, top, j in sums:
+                    h = m.new_int_var(0, top, "")
+                    # h = var when p, else 0 (big-M on the domain [0, top] of var)
+                    m.add(h <= top * p)
+                    m.add(h <= var)
+                    m.add(h >= var - top * (1 - p))
                     below[v, j].append(h)
                 hb = m.new_bool_var("")
                 m.add(hb <= p)
@@ -313,8 +304,8 @@ class _Model:
                     top, floor_ = highs[key][j], lows[key][j]
                     if top is not None and top < cap[j]:
                         m.add(g[u, j] - stretch <= top + (cap[j] - top) * (1 - c))
-                    if floor_ is not None and floor_ > low_sum[j]:
-                        m.add(g[u, j] + stretch >= low_sum[j] + (floor_ - low_sum[j]) * (c - b[u]))
+                    if floor_ is not None and floor_ > 0:
+                        m.add(g[u, j] + stretch >= floor_ * (c - b[u]))
             m.add(sum(chosen) == root[u])
         for key, members in wholes.items():
             m.add(sum(members) <= classes[key])  # whole territories of a class: one seat each

@@ -37,6 +37,7 @@ from ...model.cpsat import CpSettings, extract, hint, params, run, set_objective
 from ...model.transport import groups, transport_start
 from ...problem import Problem
 from .._pairs import narrowed
+from ..centres import medoids
 from ..context import SolveContext
 from ..incumbent import COMPANY_SCALE, Incumbent
 
@@ -124,8 +125,6 @@ def _allocate(
     """:func:`solve_large` around the centres; with free seats, rounds of it with the centres
     moved to their territory's medoid in between (location-allocation). Returns the best
     plan (fewest violations, then objective), its centres and how many times they moved."""
-    from ..centres import medoids
-
     problem, centres = prep.problem, prep.centres.copy()
     rounds = ALLOCATION_ROUNDS if prep.free_centres else 1
     best: LargeResult | None = None
