@@ -581,7 +581,10 @@ def chosen_centres_bound(
         return total, taken
 
     lam = np.zeros(n) if start is None else np.asarray(start, dtype=float)[units].copy()
-    best, best_lam, seen, theta, stall = -np.inf, lam.copy(), -np.inf, 2.0, 0
+    # aimed steps (towards a plan's objective) and blind ones (a share of the bound) each
+    # with their own schedule: (first step, patience)
+    theta, patience = (STEP_START, STEP_PATIENCE) if upper is not None else (2.0, 20)
+    best, best_lam, seen, stall = -np.inf, lam.copy(), -np.inf, 0
     t0 = time.perf_counter()
     for step in range(iterations):
         full = step % FULL_PASS_EVERY == 0
@@ -594,12 +597,17 @@ def chosen_centres_bound(
             seen, stall = val, 0
         else:
             stall += 1
-            if stall >= 20:
+            if stall >= patience:
                 theta, stall = theta / 2, 0
         grad = 1.0 - taken
         norm = float((grad**2).sum())
-        # Polyak's step towards the plan's objective, from the best bound so far
-        gap = (max(upper - val, 0.1 * (upper - best))) if upper is not None else 0.05 * max(abs(best), 1e-9)
+        # Polyak's step towards a target between the best bound so far and the plan's
+        # objective (the plan itself overstates the dual optimum: steps aimed at it overshoot)
+        if upper is not None:
+            aim = best + STEP_AIM * (upper - best) if np.isfinite(best) else upper
+            gap = max(aim - val, 0.1 * (upper - best))
+        else:
+            gap = 0.05 * max(abs(best), 1e-9)
         if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or theta < 1e-4:
             break
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -612,6 +620,18 @@ def chosen_centres_bound(
 #: The chosen-centres bound evaluates every candidate centre on every this many steps,
 #: and only the best of the last such pass in between.
 FULL_PASS_EVERY = 8
+#: The subgradient's step schedule when a plan's objective is known: the first step's
+#: scale, the steps without a better value before it halves, and where its Polyak target
+#: lies between the best bound and the plan (a share of the way). (Without a plan, steps
+#: of 5 % of the bound, from 2 and halving after 20: this schedule fails there, 0.02 against
+#: a proven 18.3 on a capacitated p-median of the suite.) Measured on the US counties with chosen centres (2026-11-29,
+#: 45 s each from the bench plans' costs): 50 territories 92.98 km against 88.54 with the
+#: earlier schedule (start 2, patience 20, aim at the plan itself, which stopped after 23 s
+#: on a step too small), 10 territories 277.5 km against 275.0; restarting the steps from
+#: the best multipliers when they fade did worse (91.2, 272.8).
+STEP_START = 1.0
+STEP_PATIENCE = 100
+STEP_AIM = 0.3
 
 
 class _Knapsack:
