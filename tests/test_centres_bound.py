@@ -84,3 +84,59 @@ def test_capacity_alone_bounds_the_proven_capacitated_p_median_optimum(seed, opt
     bound = chosen_centres_bound(problem, ModelSpec(capacity=((0, cap),)), np.zeros(p, dtype=bool), iterations=500)
     assert bound is not None
     assert 0.9 * optimum / n <= bound <= optimum / n + 1e-9  # objective: mean distance per unit
+
+
+def transport_lp(p: Problem, centres: np.ndarray, lo: float, hi: float) -> float:
+    """The transport relaxation by an LP (scipy's HiGHS): each unit's potential split over
+    the seats, every seat's intake within [lo, hi], cost weight x distance to the centre."""
+    from scipy.optimize import linprog
+
+    a = p.measures[:, 0]
+    w = a / a.sum()
+    n, m = p.n_units, len(centres)
+    d = np.linalg.norm(p.unit_xy[:, None, :] - p.unit_xy[centres][None, :, :], axis=2)
+    # variables: share x[u, t] of unit u shipped to seat t
+    cost = (w[:, None] * d).ravel()
+    a_eq = np.zeros((n, n * m))
+    for u in range(n):
+        a_eq[u, u * m : (u + 1) * m] = 1
+    intake = np.zeros((m, n * m))
+    for t in range(m):
+        intake[t, t::m] = a
+    res = linprog(
+        cost, A_ub=np.vstack([intake, -intake]), b_ub=np.r_[np.full(m, hi), np.full(m, -lo)], A_eq=a_eq, b_eq=np.ones(n)
+    )
+    return float(res.fun)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_transport_value_is_the_transport_relaxation_and_descent_lowers_it(seed):
+    """The min-cost flow that prices the centres' descent equals the LP of the transport
+    relaxation (every seat reachable), and the descent never returns worse centres: from
+    centres crowded in one corner it finds strictly better ones."""
+    from territory_opt.solve.centres import transport_descent, transport_value
+
+    rng = np.random.default_rng(seed)
+    n, k = 30, 3
+    p = Problem.from_arrays(
+        measures=rng.integers(1, 9, size=(n, 1)).astype(float),
+        measure_names=["potential"],
+        unit_xy=rng.uniform(0, 100, size=(n, 2)),
+        n_seats=k,
+    )
+    a = p.measures[:, 0]
+    lo, hi = 0.95 * a.sum() / k, 1.05 * a.sum() / k
+    low, high = np.full(k, lo), np.full(k, hi)
+    units, seats = np.arange(n), np.arange(k)
+    w = a / a.sum()
+    crowded = np.argsort(p.unit_xy[:, 0] + p.unit_xy[:, 1])[:k]  # the k units nearest one corner
+    flow = transport_value(p, crowded, w, a, low, high, units, seats, near=k)
+    assert flow == pytest.approx(transport_lp(p, crowded, lo, hi), rel=1e-4)
+    exempt = np.zeros(k, dtype=bool)
+    moved, before, after = transport_descent(
+        p, crowded, w, a, low, high, exempt, deadline=np.inf, now=lambda: 0.0, rng=np.random.default_rng(0)
+    )
+    assert before == pytest.approx(flow)
+    assert after < 0.9 * before
+    assert len(set(moved.tolist())) == k  # distinct centres
+    assert after == pytest.approx(transport_value(p, moved, w, a, low, high, units, seats))

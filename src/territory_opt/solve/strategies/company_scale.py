@@ -37,7 +37,7 @@ from ...model.cpsat import CpSettings, extract, hint, params, run, set_objective
 from ...model.transport import groups, transport_start
 from ...problem import Problem
 from .._pairs import narrowed
-from ..centres import medoids
+from ..centres import descend_centres, medoids
 from ..context import SolveContext
 from ..incumbent import COMPANY_SCALE, Incumbent
 
@@ -151,6 +151,9 @@ def _allocate(
         # descent may pass through a worse plan), else of the best plan
         source, at = (found, centres) if found.violation <= 1e-9 else (best, best_centres)
         moved = medoids(problem, source.assign, at, prep.weight, prep.exempt)
+        if moves == 0:
+            # once: the transport descent of the medoids (the bands priced in)
+            moved = descend_centres(ctx, prep, moved)
         if np.array_equal(moved, at):
             break  # converged
         centres, moves = moved, moves + 1
