@@ -167,3 +167,21 @@ def test_chosen_centres_move_between_rounds_of_the_company_scale_search(monkeypa
     assert travel(moved) < 0.8 * travel(kept)
     assert moved.global_bound is not None and moved.global_bound <= moved.objective
     assert moved.objective == pytest.approx(travel(moved), rel=1e-6)
+
+
+def test_company_scale_with_chosen_centres_repeats_in_deterministic_mode():
+    """The company-scale path with chosen centres (rounds, medoids and the transport descent
+    of the centres, counted in tries in deterministic mode) gives the same plan twice."""
+    rng = np.random.default_rng(7)
+    clusters = rng.uniform(0, 1000, (20, 2))
+    xy = clusters[rng.integers(0, 20, 2100)] + rng.normal(0, 40, (2100, 2))
+    p = Problem.from_arrays(
+        measures=rng.integers(50, 150, 2100).astype(float), measure_names=["potential"], unit_xy=xy, n_seats=50
+    )
+    settings = SolverSettings(time_limit=4, seed=3, deterministic=True)
+    a = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=settings)
+    b = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=settings)
+    assert a.ok and b.ok
+    assert any("large-neighbourhood" in r for r in a.restrictions)  # the company-scale path
+    assert a.seat_of.tolist() == b.seat_of.tolist()
+    assert a.centres.tolist() == b.centres.tolist()

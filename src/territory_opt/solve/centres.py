@@ -176,6 +176,12 @@ DESCENT_SHIFTS = 15
 #: optimum (Texas 16 and Pennsylvania 10, 60 s: the same plans).
 DESCENT_SHARE = 0.15
 DESCENT_EVALS = 300
+#: Above this many unit-seat pairs the descent is skipped (its distance matrix and flows:
+#: 0.02 s and a few MB per try at 155,000 pairs; 5 million would be about 0.7 s and 300 MB).
+DESCENT_MAX_PAIRS = 5_000_000
+#: Seconds a try takes per unit-seat pair (0.02 s at 155,000 pairs here): in deterministic
+#: mode the tries are counted, at most as many as 5 % of the time limit would pay for.
+DESCENT_PAIR_SECONDS = 1.3e-7
 _FLOW_STEPS = 1_000_000_000
 _COST_STEPS = 1_000_000
 
@@ -301,15 +307,18 @@ def descend_centres(ctx: SolveContext, prep: Prepared, centres: NDArray[np.int64
     """The free centres moved by :func:`transport_descent`
     (the transport relaxation with the first hard band, priced by the travel weight), on
     :data:`DESCENT_SHARE` of the time limit at most, or :data:`DESCENT_EVALS` evaluations in
-    deterministic mode; the centres as given when no band applies."""
+    deterministic mode (fewer on large maps); the centres as given when no band applies or
+    the map has more than :data:`DESCENT_MAX_PAIRS` unit-seat pairs."""
     problem = prep.problem
+    pairs = problem.n_units * problem.n_seats
     rows = prep.spec.model.bands(problem).rows()
-    if not rows:
+    if not rows or pairs > DESCENT_MAX_PAIRS:
         return centres
     row = rows[0]
     if ctx.deterministic:
         ctx.charge_share(0.05)
-        clock, deadline, evals = (lambda: 0.0), 1.0, DESCENT_EVALS
+        affordable = int(0.05 * ctx.time_limit / (DESCENT_PAIR_SECONDS * pairs))
+        clock, deadline, evals = (lambda: 0.0), 1.0, max(1, min(DESCENT_EVALS, affordable))
     else:
         clock, deadline, evals = ctx.now, ctx.now() + min(DESCENT_SHARE * ctx.time_limit, ctx.left() / 3), None
     moved, _, _ = transport_descent(
