@@ -105,7 +105,8 @@ def solve(ctx: SolveContext, spec: SolveSpec, prep: Prepared) -> tuple[Incumbent
     )
     if moves:
         found.notes.append(
-            f"location-allocation: centres moved to their territory's weighted medoid {moves} time(s), "
+            f"location-allocation: centres moved to their territory's weighted medoid {moves} time(s) "
+            "(the first time followed by a transport descent with the bands priced in), "
             "the plan re-made around them each time (the best kept)"
         )
     return best, found.notes
