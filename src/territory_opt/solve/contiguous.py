@@ -25,6 +25,11 @@ restricted model cannot express. This module searches the real problem instead:
   one or two neighbours, random spanning trees of the merged piece are drawn and cut where
   every part meets its band (each part is connected by construction); **swaps** across a
   border do the last fraction of a percent that single moves overshoot.
+* **Clashes**: two units whose values together exceed every seat's band (Maricopa and
+  Riverside at 50 territories) can never share a territory, so the search never puts
+  them together and separates them first where the start does (a territory holding both
+  is a trap no single move or small re-cut leaves: its units cannot shrink below the
+  band). A rule of the real problem, not a restriction.
 * **Budget**: under a disruption budget, every value moved away from its owner costs
   :data:`ECONOMY` of a target in the search's objective, so the budget is spent on balance.
 * :func:`improve_travel` re-cuts adjacent pairs of a valid plan for the least travel that
@@ -103,6 +108,12 @@ POCKET_STALL = 2
 #: proof needs more, mostly for its confirmation without presolve (a pocket of 26 US
 #: counties in 200 territories: 0.07 s with presolve, 16 s without).
 POCKET_TIME = 20.0
+#: Cost, in shares of a target, that the search's moves and re-cuts charge for each pair of
+#: clashing units (:func:`_clashes`) held by one territory: above any band a move of one
+#: unit can fix, so a clash is broken up first and never made.
+CLASH_COST = 10.0
+#: Units per measure considered for clashes at most (the heaviest).
+CLASH_UNITS = 400
 
 
 @dataclass(frozen=True)
@@ -244,6 +255,10 @@ class _Search:
         self.pocket: Conflict | None = None
         self.pocket_tried: set[tuple[int, ...]] = set()
         self.pocket_time = POCKET_TIME
+        #: pairs of units that no seat's band can hold together (see _clashes), and the
+        #: clashing units each territory holds
+        self.clash = _clashes(self, problem)
+        self.lumps: list[set[int]] = [set() for _ in range(k)]
 
     # -- state ---------------------------------------------------------------------------
     def reset(self, assign: NDArray[np.int64]) -> None:
@@ -253,6 +268,9 @@ class _Search:
             load[:, j] = np.bincount(assign, weights=self.values[:, j], minlength=self.k)
         self.load = load.tolist()
         self.size = np.bincount(assign, minlength=self.k).tolist()
+        self.lumps = [set() for _ in range(self.k)]
+        for u in self.clash:
+            self.lumps[self.assign[u]].add(u)
         self.moved = 0.0
         self.out_moved = [0.0] * self.k
         for u, a in enumerate(self.assign):
@@ -267,6 +285,30 @@ class _Search:
         if self.uskill[u] & ~self.sskill[t]:
             return False
         return not (self.excluded and (u, t) in self.excluded)
+
+    def clash_cost(self, units: list[int], b: int, leaving: int = -1) -> float:
+        """Change of the clash cost if ``units`` (all in one territory) move to b (and
+        ``leaving``, a unit of b, leaves it at once: a swap)."""
+        if not self.clash:
+            return 0.0
+        a = self.assign[units[0]]
+        here = self.lumps[b]
+        there = self.lumps[a]
+        moving = set(units)
+        cost = 0
+        for u in units:
+            c = self.clash.get(u)
+            if c is None:
+                continue
+            cost += len(c & here) - (leaving in c) - len(c & (there - moving))
+        if leaving >= 0 and leaving in self.clash:
+            cost += len(self.clash[leaving] & (there - moving)) - len(self.clash[leaving] & (here - {leaving}))
+        return CLASH_COST * cost
+
+    def clash_count(self, t: int) -> int:
+        """Clashing pairs territory t holds."""
+        held = self.lumps[t]
+        return sum(len(self.clash[u] & held) for u in held) // 2 if len(held) > 1 else 0
 
     def seat_violation(self, t: int, load: list[float]) -> float:
         v = 0.0
@@ -384,6 +426,8 @@ class _Search:
                 - self.budget_violation(self.moved)
                 + self.economy * change / self.dnorm
             )
+        if self.clash:
+            dv += self.clash_cost(units, b)
         return dv
 
     def delta(self, u: int, b: int) -> tuple[float, float]:
@@ -412,6 +456,8 @@ class _Search:
                 else:
                     after = self.budget_violation(self.moved + change)
                 dv += after - before + self.economy * change / self.dnorm
+        if self.clash and u in self.clash:
+            dv += self.clash_cost([u], b)
         return dv, ds
 
     def move(self, u: int, b: int) -> None:
@@ -424,6 +470,9 @@ class _Search:
         self.size[a] -= 1
         self.size[b] += 1
         self.assign[u] = b
+        if u in self.clash:
+            self.lumps[a].discard(u)
+            self.lumps[b].add(u)
         o = self.owner[u]
         if o >= 0:
             if a == o:
@@ -490,6 +539,36 @@ class _Search:
         if self.contiguity:
             return {self.assign[z] for z in self.nbrs[u]} - {a}
         return {t for t in range(self.k) if t != a}
+
+
+def _clashes(s: _Search, problem: Problem) -> dict[int, set[int]]:
+    """Pairs of units that no plan can put in one territory: on some hard row (a band or a
+    cap, on a measure with no negative value) their values together exceed the highest
+    limit of every seat open to them. Units locked to a seat standing alone are left out
+    (they never move). The heaviest :data:`CLASH_UNITS` units per row are checked."""
+    out: dict[int, set[int]] = {}
+    open_ = [t for t in range(s.k) if not s.closed[t]]
+    if not open_ or s.r == 0:
+        return out
+    lock = problem.lock
+    fixed = (lock >= 0) & np.asarray(s.closed, dtype=bool)[np.maximum(lock, 0)]
+    for j in range(s.r):
+        col = s.values[:, j]
+        top = s.hi[open_, j]
+        if (col < 0).any() or not np.isfinite(top).all():
+            continue
+        cap = float(top.max())
+        free = np.flatnonzero(~fixed)
+        if len(free) < 2:
+            continue
+        heavy = free[np.argsort(-col[free], kind="stable")[:CLASH_UNITS]]
+        vals = col[heavy]
+        pairs = np.argwhere(np.triu(vals[:, None] + vals[None, :] > cap * (1 + 1e-9) + 1e-9, 1))
+        for x, y in pairs.tolist():
+            u, w = int(heavy[x]), int(heavy[y])
+            out.setdefault(u, set()).add(w)
+            out.setdefault(w, set()).add(u)
+    return out
 
 
 def _rows(
@@ -673,6 +752,8 @@ def _realise(
                 v = sum(s.vals[z][row] for z in group)
                 if v > remaining + room or not all(s.eligible(z, b) for z in group):
                     continue
+                if s.clash and s.clash_cost(group, b) > 0:
+                    continue  # no plan holds a clashing pair
                 dv = s.delta_many(group, b)
                 if dv <= 1e-6:
                     best = group
@@ -859,6 +940,30 @@ def _band_violation(s: _Search, t: int, load: NDArray[np.float64]) -> NDArray[np
     return v
 
 
+def _local_clashes(s: _Search, units: NDArray[np.int64]) -> tuple[NDArray[np.float64], list[tuple[int, int]]]:
+    """Indicator columns (one per clashing unit among ``units``) and the clashing pairs as
+    column indices, for the tree cuts' sums."""
+    if not s.clash:
+        return np.zeros((len(units), 0)), []
+    rows = [i for i, u in enumerate(units.tolist()) if u in s.clash]
+    col = {int(units[i]): c for c, i in enumerate(rows)}
+    pairs = [(col[u], col[w]) for u in col for w in s.clash[u] if w in col and col[u] < col[w]]
+    if not pairs:
+        return np.zeros((len(units), 0)), []
+    lumps = np.zeros((len(units), len(rows)))
+    lumps[rows, np.arange(len(rows))] = 1.0
+    return lumps, pairs
+
+
+def _clash_penalty(part: NDArray[np.float64], offset: int, pairs: list[tuple[int, int]]) -> NDArray[np.float64]:
+    """Clash cost of each candidate part (rows of summed columns; indicators from ``offset``)."""
+    held = part[:, offset:] > 0.5
+    count = np.zeros(part.shape[0])
+    for x, y in pairs:
+        count += held[:, x] & held[:, y]
+    return CLASH_COST * count
+
+
 def _split_pair(
     s: _Search,
     units: NDArray[np.int64],
@@ -878,7 +983,8 @@ def _split_pair(
     if m < 2 or len(le) == 0:
         return None
     r = s.r
-    data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b)])
+    lumps, clashes = _local_clashes(s, units)
+    data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b), lumps])
     total = data.sum(axis=0)
     best = None
     best_key = np.inf
@@ -900,6 +1006,8 @@ def _split_pair(
         for flip in (False, True):
             pa, pb = (sub, rest) if not flip else (rest, sub)
             v = _band_violation(s, a, pa[:, :r]) + _band_violation(s, b, pb[:, :r])
+            if clashes:
+                v = v + _clash_penalty(pa, r + 6, clashes) + _clash_penalty(pb, r + 6, clashes)
             if hard:
                 v = np.where(v > EPS, np.inf, v)
             if s.budget is not None:
@@ -937,7 +1045,8 @@ def _recombine(s: _Search, seats: list[int], trees: int, *, hard: bool = False) 
     owner = s.p.owner[units]
     dval = np.asarray(s.dvalue)[units]
     moved_base = s.moved - float(np.where((owner >= 0) & (assign[units] != owner), dval, 0.0).sum())
-    current = sum(s.seat_violation(t, s.load[t]) for t in seats) + s.budget_violation(s.moved)
+    current = sum(s.seat_violation(t, s.load[t]) + CLASH_COST * s.clash_count(t) for t in seats)
+    current += s.budget_violation(s.moved)
     if s.budget is not None:
         current += s.economy * s.moved / s.dnorm
     best: tuple[float, float, dict[int, int]] | None = None
@@ -968,6 +1077,7 @@ def _recombine_three(
     m = len(units)
     le = _local_edges(s, units)
     r = s.r
+    lumps, clashes = _local_clashes(s, units)
     for trial in range(max(2, trees // 4)):
         first = seats[trial % len(seats)]
         others = [t for t in seats if t != first]
@@ -975,7 +1085,7 @@ def _recombine_three(
         if found_tree is None:
             return None
         order, parent = found_tree
-        data = np.hstack([s.values[units], _seat_columns(s, units, first)])
+        data = np.hstack([s.values[units], _seat_columns(s, units, first), lumps])
         total = data.sum(axis=0)
         sub = data.copy()
         for v in order[::-1][:-1].tolist():
@@ -987,6 +1097,8 @@ def _recombine_three(
         for flip in (False, True):
             part, remain = (sub, rest) if not flip else (rest, sub)
             v = _band_violation(s, first, part[:, :r])
+            if clashes:
+                v = v + _clash_penalty(part, r + 3, clashes)
             for j in range(r):
                 v += (np.maximum(remain[:, j] - hi_o[j], 0) + np.maximum(lo_o[j] - remain[:, j], 0)) / s.norm[first, j]
             v = np.where(part[:, r + 1] > 0.5, np.inf, v)
@@ -1048,16 +1160,20 @@ def _swap_pass(s: _Search, deadline: float, now: Callable[[], float]) -> int:
                     na = [la[j] - vu[j] + vw[j] for j in range(s.r)]
                     nb = [lb[j] + vu[j] - vw[j] for j in range(s.r)]
                     dv = s.seat_violation(t, na) + s.seat_violation(z, nb) - base
+                    if s.clash:
+                        dv += s.clash_cost([u], z, leaving=w)
                     if dv < -1e-12:
                         options.append((dv, u, w))
             options.sort()
             for _, u, w in options[:20]:
                 before = s.violation() + (s.economy * s.moved / s.dnorm if s.budget is not None else 0.0)
+                before += CLASH_COST * (s.clash_count(t) + s.clash_count(z)) if s.clash else 0.0
                 s.move_quiet(u, z)
                 touches = any(s.assign[y] == t for y in s.nbrs[w]) if s.contiguity else True
                 if touches and s.can_leave(w):
                     s.move_quiet(w, t)
                     after = s.violation() + (s.economy * s.moved / s.dnorm if s.budget is not None else 0.0)
+                    after += CLASH_COST * (s.clash_count(t) + s.clash_count(z)) if s.clash else 0.0
                     if after < before - 1e-12:
                         made += 1
                         break

@@ -9,12 +9,13 @@ territories best placed to absorb the difference — to CP-SAT:
 Sets: window seats T_w, the units W they hold today (every other unit stays where it
 is, so a territory of the window is connected exactly when it is connected inside W),
 adjacency E_W (both directions), legal pairs P ⊆ W × T_w (eligible seats within a few
-hops of the seat's territory today; locked and family units stay).
+hops of the seat's territory today; locked and family units stay), clashing pairs C
+(two units no band can hold together, see the search's clashes).
 
 Variables: x[u,t], r[u,t] ∈ {0,1}; f[u,v,t] ∈ [0, |P_t|]; slacks s⁻[t,j], s⁺[t,j] ≥ 0 per band,
 b ≥ 0 for the budget.
 
-Constraints: Σ_t x[u,t] = 1; one root per seat, r[u,t] ≤ x[u,t] (any member: a
+Constraints: Σ_t x[u,t] = 1; x[u,t] + x[w,t] ≤ 1 for (u, w) ∈ C; one root per seat, r[u,t] ≤ x[u,t] (any member: a
 territory need not keep the unit it grew from); f[u,v,t] ≤ |P_t|·x[u,t], ≤ |P_t|·x[v,t];
 Σ_v f[v,u,t] − Σ_v f[u,v,t] + |P_t|·r[u,t] ≥ x[u,t] (flow is created only at the root, so each
 territory is connected: exact, as every connected territory has such a flow along a
@@ -163,6 +164,7 @@ class _Window:
         if len(w.roots) < len(seats):
             return None
         w._pairs()
+        w._clashes()
         w._contiguity()
         w._bands()
         w._disruption()
@@ -181,6 +183,19 @@ class _Window:
                 self.x[u, t] = self.model.new_bool_var("")
         for u in self.units:
             self.model.add_exactly_one([self.x[u, t] for t in self.seats if (u, t) in self.x])
+
+    def _clashes(self) -> None:
+        """No territory holds two units that no band can hold together (the search's
+        clashes: a rule of the real problem)."""
+        s = self.s
+        if not s.clash:
+            return
+        for t in self.seats:
+            ok = self.allowed[t]
+            for u in ok:
+                for w in s.clash.get(u, ()):
+                    if u < w and w in ok:
+                        self.model.add_bool_or([self.x[u, t].Not(), self.x[w, t].Not()])
 
     def _contiguity(self) -> None:
         """A flow from each territory's root (a variable: a territory need not keep the unit
