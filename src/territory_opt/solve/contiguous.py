@@ -26,10 +26,12 @@ restricted model cannot express. This module searches the real problem instead:
   every part meets its band (each part is connected by construction); **swaps** across a
   border do the last fraction of a percent that single moves overshoot.
 * **Clashes**: two units whose values together exceed every seat's band (Maricopa and
-  Riverside at 50 territories) can never share a territory, so the search never puts
-  them together and separates them first where the start does (a territory holding both
-  is a trap no single move or small re-cut leaves: its units cannot shrink below the
-  band). A rule of the real problem, not a restriction.
+  Riverside at 50 territories) can never share a territory, so the search's moves,
+  swaps, re-cuts and windows do not put them together, and its moves separate them first
+  where the start does (a territory holding both is a trap no single move or small re-cut
+  leaves: its units cannot shrink below the band). A rule of the real problem, not a
+  restriction. (Corridor strips and return chains move units without this cost; the
+  search then pays to part what they join.)
 * **Budget**: under a disruption budget, every value moved away from its owner costs
   :data:`ECONOMY` of a target in the search's objective, so the budget is spent on balance.
 * :func:`improve_travel` re-cuts adjacent pairs of a valid plan for the least travel that
@@ -426,7 +428,7 @@ class _Search:
                 - self.budget_violation(self.moved)
                 + self.economy * change / self.dnorm
             )
-        if self.clash:
+        if self.clash and any(u in self.clash for u in units):
             dv += self.clash_cost(units, b)
         return dv
 
@@ -752,7 +754,7 @@ def _realise(
                 v = sum(s.vals[z][row] for z in group)
                 if v > remaining + room or not all(s.eligible(z, b) for z in group):
                     continue
-                if s.clash and s.clash_cost(group, b) > 0:
+                if s.clash and any(z in s.clash for z in group) and s.clash_cost(group, b) > 0:
                     continue  # no plan holds a clashing pair
                 dv = s.delta_many(group, b)
                 if dv <= 1e-6:
@@ -1160,7 +1162,7 @@ def _swap_pass(s: _Search, deadline: float, now: Callable[[], float]) -> int:
                     na = [la[j] - vu[j] + vw[j] for j in range(s.r)]
                     nb = [lb[j] + vu[j] - vw[j] for j in range(s.r)]
                     dv = s.seat_violation(t, na) + s.seat_violation(z, nb) - base
-                    if s.clash:
+                    if s.clash and (u in s.clash or w in s.clash):
                         dv += s.clash_cost([u], z, leaving=w)
                     if dv < -1e-12:
                         options.append((dv, u, w))
@@ -1505,6 +1507,25 @@ def _rounds(
                 break
     if s.violation() < best_v:
         best_v, best_assign = s.violation(), list(s.assign)
+    if best_v > EPS and s.clash and s.budget is None and s.rep_limit is None and now() < deadline:
+        best_v, best_assign = _closest_with_clashes(s, best_v, best_assign, deadline, now)
+    return best_v, best_assign
+
+
+def _closest_with_clashes(
+    s: _Search, best_v: float, best_assign: list[int], deadline: float, now: Callable[[], float]
+) -> tuple[float, list[int]]:
+    """No plan found: on a map with no plan at all the closest plan may hold a clashing
+    pair, which the search's costs keep it from, so one last descent from its best plan
+    without them; kept when it is closer (what "closest plan" then reports)."""
+    clash = s.clash
+    s.clash = {}
+    s.reset(np.asarray(best_assign, dtype=np.int64))
+    _descend(s, deadline, now, None)
+    if s.violation() < best_v - 1e-12:
+        best_v, best_assign = s.violation(), list(s.assign)
+    s.clash = clash
+    s.reset(np.asarray(s.assign, dtype=np.int64))
     return best_v, best_assign
 
 

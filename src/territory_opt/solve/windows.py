@@ -185,8 +185,10 @@ class _Window:
             self.model.add_exactly_one([self.x[u, t] for t in self.seats if (u, t) in self.x])
 
     def _clashes(self) -> None:
-        """No territory holds two units that no band can hold together (the search's
-        clashes: a rule of the real problem)."""
+        """No territory joins two units that no band can hold together (the search's
+        clashes: a rule of the real problem). A pair that shares a territory today is left
+        to the search's costs: the window may be unable to part it (a locked unit, a unit
+        with no other legal seat in reach), and must still be free to fix what it can."""
         s = self.s
         if not s.clash:
             return
@@ -194,7 +196,7 @@ class _Window:
             ok = self.allowed[t]
             for u in ok:
                 for w in s.clash.get(u, ()):
-                    if u < w and w in ok:
+                    if u < w and w in ok and s.assign[u] != s.assign[w]:
                         self.model.add_bool_or([self.x[u, t].Not(), self.x[w, t].Not()])
 
     def _contiguity(self) -> None:
