@@ -13,22 +13,10 @@ import pytest
 from territory_opt import Problem
 from territory_opt.model.formulation import BalanceRule, ModelSpec
 
+from .test_pockets import grid
+
 contiguous = importlib.import_module("territory_opt.solve.contiguous")
 windows = importlib.import_module("territory_opt.solve.windows")
-
-
-def grid(rows, cols, values, k, fte=None):
-    xy = [[float(c), float(r)] for r in range(rows) for c in range(cols)]
-    edges = [[r * cols + c, r * cols + c + 1] for r in range(rows) for c in range(cols - 1)]
-    edges += [[r * cols + c, (r + 1) * cols + c] for r in range(rows - 1) for c in range(cols)]
-    return Problem.from_arrays(
-        measures=np.asarray(values, dtype=float)[:, None],
-        measure_names=["potential"],
-        unit_xy=xy,
-        seat_xy=[[0.0, 0.0]] * k,
-        seat_capacity=fte,
-        edges=edges,
-    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
