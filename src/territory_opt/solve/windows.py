@@ -10,13 +10,15 @@ Sets: window seats T_w, the units W they hold today (every other unit stays wher
 is, so a territory of the window is connected exactly when it is connected inside W),
 adjacency E_W (both directions), legal pairs P ⊆ W × T_w (eligible seats within a few
 hops of the seat's territory today; locked and family units stay), clashing pairs C
-(two units no band can hold together, see the search's clashes).
+(two units no band can hold together, see the search's clashes, that sit in different
+territories today: a pair held together today is left to the search, which may need
+the window to fix other bands first).
 
 Variables: x[u,t], r[u,t] ∈ {0,1}; f[u,v,t] ∈ [0, |P_t|]; slacks s⁻[t,j], s⁺[t,j] ≥ 0 per band,
 b ≥ 0 for the budget.
 
-Constraints: Σ_t x[u,t] = 1; x[u,t] + x[w,t] ≤ 1 for (u, w) ∈ C; one root per seat, r[u,t] ≤ x[u,t] (any member: a
-territory need not keep the unit it grew from); f[u,v,t] ≤ |P_t|·x[u,t], ≤ |P_t|·x[v,t];
+Constraints: Σ_t x[u,t] = 1; x[u,t] + x[w,t] ≤ 1 for (u, w) ∈ C; one root per seat,
+r[u,t] ≤ x[u,t] (any member: a territory need not keep the unit it grew from); f[u,v,t] ≤ |P_t|·x[u,t], ≤ |P_t|·x[v,t];
 Σ_v f[v,u,t] − Σ_v f[u,v,t] + |P_t|·r[u,t] ≥ x[u,t] (flow is created only at the root, so each
 territory is connected: exact, as every connected territory has such a flow along a
 spanning tree) and the implied Σ_{v∈N(u)} x[v,t] + r[u,t] ≥ x[u,t];
