@@ -553,16 +553,15 @@ def _clashes(s: _Search, problem: Problem) -> dict[int, set[int]]:
     if not open_ or s.r == 0:
         return out
     lock = problem.lock
-    fixed = (lock >= 0) & np.asarray(s.closed, dtype=bool)[np.maximum(lock, 0)]
+    free = np.flatnonzero(~((lock >= 0) & np.asarray(s.closed, dtype=bool)[np.maximum(lock, 0)]))
+    if len(free) < 2:
+        return out
     for j in range(s.r):
         col = s.values[:, j]
         top = s.hi[open_, j]
         if (col < 0).any() or not np.isfinite(top).all():
             continue
         cap = float(top.max())
-        free = np.flatnonzero(~fixed)
-        if len(free) < 2:
-            continue
         heavy = free[np.argsort(-col[free], kind="stable")[:CLASH_UNITS]]
         vals = col[heavy]
         pairs = np.argwhere(np.triu(vals[:, None] + vals[None, :] > cap * (1 + 1e-9) + 1e-9, 1))
