@@ -70,6 +70,10 @@ EPS = 1e-9
 #: share of a target in the search's objective (below 1: fixing an imbalance still pays,
 #: but moves that only smooth loads, or re-cuts that reshuffle, do not spend the budget).
 ECONOMY = 0.3
+#: ... and while the value moved stays below :data:`ECONOMY_KNEE` of the budget, only this
+#: share (the price is convex: cheap while the budget has room, dear as it fills).
+ECONOMY_LOW = 0.1
+ECONOMY_KNEE = 0.8
 #: Violations (shares of a target) closer than this count as equal when a relink's
 #: recombination picks the cut that moves least.
 VIOLATION_STEP = 0.01
@@ -86,6 +90,13 @@ CORRIDOR_SHARE = 0.25
 #: moved at 38 s; 0.14-0.16 and 14.6-14.9 % at 27 s), while the relink needs the time: with
 #: 0.35, 2 plans in 8 runs of the solve (120 s, 2026-11-29); with 0.2, 4 in 7.
 PRICED_SHARE = 0.2
+#: Above this many units the search with the budget priced in runs without CP-SAT windows:
+#: on the US counties (3,108) its windows took 10 of its 10 s and lowered the violation by
+#: a tenth. Measured from today's plans of five rosters at 15 % and 25 % (2026-11-29, 20 s
+#: each, one seed), with the convex price (ECONOMY_LOW): without windows 3 plans of 10 and
+#: the rest 0.003-0.57 of a target outside; with them no plan, 0.004-0.99; the earlier
+#: price with windows (the code before): no plan, 0.037-0.73.
+PRICED_WINDOWS_UNITS = 1_000
 #: Balancing tries of one relink at most (wall-clock mode: the whole map again from
 #: another seed while time is left).
 RELINK_TRIES = 6
@@ -347,6 +358,28 @@ class _Search:
     def violation(self) -> float:
         return sum(self.seat_violation(t, self.load[t]) for t in range(self.k)) + self.budget_violation(self.moved)
 
+    def price(self, moved: float) -> float:
+        """The search's price, in targets, of ``moved`` value away from today's owners
+        under a budget: :data:`ECONOMY_LOW` per target up to :data:`ECONOMY_KNEE` of the
+        budget, ``economy`` beyond it."""
+        if self.budget is None:
+            return self.economy * moved / self.dnorm
+        low = min(self.economy, ECONOMY_LOW)
+        return (low * moved + (self.economy - low) * max(moved - ECONOMY_KNEE * self.budget, 0.0)) / self.dnorm
+
+    def rate(self) -> float:
+        """The price's rate where the value moved stands now (targets per target)."""
+        if self.budget is not None and self.moved < ECONOMY_KNEE * self.budget:
+            return min(self.economy, ECONOMY_LOW)
+        return self.economy
+
+    def price_of(self, moved: NDArray[np.float64]) -> NDArray[np.float64]:
+        """:meth:`price` of each value in ``moved``."""
+        if self.budget is None:
+            return self.economy * moved / self.dnorm
+        low = min(self.economy, ECONOMY_LOW)
+        return (low * moved + (self.economy - low) * np.maximum(moved - ECONOMY_KNEE * self.budget, 0.0)) / self.dnorm
+
     def travel_delta(self, u: int, a: int, b: int) -> float:
         xy = self.uxy[u]
         da = float(np.hypot(*(xy - self.pos[a])))
@@ -426,7 +459,8 @@ class _Search:
             dv += (
                 self.budget_violation(self.moved + change)
                 - self.budget_violation(self.moved)
-                + self.economy * change / self.dnorm
+                + self.price(self.moved + change)
+                - self.price(self.moved)
             )
         if self.clash and any(u in self.clash for u in units):
             dv += self.clash_cost(units, b)
@@ -457,7 +491,7 @@ class _Search:
                     after = self.budget_violation(self.moved + change, om)
                 else:
                     after = self.budget_violation(self.moved + change)
-                dv += after - before + self.economy * change / self.dnorm
+                dv += after - before + self.price(self.moved + change) - self.price(self.moved)
         if self.clash and u in self.clash:
             dv += self.clash_cost([u], b)
         return dv, ds
@@ -1014,7 +1048,7 @@ def _split_pair(
             if s.budget is not None:
                 v += np.maximum(moved_base + pa[:, r] + pb[:, r + 3] - s.budget, 0) / s.dnorm
                 if economy:
-                    v += s.economy * (moved_base + pa[:, r] + pb[:, r + 3]) / s.dnorm
+                    v += s.price_of(moved_base + pa[:, r] + pb[:, r + 3])
             v = np.where((pa[:, r + 1] > 0.5) | (pb[:, r + 4] > 0.5), np.inf, v)
             travel = pa[:, r + 2] + pb[:, r + 5]
             # with today's owners (a budget, or a relink balancing with it set aside) the cut
@@ -1049,7 +1083,7 @@ def _recombine(s: _Search, seats: list[int], trees: int, *, hard: bool = False) 
     current = sum(s.seat_violation(t, s.load[t]) + CLASH_COST * s.clash_count(t) for t in seats)
     current += s.budget_violation(s.moved)
     if s.budget is not None:
-        current += s.economy * s.moved / s.dnorm
+        current += s.price(s.moved)
     best: tuple[float, float, dict[int, int]] | None = None
     if len(seats) == 2:
         found = _split_pair(s, units, seats[0], seats[1], trees, moved_base, hard=hard)
@@ -1167,13 +1201,13 @@ def _swap_pass(s: _Search, deadline: float, now: Callable[[], float]) -> int:
                         options.append((dv, u, w))
             options.sort()
             for _, u, w in options[:20]:
-                before = s.violation() + (s.economy * s.moved / s.dnorm if s.budget is not None else 0.0)
+                before = s.violation() + (s.price(s.moved) if s.budget is not None else 0.0)
                 before += CLASH_COST * (s.clash_count(t) + s.clash_count(z)) if s.clash else 0.0
                 s.move_quiet(u, z)
                 touches = any(s.assign[y] == t for y in s.nbrs[w]) if s.contiguity else True
                 if touches and s.can_leave(w):
                     s.move_quiet(w, t)
-                    after = s.violation() + (s.economy * s.moved / s.dnorm if s.budget is not None else 0.0)
+                    after = s.violation() + (s.price(s.moved) if s.budget is not None else 0.0)
                     after += CLASH_COST * (s.clash_count(t) + s.clash_count(z)) if s.clash else 0.0
                     if after < before - 1e-12:
                         made += 1
@@ -1343,8 +1377,11 @@ def balance_search(
         # part of the time; if it misses, the plan is first balanced ignoring the budget
         # and then the value moved is brought back within it (see _relink)
         deadline = now() + PRICED_SHARE * max(0.0, deadline - now())
+    # on a large map the priced search's windows take most of its short time and gain
+    # least (see PRICED_WINDOWS_UNITS)
+    priced_windows = windows and not (relink and s.n > PRICED_WINDOWS_UNITS)
     best_v, best_assign = _rounds(
-        s, deadline, now, max_rounds, max_stall, workers, deterministic, counts, windows=windows
+        s, deadline, now, max_rounds, max_stall, workers, deterministic, counts, windows=priced_windows
     )
     balanced: NDArray[np.int64] | None = None
     pocket = s.pocket

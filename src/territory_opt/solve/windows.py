@@ -273,7 +273,7 @@ class _Window:
             self.model.add(moved_expr - over_b <= int(np.floor(s.budget * dscale)))
             self.terms.append(over_b)
             # every value moved costs the economy (the constant part left out)
-            self.stay_cost = [(round(s.economy * c), v) for c, v in stay]
+            self.stay_cost = [(round(s.rate() * c), v) for c, v in stay]
         if s.rep_limit is not None:
             for o in self.seats:
                 owned = [u for u in mine if s.owner[u] == o]

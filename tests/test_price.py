@@ -1,0 +1,81 @@
+"""The exact search's price of value moved under a disruption budget: convex (cheap while
+the budget has room, dear as it fills), and every move's, group move's and re-cut's change
+of objective is the change of violation plus price that a recount gives."""
+
+import importlib
+
+import numpy as np
+import pytest
+
+from territory_opt.model.formulation import BalanceRule, ModelSpec
+
+from .test_pockets import grid
+
+contiguous = importlib.import_module("territory_opt.solve.contiguous")
+
+
+def _search(seed, budget_share):
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.5, 1.5, 48)
+    p = grid(6, 8, values, 4)
+    owner = np.repeat(np.arange(4), 12)  # today: four stripes of two rows
+    from dataclasses import replace
+
+    p = replace(p, owner=owner)
+    spec = ModelSpec(
+        balance=(BalanceRule(0, 0.05, True),),
+        contiguity=True,
+        disruption_value=values,
+        disruption_max=None if budget_share is None else budget_share * float(values.sum()),
+    )
+    s = contiguous._Search(p, spec, p.seat_xy, True, seed)
+    s.reset(owner.copy())
+    return s, rng
+
+
+def _objective(s):
+    return s.violation() + (s.price(s.moved) if s.budget is not None else 0.0)
+
+
+def test_price_is_convex_with_the_low_rate_below_the_knee():
+    s, _ = _search(0, 0.2)
+    low, high, knee = contiguous.ECONOMY_LOW, s.economy, contiguous.ECONOMY_KNEE * s.budget
+    assert low < high
+    xs = np.linspace(0, 2 * s.budget, 41)
+    prices = np.array([s.price(float(x)) for x in xs])
+    assert np.allclose(prices, s.price_of(xs))
+    slopes = np.diff(prices) / np.diff(xs) * s.dnorm
+    assert (np.diff(slopes) >= -1e-9).all()  # convex
+    assert np.allclose(slopes[xs[1:] <= knee], low)
+    assert np.allclose(slopes[xs[:-1] >= knee], high)
+    # while the budget has room a move is priced at the low rate, then at the full one
+    assert s.rate() == low
+    s.moved = knee * 1.01
+    assert s.rate() == high
+    # without a budget: the plain linear price
+    free, _ = _search(0, None)
+    assert free.price(10.0) == pytest.approx(free.economy * 10.0 / free.dnorm)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_move_deltas_match_a_recount(seed):
+    """Random legal moves across the knee and the budget: delta and delta_many equal the
+    recounted change of violation plus price (a wrong price would mislead every move)."""
+    s, rng = _search(seed, 0.12)
+    checked = 0
+    for _ in range(400):
+        u = int(rng.integers(s.n))
+        dests = sorted(s.destinations(u))
+        if not dests or not s.can_leave(u):
+            continue
+        b = int(rng.choice(dests))
+        before = _objective(s)
+        dv, _ = s.delta(u, b)
+        dm = s.delta_many([u], b)
+        s.move(u, b)
+        after = _objective(s)
+        assert dv == pytest.approx(after - before, abs=1e-9)
+        assert dm == pytest.approx(after - before, abs=1e-9)
+        checked += 1
+    assert checked > 100
+    assert s.moved > s.budget  # the walk crossed the knee and the budget
