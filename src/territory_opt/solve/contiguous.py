@@ -32,8 +32,11 @@ restricted model cannot express. This module searches the real problem instead:
   leaves: its units cannot shrink below the band). A rule of the real problem, not a
   restriction. (Corridor strips and return chains move units without this cost; the
   search then pays to part what they join.)
-* **Budget**: under a disruption budget, every value moved away from its owner costs
-  :data:`ECONOMY` of a target in the search's objective, so the budget is spent on balance.
+* **Budget**: under a disruption budget, value moved away from its owner costs the search
+  a convex price: :data:`ECONOMY_LOW` of a target per target moved while the budget has
+  room, :data:`ECONOMY` once the value moved passes :data:`ECONOMY_KNEE` of it. Moves that
+  balance by passing load along a chain of territories stay affordable, and the budget's
+  last fifth is spent only on balance.
 * :func:`improve_travel` re-cuts adjacent pairs of a valid plan for the least travel that
   keeps every band and the budget.
 
