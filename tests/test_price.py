@@ -14,7 +14,7 @@ from .test_pockets import grid
 contiguous = importlib.import_module("territory_opt.solve.contiguous")
 
 
-def _search(seed, budget_share):
+def _search(seed, budget_share, per_rep=None):
     rng = np.random.default_rng(seed)
     values = rng.uniform(0.5, 1.5, 48)
     p = grid(6, 8, values, 4)
@@ -27,6 +27,7 @@ def _search(seed, budget_share):
         contiguity=True,
         disruption_value=values,
         disruption_max=None if budget_share is None else budget_share * float(values.sum()),
+        disruption_per_rep=per_rep,
     )
     s = contiguous._Search(p, spec, p.seat_xy, True, seed)
     s.reset(owner.copy())
@@ -79,3 +80,82 @@ def test_move_deltas_match_a_recount(seed):
         checked += 1
     assert checked > 100
     assert s.moved > s.budget  # the walk crossed the knee and the budget
+
+
+def _move_across_the_knee(s, rng):
+    for _ in range(int(rng.integers(20, 120))):
+        u = int(rng.integers(s.n))
+        dests = sorted(s.destinations(u))
+        if dests and s.can_leave(u):
+            s.move(u, int(rng.choice(dests)))
+
+
+def _moved_base(s, units):
+    assign = np.asarray(s.assign)
+    owner = s.p.owner[units]
+    dval = np.asarray(s.dvalue)[units]
+    return s.moved - float(np.where((owner >= 0) & (assign[units] != owner), dval, 0.0).sum())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_recut_values_match_a_recount(seed):
+    """The tree re-cuts of two and three territories price the value moved as the state
+    does: the value each cut reports equals the recounted bands + budget + price once the
+    cut is applied (a linear price in _split_pair is off by up to 0.08 here)."""
+    s, rng = _search(seed, 0.12)
+    _move_across_the_knee(s, rng)
+    checked = 0
+    for _ in range(20):
+        graph = s.seat_graph()
+        a = int(rng.integers(s.k))
+        if not graph[a]:
+            continue
+        b = int(rng.choice(sorted(graph[a])))
+        old = np.asarray(s.assign).copy()
+        units = np.flatnonzero(np.isin(old, [a, b]))
+        found = contiguous._split_pair(s, units, a, b, 8, _moved_base(s, units))
+        if found is not None:
+            for i, u in enumerate(units.tolist()):
+                w = a if found[2][i] else b
+                if s.assign[u] != w:
+                    s.move_quiet(u, w)
+            recount = sum(s.seat_violation(t, s.load[t]) for t in (a, b)) + s.budget_violation(s.moved)
+            assert found[0] == pytest.approx(recount + s.price(s.moved), abs=1e-9)
+            checked += 1
+            s.reset(old)
+        others = sorted((graph[a] | graph[b]) - {a, b})
+        if not others:
+            continue
+        seats = [a, b, int(rng.choice(others))]
+        units = np.flatnonzero(np.isin(old, seats))
+        best = contiguous._recombine_three(s, seats, units, 8, _moved_base(s, units))
+        if best is not None:
+            for u, t in best[2].items():
+                if s.assign[u] != t:
+                    s.move_quiet(u, t)
+            recount = sum(s.seat_violation(t, s.load[t]) for t in seats) + s.budget_violation(s.moved)
+            assert best[0] == pytest.approx(recount + s.price(s.moved), abs=1e-9)
+            checked += 1
+            s.reset(old)
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("budget_share", [0.12, None])
+def test_group_moves_count_each_reps_limit(budget_share):
+    """With a limit per rep (10 % of each book), a group move's change of objective counts
+    the giving and receiving reps' own limits, as a recount does."""
+    s, rng = _search(1, budget_share, per_rep=0.1)
+    assert s.rep_limit is not None
+    checked = 0
+    for _ in range(400):
+        u = int(rng.integers(s.n))
+        dests = sorted(s.destinations(u))
+        if not dests or not s.can_leave(u):
+            continue
+        b = int(rng.choice(dests))
+        before = s.violation() + s.price(s.moved)
+        dm = s.delta_many([u], b)
+        s.move(u, b)
+        assert dm == pytest.approx(s.violation() + s.price(s.moved) - before, abs=1e-9)
+        checked += 1
+    assert checked > 100

@@ -444,6 +444,7 @@ class _Search:
         la, lb = self.load[a], self.load[b]
         na, nb = list(la), list(lb)
         change = 0.0
+        by_owner: dict[int, float] = {}
         for u in units:
             val = self.vals[u]
             for j in range(self.r):
@@ -451,7 +452,10 @@ class _Search:
                 nb[j] += val[j]
             o = self.owner[u]
             if o >= 0:
-                change += (self.dvalue[u] if a == o else 0.0) - (self.dvalue[u] if b == o else 0.0)
+                c = (self.dvalue[u] if a == o else 0.0) - (self.dvalue[u] if b == o else 0.0)
+                change += c
+                if c:
+                    by_owner[o] = by_owner.get(o, 0.0) + c
         dv = (
             self.seat_violation(a, na)
             + self.seat_violation(b, nb)
@@ -459,8 +463,13 @@ class _Search:
             - self.seat_violation(b, lb)
         )
         if change and (self.budget is not None or self.rep_limit is not None):
+            out_moved = None
+            if self.rep_limit is not None:  # each owner's own limit moves with its accounts
+                out_moved = list(self.out_moved)
+                for o, c in by_owner.items():
+                    out_moved[o] += c
             dv += (
-                self.budget_violation(self.moved + change)
+                self.budget_violation(self.moved + change, out_moved)
                 - self.budget_violation(self.moved)
                 + self.price(self.moved + change)
                 - self.price(self.moved)
@@ -1382,7 +1391,7 @@ def balance_search(
         deadline = now() + PRICED_SHARE * max(0.0, deadline - now())
     # on a large map the priced search's windows take most of its short time and gain
     # least (see PRICED_WINDOWS_UNITS)
-    priced_windows = windows and not (relink and s.n > PRICED_WINDOWS_UNITS)
+    priced_windows = windows and not (relink and s.budget is not None and s.n > PRICED_WINDOWS_UNITS)
     best_v, best_assign = _rounds(
         s, deadline, now, max_rounds, max_stall, workers, deterministic, counts, windows=priced_windows
     )

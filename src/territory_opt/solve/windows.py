@@ -27,7 +27,9 @@ the window is a constant) and per-rep limits with slack. With ``hard_bands`` a b
 holds today gets no slack (a valid plan stays valid).
 
 Objective: :data:`VIOLATION_WEIGHT` × Σ slacks (the violation, in shares of a target,
-first by far), plus the search's economy × value moved under a budget, plus travel at a
+first by far), plus the value moved under a budget at the rate of the search's price where
+the value moved stands when the window is built (``_Search.rate``: a linearisation of the
+convex price; the result is accepted by its violation, then value moved), plus travel at a
 weight too small to trade against either. The hint is today's plan (flows: subtree sizes
 of a search tree from each root), so CP-SAT starts from a solution and only improves.
 
@@ -54,7 +56,7 @@ HOPS = 6
 #: Largest window (units) handed to CP-SAT.
 MAX_UNITS = 900
 #: The violation's weight against the value moved (a target's worth moved costs
-#: ECONOMY × SCALE): violation first, by far; then the budget; travel last.
+#: the search's price rate × SCALE): violation first, by far; then the budget; travel last.
 VIOLATION_WEIGHT = 100
 
 
