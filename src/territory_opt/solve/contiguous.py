@@ -50,6 +50,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -364,24 +365,24 @@ class _Search:
     def price(self, moved: float) -> float:
         """The search's price, in targets, of ``moved`` value away from today's owners
         under a budget: :data:`ECONOMY_LOW` per target up to :data:`ECONOMY_KNEE` of the
-        budget, ``economy`` beyond it."""
+        budget, ``economy`` beyond it (without a budget, ``economy`` throughout)."""
+        return self._price(moved, max)
+
+    def price_of(self, moved: NDArray[np.float64]) -> NDArray[np.float64]:
+        """:meth:`price` of each value in ``moved``."""
+        return self._price(moved, np.maximum)
+
+    def _price(self, moved: Any, maximum: Callable[[Any, float], Any]) -> Any:
         if self.budget is None:
             return self.economy * moved / self.dnorm
         low = min(self.economy, ECONOMY_LOW)
-        return (low * moved + (self.economy - low) * max(moved - ECONOMY_KNEE * self.budget, 0.0)) / self.dnorm
+        return (low * moved + (self.economy - low) * maximum(moved - ECONOMY_KNEE * self.budget, 0.0)) / self.dnorm
 
     def rate(self) -> float:
         """The price's rate where the value moved stands now (targets per target)."""
         if self.budget is not None and self.moved < ECONOMY_KNEE * self.budget:
             return min(self.economy, ECONOMY_LOW)
         return self.economy
-
-    def price_of(self, moved: NDArray[np.float64]) -> NDArray[np.float64]:
-        """:meth:`price` of each value in ``moved``."""
-        if self.budget is None:
-            return self.economy * moved / self.dnorm
-        low = min(self.economy, ECONOMY_LOW)
-        return (low * moved + (self.economy - low) * np.maximum(moved - ECONOMY_KNEE * self.budget, 0.0)) / self.dnorm
 
     def travel_delta(self, u: int, a: int, b: int) -> float:
         xy = self.uxy[u]
