@@ -166,7 +166,7 @@ def current_plan(scenario: Scenario) -> Any:
     audit finds today's territories outside the scenario's rules). Give the scenario without
     roster edits: every unit needs a current owner on the roster."""
     from .pipeline import plan_record, problem_from_scenario
-    from .plan import evaluated_plan
+    from .plan import evaluated_plan, middle_units
 
     problem, inputs = problem_from_scenario(scenario)
     assign = np.asarray(problem.owner, dtype=np.int64)
@@ -179,18 +179,11 @@ def current_plan(scenario: Scenario) -> Any:
         raise ScenarioError(msg)
     first = next(iter(scenario.balance), None)
     weight = problem.measure(first) if first else np.ones(problem.n_units)
-    centres = np.zeros(problem.n_seats, dtype=np.int64)
-    for t in np.flatnonzero(~problem.has_home):  # an open seat's centre: its book's weighted middle unit
-        members = np.flatnonzero(assign == t)
-        if len(members):
-            xy = problem.unit_xy[members]
-            mean = np.average(xy, axis=0, weights=weight[members] + 1e-12)
-            centres[t] = members[int(np.argmin(np.linalg.norm(xy - mean, axis=1)))]
     return evaluated_plan(
         problem,
         assign,
         scenario,
-        centres=centres,
+        centres=middle_units(problem, assign, weight),  # an open seat's centre: its book's middle
         method="today's alignment (current owners)",
         bound_scope="none: today's alignment, not a solve",
         name=f"{scenario.name} (today)",

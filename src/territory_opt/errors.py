@@ -40,13 +40,17 @@ class InfeasibleError(TerritoryOptError):
 
     ``over_budget``: when a disruption budget is proved too small, the seat index of every
     unit in the least-moving plan found that meets every other rule (the message's "at most"
-    or "exactly" figure), for the planner to inspect; None otherwise."""
+    or "exactly" figure), for the planner to inspect; None otherwise. ``exempt``: the seats
+    that plan has standing alone (set by the solve); ``over_budget_plan``: that plan as a
+    :class:`~territory_opt.plan.Plan`, audited (set by the pipeline)."""
 
     exit_code = 4
 
     def __init__(self, message: str, explanation: object | None = None, over_budget: object | None = None) -> None:
         self.explanation = explanation
         self.over_budget = over_budget
+        self.exempt: object | None = None
+        self.over_budget_plan: object | None = None
         super().__init__(message)
 
 
@@ -55,12 +59,15 @@ class SolverError(TerritoryOptError):
 
     ``over_budget``: when a disruption budget was missed, the seat index of every unit in
     the best plan found that meets every band (it moves more than the budget; the message
-    says how much), for the planner to inspect; None otherwise."""
+    says how much), for the planner to inspect; None otherwise. ``exempt`` and
+    ``over_budget_plan`` as for :class:`InfeasibleError`."""
 
     exit_code = 5
 
     def __init__(self, message: str, over_budget: object | None = None) -> None:
         self.over_budget = over_budget
+        self.exempt: object | None = None
+        self.over_budget_plan: object | None = None
         super().__init__(message)
 
 

@@ -6,6 +6,11 @@
 * :func:`write_plan` writes a plan's folder as one set (:mod:`territory_opt._staging`);
 * :func:`quotas_for_plan` sets quotas for a plan already made.
 
+When a disruption budget is missed or proved too small, the solve's error carries the best
+plan it found that meets every band; :func:`run_scenario` writes that plan, audited and
+marked as over the budget, to a folder of its own beside the output folder
+(``<out>-over-budget``), never into the output folder itself.
+
 Only orchestration lives here: reading and writing files is :mod:`territory_opt.io`, the
 pages are :mod:`territory_opt.maps` and :mod:`territory_opt.report`.
 """
@@ -16,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, ScenarioError
+from .errors import DataError, InfeasibleError, OutputError, ScenarioError, SolverError
 from .io import Inputs, load_inputs
 from .plan import Plan
 from .problem import Problem
@@ -77,7 +82,11 @@ def _solve_loaded(
 
         scenario = scenario.model_copy(update={"solver": with_time_limit(scenario.solver, time_limit)})
     problem, inputs = problem_from_scenario(scenario)
-    plan = solve_problem(scenario, problem, progress=progress)
+    try:
+        plan = solve_problem(scenario, problem, progress=progress)
+    except (SolverError, InfeasibleError) as exc:
+        exc.over_budget_plan = over_budget_plan(scenario, problem, inputs, exc)
+        raise
     from dataclasses import replace
 
     plan = replace(
@@ -138,10 +147,115 @@ def run_scenario(
 
     folder = scenario.output_dir(out_dir)
     check_output_folder(folder, input_files(scenario))  # before the solve, not after it
-    scenario, plan, _ = _solve_loaded(scenario, time_limit, progress)
-    quotas = set_quotas(plan, scenario.quotas) if scenario.quotas is not None else None
-    written = write_plan(plan, folder, quotas=quotas, maps=maps, tiles=tiles, inputs=input_files(scenario))
+    side = over_budget_folder(folder)
+    try:
+        solved, plan, _ = _solve_loaded(scenario, time_limit, progress)
+    except (SolverError, InfeasibleError) as exc:
+        raise _with_over_budget_folder(exc, side, maps=maps, tiles=tiles, inputs=input_files(scenario)) from None
+    quotas = set_quotas(plan, solved.quotas) if solved.quotas is not None else None
+    written = write_plan(plan, folder, quotas=quotas, maps=maps, tiles=tiles, inputs=input_files(solved))
+    _drop_stale_over_budget(side)
     return plan, quotas, written
+
+
+#: The method an over-budget plan's summary names (how a later run knows the folder is ours).
+OVER_BUDGET_METHOD = "the best plan the search found over the disruption budget"
+
+
+def over_budget_folder(folder: Path) -> Path:
+    """Where :func:`run_scenario` writes the best plan over a missed budget: beside
+    ``folder``, named after it."""
+    return folder.with_name(folder.name + "-over-budget")
+
+
+def over_budget_plan(
+    scenario: Scenario, problem: Problem, inputs: Inputs, exc: SolverError | InfeasibleError
+) -> Plan | None:
+    """The plan an error carries (``over_budget``: it meets every band but moves more than
+    the budget), evaluated and audited on the scenario's rules, its notes saying how far
+    over the budget it is; None when the error carries none."""
+    import numpy as np
+
+    from .plan import evaluated_plan, middle_units
+
+    assign = getattr(exc, "over_budget", None)
+    if assign is None:
+        return None
+    a = np.asarray(assign, dtype=np.int64)
+    if a.shape != (problem.n_units,) or (a < 0).any() or (a >= problem.n_seats).any():
+        return None
+    exempt = getattr(exc, "exempt", None)
+    first = next(iter(scenario.balance), None)
+    weight = problem.measure(first) if first else np.ones(problem.n_units)
+    d = scenario.constraints.disruption
+    note = "it breaks the disruption budget (see the audit)"
+    if d is not None:
+        value = problem.measure(d.measure)
+        has = problem.owner >= 0
+        booked = float(value[has].sum())
+        moved = float(value[has & (a != problem.owner)].sum())
+        if booked > 0:
+            note = (
+                f"it moves {100 * moved / booked:.1f}% of {d.measure} against the budget of {100 * d.max_share:g}%; "
+                f"raise constraints.disruption.max_share to {100 * moved / booked:.1f}% to solve for a plan like it"
+            )
+    return evaluated_plan(
+        problem,
+        a,
+        scenario,
+        centres=middle_units(problem, a, weight),
+        exempt=None if exempt is None else np.asarray(exempt, dtype=bool),
+        method=OVER_BUDGET_METHOD + " (every band kept, not a plan within the scenario's rules)",
+        bound_scope="none: over the budget, not a solution of the scenario",
+        name=f"{scenario.name} (over budget)",
+        notes=(f"OVER BUDGET: the best plan found that meets every band; {note}", *inputs.notes),
+        geometry=inputs.geometry,
+        record=plan_record(scenario, inputs),
+    )
+
+
+def _with_over_budget_folder(
+    exc: SolverError | InfeasibleError, side: Path, *, maps: bool, tiles: bool, inputs: list[Path]
+) -> SolverError | InfeasibleError:
+    """``exc`` with a last line saying where its over-budget plan was written (written here,
+    as one set, by :func:`write_plan`); ``exc`` itself when it carries none."""
+    plan = exc.over_budget_plan
+    if not isinstance(plan, Plan):
+        return exc
+    from ._staging import check_output_folder
+
+    try:
+        check_output_folder(side, inputs)
+        write_plan(plan, side, maps=maps, tiles=tiles, inputs=inputs)
+        line = (
+            f"The best plan found over the budget (every band kept) is written to {side} for inspection; "
+            f"{plan.notes[0].split('; ', 1)[-1]}."
+        )
+    except OutputError as err:
+        line = f"The best plan found over the budget could not be written ({err})."
+    out: SolverError | InfeasibleError
+    if isinstance(exc, InfeasibleError):
+        out = InfeasibleError(f"{exc}\n{line}", exc.explanation, exc.over_budget)
+    else:
+        out = SolverError(f"{exc}\n{line}", exc.over_budget)
+    out.exempt, out.over_budget_plan = exc.exempt, plan
+    return out
+
+
+def _drop_stale_over_budget(side: Path) -> None:
+    """Remove an over-budget folder an earlier run of this scenario wrote beside the output
+    folder, now that a plan within the budget is written (only a folder whose summary names
+    :data:`OVER_BUDGET_METHOD`: a folder of the planner's own is never touched)."""
+    import json
+    import shutil
+
+    summary = side / "summary.json"
+    try:
+        method = str(json.loads(summary.read_text(encoding="utf-8")).get("method", ""))
+    except (OSError, ValueError, AttributeError):
+        return
+    if method.startswith(OVER_BUDGET_METHOD):
+        shutil.rmtree(side, ignore_errors=True)
 
 
 def input_files(scenario: Scenario) -> list[Path]:

@@ -273,6 +273,20 @@ def plan_from_outputs(
     )
 
 
+def middle_units(problem: Problem, assign: NDArray[np.int64], weight: NDArray[np.float64]) -> NDArray[np.int64]:
+    """A centre unit for each seat without a home base: the unit of its territory nearest the
+    territory's ``weight``-weighted middle (0 for seats with a home base or no units), as
+    :func:`evaluated_plan` needs them."""
+    centres = np.zeros(problem.n_seats, dtype=np.int64)
+    for t in np.flatnonzero(~problem.has_home):
+        members = np.flatnonzero(assign == t)
+        if len(members):
+            xy = problem.unit_xy[members]
+            mean = np.average(xy, axis=0, weights=weight[members] + 1e-12)
+            centres[t] = members[int(np.argmin(np.linalg.norm(xy - mean, axis=1)))]
+    return centres
+
+
 def evaluated_plan(
     problem: Problem,
     assign: NDArray[np.int64],

@@ -96,7 +96,9 @@ def solve(
             try:
                 outcome = _run(ctx, prep)
             except (SolverError, InfeasibleError) as exc:
-                raise with_setting(exc, prep.notes) from None
+                err = with_setting(exc, prep.notes)
+                err.exempt = prep.exempt.copy()  # for the over-budget plan, when there is one
+                raise err from None
             return finalise(ctx, prep, outcome, scenario)
     finally:
         ACTIVE.remove(watcher)
