@@ -95,6 +95,8 @@ def test_a_budget_only_contiguity_breaks_is_proved_with_the_least_share():
     # the error carries that plan: contiguous, balanced, moving exactly that share
     least = np.asarray(err.value.over_budget)
     assert all(territory_connected(least, p.edges, t) for t in range(3))
+    # and which seats it has standing alone (none here), for the pipeline's over-budget folder
+    assert err.value.exempt is not None and not np.asarray(err.value.exempt).any()
     assert np.bincount(least, minlength=3).tolist() == [3, 3, 3] and int((least != p.owner).sum()) == 2
     # at that share the same scenario has a plan
     plan = solve(
