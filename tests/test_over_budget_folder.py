@@ -12,7 +12,13 @@ import pytest
 
 from territory_opt import load_scenario, problem_from_scenario
 from territory_opt.errors import InfeasibleError, SolverError
-from territory_opt.pipeline import OVER_BUDGET_METHOD, _drop_stale_over_budget, over_budget_folder, run_scenario
+from territory_opt.pipeline import (
+    OVER_BUDGET_METHOD,
+    _drop_stale_over_budget,
+    _over_budget_note,
+    over_budget_folder,
+    run_scenario,
+)
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "demo-realignment.yaml"
 
@@ -94,16 +100,79 @@ def test_no_over_budget_plan_writes_no_side_folder(demo, tmp_path, monkeypatch):
     assert not over_budget_folder(tmp_path / "plan").exists()
 
 
-def test_a_stale_over_budget_folder_is_removed_only_when_it_is_ours(tmp_path):
+def test_a_stale_over_budget_folder_loses_only_our_files(tmp_path):
     ours = tmp_path / "a-over-budget"
     ours.mkdir()
     (ours / "summary.json").write_text(json.dumps({"method": OVER_BUDGET_METHOD + " (every band kept)"}))
+    (ours / "assignments.csv").write_text("x")
     _drop_stale_over_budget(ours)
     assert not ours.exists()
+    # a planner's file inside our folder stays (and so does the folder)
+    ours.mkdir()
+    (ours / "summary.json").write_text(json.dumps({"method": OVER_BUDGET_METHOD}))
+    (ours / "my-notes.txt").write_text("mine")
+    _drop_stale_over_budget(ours)
+    assert sorted(p.name for p in ours.iterdir()) == ["my-notes.txt"]
     theirs = tmp_path / "b-over-budget"
     theirs.mkdir()
     (theirs / "summary.json").write_text(json.dumps({"method": "a planner's own notes"}))
-    (theirs / "keep.txt").write_text("x")
     _drop_stale_over_budget(theirs)
-    assert (theirs / "keep.txt").exists()
+    assert (theirs / "summary.json").exists()
     _drop_stale_over_budget(tmp_path / "missing-over-budget")  # nothing there: nothing happens
+
+
+def test_a_folder_of_the_planners_own_is_never_overwritten(demo, tmp_path, monkeypatch):
+    scenario, problem = demo
+    assign, _ = _moved_plan(problem, 0.6)
+
+    def fail(*args, **kwargs):
+        raise SolverError("no plan found", over_budget=assign)
+
+    monkeypatch.setattr("territory_opt.pipeline.solve_problem", fail)
+    side = over_budget_folder(tmp_path / "plan")
+    side.mkdir()
+    (side / "summary.json").write_text(json.dumps({"method": "my own hand-edited plan"}))
+    with pytest.raises(SolverError) as err:
+        run_scenario(scenario, tmp_path / "plan", maps=False, tiles=False)
+    assert "was not written" in str(err.value) and "move it away" in str(err.value)
+    assert json.loads((side / "summary.json").read_text()) == {"method": "my own hand-edited plan"}
+    assert sorted(p.name for p in side.iterdir()) == ["summary.json"]
+
+
+def test_a_failure_while_writing_it_never_hides_the_solves_answer(demo, tmp_path, monkeypatch):
+    scenario, problem = demo
+    assign, _ = _moved_plan(problem, 0.6)
+
+    def fail(*args, **kwargs):
+        raise InfeasibleError("the scenario is infeasible: budget too small", None, assign)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("territory_opt.pipeline.solve_problem", fail)
+    monkeypatch.setattr("territory_opt.pipeline.write_plan", broken)
+    with pytest.raises(InfeasibleError) as err:
+        run_scenario(scenario, tmp_path / "plan", maps=False, tiles=False)
+    assert "budget too small" in str(err.value) and "could not be written (disk on fire)" in str(err.value)
+    monkeypatch.setattr("territory_opt.pipeline.evaluated_plan", broken, raising=False)
+    monkeypatch.setattr("territory_opt.plan.evaluated_plan", broken)
+    with pytest.raises(InfeasibleError) as err:
+        run_scenario(scenario, tmp_path / "plan2", maps=False, tiles=False)
+    message = str(err.value)
+    assert "budget too small" in message and "could not be written (RuntimeError: disk on fire)" in message
+
+
+def test_the_note_rounds_up_and_names_the_per_rep_limit_it_breaks(demo):
+    scenario, problem = demo
+    d = scenario.constraints.disruption  # 45 % budget, 80 % of any one rep's book
+    assign, share = _moved_plan(problem, 0.6)  # whole books handed on: 100 % of some reps' books
+    note = _over_budget_note(problem, assign, d)
+    import math
+
+    assert f"max_share to {math.ceil(1000 * share - 1e-9) / 10:.1f}%" in note
+    assert "per-rep limit of 80%" in note and "per_rep_share to 100.0%" in note
+    # within the budget but over the per-rep limit: only the per-rep setting is named
+    light, small = _moved_plan(problem, 0.01)
+    assert small < d.max_share
+    note = _over_budget_note(problem, light, d)
+    assert "max_share" not in note and "per_rep_share to 100.0%" in note

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, InfeasibleError, OutputError, ScenarioError, SolverError
+from .errors import DataError, InfeasibleError, ScenarioError, SolverError
 from .io import Inputs, load_inputs
 from .plan import Plan
 from .problem import Problem
@@ -85,7 +85,10 @@ def _solve_loaded(
     try:
         plan = solve_problem(scenario, problem, progress=progress)
     except (SolverError, InfeasibleError) as exc:
-        exc.over_budget_plan = over_budget_plan(scenario, problem, inputs, exc)
+        try:
+            exc.over_budget_plan = over_budget_plan(scenario, problem, inputs, exc)
+        except Exception as err:  # noqa: BLE001 - never hide the solve's own answer
+            exc.over_budget_plan = f"{type(err).__name__}: {err}"
         raise
     from dataclasses import replace
 
@@ -146,8 +149,8 @@ def run_scenario(
     from ._staging import check_output_folder
 
     folder = scenario.output_dir(out_dir)
-    check_output_folder(folder, input_files(scenario))  # before the solve, not after it
-    side = over_budget_folder(folder)
+    real = check_output_folder(folder, input_files(scenario))  # before the solve, not after it
+    side = over_budget_folder(real)
     try:
         solved, plan, _ = _solve_loaded(scenario, time_limit, progress)
     except (SolverError, InfeasibleError) as exc:
@@ -190,15 +193,7 @@ def over_budget_plan(
     d = scenario.constraints.disruption
     note = "it breaks the disruption budget (see the audit)"
     if d is not None:
-        value = problem.measure(d.measure)
-        has = problem.owner >= 0
-        booked = float(value[has].sum())
-        moved = float(value[has & (a != problem.owner)].sum())
-        if booked > 0:
-            note = (
-                f"it moves {100 * moved / booked:.1f}% of {d.measure} against the budget of {100 * d.max_share:g}%; "
-                f"raise constraints.disruption.max_share to {100 * moved / booked:.1f}% to solve for a plan like it"
-            )
+        note = _over_budget_note(problem, a, d)
     return evaluated_plan(
         problem,
         a,
@@ -214,25 +209,77 @@ def over_budget_plan(
     )
 
 
+def _over_budget_note(problem: Problem, assign: Any, d: Any) -> str:
+    """How far ``assign`` is over the budget and the per-rep limit, and the settings that
+    would admit it (rounded up: a setting rounded down would still refuse the plan)."""
+    import math
+
+    import numpy as np
+
+    def up(share: float) -> str:
+        return f"{math.ceil(1000 * share - 1e-9) / 10:.1f}%"
+
+    value = problem.measure(d.measure)
+    has = problem.owner >= 0
+    booked = float(value[has].sum())
+    if booked <= 0:
+        return "it breaks the disruption budget (see the audit)"
+    away = has & (assign != problem.owner)
+    share = float(value[away].sum()) / booked
+    parts = [f"it moves {100 * share:.1f}% of {d.measure} against the budget of {100 * d.max_share:g}%"]
+    raise_ = [f"constraints.disruption.max_share to {up(share)}"] if share > d.max_share else []
+    if d.per_rep_share is not None:
+        book = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
+        out = np.bincount(problem.owner[away], weights=value[away], minlength=problem.n_seats)
+        worst = float(np.max(np.divide(out, book, out=np.zeros_like(out), where=book > 0)))
+        if worst > d.per_rep_share:
+            parts.append(
+                f"up to {100 * worst:.1f}% of one rep's book against the per-rep limit of {100 * d.per_rep_share:g}%"
+            )
+            raise_.append(f"constraints.disruption.per_rep_share to {up(worst)}")
+    advice = f"; raise {' and '.join(raise_)} to solve for a plan like it" if raise_ else ""
+    return ", ".join(parts) + advice
+
+
+def _ours(side: Path) -> bool:
+    """Whether ``side`` is an over-budget folder this tool wrote (its summary names
+    :data:`OVER_BUDGET_METHOD`)."""
+    import json
+
+    try:
+        method = json.loads((side / "summary.json").read_text(encoding="utf-8")).get("method", "")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(method, str) and method.startswith(OVER_BUDGET_METHOD)
+
+
 def _with_over_budget_folder(
     exc: SolverError | InfeasibleError, side: Path, *, maps: bool, tiles: bool, inputs: list[Path]
 ) -> SolverError | InfeasibleError:
     """``exc`` with a last line saying where its over-budget plan was written (written here,
     as one set, by :func:`write_plan`); ``exc`` itself when it carries none."""
     plan = exc.over_budget_plan
-    if not isinstance(plan, Plan):
+    if isinstance(plan, str):  # building it failed: say so, keep the solve's answer
+        line = f"The best plan found over the budget could not be written ({plan})."
+    elif not isinstance(plan, Plan):
         return exc
-    from ._staging import check_output_folder
-
-    try:
-        check_output_folder(side, inputs)
-        write_plan(plan, side, maps=maps, tiles=tiles, inputs=inputs)
+    elif side.exists() and not (side.is_dir() and (_ours(side) or not any(side.iterdir()))):
         line = (
-            f"The best plan found over the budget (every band kept) is written to {side} for inspection; "
-            f"{plan.notes[0].split('; ', 1)[-1]}."
+            f"The best plan found over the budget was not written: {side} exists and is not a folder this tool "
+            "wrote; move it away to get that plan there."
         )
-    except OutputError as err:
-        line = f"The best plan found over the budget could not be written ({err})."
+    else:
+        from ._staging import check_output_folder
+
+        try:
+            check_output_folder(side, inputs)
+            write_plan(plan, side, maps=maps, tiles=tiles, inputs=inputs)
+            line = (
+                f"The best plan found over the budget (every band kept) is written to {side} for inspection; "
+                f"{plan.notes[0].split('; ', 1)[-1]}."
+            )
+        except Exception as err:  # noqa: BLE001 - never hide the solve's own answer
+            line = f"The best plan found over the budget could not be written ({err})."
     out: SolverError | InfeasibleError
     if isinstance(exc, InfeasibleError):
         out = InfeasibleError(f"{exc}\n{line}", exc.explanation, exc.over_budget)
@@ -243,19 +290,23 @@ def _with_over_budget_folder(
 
 
 def _drop_stale_over_budget(side: Path) -> None:
-    """Remove an over-budget folder an earlier run of this scenario wrote beside the output
-    folder, now that a plan within the budget is written (only a folder whose summary names
-    :data:`OVER_BUDGET_METHOD`: a folder of the planner's own is never touched)."""
-    import json
-    import shutil
+    """Remove what an earlier run wrote to the over-budget folder beside the output folder,
+    now that a plan within the budget is written: only in a folder whose summary names
+    :data:`OVER_BUDGET_METHOD`, only the files a run writes (:data:`RUN_OUTPUTS`), and the
+    folder itself only when nothing else is left in it (files of the planner's own stay)."""
+    from ._staging import RUN_OUTPUTS
 
-    summary = side / "summary.json"
-    try:
-        method = str(json.loads(summary.read_text(encoding="utf-8")).get("method", ""))
-    except (OSError, ValueError, AttributeError):
+    if not _ours(side):
         return
-    if method.startswith(OVER_BUDGET_METHOD):
-        shutil.rmtree(side, ignore_errors=True)
+    try:
+        for name in RUN_OUTPUTS:
+            target = side / name
+            if target.is_file() and not target.is_symlink():
+                target.unlink()
+        if not any(side.iterdir()):
+            side.rmdir()
+    except OSError:
+        return
 
 
 def input_files(scenario: Scenario) -> list[Path]:
