@@ -132,6 +132,11 @@ def test_no_plan_message_names_the_proved_least_and_the_best_balanced_plan():
     assert "at least 7.0% must move (proved for any plan by the exact model's bound" in msg  # the larger proof wins
     assert "the best plan found that meets every band moves 21.3%" in msg
     assert "raise constraints.disruption.max_share to 21.3%" in msg
+    # the advice is rounded up: a budget rounded down would refuse the plan it names
+    log[1] = replace(log[1], balanced_moved=0.21301)
+    msg_up = no_plan_message(ctx, log, 0, movement, 0.10)
+    assert "moves 21.3%" in msg_up and "raise constraints.disruption.max_share to 21.4%" in msg_up
+    log[1] = replace(log[1], balanced_moved=0.213)
     assert "the exact model (its best plan meets every band and moves 25.0%)" in msg
     # without a balanced plan there is no figure to offer, and nothing is claimed
     assert "budget was found" not in no_plan_message(ctx, log[:1], 0, movement, 0.10)

@@ -212,12 +212,9 @@ def over_budget_plan(
 def _over_budget_note(problem: Problem, assign: Any, d: Any) -> str:
     """How far ``assign`` is over the budget and the per-rep limit, and the settings that
     would admit it (rounded up: a setting rounded down would still refuse the plan)."""
-    import math
-
     import numpy as np
 
-    def up(share: float) -> str:
-        return f"{math.ceil(1000 * share - 1e-9) / 10:.1f}%"
+    from .solve.bounds import pct_up as up
 
     value = problem.measure(d.measure)
     has = problem.owner >= 0

@@ -97,6 +97,17 @@ class MovementBound:
         return f"at least {100 * self.share:.1f}% of {self.measure} must move{why}"
 
 
+def pct_up(share: float) -> str:
+    """A share that works, as a percentage rounded up to 0.1 % (a budget set to it keeps the
+    plan; rounded down it could refuse it)."""
+    return f"{np.ceil(1000 * share - 1e-9) / 10:.1f}%"
+
+
+def pct_down(share: float) -> str:
+    """A proved lower figure, rounded down to 0.1 % (never more than is proved)."""
+    return f"{np.floor(1000 * share + 1e-9) / 10:.1f}%"
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 

@@ -11,7 +11,7 @@ from ..errors import InfeasibleError, SolverError
 from ..model import ModelSpec, build_candidates
 from ..problem import Problem
 from ._pairs import exempt_filter
-from .bounds import MovementBound
+from .bounds import MovementBound, pct_up
 from .context import SolveContext
 from .contiguous import SearchResult
 
@@ -164,5 +164,5 @@ def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None
     return (
         f"no plan within the {100 * budget_share:g}% budget was found; {least}{borders}"
         f"the best plan found that meets every band moves {100 * best:.1f}% "
-        f"(raise constraints.disruption.max_share to {100 * best:.1f}% for a plan like it, or give the search more time); "
+        f"(raise constraints.disruption.max_share to {pct_up(best)} for a plan like it, or give the search more time); "
     )

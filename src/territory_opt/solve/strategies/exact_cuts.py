@@ -41,6 +41,8 @@ from ...errors import InfeasibleError
 from ...geo import components
 from ...problem import Problem
 from ..bounds import MovementBound
+from ..bounds import pct_down as _pct_down
+from ..bounds import pct_up as _pct_up
 from ..context import SolveContext
 from ..contiguous import moved_share
 from ..spec import SolveSpec
@@ -309,16 +311,6 @@ def least_share(
     graph = _Graph(problem)
     m = _Model(problem, spec, graph, budget=False, minimise=True, cuts=cuts)
     return _loop(ctx, m, deadline, hint if hint is not None else problem.owner, budget=False)
-
-
-def _pct_down(share: float) -> str:
-    """A proved lower figure, rounded down to 0.1 % (never more than is proved)."""
-    return f"{np.floor(1000 * share + 1e-9) / 10:.1f}%"
-
-
-def _pct_up(share: float) -> str:
-    """A figure that works, rounded up to 0.1 % (a budget set to it keeps the plan)."""
-    return f"{np.ceil(1000 * share - 1e-9) / 10:.1f}%"
 
 
 def _real_plan(problem: Problem, spec: SolveSpec, assign: NDArray[np.int64]) -> bool:

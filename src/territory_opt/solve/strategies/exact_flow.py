@@ -44,7 +44,7 @@ from ...model import build_candidates, seat_positions
 from ...model.cpsat import run
 from ...model.formulation import ModelSpec
 from ...problem import Problem
-from ..bounds import MovementBound
+from ..bounds import MovementBound, pct_up
 from ..context import SolveContext
 from ..contiguous import SearchResult, moved_share
 from ..incumbent import EXACT_MODEL, Incumbent
@@ -665,7 +665,7 @@ def _budget_or_contiguity(
             )
             lines.append(
                 f"the least share of {spec.disruption_measure} that any contiguous plan within the bands must move is {exact_word} {100 * free.objective / booked:.1f}% "
-                f"(the budget is {100 * (spec.disruption_share or 0.0):g}%): raise constraints.disruption.max_share to {100 * free.objective / booked:.1f}%"
+                f"(the budget is {100 * (spec.disruption_share or 0.0):g}%): raise constraints.disruption.max_share to {pct_up(free.objective / booked)}"
             )
         elif booked > 0 and free.status == cp_model.INFEASIBLE:
             lines.append(
