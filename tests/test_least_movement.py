@@ -157,3 +157,30 @@ def test_least_movement_is_the_brute_force_least_and_stops_within_the_budget(pla
     early = exact_flow.least_movement(ctx, p, spec, p.seat_xy, far_plan, ctx.now() + 10)
     assert early.assign is not None
     assert float(VALUES[early.assign != OWNER].sum() / VALUES.sum()) <= 0.6 + 1e-9
+
+
+def test_the_no_plan_advice_names_a_per_rep_limit_the_plan_also_breaks():
+    from territory_opt.scenario import Constraints, Disruption, Measure
+    from territory_opt.solve.proof import rep_limit_note
+    from territory_opt.solve.spec import resolve
+
+    from .test_realign import line
+
+    # three reps of 3, 3 and 3 units of 1; the plan hands rep 0's whole book to rep 1
+    p = line([1] * 9, owner=[0, 0, 0, 1, 1, 1, 2, 2, 2], seats=3)
+    plan = np.array([1, 1, 1, 1, 1, 1, 2, 2, 2])
+
+    def model(per_rep):
+        d = Disruption(measure="potential", max_share=0.2, per_rep_share=per_rep)
+        return resolve(
+            p, {"potential": Measure(tolerance=0.05)}, Constraints(contiguity=True, disruption=d), None, None
+        ).model
+
+    note = rep_limit_note(p, model(0.5), plan)
+    assert "per-rep limit for 1 rep(s)" in note and "up to 100.0% of one rep's book" in note
+    assert "per_rep_share to 100.0%" in note
+    assert rep_limit_note(p, model(1.0), plan) == ""  # the limit allows it: nothing said
+    assert rep_limit_note(p, model(None), plan) == ""  # no limit at all
+    # a plan moving 1 of rep 0's 3 units against a 30 % limit: the advice rounds up (33.4 %)
+    one = np.array([1, 0, 0, 1, 1, 1, 2, 2, 2])
+    assert "per_rep_share to 33.4%" in rep_limit_note(p, model(0.3), one)

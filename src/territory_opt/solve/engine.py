@@ -120,7 +120,15 @@ def _run(ctx: SolveContext, prep: Prepared) -> Outcome:
     if found is None and not ctx.stopped:
         found = last_search(ctx, prep, search)
     if found is None:
-        raise no_plan_error(ctx, search.exact_log, 0, prep.movement, prep.spec.disruption_share)
+        raise no_plan_error(
+            ctx,
+            search.exact_log,
+            0,
+            prep.movement,
+            prep.spec.disruption_share,
+            problem=prep.problem,
+            model=prep.spec.model,
+        )
     # a small map's restricted model may stop early with its own optimum: the exact model
     # gets the time left
     found = exact_flow.polish(ctx, prep, found)

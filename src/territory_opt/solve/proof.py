@@ -121,10 +121,51 @@ def no_plan_error(
     repairs: int,
     movement: MovementBound | None,
     budget_share: float | None,
+    *,
+    problem: Problem | None = None,
+    model: ModelSpec | None = None,
 ) -> SolverError:
     """The "no plan found" error: :func:`no_plan_message`, carrying the best plan that meets
-    every band but breaks the budget (:func:`over_budget_plan`)."""
-    return SolverError(no_plan_message(ctx, exact_log, repairs, movement, budget_share), over_budget_plan(exact_log))
+    every band but breaks the budget (:func:`over_budget_plan`); with ``problem`` and
+    ``model``, the message also says when that plan breaks the per-rep limit too
+    (:func:`rep_limit_note`), so that the advice it gives is complete."""
+    over = over_budget_plan(exact_log)
+    msg = no_plan_message(ctx, exact_log, repairs, movement, budget_share)
+    if over is not None and problem is not None and model is not None:
+        msg += rep_limit_note(problem, model, over)
+    return SolverError(msg, over)
+
+
+def rep_limit_note(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]) -> str:
+    """A sentence when ``assign`` moves more of some rep's book than the per-rep limit
+    allows (the limit as a share, ``disruption_per_rep``, or given per seat,
+    ``disruption_rep_limit``); empty otherwise."""
+    value = model.disruption_value
+    if value is None or (model.disruption_per_rep is None and model.disruption_rep_limit is None):
+        return ""
+    has = problem.owner >= 0
+    away = has & (np.asarray(assign) != problem.owner)
+    k = problem.n_seats
+    book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
+    out = np.bincount(problem.owner[away], weights=value[away], minlength=k)
+    if model.disruption_rep_limit is not None:
+        limit = np.asarray(model.disruption_rep_limit, dtype=float)
+    else:
+        limit = float(model.disruption_per_rep or 0.0) * book
+    over = out > limit * (1 + 1e-9) + 1e-9
+    if not over.any():
+        return ""
+    share = np.divide(out, book, out=np.zeros_like(out), where=book > 0)
+    worst = float(share[over].max())
+    fix = (
+        f" (raise constraints.disruption.per_rep_share to {pct_up(worst)} as well for a plan like it)"
+        if model.disruption_rep_limit is None
+        else ""
+    )
+    return (
+        f" That plan also breaks the per-rep limit for {int(over.sum())} rep(s), moving up to {100 * worst:.1f}% "
+        f"of one rep's book{fix}."
+    )
 
 
 def over_budget_plan(exact_log: list[SearchResult]) -> NDArray[np.int64] | None:

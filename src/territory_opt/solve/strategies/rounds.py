@@ -414,7 +414,13 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
             exact = last_search(ctx, prep, search)
         if exact is None:
             raise no_plan_error(
-                ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share
+                ctx,
+                search.exact_log,
+                search.infeasible_rounds,
+                prep.movement,
+                prep.spec.disruption_share,
+                problem=prep.problem,
+                model=prep.spec.model,
             )
         search.best = exact
         return Next.STOP
@@ -422,7 +428,15 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
         # the exact model (every pair, no contiguity, fixed homes) said so: claimed
         # only when proved again, with and without CP-SAT's presolve
         raise_if_proved(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, relaxed=False)
-        raise no_plan_error(ctx, search.exact_log, search.infeasible_rounds, prep.movement, prep.spec.disruption_share)
+        raise no_plan_error(
+            ctx,
+            search.exact_log,
+            search.infeasible_rounds,
+            prep.movement,
+            prep.spec.disruption_share,
+            problem=prep.problem,
+            model=prep.spec.model,
+        )
     return Next.STOP
 
 
