@@ -131,8 +131,11 @@ def no_plan_error(
     (:func:`rep_limit_note`), so that the advice it gives is complete."""
     over = over_budget_plan(exact_log)
     msg = no_plan_message(ctx, exact_log, repairs, movement, budget_share)
-    if over is not None and problem is not None and model is not None:
-        msg += rep_limit_note(problem, model, over)
+    note = (
+        rep_limit_note(problem, model, over) if over is not None and problem is not None and model is not None else ""
+    )
+    if note:
+        msg = f"{msg.rstrip('.')}.{note}"
     return SolverError(msg, over)
 
 
