@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from ... import geo, resources
+from ...errors import SolverError
 from ...model import (
     Contiguity,
     build,
@@ -413,30 +414,14 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
         if exact is None:
             exact = last_search(ctx, prep, search)
         if exact is None:
-            raise no_plan_error(
-                ctx,
-                search.exact_log,
-                search.infeasible_rounds,
-                prep.movement,
-                prep.spec.disruption_share,
-                problem=prep.problem,
-                model=prep.spec.model,
-            )
+            raise _no_plan(ctx, prep, search)
         search.best = exact
         return Next.STOP
     if rnd.status == cp_model.INFEASIBLE:
         # the exact model (every pair, no contiguity, fixed homes) said so: claimed
         # only when proved again, with and without CP-SAT's presolve
         raise_if_proved(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, relaxed=False)
-        raise no_plan_error(
-            ctx,
-            search.exact_log,
-            search.infeasible_rounds,
-            prep.movement,
-            prep.spec.disruption_share,
-            problem=prep.problem,
-            model=prep.spec.model,
-        )
+        raise _no_plan(ctx, prep, search)
     return Next.STOP
 
 
@@ -545,3 +530,16 @@ def _bisection_for_homes(
             out[parts == group[c]] = group[r]
     out[standing] = problem.lock[standing]
     return out
+
+
+def _no_plan(ctx: SolveContext, prep: Prepared, search: Search) -> SolverError:
+    """The "no plan found" error of these rounds (:func:`~..proof.no_plan_error`)."""
+    return no_plan_error(
+        ctx,
+        search.exact_log,
+        search.infeasible_rounds,
+        prep.movement,
+        prep.spec.disruption_share,
+        problem=prep.problem,
+        model=prep.spec.model,
+    )
