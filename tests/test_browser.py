@@ -161,6 +161,37 @@ def test_demo_map_draws_every_territory_labels_and_home_bases(browser, demo):
     seen.inert()
 
 
+def test_a_plan_over_its_budget_says_so_on_its_map_and_report(browser, tmp_path, monkeypatch):
+    from territory_opt.errors import SolverError
+    from territory_opt.pipeline import over_budget_folder
+
+    scenario = load_scenario(ROOT / "scenarios" / "demo-realignment.yaml")
+    captured = {}
+
+    def fail(scenario_, problem, **kwargs):
+        # today's owners with two whole books handed on: over the 45 % budget
+        assign = np.where(problem.owner >= 0, problem.owner, 0)
+        for t in range(problem.n_seats // 2):
+            assign[problem.owner == t] = t + 1
+        captured["assign"] = assign
+        raise SolverError("no plan found within the time limit", over_budget=assign)
+
+    monkeypatch.setattr("territory_opt.pipeline.solve_problem", fail)
+    with pytest.raises(SolverError):
+        run_scenario(scenario, tmp_path / "plan", tiles=False)
+    side = over_budget_folder(tmp_path / "plan")
+    seen = visit(browser, side / "map.html")
+    seen.page.wait_for_selector(".to-map[data-ready]")
+    caption = seen.page.inner_text("#to-data-caption")
+    assert caption.startswith("OVER BUDGET") and "against the budget of 45%" in caption
+    assert seen.page.locator("#to-data-caption").is_visible()
+    assert len(set(drawn(seen)["areas"])) == len(set(captured["assign"].tolist()))
+    seen.inert()
+    seen = visit(browser, side / "report.html")
+    assert "OVER BUDGET" in seen.page.inner_text("body")
+    seen.inert()
+
+
 def test_report_says_what_the_plan_does_first_and_fits_a_laptop(browser, demo):
     plan, _, written, _ = demo
     seen = visit(browser, written["report"], width=1280, height=800)

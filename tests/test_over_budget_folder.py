@@ -87,6 +87,27 @@ def test_the_plan_over_the_budget_is_written_beside_the_output_folder(demo, tmp_
     assert any("disruption" in a["check"] or "budget" in a["detail"] for a in failing)
 
 
+def test_the_map_of_a_plan_over_the_budget_says_so(demo, tmp_path, monkeypatch):
+    scenario, problem = demo
+    assign, share = _moved_plan(problem, 0.6)
+    # a measure name is the scenario's text: it is escaped where the note lands in HTML
+    monkeypatch.setattr(
+        "territory_opt.pipeline._over_budget_note", lambda *a: f"it moves {100 * share:.1f}% of <b>potential</b>"
+    )
+
+    def fail(*args, **kwargs):
+        raise SolverError("no plan found", over_budget=assign)
+
+    monkeypatch.setattr("territory_opt.pipeline.solve_problem", fail)
+    with pytest.raises(SolverError):
+        run_scenario(scenario, tmp_path / "plan", maps=True, tiles=False)
+    page = (over_budget_folder(tmp_path / "plan") / "map.html").read_text()
+    caption = page[page.index('id="to-data-caption"') :]
+    caption = caption[: caption.index("</div>")]
+    assert "OVER BUDGET" in caption and f"{100 * share:.1f}%" in caption
+    assert "&lt;b&gt;potential&lt;/b&gt;" in caption and "<b>potential" not in caption
+
+
 def test_no_over_budget_plan_writes_no_side_folder(demo, tmp_path, monkeypatch):
     scenario, _ = demo
 

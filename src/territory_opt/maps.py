@@ -531,9 +531,15 @@ def plan_map(
     return MapPage({"tiles": tiles, "sync": False, "panels": [panel], "title": title, "caption": notes}, title, notes)
 
 
+#: How the note of a plan over its disruption budget starts (the pipeline's side folder):
+#: its map shows it, as its report and summary do.
+OVER_BUDGET_NOTE = "OVER BUDGET:"
+
+
 def data_notes(notes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """The notes a map must show: approximate areas (ZIPs built from points), synthetic books."""
-    return tuple(n for n in notes if ZIP_NOTE in n or SYNTHETIC_NOTE in n)
+    """The notes a map must show: a plan over its budget, approximate areas (ZIPs built
+    from points), synthetic books."""
+    return tuple(n for n in notes if n.startswith(OVER_BUDGET_NOTE) or ZIP_NOTE in n or SYNTHETIC_NOTE in n)
 
 
 def compare_panels(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

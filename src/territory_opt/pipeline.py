@@ -179,6 +179,7 @@ def over_budget_plan(
     over the budget it is; None when the error carries none."""
     import numpy as np
 
+    from .maps import OVER_BUDGET_NOTE
     from .plan import evaluated_plan, middle_units
 
     assign = getattr(exc, "over_budget", None)
@@ -203,7 +204,7 @@ def over_budget_plan(
         method=OVER_BUDGET_METHOD + " (every band kept, not a plan within the scenario's rules)",
         bound_scope="none: over the budget, not a solution of the scenario",
         name=f"{scenario.name} (over budget)",
-        notes=(f"OVER BUDGET: the best plan found that meets every band; {note}", *inputs.notes),
+        notes=(f"{OVER_BUDGET_NOTE} the best plan found that meets every band; {note}", *inputs.notes),
         geometry=inputs.geometry,
         record=plan_record(scenario, inputs),
     )
