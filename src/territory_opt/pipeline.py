@@ -73,8 +73,11 @@ def solve_problem(
 
 
 def _solve_loaded(
-    scenario: Scenario | str | Path, time_limit: float | None, progress: Progress | None
+    scenario: Scenario | str | Path, time_limit: float | None, progress: Progress | None, *, over_budget: bool = False
 ) -> tuple[Scenario, Plan, Inputs]:
+    """Load, solve and annotate; with ``over_budget``, a solve error that carries a plan over
+    the budget gets it as ``over_budget_plan`` (:func:`over_budget_plan`), for
+    :func:`run_scenario` to write."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if time_limit is not None:
@@ -85,6 +88,8 @@ def _solve_loaded(
     try:
         plan = solve_problem(scenario, problem, progress=progress)
     except (SolverError, InfeasibleError) as exc:
+        if not over_budget:
+            raise
         try:
             exc.over_budget_plan = over_budget_plan(scenario, problem, inputs, exc)
         except Exception as err:  # noqa: BLE001 - never hide the solve's own answer
@@ -152,7 +157,7 @@ def run_scenario(
     real = check_output_folder(folder, input_files(scenario))  # before the solve, not after it
     side = over_budget_folder(real)
     try:
-        solved, plan, _ = _solve_loaded(scenario, time_limit, progress)
+        solved, plan, _ = _solve_loaded(scenario, time_limit, progress, over_budget=True)
     except (SolverError, InfeasibleError) as exc:
         raise _with_over_budget_folder(exc, side, maps=maps, tiles=tiles, inputs=input_files(scenario)) from None
     quotas = set_quotas(plan, solved.quotas) if solved.quotas is not None else None
@@ -215,20 +220,17 @@ def _over_budget_note(problem: Problem, assign: Any, d: Any) -> str:
     would admit it (rounded up: a setting rounded down would still refuse the plan)."""
     import numpy as np
 
+    from .solve.bounds import books_moved
     from .solve.bounds import pct_up as up
 
-    value = problem.measure(d.measure)
-    has = problem.owner >= 0
-    booked = float(value[has].sum())
+    book, out = books_moved(problem, problem.measure(d.measure), assign)
+    booked = float(book.sum())
     if booked <= 0:
         return "it breaks the disruption budget (see the audit)"
-    away = has & (assign != problem.owner)
-    share = float(value[away].sum()) / booked
+    share = float(out.sum()) / booked
     parts = [f"it moves {100 * share:.1f}% of {d.measure} against the budget of {100 * d.max_share:g}%"]
     raise_ = [f"constraints.disruption.max_share to {up(share)}"] if share > d.max_share else []
     if d.per_rep_share is not None:
-        book = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
-        out = np.bincount(problem.owner[away], weights=value[away], minlength=problem.n_seats)
         worst = float(np.max(np.divide(out, book, out=np.zeros_like(out), where=book > 0)))
         if worst > d.per_rep_share:
             parts.append(

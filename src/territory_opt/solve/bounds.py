@@ -97,6 +97,19 @@ class MovementBound:
         return f"at least {100 * self.share:.1f}% of {self.measure} must move{why}"
 
 
+def books_moved(
+    problem: Problem, value: NDArray[np.float64], assign: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each rep's book today and the part of it ``assign`` moves away (``value`` units,
+    units without a current owner left out)."""
+    has = problem.owner >= 0
+    away = has & (np.asarray(assign) != problem.owner)
+    k = problem.n_seats
+    book = np.bincount(problem.owner[has], weights=value[has], minlength=k).astype(np.float64)
+    out = np.bincount(problem.owner[away], weights=value[away], minlength=k).astype(np.float64)
+    return book, out
+
+
 def pct_up(share: float) -> str:
     """A share that works, as a percentage rounded up to 0.1 % (a budget set to it keeps the
     plan; rounded down it could refuse it)."""

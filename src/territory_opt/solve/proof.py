@@ -11,7 +11,7 @@ from ..errors import InfeasibleError, SolverError
 from ..model import ModelSpec, build_candidates
 from ..problem import Problem
 from ._pairs import exempt_filter
-from .bounds import MovementBound, pct_up
+from .bounds import MovementBound, books_moved, pct_up
 from .context import SolveContext
 from .contiguous import SearchResult
 
@@ -146,11 +146,7 @@ def rep_limit_note(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]
     value = model.disruption_value
     if value is None or (model.disruption_per_rep is None and model.disruption_rep_limit is None):
         return ""
-    has = problem.owner >= 0
-    away = has & (np.asarray(assign) != problem.owner)
-    k = problem.n_seats
-    book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
-    out = np.bincount(problem.owner[away], weights=value[away], minlength=k)
+    book, out = books_moved(problem, value, assign)
     if model.disruption_rep_limit is not None:
         limit = np.asarray(model.disruption_rep_limit, dtype=float)
     else:

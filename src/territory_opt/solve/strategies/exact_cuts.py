@@ -40,9 +40,7 @@ from ...diagnose import Conflict, Explanation
 from ...errors import InfeasibleError
 from ...geo import components
 from ...problem import Problem
-from ..bounds import MovementBound
-from ..bounds import pct_down as _pct_down
-from ..bounds import pct_up as _pct_up
+from ..bounds import MovementBound, pct_down, pct_up
 from ..context import SolveContext
 from ..contiguous import moved_share
 from ..spec import SolveSpec
@@ -381,19 +379,19 @@ def budget_error(
     relax, plan = None, None
     if least.optimal and least.assign is not None:
         plan, relax = least.assign, moved_share(problem, model, least.assign)
-        lines.append(f"the least share that works is {_pct_up(relax)} (proved optimal by the same model)")
+        lines.append(f"the least share that works is {pct_up(relax)} (proved optimal by the same model)")
     elif found:
         plan, relax = min(found, key=lambda f: f[1])
         lines.append(
-            f"the least share that works is at least {_pct_down(floor)} (proved) and at most {_pct_up(relax)} "
+            f"the least share that works is at least {pct_down(floor)} (proved) and at most {pct_up(relax)} "
             "(the best contiguous plan found within the bands)"
         )
     else:
         lines.append(
-            f"the least share that works is at least {_pct_down(floor)} (proved); no contiguous plan within the bands was found in the time left"
+            f"the least share that works is at least {pct_down(floor)} (proved); no contiguous plan within the bands was found in the time left"
         )
     fix = (
-        f"raise constraints.disruption.max_share to {_pct_up(relax)}"
+        f"raise constraints.disruption.max_share to {pct_up(relax)}"
         if relax is not None
         else "raise constraints.disruption.max_share, or loosen a tolerance"
     )
