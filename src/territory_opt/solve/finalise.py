@@ -18,7 +18,7 @@ from ..metrics import territory_frame
 from ..model import seat_positions, targets
 from ..plan import Plan, Status
 from ..problem import Problem
-from .bounds import chosen_centres_bound, lp_travel_bound
+from .bounds import CENTRES_MIP_MAX_PAIRS, centres_mip_bound, centres_mip_size, chosen_centres_bound, lp_travel_bound
 from .context import SolveContext
 from .incumbent import EXACT_SEARCH, Incumbent
 from .prepare import Prepared
@@ -35,6 +35,20 @@ LP_BOUND_ITERATIONS = 200_000
 LP_BOUND_MAX_PAIRS = 600_000
 #: Above this many units the bound's distance matrix would not fit: no bound.
 CENTRES_BOUND_MAX_UNITS = 6_000
+#: Up to this many (unit, seat) pairs the travel bound with home bases is also solved with
+#: whole units (a MIP, on the time left, or in deterministic mode CENTRES_MIP_NODES nodes).
+TRAVEL_MIP_MAX_PAIRS = 5_000
+#: On a small map the chosen-centres MIP (:func:`~.bounds.centres_mip_bound`) gets up to this
+#: share of the time left for the bound (the Lagrangian bound the rest, unless the MIP
+#: closes), or in deterministic mode this many branch-and-bound nodes.
+CENTRES_MIP_SHARE = 0.85
+CENTRES_MIP_NODES = 30
+#: ... and in deterministic mode only up to this many triples (its root has no clock: North
+#: Carolina's 10,000 took 5 s there, longer than the solve's own 4 s in the tests).
+CENTRES_MIP_DETERMINISTIC_PAIRS = 4_000
+#: Either MIP runs for at most this share of the time limit, so a solve that found its plan
+#: early still ends early when the MIP does not close.
+MIP_SHARE_OF_LIMIT = 0.3
 
 
 @dataclass
@@ -212,6 +226,21 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
         )
         if lp_bound is not None:
             found.append(lp_bound)
+    pairs = prep.problem.n_units * prep.problem.n_seats
+    left = ctx.t0 + ctx.time_limit - time.perf_counter()
+    if pairs <= TRAVEL_MIP_MAX_PAIRS and (ctx.deterministic or left >= 1.0):
+        # a small map: whole units (HiGHS's MIP), never below the LP (the larger holds)
+        mip_bound = lp_travel_bound(
+            prep.problem,
+            prep.spec.model,
+            prep.exempt,
+            time_limit=None if ctx.deterministic else min(left, max(1.0, MIP_SHARE_OF_LIMIT * ctx.time_limit)),
+            max_pairs=TRAVEL_MIP_MAX_PAIRS,
+            integer=True,
+            node_limit=CENTRES_MIP_NODES if ctx.deterministic else None,
+        )
+        if mip_bound is not None:
+            found.append(mip_bound)
     return _larger(*found, objective=objective)
 
 
@@ -236,6 +265,9 @@ def reserve_for_bound(ctx: SolveContext, prep: Prepared) -> float:
     n = prep.problem.n_units
     if n > CENTRES_BOUND_MAX_UNITS:
         return 0.0
+    triples = centres_mip_size(prep.problem, prep.spec.model, prep.exempt)
+    if triples <= CENTRES_MIP_MAX_PAIRS:  # the MIP: about 5 s for 10,000 triples here
+        return min(60.0, 2 * CENTRES_BOUND_SHARE * ctx.time_limit, max(1.0, triples * 6e-4))
     # a full subgradient step costs about n^2 x 2e-8 s here (0.2 s at 3,108 counties): keep
     # room for a few hundred steps, never more than the share (small maps need a second)
     return min(60.0, CENTRES_BOUND_SHARE * ctx.time_limit, max(1.0, 400 * n * n * 2e-8))
@@ -253,6 +285,24 @@ def _chosen_centres_global(
         prep.weight * np.linalg.norm(problem.unit_xy - pos[best.assign], axis=1) / max(float(prep.weight.sum()), 1e-12)
     )
     t0 = time.perf_counter()
+
+    def left() -> float:
+        return ctx.t0 + ctx.time_limit - time.perf_counter()
+
+    # a small map: the MIP without contiguity, which cannot split a unit (often closes)
+    mip = centres_mip_bound(
+        problem,
+        prep.spec.model,
+        prep.exempt,
+        time_limit=None
+        if ctx.deterministic
+        else max(1.0, min(CENTRES_MIP_SHARE * left(), MIP_SHARE_OF_LIMIT * ctx.time_limit)),
+        node_limit=CENTRES_MIP_NODES if ctx.deterministic else None,
+        max_pairs=CENTRES_MIP_DETERMINISTIC_PAIRS if ctx.deterministic else CENTRES_MIP_MAX_PAIRS,
+    )
+    if mip is not None and mip >= objective * (1 - 1e-4):
+        ctx.report("bound", seconds=time.perf_counter() - t0)
+        return _larger(mip, objective=objective)
     found = chosen_centres_bound(
         problem,
         prep.spec.model,
@@ -260,11 +310,11 @@ def _chosen_centres_global(
         start=start,
         upper=objective,
         iterations=CENTRES_BOUND_ITERATIONS if ctx.deterministic else 100_000,
-        time_limit=None if ctx.deterministic else max(2.0, ctx.t0 + ctx.time_limit - time.perf_counter()),
+        time_limit=None if ctx.deterministic else max(2.0, left()),
         max_units=CENTRES_BOUND_MAX_UNITS,
     )
     ctx.report("bound", seconds=time.perf_counter() - t0)
-    return _larger(found, objective=objective)
+    return _larger(found, mip, objective=objective)
 
 
 def _bound_scope(prep: Prepared, restrictions: list[str]) -> str:
