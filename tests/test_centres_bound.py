@@ -11,7 +11,7 @@ import pytest
 from territory_opt import Problem, solve
 from territory_opt.model.formulation import BalanceRule, ModelSpec
 from territory_opt.scenario import Constraints, Measure, SolverSettings
-from territory_opt.solve.bounds import centres_mip_bound, chosen_centres_bound, lp_travel_bound
+from territory_opt.solve.bounds import centres_mip_bound, chosen_centres_bound, lp_travel_bound, travel_mip_bound
 
 from .conftest import CAPACITATED_OPTIMA, capacitated_pmedian
 
@@ -216,7 +216,7 @@ def test_whole_units_raise_the_travel_bound_with_home_bases_to_the_brute_force_o
     assert np.isfinite(best)
     exempt = np.zeros(2, dtype=bool)
     lp = lp_travel_bound(p, spec, exempt, time_limit=10)
-    mip = lp_travel_bound(p, spec, exempt, time_limit=10, integer=True)
+    mip = travel_mip_bound(p, spec, exempt, time_limit=10)
     assert lp is not None and mip is not None
     assert lp * (1 - 1e-6) <= mip <= best + 1e-9
     assert mip >= best * (1 - 1e-4)  # the MIP closes where the LP can stay 4.5 % below (seed 7)
@@ -255,3 +255,99 @@ def test_with_home_bases_the_deterministic_bound_uses_whole_units_and_repeats():
     lp = lp_travel_bound(p, spec, np.zeros(3, dtype=bool), time_limit=10)
     assert lp is not None and bounds[0] > lp * 1.005  # whole units: 0.8 % above the LP here
     assert runs[0].global_gap < 1e-4  # and it closes: this plan is optimal for the real problem
+
+
+def test_the_travel_mip_is_a_proof_never_a_plan_value():
+    """HiGHS's dual bound, not its best plan: stopped after one node, and closed, the figure
+    never exceeds the optimum (found with no optimality gap allowed)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        n, k, tol = 60, 4, 0.2
+        a = rng.integers(1, 20, size=n).astype(float)
+        p = Problem.from_arrays(
+            measures=a[:, None],
+            measure_names=["potential"],
+            unit_xy=rng.uniform(0, 100, size=(n, 2)),
+            seat_xy=rng.uniform(0, 100, size=(k, 2)),
+        )
+        spec = ModelSpec(balance=(BalanceRule(0, tol, True),), travel_weight=a)
+        d = np.linalg.norm(p.unit_xy[:, None, :] - p.seat_xy[None, :, :], axis=2)
+        cost = (a[:, None] * d / a.sum()).ravel()
+        rows = [np.r_[np.repeat(np.arange(n), k)], np.r_[n + np.tile(np.arange(k), n)]]
+        cols = np.arange(n * k)
+        matrix = csr_matrix(
+            (np.r_[np.ones(n * k), np.repeat(a, k)], (np.r_[rows[0], rows[1]], np.r_[cols, cols])), shape=(n + k, n * k)
+        )
+        target = a.sum() / k
+        exact = milp(
+            cost,
+            constraints=[
+                LinearConstraint(
+                    matrix,
+                    np.r_[np.ones(n), np.full(k, (1 - tol) * target)],
+                    np.r_[np.ones(n), np.full(k, (1 + tol) * target)],
+                )
+            ],
+            integrality=np.ones(n * k),
+            bounds=Bounds(0, 1),
+            options={"mip_rel_gap": 0, "time_limit": 60},
+        )
+        assert exact.status == 0
+        exempt = np.zeros(k, dtype=bool)
+        for kwargs in ({"time_limit": None, "node_limit": 1}, {"time_limit": 30}):
+            bound = travel_mip_bound(p, spec, exempt, **kwargs)
+            assert bound is None or bound <= exact.fun + 1e-9
+        closed = travel_mip_bound(p, spec, exempt, time_limit=30)
+        assert closed is not None and closed >= exact.fun * (1 - 1e-3)
+
+
+def test_travel_bounds_drop_locks_when_the_scenario_does():
+    xy = np.array([[0, 0], [1, 0], [9, 0], [10, 0]], dtype=float)
+    # unit 0 locked to the far seat; with locks off the optimum keeps it near (mean travel 0.5)
+    p = Problem.from_arrays(measures=np.ones((4, 1)), unit_xy=xy, seat_xy=[[0, 0], [10, 0]], lock=[1, -1, -1, -1])
+    exempt = np.zeros(2, dtype=bool)
+    free = ModelSpec(balance=(BalanceRule(0, 0.0, True),), locks=False)
+    kept = ModelSpec(balance=(BalanceRule(0, 0.0, True),), locks=True)
+    for bound in (lp_travel_bound(p, free, exempt), travel_mip_bound(p, free, exempt, time_limit=5)):
+        assert bound is not None and bound <= 0.5 + 1e-9
+    assert travel_mip_bound(p, kept, exempt, time_limit=5) > 0.5 + 1.0  # the lock binds: a real constraint
+
+
+def test_chosen_centres_bounds_allow_a_centre_on_a_standing_unit():
+    """The engine may place a free seat's centre on a unit of a territory standing alone:
+    both bounds count such centres, so neither exceeds that plan (a case a review found)."""
+    meas = np.array([[1.0], [8.0], [9.0], [0.0], [6.0], [3.0], [5.0]])
+    xy = np.array(
+        [[2.443, 3.708], [5.988, 5.252], [9.834, 8.978], [4.029, 6.363], [7.618, 1.071], [6.2, 7.274], [6.916, 0.314]]
+    )
+    p = Problem.from_arrays(
+        measures=meas,
+        unit_xy=xy,
+        seat_xy=[[np.nan, np.nan], [0.9568589640165093, 2.18432827230996], [np.nan, np.nan]],
+        seat_capacity=[1.0, 0.5, 0.5],
+        lock=[2, 2, -1, -1, -1, -1, -1],
+    )
+    exempt = np.array([False, False, True])
+    spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), exempt=exempt)
+    # brute force: units 2-6 over seats 0 (free, any unit its centre) and 1 (home base)
+    w = spec.weight(7)
+    bands = spec.bands(p)
+    best = np.inf
+    for combo in itertools.product([0, 1], repeat=5):
+        side = np.array(combo)
+        members = [np.arange(2, 7)[side == t] for t in (0, 1)]
+        loads = [meas[m, 0].sum() for m in members]
+        if not all(bands.low[t, 0] - 1e-9 <= loads[t] <= bands.high[t, 0] + 1e-9 for t in (0, 1)):
+            continue
+        free = min(float(w[members[0]] @ np.linalg.norm(xy[members[0]] - xy[c], axis=1)) for c in range(7))
+        home = float(w[members[1]] @ np.linalg.norm(xy[members[1]] - p.seat_xy[1], axis=1))
+        best = min(best, (free + home) / w.sum())
+    assert np.isfinite(best)
+    mip = centres_mip_bound(p, spec, exempt, time_limit=10)
+    lagrangian = chosen_centres_bound(p, spec, exempt, iterations=300)
+    assert mip is not None and mip <= best + 1e-9
+    assert mip >= best * (1 - 1e-4)
+    assert lagrangian is not None and lagrangian <= best + 1e-9

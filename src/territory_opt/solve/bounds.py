@@ -271,6 +271,29 @@ def border_transfers(
 LP_BUDGET_MAX_PAIRS = 50_000
 
 
+def _travel_pairs(
+    problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """The (unit, seat) pairs a travel bound may use (skills and binding locks kept; a
+    standing seat holds its own units only) and each pair's weighted travel cost."""
+    n, k = problem.n_units, problem.n_seats
+    u = np.repeat(np.arange(n), k)
+    t = np.tile(np.arange(k), n)
+    ok = problem.eligible(u, t)
+    lock = problem.lock[u]
+    # a lock binds when the scenario keeps locks; a standing unit always stays on its seat
+    binding = (lock >= 0) & (spec.locks | exempt[np.maximum(lock, 0)])
+    ok &= ~binding | (lock == t)
+    ok &= ~exempt[t] | (lock == t)
+    u, t = u[ok], t[ok]
+    pos = problem.seat_xy.copy()
+    for seat in np.flatnonzero(exempt & ~problem.has_home):  # a standing unit is its own centre
+        pos[seat] = problem.unit_xy[int(np.flatnonzero(problem.lock == seat)[0])]
+    w = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
+    cost = w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t], axis=1) / max(float(w.sum()), 1e-12)
+    return u, t, cost
+
+
 def lp_travel_bound(
     problem: Problem,
     spec: ModelSpec,
@@ -279,8 +302,6 @@ def lp_travel_bound(
     time_limit: float | None = 30.0,
     max_pairs: int = 600_000,
     max_iterations: int | None = None,
-    integer: bool = False,
-    node_limit: int | None = None,
 ) -> float | None:
     """A lower bound on the travel objective valid for the unrestricted problem.
 
@@ -290,41 +311,23 @@ def lp_travel_bound(
     can only lower the optimum. Only for seats with fixed home bases (with chosen
     centres the distances are not data). None when too large or not solved in time.
     ``time_limit=None`` with ``max_iterations``: stop on GLOP's iteration count only, so the
-    answer repeats (deterministic mode). ``integer``: the same model with whole units, as a
-    MIP (HiGHS); its dual bound (valid when stopped early too) can only be higher (the
-    demo, Georgia's counties: 90.03 to 90.28 in 3 s), for small maps; ``node_limit``: its
-    branch-and-bound nodes at most (with ``time_limit=None``, a figure that repeats).
+    answer repeats (deterministic mode). :func:`travel_mip_bound` is the same model with
+    whole units.
     """
     from ortools.linear_solver import pywraplp
 
     n, k = problem.n_units, problem.n_seats
     if not problem.has_home[~exempt].all() or n * k > max_pairs:
         return None
-    u = np.repeat(np.arange(n), k)
-    t = np.tile(np.arange(k), n)
-    ok = problem.eligible(u, t)
-    locked = problem.lock[u] >= 0
-    ok &= ~locked | (problem.lock[u] == t)
-    ok &= ~exempt[t] | (problem.lock[u] == t)
-    u, t = u[ok], t[ok]
-    pos = problem.seat_xy.copy()
-    for seat in np.flatnonzero(exempt & ~problem.has_home):  # a standing unit is its own centre
-        pos[seat] = problem.unit_xy[int(np.flatnonzero(problem.lock == seat)[0])]
-    w = spec.travel_weight if spec.travel_weight is not None else np.ones(n)
-    cost = w[u] * np.linalg.norm(problem.unit_xy[u] - pos[t], axis=1) / max(float(w.sum()), 1e-12)
-    lp = pywraplp.Solver.CreateSolver("HIGHS" if integer else "GLOP")
+    u, t, cost = _travel_pairs(problem, spec, exempt)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
     if lp is None:
         return None
-    lp.SuppressOutput()
-    if integer:  # HiGHS prints its banner into the planner's terminal unless told not to
-        lp.SetSolverSpecificParametersAsString(
-            "output_flag = false" + (f"\nmip_max_nodes = {int(node_limit)}" if node_limit is not None else "")
-        )
     if time_limit is not None:
         lp.SetTimeLimit(int(time_limit * 1000))
-    if max_iterations is not None and not integer:
+    if max_iterations is not None:
         lp.SetSolverSpecificParametersAsString(f"max_number_of_iterations: {int(max_iterations)}")
-    x = [lp.BoolVar("") if integer else lp.NumVar(0.0, 1.0, "") for _ in range(len(u))]
+    x = [lp.NumVar(0.0, 1.0, "") for _ in range(len(u))]
     by_unit = np.argsort(u, kind="stable")
     starts = np.searchsorted(u[by_unit], np.arange(n + 1))
     for i in range(n):
@@ -348,38 +351,128 @@ def lp_travel_bound(
     if n * k <= LP_BUDGET_MAX_PAIRS:
         _lp_budget(lp, problem, spec, u, t, x)
     lp.Minimize(lp.Sum([float(c) * v for c, v in zip(cost, x, strict=True)]))
-    status = lp.Solve()
-    if integer:  # HiGHS's proof: a bound also when stopped at its limit with a plan in hand
-        if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-            return None
-        bound = float(lp.Objective().BestBound())
-        return bound - 1e-7 * abs(bound) if np.isfinite(bound) else None
-    if status != pywraplp.Solver.OPTIMAL:
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return float(lp.Objective().Value())
+
+
+def travel_mip_bound(
+    problem: Problem,
+    spec: ModelSpec,
+    exempt: NDArray[np.bool_],
+    *,
+    time_limit: float | None,
+    node_limit: int | None = None,
+    max_pairs: int = 5_000,
+) -> float | None:
+    """:func:`lp_travel_bound`'s model with whole units: a MIP (HiGHS, through
+    ``scipy.optimize.milp``) for small maps. Its dual bound is HiGHS's proof, valid when it
+    stops early too, and never below the LP's (the demo, Georgia's counties: 90.03 to 90.28
+    in 3 s). ``time_limit`` [s] or, for a figure that repeats, ``node_limit``. None when
+    larger than ``max_pairs`` pairs or without a bound in time."""
+    n, k = problem.n_units, problem.n_seats
+    if not problem.has_home[~exempt].all() or n * k > max_pairs:
+        return None
+    u, t, cost = _travel_pairs(problem, spec, exempt)
+    rows: list[tuple[NDArray[np.int64], NDArray[np.float64], float, float]] = []  # (pairs, coefs, lo, hi)
+    for i in range(n):
+        idx = np.flatnonzero(u == i)
+        rows.append((idx, np.ones(len(idx)), 1.0, 1.0))
+    band = replace(spec, exempt=exempt, targets=None).bands(problem, capacity=False)
+    measures = [r.measure for r in spec.balance if r.hard]
+    for seat in np.flatnonzero(~exempt):
+        idx = np.flatnonzero(t == seat)
+        for m in measures:
+            top = max(float(band.high[seat, m]), 1e-12)  # rows scaled to numbers near 1
+            rows.append((idx, problem.measures[u[idx], m] / top, band.low[seat, m] / top, band.high[seat, m] / top))
+        for m, cap in spec.capacity:
+            limit = max(cap * float(problem.seat_capacity[seat]), 1e-12)
+            rows.append((idx, problem.measures[u[idx], m] / limit, -np.inf, 1.0))
+    rows += _budget_rows(problem, spec, u, t)
+    matrix, lo, hi = _rows_matrix(rows, len(cost))
+    return _milp_bound(cost, matrix, lo, hi, time_limit=time_limit, node_limit=node_limit)
+
+
+def _budget_rows(
+    problem: Problem, spec: ModelSpec, u: NDArray[np.int64], t: NDArray[np.int64]
+) -> list[tuple[NDArray[np.int64], NDArray[np.float64], float, float]]:
+    """:func:`_lp_budget`'s rows as (pairs, coefficients, lo, hi)."""
+    value = spec.disruption_value
+    has = problem.owner >= 0
+    if value is None or not has.any() or (spec.disruption_max is None and spec.disruption_per_rep is None):
+        return []
+    stays = np.flatnonzero(has[u] & (problem.owner[np.maximum(u, 0)] == t))
+    scale = max(float(value[has].sum()), 1e-12)
+    out = []
+    if spec.disruption_max is not None:
+        out.append((stays, value[u[stays]] / scale, (float(value[has].sum()) - spec.disruption_max) / scale, np.inf))
+    if spec.disruption_per_rep is not None:
+        booked = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
+        for seat in np.unique(t[stays]).tolist():
+            idx = stays[t[stays] == seat]
+            lo = (1.0 - spec.disruption_per_rep) * float(booked[seat]) / scale
+            out.append((idx, value[u[idx]] / scale, lo, np.inf))
+    return out
+
+
+def _rows_matrix(
+    rows: list[tuple[NDArray[np.int64], NDArray[np.float64], float, float]], n_var: int
+) -> tuple[Any, NDArray[np.float64], NDArray[np.float64]]:
+    """Rows given as (columns, coefficients, lo, hi) as a sparse matrix and its limits."""
+    from scipy.sparse import coo_matrix
+
+    r = np.concatenate([np.full(len(idx), i) for i, (idx, _, _, _) in enumerate(rows)])
+    c = np.concatenate([idx for idx, _, _, _ in rows])
+    v = np.concatenate([np.asarray(coef, dtype=float) for _, coef, _, _ in rows])
+    matrix = coo_matrix((v, (r, c)), shape=(len(rows), n_var)).tocsr()
+    return matrix, np.array([row[2] for row in rows], dtype=float), np.array([row[3] for row in rows], dtype=float)
+
+
+def _milp_bound(
+    cost: NDArray[np.float64],
+    matrix: Any,
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    *,
+    time_limit: float | None,
+    node_limit: int | None,
+) -> float | None:
+    """HiGHS's dual bound (``scipy.optimize.milp``'s ``mip_dual_bound``: a proof, also when
+    stopped on a limit; OR-Tools' wrapper reports the best plan's value there instead) of
+    min cost.x over binary x with lo <= matrix.x <= hi; None without one (infeasible, or no
+    bound in time). Slightly lowered: HiGHS proves within its tolerances."""
+    from scipy.optimize import Bounds as VarBounds
+    from scipy.optimize import LinearConstraint, milp
+
+    options: dict[str, Any] = {"disp": False}
+    if time_limit is not None:
+        options["time_limit"] = max(float(time_limit), 0.1)
+    if node_limit is not None:
+        options["node_limit"] = int(node_limit)
+    try:
+        res = milp(
+            np.asarray(cost, dtype=float),
+            constraints=[LinearConstraint(matrix, lo, hi)],
+            integrality=np.ones(len(cost)),
+            bounds=VarBounds(0.0, 1.0),
+            options=options,
+        )
+    except (ValueError, MemoryError):
+        return None
+    bound = getattr(res, "mip_dual_bound", None)
+    # 0: optimal, 1: time limit; a node limit ends as 4 ("solution limit", HiGHS's status 16)
+    stopped = res.status in (0, 1) or (node_limit is not None and res.status == 4 and "16" in str(res.message))
+    if not stopped or bound is None or not np.isfinite(bound):
+        return None
+    return float(bound) - 1e-7 * abs(float(bound))
 
 
 def _lp_budget(lp: Any, problem: Problem, spec: ModelSpec, u: NDArray[np.int64], t: NDArray[np.int64], x: list) -> None:
     """The disruption budget and per-rep limits on the LP's pairs: the value of the units
     kept by their owner today is at least the booked value less the budget (valid for
     every plan within the budget, so the bound holds for the real problem with it)."""
-    value = spec.disruption_value
-    has = problem.owner >= 0
-    if value is None or not has.any() or (spec.disruption_max is None and spec.disruption_per_rep is None):
-        return
-    stays = np.flatnonzero(has[u] & (problem.owner[np.maximum(u, 0)] == t))
-    scale = max(float(value[has].sum()), 1e-12)
-    if spec.disruption_max is not None:
-        kept = lp.Sum([float(value[u[j]]) / scale * x[j] for j in stays])
-        lp.Add(kept >= (float(value[has].sum()) - spec.disruption_max) / scale)
-    if spec.disruption_per_rep is not None:
-        by_owner: dict[int, list[int]] = {}
-        for j in stays.tolist():
-            by_owner.setdefault(int(t[j]), []).append(j)
-        booked = np.bincount(problem.owner[has], weights=value[has], minlength=problem.n_seats)
-        for seat, idx in by_owner.items():
-            kept = lp.Sum([float(value[u[j]]) / scale * x[j] for j in idx])
-            lp.Add(kept >= (1.0 - spec.disruption_per_rep) * float(booked[seat]) / scale)
+    for idx, coef, lo, _ in _budget_rows(problem, spec, u, t):
+        lp.Add(lp.Sum([float(c) * x[j] for j, c in zip(idx.tolist(), coef.tolist(), strict=True)]) >= lo)
 
 
 def least_transfers(
@@ -598,7 +691,8 @@ def chosen_centres_bound(
     free_bands = [(float(lo[j]), float(hi[j])) for j in np.flatnonzero(~home)]
     rows = []  # (cost rows, lo, hi, how many seats share them)
     if free_bands:
-        cost = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
+        # candidate centres: every unit, a standing seat's too (the engine may pick one)
+        cost = np.sqrt(((problem.unit_xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
         rows += [(cost, band[0], band[1], free_bands.count(band)) for band in sorted(set(free_bands))]
     for j in np.flatnonzero(home):
         rows.append(
@@ -675,8 +769,7 @@ def _centre_groups(
 def centres_mip_size(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> int:
     """(group, centre, unit) triples of :func:`centres_mip_bound`'s model."""
     units, seats, groups = _centre_groups(problem, spec, exempt)
-    n = len(units)
-    return n * (n * len(groups) + int(problem.has_home[seats].sum()))
+    return len(units) * (problem.n_units * len(groups) + int(problem.has_home[seats].sum()))
 
 
 #: The chosen-centres MIP (:func:`centres_mip_bound`) is built up to this many (group,
@@ -714,8 +807,6 @@ def centres_mip_bound(
     None when the model would have more than ``max_pairs`` (group, centre, unit) triples,
     HiGHS has no bound in time, or the bands admit no plan (other checks say why).
     """
-    from scipy.optimize import Bounds as VarBounds
-    from scipy.optimize import LinearConstraint, milp
     from scipy.sparse import coo_matrix
 
     units, seats, groups = _centre_groups(problem, spec, exempt)
@@ -730,7 +821,8 @@ def centres_mip_bound(
     # base is one fixed centre
     blocks = [(True, members[0], len(members)) for members in groups]
     blocks += [(False, int(j), 1) for j in np.flatnonzero(home)]
-    n_centres = [n if free else 1 for free, _, _ in blocks]
+    every = problem.unit_xy  # candidate centres: every unit (the engine may pick a standing one)
+    n_centres = [len(every) if free else 1 for free, _, _ in blocks]
     w_all = spec.weight(problem.n_units)
     w = w_all[units] / max(float(w_all.sum()), 1e-12)
     xy = problem.unit_xy[units]
@@ -748,7 +840,7 @@ def centres_mip_bound(
         if not free:  # a home base: its one centre
             cost = (np.linalg.norm(xy - problem.seat_xy[seats[j]], axis=1) * w)[None, :]
         else:  # cost[c, i]: unit i's travel to a centre at unit c
-            cost = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
+            cost = np.sqrt(((every[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
         costs.append(cost.ravel())
         x_cols.append(col + np.arange(m * n).reshape(m, n))
         col += m * n
@@ -816,28 +908,9 @@ def centres_mip_bound(
     vv = np.concatenate([e[2] for e in entries])
     matrix = coo_matrix((vv, (rr, cc)), shape=(row, n_var)).tocsr()
     c_obj = np.concatenate([*costs, np.zeros(n_var - sum(len(c) for c in costs))])
-    options: dict[str, Any] = {"disp": False}
-    if time_limit is not None:
-        options["time_limit"] = max(float(time_limit), 0.1)
-    if node_limit is not None:
-        options["node_limit"] = int(node_limit)
-    try:
-        res = milp(
-            c_obj,
-            constraints=[LinearConstraint(matrix, np.concatenate(lower), np.concatenate(upper))],
-            integrality=np.ones(n_var),
-            bounds=VarBounds(0.0, 1.0),
-            options=options,
-        )
-    except (ValueError, MemoryError):
-        return None
-    bound = getattr(res, "mip_dual_bound", None)
-    # 0: optimal, 1: time limit; a node limit ends as 4 ("solution limit", HiGHS's status 16)
-    stopped = res.status in (0, 1) or (node_limit is not None and res.status == 4 and "16" in str(res.message))
-    if not stopped or bound is None or not np.isfinite(bound):
-        return None
-    # HiGHS proves within its tolerances (1e-6 on a row): keep a hair below its figure
-    return float(bound) - 1e-7 * abs(float(bound))
+    return _milp_bound(
+        c_obj, matrix, np.concatenate(lower), np.concatenate(upper), time_limit=time_limit, node_limit=node_limit
+    )
 
 
 #: The chosen-centres bound evaluates every candidate centre on every this many steps,

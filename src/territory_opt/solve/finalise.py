@@ -18,7 +18,14 @@ from ..metrics import territory_frame
 from ..model import seat_positions, targets
 from ..plan import Plan, Status
 from ..problem import Problem
-from .bounds import CENTRES_MIP_MAX_PAIRS, centres_mip_bound, centres_mip_size, chosen_centres_bound, lp_travel_bound
+from .bounds import (
+    CENTRES_MIP_MAX_PAIRS,
+    centres_mip_bound,
+    centres_mip_size,
+    chosen_centres_bound,
+    lp_travel_bound,
+    travel_mip_bound,
+)
 from .context import SolveContext
 from .incumbent import EXACT_SEARCH, Incumbent
 from .prepare import Prepared
@@ -36,16 +43,19 @@ LP_BOUND_MAX_PAIRS = 600_000
 #: Above this many units the bound's distance matrix would not fit: no bound.
 CENTRES_BOUND_MAX_UNITS = 6_000
 #: Up to this many (unit, seat) pairs the travel bound with home bases is also solved with
-#: whole units (a MIP, on the time left, or in deterministic mode CENTRES_MIP_NODES nodes).
+#: whole units (:func:`~.bounds.travel_mip_bound`, on the time left); in deterministic mode,
+#: where its root has no clock, up to the smaller count (the demo's 1,272 pairs: 3 s here).
 TRAVEL_MIP_MAX_PAIRS = 5_000
+TRAVEL_MIP_DETERMINISTIC_PAIRS = 1_500
 #: On a small map the chosen-centres MIP (:func:`~.bounds.centres_mip_bound`) gets up to this
 #: share of the time left for the bound (the Lagrangian bound the rest, unless the MIP
-#: closes), or in deterministic mode this many branch-and-bound nodes.
+#: closes). In deterministic mode either MIP stops after MIP_NODES branch-and-bound nodes,
+#: and the chosen-centres one is built only up to the smaller count of triples (its root has
+#: no clock: North Carolina's 10,000 took 5 s there, longer than the solve's own 4 s in the
+#: tests).
 CENTRES_MIP_SHARE = 0.85
-CENTRES_MIP_NODES = 30
-#: ... and in deterministic mode only up to this many triples (its root has no clock: North
-#: Carolina's 10,000 took 5 s there, longer than the solve's own 4 s in the tests).
-CENTRES_MIP_DETERMINISTIC_PAIRS = 4_000
+MIP_NODES = 30
+CENTRES_MIP_DETERMINISTIC_PAIRS = 2_500
 #: Either MIP runs for at most this share of the time limit, so a solve that found its plan
 #: early still ends early when the MIP does not close.
 MIP_SHARE_OF_LIMIT = 0.3
@@ -228,16 +238,16 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
             found.append(lp_bound)
     pairs = prep.problem.n_units * prep.problem.n_seats
     left = ctx.t0 + ctx.time_limit - time.perf_counter()
-    if pairs <= TRAVEL_MIP_MAX_PAIRS and (ctx.deterministic or left >= 1.0):
+    limit = TRAVEL_MIP_DETERMINISTIC_PAIRS if ctx.deterministic else TRAVEL_MIP_MAX_PAIRS
+    if pairs <= limit and (ctx.deterministic or left >= 1.0):
         # a small map: whole units (HiGHS's MIP), never below the LP (the larger holds)
-        mip_bound = lp_travel_bound(
+        mip_bound = travel_mip_bound(
             prep.problem,
             prep.spec.model,
             prep.exempt,
             time_limit=None if ctx.deterministic else min(left, max(1.0, MIP_SHARE_OF_LIMIT * ctx.time_limit)),
-            max_pairs=TRAVEL_MIP_MAX_PAIRS,
-            integer=True,
-            node_limit=CENTRES_MIP_NODES if ctx.deterministic else None,
+            node_limit=MIP_NODES if ctx.deterministic else None,
+            max_pairs=limit,
         )
         if mip_bound is not None:
             found.append(mip_bound)
@@ -290,15 +300,19 @@ def _chosen_centres_global(
         return ctx.t0 + ctx.time_limit - time.perf_counter()
 
     # a small map: the MIP without contiguity, which cannot split a unit (often closes)
-    mip = centres_mip_bound(
-        problem,
-        prep.spec.model,
-        prep.exempt,
-        time_limit=None
-        if ctx.deterministic
-        else max(1.0, min(CENTRES_MIP_SHARE * left(), MIP_SHARE_OF_LIMIT * ctx.time_limit)),
-        node_limit=CENTRES_MIP_NODES if ctx.deterministic else None,
-        max_pairs=CENTRES_MIP_DETERMINISTIC_PAIRS if ctx.deterministic else CENTRES_MIP_MAX_PAIRS,
+    mip = (
+        None
+        if not ctx.deterministic and left() < 1.0
+        else centres_mip_bound(
+            problem,
+            prep.spec.model,
+            prep.exempt,
+            time_limit=None
+            if ctx.deterministic
+            else max(1.0, min(CENTRES_MIP_SHARE * left(), MIP_SHARE_OF_LIMIT * ctx.time_limit)),
+            node_limit=MIP_NODES if ctx.deterministic else None,
+            max_pairs=CENTRES_MIP_DETERMINISTIC_PAIRS if ctx.deterministic else CENTRES_MIP_MAX_PAIRS,
+        )
     )
     if mip is not None and mip >= objective * (1 - 1e-4):
         ctx.report("bound", seconds=time.perf_counter() - t0)
