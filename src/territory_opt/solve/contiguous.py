@@ -59,6 +59,7 @@ from ..diagnose import Conflict
 from ..model.formulation import ModelSpec
 from ..model.heuristics import stays_connected
 from ..problem import Problem
+from .band import BAND_NEAR, BAND_TRY, band_polish
 from .bounds import least_transfers
 from .pockets import find_pocket
 from .returns import return_chains
@@ -1698,9 +1699,42 @@ def _relink(
                 deterministic=deterministic,
                 max_rounds=max_rounds,
             )
+            if found.violation > EPS and not deterministic and deadline - now() >= 3.0:
+                found = _band(problem, spec, found, pos=pos, deadline=deadline, now=now, seed=seed, workers=workers)
             if best is None or found.violation < best.violation:
                 best = found
     return best
+
+
+def _band(
+    problem: Problem,
+    spec: ModelSpec,
+    found: SearchResult,
+    *,
+    pos: NDArray[np.float64],
+    deadline: float,
+    now: Callable[[], float],
+    seed: int,
+    workers: int,
+) -> SearchResult:
+    """A reduction that stopped just over the budget (every band met): the border band's
+    CP-SAT model (:mod:`.band`) for up to :data:`~.band.BAND_TRY` seconds; its plan when it
+    moves less."""
+    if spec.disruption_value is None or spec.disruption_max is None:
+        return found
+    booked = float(spec.disruption_value[problem.owner >= 0].sum())
+    over = moved_share(problem, spec, found.assign) - spec.disruption_max / max(booked, 1e-12)
+    if over > BAND_NEAR:
+        return found
+    s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
+    s.reset(np.asarray(found.assign, dtype=np.int64))
+    if not s.contiguity or s.violation() <= EPS:
+        return found
+    plan = band_polish(s, deadline=min(deadline, now() + BAND_TRY), now=now, workers=workers, seed=seed)
+    if plan is None:
+        return found
+    s.reset(plan)
+    return replace(found, assign=plan, violation=float(s.violation()), windows=found.windows + 1)
 
 
 def _return_home(s: _Search, deadline: float, now: Callable[[], float]) -> int:
