@@ -64,6 +64,23 @@ def test_the_band_moves_less_and_keeps_every_rule(rows, cols, k, budget):
     assert s.violation() < 1e-9  # within the budget
 
 
+def test_the_band_keeps_the_per_rep_limits():
+    values = np.full(64, 5.0)
+    owner = strips(8, 8, 4, vertical=True)
+    p, _, s = search(values, owner, 0.45, k=4, rows=8, cols=8, per_rep=0.6)
+    start = strips(8, 8, 4, vertical=False)
+    s.reset(start)
+    assert s.budget_violation(s.moved) > 0  # over the budget and over some rep's limit
+    plan = band.band_polish(s, deadline=time.perf_counter() + 20, now=time.perf_counter, workers=2, seed=0)
+    assert plan is not None
+    s.reset(plan)
+    out = np.bincount(owner[plan != owner], weights=values[plan != owner], minlength=4)
+    book = np.bincount(owner, weights=values, minlength=4)
+    assert (out <= 0.6 * book + 1e-9).all()
+    assert s.violation() < 1e-9
+    assert all(territory_connected(plan, p.edges, t) for t in range(4))
+
+
 def test_the_band_finds_nothing_better_and_says_nothing():
     values = np.full(48, 5.0)
     owner = strips(6, 8, 4, vertical=True)

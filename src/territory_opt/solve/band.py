@@ -1,7 +1,7 @@
 """The border band: one CP-SAT model over the borders of every territory at once, for a
 plan that meets every band but moves a little more than the disruption budget allows.
 
-Units more than ``hops`` steps inside their territory of today, and still in it, are fixed
+Units at least ``hops`` steps inside their territory of today, and still in it, are fixed
 (each territory's *core*); every other unit may take its seat in the plan, its owner's, or
 any seat found within ``hops`` steps. Bands, caps, clashes, skills, locks and families are
 hard; the objective is the value moved away from today's owners, plus what breaks the
@@ -145,12 +145,15 @@ def band_polish(
     cost = [c * (1 - x[u, o]) for u, o, c in moved]
     if s.rep_limit is not None:  # what breaks a per-rep limit weighs a hundred times more
         for o in range(k):
-            book = [(c, x[u, oo]) for u, oo, c in moved if oo == o]
-            fixed_out = sum(value[u] for u in np.flatnonzero((owner == o) & fixed & (start != o)).tolist())
+            # rounded up, so the model never takes a rep's book for less than it is
+            book = [(int(np.ceil(value[u] / unit * _SCALE)), x[u, oo]) for u, oo, _ in moved if oo == o]
             if not book:
                 continue
+            # what leaves o whatever the model does: fixed elsewhere, or o not among its seats
+            gone = (owner == o) & (start != o) & fixed
+            gone |= (owner == o) & np.array([(u, o) not in x for u in range(n)])
             excess = model.new_int_var(0, 100 * _SCALE, "")
-            limit = int(np.floor((s.rep_limit[o] - fixed_out) / unit * _SCALE))
+            limit = int(np.floor((s.rep_limit[o] - float(value[gone].sum())) / unit * _SCALE))
             model.add(sum(c * (1 - var) for c, var in book) - excess <= limit)
             cost.append(100 * excess)
     model.minimize(sum(cost))
