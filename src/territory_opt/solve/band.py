@@ -48,6 +48,10 @@ BAND_TRY = 20.0
 _SCALE = 1_000_000
 
 
+#: The model's (unit, seat) variables; a fixed unit's own pair is the constant 1.
+Pairs = dict[tuple[int, int], "cp_model.IntVar | int"]
+
+
 def band_polish(
     s: _Search,
     *,
@@ -59,25 +63,59 @@ def band_polish(
 ) -> NDArray[np.int64] | None:
     """From the plan in ``s`` (every band met, every territory connected), a plan that
     moves less, or None. ``s`` is left on the plan it started from."""
-    n, k = s.n, s.k
     start = np.asarray(s.assign, dtype=np.int64)
     before = s.violation()
     owner = np.asarray(s.owner, dtype=np.int64)
     today = np.where(owner >= 0, owner, start)
+    depth = _depth(s, today)
+    fixed, options = _freedom(s, start, today, depth, hops)
+    model = cp_model.CpModel()
+    x: Pairs = {}
+    for u in range(s.n):
+        for t in options[u]:
+            x[u, t] = 1 if fixed[u] else model.new_bool_var("")
+        if not fixed[u]:
+            model.add_exactly_one([x[u, t] for t in options[u]])
+    roots = _parents(s, start, today, depth, x, model)
+    if roots is None:
+        return None
+    for u, partners in s.clash.items():  # two units no band can hold together
+        for w in partners:
+            if u < w:
+                for t in options[u] & options[w]:
+                    if not (fixed[u] and fixed[w]):
+                        model.add(x[u, t] + x[w, t] <= 1)
+    _bands(s, model, x)
+    _objective(s, model, x, start, owner, fixed)
+    best = _solve(s, model, x, roots, start, before, deadline=deadline, now=now, workers=workers, seed=seed)
+    s.reset(start)
+    return best
+
+
+def _depth(s: _Search, today: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Hops of each unit from its territory's border today (0 on the border)."""
     nb = s.nbrs
-    # hops of each unit from its territory's border today
-    border = np.array([any(today[z] != today[u] for z in nb[u]) for u in range(n)], dtype=bool)
-    depth = np.full(n, n + 1)
-    queue: deque[int] = deque(np.flatnonzero(border).tolist())
+    border = np.array([any(today[z] != today[u] for z in nb[u]) for u in range(s.n)], dtype=bool)
+    depth = np.full(s.n, s.n + 1)
     depth[border] = 0
+    queue: deque[int] = deque(np.flatnonzero(border).tolist())
     while queue:
         u = queue.popleft()
         for z in nb[u]:
             if depth[z] > depth[u] + 1 and today[z] == today[u]:
                 depth[z] = depth[u] + 1
                 queue.append(z)
+    return depth
+
+
+def _freedom(
+    s: _Search, start: NDArray[np.int64], today: NDArray[np.int64], depth: NDArray[np.int64], hops: int
+) -> tuple[NDArray[np.bool_], list[set[int]]]:
+    """Which units stay (each territory's core, locks, families, standing seats) and the
+    seats each other unit may take: its own, its owner's, and those found within ``hops``."""
+    nb = s.nbrs
     core = (depth >= hops) & (start == today)
-    for t in range(k):  # every open seat keeps one unit: its deepest still at home
+    for t in range(s.k):  # every open seat keeps one unit: its deepest still at home
         if s.closed[t]:
             continue
         mine = np.flatnonzero(start == t)
@@ -88,7 +126,7 @@ def band_polish(
     closed = np.asarray(s.closed, dtype=bool)
     fixed = core | np.asarray(s.locked_l, dtype=bool) | np.asarray(s.in_family, dtype=bool) | closed[start]
     options: list[set[int]] = []
-    for u in range(n):
+    for u in range(s.n):
         if fixed[u]:
             options.append({int(start[u])})
             continue
@@ -105,27 +143,17 @@ def band_polish(
                         near.add(int(today[z]))
             frontier = nxt
         options.append({t for t in near if t == start[u] or s.eligible(u, t)})
-    model = cp_model.CpModel()
-    x: dict[tuple[int, int], cp_model.IntVar | int] = {}
-    for u in range(n):
-        for t in options[u]:
-            x[u, t] = 1 if fixed[u] else model.new_bool_var("")
-        if not fixed[u]:
-            model.add_exactly_one([x[u, t] for t in options[u]])
-    rank = _parents(s, start, today, depth, x, model)
-    if rank is None:
-        return None
-    for u, partners in s.clash.items():  # two units no band can hold together
-        for w in partners:
-            if u < w:
-                for t in options[u] & options[w]:
-                    if not (fixed[u] and fixed[w]):
-                        model.add(x[u, t] + x[w, t] <= 1)
-    by_seat: list[list[tuple[int, cp_model.IntVar | int]]] = [[] for _ in range(k)]
+    return fixed, options
+
+
+def _bands(s: _Search, model: cp_model.CpModel, x: Pairs) -> None:
+    """Every band and cap of every open seat, hard, each tightened by what rounding the
+    units' values to the model's integers can shift it."""
+    by_seat: list[list[tuple[int, cp_model.IntVar | int]]] = [[] for _ in range(s.k)]
     for (u, t), var in x.items():
         by_seat[t].append((u, var))
-    for t in range(k):
-        if closed[t]:
+    for t in range(s.k):
+        if s.closed[t]:
             continue
         for j in range(s.r):
             norm = max(float(s.norm[t, j]), 1e-12)
@@ -135,6 +163,18 @@ def band_polish(
                 model.add(load >= int(np.ceil(s.lo[t, j] / norm * _SCALE)) + slack)
             if np.isfinite(s.hi[t, j]):
                 model.add(load <= int(np.floor(s.hi[t, j] / norm * _SCALE)) - slack)
+
+
+def _objective(
+    s: _Search,
+    model: cp_model.CpModel,
+    x: Pairs,
+    start: NDArray[np.int64],
+    owner: NDArray[np.int64],
+    fixed: NDArray[np.bool_],
+) -> None:
+    """The value moved away from today's owners, plus a hundred times what breaks a per-rep
+    limit."""
     value = np.asarray(s.dvalue, dtype=float)
     unit = max(float(s.dnorm), 1e-12)
     moved = []
@@ -143,65 +183,89 @@ def band_polish(
         if (u, o) in x and not isinstance(x[u, o], int):
             moved.append((u, o, int(np.rint(value[u] / unit * _SCALE))))
     cost = [c * (1 - x[u, o]) for u, o, c in moved]
-    if s.rep_limit is not None:  # what breaks a per-rep limit weighs a hundred times more
-        for o in range(k):
+    if s.rep_limit is not None:
+        for o in range(s.k):
             # rounded up, so the model never takes a rep's book for less than it is
             book = [(int(np.ceil(value[u] / unit * _SCALE)), x[u, oo]) for u, oo, _ in moved if oo == o]
             if not book:
                 continue
             # what leaves o whatever the model does: fixed elsewhere, or o not among its seats
             gone = (owner == o) & (start != o) & fixed
-            gone |= (owner == o) & np.array([(u, o) not in x for u in range(n)])
+            gone |= (owner == o) & np.array([(u, o) not in x for u in range(s.n)])
             excess = model.new_int_var(0, 100 * _SCALE, "")
             limit = int(np.floor((s.rep_limit[o] - float(value[gone].sum())) / unit * _SCALE))
             model.add(sum(c * (1 - var) for c, var in book) - excess <= limit)
             cost.append(100 * excess)
     model.minimize(sum(cost))
+
+
+def _hint(model: cp_model.CpModel, x: Pairs, plan: NDArray[np.int64]) -> None:
+    model.clear_hints()
     for (u, t), var in x.items():
         if not isinstance(var, int):
-            model.add_hint(var, int(start[u] == t))
-    best: NDArray[np.int64] | None = None
+            model.add_hint(var, int(plan[u] == t))
+
+
+def _solve(
+    s: _Search,
+    model: cp_model.CpModel,
+    x: Pairs,
+    roots: dict[int, int],
+    start: NDArray[np.int64],
+    before: float,
+    *,
+    deadline: float,
+    now: Callable[[], float],
+    workers: int,
+    seed: int,
+) -> NDArray[np.int64] | None:
+    """CP-SAT from ``start``, again with a cut for each piece cut off from its root, until a
+    plan holds together; it counts only when the search's own check finds it better."""
     assert s.p.edges is not None
     edges = s.p.edges
+    _hint(model, x, start)
     while now() < deadline - 0.5:
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = max(0.5, deadline - now())
         solver.parameters.num_workers = max(1, workers)
         solver.parameters.random_seed = seed
-        status = solver.solve(model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            break
+        if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
         plan = start.copy()
         for (u, t), var in x.items():
             if not isinstance(var, int) and solver.value(var):
                 plan[u] = t
-        label = components(n, edges[plan[edges[:, 0]] == plan[edges[:, 1]]])
-        cuts = 0
-        for t in range(k):
-            mine = np.flatnonzero(plan == t)
-            if not len(mine) or rank.get(t) is None:
-                continue
-            main = label[rank[t]]
-            for piece_label in set(label[mine].tolist()) - {int(main)}:
-                piece = set(mine[label[mine] == piece_label].tolist())
-                ring = {z for u in piece for z in nb[u] if z not in piece}
-                members = [x[z, t] for z in ring if (z, t) in x and not isinstance(x[z, t], int)]
-                for u in piece:
-                    member = x.get((u, t))
-                    if member is not None and not isinstance(member, int):
-                        model.add(sum(members) >= member) if members else model.add(member == 0)
-                        cuts += 1
-        if cuts == 0:
+        if _cuts(s, model, x, roots, plan, edges) == 0:
             s.reset(plan)
-            if s.violation() < before - 1e-12 and _connected(s, plan, edges):
-                best = plan
-            break
-        model.clear_hints()
-        for (u, t), var in x.items():
-            if not isinstance(var, int):
-                model.add_hint(var, int(plan[u] == t))
-    s.reset(start)
-    return best
+            return plan if s.violation() < before - 1e-12 and _connected(s, plan, edges) else None
+        _hint(model, x, plan)
+    return None
+
+
+def _cuts(
+    s: _Search,
+    model: cp_model.CpModel,
+    x: Pairs,
+    roots: dict[int, int],
+    plan: NDArray[np.int64],
+    edges: NDArray[np.int64],
+) -> int:
+    """For each piece of a territory cut off from its root: its members need one member of
+    its ring of neighbours in the territory. Returns the cuts added."""
+    label = components(s.n, edges[plan[edges[:, 0]] == plan[edges[:, 1]]])
+    cuts = 0
+    for t, root in roots.items():
+        mine = np.flatnonzero(plan == t)
+        for piece_label in set(label[mine].tolist()) - {int(label[root])}:
+            piece = set(mine[label[mine] == piece_label].tolist())
+            ring = {z for u in piece for z in s.nbrs[u] if z not in piece}
+            members = [x[z, t] for z in ring if (z, t) in x and not isinstance(x[z, t], int)]
+            for u in piece:
+                member = x.get((u, t))
+                if member is not None and not isinstance(member, int):
+                    model.add(sum(members) >= member) if members else model.add(member == 0)
+                    cuts += 1
+    return cuts
 
 
 def _parents(
@@ -209,7 +273,7 @@ def _parents(
     start: NDArray[np.int64],
     today: NDArray[np.int64],
     depth: NDArray[np.int64],
-    x: dict[tuple[int, int], cp_model.IntVar | int],
+    x: Pairs,
     model: cp_model.CpModel,
 ) -> dict[int, int] | None:
     """Ordered parents: each territory's root (its deepest unit at home, else its deepest)

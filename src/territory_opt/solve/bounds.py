@@ -374,22 +374,23 @@ def travel_mip_bound(
     if not problem.has_home[~exempt].all() or n * k > max_pairs:
         return None
     u, t, cost = _travel_pairs(problem, spec, exempt)
-    rows: list[tuple[NDArray[np.int64], NDArray[np.float64], float, float]] = []  # (pairs, coefs, lo, hi)
+    rows = _Rows()
     for i in range(n):
         idx = np.flatnonzero(u == i)
-        rows.append((idx, np.ones(len(idx)), 1.0, 1.0))
+        rows.row(idx, np.ones(len(idx)), 1.0, 1.0)
     band = replace(spec, exempt=exempt, targets=None).bands(problem, capacity=False)
     measures = [r.measure for r in spec.balance if r.hard]
     for seat in np.flatnonzero(~exempt):
         idx = np.flatnonzero(t == seat)
         for m in measures:
             top = max(float(band.high[seat, m]), 1e-12)  # rows scaled to numbers near 1
-            rows.append((idx, problem.measures[u[idx], m] / top, band.low[seat, m] / top, band.high[seat, m] / top))
+            rows.row(idx, problem.measures[u[idx], m] / top, band.low[seat, m] / top, band.high[seat, m] / top)
         for m, cap in spec.capacity:
             limit = max(cap * float(problem.seat_capacity[seat]), 1e-12)
-            rows.append((idx, problem.measures[u[idx], m] / limit, -np.inf, 1.0))
-    rows += _budget_rows(problem, spec, u, t)
-    matrix, lo, hi = _rows_matrix(rows, len(cost))
+            rows.row(idx, problem.measures[u[idx], m] / limit, -np.inf, 1.0)
+    for idx, coef, least, most in _budget_rows(problem, spec, u, t):
+        rows.row(idx, coef, least, most)
+    matrix, lo, hi = rows.matrix(len(cost))
     return _milp_bound(cost, matrix, lo, hi, time_limit=time_limit, node_limit=node_limit)
 
 
@@ -415,17 +416,38 @@ def _budget_rows(
     return out
 
 
-def _rows_matrix(
-    rows: list[tuple[NDArray[np.int64], NDArray[np.float64], float, float]], n_var: int
-) -> tuple[Any, NDArray[np.float64], NDArray[np.float64]]:
-    """Rows given as (columns, coefficients, lo, hi) as a sparse matrix and its limits."""
-    from scipy.sparse import coo_matrix
+class _Rows:
+    """A MIP's constraint rows, added a block at a time (sparse, with each row's limits)."""
 
-    r = np.concatenate([np.full(len(idx), i) for i, (idx, _, _, _) in enumerate(rows)])
-    c = np.concatenate([idx for idx, _, _, _ in rows])
-    v = np.concatenate([np.asarray(coef, dtype=float) for _, coef, _, _ in rows])
-    matrix = coo_matrix((v, (r, c)), shape=(len(rows), n_var)).tocsr()
-    return matrix, np.array([row[2] for row in rows], dtype=float), np.array([row[3] for row in rows], dtype=float)
+    def __init__(self) -> None:
+        self.parts: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+        self.lo: list[NDArray[np.float64]] = []
+        self.hi: list[NDArray[np.float64]] = []
+        self.count = 0
+
+    def add(self, rows: Any, cols: Any, values: Any, lo: Any, hi: Any) -> None:
+        """Rows ``rows`` (numbered within the block) with entries (cols, values) and limits."""
+        lo, hi = np.broadcast_arrays(
+            np.atleast_1d(np.asarray(lo, dtype=float)), np.atleast_1d(np.asarray(hi, dtype=float))
+        )
+        self.parts.append((np.asarray(rows) + self.count, np.asarray(cols), np.asarray(values, dtype=float)))
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.count += len(lo)
+
+    def row(self, cols: Any, values: Any, lo: float, hi: float) -> None:
+        """One row."""
+        self.add(np.zeros(len(cols), dtype=np.int64), cols, values, lo, hi)
+
+    def matrix(self, n_var: int) -> tuple[Any, NDArray[np.float64], NDArray[np.float64]]:
+        from scipy.sparse import coo_matrix
+
+        r, c, v = (np.concatenate([part[i] for part in self.parts]) for i in range(3))
+        return (
+            coo_matrix((v, (r, c)), shape=(self.count, n_var)).tocsr(),
+            np.concatenate(self.lo),
+            np.concatenate(self.hi),
+        )
 
 
 def _milp_bound(
@@ -807,110 +829,96 @@ def centres_mip_bound(
     None when the model would have more than ``max_pairs`` (group, centre, unit) triples,
     HiGHS has no bound in time, or the bands admit no plan (other checks say why).
     """
-    from scipy.sparse import coo_matrix
-
     units, seats, groups = _centre_groups(problem, spec, exempt)
-    n = len(units)
-    if n == 0 or len(seats) == 0 or centres_mip_size(problem, spec, exempt) > max_pairs:
+    if len(units) == 0 or len(seats) == 0 or centres_mip_size(problem, spec, exempt) > max_pairs:
         return None
-    rows = spec.bands(problem).rows()
-    lo = np.column_stack([np.maximum(r.low[seats], 0.0) for r in rows]) if rows else np.zeros((len(seats), 0))
-    hi = np.column_stack([r.high[seats] for r in rows]) if rows else np.zeros((len(seats), 0))
     home = problem.has_home[seats]
     # (centres chosen among the units?, the seat whose bands hold, centres to open); a home
     # base is one fixed centre
     blocks = [(True, members[0], len(members)) for members in groups]
     blocks += [(False, int(j), 1) for j in np.flatnonzero(home)]
-    every = problem.unit_xy  # candidate centres: every unit (the engine may pick a standing one)
-    n_centres = [len(every) if free else 1 for free, _, _ in blocks]
+    cost, x_cols, y_cols = _centre_columns(problem, spec, units, seats, blocks)
+    rows = _centre_rows(problem, spec, units, seats, blocks, x_cols, y_cols)
+    matrix, lo, hi = rows.matrix(len(cost))
+    return _milp_bound(cost, matrix, lo, hi, time_limit=time_limit, node_limit=node_limit)
+
+
+def _centre_columns(
+    problem: Problem,
+    spec: ModelSpec,
+    units: NDArray[np.int64],
+    seats: NDArray[np.int64],
+    blocks: list[tuple[bool, int, int]],
+) -> tuple[NDArray[np.float64], list[NDArray[np.int64]], list[NDArray[np.int64]]]:
+    """The chosen-centres MIP's costs and its columns: ``x`` (centre, unit) per block, then
+    ``y`` (centre open) per block. Candidate centres are every unit (the engine may pick one
+    of a standing territory's)."""
     w_all = spec.weight(problem.n_units)
     w = w_all[units] / max(float(w_all.sum()), 1e-12)
     xy = problem.unit_xy[units]
-    a = (
-        np.column_stack([np.maximum(problem.measures[units, r.measure].astype(float), 0.0) for r in rows])
-        if rows
-        else np.zeros((n, 0))
-    )
-    # each row scaled by its largest finite limit (or its total), so HiGHS sees numbers near 1
-    top = np.where(np.isfinite(hi), hi, 0.0).max(axis=0) if len(hi) else np.zeros(a.shape[1])
-    scale = np.where(top > 0, top, np.maximum(a.sum(axis=0), 1e-12))
+    every = problem.unit_xy
     costs, x_cols, y_cols = [], [], []
     col = 0
-    for (free, j, _), m in zip(blocks, n_centres, strict=True):
+    for free, j, _ in blocks:
         if not free:  # a home base: its one centre
             cost = (np.linalg.norm(xy - problem.seat_xy[seats[j]], axis=1) * w)[None, :]
         else:  # cost[c, i]: unit i's travel to a centre at unit c
             cost = np.sqrt(((every[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
         costs.append(cost.ravel())
-        x_cols.append(col + np.arange(m * n).reshape(m, n))
-        col += m * n
-    for m in n_centres:
-        y_cols.append(col + np.arange(m))
-        col += m
-    n_var = col
-    entries: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
-    lower: list[NDArray[np.float64]] = []
-    upper: list[NDArray[np.float64]] = []
-    row = 0
+        x_cols.append(col + np.arange(cost.size).reshape(cost.shape))
+        col += cost.size
+    for xc in x_cols:
+        y_cols.append(col + np.arange(xc.shape[0]))
+        col += xc.shape[0]
+    return np.concatenate([*costs, np.zeros(col - sum(len(c) for c in costs))]), x_cols, y_cols
 
-    def add(
-        r: NDArray[np.int64],
-        c: NDArray[np.int64],
-        v: NDArray[np.float64],
-        lb: NDArray[np.float64],
-        ub: NDArray[np.float64],
-    ) -> None:
-        nonlocal row
-        entries.append((r + row, c, v))
-        lower.append(lb)
-        upper.append(ub)
-        row += len(lb)
 
-    # every unit to one centre
+def _centre_rows(
+    problem: Problem,
+    spec: ModelSpec,
+    units: NDArray[np.int64],
+    seats: NDArray[np.int64],
+    blocks: list[tuple[bool, int, int]],
+    x_cols: list[NDArray[np.int64]],
+    y_cols: list[NDArray[np.int64]],
+) -> _Rows:
+    """Every unit to one centre; x[c, i] <= y[c]; lo y[c] <= load <= hi y[c] for every band
+    and cap (each row scaled by its largest finite limit, so HiGHS sees numbers near 1); each
+    block opens its number of centres."""
+    n = len(units)
+    bands = spec.bands(problem).rows()
+    lo = np.column_stack([np.maximum(r.low[seats], 0.0) for r in bands]) if bands else np.zeros((len(seats), 0))
+    hi = np.column_stack([r.high[seats] for r in bands]) if bands else np.zeros((len(seats), 0))
+    a = (
+        np.column_stack([np.maximum(problem.measures[units, r.measure].astype(float), 0.0) for r in bands])
+        if bands
+        else np.zeros((n, 0))
+    )
+    top = np.where(np.isfinite(hi), hi, 0.0).max(axis=0) if len(hi) else np.zeros(a.shape[1])
+    scale = np.where(top > 0, top, np.maximum(a.sum(axis=0), 1e-12))
+    rows = _Rows()
     allx = np.concatenate([xc.ravel() for xc in x_cols])
-    add(np.tile(np.arange(n), len(allx) // n), allx, np.ones(len(allx)), np.ones(n), np.ones(n))
+    rows.add(np.tile(np.arange(n), len(allx) // n), allx, np.ones(len(allx)), np.ones(n), np.ones(n))
     for (_, j, count), xc, yc in zip(blocks, x_cols, y_cols, strict=True):
         m = xc.shape[0]
-        # x[c, i] <= y[c]
         r = np.arange(m * n)
-        add(
+        rows.add(
             np.concatenate([r, r]),
             np.concatenate([xc.ravel(), np.repeat(yc, n)]),
             np.concatenate([np.ones(m * n), -np.ones(m * n)]),
             np.full(m * n, -np.inf),
             np.zeros(m * n),
         )
-        # lo y[c] <= load <= hi y[c], every band and cap (scaled)
+        rr = np.concatenate([np.repeat(np.arange(m), n), np.arange(m)])
+        cc = np.concatenate([xc.ravel(), yc])
         for q in range(a.shape[1]):
-            coef = a[:, q] / scale[q]
-            rr = np.concatenate([np.repeat(np.arange(m), n), np.arange(m)])
-            cc = np.concatenate([xc.ravel(), yc])
+            coef = np.tile(a[:, q] / scale[q], m)
             if lo[j, q] > 0:
-                add(
-                    rr,
-                    cc,
-                    np.concatenate([np.tile(coef, m), np.full(m, -lo[j, q] * (1 - 1e-9) / scale[q])]),
-                    np.zeros(m),
-                    np.full(m, np.inf),
-                )
+                rows.add(rr, cc, np.r_[coef, np.full(m, -lo[j, q] * (1 - 1e-9) / scale[q])], np.zeros(m), np.inf)
             if np.isfinite(hi[j, q]):
-                add(
-                    rr,
-                    cc,
-                    np.concatenate([np.tile(coef, m), np.full(m, -hi[j, q] * (1 + 1e-9) / scale[q])]),
-                    np.full(m, -np.inf),
-                    np.zeros(m),
-                )
-        # the group's number of centres
-        add(np.zeros(m, dtype=np.int64), yc, np.ones(m), np.array([float(count)]), np.array([float(count)]))
-    rr = np.concatenate([e[0] for e in entries])
-    cc = np.concatenate([e[1] for e in entries])
-    vv = np.concatenate([e[2] for e in entries])
-    matrix = coo_matrix((vv, (rr, cc)), shape=(row, n_var)).tocsr()
-    c_obj = np.concatenate([*costs, np.zeros(n_var - sum(len(c) for c in costs))])
-    return _milp_bound(
-        c_obj, matrix, np.concatenate(lower), np.concatenate(upper), time_limit=time_limit, node_limit=node_limit
-    )
+                rows.add(rr, cc, np.r_[coef, np.full(m, -hi[j, q] * (1 + 1e-9) / scale[q])], -np.inf, np.zeros(m))
+        rows.row(yc, np.ones(m), float(count), float(count))
+    return rows
 
 
 #: The chosen-centres bound evaluates every candidate centre on every this many steps,
