@@ -351,3 +351,31 @@ def test_chosen_centres_bounds_allow_a_centre_on_a_standing_unit():
     assert mip is not None and mip <= best + 1e-9
     assert mip >= best * (1 - 1e-4)
     assert lagrangian is not None and lagrangian <= best + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_whole_unit_rows_sit_between_the_fractional_and_the_whole_unit_optimum(seed):
+    """The last pass of the chosen-centres bound (a branch and bound per candidate centre):
+    never below the fractional knapsack, never above the best whole-unit choice (brute
+    force), and equal to it when given nodes enough."""
+    import importlib
+
+    bounds = importlib.import_module("territory_opt.solve.bounds")
+    rng = np.random.default_rng(seed)
+    n, rows_n, count = 11, 7, 3
+    a = rng.integers(0, 9, size=n).astype(float)  # a zero weight now and then
+    reduced = rng.normal(0, 1, size=(rows_n, n))
+    lo, hi = 0.3 * a.sum(), 0.45 * a.sum()
+    knap = bounds._Knapsack(a)
+    subsets = np.array(list(itertools.product([0, 1], repeat=n)), dtype=float)
+    fits = (subsets @ a >= lo) & (subsets @ a <= hi)
+    whole = np.sort((subsets[fits] @ reduced.T).min(axis=0))[:count].sum()
+    fractional = knap.rows(reduced, lo, hi, count)[0]
+    few = knap.whole_units(reduced, lo, hi, count, None)
+    assert fractional - 1e-9 <= few <= whole + 1e-9
+    nodes = bounds.WHOLE_UNIT_NODES
+    try:
+        bounds.WHOLE_UNIT_NODES = 5_000
+        assert knap.whole_units(reduced, lo, hi, count, None) == pytest.approx(whole, abs=1e-9)
+    finally:
+        bounds.WHOLE_UNIT_NODES = nodes
