@@ -997,14 +997,12 @@ class _Knapsack:
             return np.inf
         bounds = lp.copy()
         order = np.argsort(lp, kind="stable")
-        done = 0
-        for row in order.tolist():
+        for done, row in enumerate(order.tolist()):
             if done >= WHOLE_UNIT_ROWS * count or (deadline is not None and time.perf_counter() > deadline):
                 break
             if done >= count and np.sort(bounds[order[:done]])[count - 1] <= lp[row]:
                 break  # no row after this one can enter the count smallest
             bounds[row] = max(lp[row], self._branch(reduced[row], lo, hi))
-            done += 1
         return float(np.sort(bounds)[:count].sum())
 
     def _branch(self, reduced: NDArray[np.float64], lo: float, hi: float) -> float:
