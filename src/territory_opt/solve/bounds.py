@@ -683,8 +683,10 @@ def chosen_centres_bound(
     where ``a`` is the first hard balance measure and ``c`` runs over every unit (seats
     with a home base keep it; free seats of one band take distinct centres). The inner
     problem is a fractional knapsack, solved exactly in ratio order, so L(lam) is a valid
-    bound for every ``lam``. Subgradient steps (Polyak, towards ``upper``; in float32 for
-    speed) raise it, and L at the best multipliers is recomputed in float64 and returned.
+    bound for every ``lam``. Subgradient steps (Polyak, towards ``upper``, deflected; in
+    float32 for speed) raise it; L at the best multipliers is recomputed in float64, and
+    with whole units on the rows that can count (:meth:`_Knapsack.whole_units`, in the last
+    ``WHOLE_UNIT_SHARE`` of the time); the larger is returned.
     Contiguity, skills, locks, capacity, the other balance measures and the disruption
     budget are dropped, which can only lower the optimum. ``start``: initial multipliers
     (e.g. each unit's travel cost in a plan). Stops after ``iterations`` steps or
