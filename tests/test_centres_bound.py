@@ -379,3 +379,20 @@ def test_whole_unit_rows_sit_between_the_fractional_and_the_whole_unit_optimum(s
         assert knap.whole_units(reduced, lo, hi, count, None) == pytest.approx(whole, abs=1e-9)
     finally:
         bounds.WHOLE_UNIT_NODES = nodes
+
+
+def test_whole_unit_pass_keeps_plans_the_audit_passes_at_a_band_edge():
+    """Review: a plan 5e-9 of a target outside its band (inside the audit's allowance) must
+    stay above the bound: the whole-unit pass widens the band by twice that allowance and
+    never turns a bound into infinity."""
+    share = 1.1 * (1 + 5e-9)
+    p = Problem.from_arrays(
+        measures=np.array([[share], [2 - share]]),
+        measure_names=["potential"],
+        unit_xy=np.array([[0.0, 0.0], [100.0, 0.0]]),
+        n_seats=2,
+    )
+    spec = ModelSpec(balance=(BalanceRule(0, 0.10, True),), travel_weight=p.measures[:, 0].astype(float))
+    bound = chosen_centres_bound(p, spec, np.zeros(2, dtype=bool), upper=0.0, iterations=50)
+    assert bound is not None and np.isfinite(bound)
+    assert bound <= 1e-9  # each unit its own territory, travel 0

@@ -384,7 +384,13 @@ def travel_mip_bound(
         idx = np.flatnonzero(t == seat)
         for m in measures:
             top = max(float(band.high[seat, m]), 1e-12)  # rows scaled to numbers near 1
-            rows.row(idx, problem.measures[u[idx], m] / top, band.low[seat, m] / top, band.high[seat, m] / top)
+            slack = float(_band_slack(band.low[seat, m], band.high[seat, m]))
+            rows.row(
+                idx,
+                problem.measures[u[idx], m] / top,
+                (band.low[seat, m] - slack) / top,
+                (band.high[seat, m] + slack) / top,
+            )
         for m, cap in spec.capacity:
             limit = max(cap * float(problem.seat_capacity[seat]), 1e-12)
             rows.row(idx, problem.measures[u[idx], m] / limit, -np.inf, 1.0)
@@ -707,8 +713,9 @@ def chosen_centres_bound(
     if rows_of:  # the first hard band, else the first cap (lo = 0)
         row = rows_of[0]
         a = np.maximum(problem.measures[units, row.measure].astype(float), 0.0)
-        lo = np.maximum(row.low[seats], 0.0) * (1 - 1e-9)
-        hi = row.high[seats] * (1 + 1e-9)
+        slack = _band_slack(row.low[seats], row.high[seats])
+        lo = np.maximum(row.low[seats] - slack, 0.0)
+        hi = row.high[seats] + slack
     else:
         a, lo, hi = np.zeros(n), np.zeros(len(seats)), np.full(len(seats), np.inf)
     home = problem.has_home[seats]
@@ -785,10 +792,20 @@ def chosen_centres_bound(
     if not np.isfinite(exact):
         return None
     deadline = None if time_limit is None else t0 + time_limit
-    whole = float(best_lam.sum()) + sum(
-        knap.whole_units(cost - best_lam[None, :], glo, ghi, count, deadline) for cost, glo, ghi, count in rows
-    )
+    whole = float(best_lam.sum())
+    for cost, glo, ghi, count in rows:
+        part = knap.whole_units(cost - best_lam[None, :], glo, ghi, count, deadline)
+        if part is None or not np.isfinite(part):  # out of time, or no whole-unit set fits
+            return float(exact)
+        whole += part
     return max(float(exact), whole)
+
+
+def _band_slack(low: Any, high: Any) -> Any:
+    """How far a bound widens a band (:data:`BAND_SLACK` of its upper limit, of the lower
+    one when there is none, and of 1 at least)."""
+    top = np.where(np.isfinite(high), np.abs(high), np.abs(low))
+    return BAND_SLACK * np.maximum(top, 1.0)
 
 
 def _centre_groups(
@@ -932,9 +949,11 @@ def _centre_rows(
         for q in range(a.shape[1]):
             coef = np.tile(a[:, q] / scale[q], m)
             if lo[j, q] > 0:
-                rows.add(rr, cc, np.r_[coef, np.full(m, -lo[j, q] * (1 - 1e-9) / scale[q])], np.zeros(m), np.inf)
+                least = lo[j, q] - float(_band_slack(lo[j, q], hi[j, q]))
+                rows.add(rr, cc, np.r_[coef, np.full(m, -least / scale[q])], np.zeros(m), np.inf)
             if np.isfinite(hi[j, q]):
-                rows.add(rr, cc, np.r_[coef, np.full(m, -hi[j, q] * (1 + 1e-9) / scale[q])], -np.inf, np.zeros(m))
+                most = hi[j, q] + float(_band_slack(lo[j, q], hi[j, q]))
+                rows.add(rr, cc, np.r_[coef, np.full(m, -most / scale[q])], -np.inf, np.zeros(m))
         rows.row(yc, np.ones(m), float(count), float(count))
     return rows
 
@@ -964,6 +983,12 @@ STEP_DEFLECT = 1.5
 #: per seat at most. US counties, 50 territories, at the multipliers of a 240 s subgradient
 #: run: 94.01 km fractional, 94.59 with 5 nodes, 94.61 with 20 (0.6 s) or 100 (2.3 s).
 WHOLE_UNIT_SHARE = 0.05
+#: How far the bounds that place whole units (or a fractional share of them) widen each
+#: band, as a share of its upper limit: twice the audit's own allowance
+#: (``audit.BALANCE_EPS`` of the target), so that a plan the audit passes is never cut off.
+#: With whole units a bound can jump at a band's edge (a review's case: a plan 5e-9 of a
+#: target outside its band, travel 0, against a bound of infinity).
+BAND_SLACK = 2e-6
 WHOLE_UNIT_NODES = 20
 WHOLE_UNIT_ROWS = 4
 
@@ -984,17 +1009,22 @@ class _Knapsack:
 
     def whole_units(
         self, reduced: NDArray[np.float64], lo: float, hi: float, count: int, deadline: float | None
-    ) -> float:
+    ) -> float | None:
         """A lower bound on the sum of the ``count`` smallest row values with whole units
         (x binary), never below the fractional one: rows are taken in order of their
         fractional value and each gets a small branch and bound (``WHOLE_UNIT_NODES``
         nodes, the least open node's fractional value is its bound) until the ``count``
         smallest bounds so found are no larger than the next row's fractional value, at most
         ``WHOLE_UNIT_ROWS`` x ``count`` rows or until ``deadline``; a row not reached
-        keeps its fractional value."""
+        keeps its fractional value. None when ``deadline`` passes before the rows are
+        ranked. (Callers widen the band first: :func:`_band_slack`.)"""
         import time
 
-        lp = np.array([self.rows(reduced[i : i + 1], lo, hi, 1)[0] for i in range(reduced.shape[0])])
+        lp = np.empty(reduced.shape[0])
+        for i in range(reduced.shape[0]):
+            if i % 256 == 0 and deadline is not None and time.perf_counter() > deadline:
+                return None
+            lp[i] = self.rows(reduced[i : i + 1], lo, hi, 1)[0]
         if not np.isfinite(np.sort(lp)[:count]).all():
             return np.inf
         bounds = lp.copy()
@@ -1054,8 +1084,9 @@ class _Knapsack:
             mask[[i for i, _ in fixed]] = False
             free = order[mask[order]]
         low, high = lo - w1, hi - w1
-        if high < 0:
+        if high < -1e-12 * max(abs(hi), 1.0):
             return np.inf, -1
+        high = max(high, 0.0)
         af, rf = a[free], r[free]
         take = min(max(float(af[rf < 0].sum()), low), high)
         if take <= 0:
