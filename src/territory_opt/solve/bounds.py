@@ -972,8 +972,10 @@ FULL_PASS_EVERY = 8
 #: the best multipliers when they fade did worse (91.2, 272.8). Eighteenth session
 #: (2026-11-30, 45 s from the 300 s bench plans' costs, one run each): deflected steps
 #: (``STEP_DEFLECT``: the part of the new subgradient pointing back along the last
-#: direction is taken out 1.5 times over) with start 2 and aim 0.5 give 94.67 km against
-#: 92.93 (50 territories) and 279.8 against 276.8 (10); deflection alone 93.82 and 277.2.
+#: direction is taken out 1.5 times over) with start 1.5 and aim 0.5 give 94.21 km against
+#: 92.93 (50 territories) and 278.7 against 276.8 (10); deflection alone 93.82 and 277.2.
+#: Start 2 gave 94.67 and 279.8 there but fell to 0.89 of the optimum on a brute-forced
+#: 13-unit map (0.96 with 1.5), so 1.5.
 STEP_START = 1.5
 STEP_PATIENCE = 100
 STEP_AIM = 0.5
@@ -983,14 +985,14 @@ STEP_DEFLECT = 1.5
 #: per seat at most. US counties, 50 territories, at the multipliers of a 240 s subgradient
 #: run: 94.01 km fractional, 94.59 with 5 nodes, 94.61 with 20 (0.6 s) or 100 (2.3 s).
 WHOLE_UNIT_SHARE = 0.05
+WHOLE_UNIT_NODES = 20
+WHOLE_UNIT_ROWS = 4
 #: How far the bounds that place whole units (or a fractional share of them) widen each
 #: band, as a share of its upper limit: twice the audit's own allowance
 #: (``audit.BALANCE_EPS`` of the target), so that a plan the audit passes is never cut off.
 #: With whole units a bound can jump at a band's edge (a review's case: a plan 5e-9 of a
 #: target outside its band, travel 0, against a bound of infinity).
 BAND_SLACK = 2e-6
-WHOLE_UNIT_NODES = 20
-WHOLE_UNIT_ROWS = 4
 
 
 class _Knapsack:
