@@ -706,29 +706,7 @@ def chosen_centres_bound(
     n = len(units)
     if n == 0 or len(seats) == 0 or n > max_units:
         return None
-    w_all = spec.weight(problem.n_units)
-    w = w_all[units] / max(float(w_all.sum()), 1e-12)
-    xy = problem.unit_xy[units]
-    rows_of = spec.bands(problem).rows()
-    if rows_of:  # the first hard band, else the first cap (lo = 0)
-        row = rows_of[0]
-        a = np.maximum(problem.measures[units, row.measure].astype(float), 0.0)
-        slack = _band_slack(row.low[seats], row.high[seats])
-        lo = np.maximum(row.low[seats] - slack, 0.0)
-        hi = row.high[seats] + slack
-    else:
-        a, lo, hi = np.zeros(n), np.zeros(len(seats)), np.full(len(seats), np.inf)
-    home = problem.has_home[seats]
-    free_bands = [(float(lo[j]), float(hi[j])) for j in np.flatnonzero(~home)]
-    rows = []  # (cost rows, lo, hi, how many seats share them)
-    if free_bands:
-        # candidate centres: every unit, a standing seat's too (the engine may pick one)
-        cost = np.sqrt(((problem.unit_xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
-        rows += [(cost, band[0], band[1], free_bands.count(band)) for band in sorted(set(free_bands))]
-    for j in np.flatnonzero(home):
-        rows.append(
-            ((np.linalg.norm(xy - problem.seat_xy[seats[j]], axis=1) * w)[None, :], float(lo[j]), float(hi[j]), 1)
-        )
+    a, rows = _knapsack_rows(problem, spec, units, seats)
     knap = _Knapsack(a)
     # rows worth evaluating between full passes: the best of the last full pass
     shortlist: list[NDArray[np.int64] | None] = [None] * len(rows)
@@ -767,11 +745,7 @@ def chosen_centres_bound(
             stall += 1
             if stall >= patience:
                 theta, stall = theta / 2, 0
-        grad = 1.0 - taken
-        if previous is not None and upper is not None:  # deflected (Camerini, Fratta and Maffioli)
-            dot = float(grad @ previous)
-            if dot < 0:
-                grad = grad - STEP_DEFLECT * dot / max(float(previous @ previous), 1e-12) * previous
+        grad = 1.0 - taken if upper is None else _deflected(1.0 - taken, previous)
         previous = grad
         norm = float((grad**2).sum())
         # Polyak's step towards a target between the best bound so far and the plan's
@@ -791,14 +765,70 @@ def chosen_centres_bound(
     exact, _ = value(best_lam, np.float64, True)
     if not np.isfinite(exact):
         return None
-    deadline = None if time_limit is None else t0 + time_limit
-    whole = float(best_lam.sum())
-    for cost, glo, ghi, count in rows:
-        part = knap.whole_units(cost - best_lam[None, :], glo, ghi, count, deadline)
-        if part is None or not np.isfinite(part):  # out of time, or no whole-unit set fits
-            return float(exact)
+    whole = _whole_unit_bound(knap, rows, best_lam, None if time_limit is None else t0 + time_limit)
+    return float(exact) if whole is None else max(float(exact), whole)
+
+
+def _knapsack_rows(
+    problem: Problem, spec: ModelSpec, units: NDArray[np.int64], seats: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], list[tuple[NDArray[np.float64], float, float, int]]]:
+    """:func:`chosen_centres_bound`'s knapsacks: the weight of each unit (the first hard
+    band's measure) and the rows (travel cost of each unit from each candidate centre, the
+    band widened by :func:`_band_slack`, how many seats share them): one group per band of
+    the free seats, whose candidate centres are every unit, and one row per home base."""
+    n = len(units)
+    w_all = spec.weight(problem.n_units)
+    w = w_all[units] / max(float(w_all.sum()), 1e-12)
+    xy = problem.unit_xy[units]
+    rows_of = spec.bands(problem).rows()
+    if rows_of:  # the first hard band, else the first cap (lo = 0)
+        row = rows_of[0]
+        a = np.maximum(problem.measures[units, row.measure].astype(float), 0.0)
+        slack = _band_slack(row.low[seats], row.high[seats])
+        lo = np.maximum(row.low[seats] - slack, 0.0)
+        hi = row.high[seats] + slack
+    else:
+        a, lo, hi = np.zeros(n), np.zeros(len(seats)), np.full(len(seats), np.inf)
+    home = problem.has_home[seats]
+    free_bands = [(float(lo[j]), float(hi[j])) for j in np.flatnonzero(~home)]
+    rows = []  # (cost rows, lo, hi, how many seats share them)
+    if free_bands:
+        # candidate centres: every unit, a standing seat's too (the engine may pick one)
+        cost = np.sqrt(((problem.unit_xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) * w[None, :]
+        rows += [(cost, band[0], band[1], free_bands.count(band)) for band in sorted(set(free_bands))]
+    for j in np.flatnonzero(home):
+        rows.append(
+            ((np.linalg.norm(xy - problem.seat_xy[seats[j]], axis=1) * w)[None, :], float(lo[j]), float(hi[j]), 1)
+        )
+    return a, rows
+
+
+def _whole_unit_bound(
+    knap: _Knapsack,
+    rows: list[tuple[NDArray[np.float64], float, float, int]],
+    lam: NDArray[np.float64],
+    deadline: float | None,
+) -> float | None:
+    """L(lam) with whole units on the rows that can count (:meth:`_Knapsack.whole_units`);
+    None when the deadline passes first or no whole-unit set fits a row group."""
+    whole = float(lam.sum())
+    for cost, lo, hi, count in rows:
+        part = knap.whole_units(cost - lam[None, :], lo, hi, count, deadline)
+        if part is None or not np.isfinite(part):
+            return None
         whole += part
-    return max(float(exact), whole)
+    return whole
+
+
+def _deflected(grad: NDArray[np.float64], previous: NDArray[np.float64] | None) -> NDArray[np.float64]:
+    """The subgradient with the part pointing back along the last direction taken out
+    ``STEP_DEFLECT`` times over (Camerini, Fratta and Maffioli)."""
+    if previous is None:
+        return grad
+    dot = float(grad @ previous)
+    if dot >= 0:
+        return grad
+    return grad - STEP_DEFLECT * dot / max(float(previous @ previous), 1e-12) * previous
 
 
 def _band_slack(low: Any, high: Any) -> Any:
