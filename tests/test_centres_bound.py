@@ -396,3 +396,60 @@ def test_whole_unit_pass_keeps_plans_the_audit_passes_at_a_band_edge():
     bound = chosen_centres_bound(p, spec, np.zeros(2, dtype=bool), upper=0.0, iterations=50)
     assert bound is not None and np.isfinite(bound)
     assert bound <= 1e-9  # each unit its own territory, travel 0
+
+
+def test_whole_solution_is_a_feasible_whole_unit_choice_and_nearly_always_the_best():
+    """The whole-unit steps' knapsack heuristic: its answer is a real choice of units within
+    the band with the value it states, never better than the brute-force optimum, and the
+    optimum itself on nearly every small case."""
+    import importlib
+
+    bounds = importlib.import_module("territory_opt.solve.bounds")
+    rng = np.random.default_rng(7)
+    best_found = cases = 0
+    for _ in range(400):
+        n = int(rng.integers(1, 12))
+        a = rng.integers(0, 10, size=n).astype(float)
+        r = rng.normal(0, 1, size=n)
+        lo = float(rng.uniform(0, a.sum()))
+        hi = lo + float(rng.uniform(0, 8))
+        subsets = np.array(list(itertools.product([0, 1], repeat=n)), dtype=float)
+        fits = (subsets @ a >= lo - 1e-9) & (subsets @ a <= hi + 1e-9)
+        optimum = float((subsets[fits] @ r).min()) if fits.any() else np.inf
+        value, x = bounds._Knapsack(a).whole_solution(r, lo, hi)
+        if np.isfinite(value):
+            assert set(np.unique(x)) <= {0.0, 1.0}
+            assert value == pytest.approx(float(r @ x), abs=1e-9)
+            assert lo - 1e-9 <= float(a @ x) <= hi + 1e-9
+            assert value >= optimum - 1e-9
+        if np.isfinite(optimum):
+            cases += 1
+            best_found += bool(value <= optimum + 1e-9)
+    assert best_found >= 0.97 * cases
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_whole_unit_steps_raise_the_chosen_centres_bound_and_stay_below_the_whole_unit_optimum(seed, monkeypatch):
+    """Where the fractional relaxation splits heavy units, the steps on whole-unit knapsacks
+    close part of the gap to the whole-unit optimum (the MIP, which closes here) and never
+    pass it."""
+    import importlib
+
+    bounds = importlib.import_module("territory_opt.solve.bounds")
+    rng = np.random.default_rng(seed)
+    n, k = 40, 4
+    a = np.round(rng.pareto(1.5, size=n) * 10 + 1)[:, None]
+    p = Problem.from_arrays(
+        measures=a, measure_names=["potential"], unit_xy=rng.uniform(0, 100, size=(n, 2)), n_seats=k
+    )
+    spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), travel_weight=a[:, 0])
+    exempt = np.zeros(k, dtype=bool)
+    optimum = centres_mip_bound(p, spec, exempt, time_limit=60, max_pairs=10**7)
+    assert optimum is not None
+    stepped = chosen_centres_bound(p, spec, exempt, upper=1.05 * optimum, iterations=600)
+    assert stepped == chosen_centres_bound(p, spec, exempt, upper=1.05 * optimum, iterations=600)  # repeats
+    monkeypatch.setattr(bounds, "_whole_unit_steps", lambda *args, **kwargs: None)
+    fractional = chosen_centres_bound(p, spec, exempt, upper=1.05 * optimum, iterations=600)
+    assert stepped is not None and fractional is not None
+    assert stepped <= optimum + 1e-9
+    assert stepped - fractional >= 0.4 * (optimum - fractional)  # 0.54 and 0.92 of the gap closed

@@ -690,9 +690,12 @@ def chosen_centres_bound(
     with a home base keep it; free seats of one band take distinct centres). The inner
     problem is a fractional knapsack, solved exactly in ratio order, so L(lam) is a valid
     bound for every ``lam``. Subgradient steps (Polyak, towards ``upper``, deflected; in
-    float32 for speed) raise it; L at the best multipliers is recomputed in float64, and
-    with whole units on the rows that can count (:meth:`_Knapsack.whole_units`, in the last
-    ``WHOLE_UNIT_SHARE`` of the time); the larger is returned.
+    float32 for speed) raise it; L at the best multipliers is recomputed in float64. With
+    ``upper`` given, steps on whole-unit knapsacks follow (:func:`_whole_unit_steps`, from
+    ``FRACTIONAL_SHARE`` of the time or when the fractional steps fade): the fractional ones
+    cannot pass the LP relaxation. Last, L with whole units on the rows that can count
+    (:meth:`_Knapsack.whole_units`, in the last ``WHOLE_UNIT_SHARE`` of the time); the
+    largest valid figure is returned.
     Contiguity, skills, locks, capacity, the other balance measures and the disruption
     budget are dropped, which can only lower the optimum. ``start``: initial multipliers
     (e.g. each unit's travel cost in a plan). Stops after ``iterations`` steps or
@@ -729,6 +732,8 @@ def chosen_centres_bound(
     theta, patience = (STEP_START, STEP_PATIENCE) if upper is not None else (2.0, 20)
     best, best_lam, seen, stall = -np.inf, lam.copy(), -np.inf, 0
     previous: NDArray[np.float64] | None = None
+    # with a plan to aim at, whole-unit steps follow the fractional ones
+    stop_share = FRACTIONAL_SHARE if upper is not None else 1 - WHOLE_UNIT_SHARE
     t0 = time.perf_counter()
     for step in range(iterations):
         full = step % FULL_PASS_EVERY == 0
@@ -757,7 +762,7 @@ def chosen_centres_bound(
             gap = 0.05 * max(abs(best), 1e-9)
         if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or theta < 1e-4:
             break
-        if time_limit is not None and time.perf_counter() - t0 > (1 - WHOLE_UNIT_SHARE) * time_limit:
+        if time_limit is not None and time.perf_counter() - t0 > stop_share * time_limit:
             break
         lam += theta * gap / norm * grad
         if not np.isfinite(lam).all() or float(np.abs(lam).max()) > 1e15:
@@ -765,8 +770,97 @@ def chosen_centres_bound(
     exact, _ = value(best_lam, np.float64, True)
     if not np.isfinite(exact):
         return None
-    whole = _whole_unit_bound(knap, rows, best_lam, None if time_limit is None else t0 + time_limit)
-    return float(exact) if whole is None else max(float(exact), whole)
+    deadline = None if time_limit is None else t0 + time_limit
+    found = float(exact)
+    if upper is not None:  # steps on whole-unit knapsacks, from the best multipliers so far
+        whole_lam = _whole_unit_steps(
+            knap,
+            rows,
+            best_lam,
+            upper=upper,
+            floor=found,
+            steps=max(iterations // 2, 1) if time_limit is None else None,
+            until=None if time_limit is None else t0 + (1 - WHOLE_UNIT_SHARE) * time_limit,
+        )
+        if whole_lam is not None:
+            found = max(found, whole_lam[0])
+    whole = _whole_unit_bound(knap, rows, best_lam, deadline)
+    return found if whole is None else max(found, whole)
+
+
+def _whole_unit_steps(
+    knap: _Knapsack,
+    rows: list[tuple[NDArray[np.float64], float, float, int]],
+    lam: NDArray[np.float64],
+    *,
+    upper: float,
+    floor: float,
+    steps: int | None,
+    until: float | None,
+) -> tuple[float, NDArray[np.float64]] | None:
+    """:func:`chosen_centres_bound`'s second phase: subgradient steps on the Lagrangian with
+    whole-unit knapsacks, from ``lam`` (the best multipliers of the fractional steps).
+
+    The fractional steps converge to the LP relaxation, where each territory may take part
+    of a county; the whole-unit Lagrangian can go higher (California, 12 territories, with
+    exact knapsacks: 23.94 against the LP's 22.68 and a whole-unit optimum of 24.52). Each
+    step takes the centres the fractional pass ranks first (``WHOLE_STEP_ROWS`` per seat),
+    gives each a whole-unit solution (:meth:`_Knapsack.whole_solution`, a heuristic: only
+    the step's direction depends on it) and steps along the units left out or taken twice.
+    Every ``WHOLE_STEP_CHECK`` full passes the multipliers are scored by
+    :func:`_whole_unit_bound` (a valid bound at any multipliers); the best score and its
+    multipliers are returned (None when no score beat ``floor``). Stops after ``steps``
+    steps or at ``until`` (perf_counter seconds), whichever is given, or when the steps fade."""
+    import time
+
+    n = len(lam)
+    lam = lam.copy()
+    shortlist: list[NDArray[np.int64] | None] = [None] * len(rows)
+    theta, stall, seen = WHOLE_STEP_START, 0, -np.inf
+    best: tuple[float, NDArray[np.float64]] | None = None
+    previous: NDArray[np.float64] | None = None
+    passes = 0
+    for step in range(steps if steps is not None else 10**9):
+        if until is not None and time.perf_counter() > until:
+            break
+        full = step % FULL_PASS_EVERY == 0
+        estimate, taken = float(lam.sum()), np.zeros(n)
+        for g, (cost, lo, hi, count) in enumerate(rows):
+            keep = None if full or shortlist[g] is None else shortlist[g]
+            reduced = ((cost if keep is None else cost[keep]) - lam[None, :]).astype(np.float32, copy=False)
+            _, _, ranked = knap.rows(reduced, lo, hi, count)
+            if keep is None:
+                shortlist[g] = ranked[: min(len(ranked), 3 * count + 64)]
+            solved = [knap.whole_solution(reduced[r], lo, hi) for r in ranked[: int(np.ceil(WHOLE_STEP_ROWS * count))]]
+            solved.sort(key=lambda vx: vx[0])
+            if len(solved) < count or not np.isfinite(solved[count - 1][0]):
+                return best  # a centre without a whole-unit solution: leave it to the final pass
+            for v, x in solved[:count]:
+                estimate += v
+                taken += x
+        if full:
+            passes += 1
+            if passes % WHOLE_STEP_CHECK == 0:
+                scored = _whole_unit_bound(knap, rows, lam, until)
+                if scored is not None and scored > (floor if best is None else best[0]):
+                    best = (scored, lam.copy())
+        if estimate > seen:
+            seen, stall = estimate, 0
+        else:
+            stall += 1
+            if stall >= STEP_PATIENCE:
+                theta, stall = theta / 2, 0
+        grad = _deflected(1.0 - taken, previous)
+        previous = grad
+        norm = float((grad**2).sum())
+        reached = floor if best is None else max(floor, best[0])
+        gap = max(reached + STEP_AIM * (upper - reached) - estimate, 0.1 * (upper - reached))
+        if norm < 1e-12 or theta < 1e-4 or gap <= 0:
+            break
+        lam += theta * gap / norm * grad
+        if not np.isfinite(lam).all():
+            break
+    return best
 
 
 def _knapsack_rows(
@@ -1017,6 +1111,17 @@ STEP_DEFLECT = 1.5
 WHOLE_UNIT_SHARE = 0.05
 WHOLE_UNIT_NODES = 20
 WHOLE_UNIT_ROWS = 4
+#: The chosen-centres bound's steps with whole-unit knapsacks (:func:`_whole_unit_steps`):
+#: the fractional steps stop at ``FRACTIONAL_SHARE`` of the time (or by themselves) and the
+#: whole-unit steps take the rest; their first step's scale, the centres given a whole-unit
+#: solution per seat at each step, how many full passes between scores, and the core of
+#: :meth:`_Knapsack.whole_solution` (items each side of the split) and its nodes.
+FRACTIONAL_SHARE = 0.8
+WHOLE_STEP_START = 0.1
+WHOLE_STEP_ROWS = 1.5
+WHOLE_STEP_CHECK = 10
+WHOLE_CORE = 24
+WHOLE_CORE_NODES = 20
 #: How far the bounds that place whole units (or a fractional share of them) widen each
 #: band, as a share of its upper limit: twice the audit's own allowance
 #: (``audit.BALANCE_EPS`` of the target), so that a plan the audit passes is never cut off.
@@ -1068,6 +1173,85 @@ class _Knapsack:
                 break  # no row after this one can enter the count smallest
             bounds[row] = max(lp[row], self._branch(reduced[row], lo, hi))
         return float(np.sort(bounds)[:count].sum())
+
+    def whole_solution(self, reduced: NDArray[Any], lo: float, hi: float) -> tuple[float, NDArray[np.float64]]:
+        """A good whole-unit solution of one row (min r.x, lo <= a.x <= hi, x binary) and
+        its value; (inf, zeros) when none is found. A heuristic (for a step's direction, not
+        a bound): items in ratio order before a core of ``WHOLE_CORE`` items each side of
+        the fractional split are taken, those after it left; the core gets a best-first
+        branch and bound of ``WHOLE_CORE_NODES`` nodes, each node completed greedily
+        (items in ratio order while they fit) for a solution."""
+        import heapq
+
+        x = np.zeros(self.n)
+        r = reduced[self.pos].astype(np.float64)
+        a = self.a
+        ratio = r / a
+        take = min(max(float(a[r < 0].sum()), lo), hi)
+        m = min(len(a), 4 * WHOLE_CORE + 64)
+        lead = np.argpartition(ratio, m - 1)[:m] if m < len(a) else np.arange(len(a))
+        order = lead[np.argsort(ratio[lead], kind="stable")]
+        if len(order) and float(a[order].sum()) < take:
+            order = np.argsort(ratio, kind="stable")
+        split = int(np.searchsorted(np.cumsum(a[order]), take))
+        first = max(0, split - WHOLE_CORE)
+        fixed, items = order[:first], order[first : split + WHOLE_CORE]
+        low, high = lo - float(a[fixed].sum()), hi - float(a[fixed].sum())
+        core = _Knapsack(a[items])
+        rc = r[items]
+        core_order = np.argsort(rc / core.a, kind="stable")
+
+        def fill(pinned: tuple[tuple[int, int], ...]) -> tuple[float, list[int]]:
+            out = {i for i, _ in pinned}
+            pick = [i for i, v in pinned if v == 1]
+            load, value = float(core.a[pick].sum()), float(rc[pick].sum())
+            for i in core_order.tolist():
+                if i in out:
+                    continue
+                if rc[i] >= 0 and load >= low:
+                    break
+                if load + core.a[i] <= high:
+                    pick.append(i)
+                    load += core.a[i]
+                    value += rc[i]
+            return (
+                (value, pick)
+                if low - 1e-9 * max(abs(hi), 1.0) <= load <= high + 1e-9 * max(abs(hi), 1.0)
+                else (np.inf, [])
+            )
+
+        best, pick = fill(())
+        v, s = core._fractional(rc, core_order, low, high, ())
+        heap: list[tuple[float, int, int, tuple[tuple[int, int], ...]]] = [(v, 0, s, ())] if s >= 0 else []
+        tie = nodes = 0
+        while heap and nodes < WHOLE_CORE_NODES:
+            v, _, s, pinned = heapq.heappop(heap)
+            if v >= best:
+                break
+            nodes += 1
+            value, chosen = fill(pinned)
+            if value < best:
+                best, pick = value, chosen
+            for side in (0, 1):
+                child = (*pinned, (s, side))
+                cv, cs = core._fractional(rc, core_order, low, high, child)
+                if cv < best and cs >= 0:
+                    tie += 1
+                    heapq.heappush(heap, (cv, tie, cs, child))
+                elif cv < best:  # whole units already: the greedy completion finds them
+                    value, chosen = fill(child)
+                    if value < best:
+                        best, pick = value, chosen
+        if not np.isfinite(best):
+            return np.inf, x
+        x[self.pos[fixed]] = 1.0
+        x[self.pos[items[pick]]] = 1.0
+        total = float(r[fixed].sum()) + best
+        if len(self.zero):
+            neg = reduced[self.zero] < 0
+            x[self.zero[neg]] = 1.0
+            total += float(reduced[self.zero][neg].sum())
+        return total, x
 
     def _branch(self, reduced: NDArray[np.float64], lo: float, hi: float) -> float:
         """min r.x, lo <= a.x <= hi, x binary: a lower bound by a best-first branch and bound
