@@ -831,10 +831,15 @@ def _whole_unit_steps(
             _, _, ranked = knap.rows(reduced, lo, hi, count)
             if keep is None:
                 shortlist[g] = ranked[: min(len(ranked), 3 * count + 64)]
-            solved = [knap.whole_solution(reduced[r], lo, hi) for r in ranked[: int(np.ceil(WHOLE_STEP_ROWS * count))]]
+            solved = []
+            for row in ranked[: int(np.ceil(WHOLE_STEP_ROWS * count))].tolist():
+                v, x = knap.whole_solution(reduced[row], lo, hi)
+                if not np.isfinite(v):  # none found: the fractional one steers for this centre
+                    v, x, _ = knap.rows(reduced[row : row + 1], lo, hi, 1)
+                solved.append((v, x))
             solved.sort(key=lambda vx: vx[0])
             if len(solved) < count or not np.isfinite(solved[count - 1][0]):
-                return best  # a centre without a whole-unit solution: leave it to the final pass
+                return best  # fewer centres that can be filled than seats: the final pass says
             for v, x in solved[:count]:
                 estimate += v
                 taken += x
@@ -1180,10 +1185,8 @@ class _Knapsack:
         a bound): items in ratio order before a core of ``WHOLE_CORE`` items each side of
         the fractional split are taken, those after it left; the core gets a best-first
         branch and bound of ``WHOLE_CORE_NODES`` nodes, each node completed greedily
-        (items in ratio order while they fit) for a solution."""
-        import heapq
-
-        x = np.zeros(self.n)
+        (items in ratio order while they fit) for a solution. When the core finds none (an
+        item heavier than the band first in line), every item is the core."""
         r = reduced[self.pos].astype(np.float64)
         a = self.a
         ratio = r / a
@@ -1196,10 +1199,34 @@ class _Knapsack:
         split = int(np.searchsorted(np.cumsum(a[order]), take))
         first = max(0, split - WHOLE_CORE)
         fixed, items = order[:first], order[first : split + WHOLE_CORE]
-        low, high = lo - float(a[fixed].sum()), hi - float(a[fixed].sum())
-        core = _Knapsack(a[items])
+        best, pick = self._core(r, fixed, items, lo, hi)
+        if not np.isfinite(best) and (len(fixed) or len(items) < len(a)):
+            fixed, items = order[:0], np.argsort(ratio, kind="stable")
+            best, pick = self._core(r, fixed, items, lo, hi)
+        x = np.zeros(self.n)
+        if not np.isfinite(best):
+            return np.inf, x
+        x[self.pos[fixed]] = 1.0
+        x[self.pos[items[pick]]] = 1.0
+        total = float(r[fixed].sum()) + best
+        if len(self.zero):
+            neg = reduced[self.zero] < 0
+            x[self.zero[neg]] = 1.0
+            total += float(reduced[self.zero][neg].sum())
+        return total, x
+
+    def _core(
+        self, r: NDArray[np.float64], fixed: NDArray[np.int64], items: NDArray[np.int64], lo: float, hi: float
+    ) -> tuple[float, list[int]]:
+        """:meth:`whole_solution` on ``items`` with ``fixed`` taken: the best value found
+        (without the fixed items') and the chosen positions in ``items``."""
+        import heapq
+
+        low, high = lo - float(self.a[fixed].sum()), hi - float(self.a[fixed].sum())
+        core = _Knapsack(self.a[items])
         rc = r[items]
         core_order = np.argsort(rc / core.a, kind="stable")
+        tol = 1e-9 * max(abs(hi), 1.0)
 
         def fill(pinned: tuple[tuple[int, int], ...]) -> tuple[float, list[int]]:
             out = {i for i, _ in pinned}
@@ -1214,11 +1241,7 @@ class _Knapsack:
                     pick.append(i)
                     load += core.a[i]
                     value += rc[i]
-            return (
-                (value, pick)
-                if low - 1e-9 * max(abs(hi), 1.0) <= load <= high + 1e-9 * max(abs(hi), 1.0)
-                else (np.inf, [])
-            )
+            return (value, pick) if low - tol <= load <= high + tol else (np.inf, [])
 
         best, pick = fill(())
         v, s = core._fractional(rc, core_order, low, high, ())
@@ -1242,16 +1265,7 @@ class _Knapsack:
                     value, chosen = fill(child)
                     if value < best:
                         best, pick = value, chosen
-        if not np.isfinite(best):
-            return np.inf, x
-        x[self.pos[fixed]] = 1.0
-        x[self.pos[items[pick]]] = 1.0
-        total = float(r[fixed].sum()) + best
-        if len(self.zero):
-            neg = reduced[self.zero] < 0
-            x[self.zero[neg]] = 1.0
-            total += float(reduced[self.zero][neg].sum())
-        return total, x
+        return best, pick
 
     def _branch(self, reduced: NDArray[np.float64], lo: float, hi: float) -> float:
         """min r.x, lo <= a.x <= hi, x binary: a lower bound by a best-first branch and bound
