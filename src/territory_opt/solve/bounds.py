@@ -698,8 +698,9 @@ def chosen_centres_bound(
     largest valid figure is returned.
     Contiguity, skills, locks, capacity, the other balance measures and the disruption
     budget are dropped, which can only lower the optimum. ``start``: initial multipliers
-    (e.g. each unit's travel cost in a plan). Stops after ``iterations`` steps or
-    ``time_limit`` seconds, whichever first. None when the map has more than ``max_units``
+    (e.g. each unit's travel cost in a plan). With ``time_limit`` [s] the steps stop on
+    time (the fractional ones also after ``iterations``); without, after ``iterations``
+    fractional steps and half as many whole-unit ones. None when the map has more than ``max_units``
     units (the distance matrix would not fit) or no seat can be filled.
     """
     import time
@@ -864,7 +865,11 @@ def _whole_unit_steps(
             break
         lam += theta * gap / norm * grad
         if not np.isfinite(lam).all():
-            break
+            return best
+    if passes % WHOLE_STEP_CHECK:  # steps since the last score: score where they ended
+        scored = _whole_unit_bound(knap, rows, lam, until)
+        if scored is not None and scored > (floor if best is None else best[0]):
+            best = (scored, lam.copy())
     return best
 
 
@@ -1212,7 +1217,7 @@ class _Knapsack:
         if len(self.zero):
             neg = reduced[self.zero] < 0
             x[self.zero[neg]] = 1.0
-            total += float(reduced[self.zero][neg].sum())
+            total += float(reduced[self.zero][neg].astype(np.float64).sum())
         return total, x
 
     def _core(
