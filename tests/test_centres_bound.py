@@ -153,7 +153,10 @@ def test_the_mip_bound_closes_on_the_brute_force_optimum_and_beats_the_lagrangia
     assert mip is not None and lagrangian is not None
     assert mip <= optimum + 1e-9  # a bound: never above the real optimum
     assert mip >= optimum * (1 - 1e-4)  # the MIP closes on a map this small
-    assert mip >= lagrangian - 1e-9
+    assert lagrangian <= optimum + 1e-9
+    # the Lagrangian's whole-unit steps can close too (seed 0): the MIP's figure is lowered by
+    # HiGHS's tolerance
+    assert mip >= lagrangian - 1e-6 * optimum
     # the same with a node limit (deterministic mode): still a bound
     limited = centres_mip_bound(p, spec, exempt, time_limit=None, node_limit=1)
     assert limited is None or limited <= optimum + 1e-9
