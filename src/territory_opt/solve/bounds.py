@@ -691,9 +691,9 @@ def chosen_centres_bound(
     problem is a fractional knapsack, solved exactly in ratio order, so L(lam) is a valid
     bound for every ``lam``. Subgradient steps (Polyak, towards ``upper``, deflected; in
     float32 for speed) raise it; L at the best multipliers is recomputed in float64. With
-    ``upper`` given, steps on whole-unit knapsacks follow (:func:`_whole_unit_steps`, from
-    ``FRACTIONAL_SHARE`` of the time or when the fractional steps fade): the fractional ones
-    cannot pass the LP relaxation. Last, L with whole units on the rows that can count
+    ``upper`` given, steps on whole-unit knapsacks take the time the fractional ones leave
+    when they fade (:func:`_whole_unit_steps`): the fractional steps cannot pass the LP
+    relaxation. Last, L with whole units on the rows that can count
     (:meth:`_Knapsack.whole_units`, in the last ``WHOLE_UNIT_SHARE`` of the time); the
     largest valid figure is returned.
     Contiguity, skills, locks, capacity, the other balance measures and the disruption
@@ -733,8 +733,6 @@ def chosen_centres_bound(
     theta, patience = (STEP_START, STEP_PATIENCE) if upper is not None else (2.0, 20)
     best, best_lam, seen, stall = -np.inf, lam.copy(), -np.inf, 0
     previous: NDArray[np.float64] | None = None
-    # with a plan to aim at, whole-unit steps follow the fractional ones
-    stop_share = FRACTIONAL_SHARE if upper is not None else 1 - WHOLE_UNIT_SHARE
     t0 = time.perf_counter()
     for step in range(iterations):
         full = step % FULL_PASS_EVERY == 0
@@ -763,7 +761,7 @@ def chosen_centres_bound(
             gap = 0.05 * max(abs(best), 1e-9)
         if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or theta < 1e-4:
             break
-        if time_limit is not None and time.perf_counter() - t0 > stop_share * time_limit:
+        if time_limit is not None and time.perf_counter() - t0 > (1 - WHOLE_UNIT_SHARE) * time_limit:
             break
         lam += theta * gap / norm * grad
         if not np.isfinite(lam).all() or float(np.abs(lam).max()) > 1e15:
@@ -773,7 +771,7 @@ def chosen_centres_bound(
         return None
     deadline = None if time_limit is None else t0 + time_limit
     found = float(exact)
-    if upper is not None:  # steps on whole-unit knapsacks, from the best multipliers so far
+    if upper is not None:  # steps on whole-unit knapsacks in the time left, from the best multipliers
         whole_lam = _whole_unit_steps(
             knap,
             rows,
@@ -1121,12 +1119,13 @@ STEP_DEFLECT = 1.5
 WHOLE_UNIT_SHARE = 0.05
 WHOLE_UNIT_NODES = 20
 WHOLE_UNIT_ROWS = 4
-#: The chosen-centres bound's steps with whole-unit knapsacks (:func:`_whole_unit_steps`):
-#: the fractional steps stop at ``FRACTIONAL_SHARE`` of the time (or by themselves) and the
-#: whole-unit steps take the rest; their first step's scale, the centres given a whole-unit
-#: solution per seat at each step, how many full passes between scores, and the core of
-#: :meth:`_Knapsack.whole_solution` (items each side of the split) and its nodes.
-FRACTIONAL_SHARE = 0.8
+#: The chosen-centres bound's steps with whole-unit knapsacks (:func:`_whole_unit_steps`),
+#: which take the time the fractional steps leave when they fade: their first step's scale,
+#: the centres given a whole-unit solution per seat at each step, how many full passes
+#: between scores, and the core of :meth:`_Knapsack.whole_solution` (items each side of the
+#: split) and its nodes. Where the fractional steps have not faded (the US counties), handing
+#: over earlier cost bound: from the bench's 300 s plans with 45 s, at 80 % of the time 94.53
+#: against 94.60 km (50 territories) and 278.53 against 278.61 (10), at 60 % 94.36.
 WHOLE_STEP_START = 0.1
 WHOLE_STEP_ROWS = 1.5
 WHOLE_STEP_CHECK = 10
