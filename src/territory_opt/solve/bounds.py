@@ -730,8 +730,8 @@ def chosen_centres_bound(
     lam = np.zeros(n) if start is None else np.asarray(start, dtype=float)[units].copy()
     # aimed steps (towards a plan's objective) and blind ones (a share of the bound) each
     # with their own schedule: (first step, patience)
-    theta, patience = (STEP_START, STEP_PATIENCE) if upper is not None else (2.0, 20)
-    best, best_lam, seen, stall = -np.inf, lam.copy(), -np.inf, 0
+    schedule = _Schedule(STEP_START, STEP_PATIENCE) if upper is not None else _Schedule(2.0, 20)
+    best, best_lam = -np.inf, lam.copy()
     previous: NDArray[np.float64] | None = None
     t0 = time.perf_counter()
     for step in range(iterations):
@@ -743,12 +743,7 @@ def chosen_centres_bound(
             break  # a step too long for float32 (a near-zero subgradient): keep the best
         if full and val > best:  # only a full pass is a bound (a shortlist can miss a centre)
             best, best_lam = val, lam.copy()
-        if val > seen:
-            seen, stall = val, 0
-        else:
-            stall += 1
-            if stall >= patience:
-                theta, stall = theta / 2, 0
+        schedule.observe(val)
         grad = 1.0 - taken if upper is None else _deflected(1.0 - taken, previous)
         previous = grad
         norm = float((grad**2).sum())
@@ -759,11 +754,11 @@ def chosen_centres_bound(
             gap = max(aim - val, 0.1 * (upper - best))
         else:
             gap = 0.05 * max(abs(best), 1e-9)
-        if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or theta < 1e-4:
+        if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or schedule.theta < 1e-4:
             break
         if time_limit is not None and time.perf_counter() - t0 > (1 - WHOLE_UNIT_SHARE) * time_limit:
             break
-        lam += theta * gap / norm * grad
+        lam += schedule.theta * gap / norm * grad
         if not np.isfinite(lam).all() or float(np.abs(lam).max()) > 1e15:
             break
     exact, _ = value(best_lam, np.float64, True)
@@ -815,7 +810,7 @@ def _whole_unit_steps(
     n = len(lam)
     lam = lam.copy()
     shortlist: list[NDArray[np.int64] | None] = [None] * len(rows)
-    theta, stall, seen = WHOLE_STEP_START, 0, -np.inf
+    schedule = _Schedule(WHOLE_STEP_START, STEP_PATIENCE)
     best: tuple[float, NDArray[np.float64]] | None = None
     previous: NDArray[np.float64] | None = None
     passes = 0
@@ -848,20 +843,15 @@ def _whole_unit_steps(
                 scored = _whole_unit_bound(knap, rows, lam, until)
                 if scored is not None and scored > (floor if best is None else best[0]):
                     best = (scored, lam.copy())
-        if estimate > seen:
-            seen, stall = estimate, 0
-        else:
-            stall += 1
-            if stall >= STEP_PATIENCE:
-                theta, stall = theta / 2, 0
+        schedule.observe(estimate)
         grad = _deflected(1.0 - taken, previous)
         previous = grad
         norm = float((grad**2).sum())
         reached = floor if best is None else max(floor, best[0])
         gap = max(reached + STEP_AIM * (upper - reached) - estimate, 0.1 * (upper - reached))
-        if norm < 1e-12 or theta < 1e-4 or gap <= 0:
+        if norm < 1e-12 or schedule.theta < 1e-4 or gap <= 0:
             break
-        lam += theta * gap / norm * grad
+        lam += schedule.theta * gap / norm * grad
         if not np.isfinite(lam).all():
             return best
     if passes % WHOLE_STEP_CHECK:  # steps since the last score: score where they ended
@@ -920,6 +910,23 @@ def _whole_unit_bound(
             return None
         whole += part
     return whole
+
+
+class _Schedule:
+    """A subgradient step's scale: ``theta``, halved after ``patience`` steps without a
+    better value."""
+
+    def __init__(self, theta: float, patience: int) -> None:
+        self.theta, self.patience = theta, patience
+        self.seen, self.stall = -np.inf, 0
+
+    def observe(self, value: float) -> None:
+        if value > self.seen:
+            self.seen, self.stall = value, 0
+            return
+        self.stall += 1
+        if self.stall >= self.patience:
+            self.theta, self.stall = self.theta / 2, 0
 
 
 def _deflected(grad: NDArray[np.float64], previous: NDArray[np.float64] | None) -> NDArray[np.float64]:
