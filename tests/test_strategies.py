@@ -148,3 +148,37 @@ def test_the_deterministic_clock_moves_only_by_what_is_charged(racing_clock):
     wall = SolveContext(SolverSettings(time_limit=10))
     wall.charge_share(0.5)
     assert wall.used == 0.0  # fixed charges are for deterministic mode only
+
+
+def test_every_travel_plan_carries_a_bound_for_the_real_problem(monkeypatch):
+    """A plan the exact contiguity search returns has no restricted model's proof (no solver
+    produced it), but a bound for the real problem holds for it all the same: the engine
+    reports one, below the plan's travel (a Tennessee realignment at 10 % came back
+    without any). A plan of a model with no restriction carries its own proof as that bound."""
+    import importlib
+
+    from ortools.sat.python import cp_model
+
+    engine = importlib.import_module("territory_opt.solve.engine")
+    p = book(60, 4, 1)
+    exact = solve(p, balance={"potential": Measure(tolerance=0.1)}, solver=SolverSettings(time_limit=5, seed=1))
+    assert exact.restrictions == ()
+    assert exact.global_bound is not None and exact.global_bound == pytest.approx(exact.bound)
+    assert exact.global_bound <= exact.objective + 1e-9
+
+    run = engine._run
+
+    def searched(ctx, prep):  # the same plan as if the contiguity search had found it
+        outcome = run(ctx, prep)
+        outcome.best = replace(outcome.best, status=cp_model.UNKNOWN, objectives=(), bound=None)
+        return outcome
+
+    monkeypatch.setattr(engine, "_run", searched)
+    settings = SolverSettings(time_limit=5, seed=1)
+    restricted = solve(
+        p, balance={"potential": Measure(tolerance=0.1)}, candidates=Candidates(nearest=2), solver=settings
+    )
+    assert restricted.bound is None and restricted.gap is None  # no restricted model's proof
+    assert restricted.global_bound is not None and restricted.global_gap is not None
+    assert 0 < restricted.global_bound <= restricted.objective + 1e-9
+    assert restricted.objective == pytest.approx(restricted.objective_terms["travel"])

@@ -88,15 +88,7 @@ def finalise(ctx: SolveContext, prep: Prepared, outcome: Outcome, scenario: str)
     if best.exact_model:
         notes.append("solved by the exact model (every legal seat for every unit, contiguity by flows): no restriction")
     restrictions = _restrictions(prep, outcome)
-    proof = _proof(ctx, prep, best, restrictions)
-    if best.status == cp_model.OPTIMAL and restrictions:
-        notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
-    target = targets(problem, prep.exempt)
-    findings = audit(
-        problem, best.assign, replace(_audit_rules(problem, spec, prep.exempt, target), standing=prep.standing)
-    )
-    status = proof.status if all(f.ok for f in findings) else Status.UNKNOWN
-    # the plan's table and objective terms from the one evaluator (the audit above keeps
+    # the plan's table and objective terms from the one evaluator (the audit below keeps
     # its own path from the raw arrays)
     bands = replace(spec.model, exempt=prep.exempt, targets=None).bands(problem, hard=None, capacity=False)
     ev = evaluate(
@@ -110,14 +102,21 @@ def finalise(ctx: SolveContext, prep: Prepared, outcome: Outcome, scenario: str)
     )
     table = territory_frame(problem, bands, ev)
     terms = ev.objective_terms
+    evaluated = float(sum(terms.get(k, 0.0) * w for k, w in spec.stages[-1].items()))
+    proof = _proof(ctx, prep, best, restrictions, evaluated)
+    if best.status == cp_model.OPTIMAL and restrictions:
+        notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
+    target = targets(problem, prep.exempt)
+    findings = audit(
+        problem, best.assign, replace(_audit_rules(problem, spec, prep.exempt, target), standing=prep.standing)
+    )
+    status = proof.status if all(f.ok for f in findings) else Status.UNKNOWN
     ctx.report("done", objective=proof.objective, bound=proof.bound, gap=proof.gap)
     return Plan(
         status=status,
         problem=problem,
         seat_of=_ro(best.assign),
-        objective=float(proof.objective)
-        if proof.objective is not None
-        else float(sum(terms.get(k, 0.0) * w for k, w in spec.stages[-1].items())),
+        objective=float(proof.objective) if proof.objective is not None else evaluated,
         objective_terms=terms,
         bound=proof.bound,
         gap=proof.gap,
@@ -174,19 +173,23 @@ def _restrictions(prep: Prepared, outcome: Outcome) -> list[str]:
     return out
 
 
-def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: list[str]) -> _Proof:
+def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: list[str], evaluated: float) -> _Proof:
     """Status, objective, bound and gap for the model as solved, and the bound and gap
-    valid for the real problem when one is known."""
+    valid for the real problem when one is known. ``evaluated``: the plan's objective from
+    the evaluator, which the bounds for the real problem use when no solver produced the
+    plan (the exact contiguity search's plans: they have no restricted model's proof, but
+    a bound for the real problem holds for them all the same)."""
     objective, bound = (best.objective, best.bound) if best.solved else (None, None)
+    scored = objective if objective is not None else evaluated
     status = Status.OPTIMAL if best.status == cp_model.OPTIMAL and not restrictions else Status.FEASIBLE
     gap = None
     if objective is not None and bound is not None:
         gap = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
     global_bound = global_gap = None
     travel_only = _travel_only(prep)
-    if prep.large and prep.free_centres and travel_only and objective is not None:
+    if prep.large and prep.free_centres and travel_only:
         # company scale with chosen centres: the transport bound needs home bases
-        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(objective))
+        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(scored))
     elif prep.large or (best.exact_model and exact_objective(prep.spec, free_centres=prep.free_centres) is not None):
         global_bound, global_gap = bound, gap
         if best.exact_model and travel_only and best.status != cp_model.OPTIMAL and objective is not None:
@@ -194,12 +197,14 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
             # pair may hold more (the larger of the two holds)
             lp_bound = _global_travel_bound(ctx, prep, float(objective))[0]
             global_bound, global_gap = _larger(global_bound, lp_bound, objective=objective)
-    elif travel_only and objective is not None and restrictions and not prep.free_centres:
+    elif travel_only and (restrictions or not best.solved) and not prep.free_centres:
         # the LP's bound, or the exact model's from the small-map polish when it holds more
-        lp_bound = _global_travel_bound(ctx, prep, float(objective))[0]
-        global_bound, global_gap = _larger(lp_bound, best.real_bound, objective=objective)
-    elif travel_only and objective is not None and prep.free_centres:
-        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(objective))
+        lp_bound = _global_travel_bound(ctx, prep, float(scored))[0]
+        global_bound, global_gap = _larger(lp_bound, best.real_bound, objective=scored)
+    elif travel_only and prep.free_centres:
+        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(scored))
+    elif not restrictions and bound is not None:  # the model solved is the real problem
+        global_bound, global_gap = bound, gap
     return _Proof(status, objective, bound, gap, global_bound, global_gap)
 
 
