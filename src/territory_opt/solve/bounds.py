@@ -15,6 +15,7 @@ LP solvers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -717,12 +718,7 @@ def chosen_centres_bound(
 
     def value(lam: NDArray[np.float64], dtype: type, full: bool) -> tuple[float, NDArray[np.float64]]:
         total, taken = float(lam.sum()), np.zeros(n)
-        for g, (cost, glo, ghi, count) in enumerate(rows):
-            keep = None if full or shortlist[g] is None else shortlist[g]
-            part = cost if keep is None else cost[keep]
-            v, x, ranked = knap.rows((part - lam[None, :]).astype(dtype, copy=False), glo, ghi, count)
-            if keep is None:
-                shortlist[g] = ranked[: min(len(ranked), 3 * count + 64)]
+        for _, _, _, _, v, x, _ in _row_passes(knap, rows, lam, shortlist, full, dtype):
             total += v
             taken += x
         return total, taken
@@ -782,6 +778,27 @@ def chosen_centres_bound(
     return found if whole is None else max(found, whole)
 
 
+def _row_passes(
+    knap: _Knapsack,
+    rows: list[tuple[NDArray[np.float64], float, float, int]],
+    lam: NDArray[np.float64],
+    shortlist: list[NDArray[np.int64] | None],
+    full: bool,
+    dtype: type,
+) -> Iterator[tuple[NDArray[Any], float, float, int, float, NDArray[np.float64], NDArray[np.int64]]]:
+    """One pass of the fractional knapsacks at ``lam``, per row group: the reduced costs, the
+    band, the seats, the group's value, its summed x and its rows in order of value. Between
+    full passes only the ``shortlist`` (the best rows of the last full pass, kept up to date
+    here) is evaluated; row indices are then into the shortlist's rows."""
+    for g, (cost, lo, hi, count) in enumerate(rows):
+        keep = None if full or shortlist[g] is None else shortlist[g]
+        reduced: NDArray[Any] = ((cost if keep is None else cost[keep]) - lam[None, :]).astype(dtype, copy=False)
+        v, x, ranked = knap.rows(reduced, lo, hi, count)
+        if keep is None:
+            shortlist[g] = ranked[: min(len(ranked), 3 * count + 64)]
+        yield reduced, lo, hi, count, v, x, ranked
+
+
 def _whole_unit_steps(
     knap: _Knapsack,
     rows: list[tuple[NDArray[np.float64], float, float, int]],
@@ -819,12 +836,7 @@ def _whole_unit_steps(
             break
         full = step % FULL_PASS_EVERY == 0
         estimate, taken = float(lam.sum()), np.zeros(n)
-        for g, (cost, lo, hi, count) in enumerate(rows):
-            keep = None if full or shortlist[g] is None else shortlist[g]
-            reduced = ((cost if keep is None else cost[keep]) - lam[None, :]).astype(np.float32, copy=False)
-            _, _, ranked = knap.rows(reduced, lo, hi, count)
-            if keep is None:
-                shortlist[g] = ranked[: min(len(ranked), 3 * count + 64)]
+        for reduced, lo, hi, count, _, _, ranked in _row_passes(knap, rows, lam, shortlist, full, np.float32):
             solved = []
             for row in ranked[: int(np.ceil(WHOLE_STEP_ROWS * count))].tolist():
                 v, x = knap.whole_solution(reduced[row], lo, hi)
@@ -1202,9 +1214,7 @@ class _Knapsack:
         a = self.a
         ratio = r / a
         take = min(max(float(a[r < 0].sum()), lo), hi)
-        m = min(len(a), 4 * WHOLE_CORE + 64)
-        lead = np.argpartition(ratio, m - 1)[:m] if m < len(a) else np.arange(len(a))
-        order = lead[np.argsort(ratio[lead], kind="stable")]
+        order = self._order(ratio[None, :], min(len(a), 4 * WHOLE_CORE + 64))[0]
         if len(order) and float(a[order].sum()) < take:
             order = np.argsort(ratio, kind="stable")
         split = int(np.searchsorted(np.cumsum(a[order]), take))

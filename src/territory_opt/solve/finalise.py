@@ -189,7 +189,7 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
     travel_only = _travel_only(prep)
     if prep.large and prep.free_centres and travel_only:
         # company scale with chosen centres: the transport bound needs home bases
-        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(scored))
+        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, scored)
     elif prep.large or (best.exact_model and exact_objective(prep.spec, free_centres=prep.free_centres) is not None):
         global_bound, global_gap = bound, gap
         if best.exact_model and travel_only and best.status != cp_model.OPTIMAL and objective is not None:
@@ -199,10 +199,10 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
             global_bound, global_gap = _larger(global_bound, lp_bound, objective=objective)
     elif travel_only and (restrictions or not best.solved) and not prep.free_centres:
         # the LP's bound, or the exact model's from the small-map polish when it holds more
-        lp_bound = _global_travel_bound(ctx, prep, float(scored))[0]
+        lp_bound = _global_travel_bound(ctx, prep, scored)[0]
         global_bound, global_gap = _larger(lp_bound, best.real_bound, objective=scored)
     elif travel_only and prep.free_centres:
-        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, float(scored))
+        global_bound, global_gap = _chosen_centres_global(ctx, prep, best, scored)
     elif not restrictions and bound is not None:  # the model solved is the real problem
         global_bound, global_gap = bound, gap
     return _Proof(status, objective, bound, gap, global_bound, global_gap)
