@@ -210,6 +210,46 @@ def test_units_cut_off_by_a_standing_unit_join_it():
     assert any("balance potential around 2.50 (±25%)" in note for note in plan.notes)
 
 
+def test_a_cut_off_piece_no_whole_number_of_territories_fits_joins_the_standing_unit():
+    # US counties in 120-180 territories: Long Island (Nassau, Suffolk) reaches the map only
+    # through Queens, standing alone, and is too large for one territory and too small for
+    # two. Here units 0 and 1 (4.8 each) lie behind the oversized unit 2: 9.6 against a band
+    # of 7.68-9.39 (4 seats, one standing). The piece joins the standing territory (before,
+    # the pre-checks called the scenario infeasible and proposed oversized: standalone, the
+    # setting already on). The band of the rest then drops to 4.8-5.87 and unit 3 (6, inside
+    # the first band) is above it: the oversized units are looked for again and it stands
+    # alone too; the four units of 2.5 make two territories of 5.
+    values = np.array([4.8, 4.8, 100, 6, 2.5, 2.5, 2.5, 2.5])
+    n = len(values)
+    p = Problem.from_arrays(
+        measures=values,
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        seat_xy=[[1.0, 0], [3.0, 0], [5.0, 0], [7.0, 0]],
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.1)},
+        constraints=Constraints(contiguity=True, oversized="standalone"),
+        solver=FAST,
+    )
+    assert plan.seat_of[0] == plan.seat_of[1] == plan.seat_of[2]
+    assert plan.exempt[plan.seat_of[2]] and plan.exempt[plan.seat_of[3]]
+    assert all(f.ok for f in plan.findings)
+    rest = [t for t in range(4) if not plan.exempt[t]]
+    assert sorted(values[plan.seat_of == t].sum() for t in rest) == [5.0, 5.0]
+    assert any("which no whole number of territories within the band" in note for note in plan.notes)
+    # oversized: fail still refuses the scenario (the oversized unit itself)
+    with pytest.raises(InfeasibleError, match="larger than any territory's balance band"):
+        solve(
+            p,
+            balance={"potential": Measure(tolerance=0.1)},
+            constraints=Constraints(contiguity=True, oversized="fail"),
+            solver=FAST,
+        )
+
+
 def test_window_recuts_three_territories_at_once_with_exact_contiguity():
     # left 7, middle 4, right 3 around 14/3 ± 15 %: one CP-SAT window over the three
     # territories finds the chain of transfers (left to middle to right) in one step

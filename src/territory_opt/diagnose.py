@@ -62,19 +62,20 @@ def _fmt(value: float) -> str:
 
 
 def oversized_units(
-    problem: Problem, spec: ModelSpec
+    problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_] | None = None
 ) -> tuple[NDArray[np.bool_], list[tuple[int, int, float, float, int]]]:
     """Units larger than the upper band of any seat for a hard measure.
 
     Returns the seats to stand alone (one per oversized unit) and, per unit, ``(unit,
     measure, value, upper band, seat)`` (seat -1 when no seat is left for it). Targets are recomputed after each exemption, since a
-    unit standing alone takes its activity and its seat out of the split.
+    unit standing alone takes its activity and its seat out of the split. ``exempt``: seats
+    already standing alone (their locked units out of the split), to go on from.
     """
-    exempt = np.zeros(problem.n_seats, dtype=bool)
+    exempt = np.zeros(problem.n_seats, dtype=bool) if exempt is None else exempt.copy()
     found: list[tuple[int, int, float, float, int]] = []
     hard = [r for r in spec.balance if r.hard]
-    taken: set[int] = set()
     lock = problem.lock.copy()
+    taken: set[int] = set(np.flatnonzero((lock >= 0) & exempt[np.maximum(lock, 0)]).tolist())
     tolerance = {problem.measure_names[r.measure]: r.tolerance for r in hard}
     while True:
         bands = Bands.from_problem(replace(problem, lock=lock), tolerance, exempt=exempt)

@@ -188,35 +188,43 @@ def stand_alone(problem: Problem, spec: SolveSpec) -> tuple[Problem, SolveSpec, 
     """Units no balanced territory can hold stand alone with a seat (locked, the seat exempt
     from balance), or :class:`InfeasibleError` with the figures when the scenario says
     ``oversized: fail``: oversized units (above every band), then, with contiguity, stranded
-    units (:func:`stand_stranded`). Pieces of the map cut off behind them join them."""
+    units (:func:`stand_stranded`). Pieces of the map cut off behind them join them
+    (:func:`join_cut_off`); a piece joining moves the band of the rest, so the oversized
+    units are looked for again until none is left."""
     model = spec.model
-    exempt, oversized = oversized_units(problem, model)
+    exempt = np.zeros(problem.n_seats, dtype=bool)
     notes: list[str] = []
-    if oversized:
-        lines = [
-            f"{problem.unit_ids[u]} ({problem.unit_names[u]}) has {v:,.0f} of {problem.measure_names[m]}, above the largest balance band {hi:,.0f}"
-            for u, m, v, hi, _ in oversized
-        ]
-        if spec.oversized == "fail" or any(seat < 0 for *_, seat in oversized):
-            msg = (
-                "a unit is larger than any territory's balance band, so no plan can balance it: "
-                + "; ".join(lines)
-                + ". Treatments: constraints.oversized: standalone (the unit becomes its own territory, exempt from balance), split the unit into its accounts (data.units: accounts), or change the number of seats."
-            )
-            raise InfeasibleError(msg, Explanation(()))
-        lock = problem.lock.copy()
-        for u, *_, seat in oversized:
-            lock[u] = seat
-        problem = replace(problem, lock=lock)
-        notes += [f"stands alone (exempt from balance): {line}" for line in lines]
-        if model.contiguity:
-            # units that only reach the rest of the map through a standing unit (Long
-            # Island behind New York City) and are too small to be a territory join it
-            problem, joined = join_cut_off(problem, model, exempt)
-            notes += joined
-    if model.contiguity and spec.oversized == "standalone":
-        problem, exempt, stranded = stand_stranded(problem, replace(model, exempt=exempt))
-        notes += stranded
+    for _ in range(problem.n_seats):
+        exempt, oversized = oversized_units(problem, model, exempt)
+        joined: list[str] = []
+        if oversized:
+            lines = [
+                f"{problem.unit_ids[u]} ({problem.unit_names[u]}) has {v:,.0f} of {problem.measure_names[m]}, above the largest balance band {hi:,.0f}"
+                for u, m, v, hi, _ in oversized
+            ]
+            if spec.oversized == "fail" or any(seat < 0 for *_, seat in oversized):
+                msg = (
+                    "a unit is larger than any territory's balance band, so no plan can balance it: "
+                    + "; ".join(lines)
+                    + ". Treatments: constraints.oversized: standalone (the unit becomes its own territory, exempt from balance), split the unit into its accounts (data.units: accounts), or change the number of seats."
+                )
+                raise with_setting(InfeasibleError(msg, Explanation(())), tuple(notes))
+            lock = problem.lock.copy()
+            for u, *_, seat in oversized:
+                lock[u] = seat
+            problem = replace(problem, lock=lock)
+            notes += [f"stands alone (exempt from balance): {line}" for line in lines]
+            if model.contiguity:
+                # units that only reach the rest of the map through a standing unit (Long
+                # Island behind New York City) and cannot be territories of their own join it
+                problem, joined = join_cut_off(problem, model, exempt)
+                notes += joined
+        stranded: list[str] = []
+        if model.contiguity and spec.oversized == "standalone":
+            problem, exempt, stranded = stand_stranded(problem, replace(model, exempt=exempt))
+            notes += stranded
+        if not joined and not stranded:
+            break  # the band of the rest stayed where the oversized units were found
     model = replace(model, exempt=exempt)
     hard_rules = [r for r in model.balance if r.hard]
     if hard_rules and exempt.any():
@@ -296,8 +304,10 @@ def _in_whole_parts(problem: Problem, exempt: NDArray[np.bool_], found: list[Str
 
 def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> tuple[Problem, list[str]]:
     """Lock to a standing unit's seat every piece of the map that touches the rest only
-    through standing units and is smaller than the lowest band (it could not be a
-    territory of its own, and no other territory can reach it)."""
+    through standing units and that no whole number of territories fits: smaller than the
+    lowest band, or between m upper and m + 1 lower bands (Long Island behind Queens, US
+    counties in 120-180 territories: too large for one territory, too small for two). No
+    other territory can reach it, so without joining, the rest could not be balanced."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -315,12 +325,13 @@ def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -
     if not hard:
         return problem, []
     m = hard[0].measure
-    lo = float(replace(spec, exempt=exempt, targets=None).bands(problem, capacity=False).low[~exempt, m].min())
+    bands = replace(spec, exempt=exempt, targets=None).bands(problem, capacity=False)
+    lo, hi = float(bands.low[~exempt, m].min()), float(bands.high[~exempt, m].max())
     totals = np.bincount(label[free], weights=problem.measures[free, m], minlength=label.max() + 1)
     cross = standing[e[:, 0]] ^ standing[e[:, 1]]
     notes = []
     for c in np.unique(label[free]):
-        if totals[c] >= lo:
+        if totals[c] >= lo and _whole_territories(float(totals[c]), lo, hi):
             continue
         members = np.flatnonzero(free & (label == c))
         if (lock[members] >= 0).any():
@@ -335,11 +346,26 @@ def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -
         names = ", ".join(str(x) for x in problem.unit_names[members[:4]]) + (
             f" and {len(members) - 4} more" if len(members) > 4 else ""
         )
+        why = (
+            "hold too little to be a territory"
+            if totals[c] < lo
+            else f"hold {_fmt_value(float(totals[c]))} of {problem.measure_names[m]}, which no whole number of territories "
+            f"within the band {_fmt_value(lo)} to {_fmt_value(hi)} fits"
+        )
         notes.append(
             f"{len(members)} unit(s) ({names}) reach the rest of the map only through {problem.unit_names[unit]}, which stands alone, "
-            f"and hold too little to be a territory: they join {problem.seat_ids[lock[unit]]}'s territory (exempt from balance)"
+            f"and {why}: they join {problem.seat_ids[lock[unit]]}'s territory (exempt from balance)"
         )
     return replace(problem, lock=lock), notes
+
+
+def _whole_territories(total: float, lo: float, hi: float) -> bool:
+    """Whether some whole number m >= 1 of territories fits ``total``: m lowest bands at most
+    and m highest bands at least (a necessary condition for cutting it into territories)."""
+    if hi <= 0 or not np.isfinite(hi):
+        return True
+    m = int(np.ceil(total / hi - 1e-9))
+    return m >= 1 and m * lo <= total * (1 + 1e-9)
 
 
 #: Tree bisections drawn for a start on a graph without homes (seeds and split rules
