@@ -430,7 +430,13 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
     all the time left (a search uses its whole limit: US counties in 100 territories gave up
     with 43 of 120 s left, 0.07 % of a target outside a band). Its plan (checked by the
     audit like any other), or None. The time kept for the bound goes to it (no plan, no
-    bound to compute; a plan found then gets what is left for its bound, 2 s at least)."""
+    bound to compute; a plan found then gets what is left for its bound, 2 s at least).
+
+    A search that stalls (``max_stall`` rounds without progress) before the limit starts
+    again from the closest plan so far with the next seed (other trees, other moves) until
+    the limit: in 110 territories the search stalled at 97.7 of 120 s, 0.93 % of a target
+    outside a band. The restarts count as one search in "what was tried". In deterministic
+    mode the search runs once (its counts bound it)."""
     ctx.reserve = 0.0
     if ctx.stopped or ctx.left() < 1.0:
         return None
@@ -438,29 +444,51 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
     start = min(tried, key=lambda r: r.violation).assign if tried else search.start
     if start is None:
         return None
-    clock, until = ctx.search_clock(lambda: ctx.deadline)
     rounds, stall = ctx.search_counts()
-    found = balance_search(
-        prep.problem,
-        prep.spec.model,
-        start,
-        pos=seat_positions(prep.problem, search.centres),
-        deadline=until,
-        now=clock,
-        seed=ctx.seed + 7,
-        anchors=search.centres,
-        max_rounds=rounds,
-        max_stall=stall,
-        workers=ctx.workers,
-        deterministic=ctx.deterministic,
-    )
-    search.exact_log.append(found)
-    ctx.report("exact contiguity search (last)", violation=found.violation)
-    raise_if_pocket(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, found)
-    if found.violation > EXACT_EPS:
+    merged: SearchResult | None = None
+    for attempt in range(10**6):
+        clock, until = ctx.search_clock(lambda: ctx.deadline)
+        found = balance_search(
+            prep.problem,
+            prep.spec.model,
+            start,
+            pos=seat_positions(prep.problem, search.centres),
+            deadline=until,
+            now=clock,
+            seed=ctx.seed + 7 + attempt,
+            anchors=search.centres,
+            max_rounds=rounds,
+            max_stall=stall,
+            workers=ctx.workers,
+            deterministic=ctx.deterministic,
+        )
+        merged = found if merged is None else _merged(merged, found)
+        ctx.report("exact contiguity search (last)", violation=found.violation, attempt=attempt)
+        if found.pocket is not None or merged.violation <= EXACT_EPS:
+            break
+        if ctx.deterministic or ctx.stopped or ctx.left() < 1.0:
+            break
+        start = merged.assign
+    assert merged is not None
+    search.exact_log.append(merged)
+    raise_if_pocket(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, merged)
+    if merged.violation > EXACT_EPS:
         return None
-    cand = _plan_cand(prep, search.centres, found.assign)
-    return _unsolved(found.assign, search, cand, EXACT_SEARCH)
+    cand = _plan_cand(prep, search.centres, merged.assign)
+    return _unsolved(merged.assign, search, cand, EXACT_SEARCH)
+
+
+def _merged(best: SearchResult, found: SearchResult) -> SearchResult:
+    """Two runs of the exact search as one: the closer plan (a pocket proof wins), the
+    moves, rounds, recombinations and windows of both."""
+    keep = found if found.pocket is not None or found.violation < best.violation else best
+    return replace(
+        keep,
+        moves=best.moves + found.moves,
+        rounds=best.rounds + found.rounds,
+        recombinations=best.recombinations + found.recombinations,
+        windows=best.windows + found.windows,
+    )
 
 
 def _repair(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Next:
