@@ -250,6 +250,34 @@ def test_a_cut_off_piece_no_whole_number_of_territories_fits_joins_the_standing_
         )
 
 
+def test_the_largest_part_of_the_map_never_joins_a_standing_unit():
+    # the oversized unit 3 splits the map in two parts, 9 (three units of 3) and 10.2 (three
+    # of 3.4); four seats, one standing: the band 5.76-7.04 fits neither part. The smaller
+    # part (too large for one territory, too small for two) joins the standing unit; the
+    # larger is the rest of the map, whose three seats then balance 3.4 each. (Joining both
+    # left three seats empty, "balanced" around 0: Massachusetts in 5 territories.)
+    values = np.array([3, 3, 3, 100, 3.4, 3.4, 3.4])
+    n = len(values)
+    p = Problem.from_arrays(
+        measures=values,
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        seat_xy=[[1.0, 0], [3.0, 0], [4.0, 0], [6.0, 0]],
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.1)},
+        constraints=Constraints(contiguity=True, oversized="standalone"),
+        solver=FAST,
+    )
+    assert len({int(plan.seat_of[u]) for u in (0, 1, 2, 3)}) == 1
+    rest = [t for t in range(4) if not plan.exempt[t]]
+    assert len(rest) == 3
+    assert np.allclose(sorted(values[plan.seat_of == t].sum() for t in rest), [3.4, 3.4, 3.4])
+    assert all(f.ok for f in plan.findings)
+
+
 def test_window_recuts_three_territories_at_once_with_exact_contiguity():
     # left 7, middle 4, right 3 around 14/3 ± 15 %: one CP-SAT window over the three
     # territories finds the chain of transfers (left to middle to right) in one step

@@ -304,10 +304,11 @@ def _in_whole_parts(problem: Problem, exempt: NDArray[np.bool_], found: list[Str
 
 def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> tuple[Problem, list[str]]:
     """Lock to a standing unit's seat every piece of the map that touches the rest only
-    through standing units and that no whole number of territories fits: smaller than the
-    lowest band, or between m upper and m + 1 lower bands (Long Island behind Queens, US
-    counties in 120-180 territories: too large for one territory, too small for two). No
-    other territory can reach it, so without joining, the rest could not be balanced."""
+    through standing units and that no whole number of territories fits, up to about one
+    territory's worth (:func:`_cut_off_misfit`: smaller than the lowest band, or too large
+    for one territory and too small for two, like Long Island behind Queens in US counties
+    in 120-180 territories). No other territory can reach it, so without joining, the rest
+    could not be balanced. The largest part of the map is the rest, never a piece."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -330,8 +331,12 @@ def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -
     totals = np.bincount(label[free], weights=problem.measures[free, m], minlength=label.max() + 1)
     cross = standing[e[:, 0]] ^ standing[e[:, 1]]
     notes = []
-    for c in np.unique(label[free]):
-        if totals[c] >= lo and _whole_territories(float(totals[c]), lo, hi):
+    parts = np.unique(label[free])
+    # the rest of the map: the largest part never joins (on a state's map split by standing
+    # units, joining every part would leave the other seats empty)
+    main = int(parts[np.argmax(totals[parts])]) if len(parts) else -1
+    for c in parts:
+        if c == main or not _cut_off_misfit(float(totals[c]), lo, hi):
             continue
         members = np.flatnonzero(free & (label == c))
         if (lock[members] >= 0).any():
@@ -359,13 +364,15 @@ def join_cut_off(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -
     return replace(problem, lock=lock), notes
 
 
-def _whole_territories(total: float, lo: float, hi: float) -> bool:
-    """Whether some whole number m >= 1 of territories fits ``total``: m lowest bands at most
-    and m highest bands at least (a necessary condition for cutting it into territories)."""
-    if hi <= 0 or not np.isfinite(hi):
+def _cut_off_misfit(total: float, lo: float, hi: float) -> bool:
+    """Whether a cut-off part of ``total`` joins its standing unit: below the lowest band
+    (too small for a territory), or above the highest and below two lowest (too large for
+    one territory, too small for two: no whole number of territories fits it). Larger parts
+    that fit no whole number are left to the pre-checks: joining them would give one rep
+    several territories' worth."""
+    if total < lo:
         return True
-    m = int(np.ceil(total / hi - 1e-9))
-    return m >= 1 and m * lo <= total * (1 + 1e-9)
+    return bool(np.isfinite(hi)) and hi < total * (1 - 1e-9) and total < 2 * lo * (1 - 1e-9)
 
 
 #: Tree bisections drawn for a start on a graph without homes (seeds and split rules
