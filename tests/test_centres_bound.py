@@ -463,3 +463,50 @@ def test_whole_unit_steps_raise_the_chosen_centres_bound_and_stay_below_the_whol
     assert stepped is not None and fractional is not None
     assert stepped <= optimum + 1e-9
     assert stepped - fractional >= 0.4 * (optimum - fractional)  # 0.54 and 0.92 of the gap closed
+
+
+def test_standing_territories_travel_counts_in_the_chosen_centres_bound():
+    """A territory standing alone keeps its locked units in every plan, so its travel to its
+    best centre is paid by every plan: the bound adds it (New York's counties in 10
+    territories, Long Island with Queens: 31.8 % above the bound before, for a plan whose
+    other territories met their own bound)."""
+    from territory_opt.solve.bounds import standing_travel
+
+    # the setting of the test above: units 0 and 1 stand with seat 2
+    meas = np.array([[1.0], [8.0], [9.0], [0.0], [6.0], [3.0], [5.0]])
+    xy = np.array(
+        [[2.443, 3.708], [5.988, 5.252], [9.834, 8.978], [4.029, 6.363], [7.618, 1.071], [6.2, 7.274], [6.916, 0.314]]
+    )
+    p = Problem.from_arrays(
+        measures=meas,
+        unit_xy=xy,
+        seat_xy=[[np.nan, np.nan], [0.9568589640165093, 2.18432827230996], [np.nan, np.nan]],
+        seat_capacity=[1.0, 0.5, 0.5],
+        lock=[2, 2, -1, -1, -1, -1, -1],
+    )
+    exempt = np.array([False, False, True])
+    spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), exempt=exempt)
+    w = spec.weight(7)
+    fixed = min(float(w[:2] @ np.linalg.norm(xy[:2] - xy[c], axis=1)) for c in range(7)) / w.sum()
+    assert standing_travel(p, spec, exempt) == pytest.approx(fixed)
+    assert fixed > 0
+    # end to end: a piece cut off behind an oversized unit joins it; the other territories
+    # are solved to their optimum, so the bound now meets the plan
+    values = np.array([1, 1, 10, 2, 2, 2, 2], dtype=float)
+    n = len(values)
+    q = Problem.from_arrays(
+        measures=values,
+        measure_names=["potential"],
+        unit_xy=np.column_stack([10.0 * np.arange(n), np.zeros(n)]),
+        n_seats=3,
+        edges=[[i, i + 1] for i in range(n - 1)],
+    )
+    plan = solve(
+        q,
+        balance={"potential": Measure(tolerance=0.25)},
+        constraints=Constraints(contiguity=True, oversized="standalone"),
+        solver=SolverSettings(time_limit=5, deterministic=True, seed=1),
+    )
+    assert plan.ok and plan.seat_of[0] == plan.seat_of[1] == plan.seat_of[2]
+    assert plan.global_bound is not None and plan.global_bound <= plan.objective + 1e-9
+    assert plan.global_gap is not None and plan.global_gap < 1e-4

@@ -24,6 +24,7 @@ from .bounds import (
     centres_mip_size,
     chosen_centres_bound,
     lp_travel_bound,
+    standing_travel,
     travel_mip_bound,
 )
 from .context import SolveContext
@@ -300,6 +301,9 @@ def _chosen_centres_global(
         prep.weight * np.linalg.norm(problem.unit_xy - pos[best.assign], axis=1) / max(float(prep.weight.sum()), 1e-12)
     )
     t0 = time.perf_counter()
+    # the standing territories' travel is fixed (their units are locked): the bounds below
+    # cover the other units, and this is added to them
+    fixed = standing_travel(problem, prep.spec.model, prep.exempt)
 
     def left() -> float:
         return ctx.t0 + ctx.time_limit - time.perf_counter()
@@ -319,6 +323,8 @@ def _chosen_centres_global(
             max_pairs=CENTRES_MIP_DETERMINISTIC_PAIRS if ctx.deterministic else CENTRES_MIP_MAX_PAIRS,
         )
     )
+    if mip is not None:
+        mip += fixed
     if mip is not None and mip >= objective * (1 - 1e-4):
         ctx.report("bound", seconds=time.perf_counter() - t0)
         return _larger(mip, objective=objective)
@@ -327,13 +333,13 @@ def _chosen_centres_global(
         prep.spec.model,
         prep.exempt,
         start=start,
-        upper=objective,
+        upper=objective - fixed,
         iterations=CENTRES_BOUND_ITERATIONS if ctx.deterministic else 100_000,
         time_limit=None if ctx.deterministic else max(2.0, left()),
         max_units=CENTRES_BOUND_MAX_UNITS,
     )
     ctx.report("bound", seconds=time.perf_counter() - t0)
-    return _larger(found, mip, objective=objective)
+    return _larger(None if found is None else found + fixed, mip, objective=objective)
 
 
 def _bound_scope(prep: Prepared, restrictions: list[str]) -> str:

@@ -113,7 +113,12 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
     standing = standing_units(problem, exempt)
     centres = initial_centres(problem, weight, ctx.seed, exclude=standing)
     for t in np.flatnonzero(exempt):
-        centres[t] = int(np.flatnonzero(problem.lock == t)[0])
+        # a standing territory's centre: the best of its units (the first locked unit was
+        # often the far end of a piece joined to it, which cost its travel for nothing)
+        members = np.flatnonzero(problem.lock == t)
+        xy = problem.unit_xy[members]
+        cost = [float((weight[members] * np.linalg.norm(xy - xy[i], axis=1)).sum()) for i in range(len(members))]
+        centres[t] = int(members[int(np.argmin(cost))])
     free_centres = bool((~problem.has_home & ~exempt).any())
     values, lims = limits(problem, model)
     need = None
