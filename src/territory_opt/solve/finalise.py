@@ -112,7 +112,10 @@ def finalise(ctx: SolveContext, prep: Prepared, outcome: Outcome, scenario: str)
         problem, best.assign, replace(_audit_rules(problem, spec, prep.exempt, target), standing=prep.standing)
     )
     status = proof.status if all(f.ok for f in findings) else Status.UNKNOWN
-    ctx.report("done", objective=proof.objective, bound=proof.bound, gap=proof.gap)
+    # a plan no solver produced (the last exact search's) is announced here, with its
+    # evaluated objective: the first plan a progress callback sees
+    shown = proof.objective if proof.objective is not None else evaluated
+    ctx.report("done", objective=shown, bound=proof.bound, gap=proof.gap)
     return Plan(
         status=status,
         problem=problem,
