@@ -319,9 +319,9 @@ def test_travel_bounds_drop_locks_when_the_scenario_does():
     assert travel_mip_bound(p, kept, exempt, time_limit=5) > 0.5 + 1.0  # the lock binds: a real constraint
 
 
-def test_chosen_centres_bounds_allow_a_centre_on_a_standing_unit():
-    """The engine may place a free seat's centre on a unit of a territory standing alone:
-    both bounds count such centres, so neither exceeds that plan (a case a review found)."""
+def standing_case():
+    """Seven units; units 0 and 1 locked to seat 2, which stands alone; seat 0 free, seat 1
+    at a home base (a case a review found)."""
     meas = np.array([[1.0], [8.0], [9.0], [0.0], [6.0], [3.0], [5.0]])
     xy = np.array(
         [[2.443, 3.708], [5.988, 5.252], [9.834, 8.978], [4.029, 6.363], [7.618, 1.071], [6.2, 7.274], [6.916, 0.314]]
@@ -335,6 +335,13 @@ def test_chosen_centres_bounds_allow_a_centre_on_a_standing_unit():
     )
     exempt = np.array([False, False, True])
     spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), exempt=exempt)
+    return meas, xy, p, exempt, spec
+
+
+def test_chosen_centres_bounds_allow_a_centre_on_a_standing_unit():
+    """The engine may place a free seat's centre on a unit of a territory standing alone:
+    both bounds count such centres, so neither exceeds that plan (a case a review found)."""
+    meas, xy, p, exempt, spec = standing_case()
     # brute force: units 2-6 over seats 0 (free, any unit its centre) and 1 (home base)
     w = spec.weight(7)
     bands = spec.bands(p)
@@ -472,20 +479,8 @@ def test_standing_territories_travel_counts_in_the_chosen_centres_bound():
     other territories met their own bound)."""
     from territory_opt.solve.bounds import standing_travel
 
-    # the setting of the test above: units 0 and 1 stand with seat 2
-    meas = np.array([[1.0], [8.0], [9.0], [0.0], [6.0], [3.0], [5.0]])
-    xy = np.array(
-        [[2.443, 3.708], [5.988, 5.252], [9.834, 8.978], [4.029, 6.363], [7.618, 1.071], [6.2, 7.274], [6.916, 0.314]]
-    )
-    p = Problem.from_arrays(
-        measures=meas,
-        unit_xy=xy,
-        seat_xy=[[np.nan, np.nan], [0.9568589640165093, 2.18432827230996], [np.nan, np.nan]],
-        seat_capacity=[1.0, 0.5, 0.5],
-        lock=[2, 2, -1, -1, -1, -1, -1],
-    )
-    exempt = np.array([False, False, True])
-    spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), exempt=exempt)
+    # units 0 and 1 stand with seat 2
+    _, xy, p, exempt, spec = standing_case()
     w = spec.weight(7)
     fixed = min(float(w[:2] @ np.linalg.norm(xy[:2] - xy[c], axis=1)) for c in range(7)) / w.sum()
     assert standing_travel(p, spec, exempt) == pytest.approx(fixed)

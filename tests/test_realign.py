@@ -183,24 +183,32 @@ def test_contiguity_alone_blocks_a_plan_proved_by_the_exact_model():
     assert info.value.explanation.families == ("contiguity",)
 
 
-def test_units_cut_off_by_a_standing_unit_join_it():
-    # unit 0 touches the map only through the oversized unit 1 (Long Island behind New
-    # York City); it is too small to be a territory, so it joins the standing territory
-    values = np.array([1, 10, 1, 1, 1, 1, 1], dtype=float)
+def standing_path(values, seat_x, tolerance, oversized="standalone"):
+    """Units on a path 1 km apart, reps at ``seat_x``, contiguity, solved with units standing
+    alone (the problem and its plan)."""
+    values = np.asarray(values, dtype=float)
     n = len(values)
     p = Problem.from_arrays(
         measures=values,
         measure_names=["potential"],
         unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
-        seat_xy=[[1.0, 0], [3.0, 0], [5.0, 0]],
+        seat_xy=[[float(x), 0.0] for x in seat_x],
         edges=[[i, i + 1] for i in range(n - 1)],
     )
     plan = solve(
         p,
-        balance={"potential": Measure(tolerance=0.25)},
-        constraints=Constraints(contiguity=True, oversized="standalone"),
+        balance={"potential": Measure(tolerance=tolerance)},
+        constraints=Constraints(contiguity=True, oversized=oversized),
         solver=FAST,
     )
+    return p, plan
+
+
+def test_units_cut_off_by_a_standing_unit_join_it():
+    # unit 0 touches the map only through the oversized unit 1 (Long Island behind New
+    # York City); it is too small to be a territory, so it joins the standing territory
+    values = np.array([1, 10, 1, 1, 1, 1, 1], dtype=float)
+    _, plan = standing_path(values, [1, 3, 5], 0.25)
     assert plan.seat_of[0] == plan.seat_of[1]
     assert all(f.ok for f in plan.findings)
     rest = [t for t in range(3) if t != plan.seat_of[1]]
@@ -220,20 +228,7 @@ def test_a_cut_off_piece_no_whole_number_of_territories_fits_joins_the_standing_
     # the first band) is above it: the oversized units are looked for again and it stands
     # alone too; the four units of 2.5 make two territories of 5.
     values = np.array([4.8, 4.8, 100, 6, 2.5, 2.5, 2.5, 2.5])
-    n = len(values)
-    p = Problem.from_arrays(
-        measures=values,
-        measure_names=["potential"],
-        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
-        seat_xy=[[1.0, 0], [3.0, 0], [5.0, 0], [7.0, 0]],
-        edges=[[i, i + 1] for i in range(n - 1)],
-    )
-    plan = solve(
-        p,
-        balance={"potential": Measure(tolerance=0.1)},
-        constraints=Constraints(contiguity=True, oversized="standalone"),
-        solver=FAST,
-    )
+    _, plan = standing_path(values, [1, 3, 5, 7], 0.1)
     assert plan.seat_of[0] == plan.seat_of[1] == plan.seat_of[2]
     assert plan.exempt[plan.seat_of[2]] and plan.exempt[plan.seat_of[3]]
     assert all(f.ok for f in plan.findings)
@@ -242,12 +237,7 @@ def test_a_cut_off_piece_no_whole_number_of_territories_fits_joins_the_standing_
     assert any("which no whole number of territories within the band" in note for note in plan.notes)
     # oversized: fail still refuses the scenario (the oversized unit itself)
     with pytest.raises(InfeasibleError, match="larger than any territory's balance band"):
-        solve(
-            p,
-            balance={"potential": Measure(tolerance=0.1)},
-            constraints=Constraints(contiguity=True, oversized="fail"),
-            solver=FAST,
-        )
+        standing_path(values, [1, 3, 5, 7], 0.1, oversized="fail")
 
 
 def test_the_largest_part_of_the_map_never_joins_a_standing_unit():
@@ -257,20 +247,7 @@ def test_the_largest_part_of_the_map_never_joins_a_standing_unit():
     # larger is the rest of the map, whose three seats then balance 3.4 each. (Joining both
     # left three seats empty, "balanced" around 0: Massachusetts in 5 territories.)
     values = np.array([3, 3, 3, 100, 3.4, 3.4, 3.4])
-    n = len(values)
-    p = Problem.from_arrays(
-        measures=values,
-        measure_names=["potential"],
-        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
-        seat_xy=[[1.0, 0], [3.0, 0], [4.0, 0], [6.0, 0]],
-        edges=[[i, i + 1] for i in range(n - 1)],
-    )
-    plan = solve(
-        p,
-        balance={"potential": Measure(tolerance=0.1)},
-        constraints=Constraints(contiguity=True, oversized="standalone"),
-        solver=FAST,
-    )
+    _, plan = standing_path(values, [1, 3, 4, 6], 0.1)
     assert len({int(plan.seat_of[u]) for u in (0, 1, 2, 3)}) == 1
     rest = [t for t in range(4) if not plan.exempt[t]]
     assert len(rest) == 3
