@@ -183,17 +183,19 @@ def test_contiguity_alone_blocks_a_plan_proved_by_the_exact_model():
     assert info.value.explanation.families == ("contiguity",)
 
 
-def standing_path(values, seat_x, tolerance, oversized="standalone"):
-    """Units on a path 1 km apart, reps at ``seat_x``, contiguity, solved with units standing
-    alone (the problem and its plan)."""
+def standing_path(values, seat_x, tolerance, oversized="standalone", edges=None):
+    """Units on a path 1 km apart (or on ``edges``), reps at ``seat_x`` (or, given a number,
+    that many seats without homes), contiguity, solved with units standing alone (the
+    problem and its plan)."""
     values = np.asarray(values, dtype=float)
     n = len(values)
+    seats = {"n_seats": seat_x} if isinstance(seat_x, int) else {"seat_xy": [[float(x), 0.0] for x in seat_x]}
     p = Problem.from_arrays(
         measures=values,
         measure_names=["potential"],
         unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
-        seat_xy=[[float(x), 0.0] for x in seat_x],
-        edges=[[i, i + 1] for i in range(n - 1)],
+        edges=edges if edges is not None else [[i, i + 1] for i in range(n - 1)],
+        **seats,
     )
     plan = solve(
         p,
@@ -253,6 +255,26 @@ def test_the_largest_part_of_the_map_never_joins_a_standing_unit():
     assert len(rest) == 3
     assert np.allclose(sorted(values[plan.seat_of == t].sum() for t in rest), [3.4, 3.4, 3.4])
     assert all(f.ok for f in plan.findings)
+
+
+def test_pieces_join_before_more_units_stand_alone():
+    # a review's tree: unit 0 (100) stands alone and unit 1 (1) joins it; the band of the
+    # rest drops to 3.0-3.67, and unit 2 (4, behind unit 0 only) is then above it. It must
+    # join unit 0's territory (too large for one territory, too small for two), not stand
+    # on a seat of its own, which left the rest infeasible
+    values = [100, 1, 4, 2, 2, 2]
+    _, plan = standing_path(values, 4, 0.1, edges=[[0, 1], [0, 2], [0, 3], [3, 4], [4, 5]])
+    assert plan.seat_of[0] == plan.seat_of[1] == plan.seat_of[2]
+    assert int(plan.exempt.sum()) == 1
+    assert all(f.ok for f in plan.findings)
+
+
+def test_standing_units_that_leave_the_other_seats_nothing_are_refused():
+    # 6 stands alone, then 1 (the band of the other two seats is 0.45-0.55), and the last
+    # seat would get three units of 0: before, a "plan" balanced around 0.00
+    with pytest.raises(InfeasibleError, match="would share no potential") as info:
+        standing_path([1, 0, 0, 0, 6], 3, 0.1)
+    assert "Proved with these units standing alone" in str(info.value)
 
 
 def test_window_recuts_three_territories_at_once_with_exact_contiguity():

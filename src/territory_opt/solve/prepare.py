@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from ..diagnose import Explanation, oversized_units, prechecks, standalone_seat
+from ..diagnose import Conflict, Explanation, oversized_units, prechecks, standalone_seat
 from ..errors import InfeasibleError, SolverError
 from ..evaluate import standing_units
 from ..model import ModelSpec, build_candidates, seat_positions, targets
@@ -199,9 +199,15 @@ def stand_alone(problem: Problem, spec: SolveSpec) -> tuple[Problem, SolveSpec, 
     model = spec.model
     exempt = np.zeros(problem.n_seats, dtype=bool)
     notes: list[str] = []
-    for _ in range(problem.n_seats):
+    for _ in range(problem.n_seats + problem.n_units):
+        if model.contiguity and exempt.any():
+            # pieces cut off behind the standing units join them first: a join moves the band
+            # of the rest, and a unit of a piece that would join must not stand on its own seat
+            problem, joined = join_cut_off(problem, model, exempt)
+            if joined:
+                notes += joined
+                continue
         exempt, oversized = oversized_units(problem, model, exempt)
-        joined: list[str] = []
         if oversized:
             lines = [
                 f"{problem.unit_ids[u]} ({problem.unit_names[u]}) has {v:,.0f} of {problem.measure_names[m]}, above the largest balance band {hi:,.0f}"
@@ -219,17 +225,14 @@ def stand_alone(problem: Problem, spec: SolveSpec) -> tuple[Problem, SolveSpec, 
                 lock[u] = seat
             problem = replace(problem, lock=lock)
             notes += [f"stands alone (exempt from balance): {line}" for line in lines]
-            if model.contiguity:
-                # units that only reach the rest of the map through a standing unit (Long
-                # Island behind New York City) and cannot be territories of their own join it
-                problem, joined = join_cut_off(problem, model, exempt)
-                notes += joined
-        stranded: list[str] = []
+            continue
         if model.contiguity and spec.oversized == "standalone":
             problem, exempt, stranded = stand_stranded(problem, replace(model, exempt=exempt))
-            notes += stranded
-        if not joined and not stranded:
-            break  # the band of the rest stayed where the oversized units were found
+            if stranded:
+                notes += stranded
+                continue
+        break  # nothing joined, nothing more stands alone: the band of the rest is final
+    _refuse_an_empty_rest(problem, model, exempt, notes)
     model = replace(model, exempt=exempt)
     hard_rules = [r for r in model.balance if r.hard]
     if hard_rules and exempt.any():
@@ -240,6 +243,28 @@ def stand_alone(problem: Problem, spec: SolveSpec) -> tuple[Problem, SolveSpec, 
             f"{_fmt_value(float(rest_target[:, r0.measure].mean()))} (±{100 * r0.tolerance:g}%), the standing units left out"
         )
     return problem, replace(spec, model=model), notes
+
+
+def _refuse_an_empty_rest(problem: Problem, model: ModelSpec, exempt: NDArray[np.bool_], notes: list[str]) -> None:
+    """InfeasibleError when the units standing alone leave the other seats nothing of a hard
+    balance measure: their targets would be 0, and empty territories would pass as balanced
+    (a review found such "plans", balanced around 0.00)."""
+    hard = [r for r in model.balance if r.hard]
+    if not hard or not exempt.any() or exempt.all():
+        return
+    rest = targets(problem, exempt)[~exempt]
+    for rule in hard:
+        if float(rest[:, rule.measure].sum()) <= 0:
+            name = problem.measure_names[rule.measure]
+            msg = (
+                f"with the units standing alone, the other {int((~exempt).sum())} territories would share no "
+                f"{name}: no territory of theirs can be balanced. Treatments: fewer seats, a wider tolerance, or "
+                "finer units (data.units: accounts)"
+            )
+            explanation = Explanation((Conflict("balance", msg, None),))
+            raise with_setting(
+                InfeasibleError(f"the scenario is infeasible:\n{explanation}", explanation), tuple(notes)
+            )
 
 
 def stand_stranded(problem: Problem, spec: ModelSpec) -> tuple[Problem, NDArray[np.bool_], list[str]]:
