@@ -277,6 +277,27 @@ def test_standing_units_that_leave_the_other_seats_nothing_are_refused():
     assert "Proved with these units standing alone" in str(info.value)
 
 
+def test_realigning_seats_without_homes_under_a_budget_answers_without_a_crash():
+    # a review's case: seats without home bases, a budget below what must move; the
+    # pre-check's search had no seat positions (NaN) and its CP-SAT windows crashed with
+    # "cannot convert float NaN to integer" instead of giving the figures
+    values = np.array([16.8, 4, 6, 0, 0, 8, 4])
+    n = len(values)
+    p = Problem.from_arrays(
+        measures=values,
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(n, dtype=float), np.zeros(n)]),
+        n_seats=3,
+        edges=[[i, i + 1] for i in range(n - 1)],
+        owner=[0, 0, 0, 0, 1, 1, 2],
+    )
+    constraints = Constraints(
+        contiguity=True, oversized="standalone", disruption=Disruption(measure="potential", max_share=0.2)
+    )
+    with pytest.raises(InfeasibleError, match=r"at least 25\.8% of potential must move"):
+        solve(p, balance={"potential": Measure(tolerance=0.1)}, constraints=constraints, solver=FAST)
+
+
 def test_window_recuts_three_territories_at_once_with_exact_contiguity():
     # left 7, middle 4, right 3 around 14/3 ± 15 %: one CP-SAT window over the three
     # territories finds the chain of transfers (left to middle to right) in one step

@@ -1377,7 +1377,7 @@ def balance_search(
         keep.
     """
     contiguity = spec.contiguity if contiguity is None else contiguity
-    pos = problem.seat_xy if pos is None else pos
+    pos = _finite_positions(problem, problem.seat_xy if pos is None else pos, start)
     s = _Search(problem, spec, pos, contiguity and problem.edges is not None, seed)
     s.economy = economy
     start, detached = _start(problem, s, start, pos, anchors)
@@ -1432,6 +1432,25 @@ def balance_search(
         corridor_plan=counts.corridor_plan,
         pocket=pocket,
     )
+
+
+def _finite_positions(
+    problem: Problem, pos: NDArray[np.float64], start: NDArray[np.int64] | None
+) -> NDArray[np.float64]:
+    """Seat positions for the travel tie-breaks, each seat without one (a seat without a
+    home base, when no centres are given: the realignment pre-check's search) at the middle
+    of its units in ``start`` (of the map when it has none). NaN there crashed the CP-SAT
+    windows' objective (a review's realignment of 7 units, 3 seats without homes)."""
+    pos = np.asarray(pos, dtype=float)
+    bad = ~np.isfinite(pos).all(axis=1)
+    if not bad.any():
+        return pos
+    pos = pos.copy()
+    middle = problem.unit_xy.mean(axis=0)
+    for t in np.flatnonzero(bad).tolist():
+        members = np.flatnonzero(np.asarray(start) == t) if start is not None else np.zeros(0, dtype=np.int64)
+        pos[t] = problem.unit_xy[members].mean(axis=0) if len(members) else middle
+    return pos
 
 
 def moved_share(problem: Problem, spec: ModelSpec, assign: NDArray[np.int64]) -> float:
