@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from ..evaluate import Bands, standing_units
 from ..model.formulation import ModelSpec
 from ..problem import Problem
+from .centres import best_centre
 
 
 @dataclass(frozen=True)
@@ -794,16 +795,12 @@ def standing_travel(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]
         members = np.flatnonzero(problem.lock == t)
         if len(members) == 0:
             continue
-        w = w_all[members]
         if problem.has_home[t]:
-            total += float((w * np.linalg.norm(problem.unit_xy[members] - problem.seat_xy[t], axis=1)).sum())
+            total += float(
+                (w_all[members] * np.linalg.norm(problem.unit_xy[members] - problem.seat_xy[t], axis=1)).sum()
+            )
             continue
-        best = np.inf
-        for start in range(0, problem.n_units, 512):  # centres in blocks: members x 512 distances at a time
-            xy = problem.unit_xy[start : start + 512]
-            d = np.linalg.norm(problem.unit_xy[members][:, None, :] - xy[None, :, :], axis=2)
-            best = min(best, float((w[:, None] * d).sum(axis=0).min()))
-        total += best
+        total += best_centre(problem, members, w_all, np.arange(problem.n_units))[1]
     return total / scale
 
 

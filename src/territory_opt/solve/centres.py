@@ -83,10 +83,25 @@ def medoids(
         if len(units) == 0:
             continue
         units_c = units[np.argsort(-weight[units], kind="stable")[:2000]] if len(units) > 2000 else units
-        xy = problem.unit_xy
-        cost = np.array([(weight[units] * np.linalg.norm(xy[units] - xy[c], axis=1)).sum() for c in units_c])
-        new[t] = units_c[int(np.argmin(cost))]
+        new[t] = best_centre(problem, units, weight, units_c)[0]
     return new
+
+
+def best_centre(
+    problem: Problem, members: NDArray[np.int64], weight: NDArray[np.float64], candidates: NDArray[np.int64]
+) -> tuple[int, float]:
+    """The candidate unit with the least weighted distance from ``members`` (the first of
+    ties), and that sum; candidates in blocks of 512, so members x 512 distances at a time."""
+    xy = problem.unit_xy
+    w = weight[members]
+    best, cost = -1, np.inf
+    for start in range(0, len(candidates), 512):
+        block = candidates[start : start + 512]
+        sums = (w[:, None] * np.linalg.norm(xy[members][:, None, :] - xy[block][None, :, :], axis=2)).sum(axis=0)
+        i = int(np.argmin(sums))
+        if sums[i] < cost:
+            best, cost = int(block[i]), float(sums[i])
+    return best, cost
 
 
 def kick(

@@ -30,7 +30,7 @@ from ..model.transport import groups, transport_start
 from ..problem import Problem
 from ._pairs import exempt_filter, fit_filter, limits
 from .bounds import MovementBound, Stranded
-from .centres import initial_centres, medoids
+from .centres import best_centre, initial_centres, medoids
 from .context import SolveContext
 from .contiguous import EPS as EXACT_EPS
 from .contiguous import balance_search, improve_travel
@@ -116,9 +116,7 @@ def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
         # a standing territory's centre: the best of its units (the first locked unit was
         # often the far end of a piece joined to it, which cost its travel for nothing)
         members = np.flatnonzero(problem.lock == t)
-        xy = problem.unit_xy[members]
-        cost = [float((weight[members] * np.linalg.norm(xy - xy[i], axis=1)).sum()) for i in range(len(members))]
-        centres[t] = int(members[int(np.argmin(cost))])
+        centres[t] = best_centre(problem, members, weight, members)[0]
     free_centres = bool((~problem.has_home & ~exempt).any())
     values, lims = limits(problem, model)
     need = None
