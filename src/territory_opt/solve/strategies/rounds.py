@@ -14,6 +14,7 @@ a round: rebuild the condition around the plan, move or kick the centres, or sto
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -446,7 +447,7 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
         return None
     rounds, stall = ctx.search_counts()
     merged: SearchResult | None = None
-    for attempt in range(10**6):
+    for attempt in itertools.count():
         clock, until = ctx.search_clock(lambda: ctx.deadline)
         found = balance_search(
             prep.problem,
