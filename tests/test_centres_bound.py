@@ -505,3 +505,120 @@ def test_standing_territories_travel_counts_in_the_chosen_centres_bound():
     assert plan.ok and plan.seat_of[0] == plan.seat_of[1] == plan.seat_of[2]
     assert plan.global_bound is not None and plan.global_bound <= plan.objective + 1e-9
     assert plan.global_gap is not None and plan.global_gap < 1e-4
+
+
+def _transport_map(n: int, k: int, seed: int) -> tuple[Problem, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = Problem.from_arrays(
+        measures=rng.integers(1, 9, size=(n, 1)).astype(float),
+        measure_names=["potential"],
+        unit_xy=rng.uniform(0, 100, size=(n, 2)),
+        n_seats=k,
+    )
+    a = p.measures[:, 0]
+    return p, a, np.full(k, 0.95 * a.sum() / k), np.full(k, 1.05 * a.sum() / k)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_transport_flows_ship_every_unit_within_the_bands(seed):
+    """The shares the centres' search moves centres by: every unit shipped whole (its shares
+    sum to one), every seat's intake within its band, and the shares' cost is the value."""
+    from territory_opt.solve.centres import transport_flows
+
+    p, a, low, high = _transport_map(30, 3, seed)
+    w = a / a.sum()
+    centres = np.array([0, 1, 2])
+    value, nearest, share = transport_flows(p, centres, w, a, low, high, np.arange(30), np.arange(3), near=3)
+    assert np.allclose(share.sum(axis=1), 1.0, atol=1e-6)
+    intake = np.array([(a[:, None] * share * (nearest == t)).sum() for t in range(3)])
+    assert np.all(intake >= low - 1e-6 * a.sum()) and np.all(intake <= high + 1e-6 * a.sum())
+    d = np.linalg.norm(p.unit_xy[:, None, :] - p.unit_xy[centres][nearest], axis=2)
+    assert value == pytest.approx(float((w[:, None] * d * share).sum()), rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_transport_search_finds_the_best_centres_of_a_small_map(seed):
+    """From centres crowded in one corner, the multi-start search returns distinct centres
+    whose relaxation value it states, and on a 14-unit map the best of all 364 sets of
+    three centres (brute force); the same seed and count give the same centres."""
+    from territory_opt.solve.centres import transport_search, transport_value
+
+    n, k = 14, 3
+    p, a, low, high = _transport_map(n, k, seed)
+    w = a / a.sum()
+    units, seats = np.arange(n), np.arange(k)
+    best = min(
+        transport_value(p, np.array(c), w, a, low, high, units, seats, near=k)
+        for c in itertools.combinations(range(n), k)
+    )
+    crowded = np.argsort(p.unit_xy[:, 0] + p.unit_xy[:, 1])[:k]
+    exempt = np.zeros(k, dtype=bool)
+    runs = [
+        transport_search(p, crowded, w, a, low, high, exempt, deadline=1.0, now=lambda: 0.0, seed=5, max_evals=400)
+        for _ in range(2)
+    ]
+    centres, before, after, runners_up = runs[0]
+    assert len(set(centres.tolist())) == k
+    assert before == pytest.approx(transport_value(p, crowded, w, a, low, high, units, seats))
+    assert after == pytest.approx(transport_value(p, centres, w, a, low, high, units, seats))
+    assert after == pytest.approx(best, rel=1e-6)
+    assert np.array_equal(runs[1][0], centres) and len(runners_up) == len(runs[1][3])
+
+
+def test_a_solve_on_searched_centres_keeps_every_rule_and_repeats(monkeypatch):
+    """With the search on (its size gate lowered to this 8 x 8 grid), chosen centres with
+    contiguity: the centres are searched on the relaxation, the start is shipped to them, and
+    the plan assigns every unit once, keeps every territory connected and balanced, and
+    repeats in deterministic mode; its travel is no worse than the bisection start's plan."""
+    import importlib
+
+    prepare = importlib.import_module("territory_opt.solve.prepare")
+
+    side, k = 8, 4
+    rng = np.random.default_rng(4)
+    xy = [[float(i), float(j)] for i in range(side) for j in range(side)]
+    edges = [[i * side + j, i * side + j + 1] for i in range(side) for j in range(side - 1)]
+    edges += [[i * side + j, (i + 1) * side + j] for i in range(side - 1) for j in range(side)]
+    p = Problem.from_arrays(
+        measures=rng.integers(1, 6, size=(side * side, 1)).astype(float),
+        measure_names=["potential"],
+        unit_xy=xy,
+        edges=edges,
+        n_seats=k,
+    )
+
+    def run(search: bool) -> tuple[object, list[str]]:
+        monkeypatch.setattr(prepare, "SEARCH_MIN_PAIRS", 0 if search else 10**12)
+        stages: list[str] = []
+        plan = solve(
+            p,
+            balance={"potential": Measure(tolerance=0.05)},
+            constraints=Constraints(contiguity=True),
+            solver=SolverSettings(time_limit=10, seed=2, deterministic=True),
+            progress=lambda event: stages.append(event["stage"]),
+        )
+        return plan, stages
+
+    plan, stages = run(True)
+    assert "centres searched" in stages and "transport start (connected)" in stages
+    seat_of = np.asarray(plan.seat_of)
+    assert seat_of.shape == (side * side,) and set(seat_of.tolist()) == set(range(k))
+    assert all(f.ok for f in plan.findings)
+    load = np.bincount(seat_of, weights=p.measures[:, 0], minlength=k)
+    assert np.all(np.abs(load / load.mean() - 1) <= 0.05 + 1e-9)
+    for t in range(k):  # each territory one connected piece of the grid
+        members = set(np.flatnonzero(seat_of == t).tolist())
+        reached, todo = set(), [min(members)]
+        while todo:
+            u = todo.pop()
+            if u not in reached:
+                reached.add(u)
+                todo += [b for a, b in edges if a == u and b in members] + [
+                    a for a, b in edges if b == u and a in members
+                ]
+        assert reached == members
+    again, _ = run(True)
+    assert np.array_equal(np.asarray(again.seat_of), seat_of)
+    plain, plain_stages = run(False)
+    assert "centres searched" not in plain_stages
+    assert plan.objective <= plain.objective * (1 + 1e-6)

@@ -201,7 +201,7 @@ _FLOW_STEPS = 1_000_000_000
 _COST_STEPS = 1_000_000
 
 
-def transport_value(
+def transport_flows(
     problem: Problem,
     centres: NDArray[np.int64],
     weight: NDArray[np.float64],
@@ -211,12 +211,15 @@ def transport_value(
     units: NDArray[np.int64],
     seats: NDArray[np.int64],
     near: int = DESCENT_NEAR,
-) -> float:
+) -> tuple[float, NDArray[np.int64], NDArray[np.float64]]:
     """The least travel of the transport relaxation with these centres: each unit's
     ``values`` shipped (split if need be) to its ``near`` nearest seats, every seat's intake
     within [low, high], each shipped share carrying the unit's weight times its distance to
-    the seat's position (home base, else centre). An OR-Tools min-cost flow in integer steps;
-    inf when the bands cannot be met this way."""
+    the seat's position (home base, else centre). An OR-Tools min-cost flow in integer steps.
+
+    Returns the value (inf when the bands cannot be met this way), and per unit its
+    ``near`` seats (positions in ``seats``) with the share of its value shipped to each
+    (rows of a unit of no value: all to its nearest seat)."""
     from ortools.graph.python import min_cost_flow
 
     from ..model import seat_positions
@@ -224,17 +227,20 @@ def transport_value(
     xy = problem.unit_xy[units]
     pos = seat_positions(problem, centres)[seats]
     n, m = len(units), len(seats)
+    k = min(near, m)
     a = np.maximum(values[units], 0.0)
     total = float(a.sum())
+    none = np.zeros((n, max(k, 0)), dtype=np.int64), np.zeros((n, max(k, 0)))
     if n == 0 or m == 0 or total <= 0:
-        return np.inf
+        return np.inf, *none
     d = np.linalg.norm(xy[:, None, :] - pos[None, :, :], axis=2)
-    k = min(near, m)
     nearest = np.argpartition(d, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
     dist = np.take_along_axis(d, nearest, axis=1)
     w = np.maximum(weight[units], 0.0)
     shipped = a > 0
+    share = np.zeros((n, k))
     # units of no value ship nothing: each goes to its nearest seat at its weight's cost
+    share[~shipped, np.argmin(dist[~shipped], axis=1)] = 1.0
     fixed = float((w[~shipped] * dist[~shipped].min(axis=1)).sum()) if (~shipped).any() else 0.0
     per = np.where(shipped, w / np.where(shipped, a, 1.0), 0.0)[:, None] * dist  # cost per value shipped
     unit = _FLOW_STEPS / total
@@ -242,12 +248,12 @@ def transport_value(
     lo = np.ceil(np.maximum(low[seats], 0.0) * unit).astype(np.int64)
     hi = np.floor(np.minimum(high[seats], 2 * total) * unit).astype(np.int64)
     if lo.sum() > supply.sum() or hi.sum() < supply.sum() or (hi < lo).any():
-        return np.inf
+        return np.inf, nearest, share
     top = float(per[shipped].max()) if shipped.any() else 0.0
     scale = _COST_STEPS / top if top > 0 else 1.0
     flow = min_cost_flow.SimpleMinCostFlow()
     rows = np.flatnonzero(shipped)
-    flow.add_arcs_with_capacity_and_unit_cost(
+    arcs = flow.add_arcs_with_capacity_and_unit_cost(
         np.repeat(rows, k),
         n + nearest[rows].ravel(),
         np.repeat(supply[rows], k),
@@ -259,8 +265,24 @@ def transport_value(
     )
     flow.set_nodes_supplies(np.arange(n + m + 1), np.concatenate([supply, -lo, [-(int(supply.sum()) - int(lo.sum()))]]))
     if flow.solve() != flow.OPTIMAL:
-        return np.inf
-    return float(flow.optimal_cost()) / scale / unit + fixed
+        return np.inf, nearest, share
+    share[rows] = flow.flows(arcs).reshape(len(rows), k) / np.maximum(supply[rows], 1)[:, None]
+    return float(flow.optimal_cost()) / scale / unit + fixed, nearest, share
+
+
+def transport_value(
+    problem: Problem,
+    centres: NDArray[np.int64],
+    weight: NDArray[np.float64],
+    values: NDArray[np.float64],
+    low: NDArray[np.float64],
+    high: NDArray[np.float64],
+    units: NDArray[np.int64],
+    seats: NDArray[np.int64],
+    near: int = DESCENT_NEAR,
+) -> float:
+    """The value of :func:`transport_flows` alone."""
+    return transport_flows(problem, centres, weight, values, low, high, units, seats, near)[0]
 
 
 def transport_descent(
@@ -316,6 +338,186 @@ def transport_descent(
                     best, current, improved = value, trial, True
                     break
     return current, start, best
+
+
+#: Units of a seat's intake tried as its new centre in :func:`transport_relocate` (the
+#: heaviest shares): a medoid over every unit of a US-scale territory costs more than it moves.
+RELOCATE_CANDIDATES = 300
+#: Rounds of :func:`transport_relocate` at most (it settles in 5-10 on the US counties).
+RELOCATE_ROUNDS = 60
+#: :func:`transport_search`: the share of its budget for fresh starts, then for kicks of the
+#: best centres; the rest goes to :func:`transport_descent`; at most this many fresh starts.
+SEARCH_STARTS_SHARE = 0.25
+SEARCH_KICKS_SHARE = 0.65
+SEARCH_MAX_STARTS = 40
+
+
+class _Budget:
+    """Time (or, in deterministic mode, flows counted) of a search, spent in phases."""
+
+    def __init__(self, deadline: float, now: Callable[[], float], max_evals: int | None) -> None:
+        self.now, self.t0, self.deadline, self.max_evals, self.evals = now, now(), deadline, max_evals, 0
+
+    def spent(self) -> float:
+        """The share of the budget used (time or counted flows, whichever is further)."""
+        by_time = (self.now() - self.t0) / max(self.deadline - self.t0, 1e-9)
+        return max(by_time, self.evals / self.max_evals if self.max_evals else 0.0)
+
+    def left_evals(self) -> int | None:
+        return None if self.max_evals is None else max(self.max_evals - self.evals, 0)
+
+
+def transport_relocate(
+    problem: Problem,
+    centres: NDArray[np.int64],
+    weight: NDArray[np.float64],
+    values: NDArray[np.float64],
+    low: NDArray[np.float64],
+    high: NDArray[np.float64],
+    units: NDArray[np.int64],
+    seats: NDArray[np.int64],
+    free: NDArray[np.bool_],
+    budget: _Budget | None = None,
+) -> tuple[NDArray[np.int64], float]:
+    """Location-allocation on the transport relaxation: ship at the centres
+    (:func:`transport_flows`), move each ``free`` seat's centre to the weighted medoid of
+    what it receives (each unit weighted by its weight times its share), and again until the
+    centres stop moving; a centre another seat holds stays where it was. A round is one flow
+    and one medoid per seat (0.02 s on the US counties in 50 territories), so unlike
+    location-allocation with whole units and contiguity it settles in a fraction of a second.
+    Returns the best centres met and their value (inf when no centres met every band)."""
+    current = np.asarray(centres, dtype=np.int64).copy()
+    best, best_value = current.copy(), np.inf
+    for _ in range(RELOCATE_ROUNDS):
+        value, nearest, share = transport_flows(problem, current, weight, values, low, high, units, seats)
+        if not np.isfinite(value):  # a seat may need units beyond its nearest ones
+            value, nearest, share = transport_flows(
+                problem, current, weight, values, low, high, units, seats, near=4 * DESCENT_NEAR
+            )
+        if budget is not None:
+            budget.evals += 1
+        if not np.isfinite(value) or value >= best_value * (1 - 1e-9):
+            break
+        best, best_value = current.copy(), value
+        moved = current.copy()
+        taken = set(current.tolist())
+        received = np.zeros(problem.n_units)
+        for j, t in enumerate(seats.tolist()):
+            if not free[t]:
+                continue
+            r, c = np.nonzero((nearest == j) & (share > 0))
+            if len(r) == 0:
+                continue
+            members = units[r]
+            received[members] = weight[members] * share[r, c]
+            order = np.argsort(-received[members], kind="stable")[:RELOCATE_CANDIDATES]
+            u = best_centre(problem, members, received, members[order])[0]
+            received[members] = 0.0
+            if u != current[t] and u not in taken:
+                taken.discard(int(current[t]))
+                moved[t] = u
+                taken.add(u)
+        if np.array_equal(moved, current) or (budget is not None and budget.spent() >= 1.0):
+            break
+        current = moved
+    return best, best_value
+
+
+def transport_search(
+    problem: Problem,
+    centres: NDArray[np.int64],
+    weight: NDArray[np.float64],
+    values: NDArray[np.float64],
+    low: NDArray[np.float64],
+    high: NDArray[np.float64],
+    exempt: NDArray[np.bool_],
+    *,
+    deadline: float,
+    now: Callable[[], float],
+    seed: int,
+    exclude: NDArray[np.bool_] | None = None,
+    max_evals: int | None = None,
+) -> tuple[NDArray[np.int64], float, float, list[NDArray[np.int64]]]:
+    """Centres for the free seats chosen on the transport relaxation (:func:`transport_flows`:
+    units split, the bands in, contiguity out), a multi-start iterated local search:
+
+    1. fresh starts (the given centres, then weighted k-means++ seeds), each settled by
+       :func:`transport_relocate`, on :data:`SEARCH_STARTS_SHARE` of the budget;
+    2. kicks of the best centres (one to three moved to units drawn in proportion to weight
+       times distance to their nearest centre, as k-means++ seeds), each settled again, the
+       best kept, until :data:`SEARCH_KICKS_SHARE`;
+    3. :func:`transport_descent` (each centre tried at its nearest units) in the rest.
+
+    The budget is ``deadline`` on ``now``, or ``max_evals`` flows (deterministic mode).
+    Returns the centres, the relaxation's value at the given centres and at the chosen
+    ones (the given centres when nothing met the bands), and the runners-up: the best
+    centres of the other fresh starts, best first (a whole-unit start may fail at the
+    chosen centres and succeed at another set)."""
+    skip = np.zeros(problem.n_units, dtype=bool) if exclude is None else exclude
+    units = np.flatnonzero(~skip)
+    seats = np.flatnonzero(~exempt)
+    free = ~problem.has_home & ~exempt
+    given = np.asarray(centres, dtype=np.int64).copy()
+    budget = _Budget(deadline, now, max_evals)
+    rng = np.random.default_rng(seed)
+    start = transport_value(problem, given, weight, values, low, high, units, seats)
+    if not free.any():
+        return given, start, start, []
+
+    def settle(c: NDArray[np.int64]) -> tuple[NDArray[np.int64], float]:
+        return transport_relocate(problem, c, weight, values, low, high, units, seats, free, budget)
+
+    best, best_value = settle(given)
+    if not np.isfinite(best_value):
+        best, best_value = given, start
+    settled = [(best_value, 0, best)]
+    for draw in range(1, SEARCH_MAX_STARTS):
+        if budget.spent() >= SEARCH_STARTS_SHARE:
+            break
+        fresh = initial_centres(problem, weight, seed + draw, exclude=skip)
+        fresh[~free] = given[~free]
+        if len(set(fresh.tolist())) < len(fresh):
+            continue
+        c, v = settle(fresh)
+        if np.isfinite(v):
+            settled.append((v, draw, c))
+        if v < best_value:
+            best, best_value = c, v
+    settled.sort(key=lambda item: (item[0], item[1]))
+    runners_up = [c for v, _, c in settled[1:] if np.isfinite(v)]
+    xy = problem.unit_xy
+    free_seats = np.flatnonzero(free)
+    while budget.spent() < SEARCH_KICKS_SHARE and np.isfinite(best_value):
+        kicked = best.copy()
+        for t in rng.choice(free_seats, size=min(int(rng.integers(1, 4)), len(free_seats)), replace=False):
+            far = np.full(problem.n_units, np.inf)
+            for c in kicked:  # distance to the nearest centre, seat by seat (n x k at most)
+                far = np.minimum(far, np.linalg.norm(xy - xy[c], axis=1))
+            pull = np.where(skip, 0.0, np.maximum(weight, 0.0) * far)
+            pull[kicked] = 0.0
+            if pull.sum() <= 0:
+                break
+            kicked[t] = int(rng.choice(problem.n_units, p=pull / pull.sum()))
+        c, v = settle(kicked)
+        if v < best_value * (1 - 1e-9):
+            best, best_value = c, v
+    if np.isfinite(best_value):
+        left = budget.left_evals()
+        best, _, best_value = transport_descent(
+            problem,
+            best,
+            weight,
+            values,
+            low,
+            high,
+            exempt,
+            deadline=deadline,
+            now=now,
+            rng=rng,
+            exclude=exclude,
+            max_evals=left,
+        )
+    return best, start, best_value, runners_up
 
 
 def descend_centres(ctx: SolveContext, prep: Prepared, centres: NDArray[np.int64]) -> NDArray[np.int64]:
