@@ -179,10 +179,12 @@ def _with_start(ctx: SolveContext, prep: Prepared) -> Prepared:
     problem, model = prep.problem, prep.spec.model
     if prep.free_centres and model.contiguity and not problem.has_home.any() and problem.edges is not None:
         # seats without homes on a graph: a balanced connected start by tree bisection
-        start = _bisection_start(ctx, prep)
+        start, excess = _bisection_start(ctx, prep)
         centres = medoids(problem, start, prep.centres, prep.weight, prep.exempt)
         ctx.report("bisection start")
-        searched = _searched_start(ctx, replace(prep, centres=centres))
+        # centres searched for travel only when the start already meets every band: where
+        # balance itself is hard (US counties in 100-150 territories) the time goes to it
+        searched = _searched_start(ctx, replace(prep, centres=centres)) if excess == 0.0 else None
         return searched or replace(prep, start=start, centres=centres)
     if model.contiguity and not prep.free_centres and not prep.spec.realign and not prep.large:
         # fixed homes with contiguity: the least-travel transport plan (min-cost flow over
@@ -200,7 +202,8 @@ def _searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
     (:func:`~.centres.transport_search`, on :data:`SEARCH_SHARE` of the limit) and a start
     shipped to them and made connected and balanced (:func:`transport_contiguous_start`);
     None (keep the bisection start) when the objective is not travel alone, no hard band
-    applies, the map is too large for the flows, or that start misses a band.
+    applies, the map is too large or too small (:data:`SEARCH_MIN_PAIRS`) for it, or that
+    start misses a band at each of :data:`SEARCH_TRIES` centre sets.
 
     Location-allocation with whole units and contiguity takes 30-80 s a round on the US
     counties in 50 territories, so from a bisection start it ends far from good centres;
@@ -488,10 +491,11 @@ def _cut_off_misfit(total: float, lo: float, hi: float) -> bool:
 BISECTION_DRAWS = 6
 
 
-def _bisection_start(ctx: SolveContext, prep: Prepared) -> NDArray[np.int64]:
+def _bisection_start(ctx: SolveContext, prep: Prepared) -> tuple[NDArray[np.int64], float]:
     """The least-excess of :data:`BISECTION_DRAWS` tree bisections split by the first hard
     measure (halves, then any seat count within its band: :func:`bisection_partition`),
-    drawn within a twentieth of the limit (all of them in deterministic mode)."""
+    drawn within a twentieth of the limit (all of them in deterministic mode), and its
+    excess (the load outside the hard bands, in seats' targets; 0 when it meets them)."""
     problem, model = prep.problem, prep.spec.model
     free_units = np.flatnonzero(~prep.standing)
     seats = np.flatnonzero(~prep.exempt)
@@ -518,7 +522,7 @@ def _bisection_start(ctx: SolveContext, prep: Prepared) -> NDArray[np.int64]:
         if best_excess == 0.0 or (not ctx.deterministic and time.perf_counter() - t0 > 0.05 * ctx.time_limit):
             break
     assert best is not None
-    return best
+    return best, best_excess
 
 
 #: Share of the limit the transport start's repair may use. When it has not balanced the
