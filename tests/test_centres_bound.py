@@ -594,7 +594,7 @@ def test_a_solve_on_searched_centres_keeps_every_rule_and_repeats(monkeypatch):
             p,
             balance={"potential": Measure(tolerance=0.05)},
             constraints=Constraints(contiguity=True),
-            solver=SolverSettings(time_limit=10, seed=2, deterministic=True),
+            solver=SolverSettings(time_limit=4, seed=2, deterministic=True),
             progress=lambda event: stages.append(event["stage"]),
         )
         return plan, stages

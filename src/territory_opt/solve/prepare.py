@@ -78,6 +78,9 @@ class Prepared:
     large : bool
         The company-scale strategy applies.
     notes : tuple of str
+    searchable : bool
+        Location-allocation should search centres on the transport relaxation after its
+        first plan (:func:`searched_start`).
     """
 
     problem: Problem
@@ -95,6 +98,7 @@ class Prepared:
     movement: MovementBound | None
     large: bool
     notes: tuple[str, ...]
+    searchable: bool = False
 
 
 def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:
@@ -182,10 +186,11 @@ def _with_start(ctx: SolveContext, prep: Prepared) -> Prepared:
         start, excess = _bisection_start(ctx, prep)
         centres = medoids(problem, start, prep.centres, prep.weight, prep.exempt)
         ctx.report("bisection start")
-        # centres searched for travel only when the start already meets every band: where
-        # balance itself is hard (US counties in 100-150 territories) the time goes to it
-        searched = _searched_start(ctx, replace(prep, centres=centres)) if excess == 0.0 else None
-        return searched or replace(prep, start=start, centres=centres)
+        # centres searched for travel (after the first plan) only when the start already
+        # meets every band: where balance itself is hard (US counties in 100-150
+        # territories) the time goes to it
+        searchable = excess == 0.0 and _search_applies(prep)
+        return replace(prep, start=start, centres=centres, searchable=searchable)
     if model.contiguity and not prep.free_centres and not prep.spec.realign and not prep.large:
         # fixed homes with contiguity: the least-travel transport plan (min-cost flow over
         # every pair that pays), made connected and balanced by the exact search, is a far
@@ -197,7 +202,18 @@ def _with_start(ctx: SolveContext, prep: Prepared) -> Prepared:
     return prep
 
 
-def _searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
+def _search_applies(prep: Prepared) -> bool:
+    """Whether :func:`searched_start` may pay: the objective is travel alone, a hard band
+    applies, at least two seats choose their centres, and the map has between
+    :data:`SEARCH_MIN_PAIRS` and :data:`~.centres.DESCENT_MAX_PAIRS` unit-seat pairs."""
+    problem, model = prep.problem, prep.spec.model
+    if [set(stage) for stage in prep.spec.stages] != [{"travel"}] or not any(r.hard for r in model.balance):
+        return False
+    pairs = problem.n_units * problem.n_seats
+    return SEARCH_MIN_PAIRS <= pairs <= DESCENT_MAX_PAIRS and int((~problem.has_home & ~prep.exempt).sum()) >= 2
+
+
+def searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
     """Chosen centres for travel: centres searched on the transport relaxation
     (:func:`~.centres.transport_search`, on :data:`SEARCH_SHARE` of the limit) and a start
     shipped to them and made connected and balanced (:func:`transport_contiguous_start`);
@@ -211,11 +227,9 @@ def _searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
     (2026-11-30): from the bisection start's medoids location-allocation ends at 102.0 km;
     the centres searched here (98.1 km in the relaxation) give a first plan of 100.1 km."""
     problem, model = prep.problem, prep.spec.model
-    if [set(stage) for stage in prep.spec.stages] != [{"travel"}] or not any(r.hard for r in model.balance):
+    if not _search_applies(prep):
         return None
     pairs = problem.n_units * problem.n_seats
-    if not SEARCH_MIN_PAIRS <= pairs <= DESCENT_MAX_PAIRS or (~problem.has_home & ~prep.exempt).sum() < 2:
-        return None
     row = replace(model, exempt=prep.exempt, targets=None).bands(problem, capacity=False).rows()[0]
     if ctx.deterministic:
         ctx.charge_share(SEARCH_SHARE)
@@ -250,7 +264,7 @@ def _searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
     return None
 
 
-#: :func:`_searched_start`: its share of the time limit (a third of the time left at most),
+#: :func:`searched_start`: its share of the time limit (a third of the time left at most),
 #: and its flows at most in deterministic mode.
 SEARCH_SHARE = 0.15
 SEARCH_EVALS = 3_000

@@ -6,9 +6,15 @@ territory and the model is solved again, until the centres stop moving. At such 
 optimum, with time to spare, the best plan's centres are kicked (a few moved or swapped)
 and the descent starts again; the best plan is kept (objectives compared
 lexicographically). The last solve gets the rest of the time on the best plan's centres.
+
+On large maps whose start meets every band (:attr:`~..prepare.Prepared.searchable`), the
+first round only finds a first plan; the centres are then searched on the transport
+relaxation (:func:`~..prepare.searched_start`) and the rounds go on from there.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -16,7 +22,7 @@ from ortools.sat.python import cp_model
 from ..centres import medoids
 from ..context import SolveContext
 from ..incumbent import Incumbent
-from ..prepare import Prepared
+from ..prepare import Prepared, searched_start
 from .rounds import Next, Round, Search, run_round, settle
 
 #: Location-allocation steps before a kick (or the last solve).
@@ -26,6 +32,7 @@ MAX_STEPS = 12
 def solve(ctx: SolveContext, prep: Prepared) -> tuple[Incumbent | None, Search]:
     """The best plan found (None when none) and the search that found it."""
     search = Search.begin(ctx, prep)
+    pending = prep.searchable
     while True:
         rnd = run_round(ctx, prep, search)
         step = settle(ctx, prep, search, rnd)
@@ -33,6 +40,15 @@ def solve(ctx: SolveContext, prep: Prepared) -> tuple[Incumbent | None, Search]:
             continue
         if step is Next.STOP or search.final or ctx.stopped:
             break
+        if pending and search.best is not None:
+            # a first plan is in hand: centres searched on the transport relaxation, and
+            # location-allocation goes on from a start shipped to them (the first plan is
+            # kept until a better one comes)
+            pending = False
+            searched = searched_start(ctx, replace(prep, centres=search.centres))
+            if searched is not None:
+                search.centres, search.start, search.local_iter = searched.centres, searched.start, 0
+                continue
         if not _move_centres(ctx, prep, search, rnd):
             break
     return search.best, search

@@ -304,7 +304,15 @@ def _slice(ctx: SolveContext, prep: Prepared, search: Search) -> float:
         return max(1.0, remaining)
     if recentre:
         return max(1.0, 0.45 * remaining)
+    if prep.searchable and search.best is None:
+        # the first plan only: the centres are searched next (location_allocation)
+        return max(1.0, min(FIRST_PLAN_SHARE * ctx.time_limit, remaining * 0.5))
     return max(1.0, min((0.25 if search.best is None else 0.12) * ctx.time_limit, remaining * 0.5))
+
+
+#: The first round's share of the limit when centres are searched after it
+#: (:attr:`~..prepare.Prepared.searchable`): enough for CP-SAT's first plans from the start.
+FIRST_PLAN_SHARE = 0.05
 
 
 def _solve_stages(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> None:
