@@ -116,17 +116,9 @@ def test_transport_value_is_the_transport_relaxation_and_descent_lowers_it(seed)
     centres crowded in one corner it finds strictly better ones."""
     from territory_opt.solve.centres import transport_descent, transport_value
 
-    rng = np.random.default_rng(seed)
     n, k = 30, 3
-    p = Problem.from_arrays(
-        measures=rng.integers(1, 9, size=(n, 1)).astype(float),
-        measure_names=["potential"],
-        unit_xy=rng.uniform(0, 100, size=(n, 2)),
-        n_seats=k,
-    )
-    a = p.measures[:, 0]
-    lo, hi = 0.95 * a.sum() / k, 1.05 * a.sum() / k
-    low, high = np.full(k, lo), np.full(k, hi)
+    p, a, low, high = _transport_map(n, k, seed)
+    lo, hi = low[0], high[0]
     units, seats = np.arange(n), np.arange(k)
     w = a / a.sum()
     crowded = np.argsort(p.unit_xy[:, 0] + p.unit_xy[:, 1])[:k]  # the k units nearest one corner

@@ -520,6 +520,22 @@ def transport_search(
     return best, start, best_value, runners_up
 
 
+def search_budget(
+    ctx: SolveContext, share: float, pairs: int, max_evals: int, *, deterministic_share: float | None = None
+) -> tuple[Callable[[], float], float, int | None]:
+    """The clock, deadline and flow count of a search on the transport relaxation: ``share``
+    of the time limit (a third of the time left at most) on the wall clock; in deterministic
+    mode ``deterministic_share`` (``share`` by default) charged to the context and as many
+    flows as it pays for at :data:`DESCENT_PAIR_SECONDS` per unit-seat pair, at most
+    ``max_evals``, on a clock that never moves."""
+    if ctx.deterministic:
+        charged = share if deterministic_share is None else deterministic_share
+        ctx.charge_share(charged)
+        affordable = int(charged * ctx.time_limit / (DESCENT_PAIR_SECONDS * max(pairs, 1)))
+        return (lambda: 0.0), 1.0, max(1, min(max_evals, affordable))
+    return ctx.now, ctx.now() + min(share * ctx.time_limit, ctx.left() / 3), None
+
+
 def descend_centres(ctx: SolveContext, prep: Prepared, centres: NDArray[np.int64]) -> NDArray[np.int64]:
     """The free centres moved by :func:`transport_descent`
     (the transport relaxation with the first hard band, priced by the travel weight), on
@@ -532,12 +548,7 @@ def descend_centres(ctx: SolveContext, prep: Prepared, centres: NDArray[np.int64
     if not rows or pairs > DESCENT_MAX_PAIRS:
         return centres
     row = rows[0]
-    if ctx.deterministic:
-        ctx.charge_share(0.05)
-        affordable = int(0.05 * ctx.time_limit / (DESCENT_PAIR_SECONDS * pairs))
-        clock, deadline, evals = (lambda: 0.0), 1.0, max(1, min(DESCENT_EVALS, affordable))
-    else:
-        clock, deadline, evals = ctx.now, ctx.now() + min(DESCENT_SHARE * ctx.time_limit, ctx.left() / 3), None
+    clock, deadline, evals = search_budget(ctx, DESCENT_SHARE, pairs, DESCENT_EVALS, deterministic_share=0.05)
     moved, _, _ = transport_descent(
         problem,
         centres,

@@ -32,10 +32,10 @@ from ._pairs import exempt_filter, fit_filter, limits
 from .bounds import MovementBound, Stranded
 from .centres import (
     DESCENT_MAX_PAIRS,
-    DESCENT_PAIR_SECONDS,
     best_centre,
     initial_centres,
     medoids,
+    search_budget,
     transport_search,
 )
 from .context import SolveContext
@@ -231,12 +231,7 @@ def searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
         return None
     pairs = problem.n_units * problem.n_seats
     row = replace(model, exempt=prep.exempt, targets=None).bands(problem, capacity=False).rows()[0]
-    if ctx.deterministic:
-        ctx.charge_share(SEARCH_SHARE)
-        evals = max(1, min(SEARCH_EVALS, int(SEARCH_SHARE * ctx.time_limit / (DESCENT_PAIR_SECONDS * pairs))))
-        clock, deadline = (lambda: 0.0), 1.0
-    else:
-        clock, deadline, evals = ctx.now, ctx.now() + min(SEARCH_SHARE * ctx.time_limit, ctx.left() / 3), None
+    clock, deadline, evals = search_budget(ctx, SEARCH_SHARE, pairs, SEARCH_EVALS)
     centres, before, after, runners_up = transport_search(
         problem,
         prep.centres,
