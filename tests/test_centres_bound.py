@@ -614,3 +614,63 @@ def test_a_solve_on_searched_centres_keeps_every_rule_and_repeats(monkeypatch):
     plain, plain_stages = run(False)
     assert "centres searched" not in plain_stages
     assert plan.objective <= plain.objective * (1 + 1e-6)
+
+
+def test_locked_units_keep_the_search_off(monkeypatch):
+    """The relaxation ignores locks, so a seat's searched centre could leave the units locked
+    to it, and the shipped start would hold them as islands (a review's 8 x 8 grid then found
+    no plan): with a unit locked (not standing alone) the search stays off, the plan comes,
+    and the lock holds."""
+    import importlib
+
+    prepare = importlib.import_module("territory_opt.solve.prepare")
+    monkeypatch.setattr(prepare, "SEARCH_MIN_PAIRS", 0)
+    side, k = 8, 5
+    rng = np.random.default_rng(0)
+    edges = [[i * side + j, i * side + j + 1] for i in range(side) for j in range(side - 1)]
+    edges += [[i * side + j, (i + 1) * side + j] for i in range(side - 1) for j in range(side)]
+    lock = np.full(side * side, -1)
+    lock[[28, 38, 49]] = [2, 3, 4]
+    p = Problem.from_arrays(
+        measures=rng.integers(1, 6, size=(side * side, 1)).astype(float),
+        measure_names=["potential"],
+        unit_xy=[[float(i), float(j)] for i in range(side) for j in range(side)],
+        edges=edges,
+        n_seats=k,
+        lock=lock,
+    )
+    stages: list[str] = []
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.10)},
+        constraints=Constraints(contiguity=True),
+        solver=SolverSettings(time_limit=3, seed=0, deterministic=True),
+        progress=lambda event: stages.append(event["stage"]),
+    )
+    assert "centres searched" not in stages
+    seat_of = np.asarray(plan.seat_of)
+    assert seat_of[28] == 2 and seat_of[38] == 3 and seat_of[49] == 4
+    assert all(f.ok for f in plan.findings)
+
+
+def test_a_unit_of_almost_no_value_does_not_blur_the_flows():
+    """A unit whose value is too small for one flow step ships nothing (it goes to its
+    nearest seat at its weight's cost) instead of setting the cost scale: the value stays
+    the LP's (a review found 0 instead of 1105.7 with a value of 1e-7)."""
+    from territory_opt.solve.centres import transport_value
+
+    values = np.random.default_rng(1).integers(1, 9, size=30).astype(float)
+    values[0] = 1e-7
+    p = Problem.from_arrays(
+        measures=values[:, None],
+        measure_names=["x"],
+        unit_xy=np.random.default_rng(5).uniform(0, 100, (30, 2)),
+        n_seats=3,
+    )
+    low, high = np.full(3, 0.9 * values.sum() / 3), np.full(3, 1.1 * values.sum() / 3)
+    w = np.ones(30)
+    centres = np.array([1, 2, 3])  # unit 0 is not a centre: its shipping costs
+    with_tiny = transport_value(p, centres, w, values, low, high, np.arange(30), np.arange(3), near=3)
+    values[0] = 0.0
+    without = transport_value(p, centres, w, values, low, high, np.arange(30), np.arange(3), near=3)
+    assert with_tiny == pytest.approx(without, rel=1e-6) and without > 0

@@ -197,8 +197,11 @@ DESCENT_MAX_PAIRS = 5_000_000
 #: Seconds a try takes per unit-seat pair (0.02 s at 155,000 pairs here): in deterministic
 #: mode the tries are counted, at most as many as 5 % of the time limit would pay for.
 DESCENT_PAIR_SECONDS = 1.3e-7
+#: And the fixed cost of a flow on top (building it in Python: 3-8 ms at 20,000 pairs, where
+#: the pairs alone would say 2.6 ms; a review found deterministic searches 10x over budget).
+FLOW_SECONDS = 0.005
 _FLOW_STEPS = 1_000_000_000
-_COST_STEPS = 1_000_000
+_COST_STEPS = 100_000_000  # 1e9 flow steps x 1e8 cost steps stays within int64
 
 
 def transport_flows(
@@ -237,14 +240,15 @@ def transport_flows(
     nearest = np.argpartition(d, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (n, 1))
     dist = np.take_along_axis(d, nearest, axis=1)
     w = np.maximum(weight[units], 0.0)
-    shipped = a > 0
+    unit = _FLOW_STEPS / total
+    supply = np.floor(a * unit).astype(np.int64)
+    # units of no value (or too little for one flow step) ship nothing: each goes to its
+    # nearest seat at its weight's cost (its cost per value would otherwise set the scale)
+    shipped = supply > 0
     share = np.zeros((n, k))
-    # units of no value ship nothing: each goes to its nearest seat at its weight's cost
     share[~shipped, np.argmin(dist[~shipped], axis=1)] = 1.0
     fixed = float((w[~shipped] * dist[~shipped].min(axis=1)).sum()) if (~shipped).any() else 0.0
     per = np.where(shipped, w / np.where(shipped, a, 1.0), 0.0)[:, None] * dist  # cost per value shipped
-    unit = _FLOW_STEPS / total
-    supply = np.floor(a * unit).astype(np.int64)
     lo = np.ceil(np.maximum(low[seats], 0.0) * unit).astype(np.int64)
     hi = np.floor(np.minimum(high[seats], 2 * total) * unit).astype(np.int64)
     if lo.sum() > supply.sum() or hi.sum() < supply.sum() or (hi < lo).any():
@@ -345,6 +349,9 @@ def transport_descent(
 RELOCATE_CANDIDATES = 300
 #: Rounds of :func:`transport_relocate` at most (it settles in 5-10 on the US counties).
 RELOCATE_ROUNDS = 60
+#: A round of :func:`transport_relocate` counted as this many flows in deterministic mode
+#: (its medoids cost about three flows: 78 % of a round's time, profiled by a review).
+RELOCATE_ROUND_EVALS = 4
 #: :func:`transport_search`: the share of its budget for fresh starts, then for kicks of the
 #: best centres; the rest goes to :func:`transport_descent`; at most this many fresh starts.
 SEARCH_STARTS_SHARE = 0.25
@@ -390,15 +397,21 @@ def transport_relocate(
     best, best_value = current.copy(), np.inf
     for _ in range(RELOCATE_ROUNDS):
         value, nearest, share = transport_flows(problem, current, weight, values, low, high, units, seats)
-        if not np.isfinite(value):  # a seat may need units beyond its nearest ones
-            value, nearest, share = transport_flows(
+        wide = np.inf
+        if not np.isfinite(value):  # a seat may need units beyond its nearest ones to move
+            wide, nearest, share = transport_flows(
                 problem, current, weight, values, low, high, units, seats, near=4 * DESCENT_NEAR
             )
         if budget is not None:
-            budget.evals += 1
-        if not np.isfinite(value) or value >= best_value * (1 - 1e-9):
+            budget.evals += RELOCATE_ROUND_EVALS
+        if not np.isfinite(value) and not np.isfinite(wide):
             break
-        best, best_value = current.copy(), value
+        if np.isfinite(value):
+            # sets are ranked by the nearest seats' flow only, the value every other step
+            # (the descent, the start) prices them by
+            if value >= best_value * (1 - 1e-9):
+                break
+            best, best_value = current.copy(), value
         moved = current.copy()
         taken = set(current.tolist())
         received = np.zeros(problem.n_units)
@@ -531,7 +544,7 @@ def search_budget(
     if ctx.deterministic:
         charged = share if deterministic_share is None else deterministic_share
         ctx.charge_share(charged)
-        affordable = int(charged * ctx.time_limit / (DESCENT_PAIR_SECONDS * max(pairs, 1)))
+        affordable = int(charged * ctx.time_limit / (DESCENT_PAIR_SECONDS * max(pairs, 1) + FLOW_SECONDS))
         return (lambda: 0.0), 1.0, max(1, min(max_evals, affordable))
     return ctx.now, ctx.now() + min(share * ctx.time_limit, ctx.left() / 3), None
 

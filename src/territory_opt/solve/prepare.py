@@ -204,10 +204,15 @@ def _with_start(ctx: SolveContext, prep: Prepared) -> Prepared:
 
 def _search_applies(prep: Prepared) -> bool:
     """Whether :func:`searched_start` may pay: the objective is travel alone, a hard band
-    applies, at least two seats choose their centres, and the map has between
+    applies, no unit is locked (but the standing ones), at least two seats choose their
+    centres, and the map has between
     :data:`SEARCH_MIN_PAIRS` and :data:`~.centres.DESCENT_MAX_PAIRS` unit-seat pairs."""
     problem, model = prep.problem, prep.spec.model
     if [set(stage) for stage in prep.spec.stages] != [{"travel"}] or not any(r.hard for r in model.balance):
+        return False
+    if ((problem.lock >= 0) & ~prep.standing).any():
+        # the relaxation ignores locks: a seat's centre could leave its locked units, which
+        # the shipped start would then hold as islands (a review's grids lost their plans)
         return False
     pairs = problem.n_units * problem.n_seats
     return SEARCH_MIN_PAIRS <= pairs <= DESCENT_MAX_PAIRS and int((~problem.has_home & ~prep.exempt).sum()) >= 2
