@@ -27,6 +27,8 @@ from .rounds import Next, Round, Search, run_round, settle
 
 #: Location-allocation steps before a kick (or the last solve).
 MAX_STEPS = 12
+#: The centres are searched after the first plan only while this share of the limit is left.
+SEARCH_LEFT = 0.5
 
 
 def solve(ctx: SolveContext, prep: Prepared) -> tuple[Incumbent | None, Search]:
@@ -43,9 +45,10 @@ def solve(ctx: SolveContext, prep: Prepared) -> tuple[Incumbent | None, Search]:
         if pending and search.best is not None:
             # a first plan is in hand: centres searched on the transport relaxation, and
             # location-allocation goes on from a start shipped to them (the first plan is
-            # kept until a better one comes)
+            # kept until a better one comes); not when the plan came late, and once only
             pending = False
-            searched = searched_start(ctx, replace(prep, centres=search.centres))
+            early = ctx.left() >= SEARCH_LEFT * ctx.time_limit
+            searched = searched_start(ctx, replace(prep, centres=search.centres)) if early else None
             if searched is not None:
                 search.centres, search.start, search.local_iter = searched.centres, searched.start, 0
                 continue

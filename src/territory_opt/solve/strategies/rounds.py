@@ -304,8 +304,9 @@ def _slice(ctx: SolveContext, prep: Prepared, search: Search) -> float:
         return max(1.0, remaining)
     if recentre:
         return max(1.0, 0.45 * remaining)
-    if prep.searchable and search.best is None:
-        # the first plan only: the centres are searched next (location_allocation)
+    if prep.searchable and search.best is None and search.iteration == 1:
+        # the first round, for a first plan only: the centres are searched next
+        # (location_allocation); a later round without a plan gets the usual share
         return max(1.0, min(FIRST_PLAN_SHARE * ctx.time_limit, remaining * 0.5))
     return max(1.0, min((0.25 if search.best is None else 0.12) * ctx.time_limit, remaining * 0.5))
 
