@@ -13,7 +13,7 @@ from territory_opt.model.formulation import BalanceRule, ModelSpec
 from territory_opt.scenario import Constraints, Measure, SolverSettings
 from territory_opt.solve.bounds import centres_mip_bound, chosen_centres_bound, lp_travel_bound, travel_mip_bound
 
-from .conftest import CAPACITATED_OPTIMA, capacitated_pmedian
+from .conftest import CAPACITATED_OPTIMA, capacitated_pmedian, territory_connected
 
 
 def scattered(n: int, seed: int) -> Problem:
@@ -557,6 +557,36 @@ def test_transport_search_finds_the_best_centres_of_a_small_map(seed):
     assert np.array_equal(runs[1][0], centres) and len(runners_up) == len(runs[1][3])
 
 
+def _free_grid(side: int, k: int, seed: int, lock: np.ndarray | None = None) -> tuple[Problem, list[list[int]]]:
+    """A side x side grid of random potential (1-5) with k seats choosing their centres, and
+    its edges."""
+    rng = np.random.default_rng(seed)
+    edges = [[i * side + j, i * side + j + 1] for i in range(side) for j in range(side - 1)]
+    edges += [[i * side + j, (i + 1) * side + j] for i in range(side - 1) for j in range(side)]
+    p = Problem.from_arrays(
+        measures=rng.integers(1, 6, size=(side * side, 1)).astype(float),
+        measure_names=["potential"],
+        unit_xy=[[float(i), float(j)] for i in range(side) for j in range(side)],
+        edges=edges,
+        n_seats=k,
+        lock=lock,
+    )
+    return p, edges
+
+
+def _solve_with_stages(p: Problem, *, tolerance: float, time_limit: float, seed: int) -> tuple[object, list[str]]:
+    """A deterministic contiguous solve balancing potential, and the stages it reported."""
+    stages: list[str] = []
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=tolerance)},
+        constraints=Constraints(contiguity=True),
+        solver=SolverSettings(time_limit=time_limit, seed=seed, deterministic=True),
+        progress=lambda event: stages.append(event["stage"]),
+    )
+    return plan, stages
+
+
 def test_a_solve_on_searched_centres_keeps_every_rule_and_repeats(monkeypatch):
     """With the search on (its size gate lowered to this 8 x 8 grid), chosen centres with
     contiguity: the centres are searched on the relaxation, the start is shipped to them, and
@@ -567,29 +597,11 @@ def test_a_solve_on_searched_centres_keeps_every_rule_and_repeats(monkeypatch):
     prepare = importlib.import_module("territory_opt.solve.prepare")
 
     side, k = 8, 4
-    rng = np.random.default_rng(4)
-    xy = [[float(i), float(j)] for i in range(side) for j in range(side)]
-    edges = [[i * side + j, i * side + j + 1] for i in range(side) for j in range(side - 1)]
-    edges += [[i * side + j, (i + 1) * side + j] for i in range(side - 1) for j in range(side)]
-    p = Problem.from_arrays(
-        measures=rng.integers(1, 6, size=(side * side, 1)).astype(float),
-        measure_names=["potential"],
-        unit_xy=xy,
-        edges=edges,
-        n_seats=k,
-    )
+    p, edges = _free_grid(side, k, seed=4)
 
     def run(search: bool) -> tuple[object, list[str]]:
         monkeypatch.setattr(prepare, "SEARCH_MIN_PAIRS", 0 if search else 10**12)
-        stages: list[str] = []
-        plan = solve(
-            p,
-            balance={"potential": Measure(tolerance=0.05)},
-            constraints=Constraints(contiguity=True),
-            solver=SolverSettings(time_limit=4, seed=2, deterministic=True),
-            progress=lambda event: stages.append(event["stage"]),
-        )
-        return plan, stages
+        return _solve_with_stages(p, tolerance=0.05, time_limit=4, seed=2)
 
     plan, stages = run(True)
     assert "centres searched" in stages and "transport start (connected)" in stages
@@ -598,17 +610,7 @@ def test_a_solve_on_searched_centres_keeps_every_rule_and_repeats(monkeypatch):
     assert all(f.ok for f in plan.findings)
     load = np.bincount(seat_of, weights=p.measures[:, 0], minlength=k)
     assert np.all(np.abs(load / load.mean() - 1) <= 0.05 + 1e-9)
-    for t in range(k):  # each territory one connected piece of the grid
-        members = set(np.flatnonzero(seat_of == t).tolist())
-        reached, todo = set(), [min(members)]
-        while todo:
-            u = todo.pop()
-            if u not in reached:
-                reached.add(u)
-                todo += [b for a, b in edges if a == u and b in members] + [
-                    a for a, b in edges if b == u and a in members
-                ]
-        assert reached == members
+    assert all(territory_connected(seat_of, edges, t) for t in range(k))
     again, _ = run(True)
     assert np.array_equal(np.asarray(again.seat_of), seat_of)
     plain, plain_stages = run(False)
@@ -625,28 +627,11 @@ def test_locked_units_keep_the_search_off(monkeypatch):
 
     prepare = importlib.import_module("territory_opt.solve.prepare")
     monkeypatch.setattr(prepare, "SEARCH_MIN_PAIRS", 0)
-    side, k = 8, 5
-    rng = np.random.default_rng(0)
-    edges = [[i * side + j, i * side + j + 1] for i in range(side) for j in range(side - 1)]
-    edges += [[i * side + j, (i + 1) * side + j] for i in range(side - 1) for j in range(side)]
+    side = 8
     lock = np.full(side * side, -1)
     lock[[28, 38, 49]] = [2, 3, 4]
-    p = Problem.from_arrays(
-        measures=rng.integers(1, 6, size=(side * side, 1)).astype(float),
-        measure_names=["potential"],
-        unit_xy=[[float(i), float(j)] for i in range(side) for j in range(side)],
-        edges=edges,
-        n_seats=k,
-        lock=lock,
-    )
-    stages: list[str] = []
-    plan = solve(
-        p,
-        balance={"potential": Measure(tolerance=0.10)},
-        constraints=Constraints(contiguity=True),
-        solver=SolverSettings(time_limit=3, seed=0, deterministic=True),
-        progress=lambda event: stages.append(event["stage"]),
-    )
+    p, _ = _free_grid(side, 5, seed=0, lock=lock)
+    plan, stages = _solve_with_stages(p, tolerance=0.10, time_limit=3, seed=0)
     assert "centres searched" not in stages
     seat_of = np.asarray(plan.seat_of)
     assert seat_of[28] == 2 and seat_of[38] == 3 and seat_of[49] == 4
