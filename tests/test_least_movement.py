@@ -141,6 +141,15 @@ def test_no_plan_message_names_the_proved_least_and_the_best_balanced_plan():
     # without a balanced plan there is no figure to offer, and nothing is claimed
     assert "budget was found" not in no_plan_message(ctx, log[:1], 0, movement, 0.10)
     assert "proved" not in no_plan_message(ctx, log[:1], 0, movement, 0.10).split("tried:")[0]
+    # a model tried twice with the same answer is named once; one that decided nothing
+    # (the cut model out of time) is named without a plan or a figure it does not have
+    undecided = replace(
+        log[0], label="the exact model by separator cuts (36 solves, 11,004 cuts; the budget undecided in its time)"
+    )
+    msg_log = no_plan_message(ctx, [*log, log[2], undecided], 0, movement, 0.10)
+    assert msg_log.count("the exact model (its best plan meets every band and moves 25.0%)") == 1
+    assert "; the exact model by separator cuts (36 solves, 11,004 cuts; the budget undecided in its time). " in msg_log
+    assert "the best plan found that meets every band moves 21.3%" in msg_log  # the figures are unchanged
 
 
 def test_least_movement_is_the_brute_force_least_and_stops_within_the_budget(plans):

@@ -99,7 +99,13 @@ def no_plan_message(
         tried.append(f"{repairs} elastic repair(s) of its start")
     for r in exact_log:
         if r.label != SearchResult.label:
-            tried.append(f"{r.label} (its best plan meets every band and moves {100 * (r.balanced_moved or 0.0):.1f}%)")
+            entry = (
+                r.label
+                if r.balanced_moved is None
+                else f"{r.label} (its best plan meets every band and moves {100 * r.balanced_moved:.1f}%)"
+            )
+            if entry not in tried:  # a model given a second try is named once
+                tried.append(entry)
             continue
         tried.append(
             f"{r.label} ({r.moves:,} boundary moves, {r.rounds} transfer round(s)"

@@ -251,6 +251,18 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
             raise exact_cuts.budget_error(ctx, prep.problem, prep.spec, decided, over, prep.movement)
         if decided.assign is not None:
             found = replace(found, assign=decided.assign, violation=0.0)
+        else:  # undecided in its time: named in "what was tried"
+            search.exact_log.append(
+                replace(
+                    found,
+                    balanced=None,
+                    balanced_moved=None,
+                    moved_bound=None,
+                    corridor_plan=None,
+                    label=f"the exact model by separator cuts ({decided.solves} solves, {len(decided.cuts):,} cuts; "
+                    "the budget undecided in its time)",
+                )
+            )
     if (
         found.violation > EXACT_EPS
         and exact_flow.fits(prep.problem)
