@@ -94,6 +94,44 @@ def test_transport_start_respects_locks_skills_families_and_bands():
     assert ((load >= 0.9 * t - 1e-9) & (load <= 1.1 * t + 1e-9)).all()
 
 
+def test_transport_pricing_never_gives_a_standing_seat_or_an_excluded_pair():
+    """The pricing rounds add pairs beyond the candidates: never to a seat standing alone
+    (its open band makes it free, so the flow took its neighbours: Orange County went to the
+    seat where Los Angeles stands alone) and never an excluded (unit, seat) pair."""
+    n, k = 200, 5
+    base = book(n=n, k=k, seed=11)
+    w = base.measures[:, 0]
+    # seat 0 stands alone on unit 0, at the map's centre among the other units; the
+    # candidates reach only the 3 nearest seats, so every other pair comes from the pricing
+    xy = base.unit_xy.copy()
+    xy[0] = [50.0, 50.0]
+    lock = np.full(n, -1)
+    lock[0] = 0
+    pos = np.vstack([xy[0], [[15, 15], [85, 15], [15, 85], [85, 85]]])
+    # the 10 units nearest seat 1 may not join it
+    near = np.argsort(np.linalg.norm(xy - pos[1], axis=1))[:10]
+    exclusions = np.column_stack([near, np.full(10, 1)])
+    p = replace(base, unit_xy=xy, seat_xy=pos, lock=lock, exclusions=exclusions)
+    exempt = np.array([True, False, False, False, False])
+    t = float(w[1:].sum()) / 4
+    lo = np.r_[0.0, np.full(4, 0.9 * t)]
+    hi = np.r_[np.inf, np.full(4, 1.1 * t)]
+    cand = build_candidates(p, np.zeros(k, dtype=np.int64), nearest=3)
+    keep = ~exempt[cand.seat] | (p.lock[cand.unit] == cand.seat)
+    assert keep.sum() < len(keep)  # the standing seat was among some units' nearest
+    from territory_opt.solve._pairs import exempt_filter
+
+    tr = transport_start(p, exempt_filter(p, cand, exempt), groups(p, w), w, pos, lo, hi, exempt=exempt)
+    a = tr.assign
+    assert a[0] == 0 and (a[1:] != 0).all()  # the standing seat holds its unit alone
+    assert not (a[near] == 1).any()  # the excluded pairs stay out
+    load = np.bincount(a, weights=w, minlength=k)[1:]
+    assert ((load >= 0.9 * t - 1e-6) & (load <= 1.1 * t + 1e-6)).all()
+    # what the pricing did before: the free seat 0 took the units around it
+    old = transport_start(p, exempt_filter(p, cand, exempt), groups(p, w), w, pos, lo, hi)
+    assert (old.assign[1:] == 0).any()
+
+
 def test_window_search_keeps_every_constraint_family():
     """Second measure, capacity, locks, skills, families and a disruption budget."""
     n, k = 240, 6

@@ -109,7 +109,10 @@ def _pair_costs(
 
 
 class _Costs:
-    """C[g,t] for every group and seat, computed in chunks; kept (float32) when it fits."""
+    """C[g,t] for every group and seat, computed in chunks; kept (float32) when it fits. A
+    pair is eligible when the seat has the group's skills, no member is excluded from the
+    seat, and the seat is not ``exempt`` (standing alone: only its locked units), or the
+    group is locked to it."""
 
     def __init__(
         self,
@@ -118,10 +121,14 @@ class _Costs:
         weight: NDArray[np.float64],
         seat_pos: NDArray[np.float64],
         *,
+        exempt: NDArray[np.bool_] | None = None,
         chunk: int = 2000,
         keep_max: int = 80_000_000,
     ) -> None:
         self.problem, self.grp, self.weight, self.seat_pos, self.chunk = problem, grp, weight, seat_pos, chunk
+        self.exempt = exempt
+        ex = problem.exclusions
+        self.banned = (grp.of_unit[ex[:, 0]], ex[:, 1]) if len(ex) else None
         self.order = np.argsort(grp.of_unit, kind="stable")
         self.bounds = np.searchsorted(grp.of_unit[self.order], np.arange(grp.n + 1))
         self.cache: list[tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.bool_]]] | None = (
@@ -138,6 +145,12 @@ class _Costs:
         cost = np.add.reduceat(d, self.bounds[g0:g1] - self.bounds[g0], axis=0)
         gs = np.arange(g0, g1)
         ok = (grp.skills[gs][:, None] & ~problem.seat_skills[None, :]) == 0
+        if self.exempt is not None:
+            ok &= ~self.exempt[None, :]
+        if self.banned is not None:
+            bg, bt = self.banned
+            inside = (bg >= g0) & (bg < g1)
+            ok[bg[inside] - g0, bt[inside]] = False
         locked = grp.lock[gs] >= 0
         ok[locked] = np.arange(problem.n_seats)[None, :] == grp.lock[gs][locked][:, None]
         return gs, cost, ok
@@ -178,12 +191,13 @@ def lagrangian_bound(
     gamma: NDArray[np.float64],
     lo: NDArray[np.float64],
     hi: NDArray[np.float64],
+    *,
+    exempt: NDArray[np.bool_] | None = None,
 ) -> float:
     """L(γ) over every eligible (group, seat) pair: a lower bound on Σ w·d of any plan."""
     gamma = _open_bands(gamma, hi)
-    total = sum(
-        float(red.min(axis=1).sum()) for _, _, red in _Costs(problem, grp, weight, seat_pos, keep_max=0).reduced(gamma)
-    )
+    costs = _Costs(problem, grp, weight, seat_pos, exempt=exempt, keep_max=0)
+    total = sum(float(red.min(axis=1).sum()) for _, _, red in costs.reduced(gamma))
     return total + _band_term(gamma, lo, hi)
 
 
@@ -201,12 +215,16 @@ def transport_start(
     deadline: float | None = None,
     repair_rounds: int = 4,
     margin: float = 0.1,
+    exempt: NDArray[np.bool_] | None = None,
 ) -> Transport:
     """Min-cost-flow assignment of groups to seats within [lo, hi] of the grouped measure.
 
     Starts from the candidate pairs and adds, round by round, the pairs (over all eligible
-    ones) whose reduced cost under the flow's seat prices is negative (column generation),
+    ones: skills, exclusions, and no seat standing alone (``exempt``) but for its locked
+    units) whose reduced cost under the flow's seat prices is negative (column generation),
     so a region short of seats can reach beyond its nearest ones, and the bound tightens.
+    (Without ``exempt`` the pricing gave Orange County to the seat where Los Angeles stands
+    alone, whose open band made it free: a plan the audit then failed.)
     """
     k = problem.n_seats
     gu, gs, cost = _pair_costs(problem, cand, grp, weight)
@@ -229,7 +247,7 @@ def transport_start(
     hi_i = np.maximum(hi_i, lo_i)
     rounds = 0
     bound = -np.inf
-    all_costs = _Costs(problem, grp, weight, seat_pos)
+    all_costs = _Costs(problem, grp, weight, seat_pos, exempt=exempt)
     while True:
         flow, gamma = _flow(grp, k, gu, gs, cost, supply, lo_i, hi_i, big)
         gamma = _open_bands(gamma / COST_SCALE, hi)

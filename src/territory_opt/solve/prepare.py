@@ -579,6 +579,7 @@ def transport_contiguous_start(
         lo,
         hi,
         deadline=clock_deadline,
+        exempt=exempt,
     )
     share = repair_share or TRANSPORT_REPAIR_SHARE
     clock, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + share * limit))

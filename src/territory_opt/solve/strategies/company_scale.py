@@ -326,7 +326,8 @@ def _transport(
     grp = groups(problem, value, families=spec.families)
     # deterministic mode: the transport stops by its pricing rounds, not by the clock
     until = None if ctx.deterministic else time.perf_counter() + 0.35 * ctx.left()
-    return transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=until), grp
+    exempt = spec.exempt_seats(problem.n_seats)
+    return transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=until, exempt=exempt), grp
 
 
 @dataclass
