@@ -207,6 +207,37 @@ def test_chosen_centres_move_between_rounds_of_the_company_scale_search(monkeypa
     assert moved.objective == pytest.approx(travel(moved), rel=1e-6)
 
 
+def test_searched_centres_at_company_scale_leave_a_standing_unit_alone():
+    """The company-scale path with chosen centres searched on the transport relaxation, and
+    one unit too large for any territory in the middle of a cluster: it stands alone, and
+    every other unit goes to a balanced territory (the transport's pricing once gave its
+    neighbours to the standing seat, whose open band made them free, and the audit failed
+    the plan)."""
+    rng = np.random.default_rng(2)
+    clusters = rng.uniform(0, 1000, (20, 2))
+    xy = clusters[rng.integers(0, 20, 2100)] + rng.normal(0, 40, (2100, 2))
+    value = rng.integers(50, 150, 2100).astype(float)
+    value[0] = 0.1 * value.sum()  # about five territories' worth
+    xy[0] = clusters[0]
+    p = Problem.from_arrays(measures=value, measure_names=["potential"], unit_xy=xy, n_seats=50)
+    events = []
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.05)},
+        solver=SolverSettings(time_limit=6, seed=1, deterministic=True),
+        progress=events.append,
+    )
+    clean(plan)
+    assert any("large-neighbourhood" in r for r in plan.restrictions)  # the company-scale path
+    assert any(e.get("stage") == "centres searched" for e in events)
+    alone = plan.seat_of[0]
+    assert (plan.seat_of == alone).sum() == 1  # the standing unit alone
+    load = np.bincount(plan.seat_of, weights=value, minlength=50)
+    rest = np.delete(load, alone)
+    target = rest.mean()
+    assert ((rest >= 0.95 * target - 1e-6) & (rest <= 1.05 * target + 1e-6)).all()
+
+
 def test_company_scale_with_chosen_centres_repeats_in_deterministic_mode():
     """The company-scale path with chosen centres (rounds, medoids and the transport descent
     of the centres, counted in tries in deterministic mode) gives the same plan twice."""

@@ -218,19 +218,11 @@ def _search_applies(prep: Prepared) -> bool:
     return SEARCH_MIN_PAIRS <= pairs <= DESCENT_MAX_PAIRS and int((~problem.has_home & ~prep.exempt).sum()) >= 2
 
 
-def searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
-    """Chosen centres for travel: centres searched on the transport relaxation
-    (:func:`~.centres.transport_search`, on :data:`SEARCH_SHARE` of the limit) and a start
-    shipped to them and made connected and balanced (:func:`transport_contiguous_start`);
-    None (keep the bisection start) when the objective is not travel alone, no hard band
-    applies, the map is too large or too small (:data:`SEARCH_MIN_PAIRS`) for it, or that
-    start misses a band at each of :data:`SEARCH_TRIES` centre sets.
-
-    Location-allocation with whole units and contiguity takes 30-80 s a round on the US
-    counties in 50 territories, so from a bisection start it ends far from good centres;
-    the relaxation settles a round in 0.02 s. US counties, 50 territories, 300 s
-    (2026-11-30): from the bisection start's medoids location-allocation ends at 102.0 km;
-    from the centres searched here (98.1 km in the relaxation) at 100.5 km."""
+def searched_centres(ctx: SolveContext, prep: Prepared) -> tuple[NDArray[np.int64], list[NDArray[np.int64]]] | None:
+    """The free seats' centres searched on the transport relaxation from ``prep.centres``
+    (:func:`~.centres.transport_search`, on :data:`SEARCH_SHARE` of the limit) and the
+    runners-up; ``prep.centres`` itself (the same array) when the search found nothing
+    better, None when it does not apply (:func:`_search_applies`)."""
     problem, model = prep.problem, prep.spec.model
     if not _search_applies(prep):
         return None
@@ -254,7 +246,27 @@ def searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
     total = max(float(prep.weight.sum()), 1e-12)
     ctx.report("centres searched", relaxation_before=before / total, relaxation_after=after / total)
     if not after < before:
+        return prep.centres, []
+    return centres, runners_up
+
+
+def searched_start(ctx: SolveContext, prep: Prepared) -> Prepared | None:
+    """Chosen centres for travel: centres searched on the transport relaxation
+    (:func:`~.centres.transport_search`, on :data:`SEARCH_SHARE` of the limit) and a start
+    shipped to them and made connected and balanced (:func:`transport_contiguous_start`);
+    None (keep the bisection start) when the objective is not travel alone, no hard band
+    applies, the map is too large or too small (:data:`SEARCH_MIN_PAIRS`) for it, or that
+    start misses a band at each of :data:`SEARCH_TRIES` centre sets.
+
+    Location-allocation with whole units and contiguity takes 30-80 s a round on the US
+    counties in 50 territories, so from a bisection start it ends far from good centres;
+    the relaxation settles a round in 0.02 s. US counties, 50 territories, 300 s
+    (2026-11-30): from the bisection start's medoids location-allocation ends at 102.0 km;
+    from the centres searched here (98.1 km in the relaxation) at 100.5 km."""
+    found = searched_centres(ctx, prep)
+    if found is None or found[0] is prep.centres:
         return None
+    centres, runners_up = found
     for option in [centres, *runners_up][:SEARCH_TRIES]:
         searched = replace(prep, centres=option)
         connected, _ = transport_contiguous_start(ctx, searched, repair_share=SEARCH_REPAIR_SHARE)

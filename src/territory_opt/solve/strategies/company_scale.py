@@ -106,7 +106,7 @@ def solve(ctx: SolveContext, spec: SolveSpec, prep: Prepared) -> tuple[Incumbent
     if moves:
         found.notes.append(
             f"location-allocation: centres moved to their territory's weighted medoid {moves} time(s) "
-            "(the first time followed by a transport descent with the bands priced in), "
+            "(the first time followed by a search of the centres on the transport relaxation, the bands priced in), "
             "the plan re-made around them each time (the best kept)"
         )
     return best, found.notes
@@ -153,8 +153,12 @@ def _allocate(
         source, at = (found, centres) if found.violation <= 1e-9 else (best, best_centres)
         moved = medoids(problem, source.assign, at, prep.weight, prep.exempt)
         if moves == 0:
-            # once: the transport descent of the medoids (the bands priced in)
-            moved = descend_centres(ctx, prep, moved)
+            # once: the centres searched on the transport relaxation from the medoids (the
+            # bands priced in), or where that search does not apply their transport descent
+            from ..prepare import searched_centres  # prepare imports this module
+
+            searched = searched_centres(ctx, replace(prep, centres=moved))
+            moved = descend_centres(ctx, prep, moved) if searched is None else searched[0]
         if np.array_equal(moved, at):
             break  # converged
         centres, moves = moved, moves + 1
