@@ -186,6 +186,24 @@ def test_oversized_unit_stands_alone_and_is_reported():
         )
 
 
+@pytest.mark.parametrize("excluded", [[0], [0, 1]])
+def test_an_oversized_unit_stands_alone_only_where_it_may_go(excluded):
+    # unit 0 is excluded from the first seat(s) the engine would stand it on: it stands
+    # alone on a seat it may take, and the rest balance (it was put on seat 0 anyway, and the
+    # scenario read as "infeasible (proved ...)")
+    from dataclasses import replace
+
+    p = replace(one_oversized_unit(), exclusions=np.array([[0, t] for t in excluded]))
+    plan = solve(
+        p, balance={"population": Measure(tolerance=0.05)}, constraints=Constraints(contiguity=True), solver=FAST
+    )
+    assert_clean(plan)
+    alone = int(plan.seat_of[0])
+    assert alone not in excluded and plan.exempt[alone]
+    assert np.flatnonzero(plan.seat_of == alone).tolist() == [0]
+    assert sorted(np.bincount(plan.seat_of, minlength=3)[[t for t in range(3) if t != alone]].tolist()) == [5, 5]
+
+
 def test_infeasible_locks_explained_with_figures(line6):
     from dataclasses import replace
 

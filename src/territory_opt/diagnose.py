@@ -17,6 +17,7 @@ from ortools.sat.python import cp_model
 
 from .evaluate import Bands, standing_units, targets
 from .model import Candidates, Contiguity, ModelSpec, build
+from .model.candidates import allowed_seats
 from .model.cpsat import run
 from .problem import Problem
 
@@ -102,15 +103,19 @@ def oversized_units(
 def standalone_seat(problem: Problem, unit: int, exempt: NDArray[np.bool_]) -> int:
     """The seat an oversized unit stands alone with: its lock (always: a lock is never
     broken, even if another oversized unit already stands there), its owner, else the
-    nearest seat that no other unit is locked to (a seat without home base first)."""
+    nearest seat that no other unit is locked to (a seat without home base first); only a
+    seat the unit may take (skills, exclusions, its family's). (The first free seat was
+    taken even when the unit was excluded from it, and the scenario then read as infeasible.)"""
     if problem.lock[unit] >= 0:
         return int(problem.lock[unit])
+    legal = np.zeros(problem.n_seats, dtype=bool)
+    legal[allowed_seats(problem, unit)] = True
     owner = problem.owner[unit]
-    if owner >= 0 and not exempt[owner]:
+    if owner >= 0 and not exempt[owner] and legal[owner]:
         return int(owner)
     locked_to = np.zeros(problem.n_seats, dtype=bool)
     locked_to[problem.lock[problem.lock >= 0]] = True
-    for avoid in (locked_to, np.zeros(problem.n_seats, dtype=bool)):
+    for avoid in (locked_to | ~legal, ~legal):
         free = np.flatnonzero(~problem.has_home & ~exempt & ~avoid)
         if len(free):
             return int(free[0])

@@ -165,7 +165,7 @@ def _filter(
     return u[keep], s[keep]
 
 
-def _allowed(problem: Problem, unit: int) -> NDArray[np.int64]:
+def allowed_seats(problem: Problem, unit: int) -> NDArray[np.int64]:
     """Every seat a unit may legally take (skills, lock, exclusions, its family's too)."""
     k = problem.n_seats
     seats = np.arange(k)
@@ -190,7 +190,7 @@ def _rescue(
         return u, s
     add_u, add_s = [u], [s]
     for unit in lonely:
-        allowed = _allowed(problem, int(unit))
+        allowed = allowed_seats(problem, int(unit))
         if len(allowed) == 0:
             continue  # reported by the pre-checks: nothing can hold this unit
         d = np.linalg.norm(pos[allowed] - problem.unit_xy[unit], axis=1)
