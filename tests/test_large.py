@@ -248,7 +248,7 @@ def test_company_scale_with_chosen_centres_repeats_in_deterministic_mode():
     p = Problem.from_arrays(
         measures=rng.integers(50, 150, 2100).astype(float), measure_names=["potential"], unit_xy=xy, n_seats=50
     )
-    settings = SolverSettings(time_limit=4, seed=3, deterministic=True)
+    settings = SolverSettings(time_limit=2, seed=3, deterministic=True)
     a = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=settings)
     b = solve(p, balance={"potential": Measure(tolerance=0.05)}, solver=settings)
     assert a.ok and b.ok
