@@ -259,6 +259,7 @@ def test_audit_catches_broken_invariants(line6):
     assert {f.check: f.ok for f in audit(line6, np.array([0, 0, 0, -1, 1, 1]), rules)}["assignment"] is False
 
 
+@pytest.mark.slow  # 13.5 s; deterministic repeats stay in the default suite through the realignment, searched-centres and company-scale tests
 def test_deterministic_mode_repeats_on_real_counties(tmp_path):
     """Location-allocation on North Carolina's 100 counties: byte-identical assignments.csv."""
     from territory_opt import load_scenario, solve_scenario, write_plan
