@@ -11,6 +11,7 @@ from territory_opt.model import build_candidates, targets
 from territory_opt.model.candidates import seat_positions
 from territory_opt.model.transport import groups, lagrangian_bound, transport_start
 from territory_opt.scenario import Candidates, Constraints, Disruption, Measure, SolverSettings
+from territory_opt.solve._pairs import exempt_filter
 
 LNS = SolverSettings(time_limit=8, seed=3, method="lns", workers=2)
 EXACT = SolverSettings(time_limit=20, seed=3, method="exact", workers=2)
@@ -117,18 +118,16 @@ def test_transport_pricing_never_gives_a_standing_seat_or_an_excluded_pair():
     lo = np.r_[0.0, np.full(4, 0.9 * t)]
     hi = np.r_[np.inf, np.full(4, 1.1 * t)]
     cand = build_candidates(p, np.zeros(k, dtype=np.int64), nearest=3)
-    keep = ~exempt[cand.seat] | (p.lock[cand.unit] == cand.seat)
-    assert keep.sum() < len(keep)  # the standing seat was among some units' nearest
-    from territory_opt.solve._pairs import exempt_filter
-
-    tr = transport_start(p, exempt_filter(p, cand, exempt), groups(p, w), w, pos, lo, hi, exempt=exempt)
+    near_seats = exempt_filter(p, cand, exempt)
+    assert len(near_seats.unit) < len(cand.unit)  # the standing seat was among some units' nearest
+    tr = transport_start(p, near_seats, groups(p, w), w, pos, lo, hi, exempt=exempt)
     a = tr.assign
     assert a[0] == 0 and (a[1:] != 0).all()  # the standing seat holds its unit alone
     assert not (a[near] == 1).any()  # the excluded pairs stay out
     load = np.bincount(a, weights=w, minlength=k)[1:]
     assert ((load >= 0.9 * t - 1e-6) & (load <= 1.1 * t + 1e-6)).all()
     # what the pricing did before: the free seat 0 took the units around it
-    old = transport_start(p, exempt_filter(p, cand, exempt), groups(p, w), w, pos, lo, hi)
+    old = transport_start(p, near_seats, groups(p, w), w, pos, lo, hi)
     assert (old.assign[1:] == 0).any()
 
 

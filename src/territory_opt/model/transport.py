@@ -191,13 +191,12 @@ def lagrangian_bound(
     gamma: NDArray[np.float64],
     lo: NDArray[np.float64],
     hi: NDArray[np.float64],
-    *,
-    exempt: NDArray[np.bool_] | None = None,
 ) -> float:
     """L(γ) over every eligible (group, seat) pair: a lower bound on Σ w·d of any plan."""
     gamma = _open_bands(gamma, hi)
-    costs = _Costs(problem, grp, weight, seat_pos, exempt=exempt, keep_max=0)
-    total = sum(float(red.min(axis=1).sum()) for _, _, red in costs.reduced(gamma))
+    total = sum(
+        float(red.min(axis=1).sum()) for _, _, red in _Costs(problem, grp, weight, seat_pos, keep_max=0).reduced(gamma)
+    )
     return total + _band_term(gamma, lo, hi)
 
 

@@ -286,7 +286,7 @@ def solve_large(
     pos = seat_positions(problem, centres)
     cand = make_candidates(centres)
     state = _Plan(problem, spec, pos, weights)
-    tr, grp = _transport(ctx, problem, spec, cand, pos, state.hard)
+    tr, grp = _transport(ctx, problem, spec, cand, pos, state.hard, exempt)
     notes = [
         f"transport start: min-cost flow over {tr.pairs:,} group-seat pairs after {tr.rounds} pricing round(s); {tr.split} group(s) split by the flow went to their largest part"
     ]
@@ -318,8 +318,10 @@ def _transport(
     cand: Candidates,
     pos: NDArray[np.float64],
     hard: Bands,
+    exempt: NDArray[np.bool_],
 ) -> tuple[Any, Any]:
-    """The transport start within the first hard band (or unbounded), and its groups."""
+    """The transport start within the first hard band (or unbounded), and its groups; no
+    unit but their own goes to the ``exempt`` seats (standing alone)."""
     weight = spec.weight(problem.n_units)
     bands = [row for row in hard.rows() if row.kind == "band"]
     if bands:
@@ -330,7 +332,6 @@ def _transport(
     grp = groups(problem, value, families=spec.families)
     # deterministic mode: the transport stops by its pricing rounds, not by the clock
     until = None if ctx.deterministic else time.perf_counter() + 0.35 * ctx.left()
-    exempt = spec.exempt_seats(problem.n_seats)
     return transport_start(problem, cand, grp, weight, pos, lo, hi, deadline=until, exempt=exempt), grp
 
 
