@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from territory_opt import Problem
+from territory_opt import InfeasibleError, Problem, solve
 from territory_opt.diagnose import (
     capacity_shortfall,
     explain,
@@ -20,6 +20,7 @@ from territory_opt.diagnose import (
     unservable_units,
 )
 from territory_opt.model import BalanceRule, ModelSpec, build_candidates
+from territory_opt.scenario import Constraints, Contiguity, Measure, SolverSettings
 
 SPANISH = MED = 1  # skills are bits: skill_names[b] is bit b
 
@@ -123,6 +124,36 @@ def test_forced_moves_against_the_budget():
         "25.0% of potential must move (locks to new reps, owners lacking a required skill) but the budget is 10%"
     )
     assert forced_moves(p, spec, disruption_measure="potential", disruption_share=0.3) == []
+
+
+def test_a_unit_locked_to_a_seat_it_is_excluded_from_is_named():
+    """A lock and an exclusion on the same pair leave the unit no seat: the pre-check names
+    both (the warm start used to crash on the empty seat list: "min() arg is an empty
+    sequence"), and so does the whole solve, with and without home bases."""
+    p = replace(line([1, 3, 2], seats=2), lock=np.array([-1, -1, 1]), exclusions=np.array([[2, 1]]))
+    c = only(unservable_units(p, band(locks=True)))
+    assert (c.family, c.message) == (
+        "exclusions",
+        "unit 'U2' can go to no rep: it is locked to R2 and excluded from R2: remove the lock or the exclusion",
+    )
+    for seat_xy in (p.seat_xy, np.full((2, 2), np.nan)):
+        with pytest.raises(InfeasibleError, match="locked to R2 and excluded from R2"):
+            solve(
+                replace(p, seat_xy=seat_xy),
+                balance={"potential": Measure(tolerance=0.3)},
+                constraints=Constraints(contiguity=Contiguity()),
+                solver=SolverSettings(time_limit=5, deterministic=True),
+            )
+
+
+def test_a_family_whose_exclusions_cover_every_seat_is_named():
+    """Members kept together, one excluded from each seat: the family fits nowhere."""
+    p = replace(line([1, 1, 1, 1], seats=2), family=np.array([0, 0, -1, -1]), exclusions=np.array([[0, 0], [1, 1]]))
+    conflicts = unservable_units(p, band(families=True))
+    assert [c.family for c in conflicts] == ["exclusions", "exclusions"]
+    assert "with its family's" in conflicts[0].message
+    # without the family each member still has a seat
+    assert unservable_units(replace(p, family=np.full(4, -1)), band()) == []
 
 
 def test_an_island_no_whole_number_of_territories_fits_is_named():

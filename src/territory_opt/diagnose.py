@@ -29,8 +29,8 @@ class Conflict:
     Attributes
     ----------
     family : str
-        Constraint family (``balance``, ``capacity``, ``locks``, ``skills``, ``families``,
-        ``disruption``, ``contiguity``, ``oversized``).
+        Constraint family (``balance``, ``capacity``, ``locks``, ``skills``, ``exclusions``,
+        ``families``, ``disruption``, ``contiguity``, ``oversized``).
     message : str
         The reason in business words, with figures.
     relax_to : float or None
@@ -148,16 +148,47 @@ def prechecks(
 
 
 def unservable_units(problem: Problem, spec: ModelSpec) -> list[Conflict]:
-    """Units with no legal seat at all: their lock or required skills rule out every seat
-    (checked once per distinct skill set; at most 21 named)."""
+    """Units with no legal seat at all: their lock, required skills or exclusions (their
+    own, or their family's) rule out every seat (skills checked once per distinct skill
+    set; at most 21 named). A unit locked to a seat it is excluded from is named with both."""
     masks, inverse = np.unique(problem.unit_skills, return_inverse=True)
     servable = np.array([((m & ~problem.seat_skills) == 0).any() for m in masks])[inverse]
     if spec.locks:
         locked = problem.lock >= 0
         servable[locked] = problem.eligible(np.flatnonzero(locked), problem.lock[locked])
+    why: dict[int, str] = {}
+    if len(problem.exclusions):
+        excluded = set(problem.exclusions[:, 0].tolist())
+        fam = problem.family
+        families = set(fam[list(excluded)].tolist()) - {-1}
+        touched = excluded | set(np.flatnonzero(np.isin(fam, list(families))).tolist())
+        for u in sorted(touched):
+            if not servable[u]:
+                continue
+            group = np.flatnonzero(fam == fam[u]) if fam[u] >= 0 else np.array([u])
+            lock = problem.lock[group] if spec.locks else np.full(len(group), -1)
+            ok = np.ones(problem.n_seats, dtype=bool)
+            for member, seat in zip(group.tolist(), lock.tolist(), strict=True):
+                ok &= problem.eligible(np.full(problem.n_seats, member), np.arange(problem.n_seats))
+                if seat >= 0:
+                    ok &= np.arange(problem.n_seats) == seat
+                ok[problem.exclusions[problem.exclusions[:, 0] == member, 1]] = False
+            if ok.any():
+                continue
+            servable[u] = False
+            own = problem.lock[u] if spec.locks else -1
+            if own >= 0 and ((problem.exclusions[:, 0] == u) & (problem.exclusions[:, 1] == own)).any():
+                seat = problem.seat_ids[own]
+                why[u] = f"it is locked to {seat!s} and excluded from {seat!s}: remove the lock or the exclusion"
+            else:
+                why[u] = (
+                    "its lock, required skills and exclusions (with its family's) rule out every seat: remove an exclusion or a lock"
+                )
     return [
         Conflict(
-            "skills", f"unit {problem.unit_ids[u]!r} can go to no rep: its lock or required skills rule out every seat"
+            "exclusions" if u in why else "skills",
+            f"unit {problem.unit_ids[u]!r} can go to no rep: "
+            + why.get(u, "its lock or required skills rule out every seat"),
         )
         for u in np.flatnonzero(~servable)[:21]
     ]
