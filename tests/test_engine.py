@@ -204,6 +204,30 @@ def test_an_oversized_unit_stands_alone_only_where_it_may_go():
     assert sorted(np.bincount(plan.seat_of, minlength=3)[[t for t in range(3) if t != alone]].tolist()) == [5, 5]
 
 
+def test_a_seat_fed_nearby_units_never_gets_an_excluded_one():
+    # a seat whose candidate pool is short gets its nearest units added; the unit excluded
+    # from it must not be among them (the only balanced split is {2} | {0, 1}).
+    # Found by a differential fuzz: the plan used the excluded pair (audit FAIL, status
+    # unknown) while [1, 1, 0] keeps every rule.
+    p = Problem.from_arrays(
+        measures=np.array([2.0, 1.0, 3.0]),
+        measure_names=["potential"],
+        unit_xy=[[1.0, 0.0], [2.0, 0.0], [1.0, 1.0]],
+        seat_xy=[[2.0, 0.0], [np.nan, np.nan]],
+        edges=[[0, 1], [0, 2]],
+        exclusions=np.array([[2, 1]]),
+    )
+    for deterministic in (False, True):
+        plan = solve(
+            p,
+            balance={"potential": Measure(tolerance=0.2)},
+            constraints=Constraints(contiguity=True),
+            solver=SolverSettings(time_limit=5, deterministic=deterministic),
+        )
+        assert_clean(plan)
+        assert plan.seat_of.tolist() == [1, 1, 0]
+
+
 def test_infeasible_locks_explained_with_figures(line6):
     from dataclasses import replace
 

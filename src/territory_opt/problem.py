@@ -136,6 +136,14 @@ class Problem:
         """Whether each (unit, seat) pair respects skills (elementwise)."""
         return (self.unit_skills[units] & ~self.seat_skills[seats]) == 0
 
+    def excluded(self, units: NDArray[np.int64], seats: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether each (unit, seat) pair is one of the planner's exclusions (elementwise)."""
+        units, seats = np.asarray(units, dtype=np.int64), np.asarray(seats, dtype=np.int64)
+        if len(self.exclusions) == 0:
+            return np.zeros(np.broadcast(units, seats).shape, dtype=bool)
+        k = self.n_seats
+        return np.isin(units * k + seats, self.exclusions[:, 0] * k + self.exclusions[:, 1])
+
     def neighbours(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """CSR adjacency: ``indptr`` (n+1,), ``indices`` — neighbours of u are
         ``indices[indptr[u]:indptr[u+1]]``."""

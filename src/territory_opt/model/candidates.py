@@ -158,10 +158,7 @@ def _filter(
     keep = problem.eligible(u, s)
     locked = problem.lock[u] >= 0
     keep &= ~locked | (problem.lock[u] == s)
-    if len(problem.exclusions):
-        k = problem.n_seats
-        banned = problem.exclusions[:, 0] * k + problem.exclusions[:, 1]
-        keep &= ~np.isin(u * k + s, banned)
+    keep &= ~problem.excluded(u, s)
     return u[keep], s[keep]
 
 
@@ -217,8 +214,7 @@ def _feed_seats(
             count = min(count, problem.n_units)
             _, idx = tree.query(pos[t], k=count)
             idx = np.atleast_1d(idx)
-            ok = problem.eligible(idx, np.full(len(idx), t)) & ((problem.lock[idx] < 0) | (problem.lock[idx] == t))
-            picked = idx[ok]
+            picked, _ = _filter(problem, idx, np.full(len(idx), t))  # skills, locks, exclusions
             cum = np.cumsum(value[picked])
             if (len(cum) and cum[-1] >= 2.0 * need[t]) or count >= problem.n_units:
                 stop = int(np.searchsorted(cum, 2.0 * need[t])) + 1 if len(cum) else 0

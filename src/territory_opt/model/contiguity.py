@@ -98,6 +98,7 @@ def _can_root(problem: Problem, unit: int, seat: int) -> bool:
     lock = problem.lock[unit]
     ok = lock in (-1, seat)
     ok &= bool(problem.eligible(np.array([unit]), np.array([seat]))[0])
+    ok &= not bool(problem.excluded(np.array([unit]), np.array([seat]))[0])
     return bool(ok)
 
 

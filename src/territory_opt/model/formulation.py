@@ -270,8 +270,9 @@ def add_capacity(
 
 
 def add_skills(built: Built, problem: Problem, cand: Candidates, *, guarded: bool = False) -> None:
-    """Skill-ineligible pairs are pruned from P; any left (skills off in pruning) are fixed to 0."""
-    bad = np.flatnonzero(~problem.eligible(cand.unit, cand.seat))
+    """Skill-ineligible and excluded pairs are pruned from P; any left (skills off in
+    pruning, or a pair added past the pruning) are fixed to 0."""
+    bad = np.flatnonzero(~problem.eligible(cand.unit, cand.seat) | problem.excluded(cand.unit, cand.seat))
     lit = _guard(built, "skills", guarded and len(bad) > 0)
     for p in bad:
         _enforce(built.model.add(built.x[p] == 0), lit)

@@ -186,9 +186,7 @@ def _legal_pairs(model: cp_model.CpModel, problem: Problem, spec: ModelSpec) -> 
         locked = problem.lock[u_all] >= 0
         ok &= ~locked | (problem.lock[u_all] == t_all)
     ok &= ~exempt[t_all] | (problem.lock[u_all] == t_all)
-    if len(problem.exclusions):
-        banned = set(map(tuple, problem.exclusions.tolist()))
-        ok &= np.array([(int(a), int(b)) not in banned for a, b in zip(u_all, t_all, strict=True)])
+    ok &= ~problem.excluded(u_all, t_all)
     x: Pairs = {}
     for u, t in zip(u_all[ok].tolist(), t_all[ok].tolist(), strict=True):
         x[u, t] = model.new_bool_var("")
