@@ -228,6 +228,30 @@ def test_a_seat_fed_nearby_units_never_gets_an_excluded_one():
         assert plan.seat_of.tolist() == [1, 1, 0]
 
 
+def test_an_illegal_hint_for_the_exact_model_is_left_out_not_a_crash():
+    # 11 units on a path, seats of 1.5 and 0.5 FTE without home bases, unit 5 excluded from
+    # the larger seat: no plan exists. The exact model was hinted with the search's closest
+    # plan, which held the excluded pair, and crashed completing its flows (KeyError (5, 0));
+    # found by a differential fuzz against an exact oracle.
+    n = 11
+    p = Problem.from_arrays(
+        measures=np.array([10, 20, 8, 12, 1, 5, 19, 13, 1, 11, 13], dtype=float),
+        measure_names=["potential"],
+        unit_xy=np.column_stack([np.arange(1, n + 1, dtype=float), np.zeros(n)]),
+        seat_xy=np.full((2, 2), np.nan),
+        seat_capacity=[1.5, 0.5],
+        edges=[[i, i + 1] for i in range(n - 1)],
+        exclusions=np.array([[5, 0]]),
+    )
+    with pytest.raises(InfeasibleError, match="proved by the exact model"):
+        solve(
+            p,
+            balance={"potential": Measure(tolerance=0.1)},
+            constraints=Constraints(contiguity=True),
+            solver=SolverSettings(time_limit=8, deterministic=True, seed=2, workers=1),
+        )
+
+
 def test_infeasible_locks_explained_with_figures(line6):
     from dataclasses import replace
 

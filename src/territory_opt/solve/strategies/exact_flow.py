@@ -408,7 +408,8 @@ def _hint_flows(model: cp_model.CpModel, problem: Problem, hint: NDArray[np.int6
     """Complete a plan's hint with its roots and flows, so that CP-SAT starts from a whole
     solution instead of searching for the flows: in each connected territory a breadth-first
     tree from its first unit carries to every member the size of the member's subtree.
-    Disconnected territories get no flow hint."""
+    Disconnected territories, and those holding a pair the model has no variable for (a
+    hint that breaks an exclusion, say), get no flow hint."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import breadth_first_order
 
@@ -422,8 +423,8 @@ def _hint_flows(model: cp_model.CpModel, problem: Problem, hint: NDArray[np.int6
     size = np.ones(n, dtype=np.int64)
     for t in sorted({t for _, t in roots}):
         members = np.flatnonzero(hint == t)
-        if len(members) == 0 or (int(members[0]), t) not in roots:
-            continue
+        if len(members) == 0 or any((u, t) not in roots for u in members.tolist()):
+            continue  # empty, or a member on a pair the model does not have (an illegal hint)
         order, parent = breadth_first_order(graph, int(members[0]), directed=False)
         if len(order) != len(members):
             continue  # not connected: CP-SAT finds its own flows
