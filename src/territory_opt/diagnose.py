@@ -181,9 +181,11 @@ def unservable_units(problem: Problem, spec: ModelSpec) -> list[Conflict]:
                 seat = problem.seat_ids[own]
                 why[u] = f"it is locked to {seat!s} and excluded from {seat!s}: remove the lock or the exclusion"
             else:
-                why[u] = (
-                    "its lock, required skills and exclusions (with its family's) rule out every seat: remove an exclusion or a lock"
-                )
+                parts = [f"its lock to {problem.seat_ids[own]!s}"] if own >= 0 else []
+                parts += ["its required skills"] if problem.unit_skills[u] else []
+                parts += ["its exclusions"] + (["its family's"] if len(group) > 1 else [])
+                rule = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+                why[u] = f"{rule} rule out every seat: remove an exclusion" + (" or a lock" if own >= 0 else "")
     return [
         Conflict(
             "exclusions" if u in why else "skills",
