@@ -121,9 +121,16 @@ def test_forced_moves_against_the_budget():
     spec = band(0.5, disruption_value=p.measures[:, 0])
     c = only(forced_moves(p, spec, disruption_measure="potential", disruption_share=0.1))
     assert c.message == (
-        "25.0% of potential must move (locks to new reps, owners lacking a required skill) but the budget is 10%"
+        "25.0% of potential must move (locks to new reps, owners lacking a required skill, exclusions from today's owner) but the budget is 10%"
     )
     assert forced_moves(p, spec, disruption_measure="potential", disruption_share=0.3) == []
+    # a unit excluded from its owner must move too: with the lock, half the book
+    excluded = replace(p, exclusions=np.array([[2, 1]]))
+    assert only(forced_moves(excluded, spec, disruption_measure="potential", disruption_share=0.3)).relax_to == 0.5
+    from territory_opt.solve.bounds import required_movement
+
+    assert required_movement(excluded, spec, "potential").share == pytest.approx(0.5)
+    assert required_movement(p, spec, "potential").share == pytest.approx(0.25)
 
 
 def test_a_unit_locked_to_a_seat_it_is_excluded_from_is_named():

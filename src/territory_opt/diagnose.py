@@ -363,12 +363,13 @@ def overloaded_books(
 def forced_moves(
     problem: Problem, spec: ModelSpec, *, disruption_measure: str | None, disruption_share: float | None
 ) -> list[Conflict]:
-    """Moves no plan avoids (locks to another rep, owners lacking a required skill) against
-    the overall disruption budget."""
+    """Moves no plan avoids (locks to another rep, owners lacking a required skill, units
+    excluded from their owner) against the overall disruption budget."""
     if disruption_share is None or spec.disruption_value is None:
         return []
     has = problem.owner >= 0
-    forced = has & ~problem.eligible(np.arange(problem.n_units), np.maximum(problem.owner, 0))
+    everyone, today = np.arange(problem.n_units), np.maximum(problem.owner, 0)
+    forced = has & (~problem.eligible(everyone, today) | problem.excluded(everyone, today))
     if spec.locks:
         forced |= has & (problem.lock >= 0) & (problem.lock != problem.owner)
     total = float(spec.disruption_value[has].sum())
@@ -377,7 +378,7 @@ def forced_moves(
         return [
             Conflict(
                 "disruption",
-                f"{100 * moved / total:.1f}% of {disruption_measure} must move (locks to new reps, owners lacking a required skill) but the budget is {100 * disruption_share:g}%",
+                f"{100 * moved / total:.1f}% of {disruption_measure} must move (locks to new reps, owners lacking a required skill, exclusions from today's owner) but the budget is {100 * disruption_share:g}%",
                 moved / total,
             )
         ]

@@ -147,9 +147,11 @@ def required_movement(problem: Problem, spec: ModelSpec, measure: str) -> Moveme
     exempt = spec.exempt if spec.exempt is not None else np.zeros(k, dtype=bool)
     booked_by = np.bincount(problem.owner[has], weights=value[has], minlength=k)
     unowned = float(value[~has].sum())
-    # units that cannot stay: locked elsewhere, or their owner lacks a required skill
+    # units that cannot stay: locked elsewhere, their owner lacks a required skill, or they
+    # are excluded from their owner
     stay_ok = np.ones(problem.n_units, dtype=bool)
-    stay_ok[has] = problem.eligible(np.flatnonzero(has), problem.owner[has])
+    owned = np.flatnonzero(has)
+    stay_ok[has] = problem.eligible(owned, problem.owner[has]) & ~problem.excluded(owned, problem.owner[has])
     if spec.locks:
         stay_ok &= ~((problem.lock >= 0) & (problem.lock != problem.owner))
     forced = np.bincount(problem.owner[has & ~stay_ok], weights=value[has & ~stay_ok], minlength=k)
