@@ -174,3 +174,20 @@ def test_a_stranded_unit_alone_is_exempt_only_when_no_group_could_hold_it():
     # (1.15, just under the band) while 1.25 was possible
     labels = np.repeat(np.arange(6), [1, 2, 13, 13, 13, 12])
     assert score(inst, labels)["standalone"] == 1  # only unit 0's
+
+
+def test_a_unit_that_fits_the_largest_seat_is_not_oversized():
+    # seats of 1.0 and 0.8 FTE: targets 100 and 80 of 180 (±5 %: up to 105 and 84). Unit 0
+    # (102) fits the full seat, though above 1.05 x the mean over seats (94.5): not oversized,
+    # and the plan {0} | {1..5} is balanced. (North Carolina's Mecklenburg, scored as standing
+    # alone against the mean over seats, made a balanced plan read as 6.25 % off.)
+    inst = grid([102, 20, 20, 18, 10, 10])
+    inst.extra["fte"] = np.array([1.0, 0.8])
+    assert not oversized(inst).any()
+    s = score(inst, np.array([0, 1, 1, 1, 1, 1]))
+    assert s["standalone"] == 0 and s["balanced"]
+    assert s["spread_pct"] == pytest.approx(2.5)
+    # above the full seat's band it is oversized, whatever the seats
+    inst = grid([110, 20, 20, 18, 10, 10])
+    inst.extra["fte"] = np.array([1.0, 0.8])
+    assert oversized(inst).tolist() == [True] + [False] * 5
