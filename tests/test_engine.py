@@ -406,3 +406,52 @@ def test_no_plan_found_says_which_units_stood_alone(monkeypatch):
     assert "stands alone (exempt from balance): U0 (U0) has 10 of population" in text
     assert "the other 2 territories balance population around 5.00 (±5%)" in text
     assert info.value.over_budget is kept
+
+
+def _path(values, seat_xy, **extra):
+    n = len(values)
+    return Problem.from_arrays(
+        measures=np.asarray(values, dtype=float),
+        measure_names=["potential"],
+        unit_xy=[[float(i), 0.0] for i in range(n)],
+        seat_xy=seat_xy,
+        edges=[[i, i + 1] for i in range(n - 1)],
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("oversized", ["standalone", "fail"])
+def test_a_load_exactly_on_the_band_edge_fits(oversized):
+    # the only split, 115 | 85, lies exactly on both edges of ±15 % around 100; in floats
+    # (1 + 0.15) x 100 = 114.99999999999999, and the engine called the 60 "oversized" (its
+    # territory exempt) or the scenario infeasible. Found by the differential fuzz.
+    p = _path([60, 55, 45, 40], [[0.0, 0.0], [3.0, 0.0]])
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.15)},
+        constraints=Constraints(contiguity=True, oversized=oversized),
+        solver=SolverSettings(time_limit=5, deterministic=True),
+    )
+    assert_clean(plan)
+    assert plan.seat_of.tolist() == [0, 0, 1, 1] and not plan.exempt.any()
+
+
+@pytest.mark.parametrize(
+    ("values", "owner", "budget"),
+    [
+        ([50, 29, 21], [0, 0, 1], {"max_share": 0.29}),  # moves exactly 29 of 100
+        ([71, 29, 42], [0, 0, 1], {"per_rep_share": 0.29}),  # T0 gives exactly 29 % of its book
+    ],
+)
+def test_a_plan_moving_exactly_the_budget_keeps_it(values, owner, budget):
+    # 0.29 x 100 = 28.999999999999996 in floats, rounded down to 28 in the model: the
+    # engine said "the disruption budget must grow to about 29.0%" against its own 29 %
+    p = _path(values, [[0.0, 0.0], [2.0, 0.0]], owner=owner)
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.1)},
+        constraints=Constraints(contiguity=True, disruption=Disruption(measure="potential", **budget)),
+        solver=SolverSettings(time_limit=5, deterministic=True),
+    )
+    assert_clean(plan)
+    assert plan.seat_of.tolist() == [0, 1, 1]

@@ -103,6 +103,12 @@ class Row:
         return (np.maximum(self.low - load, 0.0) + np.maximum(load - self.high, 0.0)) / self.norm
 
 
+#: Bands are widened by this share of their target, so that float products that fall a few
+#: ulps inside the exact edge (1.15 x 100 = 114.99999999999999) keep a load exactly on the
+#: edge within its band; far below the audit's allowance (``audit.BALANCE_EPS``).
+BAND_ROUNDING = 1e-9
+
+
 @dataclass(frozen=True, eq=False)
 class Bands:
     """Balance targets and their tolerance bands, per seat and measure, and capacity caps.
@@ -162,8 +168,10 @@ class Bands:
         high = np.full((k, m), np.inf)
         for name, tol in tolerance.items():
             j = problem.measure_names.index(name)
-            low[~ex, j] = (1 - tol) * tgt[~ex, j]
-            high[~ex, j] = (1 + tol) * tgt[~ex, j]
+            # (1 + 0.15) x 100 is 114.99999999999999 in floats: a load of exactly 115 must fit
+            ulps = BAND_ROUNDING * np.abs(tgt[~ex, j])
+            low[~ex, j] = (1 - tol) * tgt[~ex, j] - ulps
+            high[~ex, j] = (1 + tol) * tgt[~ex, j] + ulps
         cap = np.full((k, m), np.inf)
         for name, per_fte in caps.items():
             cap[:, problem.measure_names.index(name)] = per_fte * problem.seat_capacity

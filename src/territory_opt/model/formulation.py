@@ -59,6 +59,8 @@ from .contiguity import Contiguity
 #: Measures are scaled so that each one's total is about this many integer units; rounding
 #: then moves a territory's load by at most 0.5 per unit, ~1e-8 of a target at US scale.
 MEASURE_SCALE_TOTAL = 1e12
+#: See :func:`_floor` (far below the audit's allowance of 1e-6 of the budget's base).
+BUDGET_ROUNDING = 1e-9
 #: Slack variables (soft balance, elastic diagnosis) count in steps of this many scaled
 #: units (1e-8 of a measure's total), so objective coefficients stay far from int64 limits.
 SLACK_STEP = 10_000
@@ -128,6 +130,13 @@ class Built:
     targets: NDArray[np.float64] | None = None
     by_seat: list[NDArray[np.int64]] = field(default_factory=list)
     slack_vars: list[tuple[str, int, int, cp_model.IntVar, float]] = field(default_factory=list)
+
+
+def _floor(x: float) -> int:
+    """A budget rounded down to whole scaled units, after a widening of ``BUDGET_ROUNDING`` of
+    its size: 0.29 x 100 is 28.999999999999996 in floats, and a plan moving exactly 29 of 100
+    keeps a 29 % budget."""
+    return int(np.floor(x + BUDGET_ROUNDING * max(abs(x), 1.0)))
 
 
 def _scale(problem: Problem) -> NDArray[np.float64]:
@@ -340,7 +349,7 @@ def add_disruption(
     kept = cp_model.LinearExpr.weighted_sum([built.x[p] for p in stay[ok]], coef[ok].tolist())
     total_int = int(coef.sum())
     if spec.disruption_max is not None:
-        budget = int(np.floor(spec.disruption_max * scale + half * len(coef)))
+        budget = _floor(spec.disruption_max * scale + half * len(coef))
         if elastic:
             over = built.model.new_int_var(0, total_int // SLACK_STEP + 1, "disruption_over")
             _enforce(built.model.add(total_int - kept - SLACK_STEP * over <= budget), lit)
@@ -362,7 +371,7 @@ def add_disruption(
                 if spec.disruption_rep_limit is None
                 else spec.disruption_rep_limit[r] * scale
             )
-            limit = int(np.floor(share + half * int(mine.sum())))
+            limit = _floor(share + half * int(mine.sum()))
             if elastic:
                 over = built.model.new_int_var(0, book // SLACK_STEP + 1, f"reppover_{r}")
                 _enforce(built.model.add(book - kept_r - SLACK_STEP * over <= limit), lit)
