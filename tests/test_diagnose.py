@@ -225,3 +225,12 @@ def test_explain_names_the_families_in_an_infeasible_core():
         "families",
         "these constraint families conflict: families; relax or switch off one of them",
     )
+
+
+def test_a_share_to_raise_to_is_never_above_everything():
+    from territory_opt.solve.bounds import pct_down, pct_up
+
+    assert pct_up(0.2901) == "29.1%"
+    assert pct_up(0.29) == "29.0%"
+    assert pct_up(1.0 + 4e-16) == "100.0%"  # was "100.1%", a setting max_share refuses
+    assert pct_down(0.2999) == "29.9%"

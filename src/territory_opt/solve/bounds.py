@@ -114,8 +114,10 @@ def books_moved(
 
 def pct_up(share: float) -> str:
     """A share that works, as a percentage rounded up to 0.1 % (a budget set to it keeps the
-    plan; rounded down it could refuse it)."""
-    return f"{np.ceil(1000 * share - 1e-9) / 10:.1f}%"
+    plan; rounded down it could refuse it), never above 100 % (a share of everything moved,
+    computed a few ulps above 1, read "raise max_share to 100.1%", a setting that cannot be
+    entered)."""
+    return f"{min(np.ceil(1000 * share - 1e-9) / 10, 100.0):.1f}%"
 
 
 def pct_down(share: float) -> str:
