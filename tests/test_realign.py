@@ -812,3 +812,42 @@ def test_chains_of_returns_never_move_more_break_a_band_or_a_territory(seed):
     loads = np.bincount(assign, weights=value, minlength=k)
     assert np.all(np.abs(loads / (value.sum() / k) - 1) <= 0.08 + 1e-9)
     assert all(territory_connected(assign, edges, t) for t in range(k))
+
+
+@pytest.mark.parametrize("rule", ["skill", "exclusion"])
+def test_a_unit_its_owner_may_not_keep_is_never_left_with_it(rule):
+    # unit 7 needs a skill its owner T2 lacks (or is excluded from T2); no plan keeps every
+    # rule. The search from today's owners counted bands and budgets only, left unit 7 on
+    # T2 and returned that plan (audit FAIL, status unknown); found by the differential fuzz
+    edges = [[0, 1], [0, 2], [0, 4], [0, 7], [1, 3], [1, 5], [1, 6], [1, 11], [1, 12], [2, 13]]
+    edges += [[2, 18], [3, 8], [3, 9], [5, 10], [7, 15], [8, 17], [12, 14], [15, 16]]
+    xy = [[0.0, 0.0], [0.058, 0.582], [0.535, 0.537], [0.076, 0.893], [-0.278, 0.847], [0.577, 1.192]]
+    xy += [[-0.913, 1.427], [0.733, 0.604], [-0.317, 1.353], [0.256, 1.495], [1.044, 2.004], [0.609, 1.270]]
+    xy += [[0.607, 1.210], [-0.266, 0.994], [0.424, 1.507], [1.121, 1.539], [1.762, 2.010], [-0.443, 2.233]]
+    xy += [[1.364, 1.443]]
+    skills = [0] * 19
+    skills[7] = 2
+    rules = (
+        {"unit_skills": skills, "seat_skills": [3, 3, 1], "skill_names": ("A", "B")}
+        if rule == "skill"
+        else {"exclusions": [[7, 2]]}
+    )
+    p = Problem.from_arrays(
+        measures=np.array([2, 1, 2, 4, 3, 3, 1, 2, 1, 1, 1, 1, 2, 1, 2, 1, 1, 1, 3], dtype=float),
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=[[-0.330, 0.995], [-0.505, 0.140], [1.413, 1.461]],
+        seat_capacity=[2.0, 2.0, 1.0],
+        edges=edges,
+        owner=[1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 2, 2, 1, 0],
+        **rules,
+    )
+    with pytest.raises(InfeasibleError):
+        solve(
+            p,
+            balance={"potential": Measure(tolerance=0.55)},
+            constraints=Constraints(
+                contiguity=True, disruption=Disruption(measure="potential", max_share=0.4, per_rep_share=0.65)
+            ),
+            solver=SolverSettings(time_limit=8, deterministic=True, workers=1, seed=6),
+        )

@@ -243,6 +243,7 @@ class _Search:
         self.uskill = problem.unit_skills.tolist()
         self.sskill = problem.seat_skills.tolist()
         self.excluded = {(int(a), int(b)) for a, b in problem.exclusions} if len(problem.exclusions) else set()
+        self.illegal = 0  # units on a seat they may not take (see reset)
         family = problem.family if spec.families else np.full(n, -1)
         self.in_family = (family >= 0).tolist()
         self.closed = exempt.tolist()  # no unit joins a seat standing alone (its cut-offs are locked to it)
@@ -291,6 +292,9 @@ class _Search:
             self.lumps[self.assign[u]].add(u)
         self.moved = 0.0
         self.out_moved = [0.0] * self.k
+        # units on a seat they may not take (today's owner lacking a required skill, or
+        # excluded): each counts a whole target in the violation until it leaves
+        self.illegal = sum(not self.legal(u, a) for u, a in enumerate(self.assign) if a >= 0)
         for u, a in enumerate(self.assign):
             o = self.owner[u]
             if o >= 0 and a != o:
@@ -300,6 +304,10 @@ class _Search:
     def eligible(self, u: int, t: int) -> bool:
         if self.closed[t] or self.locked_l[u] or self.in_family[u]:
             return False
+        return self.legal(u, t)
+
+    def legal(self, u: int, t: int) -> bool:
+        """Whether unit ``u`` may sit on seat ``t`` at all (skills, exclusions)."""
         if self.uskill[u] & ~self.sskill[t]:
             return False
         return not (self.excluded and (u, t) in self.excluded)
@@ -361,7 +369,11 @@ class _Search:
         return v
 
     def violation(self) -> float:
-        return sum(self.seat_violation(t, self.load[t]) for t in range(self.k)) + self.budget_violation(self.moved)
+        return (
+            sum(self.seat_violation(t, self.load[t]) for t in range(self.k))
+            + self.budget_violation(self.moved)
+            + float(self.illegal)
+        )
 
     def price(self, moved: float) -> float:
         """The search's price, in targets, of ``moved`` value away from today's owners
@@ -520,6 +532,7 @@ class _Search:
         self.size[a] -= 1
         self.size[b] += 1
         self.assign[u] = b
+        self.illegal += int(not self.legal(u, b)) - int(a >= 0 and not self.legal(u, a))
         if u in self.clash:
             self.lumps[a].discard(u)
             self.lumps[b].add(u)
