@@ -60,7 +60,7 @@ from .contiguity import Contiguity
 #: then moves a territory's load by at most 0.5 per unit, ~1e-8 of a target at US scale.
 MEASURE_SCALE_TOTAL = 1e12
 #: See :func:`_floor` (far below the audit's allowance of 1e-6 of the budget's base).
-BUDGET_ROUNDING = 1e-9
+BUDGET_ROUNDING = 1e-12
 #: Slack variables (soft balance, elastic diagnosis) count in steps of this many scaled
 #: units (1e-8 of a measure's total), so objective coefficients stay far from int64 limits.
 SLACK_STEP = 10_000
