@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from territory_opt import InfeasibleError, Problem
+from territory_opt.model import BalanceRule, ModelSpec
 from territory_opt.scenario import Constraints, Disruption, Measure, SolverSettings
 from territory_opt.solve.bounds import MovementBound
 from territory_opt.solve.context import SolveContext
@@ -193,3 +194,37 @@ def test_the_no_plan_advice_names_a_per_rep_limit_the_plan_also_breaks():
     # a plan moving 1 of rep 0's 3 units against a 30 % limit: the advice rounds up (33.4 %)
     one = np.array([1, 0, 0, 1, 1, 1, 2, 2, 2])
     assert "per_rep_share to 33.4%" in rep_limit_note(p, model(0.3), one)
+
+
+def test_a_balanced_plan_that_breaks_a_family_or_skill_is_not_offered():
+    """A search from today's owners keeps what today's alignment breaks (a split family, a
+    unit its owner may not serve); such a balanced plan is neither attached to a "no plan"
+    error nor quoted in its message (found by a fuzz of medium maps)."""
+    from dataclasses import replace as _replace
+
+    from territory_opt.solve.contiguous import SearchResult
+    from territory_opt.solve.proof import keeps_all_but_budget, over_budget_plan, rule_keeping
+
+    p = Problem.from_arrays(
+        measures=np.ones(4),
+        measure_names=["potential"],
+        unit_xy=[[float(i), 0.0] for i in range(4)],
+        seat_xy=[[0.0, 0.0], [3.0, 0.0]],
+        family=[0, 0, -1, -1],
+        unit_skills=[0, 0, 0, 1],
+        seat_skills=[1, 0],
+        skill_names=("A",),
+    )
+    model = ModelSpec(balance=(BalanceRule(0, 0.5, True),))
+    split, unskilled, good = np.array([0, 1, 1, 0]), np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0])
+    assert not keeps_all_but_budget(p, model, split)
+    assert not keeps_all_but_budget(p, model, unskilled)
+    assert keeps_all_but_budget(p, model, good)
+    assert keeps_all_but_budget(p, _replace(model, families=False), np.array([0, 1, 0, 0]))
+    log = [
+        SearchResult(assign=split, violation=0.1, moves=0, rounds=1, balanced=split, balanced_moved=0.1),
+        SearchResult(assign=unskilled, violation=0.1, moves=0, rounds=1, balanced=unskilled, balanced_moved=0.2),
+        SearchResult(assign=good, violation=0.1, moves=0, rounds=1, balanced=good, balanced_moved=0.5),
+    ]
+    assert over_budget_plan(log).tolist() == split.tolist()  # the raw log's least-moving plan
+    assert over_budget_plan(rule_keeping(log, p, model)).tolist() == good.tolist()

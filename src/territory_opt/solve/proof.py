@@ -135,6 +135,8 @@ def no_plan_error(
     every band but breaks the budget (:func:`over_budget_plan`); with ``problem`` and
     ``model``, the message also says when that plan breaks the per-rep limit too
     (:func:`rep_limit_note`), so that the advice it gives is complete."""
+    if problem is not None and model is not None:
+        exact_log = rule_keeping(exact_log, problem, model)
     over = over_budget_plan(exact_log)
     msg = no_plan_message(ctx, exact_log, repairs, movement, budget_share)
     note = (
@@ -173,9 +175,44 @@ def rep_limit_note(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]
     )
 
 
+def keeps_all_but_budget(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]) -> bool:
+    """Whether a plan keeps the rules that a search from today's owners can inherit broken:
+    locks, skills, exclusions and families (bands, contiguity and the budget are the
+    search's own figures)."""
+    assign = np.asarray(assign, dtype=np.int64)
+    units = np.arange(problem.n_units)
+    locked = problem.lock >= 0
+    if model.locks and (assign[locked] != problem.lock[locked]).any():
+        return False
+    if not problem.eligible(units, assign).all() or problem.excluded(units, assign).any():
+        return False
+    fam = problem.family
+    if model.families and (fam >= 0).any():
+        members = np.flatnonzero(fam >= 0)
+        pairs = np.unique(np.column_stack([fam[members], assign[members]]), axis=0)
+        if len(pairs) != len(np.unique(fam[members])):
+            return False
+    return True
+
+
+def rule_keeping(exact_log: list[SearchResult], problem: Problem, model: ModelSpec) -> list[SearchResult]:
+    """``exact_log`` with the balanced plans that break a lock, skill, exclusion or family
+    dropped (a search from today's owners keeps what today's alignment breaks: such a plan
+    is neither offered with an error nor quoted in its message)."""
+    from dataclasses import replace
+
+    return [
+        r
+        if r.balanced is None or keeps_all_but_budget(problem, model, r.balanced)
+        else replace(r, balanced=None, balanced_moved=None)
+        for r in exact_log
+    ]
+
+
 def over_budget_plan(exact_log: list[SearchResult]) -> NDArray[np.int64] | None:
     """The best plan the searches found that meets every band but breaks the budget (the
-    one :func:`no_plan_message` names), or None."""
+    one :func:`no_plan_message` names), or None. Callers pass the log through
+    :func:`rule_keeping` first."""
     found = [r for r in exact_log if r.balanced is not None and r.balanced_moved is not None]
     if not found:
         return None

@@ -48,7 +48,7 @@ from ..bounds import MovementBound, pct_up
 from ..context import SolveContext
 from ..contiguous import SearchResult, moved_share
 from ..incumbent import EXACT_MODEL, Incumbent
-from ..proof import over_budget_plan, raise_if_proved
+from ..proof import over_budget_plan, raise_if_proved, rule_keeping
 from ..spec import SolveSpec
 
 #: Above this many legal (unit, seat) pairs the exact model is not attempted.
@@ -541,7 +541,7 @@ def fallback(
     pos = seat_positions(problem, centres)
     hint = min(exact_log, key=lambda r: r.violation).assign if exact_log else None
     least: ExactResult | None = None
-    best = over_budget_plan(exact_log)
+    best = over_budget_plan(rule_keeping(exact_log, problem, model))
     if model.disruption_max is not None and best is not None:
         # most of the time: it stops at the first plan within the budget, and the travel
         # solve that follows gets the rest (a tenth at least)

@@ -48,7 +48,7 @@ from ..contiguous import EPS as EXACT_EPS
 from ..contiguous import SearchResult, balance_search
 from ..incumbent import EXACT_SEARCH, WARM_START, Incumbent
 from ..prepare import Prepared
-from ..proof import no_plan_error, over_budget_plan, raise_if_pocket, raise_if_proved
+from ..proof import no_plan_error, over_budget_plan, raise_if_pocket, raise_if_proved, rule_keeping
 from . import exact_cuts, exact_flow, realignment
 
 
@@ -247,7 +247,7 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
         search.cuts_tried = True
         decided = exact_cuts.decide(ctx, prep.problem, prep.spec, ctx.now() + 0.6 * max(0.0, ctx.left()))
         if decided.status == "infeasible":
-            over = over_budget_plan(search.exact_log)
+            over = over_budget_plan(rule_keeping(search.exact_log, prep.problem, prep.spec.model))
             raise exact_cuts.budget_error(ctx, prep.problem, prep.spec, decided, over, prep.movement)
         if decided.assign is not None:
             found = replace(found, assign=decided.assign, violation=0.0)
