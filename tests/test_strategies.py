@@ -182,3 +182,31 @@ def test_every_travel_plan_carries_a_bound_for_the_real_problem(monkeypatch):
     assert restricted.global_bound is not None and restricted.global_gap is not None
     assert 0 < restricted.global_bound <= restricted.objective + 1e-9
     assert restricted.objective == pytest.approx(restricted.objective_terms["travel"])
+
+
+def test_a_unit_too_large_for_its_nearest_seats_keeps_the_seats_it_fits():
+    # ten seats of 0.5 FTE next to unit 0 and one of 2.0 far away: unit 0 (30 of 100)
+    # overflows every small seat's band (about 6.5) but fits the large one (about 38); the
+    # fit filter left it no pair at all, and the transport start failed with "no way to give
+    # every unit an allowed seat: check skills, locks and exclusions" (a medium-map fuzz)
+    from territory_opt.solve._pairs import fit_filter
+
+    n = 20
+    p = Problem.from_arrays(
+        measures=np.array([30.0] + [70.0 / (n - 1)] * (n - 1)),
+        measure_names=["potential"],
+        unit_xy=[[float(i), 0.0] for i in range(n)],
+        seat_xy=[[0.0, 1.0 + i] for i in range(10)] + [[100.0, 0.0]],
+        seat_capacity=[0.5] * 10 + [2.0],
+    )
+    cand = build_candidates(p, np.full(11, -1), nearest=8)
+    assert 10 not in cand.seat[cand.unit == 0]
+    limits = (1.05 * 100 * p.seat_capacity / p.seat_capacity.sum())[:, None]
+    values = p.measures[:, :1]
+    exempt = np.zeros(11, dtype=bool)
+    assert 0 not in fit_filter(p, cand, values, limits).unit  # without the rescue: no pair
+    rescued = fit_filter(p, cand, values, limits, exempt, p.seat_xy)
+    assert rescued.seat[rescued.unit == 0].tolist() == [10]
+    assert rescued.distance[rescued.unit == 0][0] == pytest.approx(100.0)
+    exempt[10] = True  # a seat standing alone takes no one
+    assert 0 not in fit_filter(p, cand, values, limits, exempt, p.seat_xy).unit

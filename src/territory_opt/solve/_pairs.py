@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from ..model import ModelSpec, build_candidates, seat_positions
 from ..model.candidates import Candidates
+from ..model.candidates import _filter as legal_pairs
 from ..problem import Problem
 
 
@@ -53,16 +54,37 @@ def limits(problem: Problem, spec: ModelSpec) -> tuple[NDArray[np.float64], NDAr
 
 
 def fit_filter(
-    problem: Problem, cand: Candidates, values: NDArray[np.float64], limits: NDArray[np.float64]
+    problem: Problem,
+    cand: Candidates,
+    values: NDArray[np.float64],
+    limits: NDArray[np.float64],
+    exempt: NDArray[np.bool_] | None = None,
+    pos: NDArray[np.float64] | None = None,
 ) -> Candidates:
-    """Drop pairs whose unit alone exceeds the seat's upper limit (they are infeasible)."""
+    """Drop pairs whose unit alone exceeds the seat's upper limit (they are infeasible). With
+    ``exempt`` and ``pos`` (seat positions) given, a unit left with no pair (too large for
+    its nearest seats, not for a larger one: seats of unequal FTE) gets every legal seat it
+    fits outside the exempt ones, at its distance to ``pos`` (it failed as "no way to give
+    every unit an allowed seat: check skills, locks and exclusions")."""
     if values.shape[1] == 0:
         return cand
-    keep = np.all(values[cand.unit] <= limits[cand.seat] * (1 + 1e-9), axis=1)
-    keep |= problem.lock[cand.unit] == cand.seat
+    fits = np.all(values[cand.unit] <= limits[cand.seat] * (1 + 1e-9), axis=1)
+    keep = fits | (problem.lock[cand.unit] == cand.seat)
     if keep.all():
         return cand
-    return subset(problem, cand, cand.unit[keep], cand.seat[keep], cand.exact)
+    u, s = cand.unit[keep], cand.seat[keep]
+    lost = np.setdiff1d(np.unique(cand.unit), u)
+    if exempt is None or pos is None or len(lost) == 0:
+        return subset(problem, cand, u, s, cand.exact)
+    room = np.all(values[lost][:, None, :] <= limits[None, :, :] * (1 + 1e-9), axis=2)
+    room &= ~np.asarray(exempt, dtype=bool)[None, :]
+    lu, ls = np.nonzero(room)
+    lu, ls = legal_pairs(problem, lost[lu], ls)
+    out = subset(problem, cand, np.concatenate([u, lu]), np.concatenate([s, ls]), cand.exact)
+    missing = np.isnan(out.distance)
+    dist = out.distance.copy()
+    dist[missing] = np.linalg.norm(problem.unit_xy[out.unit[missing]] - pos[out.seat[missing]], axis=1)
+    return replace(out, distance=dist)
 
 
 def with_distances(problem: Problem, cand: Candidates, centres: NDArray[np.int64]) -> Candidates:

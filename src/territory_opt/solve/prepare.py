@@ -579,6 +579,8 @@ def transport_contiguous_start(
         exempt_filter(problem, build_candidates(problem, centres, nearest=8, need=prep.need), exempt),
         prep.values,
         prep.limits,
+        exempt,
+        seat_positions(problem, centres),
     )
     budget = min(10.0, 0.1 * limit)
     clock_deadline = None if ctx.deterministic else time.perf_counter() + budget
