@@ -103,14 +103,6 @@ class Row:
         return (np.maximum(self.low - load, 0.0) + np.maximum(load - self.high, 0.0)) / self.norm
 
 
-#: Bands are widened by this share of their target, so that float products that fall a few
-#: ulps inside the exact edge (1.15 x 100 = 114.99999999999999) keep a load exactly on the
-#: edge within its band (a few ulps are ~1e-16 of the figure); far below the audit's
-#: allowance (``audit.BALANCE_EPS``), and below what a plan's rounded coefficients could add
-#: (test_whole_number_measures_meet_the_band_exactly_not_within_the_rounding: 3e-12).
-BAND_ROUNDING = 1e-13
-
-
 @dataclass(frozen=True, eq=False)
 class Bands:
     """Balance targets and their tolerance bands, per seat and measure, and capacity caps.
@@ -170,10 +162,8 @@ class Bands:
         high = np.full((k, m), np.inf)
         for name, tol in tolerance.items():
             j = problem.measure_names.index(name)
-            # (1 + 0.15) x 100 is 114.99999999999999 in floats: a load of exactly 115 must fit
-            ulps = BAND_ROUNDING * np.abs(tgt[~ex, j])
-            low[~ex, j] = (1 - tol) * tgt[~ex, j] - ulps
-            high[~ex, j] = (1 + tol) * tgt[~ex, j] + ulps
+            low[~ex, j] = (1 - tol) * tgt[~ex, j]
+            high[~ex, j] = (1 + tol) * tgt[~ex, j]
         cap = np.full((k, m), np.inf)
         for name, per_fte in caps.items():
             cap[:, problem.measure_names.index(name)] = per_fte * problem.seat_capacity

@@ -131,7 +131,7 @@ def build_candidates(
 
     keys = np.unique(u * k + s)
     u, s = keys // k, keys % k
-    u, s = _filter(problem, u, s)
+    u, s = legal_pairs(problem, u, s)
     u, s = _rescue(problem, u, s, pos)
     if need is not None:
         u, s = _feed_seats(problem, u, s, pos, need)
@@ -152,9 +152,10 @@ def build_candidates(
     )
 
 
-def _filter(
+def legal_pairs(
     problem: Problem, u: NDArray[np.int64], s: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The pairs ``(u, s)`` a plan may use: skills, locks and exclusions (in order)."""
     keep = problem.eligible(u, s)
     locked = problem.lock[u] >= 0
     keep &= ~locked | (problem.lock[u] == s)
@@ -214,7 +215,7 @@ def _feed_seats(
             count = min(count, problem.n_units)
             _, idx = tree.query(pos[t], k=count)
             idx = np.atleast_1d(idx)
-            picked, _ = _filter(problem, idx, np.full(len(idx), t))  # skills, locks, exclusions
+            picked, _ = legal_pairs(problem, idx, np.full(len(idx), t))  # skills, locks, exclusions
             cum = np.cumsum(value[picked])
             if (len(cum) and cum[-1] >= 2.0 * need[t]) or count >= problem.n_units:
                 stop = int(np.searchsorted(cum, 2.0 * need[t])) + 1 if len(cum) else 0
@@ -234,5 +235,5 @@ def _count_feasible_pairs(problem: Problem) -> int:
         return -1  # not counted at this size; pruning is then reported as heuristic
     u = np.repeat(np.arange(problem.n_units), k)
     s = np.tile(np.arange(k), problem.n_units)
-    fu, _ = _filter(problem, u, s)
+    fu, _ = legal_pairs(problem, u, s)
     return len(fu)

@@ -8,8 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..model import ModelSpec, build_candidates, seat_positions
-from ..model.candidates import Candidates
-from ..model.candidates import _filter as legal_pairs
+from ..model.candidates import Candidates, legal_pairs
 from ..problem import Problem
 
 
