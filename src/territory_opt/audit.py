@@ -61,6 +61,21 @@ def audit(problem: Problem, assign: NDArray[np.int64], rules: Rules) -> tuple[Fi
     return (first, *(finding for check in checks for finding in check(problem, assign, rules)))
 
 
+def keeps_unit_rules(problem: Problem, assign: NDArray[np.int64], *, locks: bool, families: bool) -> bool:
+    """Whether a whole assignment keeps the rules on single units: locks (when on), skills,
+    exclusions and families (when on); the same checks as :func:`audit`'s."""
+    rules = Rules(
+        tolerance={},
+        targets=np.zeros((problem.n_seats, 0)),
+        exempt=np.zeros(problem.n_seats, dtype=bool),
+        capacity={},
+        locks=locks,
+        families=families,
+    )
+    checks = (_locks, _skills, _exclusions, _families)
+    return all(finding.ok for check in checks for finding in check(problem, np.asarray(assign), rules))
+
+
 def _assignment(problem: Problem, assign: NDArray[np.int64]) -> Finding:
     """Every unit in exactly one known territory."""
     n, k = problem.n_units, problem.n_seats

@@ -162,20 +162,13 @@ def unservable_units(problem: Problem, spec: ModelSpec) -> list[Conflict]:
         fam = problem.family
         families = set(fam[list(excluded)].tolist()) - {-1}
         touched = excluded | set(np.flatnonzero(np.isin(fam, list(families))).tolist())
+        # the seats a unit may take, its family's rules too (locks only when they hold)
+        rules = problem if spec.locks else replace(problem, lock=np.full(problem.n_units, -1))
         for u in sorted(touched):
-            if not servable[u]:
-                continue
-            group = np.flatnonzero(fam == fam[u]) if fam[u] >= 0 else np.array([u])
-            lock = problem.lock[group] if spec.locks else np.full(len(group), -1)
-            ok = np.ones(problem.n_seats, dtype=bool)
-            for member, seat in zip(group.tolist(), lock.tolist(), strict=True):
-                ok &= problem.eligible(np.full(problem.n_seats, member), np.arange(problem.n_seats))
-                if seat >= 0:
-                    ok &= np.arange(problem.n_seats) == seat
-                ok[problem.exclusions[problem.exclusions[:, 0] == member, 1]] = False
-            if ok.any():
+            if not servable[u] or len(allowed_seats(rules, u)):
                 continue
             servable[u] = False
+            group = np.flatnonzero(fam == fam[u]) if fam[u] >= 0 else np.array([u])
             own = problem.lock[u] if spec.locks else -1
             if own >= 0 and ((problem.exclusions[:, 0] == u) & (problem.exclusions[:, 1] == own)).any():
                 seat = problem.seat_ids[own]

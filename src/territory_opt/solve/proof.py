@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ..audit import keeps_unit_rules
 from ..diagnose import Explanation, prove_infeasible
 from ..errors import InfeasibleError, SolverError
 from ..model import ModelSpec, build_candidates
@@ -178,21 +179,8 @@ def rep_limit_note(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]
 def keeps_all_but_budget(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]) -> bool:
     """Whether a plan keeps the rules that a search from today's owners can inherit broken:
     locks, skills, exclusions and families (bands, contiguity and the budget are the
-    search's own figures)."""
-    assign = np.asarray(assign, dtype=np.int64)
-    units = np.arange(problem.n_units)
-    locked = problem.lock >= 0
-    if model.locks and (assign[locked] != problem.lock[locked]).any():
-        return False
-    if not problem.eligible(units, assign).all() or problem.excluded(units, assign).any():
-        return False
-    fam = problem.family
-    if model.families and (fam >= 0).any():
-        members = np.flatnonzero(fam >= 0)
-        pairs = np.unique(np.column_stack([fam[members], assign[members]]), axis=0)
-        if len(pairs) != len(np.unique(fam[members])):
-            return False
-    return True
+    search's own figures); the audit's checks (:func:`~territory_opt.audit.keeps_unit_rules`)."""
+    return keeps_unit_rules(problem, assign, locks=model.locks, families=model.families)
 
 
 def rule_keeping(exact_log: list[SearchResult], problem: Problem, model: ModelSpec) -> list[SearchResult]:
