@@ -680,8 +680,10 @@ def connected_start(
     Units without a seat (-1: e.g. the accounts of a removed rep) and the pieces of a
     territory cut off from its main piece (the piece holding its anchor unit, else its
     largest) go to the adjacent territory they share most edges with, never to a
-    ``closed`` seat (one standing alone). Returns the plan and the seats whose start
-    territory was not connected.
+    ``closed`` seat (one standing alone). A cut-off piece holding a ``locked`` unit (which
+    may not leave) is joined to the main piece instead, by the shortest path of units
+    that may join (:func:`_join_pieces`); the territories the path crosses are mended
+    the same way. Returns the plan and the seats whose start territory was not connected.
     """
     n, k = problem.n_units, problem.n_seats
     assign = np.asarray(start, dtype=np.int64).copy()
@@ -699,6 +701,7 @@ def connected_start(
         graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
         _, comp = connected_components(graph, directed=False)
         loose = assign < 0
+        joined = False
         for t in range(k):
             members = np.flatnonzero(assign == t)
             if len(members) == 0:
@@ -715,10 +718,18 @@ def connected_start(
             if keep is None:
                 sizes = np.bincount(comp[members])
                 keep = int(np.argmax(sizes))
+            stuck = np.unique(comp[members[locked[members]]])
+            stuck = stuck[stuck != keep]
+            if len(stuck) and _join_pieces(problem, assign, t, comp, keep, stuck, locked, closed):
+                detached.add(t)
+                joined = True
+                break  # the components changed: count them again
             off = members[(comp[members] != keep) & ~locked[members]]
             if len(off):
                 detached.add(t)
                 loose[off] = True
+        if joined:
+            continue
         if not loose.any():
             break
         # hand loose units to the neighbouring territory sharing most edges, outside in
@@ -747,6 +758,52 @@ def connected_start(
                 d[:, closed] = np.inf
             assign[rest] = np.argmin(d, axis=1)
     return assign, tuple(sorted(detached))
+
+
+def _join_pieces(
+    problem: Problem,
+    assign: NDArray[np.int64],
+    t: int,
+    comp: NDArray[np.int64],
+    keep: int,
+    stuck: NDArray[np.int64],
+    locked: NDArray[np.bool_],
+    closed: NDArray[np.bool_] | None,
+) -> bool:
+    """Join the pieces ``stuck`` of territory ``t`` (components in ``comp`` holding units
+    that may not leave) to its main piece ``keep``: the units on the shortest path (fewest
+    units) between them join ``t``. The path never crosses a locked unit of another seat or
+    a seat standing alone. Changes ``assign`` in place; False when no such path exists (a
+    fuzz map: a locked unit's piece far from its home, the search kept two pieces and its
+    plan failed the audit)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n = problem.n_units
+    edges = problem.edges
+    assert edges is not None
+    ok = ~(locked & (assign != t))
+    if closed is not None:
+        ok &= ~((assign >= 0) & closed[np.maximum(assign, 0)])
+    e = edges[ok[edges[:, 0]] & ok[edges[:, 1]]]
+    graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+    main = comp == keep
+    done = False
+    for q in stuck.tolist():
+        dist, pred, _ = dijkstra(
+            graph, directed=False, unweighted=True, indices=np.flatnonzero(main), return_predecessors=True, min_only=True
+        )
+        ends = np.flatnonzero(comp == q)
+        ends = ends[np.isfinite(dist[ends])]
+        if len(ends) == 0:
+            continue
+        u = int(ends[np.argmin(dist[ends])])
+        while u >= 0:
+            assign[u], main[u] = t, True
+            u = int(pred[u])
+        main |= comp == q
+        done = True
+    return done
 
 
 def _transfers(s: _Search, row: int) -> list[tuple[int, int, float]]:
@@ -1431,6 +1488,10 @@ def balance_search(
             pocket = found.pocket
         elif found is not None:
             best_v, best_assign, balanced = _take_relinked(found, best_v, best_assign, counts)
+    if s.contiguity:
+        # the moves keep each territory in one piece; a start whose locked units no path
+        # could join keeps its pieces, and each counts a whole target (never "a plan")
+        best_v += _extra_pieces(problem, np.asarray(best_assign, dtype=np.int64))
     return SearchResult(
         assign=np.asarray(best_assign, dtype=np.int64),
         violation=float(best_v),
@@ -1445,6 +1506,20 @@ def balance_search(
         corridor_plan=counts.corridor_plan,
         pocket=pocket,
     )
+
+
+def _extra_pieces(problem: Problem, assign: NDArray[np.int64]) -> int:
+    """How many pieces the territories of ``assign`` have beyond one each."""
+    from ..geo import components
+
+    edges = problem.edges
+    if edges is None or len(edges) == 0:
+        return 0
+    same = edges[assign[edges[:, 0]] == assign[edges[:, 1]]]
+    labels = components(problem.n_units, same)
+    held = assign >= 0
+    pairs = np.unique(np.column_stack([assign[held], labels[held]]), axis=0)
+    return int(len(pairs) - len(np.unique(pairs[:, 0])))
 
 
 def _finite_positions(
@@ -1525,9 +1600,12 @@ def _start(
     locked = problem.lock >= 0
     start[locked] = problem.lock[locked]
     closed = np.asarray(s.closed, dtype=bool)
+    frozen = locked | np.asarray(s.in_family, dtype=bool)
+    if frozen.any() and not locked.all():
+        _whole_families(problem, s, start, closed)
     detached: tuple[int, ...] = ()
     if s.contiguity:
-        start, detached = connected_start(problem, start, anchors=anchors, locked=locked, closed=closed)
+        start, detached = connected_start(problem, start, anchors=anchors, locked=frozen, closed=closed)
     elif (start < 0).any():
         rest = np.flatnonzero(start < 0)
         d = np.linalg.norm(problem.unit_xy[rest][:, None, :] - pos[None, :, :], axis=2)
@@ -1539,6 +1617,31 @@ def _start(
     if anchors is not None:
         s.anchor = [int(x) if x >= 0 and start[x] == t else -1 for t, x in enumerate(np.asarray(anchors).tolist())]
     return start, detached
+
+
+def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], closed: NDArray[np.bool_]) -> None:
+    """Put each family that ``start`` splits (today's alignment can) on one seat, in place:
+    the seat holding most of its value among those every member may take (its locked
+    member's seat when it has one). The search never moves a family's units one by one,
+    so a split it starts from would stay split (a realignment's start from today's books
+    gave a plan the audit failed: "families: 1 split")."""
+    fam = np.flatnonzero(np.asarray(s.in_family, dtype=bool))
+    ids = problem.family[fam]
+    value = np.asarray(s.dvalue, dtype=float) + 1e-9
+    for f in np.unique(ids).tolist():
+        members = fam[ids == f]
+        seats = np.unique(start[members])
+        if len(seats) <= 1 and seats[0] >= 0:
+            continue
+        pinned = np.unique(problem.lock[members][problem.lock[members] >= 0])
+        offered = pinned if len(pinned) else seats[seats >= 0]
+        options = [
+            int(t) for t in offered.tolist() if not closed[t] and all(s.legal(int(u), int(t)) for u in members.tolist())
+        ]
+        if not options:
+            continue  # no seat takes them all: the audit says so if the plan keeps the split
+        held = [float(value[members[start[members] == t]].sum()) for t in options]
+        start[members] = options[int(np.argmax(held))]
 
 
 def _rounds(

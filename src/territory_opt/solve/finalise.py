@@ -12,12 +12,10 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from .._version import __version__
-from ..audit import Rules, audit
 from ..evaluate import evaluate
 from ..metrics import territory_frame
-from ..model import seat_positions, targets
+from ..model import seat_positions
 from ..plan import Plan, Status
-from ..problem import Problem
 from .bounds import (
     CENTRES_MIP_MAX_PAIRS,
     centres_mip_bound,
@@ -30,7 +28,7 @@ from .bounds import (
 from .context import SolveContext
 from .incumbent import EXACT_SEARCH, Incumbent
 from .prepare import Prepared
-from .spec import LEXICOGRAPHIC_BASE, SolveSpec
+from .spec import LEXICOGRAPHIC_BASE
 from .strategies.exact_flow import exact_objective
 
 #: Subgradient steps of the chosen-centres bound in deterministic mode (a count, so the
@@ -114,10 +112,7 @@ def finalise(ctx: SolveContext, prep: Prepared, outcome: Outcome, scenario: str)
     proof = _proof(ctx, prep, best, restrictions, evaluated)
     if best.status == cp_model.OPTIMAL and restrictions:
         notes.append("CP-SAT proved this plan optimal for the restricted model (see restrictions)")
-    target = targets(problem, prep.exempt)
-    findings = audit(
-        problem, best.assign, replace(_audit_rules(problem, spec, prep.exempt, target), standing=prep.standing)
-    )
+    findings = prep.findings(best.assign)
     status = proof.status if all(f.ok for f in findings) else Status.UNKNOWN
     # a plan no solver produced (the last exact search's) is announced here, with its
     # evaluated objective: the first plan a progress callback sees
@@ -374,24 +369,6 @@ def _method(prep: Prepared, best: Incumbent) -> str:
         return "transport (min-cost flow) start + CP-SAT large-neighbourhood search"
     exact = " + exact model (contiguity by flows)" if best.exact_model else ""
     return "warm start + CP-SAT" + (" + location-allocation" if prep.free_centres else "") + exact
-
-
-def _audit_rules(problem: Problem, spec: SolveSpec, exempt: NDArray[np.bool_], target: NDArray[np.float64]) -> Rules:
-    """The scenario's rules as the independent audit checks them."""
-    model = spec.model
-    return Rules(
-        tolerance={problem.measure_names[r.measure]: r.tolerance for r in model.balance if r.hard},
-        targets=target,
-        exempt=exempt,
-        capacity={problem.measure_names[m]: cap for m, cap in model.capacity},
-        disruption_measure=spec.disruption_measure,
-        disruption_max_share=spec.disruption_share,
-        disruption_per_rep_share=model.disruption_per_rep if spec.disruption_measure is not None else None,
-        contiguity=model.contiguity,
-        locks=model.locks,
-        skills=spec.skills,
-        families=model.families,
-    )
 
 
 def _ro(array: NDArray[Any]) -> NDArray[Any]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from ..audit import Finding, Rules, audit
 from ..diagnose import Conflict, Explanation, oversized_units, prechecks, standalone_seat
 from ..errors import InfeasibleError, SolverError
 from ..evaluate import standing_units
@@ -99,6 +100,31 @@ class Prepared:
     large: bool
     notes: tuple[str, ...]
     searchable: bool = False
+
+    def findings(self, assign: NDArray[np.int64]) -> tuple[Finding, ...]:
+        """The independent audit of ``assign`` against the scenario's own rules (the
+        checks every returned plan gets)."""
+        model, spec = self.spec.model, self.spec
+        rules = Rules(
+            tolerance={self.problem.measure_names[r.measure]: r.tolerance for r in model.balance if r.hard},
+            targets=targets(self.problem, self.exempt),
+            exempt=self.exempt,
+            capacity={self.problem.measure_names[m]: cap for m, cap in model.capacity},
+            disruption_measure=spec.disruption_measure,
+            disruption_max_share=spec.disruption_share,
+            disruption_per_rep_share=model.disruption_per_rep if spec.disruption_measure is not None else None,
+            contiguity=model.contiguity,
+            locks=model.locks,
+            skills=spec.skills,
+            families=model.families,
+            standing=self.standing,
+        )
+        return audit(self.problem, assign, rules)
+
+    def keeps_every_rule(self, assign: NDArray[np.int64]) -> bool:
+        """Whether ``assign`` passes :meth:`findings` (a plan no solver made, such as a warm
+        start or a search's, is taken only then)."""
+        return all(f.ok for f in self.findings(assign))
 
 
 def prepare(ctx: SolveContext, problem: Problem, spec: SolveSpec) -> Prepared:

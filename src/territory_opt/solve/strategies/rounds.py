@@ -396,8 +396,15 @@ def settle(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Nex
             search.final = True
             search.centres, search.start = search.best.centres, search.best.assign
         return Next.AGAIN
-    if rnd.status != cp_model.INFEASIBLE and search.best is None and rnd.violation <= 1e-9:
-        # the warm start satisfies balance and capacity; the audit checks the rest
+    if (
+        rnd.status != cp_model.INFEASIBLE
+        and search.best is None
+        and rnd.violation <= 1e-9
+        and prep.keeps_every_rule(rnd.hint)
+    ):
+        # the warm start keeps balance and capacity, and the audit passes it (a realignment's
+        # start from today's books can inherit a split family, a piece or a broken budget:
+        # no plan then, and the engine's last resorts take over)
         search.best = _unsolved(rnd.hint, search, rnd.cand, WARM_START)
     return Next.STOP
 
@@ -494,7 +501,9 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
     assert merged is not None
     search.exact_log.append(merged)
     raise_if_pocket(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, merged)
-    if merged.violation > EXACT_EPS:
+    if merged.violation > EXACT_EPS or not prep.keeps_every_rule(merged.assign):
+        # the search keeps the bands, caps and budget; a start whose locked units lie in
+        # separate pieces (or that splits a family) can leave it a plan the audit fails
         return None
     cand = _plan_cand(prep, search.centres, merged.assign)
     return _unsolved(merged.assign, search, cand, EXACT_SEARCH)
