@@ -791,7 +791,12 @@ def _join_pieces(
     done = False
     for q in stuck.tolist():
         dist, pred, _ = dijkstra(
-            graph, directed=False, unweighted=True, indices=np.flatnonzero(main), return_predecessors=True, min_only=True
+            graph,
+            directed=False,
+            unweighted=True,
+            indices=np.flatnonzero(main),
+            return_predecessors=True,
+            min_only=True,
         )
         ends = np.flatnonzero(comp == q)
         ends = ends[np.isfinite(dist[ends])]
