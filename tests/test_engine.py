@@ -469,3 +469,29 @@ def test_a_warm_start_that_fails_the_audit_is_never_the_plan(line6, monkeypatch)
     assert plan.seat_of[2] == plan.seat_of[3]
     assert_clean(plan)
     assert "warm start only" not in plan.method
+
+
+@pytest.mark.parametrize("oversized", ["standalone", "fail"])
+def test_a_plan_exactly_on_the_bands_edges_is_found(oversized):
+    # A path of 60, 55, 45 and 40 in two territories at ±15 %: the only contiguous plan is
+    # 115 | 85, on both edges of the band. In floats (1 + 0.15) x 100 is 114.99999999999999,
+    # so the 60 was called oversized and stood alone (or, with oversized: fail, "cannot be in
+    # any contiguous territory"), found by a differential fuzz against an exact oracle.
+    from territory_opt.scenario import Contiguity
+
+    p = Problem.from_arrays(
+        measures=np.array([60.0, 55.0, 45.0, 40.0]),
+        measure_names=["potential"],
+        unit_xy=[[float(i), 0.0] for i in range(4)],
+        seat_xy=[[0.0, 0.0], [3.0, 0.0]],
+        edges=[[0, 1], [1, 2], [2, 3]],
+    )
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.15)},
+        constraints=Constraints(contiguity=Contiguity(), oversized=oversized),
+        solver=SolverSettings(time_limit=5, deterministic=True, workers=1),
+    )
+    assert plan.seat_of.tolist() == [0, 0, 1, 1]
+    assert not plan.exempt.any()
+    assert_clean(plan)

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from .evaluate import Bands, standing_units, targets
+from .evaluate import Bands, edge, standing_units, targets
 from .model import Candidates, Contiguity, ModelSpec, build
 from .model.candidates import allowed_seats
 from .model.cpsat import run
@@ -86,7 +86,7 @@ def oversized_units(
             values = problem.measures[:, rule.measure].copy()
             values[list(taken)] = 0.0
             u = int(np.argmax(values))
-            if values[u] > hi and (worst is None or values[u] / hi > worst[2] / worst[3]):
+            if values[u] > hi + edge(hi) and (worst is None or values[u] / hi > worst[2] / worst[3]):
                 worst = (u, rule.measure, float(values[u]), float(hi), -1)
         if worst is None or exempt.sum() >= problem.n_seats - 1:
             return exempt, found
@@ -202,7 +202,7 @@ def locked_above_band(problem: Problem, spec: ModelSpec) -> list[Conflict]:
         m = rule.measure
         load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=k)
         hi = bands.high[:, m]  # +inf for exempt seats
-        for t in np.flatnonzero(load > hi + 1e-9):
+        for t in np.flatnonzero(load > hi + edge(hi)):
             need = load[t] / target[t, m] - 1
             out.append(
                 Conflict(
@@ -222,7 +222,7 @@ def locked_above_cap(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     for m, _cap in spec.capacity:
         load = np.bincount(problem.lock[locked], weights=problem.measures[locked, m], minlength=problem.n_seats)
         limit = bands.cap[:, m]
-        for t in np.flatnonzero(load > limit + 1e-9):
+        for t in np.flatnonzero(load > limit + edge(limit)):
             out.append(
                 Conflict(
                     "capacity",
@@ -242,7 +242,7 @@ def capacity_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
     for m, cap in dict(spec.capacity).items():
         total = problem.measures[:, m].sum()
         room = float((cap * fte).sum())
-        if total > room + 1e-9:
+        if total > room + edge(room):
             out.append(
                 Conflict(
                     "capacity",
@@ -253,7 +253,7 @@ def capacity_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
         for rule in spec.balance:
             if rule.hard and rule.measure == m:
                 lo, limit = bands.low[:, m], bands.cap[:, m]  # low is -inf for exempt seats
-                for t in np.flatnonzero(lo > limit + 1e-9)[:5]:
+                for t in np.flatnonzero(lo > limit + edge(limit) + edge(lo))[:5]:
                     out.append(
                         Conflict(
                             "capacity",
@@ -282,7 +282,7 @@ def skill_shortfall(problem: Problem, spec: ModelSpec) -> list[Conflict]:
             m = rule.measure
             demand = problem.measures[need, m].sum()
             supply = bands.high[have, m].sum()
-            if demand > supply + 1e-9:
+            if demand > supply + edge(supply):
                 out.append(
                     Conflict(
                         "skills",
@@ -328,7 +328,7 @@ def overloaded_books(
             continue
         hi = bands.high[:, rule.measure]  # +inf for exempt seats
         book = np.bincount(problem.owner[has], weights=value[has], minlength=k)
-        excess = np.maximum(book - hi, 0.0)
+        excess = np.maximum(book - hi - edge(hi), 0.0)
         forced_total = max(forced_total, float(excess.sum()))
         if spec.disruption_per_rep is None:
             continue

@@ -38,6 +38,19 @@ from .problem import Problem
 
 #: Slack on the band test, as a share of the target (the territory table's 1e-6 %).
 WITHIN_EPS = 1e-8
+#: How far a check that proves something widens a limit it compares with, as a share of the
+#: limit (see :func:`edge`).
+EDGE = 1e-9
+
+
+def edge(limit: ArrayLike) -> NDArray[np.float64]:
+    """The margin a proving check allows beyond ``limit`` (a band's end, a cap, a sum of
+    them): ``EDGE`` of its size, 1e-9 at least. A band is computed in floats, (1 + 0.15) x
+    100 is 114.99999999999999, so a unit of exactly 115 was called oversized, and a plan
+    exactly on the band's edge was cut off. The margin is far above that error and far
+    below the audit's allowance (1e-6 of a target), so no plan the audit passes is ruled
+    out. Infinite limits stay infinite."""
+    return EDGE * np.maximum(np.abs(np.asarray(limit, dtype=float)), 1.0)
 
 
 def standing_units(problem: Problem, exempt: NDArray[np.bool_]) -> NDArray[np.bool_]:

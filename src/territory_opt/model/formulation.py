@@ -227,8 +227,8 @@ def add_balance(
             # integer band by that much so a plan exactly on the band is not cut off (none
             # when the coefficients are exact)
             err = half * len(pairs)
-            lo = int(np.ceil(bands.low[t, m] * scale[m] - err))
-            hi = int(np.floor(bands.high[t, m] * scale[m] + err))
+            lo = -_floor(-(bands.low[t, m] * scale[m] - err))
+            hi = _floor(bands.high[t, m] * scale[m] + err)
             if rule.hard and not elastic:
                 _enforce(built.model.add(expr >= lo), lit)
                 _enforce(built.model.add(expr <= hi), lit)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..evaluate import Bands, standing_units
+from ..evaluate import Bands, edge, standing_units
 from ..model.formulation import ModelSpec
 from ..problem import Problem
 from .centres import best_centre
@@ -599,6 +599,7 @@ def stranded_units(problem: Problem, spec: ModelSpec, *, max_steps: int = 20_000
         m = rule.measure
         lo = float(band.low[~exempt, m].min())
         hi = float(band.high[~exempt, m].max())
+        lo, hi = lo - float(edge(lo)), hi + float(edge(hi))  # a proof: float edges count as inside
         value = problem.measures[:, m]
         if lo <= 0 or (value < 0).any():
             continue
