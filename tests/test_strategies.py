@@ -11,7 +11,7 @@ import pytest
 from territory_opt import Problem, solve
 from territory_opt.model import build_candidates
 from territory_opt.scenario import Candidates, Measure, Objective, SolverSettings
-from territory_opt.solve.context import SolveContext
+from territory_opt.solve.context import SEARCH_CAP, SEARCH_TICK, SolveContext
 from territory_opt.solve.incumbent import Incumbent, lexicographic_le
 
 
@@ -142,8 +142,16 @@ def test_the_deterministic_clock_moves_only_by_what_is_charged(racing_clock):
     ctx.charge(2.5)  # a CP-SAT solve's deterministic time
     ctx.charge_share(0.1)  # a fixed charge for Python work: 10 % of the limit
     assert ctx.left() == pytest.approx(6.5)
-    clock, deadline = ctx.search_clock(lambda: pytest.fail("no wall-clock deadline in deterministic mode"))
-    assert (clock(), deadline) == (0.0, 1.0)  # the exact search stops by its counts
+    # an exact search's clock stands still (the search stops by its counts, on the same step
+    # every run), but every reading charges a tick per unit of the map, and once the search
+    # has charged twice its share (2 s here) the clock jumps past its deadline
+    clock, deadline = ctx.search_clock(lambda: ctx.now() + 1.0, 400)
+    tick = SEARCH_TICK * 400
+    readings = 1
+    while clock() < deadline:
+        readings += 1
+    assert abs(readings - SEARCH_CAP * 1.0 / tick) <= 1  # past the deadline at twice its share
+    assert ctx.left() == pytest.approx(6.5 - readings * tick)
     assert ctx.search_counts() == (12, 4)
     wall = SolveContext(SolverSettings(time_limit=10))
     wall.charge_share(0.5)

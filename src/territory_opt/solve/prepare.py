@@ -622,7 +622,7 @@ def transport_contiguous_start(
         exempt=exempt,
     )
     share = repair_share or TRANSPORT_REPAIR_SHARE
-    clock, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + share * limit))
+    clock, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + share * limit), problem.n_units)
     rounds, stall = ctx.search_counts()
     found = balance_search(
         problem,
@@ -644,7 +644,7 @@ def transport_contiguous_start(
     if found.violation > EXACT_EPS:
         return None, bound
     # the repair traded travel for balance: recombine adjacent pairs for travel, in band
-    _, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + 0.15 * limit))
+    _, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + 0.15 * limit), problem.n_units)
     polished = improve_travel(
         problem,
         spec,

@@ -48,7 +48,7 @@ def budget_conflict(ctx: SolveContext, problem: Problem, spec: SolveSpec, moveme
     found = ""
     model = spec.model
     rounds, stall = ctx.search_counts()
-    clock, deadline = ctx.search_clock(lambda: ctx.now() + 0.25 * ctx.time_limit)
+    clock, deadline = ctx.search_clock(lambda: ctx.now() + 0.25 * ctx.time_limit, problem.n_units)
     result = balance_search(
         problem,
         replace(model, disruption_max=None),
@@ -103,7 +103,7 @@ def exact_search(
     elif attempt == 1 and exact_cuts.fits(problem, spec):
         # a small map under a budget: a miss goes to the cut model, which decides the budget
         share = 0.25
-    clock, until = ctx.search_clock(lambda: ctx.now() + share * max(0.0, deadline - ctx.now()))
+    clock, until = ctx.search_clock(lambda: ctx.now() + share * max(0.0, deadline - ctx.now()), problem.n_units)
     rounds, stall = ctx.search_counts()
     return balance_search(
         problem,

@@ -476,7 +476,7 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
     rounds, stall = ctx.search_counts()
     merged: SearchResult | None = None
     for attempt in itertools.count():
-        clock, until = ctx.search_clock(lambda: ctx.deadline)
+        clock, until = ctx.search_clock(lambda: ctx.deadline, prep.problem.n_units)
         found = balance_search(
             prep.problem,
             prep.spec.model,
