@@ -853,18 +853,59 @@ def test_a_unit_its_owner_may_not_keep_is_never_left_with_it(rule):
         )
 
 
+def grid_problem(rows, cols, owner, lock=None, seat_xy=None):
+    """A rows x cols grid of unit accounts (rook adjacency) with today's owners and locks."""
+    xy = np.array([[c, r] for r in range(rows) for c in range(cols)], dtype=float)
+    edges = [[r * cols + c, r * cols + c + 1] for r in range(rows) for c in range(cols - 1)]
+    edges += [[r * cols + c, (r + 1) * cols + c] for r in range(rows - 1) for c in range(cols)]
+    seats = int(max(owner)) + 1
+    p = Problem.from_arrays(
+        measures=np.ones(rows * cols),
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=np.asarray(seat_xy if seat_xy is not None else [[0.0, 0.0]] * seats, dtype=float),
+        edges=edges,
+    )
+    lock = np.full(rows * cols, -1) if lock is None else np.asarray(lock)
+    return replace(p, owner=np.asarray(owner), lock=lock)
+
+
 def test_a_locked_unit_cut_off_from_its_territory_is_joined_by_a_path():
-    """Today's territory of rep 0 holds a locked unit apart from its home's piece. The start
-    joins the two by the shortest path of the neighbour's units; the search's plan keeps
-    every territory in one piece (a fuzz map's plan had kept the pieces and failed its own
-    audit, "contiguity: not connected")."""
-    p = line([1] * 7, owner=[0, 0, 1, 1, 0, 1, 1], lock=[-1, -1, -1, -1, 0, -1, -1])
-    start, detached = connected_start(p, p.owner, anchors=np.array([0, 6]), locked=p.lock >= 0)
-    assert start.tolist() == [0, 0, 0, 0, 0, 1, 1] and detached == (0,)
-    found = balance_search(p, spec_for(p, 0.5), p.owner, deadline=time.perf_counter() + 5, anchors=np.array([0, 6]))
+    """Rep 0 holds the left column and a locked unit beyond rep 1's home (unit 5). The start
+    joins the locked unit to rep 0's home by the shortest path round rep 1's home; the search's
+    plan keeps every territory in one piece (the code before kept the pieces and called the
+    plan balanced, violation 0: a fuzz map's plan then failed its own audit)."""
+    owner = [0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1]  # 3 x 4, row by row
+    lock = [-1, -1, -1, -1, 0, -1, 0, -1, -1, -1, -1, -1]
+    p = grid_problem(3, 4, owner, lock, seat_xy=[[0.0, 1.0], [1.0, 1.0]])
+    anchors = np.array([4, 5])
+    start, detached = connected_start(p, p.owner, anchors=anchors, locked=p.lock >= 0)
+    assert start[5] == 1 and start[6] == 0 and detached == (0,)
+    assert all(territory_connected(start, p.edges, t) for t in (0, 1))
+    found = balance_search(p, spec_for(p, 0.5), p.owner, deadline=time.perf_counter() + 5, anchors=anchors)
     assert found.violation <= contiguous.EPS
-    assert found.assign[4] == 0
+    assert found.assign[6] == 0 and found.assign[5] == 1
     assert all(territory_connected(found.assign, p.edges, t) for t in (0, 1))
+
+
+def test_joins_whose_paths_cross_never_undo_each_other():
+    """Two reps each hold a locked unit on the far side of the other's territory, and a
+    leaver's account has no seat: the shortest paths cross. Each joined path is kept (a
+    second join never takes its units back), the leaver's account gets a seat, and the
+    search says honestly whether it has a plan (the code before this change ping-ponged
+    the crossing unit for 100 rounds and left the account without a seat: a crash)."""
+    owner = [0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, -1]
+    lock = [-1] * 25
+    lock[14], lock[10] = 0, 0  # rep 0: its home (left) and a unit at the right end
+    lock[2], lock[22] = 1, 1  # rep 1: its home (top) and a unit at the bottom
+    p = grid_problem(5, 5, owner, lock)
+    anchors = np.array([10, 2])
+    start, _ = connected_start(p, p.owner, anchors=anchors, locked=p.lock >= 0)
+    assert (start >= 0).all()
+    assert start[10] == start[14] == 0 and start[2] == start[22] == 1
+    found = balance_search(p, spec_for(p, 0.5), p.owner, deadline=time.perf_counter() + 5, anchors=anchors)
+    connected = all(territory_connected(found.assign, p.edges, t) for t in (0, 1))
+    assert connected == (found.violation <= contiguous.EPS)
 
 
 def test_a_search_left_in_pieces_is_never_a_plan():

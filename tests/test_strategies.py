@@ -147,7 +147,8 @@ def test_the_deterministic_clock_moves_only_by_what_is_charged(racing_clock):
     # has charged twice its share (2 s here) the clock jumps past its deadline
     clock, deadline = ctx.search_clock(lambda: ctx.now() + 1.0, 400)
     tick = SEARCH_TICK * 400
-    readings = 1
+    assert deadline == 1.0 and clock() == 0.0
+    readings = 2  # the one above and the one that ends the loop
     while clock() < deadline:
         readings += 1
     assert abs(readings - SEARCH_CAP * 1.0 / tick) <= 1  # past the deadline at twice its share

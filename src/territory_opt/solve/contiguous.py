@@ -687,49 +687,62 @@ def connected_start(
     """
     n, k = problem.n_units, problem.n_seats
     assign = np.asarray(start, dtype=np.int64).copy()
-    locked = np.zeros(n, dtype=bool) if locked is None else locked
+    pin: NDArray[np.bool_] = np.zeros(n, dtype=bool) if locked is None else locked.copy()
     edges = problem.edges
     if edges is None or len(edges) == 0:
         return assign, ()
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    detached: set[int] = set()
-    for _ in range(100):
+    def components() -> NDArray[np.int64]:
         same = (assign[edges[:, 0]] == assign[edges[:, 1]]) & (assign[edges[:, 0]] >= 0)
         e = edges[same]
         graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
-        _, comp = connected_components(graph, directed=False)
-        loose = assign < 0
-        joined = False
+        return np.asarray(connected_components(graph, directed=False)[1], dtype=np.int64)
+
+    def main_piece(t: int, members: NDArray[np.int64], comp: NDArray[np.int64]) -> int:
+        """The piece a territory keeps: its anchor's, else its first locked unit's, else its largest."""
+        if anchors is not None and anchors[t] >= 0 and assign[anchors[t]] == t:
+            return int(comp[anchors[t]])
+        pinned = members[pin[members]]
+        if len(pinned):
+            return int(comp[pinned[0]])
+        return int(np.argmax(np.bincount(comp[members])))
+
+    detached: set[int] = set()
+    # first the pieces holding units that may not leave, joined to their territory's main
+    # piece by a path whose units are then pinned too (a later join never takes them back:
+    # two joins whose paths crossed took the same unit from each other until the loop ran out)
+    for _ in range(2):
+        comp, joined = components(), False
         for t in range(k):
             members = np.flatnonzero(assign == t)
-            if len(members) == 0:
+            if len(members) == 0 or len(np.unique(comp[members])) <= 1:
                 continue
-            pieces = np.unique(comp[members])
-            if len(pieces) <= 1:
-                continue
-            keep = None
-            if anchors is not None and anchors[t] >= 0 and assign[anchors[t]] == t:
-                keep = comp[anchors[t]]
-            pinned = members[locked[members]]
-            if keep is None and len(pinned):
-                keep = comp[pinned[0]]
-            if keep is None:
-                sizes = np.bincount(comp[members])
-                keep = int(np.argmax(sizes))
-            stuck = np.unique(comp[members[locked[members]]])
+            keep = main_piece(t, members, comp)
+            stuck = np.unique(comp[members[pin[members]]])
             stuck = stuck[stuck != keep]
-            if len(stuck) and _join_pieces(problem, assign, t, comp, keep, stuck, locked, closed):
+            if len(stuck) == 0:
+                continue
+            path = _join_pieces(problem, assign, t, comp, keep, stuck, pin, closed, anchors)
+            if len(path):
                 detached.add(t)
-                joined = True
-                break  # the components changed: count them again
-            off = members[(comp[members] != keep) & ~locked[members]]
+                pin[path] = True
+                comp, joined = components(), True
+        if not joined:
+            break
+    for _ in range(100):
+        comp = components()
+        loose = assign < 0
+        for t in range(k):
+            members = np.flatnonzero(assign == t)
+            if len(members) == 0 or len(np.unique(comp[members])) <= 1:
+                continue
+            keep = main_piece(t, members, comp)
+            off = members[(comp[members] != keep) & ~pin[members]]
             if len(off):
                 detached.add(t)
                 loose[off] = True
-        if joined:
-            continue
         if not loose.any():
             break
         # hand loose units to the neighbouring territory sharing most edges, outside in
@@ -769,26 +782,34 @@ def _join_pieces(
     stuck: NDArray[np.int64],
     locked: NDArray[np.bool_],
     closed: NDArray[np.bool_] | None,
-) -> bool:
+    anchors: NDArray[np.int64] | None,
+) -> NDArray[np.int64]:
     """Join the pieces ``stuck`` of territory ``t`` (components in ``comp`` holding units
     that may not leave) to its main piece ``keep``: the units on the shortest path (fewest
-    units) between them join ``t``. The path never crosses a locked unit of another seat or
-    a seat standing alone. Changes ``assign`` in place; False when no such path exists (a
-    fuzz map: a locked unit's piece far from its home, the search kept two pieces and its
-    plan failed the audit)."""
+    units) between them join ``t``. The path runs only through units that may join ``t``
+    (skills, exclusions), never through a locked unit or the anchor (home) of another seat
+    or a seat standing alone. Changes ``assign`` in place; returns the units of the paths
+    (none when no such path exists: a fuzz map's locked unit far from its home, where the
+    search kept two pieces and its plan failed the audit)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
     n = problem.n_units
     edges = problem.edges
     assert edges is not None
-    ok = ~(locked & (assign != t))
+    units = np.arange(n)
+    seat = np.full(n, t)
+    ok = ~(locked & (assign != t)) & problem.eligible(units, seat) & ~problem.excluded(units, seat)
+    if anchors is not None:
+        homes = np.asarray(anchors)
+        homes = homes[(homes >= 0) & (np.arange(len(homes)) != t)]
+        ok[homes[assign[homes] != t]] = False
     if closed is not None:
         ok &= ~((assign >= 0) & closed[np.maximum(assign, 0)])
     e = edges[ok[edges[:, 0]] & ok[edges[:, 1]]]
     graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
     main = comp == keep
-    done = False
+    taken: list[int] = []
     for q in stuck.tolist():
         dist, pred, _ = dijkstra(
             graph,
@@ -805,10 +826,10 @@ def _join_pieces(
         u = int(ends[np.argmin(dist[ends])])
         while u >= 0:
             assign[u], main[u] = t, True
+            taken.append(u)
             u = int(pred[u])
         main |= comp == q
-        done = True
-    return done
+    return np.asarray(taken, dtype=np.int64)
 
 
 def _transfers(s: _Search, row: int) -> list[tuple[int, int, float]]:
@@ -1493,10 +1514,13 @@ def balance_search(
             pocket = found.pocket
         elif found is not None:
             best_v, best_assign, balanced = _take_relinked(found, best_v, best_assign, counts)
+    # the moves keep each territory in one piece and each family whole; a start whose locked
+    # units no path could join keeps its pieces, a family no seat takes whole stays split:
+    # each counts a whole target (never "a plan")
+    final = np.asarray(best_assign, dtype=np.int64)
+    best_v += _split_families(problem, final, np.asarray(s.in_family, dtype=bool))
     if s.contiguity:
-        # the moves keep each territory in one piece; a start whose locked units no path
-        # could join keeps its pieces, and each counts a whole target (never "a plan")
-        best_v += _extra_pieces(problem, np.asarray(best_assign, dtype=np.int64))
+        best_v += _extra_pieces(problem, final)
     return SearchResult(
         assign=np.asarray(best_assign, dtype=np.int64),
         violation=float(best_v),
@@ -1511,6 +1535,14 @@ def balance_search(
         corridor_plan=counts.corridor_plan,
         pocket=pocket,
     )
+
+
+def _split_families(problem: Problem, assign: NDArray[np.int64], in_family: NDArray[np.bool_]) -> int:
+    """How many families (of the units in ``in_family``) ``assign`` splits."""
+    if not in_family.any():
+        return 0
+    pairs = np.unique(np.column_stack([problem.family[in_family], assign[in_family]]), axis=0)
+    return int(len(pairs) - len(np.unique(pairs[:, 0])))
 
 
 def _extra_pieces(problem: Problem, assign: NDArray[np.int64]) -> int:
@@ -1605,8 +1637,9 @@ def _start(
     locked = problem.lock >= 0
     start[locked] = problem.lock[locked]
     closed = np.asarray(s.closed, dtype=bool)
-    frozen = locked | np.asarray(s.in_family, dtype=bool)
-    if frozen.any() and not locked.all():
+    families = np.asarray(s.in_family, dtype=bool)
+    frozen = locked | families
+    if families.any():
         _whole_families(problem, s, start, closed)
     detached: tuple[int, ...] = ()
     if s.contiguity:
@@ -1617,6 +1650,11 @@ def _start(
         if not closed.all():
             d[:, closed] = np.inf
         start[rest] = np.argmin(d, axis=1)
+    if families.any() and _whole_families(problem, s, start, closed) and s.contiguity:
+        # a family of units without a seat today was handed out unit by unit: whole again,
+        # and the territories it left or joined made one piece again
+        start, more = connected_start(problem, start, anchors=anchors, locked=frozen, closed=closed)
+        detached = tuple(sorted({*detached, *more}))
     start = _seed_empty(problem, s, start)
     s.reset(start)
     if anchors is not None:
@@ -1624,13 +1662,15 @@ def _start(
     return start, detached
 
 
-def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], closed: NDArray[np.bool_]) -> None:
+def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], closed: NDArray[np.bool_]) -> bool:
     """Put each family that ``start`` splits (today's alignment can) on one seat, in place:
     the seat holding most of its value among those every member may take (its locked
     member's seat when it has one). The search never moves a family's units one by one,
     so a split it starts from would stay split (a realignment's start from today's books
-    gave a plan the audit failed: "families: 1 split")."""
+    gave a plan the audit failed: "families: 1 split"). Members without a seat yet (-1)
+    wait for the next call. Returns whether a family moved."""
     fam = np.flatnonzero(np.asarray(s.in_family, dtype=bool))
+    moved = False
     ids = problem.family[fam]
     value = np.asarray(s.dvalue, dtype=float) + 1e-9
     for f in np.unique(ids).tolist():
@@ -1647,6 +1687,8 @@ def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], clos
             continue  # no seat takes them all: the audit says so if the plan keeps the split
         held = [float(value[members[start[members] == t]].sum()) for t in options]
         start[members] = options[int(np.argmax(held))]
+        moved = True
+    return moved
 
 
 def _rounds(

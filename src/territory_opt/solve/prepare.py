@@ -644,14 +644,16 @@ def transport_contiguous_start(
     if found.violation > EXACT_EPS:
         return None, bound
     # the repair traded travel for balance: recombine adjacent pairs for travel, in band
-    _, until = ctx.search_clock(lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + 0.15 * limit), problem.n_units)
+    polish_clock, until = ctx.search_clock(
+        lambda: min(ctx.deadline - 0.3 * limit, ctx.now() + 0.15 * limit), problem.n_units
+    )
     polished = improve_travel(
         problem,
         spec,
         found.assign,
         pos=seat_positions(problem, centres),
         deadline=until,
-        now=clock,
+        now=polish_clock,
         seed=ctx.seed,
         max_passes=3 if ctx.deterministic else 30,
     )
