@@ -880,8 +880,8 @@ def test_a_locked_unit_cut_off_from_its_territory_is_joined_by_a_path():
     p = grid_problem(3, 4, owner, lock, seat_xy=[[0.0, 1.0], [1.0, 1.0]])
     anchors = np.array([4, 5])
     start, detached = connected_start(p, p.owner, anchors=anchors, locked=p.lock >= 0)
-    assert start[5] == 1 and start[6] == 0 and detached == (0,)
     assert all(territory_connected(start, p.edges, t) for t in (0, 1))
+    assert start[5] == 1 and start[6] == 0 and detached == (0,)
     found = balance_search(p, spec_for(p, 0.5), p.owner, deadline=time.perf_counter() + 5, anchors=anchors)
     assert found.violation <= contiguous.EPS
     assert found.assign[6] == 0 and found.assign[5] == 1
@@ -935,3 +935,16 @@ def test_a_family_todays_alignment_splits_is_made_whole_before_the_search():
     loads = np.bincount(found.assign, minlength=2)
     assert ((loads >= 3) & (loads <= 5)).all()
     assert all(territory_connected(found.assign, p.edges, t) for t in (0, 1))
+
+
+def test_a_leavers_family_handed_out_is_kept_whole():
+    """A leaver's two accounts (no seat today) form a family on the border of two reps. Handed
+    out one by one they went to both neighbours and the search called the split a plan
+    (violation 0); the start now makes the family whole again, and a split left anyway
+    would count as a whole target."""
+    p = replace(line([1] * 6, owner=[0, 0, -1, -1, 1, 1]), family=np.array([-1, -1, 0, 0, -1, -1]))
+    spec = replace(spec_for(p, 0.34), families=True)
+    found = balance_search(p, spec, p.owner, deadline=time.perf_counter() + 5, anchors=np.array([0, 5]))
+    assert found.assign[2] == found.assign[3]
+    assert found.violation <= contiguous.EPS
+    assert contiguous._split_families(p, np.array([0, 0, 0, 1, 1, 1]), p.family >= 0) == 1
