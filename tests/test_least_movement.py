@@ -228,3 +228,10 @@ def test_a_balanced_plan_that_breaks_a_family_or_skill_is_not_offered():
     ]
     assert over_budget_plan(log).tolist() == split.tolist()  # the raw log's least-moving plan
     assert over_budget_plan(rule_keeping(log, p, model)).tolist() == good.tolist()
+    # with contiguity on, a plan in pieces (a start whose locked units no path could join)
+    # is not offered either
+    path = replace(p, edges=np.array([[0, 1], [1, 2], [2, 3]]), family=np.full(4, -1))
+    on = _replace(model, contiguity=True)
+    assert keeps_all_but_budget(path, on, np.array([1, 1, 0, 0]))
+    assert not keeps_all_but_budget(path, on, np.array([1, 0, 1, 0]))
+    assert keeps_all_but_budget(path, _replace(on, contiguity=False), np.array([1, 0, 1, 0]))

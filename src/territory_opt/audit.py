@@ -76,6 +76,13 @@ def keeps_unit_rules(problem: Problem, assign: NDArray[np.int64], *, locks: bool
     return all(finding.ok for check in checks for finding in check(problem, np.asarray(assign), rules))
 
 
+def keeps_contiguity(problem: Problem, assign: NDArray[np.int64]) -> bool:
+    """Whether every territory of a whole assignment is one piece (True without adjacency);
+    the audit's own contiguity check."""
+    connected = _connected(problem, np.asarray(assign))
+    return connected is None or bool(connected.all())
+
+
 def _assignment(problem: Problem, assign: NDArray[np.int64]) -> Finding:
     """Every unit in exactly one known territory."""
     n, k = problem.n_units, problem.n_seats

@@ -1672,7 +1672,8 @@ def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], clos
     member's seat when it has one). The search never moves a family's units one by one,
     so a split it starts from would stay split (a realignment's start from today's books
     gave a plan the audit failed: "families: 1 split"). Members without a seat yet (-1)
-    wait for the next call. Returns whether a family moved."""
+    join the others' seat; a family none of whose members has a seat waits for the next
+    call. Returns whether a family moved."""
     fam = np.flatnonzero(np.asarray(s.in_family, dtype=bool))
     moved = False
     ids = problem.family[fam]

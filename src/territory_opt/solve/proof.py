@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ..audit import keeps_unit_rules
+from ..audit import keeps_contiguity, keeps_unit_rules
 from ..diagnose import Explanation, prove_infeasible
 from ..errors import InfeasibleError, SolverError
 from ..model import ModelSpec, build_candidates
@@ -178,9 +178,13 @@ def rep_limit_note(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]
 
 def keeps_all_but_budget(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]) -> bool:
     """Whether a plan keeps the rules that a search from today's owners can inherit broken:
-    locks, skills, exclusions and families (bands, contiguity and the budget are the
-    search's own figures); the audit's checks (:func:`~territory_opt.audit.keeps_unit_rules`)."""
-    return keeps_unit_rules(problem, assign, locks=model.locks, families=model.families)
+    locks, skills, exclusions and families, and contiguity when it is on (a start whose
+    pieces no path could join; bands and the budget are the search's own figures); the
+    audit's checks (:func:`~territory_opt.audit.keeps_unit_rules`,
+    :func:`~territory_opt.audit.keeps_contiguity`)."""
+    if not keeps_unit_rules(problem, assign, locks=model.locks, families=model.families):
+        return False
+    return not model.contiguity or keeps_contiguity(problem, assign)
 
 
 def rule_keeping(exact_log: list[SearchResult], problem: Problem, model: ModelSpec) -> list[SearchResult]:
