@@ -948,3 +948,22 @@ def test_a_leavers_family_handed_out_is_kept_whole():
     assert found.assign[2] == found.assign[3]
     assert found.violation <= contiguous.EPS
     assert contiguous._split_families(p, np.array([0, 0, 0, 1, 1, 1]), p.family >= 0) == 1
+
+
+def test_a_split_family_no_seat_holding_it_may_serve_goes_to_one_that_may():
+    """Today's owners split a family whose members need skills neither owner has both of
+    (unit 1 needs A, rep 0 has A; unit 2 needs B, rep 1 has B); rep 2 has both. The start
+    puts the family on rep 2, and the search's plan keeps it whole and every skill (it was
+    left split, which the search can never mend)."""
+    p = replace(
+        line([1] * 6, owner=[0, 0, 1, 1, 2, 2], seats=3),
+        family=np.array([-1, 0, 0, -1, -1, -1]),
+        unit_skills=np.array([0, 1, 2, 0, 0, 0]),
+        seat_skills=np.array([1, 2, 3]),
+        skill_names=("A", "B"),
+    )
+    spec = replace(spec_for(p, 0.5), families=True)
+    found = balance_search(p, spec, p.owner, deadline=time.perf_counter() + 5)
+    assert found.assign[1] == found.assign[2] == 2
+    assert found.violation <= contiguous.EPS
+    assert all(territory_connected(found.assign, p.edges, t) for t in range(3))

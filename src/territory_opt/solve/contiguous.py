@@ -1685,13 +1685,28 @@ def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], clos
             continue
         pinned = np.unique(problem.lock[members][problem.lock[members] >= 0])
         offered = pinned if len(pinned) else seats[seats >= 0]
-        options = [
-            int(t) for t in offered.tolist() if not closed[t] and all(s.legal(int(u), int(t)) for u in members.tolist())
-        ]
-        if not options:
+
+        def takes_all(t: int, members: NDArray[np.int64] = members) -> bool:
+            return not closed[t] and all(s.legal(int(u), t) for u in members.tolist())
+
+        options = [int(t) for t in offered.tolist() if takes_all(int(t))]
+        if options:
+            held = [float(value[members[start[members] == t]].sum()) for t in options]
+            start[members] = options[int(np.argmax(held))]
+            moved = True
+            continue
+        if len(pinned) or not (start[members] >= 0).any():
             continue  # no seat takes them all: the audit says so if the plan keeps the split
-        held = [float(value[members[start[members] == t]].sum()) for t in options]
-        start[members] = options[int(np.argmax(held))]
+        # none of the seats holding them may serve every member (skills, exclusions): the
+        # seat that may, whose territory touches the family most, else the nearest
+        others = [t for t in range(s.k) if takes_all(t)]
+        if not others:
+            continue
+        around = [w for u in members.tolist() for w in s.nbrs[u]]
+        touch = np.bincount(start[around][start[around] >= 0], minlength=s.k)
+        middle = problem.unit_xy[members].mean(axis=0)
+        best = max(others, key=lambda t: (touch[t], -float(np.linalg.norm(s.pos[t] - middle))))
+        start[members] = best
         moved = True
     return moved
 
