@@ -292,6 +292,13 @@ class Evaluation:
         return None if self.pieces is None else self.pieces <= 1
 
 
+def territory_pieces(problem: Problem, assign: NDArray[np.int64]) -> NDArray[np.int64] | None:
+    """(k,) how many connected pieces each territory of a whole assignment has (an empty one
+    counts as one); None without adjacency."""
+    found = _pieces(problem, np.asarray(assign), np.zeros(problem.n_units))
+    return None if found is None else found[0]
+
+
 def _pieces(
     problem: Problem, assign: NDArray[np.int64], weight: NDArray[np.float64]
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_], int] | None:

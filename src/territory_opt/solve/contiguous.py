@@ -56,6 +56,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..diagnose import Conflict
+from ..evaluate import territory_pieces
 from ..model.formulation import ModelSpec
 from ..model.heuristics import stays_connected
 from ..problem import Problem
@@ -1523,8 +1524,9 @@ def balance_search(
     # each counts a whole target (never "a plan")
     final = np.asarray(best_assign, dtype=np.int64)
     best_v += _split_families(problem, final, np.asarray(s.in_family, dtype=bool))
-    if s.contiguity:
-        best_v += _extra_pieces(problem, final)
+    pieces = territory_pieces(problem, final) if s.contiguity else None
+    if pieces is not None:
+        best_v += int((pieces - 1).sum())
     return SearchResult(
         assign=np.asarray(best_assign, dtype=np.int64),
         violation=float(best_v),
@@ -1546,20 +1548,6 @@ def _split_families(problem: Problem, assign: NDArray[np.int64], in_family: NDAr
     if not in_family.any():
         return 0
     pairs = np.unique(np.column_stack([problem.family[in_family], assign[in_family]]), axis=0)
-    return int(len(pairs) - len(np.unique(pairs[:, 0])))
-
-
-def _extra_pieces(problem: Problem, assign: NDArray[np.int64]) -> int:
-    """How many pieces the territories of ``assign`` have beyond one each."""
-    from ..geo import components
-
-    edges = problem.edges
-    if edges is None or len(edges) == 0:
-        return 0
-    same = edges[assign[edges[:, 0]] == assign[edges[:, 1]]]
-    labels = components(problem.n_units, same)
-    held = assign >= 0
-    pairs = np.unique(np.column_stack([assign[held], labels[held]]), axis=0)
     return int(len(pairs) - len(np.unique(pairs[:, 0])))
 
 
