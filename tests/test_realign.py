@@ -967,3 +967,60 @@ def test_a_split_family_no_seat_holding_it_may_serve_goes_to_one_that_may():
     assert found.assign[1] == found.assign[2] == 2
     assert found.violation <= contiguous.EPS
     assert all(territory_connected(found.assign, p.edges, t) for t in range(3))
+
+
+def two_row_grid(owner, family):
+    """A 2 × 4 grid of equal units (columns 0-3, top row 0-3, bottom row 4-7), two seats."""
+    xy = [[float(c), float(r)] for r in range(2) for c in range(4)]
+    edges = [[r * 4 + c, r * 4 + c + 1] for r in range(2) for c in range(3)] + [[c, 4 + c] for c in range(4)]
+    p = Problem.from_arrays(
+        measures=np.ones(8),
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=[[0.0, 0.5], [3.0, 0.5]],
+        edges=edges,
+    )
+    return replace(p, owner=np.asarray(owner), family=np.asarray(family))
+
+
+#: today: seat 0 holds columns 0-2 (six units), seat 1 column 3; the family is column 2,
+#: the only units of seat 0 that touch seat 1: the one plan within ±5 % moves it whole
+FAMILY_OWNER = [0, 0, 0, 1, 0, 0, 0, 1]
+FAMILY = [-1, -1, 7, -1, -1, -1, 7, -1]
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_the_search_moves_a_family_whole(windows):
+    """A family's units never move one by one; the search moves the family whole (the
+    balance needs it: no other unit of the heavy territory touches the light one). It used
+    to leave the family where it was and answer "no plan"."""
+    p = two_row_grid(FAMILY_OWNER, FAMILY)
+    spec = replace(spec_for(p, 0.05, budget=0.5), families=True)
+    result = balance_search(
+        p, spec, p.owner, deadline=time.perf_counter() + 10, seed=3, windows=windows, relink_budget=False
+    )
+    assert result.violation < 1e-9
+    assert result.assign.tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
+
+
+def test_a_window_moves_a_family_whole():
+    """A CP-SAT window gives a family's members one seat (every member or none)."""
+    p = two_row_grid(FAMILY_OWNER, FAMILY)
+    spec = replace(spec_for(p, 0.05), families=True)
+    s = search_at(p, spec, p.owner)
+    assert contiguous.window_solve(s, [0, 1], time_limit=5, workers=1, deterministic=True)
+    assert s.assign == [0, 0, 1, 1, 0, 0, 1, 1]
+    assert s.violation() < 1e-9
+
+
+def test_a_family_move_keeps_both_territories_in_one_piece():
+    """A family whose members lie apart moves only where both territories stay connected."""
+    p = line([1, 1, 1, 1, 1], [0, 0, 0, 0, 1])
+    p = replace(p, family=np.array([-1, 3, -1, 3, -1]))
+    s = search_at(p, replace(spec_for(p, 0.05), families=True), p.owner)
+    assert not s.family_move_keeps([1, 3], 1)  # seat 0 would keep 0 and 2 apart
+    q = replace(p, family=np.array([-1, -1, 3, 3, -1]))
+    s = search_at(q, replace(spec_for(q, 0.05), families=True), q.owner)
+    assert s.family_move_keeps([2, 3], 1)
+    assert contiguous._family_pass(s) == 1
+    assert s.assign == [0, 0, 1, 1, 1]

@@ -251,6 +251,13 @@ class _Search:
         self.illegal = 0  # units on a seat they may not take (see reset)
         family = problem.family if spec.families else np.full(n, -1)
         self.in_family = (family >= 0).tolist()
+        #: the families the search moves whole (no member locked): id -> members. Their
+        #: units never move one by one (``eligible`` is False for them), only together.
+        self.families: dict[int, list[int]] = {}
+        for u in np.flatnonzero(family >= 0).tolist():
+            self.families.setdefault(int(family[u]), []).append(u)
+        for f in [f for f, members in self.families.items() if any(self.locked_l[u] for u in members)]:
+            del self.families[f]
         self.closed = exempt.tolist()  # no unit joins a seat standing alone (its cut-offs are locked to it)
         # graph
         indptr, indices = problem.neighbours()
@@ -310,6 +317,35 @@ class _Search:
         if self.closed[t] or self.locked_l[u] or self.in_family[u]:
             return False
         return self.legal(u, t)
+
+    def family_takes(self, members: list[int], t: int) -> bool:
+        """Whether a family (``members``) may move whole to seat ``t``."""
+        return not self.closed[t] and all(self.legal(u, t) for u in members)
+
+    def family_move_keeps(self, members: list[int], b: int) -> bool:
+        """Whether moving the whole family (``members``, all on one seat) to ``b`` leaves
+        its seat non-empty, with its anchor, and (with contiguity) both territories in one
+        piece."""
+        a = self.assign[members[0]]
+        if self.size[a] <= len(members) or self.anchor[a] in members:
+            return False
+        if not self.contiguity:
+            return True
+        going = set(members)
+        rest = (
+            self.anchor[a]
+            if self.anchor[a] >= 0
+            else next((z for m in members for z in self.nbrs[m] if self.assign[z] == a and z not in going), -1)
+        )
+        if rest < 0:
+            return False  # nothing of its territory touches the family: in pieces already
+        if _reach_count(self.nbrs, rest, lambda z: self.assign[z] == a and z not in going) != self.size[a] - len(
+            members
+        ):
+            return False
+        return _reach_count(self.nbrs, members[0], lambda z: self.assign[z] == b or z in going) == self.size[b] + len(
+            members
+        )
 
     def legal(self, u: int, t: int) -> bool:
         """Whether unit ``u`` may sit on seat ``t`` at all (skills, exclusions)."""
@@ -607,6 +643,47 @@ class _Search:
         if self.contiguity:
             return {self.assign[z] for z in self.nbrs[u]} - {a}
         return {t for t in range(self.k) if t != a}
+
+
+def _reach_count(nbrs: list[list[int]], start: int, inside: Callable[[int], bool]) -> int:
+    """Units reached from ``start`` through units for which ``inside`` holds."""
+    seen = {start}
+    stack = [start]
+    while stack:
+        z = stack.pop()
+        for y in nbrs[z]:
+            if y not in seen and inside(y):
+                seen.add(y)
+                stack.append(y)
+    return len(seen)
+
+
+def _family_pass(s: _Search) -> int:
+    """Move whole families (a family's units never move one by one) to an adjacent seat
+    that may take every member, where that lowers V; returns the families moved. A family
+    kept whole by a start that could not join it (no seat takes it all) stays."""
+    if not s.families:
+        return 0
+    hot = s.hot()
+    moved = 0
+    for members in s.families.values():
+        a = s.assign[members[0]]
+        if a < 0 or not hot[a] or any(s.assign[u] != a for u in members):
+            continue
+        if s.contiguity:
+            seats = {s.assign[z] for u in members for z in s.nbrs[u]} - {a, -1}
+        else:
+            seats = {t for t in range(s.k) if t != a and hot[t]}
+        options = sorted(
+            (dv, b) for b in seats if s.family_takes(members, b) and (dv := s.delta_many(members, b)) < -1e-12
+        )
+        for _, b in options:
+            if s.family_move_keeps(members, b):
+                for u in members:
+                    s.move(u, b)
+                moved += 1
+                break
+    return moved
 
 
 def _clashes(s: _Search, problem: Problem) -> dict[int, set[int]]:
@@ -1126,16 +1203,23 @@ def _split_pair(
     hard: bool = False,
 ) -> tuple[float, float, NDArray[np.bool_], float] | None:
     """Best tree cut of ``units`` into a part for a and a part for b: (violation incl. the
-    budget, the tie-break (value moved in a realignment, else travel), mask of the units
-    going to a, travel)."""
+    budget and per-rep limits, ``units`` being all of a's and b's territories; the
+    tie-break (value moved in a realignment, else travel); mask of the units going to a;
+    travel)."""
     m = len(units)
     le = _local_edges(s, units)
     if m < 2 or len(le) == 0:
         return None
     r = s.r
     lumps, clashes = _local_clashes(s, units)
-    data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b), lumps])
+    # per-rep limits: the value of a's and of b's own accounts each part holds (the value
+    # moved from the other owners' books is the same whichever part holds it)
+    owner = s.p.owner[units]
+    dval = np.asarray(s.dvalue)[units]
+    own = np.column_stack([np.where(owner == a, dval, 0.0), np.where(owner == b, dval, 0.0)])
+    data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b), own, lumps])
     total = data.sum(axis=0)
+    rep_excess = _rep_excess(s, a, b, units, total[r + 6 : r + 8]) if s.rep_limit is not None else None
     best = None
     best_key = np.inf
     same_owner = None
@@ -1157,7 +1241,9 @@ def _split_pair(
             pa, pb = (sub, rest) if not flip else (rest, sub)
             v = _band_violation(s, a, pa[:, :r]) + _band_violation(s, b, pb[:, :r])
             if clashes:
-                v = v + _clash_penalty(pa, r + 6, clashes) + _clash_penalty(pb, r + 6, clashes)
+                v = v + _clash_penalty(pa, r + 8, clashes) + _clash_penalty(pb, r + 8, clashes)
+            if rep_excess is not None:
+                v = v + rep_excess(pa[:, r + 6], pb[:, r + 7])
             if hard:
                 v = np.where(v > EPS, np.inf, v)
             if s.budget is not None:
@@ -1182,14 +1268,50 @@ def _split_pair(
     return best
 
 
+def _rep_excess(
+    s: _Search, a: int, b: int, units: NDArray[np.int64], own_total: NDArray[np.float64]
+) -> Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]:
+    """The per-rep limits' part of the violation for cuts of ``units`` (all of a's and b's
+    territories) into a part for a and one for b: given the value of a's own accounts the
+    a-part keeps and of b's own the b-part keeps. Every other rep's excess is a constant
+    (which of the two holds its accounts changes nothing), included so the figure compares
+    with :meth:`_Search.budget_violation`."""
+    assert s.rep_limit is not None
+    limit = s.rep_limit
+    inside = np.zeros(s.k)  # value of each owner's accounts inside units, moved away now
+    assign = np.asarray(s.assign)[units]
+    owner = s.p.owner[units]
+    dval = np.asarray(s.dvalue)[units]
+    away = (owner >= 0) & (assign != owner)
+    np.add.at(inside, owner[away], dval[away])
+    base = np.asarray(s.out_moved) - inside  # moved from each book outside the two territories
+    others = sum(
+        max(float(base[o] + inside[o]) - limit[o], 0.0)
+        for o in range(s.k)
+        if o not in (a, b) and inside[o] + base[o] > limit[o] + 1e-9
+    )
+    base_a = float(base[a])
+    base_b = float(base[b])
+
+    def excess(kept_a: NDArray[np.float64], kept_b: NDArray[np.float64]) -> NDArray[np.float64]:
+        out_a = base_a + float(own_total[0]) - kept_a
+        out_b = base_b + float(own_total[1]) - kept_b
+        over = np.where(out_a > limit[a] + 1e-9, out_a - limit[a], 0.0) + np.where(
+            out_b > limit[b] + 1e-9, out_b - limit[b], 0.0
+        )
+        return (over + others) / s.dnorm
+
+    return excess
+
+
 def _recombine(s: _Search, seats: list[int], trees: int, *, hard: bool = False) -> bool:
     """Spanning-tree recombination (as GerryChain's ReCom) of two or three adjacent
     territories: merge them, draw random spanning trees of the merged piece and cut
     edges so that every part (connected by construction) best meets its seat's bands,
     locks, skills and the budget. Applied only when the seats' violation drops.
     ``hard`` (pairs only): only cuts that keep both territories in every band."""
-    if s.rep_limit is not None or any(s.closed[t] for t in seats):
-        return False  # per-rep limits are left to the moves, which track them exactly
+    if (s.rep_limit is not None and len(seats) != 2) or any(s.closed[t] for t in seats):
+        return False  # per-rep limits: pairs only (see _rep_excess); triples are left to the moves
     assign = np.asarray(s.assign)
     units = np.flatnonzero(np.isin(assign, seats))
     owner = s.p.owner[units]
@@ -1222,7 +1344,10 @@ def _recombine_three(
     s: _Search, seats: list[int], units: NDArray[np.int64], trees: int, moved_base: float
 ) -> tuple[float, float, dict[int, int]] | None:
     """The best three-way cut of ``units``: a tree cut gives one seat its part (the other
-    two bands summed for the rest), then the rest is split as a pair."""
+    two bands summed for the rest), then the rest is split as a pair. Not under per-rep
+    limits (the pair's figure, :func:`_rep_excess`, needs two whole territories)."""
+    if s.rep_limit is not None:
+        return None
     best: tuple[float, float, dict[int, int]] | None = None
     m = len(units)
     le = _local_edges(s, units)
@@ -1717,6 +1842,10 @@ def _rounds(
     stall = 0
     while now() < deadline and best_v > EPS and counts.rounds < max_rounds:
         counts.moves += _descend(s, deadline, now, None)
+        if s.families and s.violation() > EPS:
+            moved = _family_pass(s)
+            if moved:
+                counts.moves += moved + _descend(s, deadline, now, None)
         v = s.violation()
         if v <= EPS or now() > deadline:
             break
@@ -1992,7 +2121,9 @@ def reduce_movement(
             if o >= 0 and o != t and not s.closed[t] and not s.closed[o]:
                 held[t, o] = held.get((t, o), 0.0) + s.dvalue[u]
         graph = s.seat_graph() if s.contiguity else {t: set(range(s.k)) - {t} for t in range(s.k)}
-        pairs = sorted(held, key=lambda key: -held[key])
+        # a rep whose book is moved beyond its own limit first, then the largest holdings
+        over = [s.rep_limit is not None and s.out_moved[o] > s.rep_limit[o] + 1e-9 for o in range(s.k)]
+        pairs = sorted(held, key=lambda key: (not over[key[1]], -held[key]))
         # pairs that hold each other's accounts: re-cut along trees that follow the books
         for t, o in pairs[:40]:
             if now() > deadline or s.violation() <= EPS:
@@ -2049,7 +2180,7 @@ def improve_travel(
     pos = problem.seat_xy if pos is None else pos
     s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
     s.reset(np.asarray(assign, dtype=np.int64))
-    if s.violation() > EPS or s.rep_limit is not None:
+    if s.violation() > EPS:
         return np.asarray(assign, dtype=np.int64).copy()
     weight = np.asarray(s.weight)
     for _ in range(max_passes):

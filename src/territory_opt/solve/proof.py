@@ -171,7 +171,7 @@ def rep_limit_note(problem: Problem, model: ModelSpec, assign: NDArray[np.int64]
         else ""
     )
     return (
-        f" That plan also breaks the per-rep limit for {int(over.sum())} rep(s), moving up to {100 * worst:.1f}% "
+        f" That plan breaks the per-rep limit for {int(over.sum())} rep(s), moving up to {100 * worst:.1f}% "
         f"of one rep's book{fix}."
     )
 
@@ -236,8 +236,13 @@ def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None
             "with corridors (a territory reaching past its neighbour through a strip of the neighbour's "
             f"cheap units) about {100 * min(planned):.1f}% (the search's plan of transfers: an estimate too, not a bound); "
         )
+    advice = (
+        # within the budget: it breaks another rule (the per-rep limit, said after)
+        "within the budget, but not a plan"
+        if best <= budget_share * (1 + 1e-9)
+        else f"raise constraints.disruption.max_share to {pct_up(best)} for a plan like it, or give the search more time"
+    )
     return (
         f"no plan within the {100 * budget_share:g}% budget was found; {least}{borders}"
-        f"the best plan found that meets every band moves {100 * best:.1f}% "
-        f"(raise constraints.disruption.max_share to {pct_up(best)} for a plan like it, or give the search more time); "
+        f"the best plan found that meets every band moves {100 * best:.1f}% ({advice}); "
     )

@@ -9,7 +9,8 @@ territories best placed to absorb the difference — to CP-SAT:
 Sets: window seats T_w, the units W they hold today (every other unit stays where it
 is, so a territory of the window is connected exactly when it is connected inside W),
 adjacency E_W (both directions), legal pairs P ⊆ W × T_w (eligible seats within a few
-hops of the seat's territory today; locked and family units stay), clashing pairs C
+hops of the seat's territory today; locked units stay, a family moves whole: x[u,t] = x[w,t]
+for members u, w), clashing pairs C
 (two units no band can hold together, see the search's clashes, that sit in different
 territories today: a pair held together today is left to the search, which may need
 the window to fix other bands first).
@@ -179,14 +180,28 @@ class _Window:
     def _pairs(self) -> None:
         """x[u,t] for the window's units within HOPS of t's territory that may go to t."""
         s, local = self.s, {u: i for i, u in enumerate(self.units)}
+        # families whole on a seat of the window move whole: every member or none
+        families = [
+            members
+            for members in s.families.values()
+            if members[0] in local and all(s.assign[u] == s.assign[members[0]] for u in members)
+        ]
         for t in self.seats:
             near = _reach(s, self.units, local, self.members[t], HOPS)
             ok = {u for u in near if s.assign[u] == t or (not (s.locked_l[u] or s.in_family[u]) and s.eligible(u, t))}
+            for members in families:
+                if all(u in near for u in members) and s.family_takes(members, t):
+                    ok.update(members)
             self.allowed[t] = ok
             for u in ok:
                 self.x[u, t] = self.model.new_bool_var("")
         for u in self.units:
             self.model.add_exactly_one([self.x[u, t] for t in self.seats if (u, t) in self.x])
+        for members in families:
+            for t in self.seats:
+                if (members[0], t) in self.x:
+                    for u in members[1:]:
+                        self.model.add(self.x[u, t] == self.x[members[0], t])
 
     def _clashes(self) -> None:
         """No territory joins two units that no band can hold together (the search's
