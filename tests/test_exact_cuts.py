@@ -3,6 +3,8 @@ the real problem: it must agree with the flow model where that one proves its op
 the pipeline must answer a budget only contiguity breaks with a proof and the least share."""
 
 import importlib
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -19,6 +21,7 @@ from .test_realign import line
 
 exact_cuts = importlib.import_module("territory_opt.solve.strategies.exact_cuts")
 exact_flow = importlib.import_module("territory_opt.solve.strategies.exact_flow")
+realignment = importlib.import_module("territory_opt.solve.strategies.realignment")
 
 
 def _grid(side, seats, seed):
@@ -257,3 +260,55 @@ def test_the_flow_model_lets_a_territory_be_empty_when_its_band_allows_it():
     spec = resolve(p, {"potential": Measure(tolerance=0.5)}, Constraints(contiguity=True), None, None)
     flow = exact_flow.solve_exact(p, spec.model, pos=p.seat_xy, hint=None, time_limit=10, seed=1, workers=1)
     assert flow.status == cp_model.INFEASIBLE
+
+
+def test_a_stop_from_another_thread_ends_the_solve_in_flight():
+    """The cut model runs beside the search; once the search has a plan it stops the cut
+    model's CP-SAT solve at once, not at the end of its time."""
+    # a market split problem (Cornuéjols & Dawande): 4 equations over 40 binaries, far
+    # beyond 60 s of CP-SAT
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 100, (4, 40))
+    model = cp_model.CpModel()
+    x = [model.new_bool_var("") for _ in range(40)]
+    for row in a.tolist():
+        model.add(sum(c * v for c, v in zip(row, x, strict=True)) == sum(row) // 2)
+    stop = exact_flow.Stop()
+    box = {}
+    thread = threading.Thread(
+        target=lambda: box.update(out=exact_flow._solve(model, 60.0, 1, 1, False, stop=stop)), daemon=True
+    )
+    t0 = time.perf_counter()
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()
+    stop.set()
+    thread.join(20)
+    assert not thread.is_alive() and time.perf_counter() - t0 < 20
+    assert box["out"][1] == cp_model.UNKNOWN
+    # a loop stopped before it starts solves nothing
+    p = _grid(6, 3, 2)
+    ctx = SolveContext(SolverSettings(time_limit=20, seed=1, workers=2))
+    assert exact_cuts.decide(ctx, p, _spec(p, 0.05, 0.3), ctx.now() + 20, stop=stop).solves == 0
+
+
+def test_the_search_and_the_cut_model_each_stop_the_other():
+    """Wall clock, a small map under a budget: the exact search and the cut model run at
+    once, and whichever decides first ends the other long before their share of the time."""
+    ctx = SolveContext(SolverSettings(time_limit=60, seed=1, workers=2))
+    # a budget only contiguity breaks (see above): the cut model's proof ends the search
+    p = line([1] * 9, owner=[0, 0, 0, 0, 1, 1, 1, 2, 2], seats=3)
+    spec = _spec(p, 0.05, 0.15)
+    t0 = time.perf_counter()
+    found, decided = realignment.search_and_decide(ctx, p, spec, p.owner, np.array([0, 4, 8]), ctx.now() + 60)
+    assert decided.status == "infeasible" and found.violation > 0
+    assert time.perf_counter() - t0 < 20
+    # room in the budget: the search's plan ends the cut model
+    p = _grid(6, 3, 2)
+    spec = _spec(p, 0.05, 0.6)
+    t0 = time.perf_counter()
+    found, decided = realignment.search_and_decide(ctx, p, spec, p.owner, np.array([19, 21, 23]), ctx.now() + 60)
+    assert found.violation <= 1e-9 or decided.status == "plan"
+    plan = found.assign if found.violation <= 1e-9 else decided.assign
+    assert all(territory_connected(plan, p.edges, t) for t in range(3))
+    assert time.perf_counter() - t0 < 20

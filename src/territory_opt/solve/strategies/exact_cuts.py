@@ -210,9 +210,19 @@ DETERMINISTIC_CHARGE = 2.0
 SOLVE_SHARE = 0.25
 
 
-def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64] | None, *, budget: bool) -> CutResult:
+def _loop(
+    ctx: SolveContext,
+    m: _Model,
+    deadline: float,
+    hint: NDArray[np.int64] | None,
+    *,
+    budget: bool,
+    stop: exact_flow.Stop | None = None,
+    workers: int | None = None,
+) -> CutResult:
     """Solve, cut, solve again until a plan keeps every rule, the relaxation is
-    infeasible, or ``deadline`` (on the solve's clock)."""
+    infeasible, ``deadline`` (on the solve's clock), or ``stop`` (from another thread);
+    CP-SAT on ``workers`` (the solve's by default)."""
     out = CutResult("unknown")
     if m.x is None:
         out.status = "infeasible"
@@ -223,13 +233,15 @@ def _loop(ctx: SolveContext, m: _Model, deadline: float, hint: NDArray[np.int64]
     kept = np.inf  # the share the best plan kept so far moves
     if hint is not None:
         m.hint(hint)
-    while not ctx.stopped:
+    while not ctx.stopped and not (stop is not None and stop.is_set()):
         left = deadline - ctx.now()
         if left < 0.5:
             break
         # minimising, a solve that only runs out of its share still gives cuts and a bound
         share = max(1.0, SOLVE_SHARE * left) if minimise else left
-        solver, status = exact_flow._solve(m.cp, share, ctx.seed, ctx.workers, ctx.deterministic)
+        solver, status = exact_flow._solve(m.cp, share, ctx.seed, workers or ctx.workers, ctx.deterministic, stop=stop)
+        if stop is not None and stop.is_set():
+            break  # stopped from outside: this solve's answer is cut short
         out.solves += 1
         if ctx.deterministic:
             # the cuts between solves are Python work CP-SAT's clock does not see: charged as
@@ -283,14 +295,22 @@ def fits(problem: Problem, spec: SolveSpec) -> bool:
     )
 
 
-def decide(ctx: SolveContext, problem: Problem, spec: SolveSpec, deadline: float) -> CutResult:
+def decide(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: SolveSpec,
+    deadline: float,
+    *,
+    stop: exact_flow.Stop | None = None,
+    workers: int | None = None,
+) -> CutResult:
     """A plan within the budget (contiguous, every rule kept), a proof that none exists,
-    or ``unknown`` at ``deadline``. The relaxation has no objective: any plan of it is
-    either a real plan or gives cuts."""
+    or ``unknown`` at ``deadline`` or ``stop``. The relaxation has no objective: any plan
+    of it is either a real plan or gives cuts."""
     graph = _Graph(problem)
     m = _Model(problem, spec, graph, budget=True, minimise=False, cuts=[])
     ctx.report("exact model by separator cuts (the budget, for the real problem)")
-    out = _loop(ctx, m, deadline, problem.owner, budget=True)
+    out = _loop(ctx, m, deadline, problem.owner, budget=True, stop=stop, workers=workers)
     ctx.report("exact model by separator cuts done", status=out.status, solves=out.solves, cuts=len(out.cuts))
     return out
 

@@ -30,6 +30,7 @@ plan when one exists.
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -485,14 +486,17 @@ def _solve(
     workers: int,
     deterministic: bool,
     stop_at: float | None = None,
+    stop: Stop | None = None,
 ) -> tuple[cp_model.CpSolver, Any]:
-    """CP-SAT on the model (stopped at the first objective at most ``stop_at``); an
-    INFEASIBLE answer must survive a second solve without presolve (OR-Tools #5274), else
-    it is UNKNOWN."""
+    """CP-SAT on the model (stopped at the first objective at most ``stop_at``, or by
+    ``stop`` from another thread); an INFEASIBLE answer must survive a second solve without
+    presolve (OR-Tools #5274), else it is UNKNOWN."""
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False
     solver.parameters.random_seed = seed
     _limit(solver, time_limit, workers, deterministic)
+    if stop is not None:
+        stop.watch(solver)
     # interruptible by Ctrl-C (the pipeline then finishes with the best plan so far)
     status = run(solver, model, _StopAt(stop_at) if stop_at is not None else None)
     if status == cp_model.INFEASIBLE:
@@ -502,9 +506,37 @@ def _solve(
         # what is left of the limit, so the check never doubles it
         spent = solver.deterministic_time if deterministic else solver.wall_time
         _limit(check, max(0.5, time_limit - spent), workers, deterministic)
+        if stop is not None:
+            stop.watch(check)
         if run(check, model) != cp_model.INFEASIBLE:
             status = cp_model.UNKNOWN
     return solver, status
+
+
+class Stop:
+    """Stops CP-SAT solves running in another thread: :meth:`set` stops the solve in
+    flight (``stop_search``) and every later one before it starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._solver: cp_model.CpSolver | None = None
+
+    def watch(self, solver: cp_model.CpSolver) -> None:
+        """The solve about to run: with no time at all once stopped."""
+        with self._lock:
+            self._solver = solver
+            if self._set:
+                solver.parameters.max_time_in_seconds = 0.0
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            if self._solver is not None:
+                self._solver.stop_search()
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 def _limit(solver: cp_model.CpSolver, time_limit: float, workers: int, deterministic: bool) -> None:

@@ -10,7 +10,10 @@ already keeps the budget, and the restricted CP-SAT model then improves it.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,6 +107,33 @@ def exact_search(
         # a small map under a budget: a miss goes to the cut model, which decides the budget
         share = 0.25
     clock, until = ctx.search_clock(lambda: ctx.now() + share * max(0.0, deadline - ctx.now()), problem.n_units)
+    return _search(
+        ctx,
+        problem,
+        spec,
+        start,
+        centres,
+        until,
+        clock,
+        attempt,
+        ctx.workers,
+        attempt == 1 and needs_corridors(spec, movement),
+    )
+
+
+def _search(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: SolveSpec,
+    start: NDArray[np.int64],
+    centres: NDArray[np.int64],
+    until: float,
+    clock: Callable[[], float],
+    attempt: int,
+    workers: int,
+    corridors: bool,
+) -> SearchResult:
+    """The exact contiguity search from ``start`` until ``until`` on ``clock``."""
     rounds, stall = ctx.search_counts()
     return balance_search(
         problem,
@@ -116,10 +146,80 @@ def exact_search(
         anchors=centres,
         max_rounds=rounds,
         max_stall=stall,
-        workers=ctx.workers,
+        workers=workers,
         deterministic=ctx.deterministic,
-        corridors=attempt == 1 and needs_corridors(spec, movement),
+        corridors=corridors,
     )
+
+
+#: Wall-clock mode, a small map under a budget (where the cut model applies): the share of
+#: the time left that the exact search and the cut model get together, running at once.
+TOGETHER_SHARE = 0.7
+
+
+def search_and_decide(
+    ctx: SolveContext,
+    problem: Problem,
+    spec: SolveSpec,
+    start: NDArray[np.int64],
+    centres: NDArray[np.int64],
+    deadline: float,
+    movement: MovementBound | None = None,
+) -> tuple[SearchResult, exact_cuts.CutResult]:
+    """Wall-clock mode on a small map under a budget: the exact search from ``start`` and
+    the cut model (:func:`.exact_cuts.decide`) at once, half the workers each, on
+    :data:`TOGETHER_SHARE` of the time left before ``deadline``. The first to decide stops
+    the other: a plan of the search stops the cut model, a plan or a proof of the cut model
+    stops the search.
+
+    Run one after the other, each had only its share of the time: on Tennessee's counties
+    (8 reps, 10 %, a roster the bench never used) the search needs about 23 s for its plan,
+    while on Ohio (the bench's row) the cut model needs about 10 s for its proof, both
+    within 30 s."""
+    until = ctx.now() + TOGETHER_SHARE * max(0.0, deadline - ctx.now())
+    cut_workers = max(1, ctx.workers // 2)
+    stop = exact_flow.Stop()
+    decided = threading.Event()
+    box: dict[str, Any] = {}
+
+    def decide() -> None:
+        try:
+            out = exact_cuts.decide(ctx, problem, spec, until, stop=stop, workers=cut_workers)
+            box["cut"] = out
+            if out.status != "unknown":
+                decided.set()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+            decided.set()
+
+    def clock() -> float:  # past every deadline of the search once the cut model decides
+        return until + 1e9 if decided.is_set() else ctx.now()
+
+    thread = threading.Thread(target=decide, name="cut-model", daemon=True)
+    thread.start()
+    try:
+        found = _search(
+            ctx,
+            problem,
+            spec,
+            start,
+            centres,
+            until,
+            clock,
+            1,
+            max(1, ctx.workers - cut_workers),
+            needs_corridors(spec, movement),
+        )
+    except BaseException:
+        stop.set()
+        thread.join()
+        raise
+    if found.violation <= EXACT_EPS or found.pocket is not None or ctx.stopped:
+        stop.set()  # a plan, or a proof of the search's own: the cut model's answer is moot
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return found, box.get("cut", exact_cuts.CutResult("unknown"))
 
 
 def needs_corridors(spec: SolveSpec, movement: MovementBound | None) -> bool:

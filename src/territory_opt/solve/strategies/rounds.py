@@ -229,23 +229,28 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
         return
     search.exact_tries += 1
     start = rnd.hint if not realign_first else prep.problem.owner
-    found = realignment.exact_search(
-        ctx, prep.problem, prep.spec, start, search.centres, ctx.deadline, search.exact_tries, prep.movement
-    )
+    cuts = realign_first and not search.cuts_tried and exact_cuts.fits(prep.problem, prep.spec)
+    decided: exact_cuts.CutResult | None = None
+    if cuts and not ctx.deterministic and ctx.workers >= 2:
+        # a small map under a budget, wall clock: the search and the cut model at once
+        search.cuts_tried = True
+        found, decided = realignment.search_and_decide(
+            ctx, prep.problem, prep.spec, start, search.centres, ctx.deadline, prep.movement
+        )
+    else:
+        found = realignment.exact_search(
+            ctx, prep.problem, prep.spec, start, search.centres, ctx.deadline, search.exact_tries, prep.movement
+        )
     ctx.charge_share(0.1)
     search.exact_log.append(found)
     ctx.report("exact contiguity search", violation=found.violation, iteration=search.iteration)
     raise_if_pocket(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt, found)
-    if (
-        found.violation > EXACT_EPS
-        and realign_first
-        and not search.cuts_tried
-        and exact_cuts.fits(prep.problem, prep.spec)
-    ):
+    if found.violation > EXACT_EPS and cuts:
         # a small map under a budget the search missed: the cut model decides the budget for
         # the real problem (a plan within it, or the proof that none exists)
         search.cuts_tried = True
-        decided = exact_cuts.decide(ctx, prep.problem, prep.spec, ctx.now() + 0.6 * max(0.0, ctx.left()))
+        if decided is None:
+            decided = exact_cuts.decide(ctx, prep.problem, prep.spec, ctx.now() + 0.6 * max(0.0, ctx.left()))
         if decided.status == "infeasible":
             over = over_budget_plan(rule_keeping(search.exact_log, prep.problem, prep.spec.model))
             raise exact_cuts.budget_error(ctx, prep.problem, prep.spec, decided, over, prep.movement)
