@@ -36,11 +36,15 @@ class Conflict:
     relax_to : float or None
         The smallest setting that would be feasible, when known (a tolerance share, a
         budget share, a cap).
+    unit_rule : bool
+        The conflict lies in one unit's or one family's own rules (its lock, skills,
+        exclusions): it holds whatever the bands, and whichever units stand alone.
     """
 
     family: str
     message: str
     relax_to: float | None = None
+    unit_rule: bool = False
 
     def __str__(self) -> str:
         return f"[{self.family}] {self.message}"
@@ -184,6 +188,7 @@ def unservable_units(problem: Problem, spec: ModelSpec) -> list[Conflict]:
             "exclusions" if u in why else "skills",
             f"unit {problem.unit_ids[u]!r} can go to no rep: "
             + why.get(u, "its lock or required skills rule out every seat"),
+            unit_rule=True,
         )
         for u in np.flatnonzero(~servable)[:21]
     ]
@@ -302,10 +307,16 @@ def family_conflicts(problem: Problem, spec: ModelSpec) -> list[Conflict]:
         locks = np.unique(problem.lock[members & (problem.lock >= 0)])
         if len(locks) > 1:
             ids = ", ".join(map(str, problem.seat_ids[locks]))
-            out.append(Conflict("families", f"family of {first!r} has members locked to different reps ({ids})"))
+            out.append(
+                Conflict(
+                    "families", f"family of {first!r} has members locked to different reps ({ids})", unit_rule=True
+                )
+            )
         need = np.bitwise_or.reduce(problem.unit_skills[members])
         if not ((need & ~problem.seat_skills) == 0).any():
-            out.append(Conflict("families", f"family of {first!r} needs skills no single rep has together"))
+            out.append(
+                Conflict("families", f"family of {first!r} needs skills no single rep has together", unit_rule=True)
+            )
     return out
 
 

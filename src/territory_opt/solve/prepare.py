@@ -189,10 +189,14 @@ def with_setting(exc: SolverError | InfeasibleError, notes: tuple[str, ...]) -> 
     """A "no plan found" or a proof that also says what it holds for: the units standing
     alone (their reps exempt from balance), the pieces joined to them and the band the other
     territories share, as the plan's notes would. A proof then holds for the scenario with
-    those units standing alone (``oversized: fail`` asks for the one without)."""
+    those units standing alone (``oversized: fail`` asks for the one without), unless every
+    conflict lies in a unit's own rules (:attr:`~territory_opt.diagnose.Conflict.unit_rule`)."""
     setting = [n for n in notes if not n.startswith("realignment:")]
     if not setting:
         return exc
+    conflicts = getattr(getattr(exc, "explanation", None), "conflicts", None)
+    if isinstance(exc, InfeasibleError) and conflicts and all(getattr(c, "unit_rule", False) for c in conflicts):
+        return exc  # a unit's own rules conflict: true whichever units stand alone
     if isinstance(exc, InfeasibleError):
         return InfeasibleError(
             f"{exc}\nProved with these units standing alone (constraints.oversized: standalone; "
