@@ -310,3 +310,21 @@ def test_the_envelope_never_overstates_the_widening(monkeypatch):
         monkeypatch.setattr(pockets, "MAX_CLASSES", classes)
         widen, _ = pockets._widening(s, list(range(5)), set(), 0, 20.0, 0, True)
         assert widen is not None and widen <= 0.0125
+
+
+def test_deterministic_mode_solves_a_few_regions_per_call_and_goes_on_from_them():
+    """Each region costs CP-SAT solves the deterministic clock does not see: a call solves
+    at most DETERMINISTIC_REGIONS of them, and the next call goes on with the regions not
+    tried yet; on the wall clock one call tries them all."""
+    p = grid(6, 8, np.ones(48), 4)
+    spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), contiguity=True)
+    s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+    s.reset(np.repeat([0, 0, 0, 1, 2, 3], 8))  # 24 | 8 | 8 | 8 around a target of 12: a plan exists
+    tried = set()
+    for calls in (1, 2):
+        assert pockets.find_pocket(s, deadline=1.0, now=lambda: 0.0, deterministic=True, tried=tried) is None
+        assert len(tried) == calls * pockets.DETERMINISTIC_REGIONS
+    everything = set()
+    assert pockets.find_pocket(s, deadline=float("inf"), now=lambda: 0.0, tried=everything) is None
+    assert len(everything) > 2 * pockets.DETERMINISTIC_REGIONS
+    assert tried <= everything
