@@ -9,6 +9,7 @@ the same inputs and seed give the same plan.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class SolveContext:
     interrupt: Interrupt = field(default_factory=Interrupt)
     #: wall-clock start [s, ``time.perf_counter``]
     t0: float = field(default_factory=time.perf_counter)
+    #: one report at a time (the cut model reports from its own thread, beside the search)
+    report_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     #: deterministic time charged so far [deterministic s] (deterministic mode's clock)
     used: float = 0.0
     #: wall time kept at the end of the limit for work after the search (a bound) [s]
@@ -90,7 +93,8 @@ class SolveContext:
 
     def report(self, stage: str, **extra: Any) -> None:
         if self.progress is not None:
-            self.progress({"stage": stage, "elapsed": self.elapsed(), **extra})
+            with self.report_lock:
+                self.progress({"stage": stage, "elapsed": self.elapsed(), **extra})
 
     @property
     def stopped(self) -> bool:
