@@ -262,7 +262,7 @@ def test_the_flow_model_lets_a_territory_be_empty_when_its_band_allows_it():
     assert flow.status == cp_model.INFEASIBLE
 
 
-def test_a_stop_from_another_thread_ends_the_solve_in_flight():
+def test_a_stop_from_another_thread_ends_the_solve_in_flight(monkeypatch):
     """The cut model runs beside the search; once the search has a plan it stops the cut
     model's CP-SAT solve at once, not at the end of its time."""
     # a market split problem (Cornuéjols & Dawande): 4 equations over 40 binaries, far
@@ -286,6 +286,25 @@ def test_a_stop_from_another_thread_ends_the_solve_in_flight():
     thread.join(20)
     assert not thread.is_alive() and time.perf_counter() - t0 < 20
     assert box["out"][1] == cp_model.UNKNOWN
+    # a stop set after the solver was watched but before its solve began (stop_search does
+    # nothing then) is repeated by wait() until the solve ends (found by a review: the
+    # solve ran its whole limit)
+    real = cp_model.CpSolver.solve
+
+    def late_start(self, *args, **kw):
+        time.sleep(0.3)  # the few microseconds between watch() and the solve's internals
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(cp_model.CpSolver, "solve", late_start)
+    stop = exact_flow.Stop()
+    thread = threading.Thread(target=lambda: exact_flow._solve(model, 60.0, 1, 1, False, stop=stop), daemon=True)
+    t0 = time.perf_counter()
+    thread.start()
+    time.sleep(0.1)
+    stop.set()
+    stop.wait(thread)
+    assert time.perf_counter() - t0 < 20
+    monkeypatch.undo()
     # a loop stopped before it starts solves nothing
     p = _grid(6, 3, 2)
     ctx = SolveContext(SolverSettings(time_limit=20, seed=1, workers=2))

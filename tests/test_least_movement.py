@@ -142,7 +142,7 @@ def test_no_plan_message_names_the_proved_least_and_the_best_balanced_plan():
     # a plan within the budget that breaks another rule (the per-rep limit): no advice to
     # raise the budget to a figure below it (it said "raise ... max_share to 21.3%" at 45 %)
     msg_within = no_plan_message(ctx, log, 0, movement, 0.45)
-    assert "moves 21.3% (within the budget, but not a plan)" in msg_within
+    assert "moves 21.3% (within the budget, but it breaks another rule of the scenario)" in msg_within
     assert "max_share" not in msg_within
     # without a balanced plan there is no figure to offer, and nothing is claimed
     assert "budget was found" not in no_plan_message(ctx, log[:1], 0, movement, 0.10)

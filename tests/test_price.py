@@ -173,3 +173,25 @@ def test_recombination_keeps_the_per_rep_limits():
                 assert not (s.out_moved[o] > s.rep_limit[o] + 1e-9) or over_before[o]
     assert taken >= 1
     assert s.violation() < 1e-9
+
+
+def test_a_hard_recut_is_refused_for_its_bands_only_not_for_other_reps_limits():
+    """A hard re-cut (the relink's way back: both territories keep their bands) is judged on
+    its bands alone; what every rep's limit gains counts in its figure. (It was refused
+    whenever any rep anywhere was over its limit, found by a review.)"""
+    taken = 0
+    for seed in range(4):
+        s, rng = _search(seed, None, per_rep=0.1)
+        _move_across_the_knee(s, rng)
+        graph = s.seat_graph()
+        for a in range(s.k):
+            for b in sorted(graph[a]):
+                if not any(s.out_moved[o] > s.rep_limit[o] + 1e-9 for o in range(s.k) if o not in (a, b)):
+                    continue  # only pairs while a rep elsewhere is over its limit
+                units = np.flatnonzero(np.isin(np.asarray(s.assign), [a, b]))
+                found = contiguous._split_pair(s, units, a, b, 16, _moved_base(s, units), hard=True)
+                if found is None:
+                    continue
+                taken += 1
+                assert np.isfinite(found[0]) and found[0] > 0  # the other reps' excess, counted
+    assert taken >= 3

@@ -1027,3 +1027,23 @@ def test_a_family_move_keeps_both_territories_in_one_piece():
     assert s.family_move_keeps([2, 3], 1)
     assert contiguous._family_pass(s) == 1
     assert s.assign == [0, 0, 1, 1, 1]
+    # a 3 x 3 grid, seat 0 = {0, 1, 3, 4, 6}, the family {3, 4}: moving it leaves {0, 1} and
+    # {6} apart; seat 0's anchor (unit 2) has moved to seat 1, so it is no start for the
+    # count (it was, and the move split seat 0: found by a review)
+    xy = [[float(c), float(r)] for r in range(3) for c in range(3)]
+    edges = [[3 * r + c, 3 * r + c + 1] for r in range(3) for c in range(2)]
+    edges += [[3 * r + c, 3 * (r + 1) + c] for r in range(2) for c in range(3)]
+    g = Problem.from_arrays(
+        measures=np.array([2, 2, 1, 1, 1, 1, 2, 1, 1], dtype=float),
+        measure_names=["potential"],
+        unit_xy=xy,
+        seat_xy=[[0.0, 0.0], [2.0, 2.0]],
+        edges=edges,
+    )
+    today = np.array([0, 0, 1, 0, 0, 1, 0, 1, 1])
+    g = replace(g, owner=today, family=np.array([-1, -1, -1, 7, 7, -1, -1, -1, -1]))
+    s = search_at(g, replace(spec_for(g, 0.05), families=True), today)
+    s.anchor = [2, 8]
+    assert not s.family_move_keeps([3, 4], 1)
+    contiguous._family_pass(s)
+    assert all(territory_connected(np.asarray(s.assign), g.edges, t) for t in range(2))

@@ -332,9 +332,10 @@ class _Search:
         if not self.contiguity:
             return True
         going = set(members)
+        anchor = self.anchor[a]
         rest = (
-            self.anchor[a]
-            if self.anchor[a] >= 0
+            anchor
+            if anchor >= 0 and self.assign[anchor] == a  # an anchor re-cuts moved away is no start
             else next((z for m in members for z in self.nbrs[m] if self.assign[z] == a and z not in going), -1)
         )
         if rest < 0:
@@ -1242,10 +1243,10 @@ def _split_pair(
             v = _band_violation(s, a, pa[:, :r]) + _band_violation(s, b, pb[:, :r])
             if clashes:
                 v = v + _clash_penalty(pa, r + 8, clashes) + _clash_penalty(pb, r + 8, clashes)
+            if hard:  # the bands (and clashes) only: the budgets are what a hard re-cut lowers
+                v = np.where(v > EPS, np.inf, v)
             if rep_excess is not None:
                 v = v + rep_excess(pa[:, r + 6], pb[:, r + 7])
-            if hard:
-                v = np.where(v > EPS, np.inf, v)
             if s.budget is not None:
                 v += np.maximum(moved_base + pa[:, r] + pb[:, r + 3] - s.budget, 0) / s.dnorm
                 if economy:

@@ -238,7 +238,7 @@ def _budget_answer(exact_log: list[SearchResult], movement: MovementBound | None
         )
     advice = (
         # within the budget: it breaks another rule (the per-rep limit, said after)
-        "within the budget, but not a plan"
+        "within the budget, but it breaks another rule of the scenario"
         if best <= budget_share * (1 + 1e-9)
         else f"raise constraints.disruption.max_share to {pct_up(best)} for a plan like it, or give the search more time"
     )

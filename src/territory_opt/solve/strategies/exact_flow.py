@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -515,7 +516,9 @@ def _solve(
 
 class Stop:
     """Stops CP-SAT solves running in another thread: :meth:`set` stops the solve in
-    flight (``stop_search``) and every later one before it starts."""
+    flight (``stop_search``) and every later one before it starts. ``stop_search`` does
+    nothing while ``solve`` has not yet built its internals, so the caller repeats
+    :meth:`set` until the thread ends (see :func:`.realignment.search_and_decide`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -537,6 +540,14 @@ class Stop:
 
     def is_set(self) -> bool:
         return self._set
+
+    def wait(self, thread: threading.Thread, also: Callable[[], bool] = lambda: False) -> None:
+        """Join ``thread``; while it runs, a stop (set, or asked by ``also()``: Ctrl-C) is
+        repeated, so that one set just before a solve started still stops it."""
+        while thread.is_alive():
+            if self._set or also():
+                self.set()
+            thread.join(0.05)
 
 
 def _limit(solver: cp_model.CpSolver, time_limit: float, workers: int, deterministic: bool) -> None:

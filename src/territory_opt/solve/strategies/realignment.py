@@ -193,7 +193,7 @@ def search_and_decide(
             decided.set()
 
     def clock() -> float:  # past every deadline of the search once the cut model decides
-        return until + 1e9 if decided.is_set() else ctx.now()
+        return until + 1e9 if decided.is_set() or ctx.stopped else ctx.now()
 
     thread = threading.Thread(target=decide, name="cut-model", daemon=True)
     thread.start()
@@ -210,13 +210,13 @@ def search_and_decide(
             max(1, ctx.workers - cut_workers),
             needs_corridors(spec, movement),
         )
+        if found.violation <= EXACT_EPS or found.pocket is not None or ctx.stopped:
+            stop.set()  # a plan, or a proof of the search's own: the cut model's answer is moot
+        stop.wait(thread, lambda: ctx.stopped)
     except BaseException:
         stop.set()
-        thread.join()
+        stop.wait(thread)
         raise
-    if found.violation <= EXACT_EPS or found.pocket is not None or ctx.stopped:
-        stop.set()  # a plan, or a proof of the search's own: the cut model's answer is moot
-    thread.join()
     if "error" in box:
         raise box["error"]
     return found, box.get("cut", exact_cuts.CutResult("unknown"))
