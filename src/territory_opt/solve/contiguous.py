@@ -1220,7 +1220,7 @@ def _split_pair(
     own = np.column_stack([np.where(owner == a, dval, 0.0), np.where(owner == b, dval, 0.0)])
     data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b), own, lumps])
     total = data.sum(axis=0)
-    rep_excess = _rep_excess(s, a, b, units, total[r + 6 : r + 8]) if s.rep_limit is not None else None
+    rep_excess = _rep_excess(s, a, b, units, owner, dval, total[r + 6 : r + 8]) if s.rep_limit is not None else None
     best = None
     best_key = np.inf
     same_owner = None
@@ -1270,29 +1270,27 @@ def _split_pair(
 
 
 def _rep_excess(
-    s: _Search, a: int, b: int, units: NDArray[np.int64], own_total: NDArray[np.float64]
+    s: _Search,
+    a: int,
+    b: int,
+    units: NDArray[np.int64],
+    owner: NDArray[np.int64],
+    dval: NDArray[np.float64],
+    own_total: NDArray[np.float64],
 ) -> Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]]:
     """The per-rep limits' part of the violation for cuts of ``units`` (all of a's and b's
-    territories) into a part for a and one for b: given the value of a's own accounts the
-    a-part keeps and of b's own the b-part keeps. Every other rep's excess is a constant
-    (which of the two holds its accounts changes nothing), included so the figure compares
-    with :meth:`_Search.budget_violation`."""
+    territories, with their ``owner`` and disruption value ``dval``) into a part for a and
+    one for b: given the value of a's own accounts the a-part keeps and of b's own the
+    b-part keeps. Every other rep's excess is a constant (which of the two holds its
+    accounts changes nothing), included so the figure compares with
+    :meth:`_Search.budget_violation`."""
     assert s.rep_limit is not None
-    limit = s.rep_limit
-    inside = np.zeros(s.k)  # value of each owner's accounts inside units, moved away now
+    limit, out = s.rep_limit, s.out_moved
     assign = np.asarray(s.assign)[units]
-    owner = s.p.owner[units]
-    dval = np.asarray(s.dvalue)[units]
-    away = (owner >= 0) & (assign != owner)
-    np.add.at(inside, owner[away], dval[away])
-    base = np.asarray(s.out_moved) - inside  # moved from each book outside the two territories
-    others = sum(
-        max(float(base[o] + inside[o]) - limit[o], 0.0)
-        for o in range(s.k)
-        if o not in (a, b) and inside[o] + base[o] > limit[o] + 1e-9
-    )
-    base_a = float(base[a])
-    base_b = float(base[b])
+    # moved from a's and b's books outside the two territories
+    base_a = out[a] - float(dval[(owner == a) & (assign != a)].sum())
+    base_b = out[b] - float(dval[(owner == b) & (assign != b)].sum())
+    others = sum(out[o] - limit[o] for o in range(s.k) if o not in (a, b) and out[o] > limit[o] + 1e-9)
 
     def excess(kept_a: NDArray[np.float64], kept_b: NDArray[np.float64]) -> NDArray[np.float64]:
         out_a = base_a + float(own_total[0]) - kept_a
@@ -1758,7 +1756,7 @@ def _start(
     families = np.asarray(s.in_family, dtype=bool)
     frozen = locked | families
     if families.any():
-        _whole_families(problem, s, start, closed)
+        _whole_families(problem, s, start)
     detached: tuple[int, ...] = ()
     if s.contiguity:
         start, detached = connected_start(problem, start, anchors=anchors, locked=frozen, closed=closed)
@@ -1768,7 +1766,7 @@ def _start(
         if not closed.all():
             d[:, closed] = np.inf
         start[rest] = np.argmin(d, axis=1)
-    if families.any() and _whole_families(problem, s, start, closed) and s.contiguity:
+    if families.any() and _whole_families(problem, s, start) and s.contiguity:
         # a family of units without a seat today was handed out unit by unit: whole again,
         # and the territories it left or joined made one piece again
         start, more = connected_start(problem, start, anchors=anchors, locked=frozen, closed=closed)
@@ -1780,7 +1778,7 @@ def _start(
     return start, detached
 
 
-def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], closed: NDArray[np.bool_]) -> bool:
+def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64]) -> bool:
     """Put each family that ``start`` splits (today's alignment can) on one seat, in place:
     the seat holding most of its value among those every member may take (its locked
     member's seat when it has one). The search never moves a family's units one by one,
@@ -1799,11 +1797,8 @@ def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], clos
             continue
         pinned = np.unique(problem.lock[members][problem.lock[members] >= 0])
         offered = pinned if len(pinned) else seats[seats >= 0]
-
-        def takes_all(t: int, members: NDArray[np.int64] = members) -> bool:
-            return not closed[t] and all(s.legal(int(u), t) for u in members.tolist())
-
-        options = [int(t) for t in offered.tolist() if takes_all(int(t))]
+        group = members.tolist()
+        options = [int(t) for t in offered.tolist() if s.family_takes(group, int(t))]
         if options:
             held = [float(value[members[start[members] == t]].sum()) for t in options]
             start[members] = options[int(np.argmax(held))]
@@ -1813,7 +1808,7 @@ def _whole_families(problem: Problem, s: _Search, start: NDArray[np.int64], clos
             continue  # no seat takes them all: the audit says so if the plan keeps the split
         # none of the seats holding them may serve every member (skills, exclusions): the
         # seat that may, whose territory touches the family most, else the nearest
-        others = [t for t in range(s.k) if takes_all(t)]
+        others = [t for t in range(s.k) if s.family_takes(group, t)]
         if not others:
             continue
         around = [w for u in members.tolist() for w in s.nbrs[u]]

@@ -194,10 +194,14 @@ def with_setting(exc: SolverError | InfeasibleError, notes: tuple[str, ...]) -> 
     setting = [n for n in notes if not n.startswith("realignment:")]
     if not setting:
         return exc
-    conflicts = getattr(getattr(exc, "explanation", None), "conflicts", None)
-    if isinstance(exc, InfeasibleError) and conflicts and all(getattr(c, "unit_rule", False) for c in conflicts):
-        return exc  # a unit's own rules conflict: true whichever units stand alone
     if isinstance(exc, InfeasibleError):
+        explanation = exc.explanation
+        if (
+            isinstance(explanation, Explanation)
+            and explanation.conflicts
+            and all(c.unit_rule for c in explanation.conflicts)
+        ):
+            return exc  # a unit's own rules conflict: true whichever units stand alone
         return InfeasibleError(
             f"{exc}\nProved with these units standing alone (constraints.oversized: standalone; "
             "oversized: fail asks for the proof without them): " + "; ".join(setting) + ".",
