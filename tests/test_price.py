@@ -195,3 +195,61 @@ def test_a_hard_recut_is_refused_for_its_bands_only_not_for_other_reps_limits():
                 taken += 1
                 assert np.isfinite(found[0]) and found[0] > 0  # the other reps' excess, counted
     assert taken >= 3
+
+
+def test_a_recut_under_per_rep_limits_keeps_each_seats_anchor():
+    """Under per-rep limits a pair re-cut never hands a seat's anchor (its home unit, on its
+    rep's book today) to the other seat, as single moves and swaps never do. Re-cuts that
+    did pushed a small territory off its whole book onto a piece of its neighbour, within
+    every band; its rep kept nothing and no move brought it back (the realignment demo,
+    4 solver seeds of 20).
+
+    A line of four units: rep 0 holds the first (0.3, its anchor), rep 1 the rest (0.8
+    locked to it, 0.55, 0.55). The only balanced cut that leaves rep 0 its anchor gives it
+    the locked unit; the other balanced cut takes rep 0's whole book, so the cut offered
+    keeps the books and misses the band (the search goes on from there by other moves)."""
+    from dataclasses import replace
+
+    values = np.array([0.3, 0.8, 0.55, 0.55])
+    owner = np.array([0, 1, 1, 1])
+    p = replace(grid(1, 4, values, 2), owner=owner, lock=np.array([-1, 1, -1, -1]))
+    spec = ModelSpec(
+        balance=(BalanceRule(0, 0.05, True),), contiguity=True, disruption_value=values, disruption_per_rep=0.8
+    )
+
+    def cut(spec, anchors):
+        s = contiguous._Search(p, spec, p.seat_xy, True, 0)
+        s.reset(owner.copy())
+        s.anchor = anchors
+        return contiguous._split_pair(s, np.arange(4), 0, 1, 8, 0.0)
+
+    found = cut(spec, [0, 3])
+    assert found is not None and found[2][0] and found[0] > 1  # keeps its anchor, misses the band
+    # without anchors, or without per-rep limits: the balanced cut that empties rep 0's book
+    for other in (cut(spec, [-1, -1]), cut(replace(spec, disruption_per_rep=None), [0, 3])):
+        assert other is not None and other[2].tolist() == [False, False, True, True]
+
+
+@pytest.mark.parametrize("seed", [2, 6])
+def test_the_reduction_under_per_rep_limits_keeps_each_seats_anchor(seed):
+    """The relink's way back (moves home, hard re-cuts, CP-SAT windows) keeps each seat's
+    anchor on its own book under per-rep limits, as the search from today's owners does;
+    without the anchors it moves one of them on these maps (the test can fail)."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.5, 1.5, 48)
+    owner = np.repeat(np.arange(4), [4, 20, 12, 12])  # one small book, one large
+    p = replace(grid(6, 8, values, 4), owner=owner)
+    free = ModelSpec(balance=(BalanceRule(0, 0.05, True),), contiguity=True, disruption_value=values)
+    run = {"now": lambda: 0.0, "seed": seed, "workers": 1, "deterministic": True}
+    plan = contiguous.balance_search(p, free, owner, deadline=1e18, max_rounds=12, max_stall=4, **run)
+    assert plan.violation == 0.0
+    spec = replace(free, disruption_max=0.05 * float(values.sum()), disruption_per_rep=0.6)
+    anchors = np.array([int(np.flatnonzero((owner == t) & (plan.assign == t))[0]) for t in range(4)])
+    kept = contiguous.reduce_movement(p, spec, plan.assign, deadline=1e18, anchors=anchors, **run)
+    assert all(kept.assign[x] == t for t, x in enumerate(anchors.tolist()))
+    loads = np.bincount(kept.assign, weights=values, minlength=4)
+    assert np.all(np.abs(loads / (values.sum() / 4) - 1) <= 0.05 + 1e-9)  # every band held
+    free_run = contiguous.reduce_movement(p, spec, plan.assign, deadline=1e18, **run)
+    assert any(free_run.assign[x] != t for t, x in enumerate(anchors.tolist()))

@@ -186,11 +186,22 @@ class _Window:
             for members in s.families.values()
             if members[0] in local and all(s.assign[u] == s.assign[members[0]] for u in members)
         ]
+        # under per-rep limits each seat's anchor stays on it, as in the search's own moves
+        # and re-cuts (see contiguous._split_pair)
+        pinned = (
+            {s.anchor[t] for t in self.seats if s.anchor[t] >= 0 and s.assign[s.anchor[t]] == t}
+            if s.rep_limit is not None
+            else set()
+        )
         for t in self.seats:
             near = _reach(s, self.units, local, self.members[t], HOPS)
-            ok = {u for u in near if s.assign[u] == t or (not (s.locked_l[u] or s.in_family[u]) and s.eligible(u, t))}
+            ok = {
+                u
+                for u in near
+                if s.assign[u] == t or (not (s.locked_l[u] or s.in_family[u] or u in pinned) and s.eligible(u, t))
+            }
             for members in families:
-                if all(u in near for u in members) and s.family_takes(members, t):
+                if all(u in near for u in members) and not pinned & set(members) and s.family_takes(members, t):
                     ok.update(members)
             self.allowed[t] = ok
             for u in ok:
