@@ -112,7 +112,7 @@ def no_plan_message(
             f"{r.label} ({r.moves:,} boundary moves, {r.rounds} transfer round(s)"
             + (f", {r.corridors} corridor(s) through territories between" if r.corridors else "")
             + "), "
-            f"closest plan {100 * r.violation:.2f} % of a target outside the bands/budget"
+            f"closest plan {100 * r.violation:.2f} % of a target outside its rules (bands, budget, per-rep limits)"
         )
     budget = _budget_answer(exact_log, movement, budget_share)
     return (
