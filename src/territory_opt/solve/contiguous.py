@@ -2123,7 +2123,8 @@ def reduce_movement(
     s.reset(np.asarray(assign, dtype=np.int64))
     if anchors is not None and s.rep_limit is not None:
         s.anchor = [
-            x if x >= 0 and s.owner[x] == t and s.assign[x] == t else -1 for t, x in enumerate(anchors.tolist())
+            x if x >= 0 and s.owner[x] == t and s.assign[x] == t else -1
+            for t, x in enumerate(np.asarray(anchors).tolist())
         ]
     moves = windows = rounds = recombinations = 0
     stall = 0
