@@ -1219,8 +1219,8 @@ def _split_pair(
     dval = np.asarray(s.dvalue)[units]
     own = np.column_stack([np.where(owner == a, dval, 0.0), np.where(owner == b, dval, 0.0)])
     # per-rep limits: each seat's anchor (the unit of its home base or centre, on its rep's
-    # book when the search starts from today's owners) stays with it, as in single moves and
-    # swaps. A cut that hands a small territory's whole book away for a piece of its
+    # book when the search starts from today's owners) stays with it, as in swaps and group
+    # moves. A cut that hands a small territory's whole book away for a piece of its
     # neighbour elsewhere can meet every band, but its rep then keeps nothing of its book and
     # no move brings the territory back (the realignment demo, Georgia, 8 reps, 80 % per
     # rep: a book of 0.29 of a target ended 93-100 % moved on 4 solver seeds of 20)

@@ -186,8 +186,8 @@ class _Window:
             for members in s.families.values()
             if members[0] in local and all(s.assign[u] == s.assign[members[0]] for u in members)
         ]
-        # under per-rep limits each seat's anchor stays on it, as in the search's own moves
-        # and re-cuts (see contiguous._split_pair)
+        # under per-rep limits each seat's anchor stays on it, as in the search's swaps and
+        # pair re-cuts (see contiguous._split_pair)
         pinned = (
             {s.anchor[t] for t in self.seats if s.anchor[t] >= 0 and s.assign[s.anchor[t]] == t}
             if s.rep_limit is not None
