@@ -322,6 +322,11 @@ class _Search:
         """Whether a family (``members``) may move whole to seat ``t``."""
         return not self.closed[t] and all(self.legal(u, t) for u in members)
 
+    def held_anchor(self, t: int) -> int:
+        """Seat t's anchor while it is on t (a window or a re-cut may have moved it), else -1."""
+        anchor = self.anchor[t]
+        return anchor if anchor >= 0 and self.assign[anchor] == t else -1
+
     def family_move_keeps(self, members: list[int], b: int) -> bool:
         """Whether moving the whole family (``members``, all on one seat) to ``b`` leaves
         its seat non-empty, with its anchor, and (with contiguity) both territories in one
@@ -332,10 +337,10 @@ class _Search:
         if not self.contiguity:
             return True
         going = set(members)
-        anchor = self.anchor[a]
+        anchor = self.held_anchor(a)  # an anchor re-cuts moved away is no start
         rest = (
             anchor
-            if anchor >= 0 and self.assign[anchor] == a  # an anchor re-cuts moved away is no start
+            if anchor >= 0
             else next((z for m in members for z in self.nbrs[m] if self.assign[z] == a and z not in going), -1)
         )
         if rest < 0:
@@ -1224,10 +1229,7 @@ def _split_pair(
     # neighbour elsewhere can meet every band, but its rep then keeps nothing of its book and
     # no move brings the territory back (the realignment demo, Georgia, 8 reps, 80 % per
     # rep: a book of 0.29 of a target ended 93-100 % moved on 4 solver seeds of 20)
-    anchored = [
-        s.anchor[t] if s.rep_limit is not None and s.anchor[t] >= 0 and s.assign[s.anchor[t]] == t else -1
-        for t in (a, b)
-    ]
+    anchored = [s.held_anchor(t) if s.rep_limit is not None else -1 for t in (a, b)]
     pins = np.column_stack([(units == anchored[0]), (units == anchored[1])]).astype(float)
     data = np.hstack([s.values[units], _seat_columns(s, units, a), _seat_columns(s, units, b), own, lumps, pins])
     total = data.sum(axis=0)

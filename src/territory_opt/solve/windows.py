@@ -79,8 +79,8 @@ def _reach(s: _Search, units: list[int], local: dict[int, int], start: list[int]
 
 
 def _root(s: _Search, t: int, members: list[int]) -> int:
-    a = s.anchor[t]
-    if a >= 0 and s.assign[a] == t:
+    a = s.held_anchor(t)
+    if a >= 0:
         return a
     d = np.linalg.norm(s.uxy[members] - s.pos[t], axis=1)
     return members[int(np.argmin(d))]
@@ -188,11 +188,7 @@ class _Window:
         ]
         # under per-rep limits each seat's anchor stays on it, as in the search's swaps and
         # pair re-cuts (see contiguous._split_pair)
-        pinned = (
-            {s.anchor[t] for t in self.seats if s.anchor[t] >= 0 and s.assign[s.anchor[t]] == t}
-            if s.rep_limit is not None
-            else set()
-        )
+        pinned = {s.held_anchor(t) for t in self.seats} - {-1} if s.rep_limit is not None else set()
         for t in self.seats:
             near = _reach(s, self.units, local, self.members[t], HOPS)
             ok = {
