@@ -659,3 +659,64 @@ def test_a_unit_of_almost_no_value_does_not_blur_the_flows():
     values[0] = 0.0
     without = transport_value(p, centres, w, values, low, high, np.arange(30), np.arange(3), near=3)
     assert with_tiny == pytest.approx(without, rel=1e-6) and without > 0
+
+
+def _beside_solve(monkeypatch, *, time_limit: float, interrupt_at_start: bool) -> tuple[object, list[str], float]:
+    """A wall-clock solve with chosen centres on a 13 x 13 grid (169 units, 4 seats: 28,561
+    triples, too many for the chosen-centres MIP, so the Lagrangian is the bound), with the
+    bound started beside the search from the first plan on; optionally Ctrl-C (its first
+    press) as soon as the bound starts."""
+    import importlib
+
+    from territory_opt.model.cpsat import ACTIVE
+
+    beside = importlib.import_module("territory_opt.solve.beside")
+    monkeypatch.setattr(beside, "BESIDE_AFTER", 0.0)
+    monkeypatch.setattr(beside, "BESIDE_MIN_LEFT", 1.0)
+    p, _ = _free_grid(13, 4, seed=5)
+    stages: list[str] = []
+
+    def progress(event: dict) -> None:
+        stages.append(event["stage"])
+        if interrupt_at_start and event["stage"] == "bound started beside the search":
+            ACTIVE[-1].requested = True  # what the first Ctrl-C sets (cpsat.Interrupt._handle)
+
+    import time
+
+    t0 = time.perf_counter()
+    plan = solve(
+        p,
+        balance={"potential": Measure(tolerance=0.05)},
+        solver=SolverSettings(time_limit=time_limit, seed=1, workers=1),
+        progress=progress,
+    )
+    return plan, stages, time.perf_counter() - t0
+
+
+def test_the_bound_beside_the_search_is_reported_and_the_solve_keeps_its_limit(monkeypatch):
+    """The chosen-centres Lagrangian runs in a thread beside location-allocation: the plan
+    keeps every rule, states a bound valid for the real problem (below the plan, and never
+    above the whole-unit optimum of the relaxation the MIP proves: contiguity is not asked
+    here, so that is the real optimum), and the solve still ends at its limit."""
+    plan, stages, wall = _beside_solve(monkeypatch, time_limit=8, interrupt_at_start=False)
+    assert "bound started beside the search" in stages
+    assert plan.ok and all(f.ok for f in plan.findings)
+    assert plan.global_bound is not None and plan.global_gap is not None
+    assert 0 < plan.global_bound <= plan.objective + 1e-9
+    assert plan.global_gap < 0.05  # a figure that says something (about 1 % here)
+    p, _ = _free_grid(13, 4, seed=5)
+    spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), travel_weight=p.measures[:, 0].astype(float))
+    optimum = centres_mip_bound(p, spec, np.zeros(4, dtype=bool), time_limit=60, max_pairs=10**6)
+    assert optimum is not None and plan.global_bound <= optimum + 1e-6
+    assert wall < 8 + 3  # the thread ends with the limit (what finalising adds on top)
+
+
+def test_ctrl_c_stops_the_bound_beside_the_search(monkeypatch):
+    """Ctrl-C as soon as the bound starts: the solve returns at once with the best plan and
+    the bound reached so far (valid at any multipliers), not at the 120 s limit."""
+    plan, stages, wall = _beside_solve(monkeypatch, time_limit=120, interrupt_at_start=True)
+    assert "bound started beside the search" in stages
+    assert plan.ok
+    assert plan.global_bound is not None and plan.global_bound <= plan.objective + 1e-9
+    assert wall < 30
+    assert any(note.startswith("interrupted (Ctrl-C)") for note in plan.notes)

@@ -15,7 +15,7 @@ LP solvers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -683,6 +683,7 @@ def chosen_centres_bound(
     iterations: int = 150,
     time_limit: float | None = None,
     max_units: int = 6_000,
+    stop: Callable[[], bool] | None = None,
 ) -> float | None:
     """A lower bound on the travel objective when seats choose their centres, valid for the
     unrestricted problem (capacitated p-median with balance).
@@ -707,8 +708,10 @@ def chosen_centres_bound(
     budget are dropped, which can only lower the optimum. ``start``: initial multipliers
     (e.g. each unit's travel cost in a plan). With ``time_limit`` [s] the steps stop on
     time (the fractional ones also after ``iterations``); without, after ``iterations``
-    fractional steps and half as many whole-unit ones. None when the map has more than ``max_units``
-    units (the distance matrix would not fit) or no seat can be filled.
+    fractional steps and half as many whole-unit ones. ``stop()`` true ends the steps where
+    they are (the bound at the best multipliers so far is returned: it holds at any). None
+    when the map has more than ``max_units`` units (the distance matrix would not fit) or no
+    seat can be filled.
     """
     import time
 
@@ -760,6 +763,8 @@ def chosen_centres_bound(
             break
         if time_limit is not None and time.perf_counter() - t0 > (1 - WHOLE_UNIT_SHARE) * time_limit:
             break
+        if stop is not None and stop():
+            break
         lam += schedule.theta * gap / norm * grad
         if not np.isfinite(lam).all() or float(np.abs(lam).max()) > 1e15:
             break
@@ -767,8 +772,11 @@ def chosen_centres_bound(
     if not np.isfinite(exact):
         return None
     deadline = None if time_limit is None else t0 + time_limit
+    stopped = stop is not None and stop()
+    if stopped:  # the last whole-unit pass only, briefly
+        deadline = time.perf_counter() + 1.0
     found = float(exact)
-    if upper is not None:  # steps on whole-unit knapsacks in the time left, from the best multipliers
+    if upper is not None and not stopped:  # whole-unit steps in the time left, from the best multipliers
         whole_lam = _whole_unit_steps(
             knap,
             rows,
@@ -777,6 +785,7 @@ def chosen_centres_bound(
             floor=found,
             steps=max(iterations // 2, 1) if time_limit is None else None,
             until=None if time_limit is None else t0 + (1 - WHOLE_UNIT_SHARE) * time_limit,
+            stop=stop,
         )
         if whole_lam is not None:
             found = max(found, whole_lam[0])
@@ -839,6 +848,7 @@ def _whole_unit_steps(
     floor: float,
     steps: int | None,
     until: float | None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[float, NDArray[np.float64]] | None:
     """:func:`chosen_centres_bound`'s second phase: subgradient steps on the Lagrangian with
     whole-unit knapsacks, from ``lam`` (the best multipliers of the fractional steps).
@@ -852,7 +862,8 @@ def _whole_unit_steps(
     Every ``WHOLE_STEP_CHECK`` full passes the multipliers are scored by
     :func:`_whole_unit_bound` (a valid bound at any multipliers); the best score and its
     multipliers are returned (None when no score beat ``floor``). Stops after ``steps``
-    steps or at ``until`` (perf_counter seconds), whichever is given, or when the steps fade."""
+    steps or at ``until`` (perf_counter seconds), whichever is given, when ``stop()`` is true,
+    or when the steps fade."""
     import time
 
     n = len(lam)
@@ -863,7 +874,7 @@ def _whole_unit_steps(
     previous: NDArray[np.float64] | None = None
     passes = 0
     for step in range(steps if steps is not None else 10**9):
-        if until is not None and time.perf_counter() > until:
+        if (until is not None and time.perf_counter() > until) or (stop is not None and stop()):
             break
         full = step % FULL_PASS_EVERY == 0
         estimate, taken = float(lam.sum()), np.zeros(n)
@@ -1187,6 +1198,12 @@ WHOLE_CORE_NODES = 20
 #: With whole units a bound can jump at a band's edge (a review's case: a plan 5e-9 of a
 #: target outside its band, travel 0, against a bound of infinity).
 BAND_SLACK = 2e-6
+#: The leading items of each knapsack row sorted in a pass (a partition first): this many
+#: times the row's share of the total weight; rows they do not fill are sorted whole. At 4x
+#: most rural centres of the US counties (49 territories) were sorted whole; 6x made a
+#: full pass 0.27 s instead of 0.48 s, and the bound in 120 s 95.57 instead of 95.34
+#: (8x: 0.30 s, 16x: 0.44 s).
+LEAD_ITEMS = 6
 
 
 class _Knapsack:
@@ -1402,7 +1419,7 @@ class _Knapsack:
         ratio = r / a[None, :]
         take = np.clip(np.where(r < 0, a[None, :], 0).sum(axis=1, dtype=np.float64), lo, hi)
         share = min(1.0, (hi if np.isfinite(hi) else self.total) / max(self.total, 1e-300))
-        m = min(len(a), max(64, int(4 * share * len(a))))
+        m = min(len(a), max(64, int(LEAD_ITEMS * share * len(a))))
         order = self._order(ratio, m)
         cum_a = np.cumsum(a[order], axis=1, dtype=np.float64)
         short = cum_a[:, -1] < take

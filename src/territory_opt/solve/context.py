@@ -41,6 +41,8 @@ class SolveContext:
     used: float = 0.0
     #: wall time kept at the end of the limit for work after the search (a bound) [s]
     reserve: float = 0.0
+    #: the chosen-centres bound running beside the search (:class:`.beside.BoundBeside`)
+    beside: Any = field(default=None, repr=False, compare=False)
 
     @property
     def deterministic(self) -> bool:

@@ -87,6 +87,7 @@ def solve(
     """
     watcher = Interrupt()
     ACTIVE.append(watcher)
+    ctx: SolveContext | None = None
     try:
         with watcher:
             ctx = SolveContext(solver or SolverSettings(), progress, watcher)
@@ -101,6 +102,8 @@ def solve(
                 raise err from None
             return finalise(ctx, prep, outcome, scenario)
     finally:
+        if ctx is not None and ctx.beside is not None:
+            ctx.beside.stop.set()  # a solve that ends by an error leaves no bound running
         ACTIVE.remove(watcher)
 
 

@@ -16,6 +16,7 @@ from ..evaluate import evaluate
 from ..metrics import territory_frame
 from ..model import seat_positions
 from ..plan import Plan, Status
+from .beside import CENTRES_BOUND_MAX_UNITS, plan_travel, travel_only
 from .bounds import (
     CENTRES_MIP_MAX_PAIRS,
     centres_mip_bound,
@@ -46,8 +47,6 @@ STEP_SECONDS = 2e-8
 LP_BOUND_ITERATIONS = 200_000
 #: Above this many pairs the travel LP bound is not attempted (lp_travel_bound's default).
 LP_BOUND_MAX_PAIRS = 600_000
-#: Above this many units the bound's distance matrix would not fit: no bound.
-CENTRES_BOUND_MAX_UNITS = 6_000
 #: Up to this many (unit, seat) pairs the travel bound with home bases is also solved with
 #: whole units (:func:`~.bounds.travel_mip_bound`, on the time left); in deterministic mode,
 #: where its root has no clock, up to the smaller count (the demo's 1,272 pairs: 3 s here).
@@ -192,22 +191,22 @@ def _proof(ctx: SolveContext, prep: Prepared, best: Incumbent, restrictions: lis
     if objective is not None and bound is not None:
         gap = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
     global_bound = global_gap = None
-    travel_only = _travel_only(prep)
-    if prep.large and prep.free_centres and travel_only:
+    only_travel = travel_only(prep)
+    if prep.large and prep.free_centres and only_travel:
         # company scale with chosen centres: the transport bound needs home bases
         global_bound, global_gap = _chosen_centres_global(ctx, prep, best, scored)
     elif prep.large or (best.exact_model and exact_objective(prep.spec, free_centres=prep.free_centres) is not None):
         global_bound, global_gap = bound, gap
-        if best.exact_model and travel_only and best.status != cp_model.OPTIMAL and objective is not None:
+        if best.exact_model and only_travel and best.status != cp_model.OPTIMAL and objective is not None:
             # the exact model's own bound is often weak before it closes: the LP over every
             # pair may hold more (the larger of the two holds)
             lp_bound = _global_travel_bound(ctx, prep, float(objective))[0]
             global_bound, global_gap = _larger(global_bound, lp_bound, objective=objective)
-    elif travel_only and (restrictions or not best.solved) and not prep.free_centres:
+    elif only_travel and (restrictions or not best.solved) and not prep.free_centres:
         # the LP's bound, or the exact model's from the small-map polish when it holds more
         lp_bound = _global_travel_bound(ctx, prep, scored)[0]
         global_bound, global_gap = _larger(lp_bound, best.real_bound, objective=scored)
-    elif travel_only and prep.free_centres:
+    elif only_travel and prep.free_centres:
         global_bound, global_gap = _chosen_centres_global(ctx, prep, best, scored)
     elif not restrictions and bound is not None:  # the model solved is the real problem
         global_bound, global_gap = bound, gap
@@ -265,17 +264,13 @@ def _global_travel_bound(ctx: SolveContext, prep: Prepared, objective: float) ->
     return _larger(*found, objective=objective)
 
 
-def _travel_only(prep: Prepared) -> bool:
-    return [set(stage) for stage in prep.spec.stages] == [{"travel"}]
-
-
 def reserve_for_bound(ctx: SolveContext, prep: Prepared) -> float:
     """Wall time to keep at the end of the limit for the bound valid for the real problem
     [s], so that the solve ends at its limit: with home bases and no transport bound, the
     travel LP over every pair (about 4e-5 s per pair here, 10 % of the limit at most); with
     chosen centres the Lagrangian bound (15 % of the limit at most, a minute at most). None
     in deterministic mode, where the bounds stop on counts."""
-    if ctx.deterministic or (prep.large and not prep.free_centres) or not _travel_only(prep):
+    if ctx.deterministic or (prep.large and not prep.free_centres) or not travel_only(prep):
         return 0.0
     if not prep.free_centres:
         pairs = prep.problem.n_units * prep.problem.n_seats
@@ -308,14 +303,16 @@ def _chosen_centres_global(
     the Lagrangian bound of the capacitated p-median with balance, its multipliers started
     at each unit's travel in the plan."""
     problem = prep.problem
-    pos = seat_positions(problem, best.centres)
-    start = (
-        prep.weight * np.linalg.norm(problem.unit_xy - pos[best.assign], axis=1) / max(float(prep.weight.sum()), 1e-12)
-    )
     t0 = time.perf_counter()
     # the standing territories' travel is fixed (their units are locked): the bounds below
     # cover the other units, and this is added to them
     fixed = standing_travel(problem, prep.spec.model, prep.exempt)
+    if ctx.beside is not None:  # the Lagrangian ran beside the search: its figure (it ends now)
+        beside_bound = ctx.beside.result(ctx)
+        ctx.report("bound", seconds=time.perf_counter() - t0)
+        if beside_bound is not None:
+            return _larger(beside_bound + fixed, objective=objective)
+    start = plan_travel(prep, best)
 
     def left() -> float:
         return ctx.t0 + ctx.time_limit - time.perf_counter()

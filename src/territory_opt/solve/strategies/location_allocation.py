@@ -19,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 from ortools.sat.python import cp_model
 
+from .. import beside
 from ..centres import medoids
 from ..context import SolveContext
 from ..incumbent import Incumbent
@@ -38,6 +39,7 @@ def solve(ctx: SolveContext, prep: Prepared) -> tuple[Incumbent | None, Search]:
     while True:
         rnd = run_round(ctx, prep, search)
         step = settle(ctx, prep, search, rnd)
+        beside.maybe_start(ctx, prep, search.best)  # the bound beside the rounds left
         if step is Next.AGAIN:
             continue
         if step is Next.STOP or search.final or ctx.stopped:
