@@ -661,18 +661,23 @@ def test_a_unit_of_almost_no_value_does_not_blur_the_flows():
     assert with_tiny == pytest.approx(without, rel=1e-6) and without > 0
 
 
-def _beside_solve(monkeypatch, *, time_limit: float, interrupt_at_start: bool) -> tuple[object, list[str], float]:
+def _beside_solve(
+    monkeypatch, *, time_limit: float, interrupt_at_start: bool, gates_open: bool = True
+) -> tuple[object, list[str], float]:
     """A wall-clock solve with chosen centres on a 13 x 13 grid (169 units, 4 seats: 28,561
-    triples, too many for the chosen-centres MIP, so the Lagrangian is the bound), with the
-    bound started beside the search from the first plan on; optionally Ctrl-C (its first
-    press) as soon as the bound starts."""
+    triples, too many for the chosen-centres MIP, so the Lagrangian is the bound); with
+    ``gates_open`` the bound starts beside the search from the first plan on (on a map this
+    small its steps fit their share, so it would not); optionally Ctrl-C (its first press)
+    as soon as the bound starts."""
     import importlib
 
     from territory_opt.model.cpsat import ACTIVE
 
     beside = importlib.import_module("territory_opt.solve.beside")
-    monkeypatch.setattr(beside, "BESIDE_AFTER", 0.0)
-    monkeypatch.setattr(beside, "BESIDE_MIN_LEFT", 1.0)
+    if gates_open:
+        monkeypatch.setattr(beside, "BESIDE_AFTER", 0.0)
+        monkeypatch.setattr(beside, "BESIDE_MIN_LEFT", 1.0)
+        monkeypatch.setattr(beside, "CENTRES_BOUND_SHARE", 0.0)
     p, _ = _free_grid(13, 4, seed=5)
     stages: list[str] = []
 
@@ -720,3 +725,11 @@ def test_ctrl_c_stops_the_bound_beside_the_search(monkeypatch):
     assert plan.global_bound is not None and plan.global_bound <= plan.objective + 1e-9
     assert wall < 30
     assert any(note.startswith("interrupted (Ctrl-C)") for note in plan.notes)
+
+
+def test_a_small_map_keeps_its_bound_after_the_search(monkeypatch):
+    """Where the bound's steps fit their share of the limit (a 169-unit map), no thread
+    competes with the search: the bound runs after it, as before, and is reported."""
+    plan, stages, _ = _beside_solve(monkeypatch, time_limit=6, interrupt_at_start=False, gates_open=False)
+    assert "bound started beside the search" not in stages
+    assert plan.ok and plan.global_bound is not None and plan.global_bound <= plan.objective + 1e-9

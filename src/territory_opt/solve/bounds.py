@@ -715,6 +715,7 @@ def chosen_centres_bound(
     """
     import time
 
+    t0 = time.perf_counter()  # the distance matrix's set-up counts against the time limit
     units = np.flatnonzero(~np.isin(problem.lock, np.flatnonzero(exempt)))
     seats = np.flatnonzero(~exempt)
     n = len(units)
@@ -738,7 +739,6 @@ def chosen_centres_bound(
     schedule = _Schedule(STEP_START, STEP_PATIENCE) if upper is not None else _Schedule(2.0, 20)
     best, best_lam = -np.inf, lam.copy()
     previous: NDArray[np.float64] | None = None
-    t0 = time.perf_counter()
     for step in range(iterations):
         full = step % FULL_PASS_EVERY == 0
         val, taken = value(lam, np.float32, full)
@@ -789,6 +789,8 @@ def chosen_centres_bound(
         )
         if whole_lam is not None:
             found = max(found, whole_lam[0])
+        if stop is not None and stop():  # stopped during those steps: the last pass briefly
+            deadline = time.perf_counter() + 1.0
     whole = _whole_unit_bound(knap, rows, best_lam, deadline)
     return found if whole is None else max(found, whole)
 
@@ -909,6 +911,8 @@ def _whole_unit_steps(
         if not np.isfinite(lam).all():
             return best
     if passes % WHOLE_STEP_CHECK:  # steps since the last score: score where they ended
+        if stop is not None and stop():
+            until = time.perf_counter() + 1.0
         scored = _whole_unit_bound(knap, rows, lam, until)
         if scored is not None and scored > (floor if best is None else best[0]):
             best = (scored, lam.copy())

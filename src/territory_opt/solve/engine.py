@@ -103,7 +103,7 @@ def solve(
             return finalise(ctx, prep, outcome, scenario)
     finally:
         if ctx is not None and ctx.beside is not None:
-            ctx.beside.stop.set()  # a solve that ends by an error leaves no bound running
+            ctx.beside.close()  # a solve that ends by an error leaves no bound running
         ACTIVE.remove(watcher)
 
 

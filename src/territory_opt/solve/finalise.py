@@ -16,7 +16,14 @@ from ..evaluate import evaluate
 from ..metrics import territory_frame
 from ..model import seat_positions
 from ..plan import Plan, Status
-from .beside import CENTRES_BOUND_MAX_UNITS, plan_travel, travel_only
+from .beside import (
+    CENTRES_BOUND_MAX_UNITS,
+    CENTRES_BOUND_SHARE,
+    STEP_SECONDS,
+    plan_travel,
+    travel_only,
+    wanted_seconds,
+)
 from .bounds import (
     CENTRES_MIP_MAX_PAIRS,
     centres_mip_bound,
@@ -39,10 +46,6 @@ from .strategies.exact_flow import exact_objective
 #: 2,100 units.)
 CENTRES_BOUND_ITERATIONS = 300
 CENTRES_BOUND_MIN_ITERATIONS = 30
-CENTRES_BOUND_SHARE = 0.15
-#: What a full subgradient step of the chosen-centres bound costs per unit squared [s]
-#: (about 0.2 s at 3,108 counties here).
-STEP_SECONDS = 2e-8
 #: GLOP iterations of the travel LP bound in deterministic mode.
 LP_BOUND_ITERATIONS = 200_000
 #: Above this many pairs the travel LP bound is not attempted (lp_travel_bound's default).
@@ -285,7 +288,7 @@ def reserve_for_bound(ctx: SolveContext, prep: Prepared) -> float:
     if triples <= CENTRES_MIP_MAX_PAIRS:  # the MIP: about 5 s for 10,000 triples here
         return min(60.0, 2 * CENTRES_BOUND_SHARE * ctx.time_limit, max(1.0, triples * 6e-4))
     # keep room for a few hundred steps, never more than the share (small maps need a second)
-    return min(60.0, CENTRES_BOUND_SHARE * ctx.time_limit, max(1.0, 400 * n * n * STEP_SECONDS))
+    return min(60.0, CENTRES_BOUND_SHARE * ctx.time_limit, max(1.0, wanted_seconds(n)))
 
 
 def centres_bound_steps(n_units: int, time_limit: float) -> int:
