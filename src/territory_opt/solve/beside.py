@@ -9,7 +9,7 @@ territories, alone from a plan of 100.44: 94.4 after 40 s, 95.6 after 120 s, 95.
 the limit, 45 s of 300), the bound was 5.76 % below the plan in a run by hand and 6.66 % in
 the bench's; started in a thread at the first plan after a quarter of the limit and run
 beside CP-SAT to the end, 5.33 % by hand (a plan of 100.42 against 100.41 without the
-thread) and 5.67 % in the bench (one run each, 2026-12-01; started after 40 % instead,
+thread) and 5.67 % and 5.48 % in two bench runs (2026-12-01; started after 40 % instead,
 from a better plan with less time, 5.89 %). While it runs, a pure-Python loop beside it
 ran at about 60-65 % of its speed alone (a review's measurement), so the thread costs the
 search some of its speed: it runs only where its steps need more time than their share
