@@ -36,6 +36,7 @@ from .bounds import CENTRES_MIP_MAX_PAIRS, centres_mip_size, chosen_centres_boun
 from .context import SolveContext
 from .incumbent import Incumbent
 from .prepare import Prepared
+from .strategies.exact_flow import Stop
 
 #: The chosen-centres bound's share of the time limit when it runs after the search.
 CENTRES_BOUND_SHARE = 0.15
@@ -97,7 +98,7 @@ class BoundBeside:
     """The Lagrangian bound running in a thread (see the module docstring); :meth:`result`
     waits for it."""
 
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: Stop = field(default_factory=Stop)
     box: dict[str, object] = field(default_factory=dict)
     thread: threading.Thread | None = None
 
@@ -106,10 +107,8 @@ class BoundBeside:
         once the thread ends: at the limit, or about a second after Ctrl-C. The thread's
         error, if any, is raised here (as the bound's own error was when it ran after the
         search)."""
-        while self.thread is not None and self.thread.is_alive():
-            if ctx.stopped:
-                self.stop.set()
-            self.thread.join(0.05)
+        if self.thread is not None:
+            self.stop.wait(self.thread, lambda: ctx.stopped)
         if "error" in self.box:
             raise self.box["error"]  # type: ignore[misc]
         found = self.box.get("bound")
