@@ -10,7 +10,9 @@ the limit, 45 s of 300), the bound was 5.76 % below the plan in a run by hand an
 the bench's; started in a thread at the first plan after a quarter of the limit and run
 beside CP-SAT to the end, 5.33 % by hand (a plan of 100.42 against 100.41 without the
 thread) and 5.67 % and 5.48 % in two bench runs (2026-12-01; started after 40 % instead,
-from a better plan with less time, 5.89 %). While it runs, a pure-Python loop beside it
+from a better plan with less time, 5.89 %); with the screened full passes
+(:func:`~.bounds._screened_pass`) 4.76 % and 4.93 % in two bench runs and 4.91 % by hand
+(a plan of 100.50-100.62, bounds 95.66-95.71). While it runs, a pure-Python loop beside it
 ran at about 60-65 % of its speed alone (a review's measurement), so the thread costs the
 search some of its speed: it runs only where its steps need more time than their share
 (:func:`wanted_seconds`), not on small maps, where the bound converges within its share
