@@ -776,7 +776,7 @@ def test_the_bound_beside_the_search_is_reported_and_the_solve_keeps_its_limit(m
     keeps every rule, states a bound valid for the real problem (below the plan, and never
     above the whole-unit optimum of the relaxation the MIP proves: contiguity is not asked
     here, so that is the real optimum), and the solve still ends at its limit."""
-    plan, stages, wall = _beside_solve(monkeypatch, time_limit=8, interrupt_at_start=False)
+    plan, stages, wall = _beside_solve(monkeypatch, time_limit=5, interrupt_at_start=False)
     assert "bound started beside the search" in stages
     assert plan.ok and all(f.ok for f in plan.findings)
     assert plan.global_bound is not None and plan.global_gap is not None
@@ -786,7 +786,7 @@ def test_the_bound_beside_the_search_is_reported_and_the_solve_keeps_its_limit(m
     spec = ModelSpec(balance=(BalanceRule(0, 0.05, True),), travel_weight=p.measures[:, 0].astype(float))
     optimum = centres_mip_bound(p, spec, np.zeros(4, dtype=bool), time_limit=60, max_pairs=10**6)
     assert optimum is not None and plan.global_bound <= optimum + 1e-6
-    assert wall < 8 + 3  # the thread ends with the limit (what finalising adds on top)
+    assert wall < 5 + 3  # the thread ends with the limit (what finalising adds on top)
 
 
 def test_ctrl_c_stops_the_bound_beside_the_search(monkeypatch):
