@@ -444,6 +444,21 @@ def test_a_screened_pass_is_the_full_pass_and_its_screen_a_lower_bound(seed, dty
         assert (knap.screen(reduced, other, lo, hi) <= values + 1e-9).all()
 
 
+def test_a_screened_pass_breaks_ties_in_row_order_as_a_full_pass_does():
+    """Review: two equal rows, the shortlist holding the second: the first comes first, as in
+    a full pass (a row equal to the cut is solved, and sums round alike in any batch)."""
+    import importlib
+
+    bounds = importlib.import_module("territory_opt.solve.bounds")
+    knap = bounds._Knapsack(np.array([1.0, 2.0, 1.0, 0.0]))
+    row = np.array([-3.0, -1.0, 2.0, -0.5])
+    for dtype in (np.float32, np.float64):
+        reduced = np.array([row, row, row + 1.0], dtype=dtype)
+        _, tau, _ = knap.values(reduced, 1.0, 2.5)
+        _, _, ranked = bounds._screened_pass(knap, reduced, 1.0, 2.5, 1, np.array([1]), tau.copy())
+        assert ranked[:1].tolist() == knap.rows(reduced, 1.0, 2.5, 1)[2][:1].tolist() == [0]
+
+
 def test_a_screened_pass_solves_a_row_whose_screen_is_unknown():
     """Review: a row whose screen is NaN (a multiplier gone bad) is solved, not hidden."""
     import importlib
