@@ -13,7 +13,7 @@ thread) and 5.67 % and 5.48 % in two bench runs (2026-12-01; started after 40 % 
 from a better plan with less time, 5.89 %); with the screened full passes
 (:func:`~.bounds._screened_pass`) 4.87 %, 4.76 % and 4.93 % in three bench runs and 4.91 %
 by hand (a plan of 100.50-100.62, bounds 95.65-95.71); handing over to whole-unit steps at
-half the time, 4.60 % (a plan of 100.36, bound 95.74). While it runs, a pure-Python loop beside it
+half the time, 4.60 % and 4.67 % (plans of 100.36 and 100.44, bounds 95.74 and 95.75). While it runs, a pure-Python loop beside it
 ran at about 60-65 % of its speed alone (a review's measurement), so the thread costs the
 search some of its speed: it runs only where its steps need more time than their share
 (:func:`wanted_seconds`), not on small maps, where the bound converges within its share

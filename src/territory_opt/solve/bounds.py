@@ -839,7 +839,8 @@ def _row_passes(
     full passes only the ``shortlist`` (the best rows of the last full pass, kept up to date
     here) is evaluated; row indices are then into the shortlist's rows. With ``taus`` (each
     row's band multiplier, kept up to date here), a full pass after the first is screened
-    (:func:`_screened_pass`): as exact, several times faster."""
+    (:func:`_screened_pass`): the same value and x, several times faster (the next
+    shortlist can differ)."""
     for g, (cost, lo, hi, count) in enumerate(rows):
         keep = None if full or shortlist[g] is None else shortlist[g]
         reduced: NDArray[Any] = ((cost if keep is None else cost[keep]) - lam[None, :]).astype(dtype, copy=False)
