@@ -723,64 +723,30 @@ def chosen_centres_bound(
         return None
     a, rows = _knapsack_rows(problem, spec, units, seats)
     knap = _Knapsack(a)
-    # rows worth evaluating between full passes: the best of the last full pass
-    shortlist: list[NDArray[np.int64] | None] = [None] * len(rows)
-    # each row's band multiplier (screened full passes); float64 passes are never screened
-    taus: list[NDArray[np.float64] | None] = [None] * len(rows)
-
-    def value(lam: NDArray[np.float64], dtype: type, full: bool) -> tuple[float, NDArray[np.float64]]:
-        total, taken = float(lam.sum()), np.zeros(n)
-        screened = taus if dtype is np.float32 else None
-        for _, _, _, _, v, x, _ in _row_passes(knap, rows, lam, shortlist, full, dtype, screened):
-            total += v
-            taken += x
-        return total, taken
-
     lam = np.zeros(n) if start is None else np.asarray(start, dtype=float)[units].copy()
-    # aimed steps (towards a plan's objective) and blind ones (a share of the bound) each
-    # with their own schedule: (first step, patience)
-    schedule = _Schedule(STEP_START, STEP_PATIENCE) if upper is not None else _Schedule(2.0, 20)
-    best, best_lam = -np.inf, lam.copy()
-    previous: NDArray[np.float64] | None = None
-    for step in range(iterations):
-        full = step % FULL_PASS_EVERY == 0
-        val, taken = value(lam, np.float32, full)
-        if not np.isfinite(val):
-            if step == 0:
-                return None  # a seat no set of units can fill: the bands themselves conflict
-            break  # a step too long for float32 (a near-zero subgradient): keep the best
-        if full and val > best:  # only a full pass is a bound (a shortlist can miss a centre)
-            best, best_lam = val, lam.copy()
-        schedule.observe(val)
-        grad = 1.0 - taken if upper is None else _deflected(1.0 - taken, previous)
-        previous = grad
-        norm = float((grad**2).sum())
-        # Polyak's step towards a target between the best bound so far and the plan's
-        # objective (the plan itself overstates the dual optimum: steps aimed at it overshoot)
-        if upper is not None:
-            aim = best + STEP_AIM * (upper - best) if np.isfinite(best) else upper
-            gap = max(aim - val, 0.1 * (upper - best))
-        else:
-            gap = 0.05 * max(abs(best), 1e-9)
-        if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or schedule.theta < 1e-4:
-            break
-        early = upper is not None and time_limit is not None and time_limit >= WHOLE_STEPS_MIN_SECONDS
-        handover = WHOLE_STEPS_AFTER if early else 1 - WHOLE_UNIT_SHARE
-        if time_limit is not None and time.perf_counter() - t0 > min(handover, 1 - WHOLE_UNIT_SHARE) * time_limit:
-            break
-        if stop is not None and stop():
-            break
-        lam += schedule.theta * gap / norm * grad
-        if not np.isfinite(lam).all() or float(np.abs(lam).max()) > 1e15:
-            break
-    exact, _ = value(best_lam, np.float64, True)
+    early = upper is not None and time_limit is not None and time_limit >= WHOLE_STEPS_MIN_SECONDS
+    handover = min(WHOLE_STEPS_AFTER if early else 1.0, 1 - WHOLE_UNIT_SHARE)
+    best_lam = _fractional_steps(
+        knap,
+        rows,
+        lam,
+        upper=upper,
+        iterations=iterations,
+        until=None if time_limit is None else t0 + handover * time_limit,
+        stop=stop,
+    )
+    if best_lam is None:
+        return None  # a seat no set of units can fill: the bands themselves conflict
+    exact = float(best_lam.sum()) + sum(
+        v for *_, v, _, _ in _row_passes(knap, rows, best_lam, [None] * len(rows), True, np.float64)
+    )
     if not np.isfinite(exact):
         return None
     deadline = None if time_limit is None else t0 + time_limit
     stopped = stop is not None and stop()
     if stopped:  # the last whole-unit pass only, briefly
         deadline = time.perf_counter() + 1.0
-    found = float(exact)
+    found = exact
     if upper is not None and not stopped:  # whole-unit steps in the time left, from the best multipliers
         whole_lam = _whole_unit_steps(
             knap,
@@ -798,6 +764,68 @@ def chosen_centres_bound(
             deadline = time.perf_counter() + 1.0
     whole = _whole_unit_bound(knap, rows, best_lam, deadline)
     return found if whole is None else max(found, whole)
+
+
+def _fractional_steps(
+    knap: _Knapsack,
+    rows: list[tuple[NDArray[np.float64], float, float, int]],
+    lam: NDArray[np.float64],
+    *,
+    upper: float | None,
+    iterations: int,
+    until: float | None,
+    stop: Callable[[], bool] | None,
+) -> NDArray[np.float64] | None:
+    """:func:`chosen_centres_bound`'s first phase: subgradient steps on the Lagrangian with
+    fractional knapsacks (float32, full passes every ``FULL_PASS_EVERY`` steps and screened),
+    from ``lam``. Returns the multipliers of the best full pass (a bound holds at any), or
+    None when the first pass finds a seat no set of units can fill. Stops after
+    ``iterations`` steps, at ``until`` (perf_counter seconds), when ``stop()`` is true, or
+    when the steps fade."""
+    import time
+
+    n = len(lam)
+    lam = lam.copy()
+    # rows worth evaluating between full passes (the best of the last full pass), and each
+    # row's band multiplier for the screened full passes
+    shortlist: list[NDArray[np.int64] | None] = [None] * len(rows)
+    taus: list[NDArray[np.float64] | None] = [None] * len(rows)
+    # aimed steps (towards a plan's objective) and blind ones (a share of the bound) each
+    # with their own schedule: (first step, patience)
+    schedule = _Schedule(STEP_START, STEP_PATIENCE) if upper is not None else _Schedule(2.0, 20)
+    best, best_lam = -np.inf, lam.copy()
+    previous: NDArray[np.float64] | None = None
+    for step in range(iterations):
+        full = step % FULL_PASS_EVERY == 0
+        val, taken = float(lam.sum()), np.zeros(n)
+        for *_, v, x, _ in _row_passes(knap, rows, lam, shortlist, full, np.float32, taus):
+            val += v
+            taken += x
+        if not np.isfinite(val):
+            if step == 0:
+                return None
+            break  # a step too long for float32 (a near-zero subgradient): keep the best
+        if full and val > best:  # only a full pass is a bound (a shortlist can miss a centre)
+            best, best_lam = val, lam.copy()
+        schedule.observe(val)
+        grad = 1.0 - taken if upper is None else _deflected(1.0 - taken, previous)
+        previous = grad
+        norm = float((grad**2).sum())
+        # Polyak's step towards a target between the best bound so far and the plan's
+        # objective (the plan itself overstates the dual optimum: steps aimed at it overshoot)
+        if upper is not None:
+            aim = best + STEP_AIM * (upper - best) if np.isfinite(best) else upper
+            gap = max(aim - val, 0.1 * (upper - best))
+        else:
+            gap = 0.05 * max(abs(best), 1e-9)
+        if norm < 1e-12 or gap <= 1e-6 * max(abs(best), 1e-9) or schedule.theta < 1e-4:
+            break
+        if (until is not None and time.perf_counter() > until) or (stop is not None and stop()):
+            break
+        lam += schedule.theta * gap / norm * grad
+        if not np.isfinite(lam).all() or float(np.abs(lam).max()) > 1e15:
+            break
+    return best_lam
 
 
 def standing_travel(problem: Problem, spec: ModelSpec, exempt: NDArray[np.bool_]) -> float:
