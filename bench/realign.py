@@ -14,7 +14,8 @@ Cases:
   stored so that every run and code version starts from the same books), with at most that
   share of potential moved, 120 s;
 * ``state-<ST>``: one state's counties, 8-16 reps, realigned from its ±20 % plan with a
-  10 % budget, 30 s;
+  10 % budget, 30 s; ``state-<ST><reps>-s<seed>``: the same on other states, rosters and
+  rep counts (a generalisation check: cases the three named rows never used);
 * ``free-<k>``: US counties cut into k territories without home bases, population ±5 %,
   contiguous, 120 s (100 and 200 are issue 16's targets; 110 and 150 are cases found by a
   sweep of k: 150 was called infeasible (Long Island behind Queens, too large for one
@@ -45,6 +46,27 @@ CASES: list[tuple[str, dict[str, Any], float]] = [
     ("state-TX", {"kind": "realign", "seed": 5, "reps": 12, "budget": 0.10, "states": ["TX"]}, 30.0),
     ("state-OH", {"kind": "realign", "seed": 5, "reps": 8, "budget": 0.10, "states": ["OH"]}, 30.0),
     ("state-CA", {"kind": "realign", "seed": 5, "reps": 16, "budget": 0.10, "states": ["CA"]}, 30.0),
+    # the same target on rosters, rep counts and states the rows above never used (today's
+    # plans made the same way): a generalisation check, added 2026-12-01
+    *[
+        (f"state-{st}{reps}-s{seed}", {"kind": "realign", "seed": seed, "reps": reps, "budget": 0.10, "states": [st]}, 30.0)
+        for st, reps, seed in (
+            ("GA", 8, 2),
+            ("GA", 10, 8),
+            ("TN", 8, 3),
+            ("NC", 10, 4),
+            ("PA", 12, 8),
+            ("IL", 10, 9),
+            ("WI", 8, 10),
+            ("MO", 10, 11),
+            ("KY", 8, 12),
+            ("AL", 8, 13),
+            ("SC", 8, 14),
+            ("IN", 10, 15),
+            ("MN", 8, 16),
+            ("FL", 16, 17),
+        )
+    ],
     ("free-100", {"kind": "free", "k": 100}, 120.0),
     ("free-110", {"kind": "free", "k": 110}, 120.0),
     ("free-150", {"kind": "free", "k": 150}, 120.0),
