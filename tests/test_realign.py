@@ -320,6 +320,37 @@ def test_window_recuts_three_territories_at_once_with_exact_contiguity():
     assert all(territory_connected(assign, p.edges.tolist(), t) for t in range(3))
 
 
+def test_whole_map_repair_closes_a_near_miss_that_needs_every_territory_to_give():
+    # today 5 / 4 / 4 / 3 accounts of 1 on a line, band 4 ± 10 %: the only plans within the
+    # band pass one account across each of the three borders (3 of 16 moved), which the
+    # budget of 3/16 just allows; the repair re-cuts all four territories at once
+    p = line([1] * 16, owner=[0] * 5 + [1] * 4 + [2] * 4 + [3] * 3, seats=4)
+    spec = spec_for(p, 0.1, budget=3 / 16)
+    result = contiguous.repair_whole(
+        p, spec, p.owner, deadline=1e18, now=lambda: 0.0, seed=0, workers=1, deterministic=True
+    )
+    assert result.violation == 0.0
+    assign = result.assign
+    assert assign.shape == (16,) and set(assign.tolist()) == {0, 1, 2, 3}
+    loads = np.bincount(assign, minlength=4)
+    assert np.all(np.abs(loads / 4 - 1) <= 0.1 + 1e-9)
+    assert all(territory_connected(assign, p.edges.tolist(), t) for t in range(4))
+    assert (assign != p.owner).sum() <= 3  # the budget, recounted
+
+
+def test_whole_map_repair_never_hands_back_a_worse_plan():
+    # a band no plan can keep (17 accounts of 1 in 4 territories, 4.25 ± 1 %): the repair
+    # may lower the violation but never raises it, and every territory stays connected
+    p = line([1] * 17, owner=[0] * 5 + [1] * 4 + [2] * 4 + [3] * 4, seats=4)
+    spec = spec_for(p, 0.01)
+    start = search_at(p, spec, p.owner).violation()
+    result = contiguous.repair_whole(
+        p, spec, p.owner, deadline=1e18, now=lambda: 0.0, seed=0, workers=1, deterministic=True
+    )
+    assert 0.0 < result.violation <= start + 1e-12
+    assert all(territory_connected(result.assign, p.edges.tolist(), t) for t in range(4))
+
+
 def test_reduce_movement_returns_accounts_home_while_every_band_holds():
     # a valid plan that moved two accounts from today's owners (3 / 4 / 5 units): with a
     # budget of nothing, the value moved goes back to zero and every band still holds

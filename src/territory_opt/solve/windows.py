@@ -125,16 +125,18 @@ def window_solve(
     workers: int = 2,
     deterministic: bool = False,
     hard_bands: bool = False,
+    lns_only: bool = False,
 ) -> bool:
     """Re-cut the territories of ``seats`` with CP-SAT (exact contiguity by flows); apply
     the result when the window's objective drops. Returns whether it did.
 
     ``hard_bands``: every band that holds today must hold after (a valid plan stays
-    valid; only the budget and the value moved are traded)."""
+    valid; only the budget and the value moved are traded). ``lns_only``: CP-SAT runs only
+    its large-neighbourhood search from the hint."""
     window = _Window.build(s, [t for t in seats if not s.closed[t]], hard_bands)
     if window is None:
         return False
-    chosen = window.solve(time_limit, workers, deterministic)
+    chosen = window.solve(time_limit, workers, deterministic, lns_only=lns_only)
     return chosen is not None and _apply(s, window.seats, window.units, chosen, hard_bands)
 
 
@@ -340,13 +342,16 @@ class _Window:
         for (u, t), var in self.root_var.items():
             model.add_hint(var, int(u == self.roots[t]))
 
-    def solve(self, time_limit: float, workers: int, deterministic: bool) -> dict[int, int] | None:
+    def solve(
+        self, time_limit: float, workers: int, deterministic: bool, lns_only: bool = False
+    ) -> dict[int, int] | None:
         """The seat of each window unit in CP-SAT's best solution, or None. Deterministic
         mode charges the search's window budget with CP-SAT's deterministic time."""
         solver = cp_model.CpSolver()
         solver.parameters.catch_sigint_signal = False
         solver.parameters.random_seed = int(self.s.rng.integers(0, 2**31 - 1))
         solver.parameters.num_workers = 1 if deterministic else max(1, workers)
+        solver.parameters.use_lns_only = lns_only
         if deterministic:
             solver.parameters.max_deterministic_time = max(0.1, time_limit)
         else:

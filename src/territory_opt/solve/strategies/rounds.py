@@ -45,7 +45,7 @@ from ..centres import kick as kick_centres
 from ..centres import medoids, reseed
 from ..context import SolveContext
 from ..contiguous import EPS as EXACT_EPS
-from ..contiguous import SearchResult, balance_search
+from ..contiguous import SearchResult, balance_search, repair_whole
 from ..incumbent import EXACT_SEARCH, WARM_START, Incumbent
 from ..prepare import Prepared
 from ..proof import no_plan_error, over_budget_plan, raise_if_pocket, raise_if_proved, rule_keeping
@@ -75,6 +75,7 @@ class Search:
     exact_tries: int = 0
     exact_model_tried: bool = False
     cuts_tried: bool = False
+    whole_tried: bool = False
     exact_log: list[SearchResult] = field(default_factory=list)
     infeasible_rounds: int = 0
     last_objective: float | None = None
@@ -269,6 +270,14 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
                 )
             )
     if (
+        EXACT_EPS < found.violation <= WHOLE_NEAR
+        and exact_flow.fits(prep.problem)
+        and prep.spec.model.contiguity
+        and not search.whole_tried
+        and not ctx.stopped
+    ):
+        found = _whole_map(ctx, prep, search, found)
+    if (
         found.violation > EXACT_EPS
         and exact_flow.fits(prep.problem)
         and prep.spec.model.contiguity
@@ -292,6 +301,42 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
     rnd.pruning_exact = rnd.cand.exact
     if rnd.roots is not None:
         rnd.roots = _roots(prep, search.centres, rnd.hint)
+
+
+#: A small map's search result at most this far outside (shares of a target, bands and
+#: budget) is a near miss that CP-SAT over the whole map may close (:func:`_whole_map`);
+#: farther out, the time goes to the exact model as before.
+WHOLE_NEAR = 0.05
+#: Share of the time left that the whole-map windows get.
+WHOLE_SHARE = 0.6
+
+
+def _whole_map(ctx: SolveContext, prep: Prepared, search: Search, found: SearchResult) -> SearchResult:
+    """A small map the searches left just outside a band or the budget: CP-SAT windows over
+    the whole map (:func:`~territory_opt.solve.contiguous.repair_whole`) from ``found``, on
+    :data:`WHOLE_SHARE` of the time left, before the exact model. Returns ``found`` with the
+    plan when every rule holds; otherwise the attempt is logged for "what was tried" (its
+    plan, when it misses less, is the exact model's hint)."""
+    search.whole_tried = True
+    ctx.report("CP-SAT over the whole map", violation=found.violation)
+    repaired = repair_whole(
+        prep.problem,
+        prep.spec.model,
+        found.assign,
+        pos=seat_positions(prep.problem, search.centres),
+        deadline=ctx.now() + WHOLE_SHARE * max(0.0, ctx.left()),
+        now=ctx.now,
+        charge=ctx.charge,
+        seed=ctx.seed,
+        workers=ctx.workers,
+        deterministic=ctx.deterministic,
+        anchors=search.centres,
+    )
+    ctx.report("CP-SAT over the whole map done", violation=repaired.violation, windows=repaired.windows)
+    if repaired.violation <= EXACT_EPS:
+        return replace(found, assign=repaired.assign, violation=0.0)
+    search.exact_log.append(repaired)
+    return found
 
 
 def _plan_cand(prep: Prepared, centres: NDArray[np.int64], plan: NDArray[np.int64]) -> Candidates:
