@@ -2094,6 +2094,28 @@ def _return_home(s: _Search, deadline: float, now: Callable[[], float]) -> int:
     return moves
 
 
+def _search_from(
+    problem: Problem,
+    spec: ModelSpec,
+    assign: NDArray[np.int64],
+    pos: NDArray[np.float64] | None,
+    seed: int,
+    anchors: NDArray[np.int64] | None,
+) -> _Search:
+    """The search's state at ``assign`` (seat positions: ``pos``, home bases by default);
+    under per-rep limits each seat's anchor among ``anchors`` that is on its rep's own book
+    and in its territory stays there (see :func:`_split_pair`)."""
+    pos = problem.seat_xy if pos is None else pos
+    s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
+    s.reset(np.asarray(assign, dtype=np.int64))
+    if anchors is not None and s.rep_limit is not None:
+        s.anchor = [
+            x if x >= 0 and s.owner[x] == t and s.assign[x] == t else -1
+            for t, x in enumerate(np.asarray(anchors).tolist())
+        ]
+    return s
+
+
 #: Wall seconds one whole-map window of :func:`repair_whole` gets at most.
 WHOLE_WINDOW = 8.0
 #: Whole-map windows of :func:`repair_whole` tried at most.
@@ -2131,14 +2153,7 @@ def repair_whole(
     Deterministic mode solves by deterministic time and passes what CP-SAT used to
     ``charge`` (the caller's clock). Under per-rep limits each seat's anchor stays on it,
     as in :func:`reduce_movement`."""
-    pos = problem.seat_xy if pos is None else pos
-    s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
-    s.reset(np.asarray(assign, dtype=np.int64))
-    if anchors is not None and s.rep_limit is not None:
-        s.anchor = [
-            x if x >= 0 and s.owner[x] == t and s.assign[x] == t else -1
-            for t, x in enumerate(np.asarray(anchors).tolist())
-        ]
+    s = _search_from(problem, spec, assign, pos, seed, anchors)
     seats = [t for t in range(s.k) if not s.closed[t]]
     windows = tries = 0
     while s.violation() > EPS and tries < WHOLE_TRIES:
@@ -2189,14 +2204,7 @@ def reduce_movement(
     Under per-rep limits each seat's anchor among ``anchors`` (the unit of its home base or
     centre) that is on its rep's own book and in its territory stays there (see
     :func:`_split_pair`)."""
-    pos = problem.seat_xy if pos is None else pos
-    s = _Search(problem, spec, pos, spec.contiguity and problem.edges is not None, seed)
-    s.reset(np.asarray(assign, dtype=np.int64))
-    if anchors is not None and s.rep_limit is not None:
-        s.anchor = [
-            x if x >= 0 and s.owner[x] == t and s.assign[x] == t else -1
-            for t, x in enumerate(np.asarray(anchors).tolist())
-        ]
+    s = _search_from(problem, spec, assign, pos, seed, anchors)
     moves = windows = rounds = recombinations = 0
     stall = 0
     failed: set[tuple[int, ...]] = set()

@@ -325,7 +325,7 @@ def _whole_map(ctx: SolveContext, prep: Prepared, search: Search, found: SearchR
         found.assign,
         pos=seat_positions(prep.problem, search.centres),
         deadline=ctx.now() + WHOLE_SHARE * max(0.0, ctx.left()),
-        now=ctx.now,
+        now=lambda: ctx.now() + (1e9 if ctx.stopped else 0.0),  # Ctrl-C: no further solve
         charge=ctx.charge,
         seed=ctx.seed,
         workers=ctx.workers,
