@@ -238,9 +238,15 @@ def test_searched_centres_at_company_scale_leave_a_standing_unit_alone():
     assert ((rest >= 0.95 * target - 1e-6) & (rest <= 1.05 * target + 1e-6)).all()
 
 
+@pytest.mark.slow
 def test_company_scale_with_chosen_centres_repeats_in_deterministic_mode():
     """The company-scale path with chosen centres (rounds, medoids and the transport descent
-    of the centres, counted in tries in deterministic mode) gives the same plan twice."""
+    of the centres, counted in tries in deterministic mode) gives the same plan twice.
+
+    Slow (17 s, the heaviest test; the default suite had reached 6:19 of its 6 minutes):
+    the default run keeps the company-scale path's repeat with home bases
+    (``test_lns_is_repeatable_in_deterministic_mode``) and the deterministic repeats of the
+    realignment, the pockets, the cut model and the bound."""
     rng = np.random.default_rng(7)
     clusters = rng.uniform(0, 1000, (20, 2))
     xy = clusters[rng.integers(0, 20, 2100)] + rng.normal(0, 40, (2100, 2))
