@@ -15,6 +15,7 @@ LP solvers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -713,7 +714,6 @@ def chosen_centres_bound(
     when the map has more than ``max_units`` units (the distance matrix would not fit) or no
     seat can be filled.
     """
-    import time
 
     t0 = time.perf_counter()  # the distance matrix's set-up counts against the time limit
     units = np.flatnonzero(~np.isin(problem.lock, np.flatnonzero(exempt)))
@@ -782,7 +782,6 @@ def _fractional_steps(
     None when the first pass finds a seat no set of units can fill. Stops after
     ``iterations`` steps, at ``until`` (perf_counter seconds), when ``stop()`` is true, or
     when the steps fade."""
-    import time
 
     n = len(lam)
     lam = lam.copy()
@@ -971,7 +970,6 @@ def _whole_unit_steps(
     multipliers are returned (None when no score beat ``floor``). Stops after ``steps``
     steps or at ``until`` (perf_counter seconds), whichever is given, when ``stop()`` is true,
     or when the steps fade."""
-    import time
 
     n = len(lam)
     lam = lam.copy()
@@ -1358,7 +1356,6 @@ class _Knapsack:
         ``WHOLE_UNIT_ROWS`` x ``count`` rows or until ``deadline``; a row not reached
         keeps its fractional value. None when ``deadline`` passes before the rows are
         ranked. (Callers widen the band first: :func:`_band_slack`.)"""
-        import time
 
         lp = np.empty(reduced.shape[0])
         for i in range(reduced.shape[0]):
