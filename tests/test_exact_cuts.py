@@ -134,6 +134,64 @@ def test_a_split_territorys_small_piece_gets_a_cut_that_every_contiguous_plan_ke
     )
 
 
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_the_next_hint_mends_a_split_plan_into_connected_territories(seed):
+    # a relaxation's plan with split territories: the hint keeps each territory's piece of
+    # most value where it is and hands the other pieces to adjacent territories, so every
+    # territory of the hint is connected
+    p = _grid(6, 3, seed)
+    spec = _spec(p, 0.05, 0.5)
+    m = exact_cuts._Model(p, spec, exact_cuts._Graph(p), budget=True, minimise=False, cuts=[])
+    rng = np.random.default_rng(seed)
+    split = rng.integers(0, 3, p.n_units)
+    pieces = m.graph.pieces(split)
+    assert pieces  # the random plan is split
+    mended = m.mended(split)
+    value = p.measures[:, 0]
+    for t in range(3):
+        assert territory_connected(mended, p.edges, t)
+        parts = pieces.get(t)
+        kept = np.flatnonzero(split == t) if parts is None else max(parts, key=lambda q: value[q].sum())
+        assert (mended[kept] == t).all()  # the kept piece stays
+    assert (mended >= 0).all()
+
+
+def test_an_undecided_cut_model_goes_on_from_its_cuts():
+    # stopped after one solve, the model resumes with its cuts and its last plan, and
+    # reaches the same answer as a run that was never stopped
+    p = _grid(6, 3, 2)
+    booked = float(p.measures[:, 0].sum())
+    ctx = SolveContext(SolverSettings(time_limit=60, seed=1, workers=2))
+    whole = exact_cuts.least_share(ctx, p, _spec(p, 0.05, 0.5), ctx.now() + 30, [])
+    if not whole.optimal or whole.assign is None:
+        pytest.skip("the least share was not proved in time on this machine")
+    least = float(p.measures[whole.assign != p.owner, 0].sum())
+    for share, answer in ((1.001 * least / booked, "plan"), (0.999 * least / booked, "infeasible")):
+        spec = _spec(p, 0.05, share)
+        m = exact_cuts._Model(p, spec, exact_cuts._Graph(p), budget=True, minimise=False, cuts=[])
+        first = exact_cuts._loop(ctx, m, ctx.now() + 30, p.owner, budget=True, stop=_AfterOne())
+        assert first.status == "unknown" and first.model is m and first.solves <= 1
+        out = exact_cuts.resume(ctx, first, ctx.now() + 30)
+        assert out.status == answer and out.solves > first.solves
+        assert len(out.cuts) >= len(first.cuts)
+        if answer == "plan":
+            assert out.assign is not None
+            assert all(territory_connected(out.assign, p.edges, t) for t in range(3))
+            assert float(p.measures[out.assign != p.owner, 0].sum()) <= share * booked * (1 + 1e-9)
+        # a decided result is returned as it is
+        assert exact_cuts.resume(ctx, out, ctx.now() + 30) is out
+
+
+class _AfterOne(exact_flow.Stop):
+    """Set once one solve has been watched: the loop stops after its first solve."""
+
+    def watch(self, solver):
+        if getattr(self, "_watched", False):
+            self.set()
+        self._watched = True
+        super().watch(solver)
+
+
 def test_the_cut_models_proof_repeats_in_deterministic_mode():
     # the pre-check proves 2.9 %; a contiguous plan moves at least 4.73 %: a 4 % budget is
     # the cut model's to prove, and the same inputs and seed give the same answer

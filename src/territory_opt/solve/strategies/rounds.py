@@ -252,6 +252,11 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
         search.cuts_tried = True
         if decided is None:
             decided = exact_cuts.decide(ctx, prep.problem, prep.spec, ctx.now() + 0.6 * max(0.0, ctx.left()))
+        elif found.violation > WHOLE_NEAR and not ctx.stopped:
+            # the search ended far outside (no whole-map step): the cut model, left undecided
+            # beside it, goes on from its cuts with every worker, as it would after a search
+            # run alone
+            decided = exact_cuts.resume(ctx, decided, ctx.now() + 0.6 * max(0.0, ctx.left()))
         if decided.status == "infeasible":
             over = over_budget_plan(rule_keeping(search.exact_log, prep.problem, prep.spec.model))
             raise exact_cuts.budget_error(ctx, prep.problem, prep.spec, decided, over, prep.movement)
