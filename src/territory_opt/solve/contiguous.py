@@ -189,6 +189,28 @@ class SearchResult:
     #: a proof that no plan exists (:mod:`.pockets`): the search stopped there
     pocket: Conflict | None = None
 
+    def merged(self, other: SearchResult) -> SearchResult:
+        """Two runs of the exact search as one: the closer plan (a pocket proof wins), the
+        balanced plan of either that moves least, the larger proved floor, and the moves,
+        rounds, recombinations and windows of both."""
+        keep = other if other.pocket is not None or other.violation < self.violation else self
+        least = min(
+            (r for r in (self, other) if r.balanced is not None and r.balanced_moved is not None),
+            key=lambda r: r.balanced_moved or 0.0,
+            default=keep,
+        )
+        floors = [r.moved_bound for r in (self, other) if r.moved_bound is not None]
+        return replace(
+            keep,
+            balanced=least.balanced,
+            balanced_moved=least.balanced_moved,
+            moved_bound=max(floors) if floors else None,
+            moves=self.moves + other.moves,
+            rounds=self.rounds + other.rounds,
+            recombinations=self.recombinations + other.recombinations,
+            windows=self.windows + other.windows,
+        )
+
 
 class _Search:
     """Mutable search state (owned by one call of :func:`balance_search`)."""

@@ -546,7 +546,7 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
             workers=ctx.workers,
             deterministic=ctx.deterministic,
         )
-        merged = found if merged is None else _merged(merged, found)
+        merged = found if merged is None else merged.merged(found)
         ctx.report("exact contiguity search (last)", violation=found.violation, attempt=attempt)
         if found.pocket is not None or merged.violation <= EXACT_EPS:
             break
@@ -562,19 +562,6 @@ def last_search(ctx: SolveContext, prep: Prepared, search: Search) -> Incumbent 
         return None
     cand = _plan_cand(prep, search.centres, merged.assign)
     return _unsolved(merged.assign, search, cand, EXACT_SEARCH)
-
-
-def _merged(best: SearchResult, found: SearchResult) -> SearchResult:
-    """Two runs of the exact search as one: the closer plan (a pocket proof wins), the
-    moves, rounds, recombinations and windows of both."""
-    keep = found if found.pocket is not None or found.violation < best.violation else best
-    return replace(
-        keep,
-        moves=best.moves + found.moves,
-        rounds=best.rounds + found.rounds,
-        recombinations=best.recombinations + found.recombinations,
-        windows=best.windows + found.windows,
-    )
 
 
 def _repair(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) -> Next:
