@@ -1078,3 +1078,102 @@ def test_a_family_move_keeps_both_territories_in_one_piece():
     assert not s.family_move_keeps([3, 4], 1)
     contiguous._family_pass(s)
     assert all(territory_connected(np.asarray(s.assign), g.edges, t) for t in range(2))
+
+
+def _result(violation, balanced_moved=None, moved_bound=None, tag=0):
+    n = 4
+    return contiguous.SearchResult(
+        assign=np.full(n, tag, dtype=np.int64),
+        violation=violation,
+        moves=1,
+        rounds=1,
+        balanced=None if balanced_moved is None else np.full(n, tag, dtype=np.int64),
+        balanced_moved=balanced_moved,
+        moved_bound=moved_bound,
+    )
+
+
+def test_two_search_runs_merged_keep_the_closer_plan_and_the_least_moving_balanced_one():
+    first = _result(0.2, balanced_moved=0.30, moved_bound=0.05, tag=1)
+    second = _result(0.1, balanced_moved=0.40, moved_bound=0.07, tag=2)
+    both = first.merged(second)
+    assert both.violation == 0.1 and both.assign.tolist() == [2, 2, 2, 2]
+    # the over-budget plan offered to the planner is the one that moves least, whichever run found it
+    assert both.balanced_moved == 0.30 and both.balanced is not None and both.balanced.tolist() == [1, 1, 1, 1]
+    assert both.moved_bound == 0.07
+    assert both.moves == 2 and both.rounds == 2
+    assert second.merged(_result(0.3)).balanced_moved == 0.40
+
+
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+        self.stopped = False
+        self.reported = []
+
+    def now(self):
+        return self.t
+
+    def report(self, stage, **fields):
+        self.reported.append(stage)
+
+
+def test_a_search_stuck_outside_starts_again_with_another_seed_and_half_the_window():
+    import threading
+
+    realignment = importlib.import_module("territory_opt.solve.strategies.realignment")
+    ctx = _Clock()
+    calls = []
+
+    def search(attempt, deadline):
+        calls.append((attempt, deadline))
+        ctx.t = deadline  # a stuck run spends its whole share
+        return _result(0.0 if len(calls) == 2 else 0.15, tag=len(calls))
+
+    found = realignment._restarted(ctx, search, 14.0, threading.Event())
+    assert found.violation == 0.0 and found.assign.tolist() == [2, 2, 2, 2]
+    assert [a for a, _ in calls] == [1, 101]  # a fresh seed for the second run
+    assert calls[0][1] == pytest.approx(7.0) and calls[1][1] == pytest.approx(10.5)
+    assert ctx.reported == ["exact contiguity search, restarted"]
+
+    def stuck(attempt, deadline):
+        calls.append((attempt, deadline))
+        ctx.t = deadline
+        return _result(0.2)
+
+    # never stuck for good: the last run takes what is left; a short window is one run
+    ctx.t, calls[:] = 0.0, []
+    found = realignment._restarted(ctx, stuck, 14.0, threading.Event())
+    assert found.violation == 0.2 and [d for _, d in calls] == [7.0, 10.5, 14.0]
+    ctx.t, calls[:] = 0.0, []
+    realignment._restarted(ctx, stuck, 1.5, threading.Event())
+    assert [d for _, d in calls] == [1.5]
+    # the cut model decided: no restart
+    ctx.t, calls[:] = 0.0, []
+    done = threading.Event()
+    done.set()
+    realignment._restarted(ctx, stuck, 14.0, done)
+    assert len(calls) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [6, 30])
+def test_the_realignment_demo_has_a_plan_on_seeds_whose_first_search_got_stuck(seed):
+    # solver seeds 6 and 30: the first search from today's owners ends one rep over its
+    # 80 % limit; before the restarts the engine answered "no plan found"
+    from pathlib import Path
+
+    from territory_opt import load_scenario, problem_from_scenario, solve_scenario
+
+    scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "demo-realignment.yaml")
+    solver = scenario.solver.model_copy(update={"seed": seed, "time_limit": 20})
+    plan = solve_scenario(scenario.model_copy(update={"solver": solver}))
+    assert all(f.ok for f in plan.findings)  # the audit: bands, contiguity, budget, per-rep limits
+    problem, _ = problem_from_scenario(scenario)
+    assert (plan.seat_of >= 0).all()
+    value, owner = problem.measure("potential"), problem.owner
+    moved = (owner >= 0) & (plan.seat_of != owner)
+    assert value[moved].sum() <= 0.45 * value[owner >= 0].sum() + 1e-6
+    for rep in range(problem.n_seats):
+        book = owner == rep
+        assert value[book & moved].sum() <= 0.80 * value[book].sum() + 1e-6
