@@ -1156,6 +1156,44 @@ def test_a_search_stuck_outside_starts_again_with_another_seed_and_half_the_wind
     assert len(calls) == 1
 
 
+def test_the_search_beside_the_cut_model_is_restarted_on_its_own_windows(monkeypatch):
+    # the wiring: search_and_decide hands each run its own deadline and seed; the cut
+    # model (here undecided at once) does not stop the restarts
+    realignment = importlib.import_module("territory_opt.solve.strategies.realignment")
+    exact_cuts = importlib.import_module("territory_opt.solve.strategies.exact_cuts")
+    ctx = _Clock()
+    ctx.workers = 2
+    runs = []
+
+    def search(ctx_, problem, spec, start, centres, until, clock, attempt, workers, corridors):
+        runs.append((attempt, until, workers))
+        ctx.t = until
+        return _result(0.2, balanced_moved=0.3 - 0.1 * len(runs), tag=len(runs))
+
+    monkeypatch.setattr(realignment, "_search", search)
+    monkeypatch.setattr(exact_cuts, "decide", lambda *a, **k: exact_cuts.CutResult("unknown"))
+    p = line([1, 1, 1, 1], owner=[0, 0, 1, 1])
+    from types import SimpleNamespace
+
+    spec = SimpleNamespace(model=SimpleNamespace(disruption_max=None))
+    found, decided = realignment.search_and_decide(ctx, p, spec, p.owner, np.array([0, 3]), 20.0)
+    assert decided.status == "unknown"
+    window = realignment.TOGETHER_SHARE * 20.0
+    assert [(a, w) for a, _, w in runs] == [(1, 1), (101, 1), (201, 1)]
+    assert [u for _, u, _ in runs] == pytest.approx([window / 2, 3 * window / 4, window])
+    assert found.violation == 0.2 and found.balanced_moved == pytest.approx(0.0)  # the third run's, least moved
+
+
+def test_merged_runs_drop_the_balanced_plan_once_one_has_a_plan_and_keep_any_pocket():
+    outside = _result(0.2, balanced_moved=0.3, tag=1)
+    plan = _result(0.0, tag=2)
+    for both in (outside.merged(plan), plan.merged(outside)):
+        assert both.violation == 0.0 and both.balanced is None and both.balanced_moved is None
+    pocket = replace(_result(0.5), pocket=object())
+    assert outside.merged(pocket).pocket is not None and pocket.merged(outside).pocket is not None
+    assert replace(outside, corridors=2).merged(replace(plan, corridors=3)).corridors == 5
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [6, 30])
 def test_the_realignment_demo_has_a_plan_on_seeds_whose_first_search_got_stuck(seed):

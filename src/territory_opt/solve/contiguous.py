@@ -190,25 +190,33 @@ class SearchResult:
     pocket: Conflict | None = None
 
     def merged(self, other: SearchResult) -> SearchResult:
-        """Two runs of the exact search as one: the closer plan (a pocket proof wins), the
-        balanced plan of either that moves least, the larger proved floor, and the moves,
-        rounds, recombinations and windows of both."""
-        keep = other if other.pocket is not None or other.violation < self.violation else self
+        """Two runs of the exact search as one: the closer plan (a pocket proof of either
+        wins); without a plan, the balanced plan of either that moves least (a plan makes it
+        moot); the larger proved floor, the lower corridor estimate, and the counts of both."""
+        pocket = other if other.pocket is not None else self if self.pocket is not None else None
+        keep = pocket or (other if other.violation < self.violation else self)
         least = min(
             (r for r in (self, other) if r.balanced is not None and r.balanced_moved is not None),
             key=lambda r: r.balanced_moved or 0.0,
-            default=keep,
+            default=None,
         )
+        if keep.violation <= EPS or least is None:
+            balanced, balanced_moved = (None, None) if keep.violation <= EPS else (keep.balanced, keep.balanced_moved)
+        else:
+            balanced, balanced_moved = least.balanced, least.balanced_moved
         floors = [r.moved_bound for r in (self, other) if r.moved_bound is not None]
+        plans = [r.corridor_plan for r in (self, other) if r.corridor_plan is not None]
         return replace(
             keep,
-            balanced=least.balanced,
-            balanced_moved=least.balanced_moved,
+            balanced=balanced,
+            balanced_moved=balanced_moved,
             moved_bound=max(floors) if floors else None,
+            corridor_plan=min(plans) if plans else None,
             moves=self.moves + other.moves,
             rounds=self.rounds + other.rounds,
             recombinations=self.recombinations + other.recombinations,
             windows=self.windows + other.windows,
+            corridors=self.corridors + other.corridors,
         )
 
 

@@ -559,6 +559,10 @@ def _limit(solver: cp_model.CpSolver, time_limit: float, workers: int, determini
         solver.parameters.max_time_in_seconds = max(time_limit, 0.5)
 
 
+#: The least time the exact model's fallback takes when the solve's deadline has passed [s].
+FALLBACK_AFTER = 0.5
+
+
 def fallback(
     ctx: SolveContext,
     problem: Problem,
@@ -584,11 +588,14 @@ def fallback(
     pos = seat_positions(problem, centres)
     hint = min(exact_log, key=lambda r: r.violation).assign if exact_log else None
     least: ExactResult | None = None
+    # a few seconds at least, but never far past the solve's own deadline: called again
+    # after it (no plan), a 3 s floor took the realignment demo's 20 s limit to 23.7 s
+    floor = min(3.0, max(FALLBACK_AFTER, ctx.left()))
     best = over_budget_plan(rule_keeping(exact_log, problem, model))
     if model.disruption_max is not None and best is not None:
         # most of the time: it stops at the first plan within the budget, and the travel
         # solve that follows gets the rest (a tenth at least)
-        least = least_movement(ctx, problem, spec, pos, best, start + 0.9 * max(3.0, deadline - start))
+        least = least_movement(ctx, problem, spec, pos, best, start + 0.9 * max(floor, deadline - start))
         plan = least.assign if least.assign is not None else best
         share = moved_share(problem, model, plan)
         if least.assign is not None and share <= (spec.disruption_share or 0.0):
@@ -610,7 +617,7 @@ def fallback(
                 )
             )
             return None
-    left = max(3.0 if least is None else 1.0, deadline - ctx.now())
+    left = max(floor if least is None else min(1.0, floor), deadline - ctx.now())
     proved_budget = least is not None and least.status == cp_model.OPTIMAL and hint is not least.assign
     if not proved_budget:
         found = solve_exact(

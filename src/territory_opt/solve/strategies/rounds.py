@@ -492,8 +492,12 @@ def _without_plan(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round)
         # the restricted model's infeasibility is no fact about the scenario:
         # prove it on a relaxation of the real problem, or say what was tried
         raise_if_proved(ctx, prep.problem, prep.spec.model, search.centres, prep.exempt)
-        exact = exact_flow.fallback(
-            ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
+        exact = (
+            None
+            if search.exact_model_tried and ctx.left() < exact_flow.FALLBACK_AFTER
+            else exact_flow.fallback(
+                ctx, prep.problem, prep.spec, search.centres, search.exact_log, ctx.deadline, prep.movement
+            )
         )
         if exact is None:
             exact = last_search(ctx, prep, search)
