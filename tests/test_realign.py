@@ -1159,6 +1159,8 @@ def test_a_search_stuck_outside_starts_again_with_another_seed_and_half_the_wind
 def test_the_search_beside_the_cut_model_is_restarted_on_its_own_windows(monkeypatch):
     # the wiring: search_and_decide hands each run its own deadline and seed; the cut
     # model (here undecided at once) does not stop the restarts
+    from types import SimpleNamespace
+
     realignment = importlib.import_module("territory_opt.solve.strategies.realignment")
     exact_cuts = importlib.import_module("territory_opt.solve.strategies.exact_cuts")
     ctx = _Clock()
@@ -1173,8 +1175,6 @@ def test_the_search_beside_the_cut_model_is_restarted_on_its_own_windows(monkeyp
     monkeypatch.setattr(realignment, "_search", search)
     monkeypatch.setattr(exact_cuts, "decide", lambda *a, **k: exact_cuts.CutResult("unknown"))
     p = line([1, 1, 1, 1], owner=[0, 0, 1, 1])
-    from types import SimpleNamespace
-
     spec = SimpleNamespace(model=SimpleNamespace(disruption_max=None))
     found, decided = realignment.search_and_decide(ctx, p, spec, p.owner, np.array([0, 3]), 20.0)
     assert decided.status == "unknown"

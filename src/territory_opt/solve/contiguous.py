@@ -195,21 +195,19 @@ class SearchResult:
         moot); the larger proved floor, the lower corridor estimate, and the counts of both."""
         pocket = other if other.pocket is not None else self if self.pocket is not None else None
         keep = pocket or (other if other.violation < self.violation else self)
-        least = min(
-            (r for r in (self, other) if r.balanced is not None and r.balanced_moved is not None),
-            key=lambda r: r.balanced_moved or 0.0,
-            default=None,
-        )
-        if keep.violation <= EPS or least is None:
-            balanced, balanced_moved = (None, None) if keep.violation <= EPS else (keep.balanced, keep.balanced_moved)
-        else:
-            balanced, balanced_moved = least.balanced, least.balanced_moved
+        least = None
+        if keep.violation > EPS:
+            least = min(
+                (r for r in (self, other) if r.balanced is not None and r.balanced_moved is not None),
+                key=lambda r: r.balanced_moved or 0.0,
+                default=None,
+            )
         floors = [r.moved_bound for r in (self, other) if r.moved_bound is not None]
         plans = [r.corridor_plan for r in (self, other) if r.corridor_plan is not None]
         return replace(
             keep,
-            balanced=balanced,
-            balanced_moved=balanced_moved,
+            balanced=None if least is None else least.balanced,
+            balanced_moved=None if least is None else least.balanced_moved,
             moved_bound=max(floors) if floors else None,
             corridor_plan=min(plans) if plans else None,
             moves=self.moves + other.moves,
