@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+#: mypy over the package (about 25 s, one core, with no cache as on CI) starts in the
+#: background as soon as the tests are collected, on the core the suite mostly leaves idle;
+#: test_quality.test_mypy_clean waits for its result
+_BACKGROUND: dict[str, tuple[subprocess.Popen, Path]] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.name == "test_mypy_clean" for item in session.items):
+        fd, path = tempfile.mkstemp(prefix="mypy-", suffix=".txt")
+        with os.fdopen(fd, "w") as out:  # a file, not a pipe: a long report never blocks mypy
+            proc = subprocess.Popen([sys.executable, "-m", "mypy"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        _BACKGROUND["mypy"] = (proc, Path(path))
+
+
+def background_result(name: str) -> tuple[int, str] | None:
+    """(return code, output) of a check started at collection, or None if none was started."""
+    if name not in _BACKGROUND:
+        return None
+    proc, path = _BACKGROUND.pop(name)
+    code = proc.wait()
+    text = path.read_text()
+    path.unlink()
+    return code, text
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for proc, path in _BACKGROUND.values():  # a run stopped early (-x, Ctrl-C): no stray mypy
+        proc.kill()
+        proc.wait()
+        path.unlink(missing_ok=True)
+    _BACKGROUND.clear()
 
 
 @pytest.fixture

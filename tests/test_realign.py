@@ -470,7 +470,7 @@ def test_deterministic_realignment_repeats_with_its_searches_and_windows():
     from territory_opt import load_scenario, solve_scenario
 
     scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "demo-realignment.yaml")
-    solver = scenario.solver.model_copy(update={"deterministic": True, "time_limit": 8})
+    solver = scenario.solver.model_copy(update={"deterministic": True, "time_limit": 3})
     plans = [solve_scenario(scenario.model_copy(update={"solver": solver})) for _ in range(2)]
     assert np.array_equal(plans[0].seat_of, plans[1].seat_of)
     assert plans[0].objective == plans[1].objective

@@ -156,7 +156,7 @@ def test_cli_what_if_commands(tmp_path):
     scenario = tmp_path / "s.yaml"
     scenario.write_text(
         "name: cli-small\ndata: {dataset: us-counties, states: [GA], synthetic: {accounts: 400, reps: 4, seed: 3, skill_share: 0.0}, units: geography}\n"
-        "balance: {potential: {tolerance: 0.1}}\nconstraints: {contiguity: true}\nsolver: {time_limit: 3, deterministic: true}\n"
+        "balance: {potential: {tolerance: 0.1}}\nconstraints: {contiguity: true}\nsolver: {time_limit: 1, deterministic: true}\n"
     )
     a, b = tmp_path / "a", tmp_path / "b"
     assert runner.invoke(app, ["solve", str(scenario), "--out", str(a), "--no-tiles"]).exit_code == 0
@@ -207,7 +207,7 @@ def accounts_small(**extra: object):
             "units": "accounts",
         },
         "balance": {"potential": {"tolerance": 0.10}},
-        "solver": {"time_limit": 3, "seed": 1, "deterministic": True},
+        "solver": {"time_limit": 1.5, "seed": 1, "deterministic": True},
     }
     raw.update(extra)
     return scenario_from_dict(raw)
