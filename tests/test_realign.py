@@ -2,6 +2,7 @@
 cannot express, and "infeasible" only when proved for the real problem."""
 
 import importlib
+import threading
 import time
 from dataclasses import replace
 
@@ -806,6 +807,42 @@ def test_a_relink_restarts_the_way_back_from_the_same_balanced_plan(monkeypatch)
     assert all(limit <= 0.25 * 1000.0 + 1e-6 for _, _, limit in calls)
 
 
+def test_a_small_maps_reduction_try_is_short_so_a_stuck_one_leaves_time_for_others(monkeypatch):
+    # wall-clock mode, 12 s left on a 24-unit map: a reduction that misses may not take the
+    # whole window (on the realignment demo one try stalled for 11 s while another seed kept
+    # the budget in 1-2 s); it gets REDUCE_TRY_MIN or a quarter of the time left, the next
+    # try starts from the same balanced plan, and the relink keeps the one that holds
+    owner = [0] * 5 + [1] * 3 + [t for t in range(2, 6) for _ in range(4)]
+    p = line([1] * 24, owner=owner, seats=6)
+    spec = spec_for(p, 0.1, budget=0.05)
+    calls = []
+    clock = [0.0]
+
+    def now():
+        clock[0] += 0.01
+        return clock[0]
+
+    def reduce(problem, spec_, assign, *, seed, deadline, now, **kw):
+        calls.append(deadline - now())
+        clock[0] = deadline  # a stuck try: it runs to its own deadline
+        return contiguous.SearchResult(
+            assign=np.asarray(assign), violation=1.0 if len(calls) == 1 else 0.0, moves=0, rounds=0, recombinations=0
+        )
+
+    monkeypatch.setattr(contiguous, "reduce_movement", reduce)
+    missed = threading.Event()  # what tells the restarts the miss is on the budget alone
+    found = contiguous._relink(
+        p, spec, p.owner, pos=p.seat_xy, deadline=12.0, now=now, seed=0, anchors=None,
+        workers=1, deterministic=False, max_rounds=50, max_stall=10, budget_missed=missed,
+    )  # fmt: skip
+    assert found is not None and found.violation == 0.0 and len(calls) == 2
+    assert missed.is_set()  # the first try missed
+    assert calls[0] <= max(contiguous.REDUCE_TRY_MIN, 0.25 * 12.0) + 1e-6
+    # the US counties keep the long tries their reductions need; small maps the minimum
+    assert contiguous.reduce_try(3_109) == contiguous.REDUCE_TRY
+    assert contiguous.reduce_try(159) == contiguous.REDUCE_TRY_MIN
+
+
 @pytest.mark.parametrize("seed", [1, 3, 5, 7])
 def test_chains_of_returns_never_move_more_break_a_band_or_a_territory(seed):
     # random 7 x 7 grids: today's owners grow from four random seeds, unbalanced; the plan
@@ -1118,36 +1155,47 @@ class _Clock:
         self.reported.append(stage)
 
 
-def test_a_search_stuck_outside_starts_again_with_another_seed_and_half_the_window():
+def _fake_run(ctx, calls, *, misses, violation):
+    """A fake search run: when ``misses``, it balances the map at once and misses the budget
+    on its way back (sets the event); it then spends time in steps of 0.5 s until its clock
+    passes the window's end (14 s here)."""
+
+    def search(attempt, clock, missed):
+        start = ctx.t
+        if misses(len(calls)):
+            missed.set()
+        while clock() < 14.0:
+            ctx.t += 0.5
+        calls.append((attempt, start, ctx.t))
+        return _result(violation(len(calls)), tag=len(calls))
+
+    return search
+
+
+def test_a_search_stuck_on_the_budget_starts_again_with_another_seed_and_half_the_window():
     import threading
 
     realignment = importlib.import_module("territory_opt.solve.strategies.realignment")
     ctx = _Clock()
     calls = []
-
-    def search(attempt, deadline):
-        calls.append((attempt, deadline))
-        ctx.t = deadline  # a stuck run spends its whole share
-        return _result(0.0 if len(calls) == 2 else 0.15, tag=len(calls))
-
+    # balanced at once, stuck on the budget: the run is cut at half the window, the next
+    # (a fresh seed) finds the plan
+    search = _fake_run(ctx, calls, misses=lambda k: True, violation=lambda k: 0.0 if k == 2 else 0.15)
     found = realignment._restarted(ctx, search, 14.0, threading.Event())
     assert found.violation == 0.0 and found.assign.tolist() == [2, 2, 2, 2]
-    assert [a for a, _ in calls] == [1, 101]  # a fresh seed for the second run
-    assert calls[0][1] == pytest.approx(7.0) and calls[1][1] == pytest.approx(10.5)
+    assert [a for a, _, _ in calls] == [1, 101]  # a fresh seed for the second run
+    assert calls[0][2] == pytest.approx(7.0) and calls[1][1] == pytest.approx(7.0)
     assert ctx.reported == ["exact contiguity search, restarted"]
 
-    def stuck(attempt, deadline):
-        calls.append((attempt, deadline))
-        ctx.t = deadline
-        return _result(0.2)
-
-    # never stuck for good: the last run takes what is left; a short window is one run
+    # never stuck for good: the last run takes what is left
     ctx.t, calls[:] = 0.0, []
+    stuck = _fake_run(ctx, calls, misses=lambda k: True, violation=lambda k: 0.2)
     found = realignment._restarted(ctx, stuck, 14.0, threading.Event())
-    assert found.violation == 0.2 and [d for _, d in calls] == [7.0, 10.5, 14.0]
-    ctx.t, calls[:] = 0.0, []
-    realignment._restarted(ctx, stuck, 1.5, threading.Event())
-    assert [d for _, d in calls] == [1.5]
+    assert found.violation == 0.2 and [end for _, _, end in calls] == [7.0, 10.5, 14.0]
+    # a short window is one run
+    ctx.t, calls[:] = 12.5, []
+    realignment._restarted(ctx, stuck, 14.0, threading.Event())
+    assert [end for _, _, end in calls] == [14.0]
     # the cut model decided: no restart
     ctx.t, calls[:] = 0.0, []
     done = threading.Event()
@@ -1155,10 +1203,33 @@ def test_a_search_stuck_outside_starts_again_with_another_seed_and_half_the_wind
     realignment._restarted(ctx, stuck, 14.0, done)
     assert len(calls) == 1
 
+    # a run that has not balanced the map (or not yet tried the way back) is slow, not
+    # stuck: it keeps the whole window
+    ctx.t, calls[:] = 0.0, []
+    slow = _fake_run(ctx, calls, misses=lambda k: False, violation=lambda k: 0.2)
+    realignment._restarted(ctx, slow, 14.0, threading.Event())
+    assert [(a, end) for a, _, end in calls] == [(1, 14.0)]
+    # ... and once it misses the budget late, past its share, it stops there and the next
+    # run starts
+    ctx.t, calls[:] = 0.0, []
+
+    def late(attempt, clock, missed):
+        start = ctx.t
+        while clock() < 14.0:
+            ctx.t += 0.5
+            if ctx.t >= 9.0:
+                missed.set()
+        calls.append((attempt, start, ctx.t))
+        return _result(0.2)
+
+    realignment._restarted(ctx, late, 14.0, threading.Event())
+    assert [(a, end) for a, _, end in calls][:2] == [(1, 9.0), (101, 11.5)]
+
 
 def test_the_search_beside_the_cut_model_is_restarted_on_its_own_windows(monkeypatch):
-    # the wiring: search_and_decide hands each run its own deadline and seed; the cut
-    # model (here undecided at once) does not stop the restarts
+    # the wiring: search_and_decide hands each run its seed and a clock that ends its share
+    # of the window once it has missed the budget on a balanced map; the cut model (here
+    # undecided at once) does not stop the restarts
     from types import SimpleNamespace
 
     realignment = importlib.import_module("territory_opt.solve.strategies.realignment")
@@ -1167,9 +1238,11 @@ def test_the_search_beside_the_cut_model_is_restarted_on_its_own_windows(monkeyp
     ctx.workers = 2
     runs = []
 
-    def search(ctx_, problem, spec, start, centres, until, clock, attempt, workers, corridors):
-        runs.append((attempt, until, workers))
-        ctx.t = until
+    def search(ctx_, problem, spec, start, centres, until, clock, attempt, workers, corridors, missed):
+        missed.set()
+        while clock() < until:
+            ctx.t += 0.01
+        runs.append((attempt, ctx.t, workers))
         return _result(0.2, balanced_moved=0.3 - 0.1 * len(runs), tag=len(runs))
 
     monkeypatch.setattr(realignment, "_search", search)
@@ -1180,7 +1253,7 @@ def test_the_search_beside_the_cut_model_is_restarted_on_its_own_windows(monkeyp
     assert decided.status == "unknown"
     window = realignment.TOGETHER_SHARE * 20.0
     assert [(a, w) for a, _, w in runs] == [(1, 1), (101, 1), (201, 1)]
-    assert [u for _, u, _ in runs] == pytest.approx([window / 2, 3 * window / 4, window])
+    assert [t for _, t, _ in runs] == pytest.approx([window / 2, 3 * window / 4, window], abs=0.02)
     assert found.violation == 0.2 and found.balanced_moved == pytest.approx(0.0)  # the third run's, least moved
 
 

@@ -47,6 +47,7 @@ pre-checks prove infeasibility for the planner's real problem).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -115,6 +116,12 @@ RELINK_TRIES = 6
 #: where it stopped gained 0.03-0.2 points.
 REDUCE_TRY = 15.0
 REDUCE_RESTARTS = 2
+#: ... scaled down with the map below :data:`REDUCE_TRY_UNITS` units (the US counties), to
+#: :data:`REDUCE_TRY_MIN` at least: on Georgia's counties (the realignment demo, 159 units,
+#: 2026-12-02) a reduction that had not kept the budget after 2 s was stuck, and one try of
+#: the 11 s left stalled where another seed would have found a plan.
+REDUCE_TRY_UNITS = 3_100
+REDUCE_TRY_MIN = 2.0
 #: ... or this share of the time left when that is longer (a large map's reduction needs more).
 REDUCE_SHARE = 0.25
 #: Rounds without progress, with a territory still outside its band, before the search
@@ -1611,6 +1618,7 @@ def balance_search(
     economy: float = ECONOMY,
     windows: bool = True,
     corridors: bool = False,
+    budget_missed: threading.Event | None = None,
 ) -> SearchResult:
     """Search the real problem for a plan meeting every hard band, cap and budget.
 
@@ -1643,6 +1651,9 @@ def balance_search(
         Under a disruption budget, start with transfers through corridors across the
         territories between (:mod:`.corridors`): for budgets that today's borders cannot
         keep.
+    budget_missed : threading.Event, optional
+        Set once the relink has balanced the map with the budget set aside and a way back
+        within the budget has missed (the miss is then on the budget alone).
     """
     contiguity = spec.contiguity if contiguity is None else contiguity
     pos = _finite_positions(problem, problem.seat_xy if pos is None else pos, start)
@@ -1681,6 +1692,7 @@ def balance_search(
             deterministic=deterministic,
             max_rounds=max_rounds,
             max_stall=max_stall,
+            budget_missed=budget_missed,
         )
         if found is not None and found.pocket is not None:
             pocket = found.pocket
@@ -1981,6 +1993,11 @@ def _value_row(s: _Search) -> int | None:
     return None
 
 
+def reduce_try(n_units: int) -> float:
+    """Wall-clock seconds of one reduction try on a map of ``n_units`` (:data:`REDUCE_TRY`)."""
+    return float(np.clip(REDUCE_TRY * n_units / REDUCE_TRY_UNITS, REDUCE_TRY_MIN, REDUCE_TRY))
+
+
 def _relink(
     problem: Problem,
     spec: ModelSpec,
@@ -1995,13 +2012,14 @@ def _relink(
     deterministic: bool,
     max_rounds: int,
     max_stall: int,
+    budget_missed: threading.Event | None = None,
 ) -> SearchResult | None:
     """Balance ``assign`` ignoring the budget, then move value back to its owners while every
     band holds (:func:`reduce_movement`); the result that moves least, None when the plan
     could not be balanced.
 
     Wall-clock mode: each balanced plan gets up to :data:`REDUCE_RESTARTS` reductions of
-    :data:`REDUCE_TRY` seconds at most (or :data:`REDUCE_SHARE` of the time left, when
+    :func:`reduce_try` seconds at most (or :data:`REDUCE_SHARE` of the time left, when
     longer), each from another seed, then the map is balanced again from
     another seed while time is left (at most :data:`RELINK_TRIES` balancings). Deterministic
     mode: one balancing and one reduction on the time left.
@@ -2043,7 +2061,9 @@ def _relink(
             # wall-clock mode: short reductions from the same balanced plan with other
             # seeds (the way back depends on its first choices, see REDUCE_TRY)
             until = (
-                deadline if deterministic else min(deadline, now() + max(REDUCE_TRY, REDUCE_SHARE * (deadline - now())))
+                deadline
+                if deterministic
+                else min(deadline, now() + max(reduce_try(problem.n_units), REDUCE_SHARE * (deadline - now())))
             )
             found = reduce_movement(
                 problem,
@@ -2062,6 +2082,8 @@ def _relink(
                 found = _band(problem, spec, found, pos=pos, deadline=deadline, now=now, seed=seed, workers=workers)
             if best is None or found.violation < best.violation:
                 best = found
+            if found.violation > EPS and budget_missed is not None:
+                budget_missed.set()
     return best
 
 
