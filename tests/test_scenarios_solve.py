@@ -9,7 +9,11 @@ from territory_opt import load_scenario, solve_scenario
 
 #: 20,000 accounts on Georgia's counties (about 25 s) runs with --run-slow, so the default
 #: suite stays under 6 minutes on 2 cores
-SLOW = {"accounts-georgia", "demo-one-vacancy"}  # the latter: 10 s; vacancies are covered by test_workflow
+SLOW = {
+    "accounts-georgia",
+    "demo-one-vacancy",  # 10 s; vacancies are covered by test_workflow
+    "demo",  # 8 s; the demo's plan and clean audit are covered by test_cli (the demo command) and the quickstart notebook
+}
 SCENARIOS = [
     pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
     for p in sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
