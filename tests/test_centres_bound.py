@@ -525,7 +525,7 @@ def test_whole_solution_is_a_feasible_whole_unit_choice_and_nearly_always_the_be
     assert value == pytest.approx(-20.0)  # 30 x 0.1 and 5 x 1.0, the optimum
 
 
-@pytest.mark.parametrize("seed", [3, 5])
+@pytest.mark.parametrize("seed", [3, pytest.param(5, marks=pytest.mark.slow)])  # each 5-6 s
 def test_whole_unit_steps_raise_the_chosen_centres_bound_and_stay_below_the_whole_unit_optimum(seed, monkeypatch):
     """Where the fractional relaxation splits heavy units, the steps on whole-unit knapsacks
     close part of the gap to the whole-unit optimum (the MIP, which closes here) and never

@@ -207,6 +207,7 @@ def test_chosen_centres_move_between_rounds_of_the_company_scale_search(monkeypa
     assert moved.objective == pytest.approx(travel(moved), rel=1e-6)
 
 
+@pytest.mark.slow  # 8-10 s; standing alone is covered at small scale in test_engine
 def test_searched_centres_at_company_scale_leave_a_standing_unit_alone():
     """The company-scale path with chosen centres searched on the transport relaxation, and
     one unit too large for any territory in the middle of a cluster: it stands alone, and

@@ -13,6 +13,7 @@ SLOW = {
     "accounts-georgia",
     "demo-one-vacancy",  # 10 s; vacancies are covered by test_workflow
     "demo",  # 8 s; the demo's plan and clean audit are covered by test_cli (the demo command) and the quickstart notebook
+    "north-carolina-pmedian",  # 7 s; chosen centres are covered by test_engine (proven optima) and test_centres_bound
 }
 SCENARIOS = [
     pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
