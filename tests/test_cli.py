@@ -108,7 +108,7 @@ def test_demo_runs_and_prints_outputs(tmp_path, time_limit):
 
 def test_quotas_command_on_a_plan(tmp_path):
     out = tmp_path / "demo"
-    first = runner.invoke(app, ["demo", "--out", str(out), "--time-limit", "3"], terminal_width=200)
+    first = runner.invoke(app, ["demo", "--out", str(out), "--time-limit", "5"], terminal_width=200)
     assert first.exit_code == 0, first.output
     (out / "quotas.csv").unlink()
     scenario = ROOT / "scenarios" / "demo.yaml"
