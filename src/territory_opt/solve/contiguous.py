@@ -1698,6 +1698,21 @@ def balance_search(
             pocket = found.pocket
         elif found is not None:
             best_v, best_assign, balanced = _take_relinked(found, best_v, best_assign, counts)
+    return _searched(problem, spec, s, best_v, best_assign, counts, detached, balanced, pocket)
+
+
+def _searched(
+    problem: Problem,
+    spec: ModelSpec,
+    s: _Search,
+    best_v: float,
+    best_assign: list[int],
+    counts: _Counts,
+    detached: tuple[int, ...],
+    balanced: NDArray[np.int64] | None,
+    pocket: Conflict | None,
+) -> SearchResult:
+    """The search's answer: its best plan, with the pieces and split families it kept."""
     # the moves keep each territory in one piece and each family whole; a start whose locked
     # units no path could join keeps its pieces, a family no seat takes whole stays split:
     # each counts a whole target (never "a plan")
@@ -1707,7 +1722,7 @@ def balance_search(
     if pieces is not None:
         best_v += int((pieces - 1).sum())
     return SearchResult(
-        assign=np.asarray(best_assign, dtype=np.int64),
+        assign=final,
         violation=float(best_v),
         moves=counts.moves,
         rounds=counts.rounds,
