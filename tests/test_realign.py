@@ -1257,6 +1257,49 @@ def test_the_search_beside_the_cut_model_is_restarted_on_its_own_windows(monkeyp
     assert found.violation == 0.2 and found.balanced_moved == pytest.approx(0.0)  # the third run's, least moved
 
 
+def test_a_near_miss_goes_to_the_next_step_while_the_cut_models_last_solve_finishes(monkeypatch):
+    # the cut model's solve in flight at the end of the window may finish (by FINISH_SHARE
+    # of the time left) while the caller's next step runs on the search's workers; a plan
+    # of that step stops the cut model, and a proof of the cut model ends that step's clock
+    from types import SimpleNamespace
+
+    realignment = importlib.import_module("territory_opt.solve.strategies.realignment")
+    exact_cuts = importlib.import_module("territory_opt.solve.strategies.exact_cuts")
+    ctx = _Clock()
+    ctx.workers = 2
+    seen = {}
+
+    def decide(ctx_, problem, spec, until, *, stop, workers, finish_by):
+        seen.update(until=until, finish_by=finish_by, cut_workers=workers)
+        return exact_cuts.CutResult("infeasible")
+
+    def search(ctx_, problem, spec, start, centres, until, clock, attempt, workers, corridors, missed):
+        while clock() < until:
+            ctx.t += 0.1
+            time.sleep(0.002)  # real time for the cut model's thread to answer
+        return _result(0.02)
+
+    def then(found, decided, workers):
+        seen.update(then_workers=workers, decided=decided.is_set(), violation=found.violation)
+        return _result(0.0, tag=7)
+
+    monkeypatch.setattr(realignment, "_search", search)
+    monkeypatch.setattr(exact_cuts, "decide", decide)
+    p = line([1, 1, 1, 1], owner=[0, 0, 1, 1])
+    spec = SimpleNamespace(model=SimpleNamespace(disruption_max=None))
+    # the cut model decides at once: its proof ends the search, and the next step is skipped
+    found, decided = realignment.search_and_decide(ctx, p, spec, p.owner, np.array([0, 3]), 20.0, then=then)
+    assert decided.status == "infeasible" and "then_workers" not in seen
+    assert seen["until"] == pytest.approx(realignment.TOGETHER_SHARE * 20.0)
+    assert seen["finish_by"] == pytest.approx(realignment.FINISH_SHARE * 20.0) and seen["cut_workers"] == 1
+    # undecided: the search's near miss goes to the next step, whose plan is returned
+    ctx.t = 0.0
+    monkeypatch.setattr(exact_cuts, "decide", lambda *a, **k: exact_cuts.CutResult("unknown"))
+    found, decided = realignment.search_and_decide(ctx, p, spec, p.owner, np.array([0, 3]), 20.0, then=then)
+    assert seen["then_workers"] == 1 and seen["violation"] == 0.02 and not seen["decided"]
+    assert found.violation == 0.0 and int(found.assign[0]) == 7
+
+
 def test_merged_runs_drop_the_balanced_plan_once_one_has_a_plan_and_keep_any_pocket():
     outside = _result(0.2, balanced_moved=0.3, tag=1)
     plan = _result(0.0, tag=2)

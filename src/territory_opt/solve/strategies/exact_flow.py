@@ -488,10 +488,12 @@ def _solve(
     deterministic: bool,
     stop_at: float | None = None,
     stop: Stop | None = None,
+    confirm_limit: float | None = None,
 ) -> tuple[cp_model.CpSolver, Any]:
     """CP-SAT on the model (stopped at the first objective at most ``stop_at``, or by
     ``stop`` from another thread); an INFEASIBLE answer must survive a second solve without
-    presolve (OR-Tools #5274), else it is UNKNOWN."""
+    presolve (OR-Tools #5274), else it is UNKNOWN. That second solve gets ``confirm_limit``
+    seconds (by default what is left of ``time_limit``)."""
     solver = cp_model.CpSolver()
     solver.parameters.catch_sigint_signal = False
     solver.parameters.random_seed = seed
@@ -506,7 +508,7 @@ def _solve(
         check.parameters.cp_model_presolve = False
         # what is left of the limit, so the check never doubles it
         spent = solver.deterministic_time if deterministic else solver.wall_time
-        _limit(check, max(0.5, time_limit - spent), workers, deterministic)
+        _limit(check, max(0.5, time_limit - spent if confirm_limit is None else confirm_limit), workers, deterministic)
         if stop is not None:
             stop.watch(check)
         if run(check, model) != cp_model.INFEASIBLE:

@@ -159,6 +159,9 @@ def _search(
 #: Wall-clock mode, a small map under a budget (where the cut model applies): the share of
 #: the time left that the exact search and the cut model get together, running at once.
 TOGETHER_SHARE = 0.7
+#: ... and the share by which the cut model's solve in flight at the end of that window may
+#: finish, beside the step that follows the search (:func:`search_and_decide`'s ``then``).
+FINISH_SHARE = 0.9
 
 
 def search_and_decide(
@@ -169,6 +172,7 @@ def search_and_decide(
     centres: NDArray[np.int64],
     deadline: float,
     movement: MovementBound | None = None,
+    then: Callable[[SearchResult, threading.Event, int], SearchResult] | None = None,
 ) -> tuple[SearchResult, exact_cuts.CutResult]:
     """Wall-clock mode on a small map under a budget: the exact search from ``start`` and
     the cut model (:func:`.exact_cuts.decide`) at once, half the workers each, on
@@ -179,16 +183,29 @@ def search_and_decide(
     Run one after the other, each had only its share of the time: on Tennessee's counties
     (8 reps, 10 %, a roster the bench never used) the search needs about 23 s for its plan,
     while on Ohio (the bench's row) the cut model needs about 10 s for its proof, both
-    within 30 s."""
-    until = ctx.now() + TOGETHER_SHARE * max(0.0, deadline - ctx.now())
+    within 30 s.
+
+    A search without a plan hands its result to ``then(found, decided, workers)`` (the
+    caller's next step, on the search's workers, ending early once ``decided`` is set),
+    while the cut model's solve in flight finishes, by :data:`FINISH_SHARE` of the time
+    left at most: cut off at the end of the window, that solve was lost, and most often it
+    was the one that decided. On Ohio (the
+    bench's row, 8 reps, 10 %) the proof's last solve takes about 8 s of the 25 s the cut
+    model needs on one worker (2.9 s to prove the relaxation infeasible, 5.5 s more to
+    confirm it without presolve); the window ends at 21 s, so on a slower day the proof was
+    cut off and the step after the search, which cannot prove, had the rest."""
+    left = max(0.0, deadline - ctx.now())
+    until = ctx.now() + TOGETHER_SHARE * left
+    finish_by = ctx.now() + FINISH_SHARE * left
     cut_workers = max(1, ctx.workers // 2)
+    search_workers = max(1, ctx.workers - cut_workers)
     stop = exact_flow.Stop()
     decided = threading.Event()
     box: dict[str, Any] = {}
 
     def decide() -> None:
         try:
-            out = exact_cuts.decide(ctx, problem, spec, until, stop=stop, workers=cut_workers)
+            out = exact_cuts.decide(ctx, problem, spec, until, stop=stop, workers=cut_workers, finish_by=finish_by)
             box["cut"] = out
             if out.status != "unknown":
                 decided.set()
@@ -210,14 +227,16 @@ def search_and_decide(
                 until,
                 clock,
                 attempt,
-                max(1, ctx.workers - cut_workers),
+                search_workers,
                 needs_corridors(spec, movement),
                 missed,
             ),
             until,
             decided,
         )
-        if found.violation <= EXACT_EPS or found.pocket is not None or ctx.stopped:
+        if then is not None and not _settled(found, ctx) and not decided.is_set():
+            found = then(found, decided, search_workers)
+        if _settled(found, ctx):
             stop.set()  # a plan, or a proof of the search's own: the cut model's answer is moot
         stop.wait(thread, lambda: ctx.stopped)
     except BaseException:
@@ -227,6 +246,11 @@ def search_and_decide(
     if "error" in box:
         raise box["error"]
     return found, box.get("cut", exact_cuts.CutResult("unknown"))
+
+
+def _settled(found: SearchResult, ctx: SolveContext) -> bool:
+    """The search has a plan, or a proof of its own, or the solve was stopped."""
+    return found.violation <= EXACT_EPS or found.pocket is not None or ctx.stopped
 
 
 #: Beside the cut model, a search without a plan after its share of the window starts again

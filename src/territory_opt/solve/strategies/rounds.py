@@ -15,6 +15,7 @@ a round: rebuild the condition around the plan, move or kick the centres, or sto
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -236,7 +237,19 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
         # a small map under a budget, wall clock: the search and the cut model at once
         search.cuts_tried = True
         found, decided = realignment.search_and_decide(
-            ctx, prep.problem, prep.spec, start, search.centres, ctx.deadline, prep.movement
+            ctx,
+            prep.problem,
+            prep.spec,
+            start,
+            search.centres,
+            ctx.deadline,
+            prep.movement,
+            # a near miss: the whole-map step runs while the cut model's last solve finishes
+            then=lambda found, decided, workers: (
+                _whole_map(ctx, prep, search, found, decided, workers)
+                if _whole_applies(ctx, prep, search, found)
+                else found
+            ),
         )
     else:
         found = realignment.exact_search(
@@ -274,13 +287,7 @@ def _exact_round(ctx: SolveContext, prep: Prepared, search: Search, rnd: Round) 
                     "the budget undecided in its time)",
                 )
             )
-    if (
-        EXACT_EPS < found.violation <= WHOLE_NEAR
-        and exact_flow.fits(prep.problem)
-        and prep.spec.model.contiguity
-        and not search.whole_tried
-        and not ctx.stopped
-    ):
+    if _whole_applies(ctx, prep, search, found):
         found = _whole_map(ctx, prep, search, found)
     if (
         found.violation > EXACT_EPS
@@ -316,12 +323,31 @@ WHOLE_NEAR = 0.05
 WHOLE_SHARE = 0.6
 
 
-def _whole_map(ctx: SolveContext, prep: Prepared, search: Search, found: SearchResult) -> SearchResult:
+def _whole_applies(ctx: SolveContext, prep: Prepared, search: Search, found: SearchResult) -> bool:
+    """``found`` is a small map's near miss that the whole-map step has not yet tried."""
+    return (
+        EXACT_EPS < found.violation <= WHOLE_NEAR
+        and exact_flow.fits(prep.problem)
+        and prep.spec.model.contiguity
+        and not search.whole_tried
+        and not ctx.stopped
+    )
+
+
+def _whole_map(
+    ctx: SolveContext,
+    prep: Prepared,
+    search: Search,
+    found: SearchResult,
+    decided: threading.Event | None = None,
+    workers: int | None = None,
+) -> SearchResult:
     """A small map the searches left just outside a band or the budget: CP-SAT windows over
     the whole map (:func:`~territory_opt.solve.contiguous.repair_whole`) from ``found``, on
-    :data:`WHOLE_SHARE` of the time left, before the exact model. Returns ``found`` with the
-    plan when every rule holds; otherwise the attempt is logged for "what was tried" (its
-    plan, when it misses less, is the exact model's hint)."""
+    :data:`WHOLE_SHARE` of the time left, before the exact model (beside the cut model, on
+    ``workers``, until ``decided`` is set). Returns ``found`` with the plan when every rule
+    holds; otherwise the attempt is logged for "what was tried" (its plan, when it misses
+    less, is the exact model's hint)."""
     search.whole_tried = True
     ctx.report("CP-SAT over the whole map", violation=found.violation)
     repaired = repair_whole(
@@ -330,10 +356,11 @@ def _whole_map(ctx: SolveContext, prep: Prepared, search: Search, found: SearchR
         found.assign,
         pos=seat_positions(prep.problem, search.centres),
         deadline=ctx.now() + WHOLE_SHARE * max(0.0, ctx.left()),
-        now=lambda: ctx.now() + (1e9 if ctx.stopped else 0.0),  # Ctrl-C: no further solve
+        # Ctrl-C, or the cut model beside has decided: no further solve
+        now=lambda: ctx.now() + (1e9 if ctx.stopped or (decided is not None and decided.is_set()) else 0.0),
         charge=ctx.charge,
         seed=ctx.seed,
-        workers=ctx.workers,
+        workers=workers or ctx.workers,
         deterministic=ctx.deterministic,
         anchors=search.centres,
     )
